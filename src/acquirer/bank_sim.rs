@@ -1,0 +1,171 @@
+//! The built-in acquiring bank simulator, served under `/sim/bank`: it answers by test card
+//! with a response code, an auth code, a 12-digit host reference and a transaction id.
+
+use std::sync::{Arc, Mutex};
+
+use axum::{
+    Json, Router,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use super::{AuthRequest, AuthResponse};
+use crate::{domain::Pan, error::Problem};
+
+/// One authorisation the bank saw. No card data beyond the masked number.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimTransaction {
+    pub terminal_id: String,
+    pub order_id: String,
+    pub payment_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub installment: u8,
+    pub masked_pan: String,
+    pub eci: String,
+    pub proc_return_code: String,
+    pub auth_code: String,
+    pub host_ref: String,
+    pub transaction_id: String,
+}
+
+#[derive(Clone)]
+pub struct BankSim {
+    terminal_id: String,
+    api_key: SecretString,
+    transactions: Arc<Mutex<Vec<SimTransaction>>>,
+}
+
+/// What the simulated issuer decides for a card number.
+pub enum Decision {
+    Respond(&'static str),
+    Unreachable,
+}
+
+pub fn decide(pan: &str) -> Decision {
+    match pan {
+        "4000000000009995" => Decision::Respond("51"),
+        "5100000000000057" => Decision::Respond("54"),
+        "4000000000000002" => Decision::Respond("05"),
+        "4000000000000416" => Decision::Respond("41"),
+        "4000000000000432" => Decision::Respond("43"),
+        "4000000000000911" => Decision::Unreachable,
+        _ => Decision::Respond("00"),
+    }
+}
+
+impl BankSim {
+    pub fn new(terminal_id: String, api_key: SecretString) -> Self {
+        Self {
+            terminal_id,
+            api_key,
+            transactions: Arc::default(),
+        }
+    }
+
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/v1/authorisations", post(authorise))
+            .route("/v1/transactions", get(transactions))
+            .with_state(self)
+    }
+
+    fn authorised(&self, headers: &HeaderMap) -> bool {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        given.as_bytes().ct_eq(self.api_key.expose_secret().as_bytes()).into()
+    }
+}
+
+fn random_digits(n: usize) -> String {
+    let mut rng = rand::rng();
+    (0..n).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
+}
+
+fn random_auth_code() -> String {
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
+}
+
+async fn authorise(State(sim): State<BankSim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if !sim.authorised(&headers) {
+        return Problem::new(StatusCode::UNAUTHORIZED, "BANK-401", "unknown terminal credentials").into_response();
+    }
+    let Ok(req) = serde_json::from_slice::<AuthRequest>(&body) else {
+        return Problem::new(StatusCode::BAD_REQUEST, "BANK-400", "malformed authorisation request").into_response();
+    };
+    if req.terminal_id != sim.terminal_id {
+        return Problem::new(StatusCode::FORBIDDEN, "BANK-403", "terminal id does not match its key").into_response();
+    }
+    let Ok(pan) = Pan::parse(req.pan.expose()) else {
+        return Json(AuthResponse {
+            proc_return_code: "14".into(),
+            auth_code: String::new(),
+            host_ref: random_digits(12),
+            transaction_id: String::new(),
+        })
+        .into_response();
+    };
+    let code = match decide(pan.expose()) {
+        Decision::Unreachable => {
+            return (StatusCode::SERVICE_UNAVAILABLE, "issuer inoperative").into_response();
+        }
+        Decision::Respond(code) => code,
+    };
+    let approved = code == "00";
+    let response = AuthResponse {
+        proc_return_code: code.into(),
+        auth_code: if approved { random_auth_code() } else { String::new() },
+        host_ref: random_digits(12),
+        transaction_id: format!("{}{}", time::OffsetDateTime::now_utc().year() % 100, random_digits(16)),
+    };
+    let txn = SimTransaction {
+        terminal_id: req.terminal_id.clone(),
+        order_id: req.order_id.clone(),
+        payment_id: req.payment_id.clone(),
+        amount_minor: req.amount_minor,
+        currency: req.currency.clone(),
+        installment: req.installment,
+        masked_pan: pan.masked(),
+        eci: req.eci.clone(),
+        proc_return_code: response.proc_return_code.clone(),
+        auth_code: response.auth_code.clone(),
+        host_ref: response.host_ref.clone(),
+        transaction_id: response.transaction_id.clone(),
+    };
+    if let Ok(mut list) = sim.transactions.lock() {
+        list.push(txn);
+    }
+    Json(response).into_response()
+}
+
+#[derive(Deserialize)]
+struct TxnQuery {
+    order_id: Option<String>,
+    payment_id: Option<String>,
+}
+
+/// Simulator only: what the bank saw, newest first, so a test or an operator can check that
+/// a payment was authorised exactly once.
+async fn transactions(State(sim): State<BankSim>, Query(q): Query<TxnQuery>) -> Response {
+    let list = sim.transactions.lock().map(|l| l.clone()).unwrap_or_default();
+    let filtered: Vec<SimTransaction> = list
+        .into_iter()
+        .rev()
+        .filter(|t| q.order_id.as_ref().is_none_or(|o| &t.order_id == o))
+        .filter(|t| q.payment_id.as_ref().is_none_or(|p| &t.payment_id == p))
+        .collect();
+    Json(filtered).into_response()
+}

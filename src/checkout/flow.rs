@@ -1,0 +1,464 @@
+//! The moves of a payment after the card form: 3-D Secure, authorisation and the final
+//! result. Every move is a compare-and-set; the loser of a race does nothing.
+
+use time::OffsetDateTime;
+
+use crate::{
+    acquirer::{AcquirerError, AuthRequest},
+    domain::{Locale, PaymentId},
+    error::{ErrorCode, PageError},
+    notify,
+    state::AppState,
+    storage::{Cas, ConsentRecord, PaymentRecord, PaymentUpdate},
+    threeds::{self, AReq, CReq, CRes, messages},
+};
+
+use super::{
+    Status,
+    card::{ValidCard, VaultedCard},
+    documents::{RenderedDocument, TEMPLATE_VERSION},
+};
+
+/// Who submitted the card form: kept with the consent evidence and sent in the AReq.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: String,
+    pub user_agent: String,
+    pub accept: String,
+}
+
+/// What the browser should do next.
+pub enum Next {
+    /// The payment has (or will shortly have) its result: show the result page.
+    Result,
+    /// Auto-post `creq` to the issuer's ACS.
+    Challenge {
+        acs_url: String,
+        creq: String,
+        session_data: String,
+    },
+}
+
+async fn load(state: &AppState, id: &str, locale: Locale) -> Result<PaymentRecord, PageError> {
+    state
+        .store
+        .get_payment(id)
+        .await?
+        .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, locale))
+}
+
+fn apply(p: &mut PaymentRecord, u: &PaymentUpdate, to: Status) {
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = &u.$f { p.$f = Some(v.clone()); } )* };
+    }
+    set!(
+        card_brand, masked_pan, card_holder, threeds_server_trans_id, acs_trans_id, ds_trans_id,
+        acs_url, trans_status, trans_status_reason, challenge_cancel, eci, authentication_value,
+        md_status, terminal_id, proc_return_code, auth_code, host_ref, transaction_id, error_code
+    );
+    p.status = to.as_str().to_owned();
+}
+
+/// Moves a payment to a final status with its signed result, then sends the callback.
+/// Returns whether this call made the move.
+pub async fn finish(
+    state: &AppState,
+    payment: &PaymentRecord,
+    from: Status,
+    to: Status,
+    mut update: PaymentUpdate,
+) -> Result<bool, PageError> {
+    debug_assert!(to.is_final());
+    let locale = payment.locale();
+    let merchant = state
+        .store
+        .get_merchant(&payment.merchant_id)
+        .await?
+        .ok_or_else(|| PageError::internal(locale, anyhow::anyhow!("merchant of payment missing")))?;
+    let mut after = payment.clone();
+    apply(&mut after, &update, to);
+    let fields = notify::build_result(&after, &merchant, state).map_err(|e| PageError::internal(locale, e))?;
+    update.result_fields = Some(serde_json::to_string(&fields).map_err(|e| PageError::internal(locale, e))?);
+    match state
+        .store
+        .transition(&payment.id, from, to, &update, state.clock.now_ms())
+        .await?
+    {
+        Cas::Done => {
+            tracing::info!(payment_id = %payment.id, status = to.as_str(), error_code = ?update.error_code, "payment finished");
+            if let Some(url) = payment.callback_url.clone() {
+                tokio::spawn(notify::deliver_callback(state.clone(), payment.id.clone(), url, fields));
+            }
+            Ok(true)
+        }
+        Cas::Lost | Cas::OrderAlreadyPaid => Ok(false),
+    }
+}
+
+fn failed(code: ErrorCode) -> PaymentUpdate {
+    PaymentUpdate {
+        error_code: Some(code.code().to_owned()),
+        ..Default::default()
+    }
+}
+
+/// Expires an open payment whose deadline has passed. Returns the fresh record when it did.
+pub async fn expire_if_due(state: &AppState, payment: &PaymentRecord) -> Result<bool, PageError> {
+    let status = payment.status();
+    if !matches!(status, Status::Created | Status::Challenge) || state.clock.now_ms() < payment.expires_at {
+        return Ok(false);
+    }
+    finish(state, payment, status, Status::Expired, failed(ErrorCode::PaymentExpired)).await
+}
+
+/// The shopper gave up on the card page.
+pub async fn cancel(state: &AppState, payment: &PaymentRecord) -> Result<bool, PageError> {
+    finish(state, payment, Status::Created, Status::Cancelled, failed(ErrorCode::CancelledByShopper)).await
+}
+
+/// The card form was valid: keep the card encrypted with the consent evidence, then run
+/// 3-D Secure.
+pub async fn submit_card(
+    state: &AppState,
+    payment: &PaymentRecord,
+    merchant_name: &str,
+    card: &ValidCard,
+    client: &ClientInfo,
+    documents: &[RenderedDocument],
+) -> Result<Next, PageError> {
+    let locale = payment.locale();
+    let now = state.clock.now_ms();
+    let threeds_id = uuid::Uuid::new_v4().to_string();
+    let update = PaymentUpdate {
+        card_brand: Some(card.pan.brand().as_str().to_owned()),
+        masked_pan: Some(card.pan.masked()),
+        card_holder: Some(card.holder.as_str().to_owned()),
+        threeds_server_trans_id: Some(threeds_id.clone()),
+        ..Default::default()
+    };
+    let sealed = state
+        .vault
+        .encrypt(&VaultedCard::from_valid(card).to_bytes(), &payment.id)
+        .map_err(|e| PageError::internal(locale, e))?;
+    let consents: Vec<ConsentRecord> = documents
+        .iter()
+        .map(|d| ConsentRecord {
+            payment_id: payment.id.clone(),
+            document_kind: d.kind.as_str().to_owned(),
+            template_version: TEMPLATE_VERSION.to_owned(),
+            text_sha256: d.sha256.clone(),
+            accepted_at: now,
+            client_ip: client.ip.clone(),
+            user_agent: client.user_agent.chars().take(512).collect(),
+            locale: locale.as_str().to_owned(),
+        })
+        .collect();
+    match state.store.submit_card(&payment.id, &update, &sealed, &consents, now).await? {
+        Cas::Done => {}
+        // A second submit of the same form: the first one carries on.
+        _ => return Ok(Next::Result),
+    }
+    let mut payment = payment.clone();
+    apply(&mut payment, &update, Status::CardSubmitted);
+    authenticate(state, &payment, merchant_name, card, client, &threeds_id).await
+}
+
+async fn authenticate(
+    state: &AppState,
+    payment: &PaymentRecord,
+    merchant_name: &str,
+    card: &ValidCard,
+    client: &ClientInfo,
+    threeds_id: &str,
+) -> Result<Next, PageError> {
+    let locale = payment.locale();
+    let money = payment
+        .money()
+        .ok_or_else(|| PageError::internal(locale, anyhow::anyhow!("stored amount invalid")))?;
+    let now = OffsetDateTime::now_utc();
+    let areq = AReq {
+        three_ds_server_trans_id: threeds_id.to_owned(),
+        message_type: "AReq".into(),
+        message_version: messages::MESSAGE_VERSION.into(),
+        device_channel: "02".into(),
+        message_category: "01".into(),
+        three_ds_requestor_id: format!("KAPI-{}", payment.merchant_id),
+        three_ds_requestor_name: merchant_name.chars().take(40).collect(),
+        three_ds_server_url: state
+            .settings
+            .threeds
+            .rreq_url
+            .clone()
+            .unwrap_or_else(|| state.urls.public("/3ds/rreq")),
+        acct_number: crate::domain::Sensitive::new(card.pan.expose()),
+        card_expiry_date: crate::domain::Sensitive::new(card.expiry.yymm()),
+        cardholder_name: crate::domain::Sensitive::new(card.holder.as_str()),
+        purchase_amount: money.minor().to_string(),
+        purchase_currency: money.currency().numeric().into(),
+        purchase_exponent: money.currency().exponent().to_string(),
+        purchase_date: format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        ),
+        purchase_instal_data: (payment.installment > 1).then(|| payment.installment.to_string()),
+        merchant_name: merchant_name.chars().take(40).collect(),
+        acquirer_merchant_id: payment.merchant_id.clone(),
+        merchant_country_code: "792".into(),
+        notification_url: state.urls.public("/3ds/notify"),
+        browser_accept_header: client.accept.chars().take(2048).collect(),
+        browser_ip: client.ip.clone(),
+        browser_language: locale.as_str().into(),
+        browser_user_agent: client.user_agent.chars().take(2048).collect(),
+    };
+    let brand = card.pan.brand();
+    let ares = match state.directory.authenticate(&areq).await {
+        Ok(ares) => ares,
+        Err(e) => {
+            tracing::warn!(payment_id = %payment.id, error = %e, "AReq failed");
+            let update = PaymentUpdate {
+                md_status: Some("7".into()),
+                ..failed(ErrorCode::AcsUnreachable)
+            };
+            finish(state, payment, Status::CardSubmitted, Status::Failed, update).await?;
+            return Ok(Next::Result);
+        }
+    };
+    let base = PaymentUpdate {
+        acs_trans_id: Some(ares.acs_trans_id.clone()),
+        ds_trans_id: Some(ares.ds_trans_id.clone()),
+        trans_status: Some(ares.trans_status.clone()),
+        trans_status_reason: ares.trans_status_reason.clone(),
+        ..Default::default()
+    };
+    match ares.trans_status.as_str() {
+        "Y" | "A" => {
+            let update = PaymentUpdate {
+                eci: Some(ares.eci.clone().unwrap_or_else(|| threeds::default_eci(brand, &ares.trans_status).into())),
+                authentication_value: ares.authentication_value.clone(),
+                md_status: Some(threeds::md_status(&ares.trans_status).into()),
+                ..base
+            };
+            if state
+                .store
+                .transition(&payment.id, Status::CardSubmitted, Status::Authenticated, &update, state.clock.now_ms())
+                .await?
+                == Cas::Done
+            {
+                authorise(state, &payment.id, locale).await?;
+            }
+            Ok(Next::Result)
+        }
+        "C" => {
+            let Some(acs_url) = ares.acs_url.clone().filter(|u| u.starts_with("https://") || u.starts_with("http://")) else {
+                let update = PaymentUpdate { md_status: Some("6".into()), ..failed(ErrorCode::AuthenticationUnavailable) };
+                finish(state, payment, Status::CardSubmitted, Status::Failed, update).await?;
+                return Ok(Next::Result);
+            };
+            let update = PaymentUpdate {
+                acs_url: Some(acs_url.clone()),
+                ..base
+            };
+            if state
+                .store
+                .transition(&payment.id, Status::CardSubmitted, Status::Challenge, &update, state.clock.now_ms())
+                .await?
+                != Cas::Done
+            {
+                return Ok(Next::Result);
+            }
+            let creq = CReq {
+                three_ds_server_trans_id: threeds_id.to_owned(),
+                acs_trans_id: ares.acs_trans_id.clone(),
+                challenge_window_size: "05".into(),
+                message_type: "CReq".into(),
+                message_version: messages::MESSAGE_VERSION.into(),
+            };
+            Ok(Next::Challenge {
+                acs_url,
+                creq: messages::encode_b64url(&creq),
+                session_data: threeds::session_data(&state.keys, &payment.id, threeds_id),
+            })
+        }
+        other => {
+            let code = match other {
+                "R" => ErrorCode::AuthenticationRejected,
+                "N" => ErrorCode::AuthenticationFailed,
+                _ => ErrorCode::AuthenticationUnavailable,
+            };
+            let update = PaymentUpdate {
+                eci: Some(ares.eci.clone().unwrap_or_else(|| threeds::default_eci(brand, other).into())),
+                md_status: Some(threeds::md_status(other).into()),
+                ..PaymentUpdate { error_code: Some(code.code().into()), ..base }
+            };
+            finish(state, payment, Status::CardSubmitted, Status::Failed, update).await?;
+            Ok(Next::Result)
+        }
+    }
+}
+
+/// The browser came back from the ACS with `cres`. The outcome is taken from the RReq the
+/// ACS sent server to server; the `cres` must agree with it.
+pub async fn complete_challenge(
+    state: &AppState,
+    cres_b64: &str,
+    session_data: &str,
+) -> Result<PaymentId, PageError> {
+    let bad = |locale| PageError::new(ErrorCode::ChallengeInvalid, locale);
+    let cres: CRes = messages::decode_b64url(cres_b64).ok_or_else(|| bad(Locale::Tr))?;
+    let claimed_id = session_data.split_once('.').map(|(id, _)| id).unwrap_or("");
+    let payment_id = PaymentId::parse(claimed_id).ok_or_else(|| bad(Locale::Tr))?;
+    let mut payment = load(state, payment_id.as_str(), Locale::Tr).await?;
+    let locale = payment.locale();
+    let threeds_id = payment.threeds_server_trans_id.clone().unwrap_or_default();
+    if threeds::verify_session_data(&state.keys, session_data, &threeds_id).is_none()
+        || cres.message_type != "CRes"
+        || cres.three_ds_server_trans_id != threeds_id
+        || Some(&cres.acs_trans_id) != payment.acs_trans_id.as_ref()
+    {
+        return Err(bad(locale));
+    }
+    // The RReq normally arrives before the browser does; give it a moment if not.
+    for _ in 0..30 {
+        if payment.status() != Status::Challenge || payment.rreq_received_at.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        payment = load(state, payment_id.as_str(), locale).await?;
+    }
+    if payment.status() != Status::Challenge {
+        return Err(PageError::new(ErrorCode::ChallengeReplayed, locale));
+    }
+    let rreq_status = payment.trans_status.clone().unwrap_or_default();
+    if payment.rreq_received_at.is_none() || rreq_status != cres.trans_status {
+        let update = PaymentUpdate { md_status: Some("7".into()), ..failed(ErrorCode::ChallengeInvalid) };
+        finish(state, &payment, Status::Challenge, Status::Failed, update).await?;
+        return Ok(payment_id);
+    }
+    match rreq_status.as_str() {
+        "Y" | "A" => {
+            if state
+                .store
+                .transition(&payment.id, Status::Challenge, Status::Authenticated, &PaymentUpdate::default(), state.clock.now_ms())
+                .await?
+                == Cas::Done
+            {
+                authorise(state, &payment.id, locale).await?;
+            } else {
+                return Err(PageError::new(ErrorCode::ChallengeReplayed, locale));
+            }
+        }
+        _ => {
+            let (to, code) = if payment.challenge_cancel.as_deref() == Some("01") {
+                (Status::Cancelled, ErrorCode::ChallengeCancelled)
+            } else if rreq_status == "R" {
+                (Status::Failed, ErrorCode::AuthenticationRejected)
+            } else if rreq_status == "U" {
+                (Status::Failed, ErrorCode::AuthenticationUnavailable)
+            } else {
+                (Status::Failed, ErrorCode::AuthenticationFailed)
+            };
+            if !finish(state, &payment, Status::Challenge, to, failed(code)).await? {
+                return Err(PageError::new(ErrorCode::ChallengeReplayed, locale));
+            }
+        }
+    }
+    Ok(payment_id)
+}
+
+/// Charges an authenticated payment once. The compare-and-set to `authorising` is the lock:
+/// only its winner talks to the bank.
+pub async fn authorise(state: &AppState, payment_id: &str, locale: Locale) -> Result<(), PageError> {
+    let terminal = state.acquirer.terminal_id().to_owned();
+    let claim = PaymentUpdate {
+        terminal_id: Some(terminal.clone()),
+        ..Default::default()
+    };
+    let payment = load(state, payment_id, locale).await?;
+    match state
+        .store
+        .transition(payment_id, Status::Authenticated, Status::Authorising, &claim, state.clock.now_ms())
+        .await?
+    {
+        Cas::Done => {}
+        Cas::Lost => return Ok(()),
+        Cas::OrderAlreadyPaid => {
+            finish(state, &payment, Status::Authenticated, Status::Failed, failed(ErrorCode::OrderAlreadyPaid)).await?;
+            return Ok(());
+        }
+    }
+    let payment = load(state, payment_id, locale).await?;
+    let card = match state.store.load_card(payment_id).await? {
+        Some(blob) => state
+            .vault
+            .decrypt(&blob, payment_id)
+            .ok()
+            .and_then(|plain| VaultedCard::from_bytes(&plain)),
+        None => None,
+    };
+    let Some(card) = card else {
+        tracing::error!(%payment_id, "card data missing at authorisation");
+        finish(state, &payment, Status::Authorising, Status::Failed, failed(ErrorCode::Internal)).await?;
+        return Ok(());
+    };
+    let money = payment
+        .money()
+        .ok_or_else(|| PageError::internal(locale, anyhow::anyhow!("stored amount invalid")))?;
+    let request = AuthRequest {
+        terminal_id: terminal,
+        merchant_id: payment.merchant_id.clone(),
+        order_id: payment.order_id.clone(),
+        payment_id: payment.id.clone(),
+        amount_minor: money.minor(),
+        currency: money.currency().numeric().to_owned(),
+        installment: payment.installment().count(),
+        pan: card.pan,
+        expiry: card.expiry,
+        cvv: card.cvv,
+        eci: payment.eci.clone().unwrap_or_default(),
+        cavv: payment.authentication_value.clone(),
+        ds_trans_id: payment.ds_trans_id.clone(),
+        md_status: payment.md_status.clone().unwrap_or_default(),
+    };
+    let outcome = state.acquirer.authorise(&request).await;
+    // The request held the only plaintext copy of the card; the vault row goes with the
+    // final transition below.
+    drop(request);
+    let (to, update) = match outcome {
+        Ok(resp) if resp.approved() => (
+            Status::Approved,
+            PaymentUpdate {
+                proc_return_code: Some(resp.proc_return_code),
+                auth_code: Some(resp.auth_code),
+                host_ref: Some(resp.host_ref),
+                transaction_id: Some(resp.transaction_id),
+                ..Default::default()
+            },
+        ),
+        Ok(resp) => (
+            Status::Declined,
+            PaymentUpdate {
+                proc_return_code: Some(resp.proc_return_code),
+                host_ref: Some(resp.host_ref).filter(|s| !s.is_empty()),
+                transaction_id: Some(resp.transaction_id).filter(|s| !s.is_empty()),
+                ..failed(ErrorCode::Declined)
+            },
+        ),
+        Err(AcquirerError::Unreachable(e)) | Err(AcquirerError::Invalid(e)) => {
+            tracing::warn!(%payment_id, error = %e, "authorisation failed");
+            (
+                Status::Failed,
+                PaymentUpdate {
+                    proc_return_code: Some("91".into()),
+                    ..failed(ErrorCode::BankUnreachable)
+                },
+            )
+        }
+    };
+    finish(state, &payment, Status::Authorising, to, update).await?;
+    Ok(())
+}

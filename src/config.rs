@@ -1,0 +1,230 @@
+//! Typed configuration: defaults, then a TOML file, then `KAPI__SECTION__KEY` environment
+//! variables, then command-line flags. Validated once at start-up.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub security: SecuritySettings,
+    pub checkout: CheckoutSettings,
+    pub threeds: ThreeDsSettings,
+    pub acquirer: AcquirerSettings,
+    pub simulators: SimulatorSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub listen: String,
+    /// Base URL browsers and the ACS use to reach Kapı; defaults to `http://LISTEN`.
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    /// Create the demo merchant and serve the demo shop.
+    pub demo: bool,
+    /// Where the demo shop listens; defaults to the next port after `listen`.
+    pub demo_listen: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecuritySettings {
+    /// Base64 of 32 random bytes. Without it, a key is created in `DATA_DIR/master.key`.
+    #[serde(skip_serializing)]
+    pub master_key: Option<SecretString>,
+    pub master_key_id: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckoutSettings {
+    /// How long a started payment waits for the shopper.
+    pub payment_ttl_secs: u64,
+    /// Allowed clock difference for signed forms.
+    pub signature_window_secs: u64,
+    pub callback_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThreeDsSettings {
+    /// Where AReq messages go; defaults to the built-in ACS simulator.
+    pub acs_base_url: Option<String>,
+    /// Key of the RReq channel (stands in for the Directory Server's mutual TLS).
+    #[serde(skip_serializing)]
+    pub acs_shared_key: Option<SecretString>,
+    /// URL the ACS sends RReq to; defaults to `PUBLIC_URL/3ds/rreq`.
+    pub rreq_url: Option<String>,
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcquirerSettings {
+    /// Bank API base; defaults to the built-in bank simulator.
+    pub base_url: Option<String>,
+    pub terminal_id: String,
+    #[serde(skip_serializing)]
+    pub api_key: Option<SecretString>,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatorSettings {
+    /// Serve the built-in ACS, bank and SMS outbox under `/sim`.
+    pub enabled: bool,
+    pub otp_ttl_secs: u64,
+    pub resend_cooldown_secs: u64,
+    pub max_resends: u32,
+    pub challenge_timeout_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            security: SecuritySettings {
+                master_key: None,
+                master_key_id: 1,
+            },
+            checkout: CheckoutSettings::default(),
+            threeds: ThreeDsSettings::default(),
+            acquirer: AcquirerSettings::default(),
+            simulators: SimulatorSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            demo: false,
+            demo_listen: None,
+        }
+    }
+}
+
+impl Default for CheckoutSettings {
+    fn default() -> Self {
+        Self {
+            payment_ttl_secs: 15 * 60,
+            signature_window_secs: 10 * 60,
+            callback_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for AcquirerSettings {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            terminal_id: "KAPI-SIM-0001".into(),
+            api_key: None,
+            timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for SimulatorSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            otp_ttl_secs: 180,
+            resend_cooldown_secs: 30,
+            max_resends: 3,
+            challenge_timeout_secs: 600,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// Values given on the command line; they win over file and environment.
+#[derive(Debug, Default, Serialize)]
+pub struct CliOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
+}
+
+impl Settings {
+    pub fn load(file: Option<&std::path::Path>, cli: CliOverrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(format!("config file {} not found", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("KAPI__").split("__"))
+            .merge(Serialized::defaults(serde_json::json!({ "server": cli })));
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if let Some(u) = &self.server.public_url {
+            check_base_url("server.public_url", u)?;
+        }
+        for (name, u) in [
+            ("threeds.acs_base_url", &self.threeds.acs_base_url),
+            ("threeds.rreq_url", &self.threeds.rreq_url),
+            ("acquirer.base_url", &self.acquirer.base_url),
+        ] {
+            if let Some(u) = u {
+                check_base_url(name, u)?;
+            }
+        }
+        if self.checkout.payment_ttl_secs < 60 {
+            return Err(ConfigError::Invalid("checkout.payment_ttl_secs must be at least 60".into()));
+        }
+        if self.acquirer.terminal_id.is_empty() {
+            return Err(ConfigError::Invalid("acquirer.terminal_id must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server
+            .listen
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("server.listen `{}` is not HOST:PORT", self.server.listen)))
+    }
+
+    pub fn payment_ttl(&self) -> Duration {
+        Duration::from_secs(self.checkout.payment_ttl_secs)
+    }
+}
+
+fn check_base_url(name: &str, value: &str) -> Result<(), ConfigError> {
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(ConfigError::Invalid(format!("{name} `{value}` is not an http(s) URL"))),
+    }
+}

@@ -1,0 +1,37 @@
+//! Signatures, MACs and encryption at rest.
+
+pub mod signature;
+pub mod vault;
+
+use hmac::{KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// Lowercase hex HMAC-SHA256.
+pub fn hmac_hex(key: &[u8], message: &[u8]) -> String {
+    hex::encode(hmac_bytes(key, message))
+}
+
+pub fn hmac_bytes(key: &[u8], message: &[u8]) -> Vec<u8> {
+    // HMAC accepts keys of any length; this cannot fail.
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Constant-time check of a hex MAC: the comparison is done by `hmac::Mac::verify_slice`.
+pub fn verify_hmac_hex(key: &[u8], message: &[u8], provided_hex: &str) -> bool {
+    let Ok(provided) = hex::decode(provided_hex.trim()) else {
+        return false;
+    };
+    let Ok(mut mac) = <HmacSha256 as KeyInit>::new_from_slice(key) else {
+        return false;
+    };
+    mac.update(message);
+    mac.verify_slice(&provided).is_ok()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}

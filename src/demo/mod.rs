@@ -1,0 +1,210 @@
+//! The demo shop: a tiny merchant website on its own port (plain HTTP) that starts payments
+//! with a signed form, verifies the signed results it gets back, and shows the server-to-server
+//! notifications it received. It talks to Kapı only as any merchant would.
+
+use std::sync::{Arc, Mutex};
+
+use askama::Template;
+use axum::{
+    Router,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use secrecy::SecretString;
+
+use crate::{
+    clock::Clock,
+    crypto::signature,
+    domain::{Currency, Locale, Money, ids::random_token},
+    i18n::Tr,
+    web::{assets, extract::RawForm, pages::{PostRedirect, render}},
+};
+
+pub const DEMO_MERCHANT_ID: &str = "demo-shop";
+
+struct Product {
+    id: &'static str,
+    name_tr: &'static str,
+    name_en: &'static str,
+    price: &'static str,
+}
+
+const PRODUCTS: &[Product] = &[
+    Product { id: "kazak", name_tr: "El örgüsü yün kazak", name_en: "Hand-knitted wool sweater", price: "1234.56" },
+    Product { id: "kahve", name_tr: "Türk kahvesi, 250 g", name_en: "Turkish coffee, 250 g", price: "150.00" },
+    Product { id: "kitap", name_tr: "Kitap: Kürk Mantolu Madonna", name_en: "Book: Madonna in a Fur Coat", price: "89.90" },
+];
+
+#[derive(Clone)]
+pub struct DemoShop {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kapi_url: String,
+    shop_url: String,
+    merchant_id: String,
+    secret: SecretString,
+    clock: Arc<dyn Clock>,
+    notifications: Mutex<Vec<Notification>>,
+}
+
+#[derive(Clone)]
+pub struct Notification {
+    pub order_id: String,
+    pub status: String,
+    pub amount: String,
+    pub signature_ok: bool,
+}
+
+impl DemoShop {
+    pub fn new(kapi_url: String, shop_url: String, merchant_id: String, secret: SecretString, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                kapi_url,
+                shop_url,
+                merchant_id,
+                secret,
+                clock,
+                notifications: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/", get(shop))
+            .route("/buy", post(buy))
+            .route("/ok", post(back))
+            .route("/fail", post(back))
+            .route("/callback", post(callback))
+            .route("/static/{file}", get(assets::serve))
+            .with_state(self)
+    }
+
+    fn verify(&self, fields: &[(String, String)]) -> bool {
+        let sig = fields.iter().find(|(k, _)| k == "signature").map(|(_, v)| v.as_str()).unwrap_or("");
+        signature::verify(fields, &self.inner.secret, sig).unwrap_or(false)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "demo/shop.html")]
+struct ShopPage {
+    tr: Tr,
+    products: Vec<(String, String, String)>,
+    notifications: Vec<Notification>,
+    other_lang: &'static str,
+}
+
+async fn shop(State(shop): State<DemoShop>, query: axum::extract::RawQuery) -> Response {
+    let locale = Locale::parse_lenient(query.0.as_deref().and_then(|q| q.strip_prefix("lang=")).unwrap_or(""));
+    let notifications = shop.inner.notifications.lock().map(|n| n.iter().rev().cloned().collect()).unwrap_or_default();
+    let products = PRODUCTS
+        .iter()
+        .map(|p| {
+            let price = Money::parse(p.price, Currency::Try).map(|m| m.display(locale)).unwrap_or_default();
+            let name = if locale == Locale::En { p.name_en } else { p.name_tr };
+            (p.id.to_owned(), name.to_owned(), price)
+        })
+        .collect();
+    let page = ShopPage {
+        tr: Tr::new(locale),
+        products,
+        notifications,
+        other_lang: if locale == Locale::En { "tr" } else { "en" },
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// Builds the signed start form and auto-posts it to Kapı, as a merchant's page would.
+async fn buy(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Response {
+    let get = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or_default();
+    let locale = Locale::parse_lenient(&get("lang"));
+    let Some(product) = PRODUCTS.iter().find(|p| p.id == get("product")) else {
+        return (StatusCode::BAD_REQUEST, "unknown product").into_response();
+    };
+    let s = &shop.inner;
+    let fields: Vec<(String, String)> = [
+        ("merchant_id", s.merchant_id.clone()),
+        ("order_id", format!("DEMO-{}-{}", s.clock.now_secs(), &random_token(3))),
+        ("amount", product.price.to_owned()),
+        ("currency", "TRY".to_owned()),
+        ("ok_url", format!("{}/ok", s.shop_url)),
+        ("fail_url", format!("{}/fail", s.shop_url)),
+        ("callback_url", format!("{}/callback", s.shop_url)),
+        ("lang", locale.as_str().to_owned()),
+        ("installment", "1".to_owned()),
+        ("description", if locale == Locale::En { product.name_en } else { product.name_tr }.to_owned()),
+        ("customer_name", "Ayşe Yılmaz".to_owned()),
+        ("customer_email", "ayse@example.com".to_owned()),
+        ("customer_phone", "+90 532 000 00 00".to_owned()),
+        ("timestamp", s.clock.now_secs().to_string()),
+        ("nonce", random_token(16)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let Ok(fields) = signature::signed(fields, &s.secret) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "could not sign").into_response();
+    };
+    let tr = Tr::new(locale);
+    PostRedirect {
+        title: tr.t("demo-title"),
+        message: tr.t("to-acs-text"),
+        button: tr.t("continue"),
+        action: format!("{}/pay", s.kapi_url),
+        fields,
+        delay_ms: 0,
+        tr,
+    }
+    .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "demo/result.html")]
+struct ResultPage {
+    tr: Tr,
+    ok: bool,
+    signature_ok: bool,
+    fields: Vec<(String, String)>,
+}
+
+/// The browser brings the signed result back to ok_url / fail_url.
+async fn back(State(shop): State<DemoShop>, RawForm(fields): RawForm) -> Response {
+    let signature_ok = shop.verify(&fields);
+    let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()).unwrap_or("");
+    let ok = signature_ok && get("status") == "approved" && get("proc_return_code") == "00";
+    let page = ResultPage {
+        tr: Tr::new(Locale::Tr),
+        ok,
+        signature_ok,
+        fields: fields.into_iter().filter(|(k, _)| k != "signature").collect(),
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// Server-to-server result: verified and kept for the shop page.
+async fn callback(State(shop): State<DemoShop>, RawForm(fields): RawForm) -> Response {
+    let signature_ok = shop.verify(&fields);
+    let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or_default();
+    let n = Notification {
+        order_id: get("order_id"),
+        status: get("status"),
+        amount: format!("{} {}", get("amount"), get("currency")),
+        signature_ok,
+    };
+    if let Ok(mut list) = shop.inner.notifications.lock() {
+        list.push(n);
+        if list.len() > 50 {
+            list.remove(0);
+        }
+    }
+    if signature_ok {
+        (StatusCode::OK, "OK").into_response()
+    } else {
+        (StatusCode::BAD_REQUEST, "bad signature").into_response()
+    }
+}

@@ -1,0 +1,17 @@
+//! Parsed domain types: a value that made it into one of these types is valid.
+
+pub mod card;
+pub mod ids;
+pub mod locale;
+pub mod money;
+pub mod order;
+pub mod sensitive;
+pub mod url;
+
+pub use card::{CardBrand, CardHolder, Cvv, Expiry, Pan};
+pub use ids::{MerchantId, PaymentId};
+pub use locale::Locale;
+pub use money::{Currency, Money};
+pub use sensitive::Sensitive;
+pub use order::{Customer, Description, Installment, OrderId};
+pub use url::{Origin, ReturnUrl};

@@ -1,0 +1,47 @@
+//! Shared application state: configuration and the external parts as trait objects, so tests
+//! and later real connectors can swap them.
+
+use std::sync::Arc;
+
+use secrecy::SecretBox;
+
+use crate::{
+    acquirer::Acquirer, clock::Clock, config::Settings, crypto::vault::Vault, storage::Store,
+    threeds::DirectoryServer,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub vault: Vault,
+    pub clock: Arc<dyn Clock>,
+    pub directory: Arc<dyn DirectoryServer>,
+    pub acquirer: Arc<dyn Acquirer>,
+    /// For merchant callbacks: short timeouts, no redirects.
+    pub http: reqwest::Client,
+    pub urls: Arc<Urls>,
+    pub keys: Arc<Keys>,
+}
+
+/// Where things are reachable.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    /// Base URL browsers (and the ACS) use, without trailing slash.
+    pub public: String,
+    /// Base URL for calls from this process to itself (the built-in simulators).
+    pub internal: String,
+}
+
+impl Urls {
+    pub fn public(&self, path: &str) -> String {
+        format!("{}{}", self.public, path)
+    }
+}
+
+pub struct Keys {
+    /// MACs `threeDSSessionData`, binding the cross-site 3DS return to its payment.
+    pub threeds_session: SecretBox<Vec<u8>>,
+    /// Authenticates RReq messages from the ACS (stands in for the DS's mutual TLS).
+    pub acs_channel: SecretBox<Vec<u8>>,
+}

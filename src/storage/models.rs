@@ -1,0 +1,169 @@
+//! Rows as stored. Domain parsing happens in the services that read them.
+
+use crate::{
+    checkout::Status,
+    domain::{CardBrand, Currency, Installment, Locale, Money},
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MerchantRecord {
+    pub id: String,
+    pub name: String,
+    pub legal_title: String,
+    pub address: String,
+    pub phone: String,
+    pub email: String,
+    pub mersis: String,
+    pub website: String,
+    pub secret_key_enc: Vec<u8>,
+    /// JSON array of origins.
+    pub return_origins: String,
+    pub created_at: i64,
+}
+
+impl MerchantRecord {
+    pub fn origins(&self) -> Vec<String> {
+        serde_json::from_str(&self.return_origins).unwrap_or_default()
+    }
+}
+
+#[derive(Clone, sqlx::FromRow)]
+pub struct PaymentRecord {
+    pub id: String,
+    pub merchant_id: String,
+    pub order_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub installment: i64,
+    pub locale: String,
+    pub description: String,
+    pub customer_name: String,
+    pub customer_email: String,
+    pub customer_phone: String,
+    pub ok_url: String,
+    pub fail_url: String,
+    pub callback_url: Option<String>,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: i64,
+    pub card_brand: Option<String>,
+    pub masked_pan: Option<String>,
+    pub card_holder: Option<String>,
+    pub threeds_server_trans_id: Option<String>,
+    pub acs_trans_id: Option<String>,
+    pub ds_trans_id: Option<String>,
+    pub acs_url: Option<String>,
+    pub trans_status: Option<String>,
+    pub trans_status_reason: Option<String>,
+    pub challenge_cancel: Option<String>,
+    pub eci: Option<String>,
+    pub authentication_value: Option<String>,
+    pub md_status: Option<String>,
+    pub rreq_received_at: Option<i64>,
+    pub terminal_id: Option<String>,
+    pub proc_return_code: Option<String>,
+    pub auth_code: Option<String>,
+    pub host_ref: Option<String>,
+    pub transaction_id: Option<String>,
+    pub error_code: Option<String>,
+    pub result_fields: Option<String>,
+}
+
+impl std::fmt::Debug for PaymentRecord {
+    // Customer details are personal data: keep them out of debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentRecord")
+            .field("id", &self.id)
+            .field("merchant_id", &self.merchant_id)
+            .field("order_id", &self.order_id)
+            .field("status", &self.status)
+            .field("masked_pan", &self.masked_pan)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PaymentRecord {
+    pub fn status(&self) -> Status {
+        Status::parse(&self.status).unwrap_or(Status::Failed)
+    }
+
+    pub fn locale(&self) -> Locale {
+        Locale::parse_lenient(&self.locale)
+    }
+
+    /// The stored amount; rows are only written from a parsed `Money`.
+    pub fn money(&self) -> Option<Money> {
+        let currency = Currency::parse(&self.currency).ok()?;
+        Money::from_minor(self.amount_minor, currency).ok()
+    }
+
+    pub fn installment(&self) -> Installment {
+        Installment::from_count(self.installment).unwrap_or(Installment::SINGLE)
+    }
+
+    pub fn brand(&self) -> Option<CardBrand> {
+        self.card_brand.as_deref().and_then(CardBrand::parse)
+    }
+
+    pub fn result(&self) -> Option<Vec<(String, String)>> {
+        self.result_fields
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+    }
+}
+
+/// Columns a transition may set; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentUpdate {
+    pub card_brand: Option<String>,
+    pub masked_pan: Option<String>,
+    pub card_holder: Option<String>,
+    pub threeds_server_trans_id: Option<String>,
+    pub acs_trans_id: Option<String>,
+    pub ds_trans_id: Option<String>,
+    pub acs_url: Option<String>,
+    pub trans_status: Option<String>,
+    pub trans_status_reason: Option<String>,
+    pub challenge_cancel: Option<String>,
+    pub eci: Option<String>,
+    pub authentication_value: Option<String>,
+    pub md_status: Option<String>,
+    pub rreq_received_at: Option<i64>,
+    pub terminal_id: Option<String>,
+    pub proc_return_code: Option<String>,
+    pub auth_code: Option<String>,
+    pub host_ref: Option<String>,
+    pub transaction_id: Option<String>,
+    pub error_code: Option<String>,
+    pub result_fields: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConsentRecord {
+    pub payment_id: String,
+    pub document_kind: String,
+    pub template_version: String,
+    pub text_sha256: String,
+    pub accepted_at: i64,
+    pub client_ip: String,
+    pub user_agent: String,
+    pub locale: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryRecord {
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CallbackAttempt {
+    pub payment_id: String,
+    pub url: String,
+    pub attempted_at: i64,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub latency_ms: i64,
+}

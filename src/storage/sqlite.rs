@@ -1,0 +1,383 @@
+//! The embedded SQLite store.
+
+use std::{path::Path, time::Duration};
+
+use async_trait::async_trait;
+use sqlx::{
+    Sqlite, SqlitePool, Transaction,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use super::*;
+
+/// Static SQL only (sqlx 0.9 refuses built strings): column lists are spliced by `concat!`.
+macro_rules! payment_columns {
+    () => {
+        "id, merchant_id, order_id, amount_minor, currency, installment, locale, \
+    description, customer_name, customer_email, customer_phone, ok_url, fail_url, callback_url, status, \
+    created_at, updated_at, expires_at, card_brand, masked_pan, card_holder, threeds_server_trans_id, \
+    acs_trans_id, ds_trans_id, acs_url, trans_status, trans_status_reason, challenge_cancel, eci, \
+    authentication_value, md_status, rreq_received_at, terminal_id, proc_return_code, auth_code, \
+    host_ref, transaction_id, error_code, result_fields"
+    };
+}
+
+macro_rules! cas_update_sql {
+    ($guard:literal) => {
+        concat!(
+            "UPDATE payments SET status = ?, updated_at = ?, \
+             card_brand = COALESCE(?, card_brand), masked_pan = COALESCE(?, masked_pan), \
+             card_holder = COALESCE(?, card_holder), \
+             threeds_server_trans_id = COALESCE(?, threeds_server_trans_id), \
+             acs_trans_id = COALESCE(?, acs_trans_id), ds_trans_id = COALESCE(?, ds_trans_id), \
+             acs_url = COALESCE(?, acs_url), trans_status = COALESCE(?, trans_status), \
+             trans_status_reason = COALESCE(?, trans_status_reason), \
+             challenge_cancel = COALESCE(?, challenge_cancel), eci = COALESCE(?, eci), \
+             authentication_value = COALESCE(?, authentication_value), md_status = COALESCE(?, md_status), \
+             rreq_received_at = COALESCE(?, rreq_received_at), terminal_id = COALESCE(?, terminal_id), \
+             proc_return_code = COALESCE(?, proc_return_code), auth_code = COALESCE(?, auth_code), \
+             host_ref = COALESCE(?, host_ref), transaction_id = COALESCE(?, transaction_id), \
+             error_code = COALESCE(?, error_code), result_fields = COALESCE(?, result_fields) \
+             WHERE id = ? AND status = ?",
+            $guard
+        )
+    };
+}
+
+/// Which extra condition a compare-and-set adds to `id` and `status`.
+#[derive(Clone, Copy)]
+enum Guard {
+    StatusOnly,
+    RreqNotYetReceived,
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `path` and applies the migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            // Overwrite deleted content so removed card data does not linger in free pages.
+            .pragma("secure_delete", "ON");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+async fn add_history(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+    from: Option<Status>,
+    to: Status,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO payment_history (payment_id, from_status, to_status, at) VALUES (?, ?, ?, ?)")
+        .bind(id)
+        .bind(from.map(Status::as_str))
+        .bind(to.as_str())
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// `UPDATE … WHERE id = ? AND status = ?` with every optional column coalesced.
+async fn cas_update(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+    from: Status,
+    to: Status,
+    u: &PaymentUpdate,
+    at: i64,
+    guard: Guard,
+) -> Result<bool, sqlx::Error> {
+    let sql = match guard {
+        Guard::StatusOnly => cas_update_sql!(""),
+        Guard::RreqNotYetReceived => cas_update_sql!(" AND rreq_received_at IS NULL"),
+    };
+    let done = sqlx::query(sql)
+        .bind(to.as_str())
+        .bind(at)
+        .bind(&u.card_brand)
+        .bind(&u.masked_pan)
+        .bind(&u.card_holder)
+        .bind(&u.threeds_server_trans_id)
+        .bind(&u.acs_trans_id)
+        .bind(&u.ds_trans_id)
+        .bind(&u.acs_url)
+        .bind(&u.trans_status)
+        .bind(&u.trans_status_reason)
+        .bind(&u.challenge_cancel)
+        .bind(&u.eci)
+        .bind(&u.authentication_value)
+        .bind(&u.md_status)
+        .bind(u.rreq_received_at)
+        .bind(&u.terminal_id)
+        .bind(&u.proc_return_code)
+        .bind(&u.auth_code)
+        .bind(&u.host_ref)
+        .bind(&u.transaction_id)
+        .bind(&u.error_code)
+        .bind(&u.result_fields)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+        == 1;
+    Ok(done)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_merchant(&self, m: &MerchantRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO merchants (id, name, legal_title, address, phone, email, mersis, website, \
+             secret_key_enc, return_origins, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&m.id)
+        .bind(&m.name)
+        .bind(&m.legal_title)
+        .bind(&m.address)
+        .bind(&m.phone)
+        .bind(&m.email)
+        .bind(&m.mersis)
+        .bind(&m.website)
+        .bind(&m.secret_key_enc)
+        .bind(&m.return_origins)
+        .bind(m.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_merchant(&self, id: &str) -> Result<Option<MerchantRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM merchants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError> {
+        let json = serde_json::to_string(origins).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("UPDATE merchants SET return_origins = ? WHERE id = ?")
+            .bind(json)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn remember_nonce(&self, merchant_id: &str, nonce: &str, at: i64) -> Result<bool, StoreError> {
+        let inserted = sqlx::query("INSERT OR IGNORE INTO nonces (merchant_id, nonce, seen_at) VALUES (?, ?, ?)")
+            .bind(merchant_id)
+            .bind(nonce)
+            .bind(at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    async fn insert_payment(&self, p: &PaymentRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO payments (id, merchant_id, order_id, amount_minor, currency, installment, locale, \
+             description, customer_name, customer_email, customer_phone, ok_url, fail_url, callback_url, \
+             status, created_at, updated_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.id)
+        .bind(&p.merchant_id)
+        .bind(&p.order_id)
+        .bind(p.amount_minor)
+        .bind(&p.currency)
+        .bind(p.installment)
+        .bind(&p.locale)
+        .bind(&p.description)
+        .bind(&p.customer_name)
+        .bind(&p.customer_email)
+        .bind(&p.customer_phone)
+        .bind(&p.ok_url)
+        .bind(&p.fail_url)
+        .bind(&p.callback_url)
+        .bind(&p.status)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .bind(p.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        add_history(&mut tx, &p.id, None, p.status(), p.created_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_payment(&self, id: &str) -> Result<Option<PaymentRecord>, StoreError> {
+        Ok(sqlx::query_as(concat!("SELECT ", payment_columns!(), " FROM payments WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn find_payment_by_threeds_id(&self, tid: &str) -> Result<Option<PaymentRecord>, StoreError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE threeds_server_trans_id = ?"
+        ))
+            .bind(tid)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn order_is_paid(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM payments WHERE merchant_id = ? AND order_id = ? \
+             AND status IN ('authorising', 'approved')",
+        )
+        .bind(merchant_id)
+        .bind(order_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM payments WHERE status IN ('created', 'challenge') AND expires_at <= ? LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn transition(&self, id: &str, from: Status, to: Status, u: &PaymentUpdate, at: i64) -> Result<Cas, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        match cas_update(&mut tx, id, from, to, u, at, Guard::StatusOnly).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(Cas::Lost),
+            Err(e) if is_unique_violation(&e) => return Ok(Cas::OrderAlreadyPaid),
+            Err(e) => return Err(e.into()),
+        }
+        add_history(&mut tx, id, Some(from), to, at).await?;
+        if to.is_final() {
+            sqlx::query("DELETE FROM card_vault WHERE payment_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Cas::Done)
+    }
+
+    async fn submit_card(&self, id: &str, u: &PaymentUpdate, card_enc: &[u8], consents: &[ConsentRecord], at: i64) -> Result<Cas, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !cas_update(&mut tx, id, Status::Created, Status::CardSubmitted, u, at, Guard::StatusOnly).await? {
+            return Ok(Cas::Lost);
+        }
+        add_history(&mut tx, id, Some(Status::Created), Status::CardSubmitted, at).await?;
+        sqlx::query("INSERT INTO card_vault (payment_id, data_enc, created_at) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(card_enc)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        for c in consents {
+            sqlx::query(
+                "INSERT INTO consents (payment_id, document_kind, template_version, text_sha256, \
+                 accepted_at, client_ip, user_agent, locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&c.payment_id)
+            .bind(&c.document_kind)
+            .bind(&c.template_version)
+            .bind(&c.text_sha256)
+            .bind(c.accepted_at)
+            .bind(&c.client_ip)
+            .bind(&c.user_agent)
+            .bind(&c.locale)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Cas::Done)
+    }
+
+    async fn record_rreq(&self, id: &str, u: &PaymentUpdate, at: i64) -> Result<Cas, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = cas_update(&mut tx, id, Status::Challenge, Status::Challenge, u, at, Guard::RreqNotYetReceived).await?;
+        tx.commit().await?;
+        Ok(if done { Cas::Done } else { Cas::Lost })
+    }
+
+    async fn load_card(&self, payment_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT data_enc FROM card_vault WHERE payment_id = ?")
+            .bind(payment_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn consents(&self, payment_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT payment_id, document_kind, template_version, text_sha256, accepted_at, client_ip, \
+             user_agent, locale FROM consents WHERE payment_id = ? ORDER BY id",
+        )
+        .bind(payment_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn history(&self, payment_id: &str) -> Result<Vec<HistoryRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT from_status, to_status, at FROM payment_history WHERE payment_id = ? ORDER BY id")
+            .bind(payment_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn record_callback_attempt(&self, a: &CallbackAttempt) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO callback_attempts (payment_id, url, attempted_at, status_code, error, latency_ms) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.payment_id)
+        .bind(&a.url)
+        .bind(a.attempted_at)
+        .bind(a.status_code)
+        .bind(&a.error)
+        .bind(a.latency_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn callback_attempts(&self, payment_id: &str) -> Result<Vec<CallbackAttempt>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT payment_id, url, attempted_at, status_code, error, latency_ms FROM callback_attempts \
+             WHERE payment_id = ? ORDER BY id",
+        )
+        .bind(payment_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

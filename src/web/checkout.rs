@@ -1,0 +1,150 @@
+//! The card page, its submit, cancel, and the result page.
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use tower_sessions::Session;
+
+use super::{
+    extract::{Client, RawForm},
+    pages::{self, CardFormValues},
+    session,
+};
+use crate::{
+    checkout::{
+        Status,
+        card::{self, CardInput},
+        documents,
+        flow::{self, Next},
+    },
+    domain::{Locale, PaymentId},
+    error::{ErrorCode, PageError},
+    state::AppState,
+    storage::{MerchantRecord, PaymentRecord},
+};
+
+/// Loads a payment for the browser that started it, expiring it first when it is overdue.
+async fn load_owned(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+) -> Result<(PaymentRecord, MerchantRecord), PageError> {
+    let id = PaymentId::parse(id).ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, Locale::Tr))?;
+    let mut payment = state
+        .store
+        .get_payment(id.as_str())
+        .await?
+        .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, Locale::Tr))?;
+    let locale = payment.locale();
+    session::require_payment(session, id.as_str(), locale).await?;
+    if flow::expire_if_due(state, &payment).await? {
+        payment = state
+            .store
+            .get_payment(id.as_str())
+            .await?
+            .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, locale))?;
+    }
+    let merchant = state
+        .store
+        .get_merchant(&payment.merchant_id)
+        .await?
+        .ok_or_else(|| PageError::internal(locale, anyhow::anyhow!("merchant missing")))?;
+    Ok((payment, merchant))
+}
+
+fn to_result(id: &str) -> Response {
+    Redirect::to(&format!("/checkout/{id}/result")).into_response()
+}
+
+async fn card_page(
+    state: &AppState,
+    session: &Session,
+    payment: &PaymentRecord,
+    merchant: &MerchantRecord,
+    values: CardFormValues,
+    errors: Vec<(&'static str, &'static str)>,
+) -> Result<Response, PageError> {
+    let locale = payment.locale();
+    let docs = documents::render(payment, merchant, locale).map_err(|e| PageError::internal(locale, e))?;
+    let csrf = session::csrf_token(session, locale).await?;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let today = state.clock.now().date();
+    Ok((status, pages::card_page(payment, merchant, &docs, csrf, values, &errors, today)).into_response())
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let (payment, merchant) = load_owned(&state, &session, &id).await?;
+    match payment.status() {
+        Status::Created => card_page(&state, &session, &payment, &merchant, CardFormValues::default(), vec![]).await,
+        _ => Ok(to_result(&payment.id)),
+    }
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Client(client): Client,
+    RawForm(fields): RawForm,
+) -> Result<Response, PageError> {
+    let (payment, merchant) = load_owned(&state, &session, &id).await?;
+    let locale = payment.locale();
+    let csrf = fields.iter().find(|(n, _)| n == "csrf_token").map(|(_, v)| v.as_str()).unwrap_or("");
+    session::check_csrf(&session, csrf, locale).await?;
+    if payment.status() != Status::Created {
+        // A second click, or the back button: the first submit carries on.
+        return Ok(to_result(&payment.id));
+    }
+    let input = CardInput::from_fields(&fields);
+    let valid = match card::validate(&input, state.clock.now().date()) {
+        Ok(valid) => valid,
+        Err(errors) => {
+            let values = CardFormValues::from_input(&input);
+            return card_page(&state, &session, &payment, &merchant, values, errors).await;
+        }
+    };
+    let docs = documents::render(&payment, &merchant, locale).map_err(|e| PageError::internal(locale, e))?;
+    // A fresh session id once card data has been entered.
+    session.cycle_id().await.map_err(|e| PageError::internal(locale, e))?;
+    match flow::submit_card(&state, &payment, &merchant.name, &valid, &client, &docs).await? {
+        Next::Result => Ok(to_result(&payment.id)),
+        Next::Challenge {
+            acs_url,
+            creq,
+            session_data,
+        } => Ok(pages::to_acs(locale, acs_url, creq, session_data).into_response()),
+    }
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    RawForm(fields): RawForm,
+) -> Result<Response, PageError> {
+    let (payment, _) = load_owned(&state, &session, &id).await?;
+    let csrf = fields.iter().find(|(n, _)| n == "csrf_token").map(|(_, v)| v.as_str()).unwrap_or("");
+    session::check_csrf(&session, csrf, payment.locale()).await?;
+    if payment.status() == Status::Created {
+        flow::cancel(&state, &payment).await?;
+    }
+    Ok(to_result(&payment.id))
+}
+
+pub async fn result(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let (payment, merchant) = load_owned(&state, &session, &id).await?;
+    if payment.status() == Status::Created {
+        return Ok(Redirect::to(&format!("/checkout/{}", payment.id)).into_response());
+    }
+    Ok(pages::result_page(&payment, &merchant).into_response())
+}

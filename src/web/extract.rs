@@ -1,0 +1,74 @@
+//! Extractors that turn bad input into the project's own errors, never axum's plain text.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts},
+};
+
+use crate::{
+    checkout::flow::ClientInfo,
+    domain::Locale,
+    error::{ErrorCode, PageError},
+};
+
+const MAX_FORM_BYTES: usize = 64 * 1024;
+const MAX_FIELDS: usize = 64;
+
+/// A urlencoded form as ordered `(name, value)` pairs, duplicates kept (the signature rule
+/// must see them to refuse them).
+pub struct RawForm(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for RawForm {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bad = || PageError::new(ErrorCode::MalformedRequest, Locale::Tr);
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(bad());
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
+            .await
+            .map_err(|_| bad())?;
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|_| bad())?;
+        if fields.len() > MAX_FIELDS {
+            return Err(bad());
+        }
+        Ok(Self(fields))
+    }
+}
+
+/// The shopper's address and browser, for consent evidence and the AReq.
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: header::HeaderName| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        // Forwarded headers are not trusted until trusted proxies are configured.
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip().to_string())
+            .unwrap_or_default();
+        Ok(Self(ClientInfo {
+            ip,
+            user_agent: header(header::USER_AGENT),
+            accept: header(header::ACCEPT),
+        }))
+    }
+}

@@ -1,0 +1,65 @@
+//! The HTTP layer: thin handlers that parse, call the checkout flow and render.
+
+pub mod assets;
+pub mod checkout;
+pub mod extract;
+pub mod pages;
+pub mod pay;
+pub mod session;
+pub mod threeds;
+
+use axum::{
+    Router,
+    http::{HeaderValue, header},
+    routing::{get, post},
+};
+use tower_http::{
+    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+use tower_sessions_sqlx_store::SqliteStore as SessionStore;
+
+use crate::state::AppState;
+
+/// The routes of Kapı, plus the simulators when they are enabled (they need no session).
+pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router>) -> Router {
+    let secure_cookie = state.urls.public.starts_with("https://");
+    // Lax: the shopper arrives by a cross-site POST and lands on a GET that must see the
+    // cookie; the cross-site 3DS return is bound by its MAC instead.
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name("kapi_session")
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure_cookie)
+        .with_http_only(true)
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(30)));
+
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/pay", post(pay::start))
+        .route("/checkout/{id}", get(checkout::show).post(checkout::submit))
+        .route("/checkout/{id}/cancel", post(checkout::cancel))
+        .route("/checkout/{id}/result", get(checkout::result))
+        .route("/3ds/notify", post(threeds::notify))
+        .route("/3ds/rreq", post(threeds::rreq))
+        .route("/static/{file}", get(assets::serve))
+        .fallback(pages::not_found)
+        .layer(session_layer)
+        .with_state(state)
+        .merge(simulators.unwrap_or_default())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::new())
+}
