@@ -175,7 +175,10 @@ impl Settings {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(ConfigError::Invalid(format!("config file {} not found", file.display())));
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} not found",
+                    file.display()
+                )));
             }
             figment = figment.merge(Toml::file(file));
         }
@@ -202,19 +205,25 @@ impl Settings {
             }
         }
         if self.checkout.payment_ttl_secs < 60 {
-            return Err(ConfigError::Invalid("checkout.payment_ttl_secs must be at least 60".into()));
+            return Err(ConfigError::Invalid(
+                "checkout.payment_ttl_secs must be at least 60".into(),
+            ));
         }
         if self.acquirer.terminal_id.is_empty() {
-            return Err(ConfigError::Invalid("acquirer.terminal_id must not be empty".into()));
+            return Err(ConfigError::Invalid(
+                "acquirer.terminal_id must not be empty".into(),
+            ));
         }
         Ok(())
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.server
-            .listen
-            .parse()
-            .map_err(|_| ConfigError::Invalid(format!("server.listen `{}` is not HOST:PORT", self.server.listen)))
+        self.server.listen.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "server.listen `{}` is not HOST:PORT",
+                self.server.listen
+            ))
+        })
     }
 
     pub fn payment_ttl(&self) -> Duration {
@@ -225,6 +234,8 @@ impl Settings {
 fn check_base_url(name: &str, value: &str) -> Result<(), ConfigError> {
     match url::Url::parse(value) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        _ => Err(ConfigError::Invalid(format!("{name} `{value}` is not an http(s) URL"))),
+        _ => Err(ConfigError::Invalid(format!(
+            "{name} `{value}` is not an http(s) URL"
+        ))),
     }
 }

@@ -12,7 +12,11 @@ use kapi::{
 use secrecy::ExposeSecret;
 
 #[derive(Parser)]
-#[command(name = "kapi", version, about = "Kapı — hosted secure payment page with 3-D Secure")]
+#[command(
+    name = "kapi",
+    version,
+    about = "Kapı — hosted secure payment page with 3-D Secure"
+)]
 struct Cli {
     /// TOML configuration file (values may also come from KAPI__SECTION__KEY variables).
     #[arg(long, global = true, env = "KAPI_CONFIG")]
@@ -127,7 +131,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             )?;
             let (vault, store) = startup::open_data(&settings).await?;
-            let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+            let now_ms =
+                (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
             let (id, secret) = merchants::register(
                 &store,
                 &vault,
@@ -164,7 +169,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

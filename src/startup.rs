@@ -23,14 +23,18 @@ use crate::{
     merchants::{self, NewMerchant},
     state::{AppState, Keys, Urls},
     storage::{Store, sqlite::SqliteStore},
-    threeds::{HttpDirectory, acs_sim::{AcsSim, SimOutbox}},
+    threeds::{
+        HttpDirectory,
+        acs_sim::{AcsSim, SimOutbox},
+    },
     web,
 };
 
 /// The data folder's master key and database, shared by `serve` and the CLI commands.
 pub async fn open_data(settings: &Settings) -> anyhow::Result<(Vault, SqliteStore)> {
     let dir = &settings.server.data_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data folder {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data folder {}", dir.display()))?;
     let key_b64 = match &settings.security.master_key {
         Some(k) => k.clone(),
         None => load_or_create_key_file(&dir.join("master.key"))?,
@@ -48,7 +52,8 @@ pub async fn open_data(settings: &Settings) -> anyhow::Result<(Vault, SqliteStor
 /// passes `KAPI__SECURITY__MASTER_KEY`).
 fn load_or_create_key_file(path: &Path) -> anyhow::Result<SecretString> {
     if path.exists() {
-        let s = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let s = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         return Ok(SecretString::from(s.trim().to_owned()));
     }
     let key = MasterKey::generate_base64();
@@ -83,7 +88,11 @@ fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn secret_bytes(configured: &Option<SecretString>, vault: &Vault, label: &str) -> SecretBox<Vec<u8>> {
+fn secret_bytes(
+    configured: &Option<SecretString>,
+    vault: &Vault,
+    label: &str,
+) -> SecretBox<Vec<u8>> {
     match configured {
         Some(s) => SecretBox::new(Box::new(s.expose_secret().as_bytes().to_vec())),
         None => vault.derive_key(label),
@@ -106,7 +115,10 @@ impl Application {
     }
 
     /// Tests pass a clock they can move.
-    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let (vault, store) = open_data(&settings).await?;
         let listener = TcpListener::bind(settings.listen_addr()?)
             .await
@@ -129,7 +141,9 @@ impl Application {
         };
         let bank_key = match &settings.acquirer.api_key {
             Some(k) => k.clone(),
-            None => SecretString::from(hex::encode(vault.derive_key("bank-terminal").expose_secret())),
+            None => SecretString::from(hex::encode(
+                vault.derive_key("bank-terminal").expose_secret(),
+            )),
         };
         let directory = HttpDirectory::new(
             settings
@@ -155,7 +169,10 @@ impl Application {
             .build()?;
 
         let sessions = tower_sessions_sqlx_store::SqliteStore::new(store.pool().clone());
-        sessions.migrate().await.context("session table migration")?;
+        sessions
+            .migrate()
+            .await
+            .context("session table migration")?;
 
         let sims = if settings.simulators.enabled {
             let outbox = Arc::new(SimOutbox::default());
@@ -197,16 +214,29 @@ impl Application {
             let demo_addr: SocketAddr = match &settings.server.demo_listen {
                 Some(a) => a.parse().context("server.demo_listen is not HOST:PORT")?,
                 None => {
-                    let port = if local.port() == 0 { 0 } else { local.port().saturating_add(1) };
+                    let port = if local.port() == 0 {
+                        0
+                    } else {
+                        local.port().saturating_add(1)
+                    };
                     SocketAddr::new(settings.listen_addr()?.ip(), port)
                 }
             };
             let demo_listener = TcpListener::bind(demo_addr)
                 .await
                 .with_context(|| format!("cannot listen on {demo_addr} for the demo shop"))?;
-            let shop_url = format!("http://{}", loopback_if_unspecified(demo_listener.local_addr()?));
+            let shop_url = format!(
+                "http://{}",
+                loopback_if_unspecified(demo_listener.local_addr()?)
+            );
             let secret = ensure_demo_merchant(&*store, &vault, &shop_url, clock.now_ms()).await?;
-            let shop = DemoShop::new(public.clone(), shop_url.clone(), DEMO_MERCHANT_ID.to_owned(), secret, clock.clone());
+            let shop = DemoShop::new(
+                public.clone(),
+                shop_url.clone(),
+                DEMO_MERCHANT_ID.to_owned(),
+                secret,
+                clock.clone(),
+            );
             demo_url = Some(shop_url);
             Some((demo_listener, shop.router()))
         } else {
@@ -233,23 +263,30 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let sweeper = tokio::spawn(expiry_sweeper(self.state.clone()));
         let mut rx_main = tx.subscribe();
         let main = axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
             let _ = rx_main.recv().await;
         });
         let demo = self.demo.map(|(listener, router)| {
             let mut rx = tx.subscribe();
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = rx.recv().await;
-                })
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.recv().await;
+            })
         });
         let trigger = tokio::spawn(async move {
             shutdown.await;
@@ -266,10 +303,17 @@ impl Application {
 }
 
 /// The demo merchant exists once; its return origin follows the demo shop's address.
-async fn ensure_demo_merchant(store: &dyn Store, vault: &Vault, shop_url: &str, now_ms: i64) -> anyhow::Result<SecretString> {
+async fn ensure_demo_merchant(
+    store: &dyn Store,
+    vault: &Vault,
+    shop_url: &str,
+    now_ms: i64,
+) -> anyhow::Result<SecretString> {
     let origin = crate::domain::Origin::parse(shop_url).context("demo shop URL")?;
     if let Some(m) = store.get_merchant(DEMO_MERCHANT_ID).await? {
-        store.set_merchant_origins(DEMO_MERCHANT_ID, &[origin.as_str().to_owned()]).await?;
+        store
+            .set_merchant_origins(DEMO_MERCHANT_ID, &[origin.as_str().to_owned()])
+            .await?;
         return Ok(merchants::secret_key(vault, &m)?);
     }
     let (_, secret) = merchants::register(

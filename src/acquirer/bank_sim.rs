@@ -82,13 +82,18 @@ impl BankSim {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        given.as_bytes().ct_eq(self.api_key.expose_secret().as_bytes()).into()
+        given
+            .as_bytes()
+            .ct_eq(self.api_key.expose_secret().as_bytes())
+            .into()
     }
 }
 
 fn random_digits(n: usize) -> String {
     let mut rng = rand::rng();
-    (0..n).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
+    (0..n)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect()
 }
 
 fn random_auth_code() -> String {
@@ -99,15 +104,34 @@ fn random_auth_code() -> String {
         .collect()
 }
 
-async fn authorise(State(sim): State<BankSim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn authorise(
+    State(sim): State<BankSim>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     if !sim.authorised(&headers) {
-        return Problem::new(StatusCode::UNAUTHORIZED, "BANK-401", "unknown terminal credentials").into_response();
+        return Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "BANK-401",
+            "unknown terminal credentials",
+        )
+        .into_response();
     }
     let Ok(req) = serde_json::from_slice::<AuthRequest>(&body) else {
-        return Problem::new(StatusCode::BAD_REQUEST, "BANK-400", "malformed authorisation request").into_response();
+        return Problem::new(
+            StatusCode::BAD_REQUEST,
+            "BANK-400",
+            "malformed authorisation request",
+        )
+        .into_response();
     };
     if req.terminal_id != sim.terminal_id {
-        return Problem::new(StatusCode::FORBIDDEN, "BANK-403", "terminal id does not match its key").into_response();
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "BANK-403",
+            "terminal id does not match its key",
+        )
+        .into_response();
     }
     let Ok(pan) = Pan::parse(req.pan.expose()) else {
         return Json(AuthResponse {
@@ -127,9 +151,17 @@ async fn authorise(State(sim): State<BankSim>, headers: HeaderMap, body: axum::b
     let approved = code == "00";
     let response = AuthResponse {
         proc_return_code: code.into(),
-        auth_code: if approved { random_auth_code() } else { String::new() },
+        auth_code: if approved {
+            random_auth_code()
+        } else {
+            String::new()
+        },
         host_ref: random_digits(12),
-        transaction_id: format!("{}{}", time::OffsetDateTime::now_utc().year() % 100, random_digits(16)),
+        transaction_id: format!(
+            "{}{}",
+            time::OffsetDateTime::now_utc().year() % 100,
+            random_digits(16)
+        ),
     };
     let txn = SimTransaction {
         terminal_id: req.terminal_id.clone(),
@@ -160,7 +192,11 @@ struct TxnQuery {
 /// Simulator only: what the bank saw, newest first, so a test or an operator can check that
 /// a payment was authorised exactly once.
 async fn transactions(State(sim): State<BankSim>, Query(q): Query<TxnQuery>) -> Response {
-    let list = sim.transactions.lock().map(|l| l.clone()).unwrap_or_default();
+    let list = sim
+        .transactions
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
     let filtered: Vec<SimTransaction> = list
         .into_iter()
         .rev()

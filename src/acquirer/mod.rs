@@ -107,7 +107,10 @@ impl Acquirer for HttpAcquirer {
             .await
             .map_err(|e| AcquirerError::Unreachable(e.without_url().to_string()))?;
         if !resp.status().is_success() {
-            return Err(AcquirerError::Unreachable(format!("HTTP {}", resp.status())));
+            return Err(AcquirerError::Unreachable(format!(
+                "HTTP {}",
+                resp.status()
+            )));
         }
         let body: AuthResponse = resp
             .json()
@@ -116,7 +119,9 @@ impl Acquirer for HttpAcquirer {
         let code_ok = body.proc_return_code.len() == 2
             && body.proc_return_code.bytes().all(|b| b.is_ascii_digit());
         if !code_ok {
-            return Err(AcquirerError::Invalid("response code is not two digits".into()));
+            return Err(AcquirerError::Invalid(
+                "response code is not two digits".into(),
+            ));
         }
         Ok(body)
     }

@@ -2,10 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{
-    CardHolder, Cvv, Expiry, Pan, Sensitive,
-    card::CardError,
-};
+use crate::domain::{CardHolder, Cvv, Expiry, Pan, Sensitive, card::CardError};
 
 use super::documents::DocumentKind;
 
@@ -93,10 +90,16 @@ pub fn validate(input: &CardInput, today: time::Date) -> Result<ValidCard, Field
         }
     };
     if !input.consent_preinfo {
-        errors.push((DocumentKind::PreInformation.consent_field(), "consent-required-preinfo"));
+        errors.push((
+            DocumentKind::PreInformation.consent_field(),
+            "consent-required-preinfo",
+        ));
     }
     if !input.consent_contract {
-        errors.push((DocumentKind::DistanceSalesContract.consent_field(), "consent-required-contract"));
+        errors.push((
+            DocumentKind::DistanceSalesContract.consent_field(),
+            "consent-required-contract",
+        ));
     }
     match (holder, pan, expiry, cvv) {
         (Some(holder), Some(pan), Some(expiry), Some(cvv)) if errors.is_empty() => Ok(ValidCard {

@@ -104,7 +104,10 @@ fn doc_data(payment: &PaymentRecord, merchant: &MerchantRecord, locale: Locale) 
         buyer_phone: payment.customer_phone.clone(),
         order_id: payment.order_id.clone(),
         description: payment.description.clone(),
-        amount: payment.money().map(|m| m.display(locale)).unwrap_or_default(),
+        amount: payment
+            .money()
+            .map(|m| m.display(locale))
+            .unwrap_or_default(),
         installment: installment_text(&tr, payment.installment().count()),
         order_date: istanbul_date(payment.created_at),
         payment_method: tr.t("doc-payment-method"),
@@ -124,8 +127,12 @@ pub fn render(
             let html = match (kind, locale) {
                 (DocumentKind::PreInformation, Locale::Tr) => PreInfoTr { d: &d }.render()?,
                 (DocumentKind::PreInformation, Locale::En) => PreInfoEn { d: &d }.render()?,
-                (DocumentKind::DistanceSalesContract, Locale::Tr) => ContractTr { d: &d }.render()?,
-                (DocumentKind::DistanceSalesContract, Locale::En) => ContractEn { d: &d }.render()?,
+                (DocumentKind::DistanceSalesContract, Locale::Tr) => {
+                    ContractTr { d: &d }.render()?
+                }
+                (DocumentKind::DistanceSalesContract, Locale::En) => {
+                    ContractEn { d: &d }.render()?
+                }
             };
             let sha256 = sha256_hex(html.as_bytes());
             Ok(RenderedDocument { kind, html, sha256 })

@@ -52,9 +52,25 @@ fn apply(p: &mut PaymentRecord, u: &PaymentUpdate, to: Status) {
         ($($f:ident),*) => { $( if let Some(v) = &u.$f { p.$f = Some(v.clone()); } )* };
     }
     set!(
-        card_brand, masked_pan, card_holder, threeds_server_trans_id, acs_trans_id, ds_trans_id,
-        acs_url, trans_status, trans_status_reason, challenge_cancel, eci, authentication_value,
-        md_status, terminal_id, proc_return_code, auth_code, host_ref, transaction_id, error_code
+        card_brand,
+        masked_pan,
+        card_holder,
+        threeds_server_trans_id,
+        acs_trans_id,
+        ds_trans_id,
+        acs_url,
+        trans_status,
+        trans_status_reason,
+        challenge_cancel,
+        eci,
+        authentication_value,
+        md_status,
+        terminal_id,
+        proc_return_code,
+        auth_code,
+        host_ref,
+        transaction_id,
+        error_code
     );
     p.status = to.as_str().to_owned();
 }
@@ -74,11 +90,15 @@ pub async fn finish(
         .store
         .get_merchant(&payment.merchant_id)
         .await?
-        .ok_or_else(|| PageError::internal(locale, anyhow::anyhow!("merchant of payment missing")))?;
+        .ok_or_else(|| {
+            PageError::internal(locale, anyhow::anyhow!("merchant of payment missing"))
+        })?;
     let mut after = payment.clone();
     apply(&mut after, &update, to);
-    let fields = notify::build_result(&after, &merchant, state).map_err(|e| PageError::internal(locale, e))?;
-    update.result_fields = Some(serde_json::to_string(&fields).map_err(|e| PageError::internal(locale, e))?);
+    let fields = notify::build_result(&after, &merchant, state)
+        .map_err(|e| PageError::internal(locale, e))?;
+    update.result_fields =
+        Some(serde_json::to_string(&fields).map_err(|e| PageError::internal(locale, e))?);
     match state
         .store
         .transition(&payment.id, from, to, &update, state.clock.now_ms())
@@ -87,7 +107,12 @@ pub async fn finish(
         Cas::Done => {
             tracing::info!(payment_id = %payment.id, status = to.as_str(), error_code = ?update.error_code, "payment finished");
             if let Some(url) = payment.callback_url.clone() {
-                tokio::spawn(notify::deliver_callback(state.clone(), payment.id.clone(), url, fields));
+                tokio::spawn(notify::deliver_callback(
+                    state.clone(),
+                    payment.id.clone(),
+                    url,
+                    fields,
+                ));
             }
             Ok(true)
         }
@@ -105,15 +130,31 @@ fn failed(code: ErrorCode) -> PaymentUpdate {
 /// Expires an open payment whose deadline has passed. Returns the fresh record when it did.
 pub async fn expire_if_due(state: &AppState, payment: &PaymentRecord) -> Result<bool, PageError> {
     let status = payment.status();
-    if !matches!(status, Status::Created | Status::Challenge) || state.clock.now_ms() < payment.expires_at {
+    if !matches!(status, Status::Created | Status::Challenge)
+        || state.clock.now_ms() < payment.expires_at
+    {
         return Ok(false);
     }
-    finish(state, payment, status, Status::Expired, failed(ErrorCode::PaymentExpired)).await
+    finish(
+        state,
+        payment,
+        status,
+        Status::Expired,
+        failed(ErrorCode::PaymentExpired),
+    )
+    .await
 }
 
 /// The shopper gave up on the card page.
 pub async fn cancel(state: &AppState, payment: &PaymentRecord) -> Result<bool, PageError> {
-    finish(state, payment, Status::Created, Status::Cancelled, failed(ErrorCode::CancelledByShopper)).await
+    finish(
+        state,
+        payment,
+        Status::Created,
+        Status::Cancelled,
+        failed(ErrorCode::CancelledByShopper),
+    )
+    .await
 }
 
 /// The card form was valid: keep the card encrypted with the consent evidence, then run
@@ -153,7 +194,11 @@ pub async fn submit_card(
             locale: locale.as_str().to_owned(),
         })
         .collect();
-    match state.store.submit_card(&payment.id, &update, &sealed, &consents, now).await? {
+    match state
+        .store
+        .submit_card(&payment.id, &update, &sealed, &consents, now)
+        .await?
+    {
         Cas::Done => {}
         // A second submit of the same form: the first one carries on.
         _ => return Ok(Next::Result),
@@ -224,7 +269,14 @@ async fn authenticate(
                 md_status: Some("7".into()),
                 ..failed(ErrorCode::AcsUnreachable)
             };
-            finish(state, payment, Status::CardSubmitted, Status::Failed, update).await?;
+            finish(
+                state,
+                payment,
+                Status::CardSubmitted,
+                Status::Failed,
+                update,
+            )
+            .await?;
             return Ok(Next::Result);
         }
     };
@@ -238,14 +290,24 @@ async fn authenticate(
     match ares.trans_status.as_str() {
         "Y" | "A" => {
             let update = PaymentUpdate {
-                eci: Some(ares.eci.clone().unwrap_or_else(|| threeds::default_eci(brand, &ares.trans_status).into())),
+                eci: Some(
+                    ares.eci
+                        .clone()
+                        .unwrap_or_else(|| threeds::default_eci(brand, &ares.trans_status).into()),
+                ),
                 authentication_value: ares.authentication_value.clone(),
                 md_status: Some(threeds::md_status(&ares.trans_status).into()),
                 ..base
             };
             if state
                 .store
-                .transition(&payment.id, Status::CardSubmitted, Status::Authenticated, &update, state.clock.now_ms())
+                .transition(
+                    &payment.id,
+                    Status::CardSubmitted,
+                    Status::Authenticated,
+                    &update,
+                    state.clock.now_ms(),
+                )
                 .await?
                 == Cas::Done
             {
@@ -254,9 +316,23 @@ async fn authenticate(
             Ok(Next::Result)
         }
         "C" => {
-            let Some(acs_url) = ares.acs_url.clone().filter(|u| u.starts_with("https://") || u.starts_with("http://")) else {
-                let update = PaymentUpdate { md_status: Some("6".into()), ..failed(ErrorCode::AuthenticationUnavailable) };
-                finish(state, payment, Status::CardSubmitted, Status::Failed, update).await?;
+            let Some(acs_url) = ares
+                .acs_url
+                .clone()
+                .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+            else {
+                let update = PaymentUpdate {
+                    md_status: Some("6".into()),
+                    ..failed(ErrorCode::AuthenticationUnavailable)
+                };
+                finish(
+                    state,
+                    payment,
+                    Status::CardSubmitted,
+                    Status::Failed,
+                    update,
+                )
+                .await?;
                 return Ok(Next::Result);
             };
             let update = PaymentUpdate {
@@ -265,7 +341,13 @@ async fn authenticate(
             };
             if state
                 .store
-                .transition(&payment.id, Status::CardSubmitted, Status::Challenge, &update, state.clock.now_ms())
+                .transition(
+                    &payment.id,
+                    Status::CardSubmitted,
+                    Status::Challenge,
+                    &update,
+                    state.clock.now_ms(),
+                )
                 .await?
                 != Cas::Done
             {
@@ -291,11 +373,25 @@ async fn authenticate(
                 _ => ErrorCode::AuthenticationUnavailable,
             };
             let update = PaymentUpdate {
-                eci: Some(ares.eci.clone().unwrap_or_else(|| threeds::default_eci(brand, other).into())),
+                eci: Some(
+                    ares.eci
+                        .clone()
+                        .unwrap_or_else(|| threeds::default_eci(brand, other).into()),
+                ),
                 md_status: Some(threeds::md_status(other).into()),
-                ..PaymentUpdate { error_code: Some(code.code().into()), ..base }
+                ..PaymentUpdate {
+                    error_code: Some(code.code().into()),
+                    ..base
+                }
             };
-            finish(state, payment, Status::CardSubmitted, Status::Failed, update).await?;
+            finish(
+                state,
+                payment,
+                Status::CardSubmitted,
+                Status::Failed,
+                update,
+            )
+            .await?;
             Ok(Next::Result)
         }
     }
@@ -335,7 +431,10 @@ pub async fn complete_challenge(
     }
     let rreq_status = payment.trans_status.clone().unwrap_or_default();
     if payment.rreq_received_at.is_none() || rreq_status != cres.trans_status {
-        let update = PaymentUpdate { md_status: Some("7".into()), ..failed(ErrorCode::ChallengeInvalid) };
+        let update = PaymentUpdate {
+            md_status: Some("7".into()),
+            ..failed(ErrorCode::ChallengeInvalid)
+        };
         finish(state, &payment, Status::Challenge, Status::Failed, update).await?;
         return Ok(payment_id);
     }
@@ -343,7 +442,13 @@ pub async fn complete_challenge(
         "Y" | "A" => {
             if state
                 .store
-                .transition(&payment.id, Status::Challenge, Status::Authenticated, &PaymentUpdate::default(), state.clock.now_ms())
+                .transition(
+                    &payment.id,
+                    Status::Challenge,
+                    Status::Authenticated,
+                    &PaymentUpdate::default(),
+                    state.clock.now_ms(),
+                )
                 .await?
                 == Cas::Done
             {
@@ -372,7 +477,11 @@ pub async fn complete_challenge(
 
 /// Charges an authenticated payment once. The compare-and-set to `authorising` is the lock:
 /// only its winner talks to the bank.
-pub async fn authorise(state: &AppState, payment_id: &str, locale: Locale) -> Result<(), PageError> {
+pub async fn authorise(
+    state: &AppState,
+    payment_id: &str,
+    locale: Locale,
+) -> Result<(), PageError> {
     let terminal = state.acquirer.terminal_id().to_owned();
     let claim = PaymentUpdate {
         terminal_id: Some(terminal.clone()),
@@ -381,13 +490,26 @@ pub async fn authorise(state: &AppState, payment_id: &str, locale: Locale) -> Re
     let payment = load(state, payment_id, locale).await?;
     match state
         .store
-        .transition(payment_id, Status::Authenticated, Status::Authorising, &claim, state.clock.now_ms())
+        .transition(
+            payment_id,
+            Status::Authenticated,
+            Status::Authorising,
+            &claim,
+            state.clock.now_ms(),
+        )
         .await?
     {
         Cas::Done => {}
         Cas::Lost => return Ok(()),
         Cas::OrderAlreadyPaid => {
-            finish(state, &payment, Status::Authenticated, Status::Failed, failed(ErrorCode::OrderAlreadyPaid)).await?;
+            finish(
+                state,
+                &payment,
+                Status::Authenticated,
+                Status::Failed,
+                failed(ErrorCode::OrderAlreadyPaid),
+            )
+            .await?;
             return Ok(());
         }
     }
@@ -402,7 +524,14 @@ pub async fn authorise(state: &AppState, payment_id: &str, locale: Locale) -> Re
     };
     let Some(card) = card else {
         tracing::error!(%payment_id, "card data missing at authorisation");
-        finish(state, &payment, Status::Authorising, Status::Failed, failed(ErrorCode::Internal)).await?;
+        finish(
+            state,
+            &payment,
+            Status::Authorising,
+            Status::Failed,
+            failed(ErrorCode::Internal),
+        )
+        .await?;
         return Ok(());
     };
     let money = payment

@@ -69,7 +69,11 @@ fn check_shape(fields: &[(String, String)], locale: Locale) -> Result<(), PageEr
     }
     for (name, value) in fields {
         if !FIELDS.contains(&name.as_str()) {
-            return Err(PageError::field(ErrorCode::UnknownField, locale, &truncate(name)));
+            return Err(PageError::field(
+                ErrorCode::UnknownField,
+                locale,
+                &truncate(name),
+            ));
         }
         if value.len() > MAX_VALUE_LEN {
             return Err(PageError::field(ErrorCode::InvalidField, locale, name));
@@ -79,11 +83,22 @@ fn check_shape(fields: &[(String, String)], locale: Locale) -> Result<(), PageEr
         return Err(match e {
             CanonicalError::Duplicate(n) => PageError::field(ErrorCode::DuplicateField, locale, &n),
             CanonicalError::LineBreak(n) => PageError::field(ErrorCode::LineBreak, locale, &n),
-            CanonicalError::BadName(n) => PageError::field(ErrorCode::UnknownField, locale, &truncate(&n)),
+            CanonicalError::BadName(n) => {
+                PageError::field(ErrorCode::UnknownField, locale, &truncate(&n))
+            }
         });
     }
-    if fields.iter().filter(|(n, _)| n == signature::SIGNATURE_FIELD).count() > 1 {
-        return Err(PageError::field(ErrorCode::DuplicateField, locale, "signature"));
+    if fields
+        .iter()
+        .filter(|(n, _)| n == signature::SIGNATURE_FIELD)
+        .count()
+        > 1
+    {
+        return Err(PageError::field(
+            ErrorCode::DuplicateField,
+            locale,
+            "signature",
+        ));
     }
     for required in REQUIRED {
         if Fields(fields).get(required).is_empty() {
@@ -151,7 +166,9 @@ pub async fn start_payment(
     let currency = Currency::parse(f.get("currency"))
         .map_err(|_| PageError::field(ErrorCode::UnsupportedCurrency, locale, "currency"))?;
     let money = Money::parse(f.get("amount"), currency).map_err(|e| match e {
-        MoneyError::UnsupportedCurrency => PageError::field(ErrorCode::UnsupportedCurrency, locale, "currency"),
+        MoneyError::UnsupportedCurrency => {
+            PageError::field(ErrorCode::UnsupportedCurrency, locale, "currency")
+        }
         _ => PageError::field(ErrorCode::InvalidAmount, locale, "amount"),
     })?;
     let installment = Installment::parse(f.get("installment"))

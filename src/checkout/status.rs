@@ -83,8 +83,16 @@ mod tests {
     use super::*;
 
     const ALL: [Status; 10] = [
-        Created, CardSubmitted, Challenge, Authenticated, Authorising, Approved, Declined, Failed,
-        Cancelled, Expired,
+        Created,
+        CardSubmitted,
+        Challenge,
+        Authenticated,
+        Authorising,
+        Approved,
+        Declined,
+        Failed,
+        Cancelled,
+        Expired,
     ];
 
     #[test]

@@ -81,7 +81,9 @@ mod tests {
     use super::*;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[derive(serde::Deserialize)]
@@ -102,16 +104,31 @@ mod tests {
         assert!(vectors.len() >= 3);
         for v in vectors {
             let key = SecretString::from(v.secret_key.clone());
-            assert_eq!(canonical_string(&v.fields).unwrap(), v.canonical, "{}", v.name);
+            assert_eq!(
+                canonical_string(&v.fields).unwrap(),
+                v.canonical,
+                "{}",
+                v.name
+            );
             assert_eq!(sign(&v.fields, &key).unwrap(), v.signature, "{}", v.name);
             assert!(verify(&v.fields, &key, &v.signature).unwrap());
-            assert!(protocol.contains(&v.signature), "PROTOCOL.md lacks vector {}", v.name);
+            assert!(
+                protocol.contains(&v.signature),
+                "PROTOCOL.md lacks vector {}",
+                v.name
+            );
         }
     }
 
     #[test]
     fn sorts_by_bytes_keeps_empty_values_and_skips_signature() {
-        let f = pairs(&[("b", "2"), ("B", "1"), ("a_b", ""), ("ab", "x"), ("signature", "zz")]);
+        let f = pairs(&[
+            ("b", "2"),
+            ("B", "1"),
+            ("a_b", ""),
+            ("ab", "x"),
+            ("signature", "zz"),
+        ]);
         assert_eq!(canonical_string(&f).unwrap(), "B=1\na_b=\nab=x\nb=2");
     }
 

@@ -112,13 +112,22 @@ impl Vault {
         Ok(out)
     }
 
-    pub fn decrypt(&self, blob: &[u8], aad: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, VaultError> {
+    pub fn decrypt(
+        &self,
+        blob: &[u8],
+        aad: &str,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, VaultError> {
         if blob.len() < HEADER + 16 || blob[0] != VERSION {
             return Err(VaultError::Malformed);
         }
         let key_id = u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]);
-        let cipher = self.keys.get(&key_id).ok_or(VaultError::UnknownKey(key_id))?;
-        let nonce: [u8; 12] = blob[5..HEADER].try_into().map_err(|_| VaultError::Malformed)?;
+        let cipher = self
+            .keys
+            .get(&key_id)
+            .ok_or(VaultError::UnknownKey(key_id))?;
+        let nonce: [u8; 12] = blob[5..HEADER]
+            .try_into()
+            .map_err(|_| VaultError::Malformed)?;
         cipher
             .decrypt(
                 (&nonce).into(),
@@ -155,7 +164,10 @@ mod tests {
         let blob = v.encrypt(b"4111111111111111", "pay_1").unwrap();
         assert!(!blob.windows(16).any(|w| w == b"4111111111111111"));
         assert_eq!(&v.decrypt(&blob, "pay_1").unwrap()[..], b"4111111111111111");
-        assert!(matches!(v.decrypt(&blob, "pay_2"), Err(VaultError::Decrypt)));
+        assert!(matches!(
+            v.decrypt(&blob, "pay_2"),
+            Err(VaultError::Decrypt)
+        ));
         let mut tampered = blob.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;

@@ -19,7 +19,11 @@ use crate::{
     crypto::signature,
     domain::{Currency, Locale, Money, ids::random_token},
     i18n::Tr,
-    web::{assets, extract::RawForm, pages::{PostRedirect, render}},
+    web::{
+        assets,
+        extract::RawForm,
+        pages::{PostRedirect, render},
+    },
 };
 
 pub const DEMO_MERCHANT_ID: &str = "demo-shop";
@@ -32,9 +36,24 @@ struct Product {
 }
 
 const PRODUCTS: &[Product] = &[
-    Product { id: "kazak", name_tr: "El örgüsü yün kazak", name_en: "Hand-knitted wool sweater", price: "1234.56" },
-    Product { id: "kahve", name_tr: "Türk kahvesi, 250 g", name_en: "Turkish coffee, 250 g", price: "150.00" },
-    Product { id: "kitap", name_tr: "Kitap: Kürk Mantolu Madonna", name_en: "Book: Madonna in a Fur Coat", price: "89.90" },
+    Product {
+        id: "kazak",
+        name_tr: "El örgüsü yün kazak",
+        name_en: "Hand-knitted wool sweater",
+        price: "1234.56",
+    },
+    Product {
+        id: "kahve",
+        name_tr: "Türk kahvesi, 250 g",
+        name_en: "Turkish coffee, 250 g",
+        price: "150.00",
+    },
+    Product {
+        id: "kitap",
+        name_tr: "Kitap: Kürk Mantolu Madonna",
+        name_en: "Book: Madonna in a Fur Coat",
+        price: "89.90",
+    },
 ];
 
 #[derive(Clone)]
@@ -60,7 +79,13 @@ pub struct Notification {
 }
 
 impl DemoShop {
-    pub fn new(kapi_url: String, shop_url: String, merchant_id: String, secret: SecretString, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        kapi_url: String,
+        shop_url: String,
+        merchant_id: String,
+        secret: SecretString,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 kapi_url,
@@ -85,7 +110,11 @@ impl DemoShop {
     }
 
     fn verify(&self, fields: &[(String, String)]) -> bool {
-        let sig = fields.iter().find(|(k, _)| k == "signature").map(|(_, v)| v.as_str()).unwrap_or("");
+        let sig = fields
+            .iter()
+            .find(|(k, _)| k == "signature")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
         signature::verify(fields, &self.inner.secret, sig).unwrap_or(false)
     }
 }
@@ -100,13 +129,30 @@ struct ShopPage {
 }
 
 async fn shop(State(shop): State<DemoShop>, query: axum::extract::RawQuery) -> Response {
-    let locale = Locale::parse_lenient(query.0.as_deref().and_then(|q| q.strip_prefix("lang=")).unwrap_or(""));
-    let notifications = shop.inner.notifications.lock().map(|n| n.iter().rev().cloned().collect()).unwrap_or_default();
+    let locale = Locale::parse_lenient(
+        query
+            .0
+            .as_deref()
+            .and_then(|q| q.strip_prefix("lang="))
+            .unwrap_or(""),
+    );
+    let notifications = shop
+        .inner
+        .notifications
+        .lock()
+        .map(|n| n.iter().rev().cloned().collect())
+        .unwrap_or_default();
     let products = PRODUCTS
         .iter()
         .map(|p| {
-            let price = Money::parse(p.price, Currency::Try).map(|m| m.display(locale)).unwrap_or_default();
-            let name = if locale == Locale::En { p.name_en } else { p.name_tr };
+            let price = Money::parse(p.price, Currency::Try)
+                .map(|m| m.display(locale))
+                .unwrap_or_default();
+            let name = if locale == Locale::En {
+                p.name_en
+            } else {
+                p.name_tr
+            };
             (p.id.to_owned(), name.to_owned(), price)
         })
         .collect();
@@ -121,7 +167,12 @@ async fn shop(State(shop): State<DemoShop>, query: axum::extract::RawQuery) -> R
 
 /// Builds the signed start form and auto-posts it to Kapı, as a merchant's page would.
 async fn buy(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Response {
-    let get = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |n: &str| {
+        form.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let locale = Locale::parse_lenient(&get("lang"));
     let Some(product) = PRODUCTS.iter().find(|p| p.id == get("product")) else {
         return (StatusCode::BAD_REQUEST, "unknown product").into_response();
@@ -129,7 +180,10 @@ async fn buy(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Response {
     let s = &shop.inner;
     let fields: Vec<(String, String)> = [
         ("merchant_id", s.merchant_id.clone()),
-        ("order_id", format!("DEMO-{}-{}", s.clock.now_secs(), &random_token(3))),
+        (
+            "order_id",
+            format!("DEMO-{}-{}", s.clock.now_secs(), &random_token(3)),
+        ),
         ("amount", product.price.to_owned()),
         ("currency", "TRY".to_owned()),
         ("ok_url", format!("{}/ok", s.shop_url)),
@@ -137,7 +191,15 @@ async fn buy(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Response {
         ("callback_url", format!("{}/callback", s.shop_url)),
         ("lang", locale.as_str().to_owned()),
         ("installment", "1".to_owned()),
-        ("description", if locale == Locale::En { product.name_en } else { product.name_tr }.to_owned()),
+        (
+            "description",
+            if locale == Locale::En {
+                product.name_en
+            } else {
+                product.name_tr
+            }
+            .to_owned(),
+        ),
         ("customer_name", "Ayşe Yılmaz".to_owned()),
         ("customer_email", "ayse@example.com".to_owned()),
         ("customer_phone", "+90 532 000 00 00".to_owned()),
@@ -175,13 +237,22 @@ struct ResultPage {
 /// The browser brings the signed result back to ok_url / fail_url.
 async fn back(State(shop): State<DemoShop>, RawForm(fields): RawForm) -> Response {
     let signature_ok = shop.verify(&fields);
-    let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()).unwrap_or("");
+    let get = |n: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
     let ok = signature_ok && get("status") == "approved" && get("proc_return_code") == "00";
     let page = ResultPage {
         tr: Tr::new(Locale::Tr),
         ok,
         signature_ok,
-        fields: fields.into_iter().filter(|(k, _)| k != "signature").collect(),
+        fields: fields
+            .into_iter()
+            .filter(|(k, _)| k != "signature")
+            .collect(),
     };
     render(&page, StatusCode::OK)
 }
@@ -189,7 +260,13 @@ async fn back(State(shop): State<DemoShop>, RawForm(fields): RawForm) -> Respons
 /// Server-to-server result: verified and kept for the shop page.
 async fn callback(State(shop): State<DemoShop>, RawForm(fields): RawForm) -> Response {
     let signature_ok = shop.verify(&fields);
-    let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |n: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let n = Notification {
         order_id: get("order_id"),
         status: get("status"),

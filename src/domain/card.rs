@@ -130,12 +130,8 @@ pub struct Pan {
 impl Pan {
     /// Accepts digits with optional spaces or dashes between groups.
     pub fn parse(input: &str) -> Result<Self, CardError> {
-        let digits: Zeroizing<String> = Zeroizing::new(
-            input
-                .chars()
-                .filter(|c| !matches!(c, ' ' | '-'))
-                .collect(),
-        );
+        let digits: Zeroizing<String> =
+            Zeroizing::new(input.chars().filter(|c| !matches!(c, ' ' | '-')).collect());
         if digits.is_empty() {
             return Err(CardError::PanMissing);
         }
@@ -310,18 +306,33 @@ mod tests {
         assert!(!luhn_valid("4111111111111112"));
         assert!(!luhn_valid(""));
         assert!(!luhn_valid("41111x1111111111"));
-        assert_eq!(Pan::parse("4111 1111 1111 1112").unwrap_err(), CardError::PanLuhn);
+        assert_eq!(
+            Pan::parse("4111 1111 1111 1112").unwrap_err(),
+            CardError::PanLuhn
+        );
     }
 
     #[test]
     fn brands_and_lengths() {
-        assert_eq!(CardBrand::detect("2720990000000000"), Some(CardBrand::Mastercard));
+        assert_eq!(
+            CardBrand::detect("2720990000000000"),
+            Some(CardBrand::Mastercard)
+        );
         assert_eq!(CardBrand::detect("2721000000000000"), None);
         assert_eq!(CardBrand::detect("6011000000000004"), None);
-        assert_eq!(Pan::parse("6011 0000 0000 0004").unwrap_err(), CardError::BrandUnsupported);
-        assert_eq!(Pan::parse("5555 5555 5555 444").unwrap_err(), CardError::PanLength);
+        assert_eq!(
+            Pan::parse("6011 0000 0000 0004").unwrap_err(),
+            CardError::BrandUnsupported
+        );
+        assert_eq!(
+            Pan::parse("5555 5555 5555 444").unwrap_err(),
+            CardError::PanLength
+        );
         assert_eq!(Pan::parse("").unwrap_err(), CardError::PanMissing);
-        assert_eq!(Pan::parse("4111-abcd").unwrap_err(), CardError::PanNotDigits);
+        assert_eq!(
+            Pan::parse("4111-abcd").unwrap_err(),
+            CardError::PanNotDigits
+        );
     }
 
     #[test]
@@ -351,14 +362,23 @@ mod tests {
         assert!(Expiry::parse("11", "2026", today).is_ok());
         assert!(Expiry::parse("11", "26", today).is_ok());
         assert_eq!(Expiry::parse("10", "2026", today), Err(CardError::Expired));
-        assert_eq!(Expiry::parse("13", "2027", today), Err(CardError::ExpiryInvalid));
-        assert_eq!(Expiry::parse("1", "2060", today), Err(CardError::ExpiryInvalid));
+        assert_eq!(
+            Expiry::parse("13", "2027", today),
+            Err(CardError::ExpiryInvalid)
+        );
+        assert_eq!(
+            Expiry::parse("1", "2060", today),
+            Err(CardError::ExpiryInvalid)
+        );
         assert_eq!(Expiry::parse("01", "2028", today).unwrap().yymm(), "2801");
     }
 
     #[test]
     fn holder_names() {
-        assert_eq!(CardHolder::parse("  Ayşe   Yılmaz ").unwrap().as_str(), "Ayşe Yılmaz");
+        assert_eq!(
+            CardHolder::parse("  Ayşe   Yılmaz ").unwrap().as_str(),
+            "Ayşe Yılmaz"
+        );
         assert_eq!(CardHolder::parse(""), Err(CardError::HolderMissing));
         assert_eq!(CardHolder::parse("<script>"), Err(CardError::HolderInvalid));
     }

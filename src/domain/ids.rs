@@ -22,8 +22,11 @@ impl PaymentId {
     /// Accepts only the shape we generate, so junk never reaches the database.
     pub fn parse(s: &str) -> Option<Self> {
         let hex = s.strip_prefix("pay_")?;
-        (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-            .then(|| Self(s.to_owned()))
+        (hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        .then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -49,7 +52,8 @@ impl MerchantId {
     pub fn parse(s: &str) -> Option<Self> {
         (!s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
         .then(|| Self(s.to_owned()))
     }
 

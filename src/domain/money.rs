@@ -133,7 +133,10 @@ impl Money {
     /// The wire format: `150.00`.
     pub fn to_decimal_string(&self) -> String {
         let (major, minor) = self.split();
-        format!("{major}.{minor:0width$}", width = self.currency.exponent() as usize)
+        format!(
+            "{major}.{minor:0width$}",
+            width = self.currency.exponent() as usize
+        )
     }
 
     /// Human format in the locale's style: `1.234,56 TL` or `TRY 1,234.56`.
@@ -189,7 +192,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_amounts() {
-        for bad in ["", ".50", "1.", "-1.00", "+1.00", "1e3", "1,00", " 1.00", "1.00 ", "abc", "1..0"] {
+        for bad in [
+            "", ".50", "1.", "-1.00", "+1.00", "1e3", "1,00", " 1.00", "1.00 ", "abc", "1..0",
+        ] {
             assert_eq!(tl(bad), Err(MoneyError::Malformed), "{bad:?}");
         }
         assert_eq!(tl("100.255"), Err(MoneyError::TooPrecise));

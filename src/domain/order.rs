@@ -10,7 +10,8 @@ impl OrderId {
     pub fn parse(s: &str) -> Option<Self> {
         (!s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
         .then(|| Self(s.to_owned()))
     }
 
@@ -59,7 +60,10 @@ impl Installment {
     }
 
     pub fn from_count(n: i64) -> Option<Self> {
-        u8::try_from(n).ok().filter(|n| (1..=12).contains(n)).map(Self)
+        u8::try_from(n)
+            .ok()
+            .filter(|n| (1..=12).contains(n))
+            .map(Self)
     }
 
     pub fn count(self) -> u8 {
@@ -138,7 +142,10 @@ mod tests {
     fn customer_is_masked_in_debug() {
         let c = Customer::parse("Ayşe Yılmaz", "ayse@example.com", "+90 532 123 45 67").unwrap();
         assert!(!format!("{c:?}").contains("Ayşe"));
-        assert_eq!(Customer::parse("", "not-an-email", ""), Err("customer_email"));
+        assert_eq!(
+            Customer::parse("", "not-an-email", ""),
+            Err("customer_email")
+        );
         assert_eq!(Customer::parse("", "", "call me"), Err("customer_phone"));
     }
 }

@@ -22,7 +22,12 @@ impl Origin {
         }
         let host = url.host_str()?;
         let port = url.port_or_known_default()?;
-        Some(Self(format!("{}://{}:{}", url.scheme(), host.to_ascii_lowercase(), port)))
+        Some(Self(format!(
+            "{}://{}:{}",
+            url.scheme(),
+            host.to_ascii_lowercase(),
+            port
+        )))
     }
 
     pub fn as_str(&self) -> &str {
@@ -71,8 +76,14 @@ mod tests {
 
     #[test]
     fn origins_are_normalised() {
-        assert_eq!(Origin::parse("https://Shop.Example.com").unwrap().as_str(), "https://shop.example.com:443");
-        assert_eq!(Origin::parse("http://127.0.0.1:8081/").unwrap().as_str(), "http://127.0.0.1:8081");
+        assert_eq!(
+            Origin::parse("https://Shop.Example.com").unwrap().as_str(),
+            "https://shop.example.com:443"
+        );
+        assert_eq!(
+            Origin::parse("http://127.0.0.1:8081/").unwrap().as_str(),
+            "http://127.0.0.1:8081"
+        );
         assert!(Origin::parse("https://shop.example.com/path").is_none());
         assert!(Origin::parse("javascript:alert(1)").is_none());
         assert!(Origin::parse("ftp://x.example").is_none());
@@ -83,7 +94,10 @@ mod tests {
         let u = ReturnUrl::parse("https://shop.example.com/pay/ok?x=1").unwrap();
         assert_eq!(u.origin().as_str(), "https://shop.example.com:443");
         let u = ReturnUrl::parse("https://shop.example.com:443/ok").unwrap();
-        assert_eq!(u.origin(), &Origin::parse("https://shop.example.com").unwrap());
+        assert_eq!(
+            u.origin(),
+            &Origin::parse("https://shop.example.com").unwrap()
+        );
         assert!(ReturnUrl::parse("https://user:pw@shop.example.com/").is_none());
         assert!(ReturnUrl::parse("/relative").is_none());
         assert!(ReturnUrl::parse("data:text/html,hi").is_none());

@@ -40,13 +40,21 @@ pub const RESULT_FIELDS: &[&str] = &[
 
 /// The message for the shopper and the merchant: the bank's text for a decline, else the
 /// text of the error code.
-pub fn error_message(locale: Locale, error_code: Option<&str>, proc_return_code: Option<&str>) -> String {
+pub fn error_message(
+    locale: Locale,
+    error_code: Option<&str>,
+    proc_return_code: Option<&str>,
+) -> String {
     let tr = Tr::new(locale);
     match (error_code, proc_return_code) {
         (None, _) => String::new(),
         (Some(code), Some(prc)) if code == ErrorCode::Declined.code() => {
             let key = format!("bank-{prc}");
-            if tr.has(&key) { tr.t(&key) } else { tr.t("bank-other") }
+            if tr.has(&key) {
+                tr.t(&key)
+            } else {
+                tr.t("bank-other")
+            }
         }
         (Some(code), _) => ErrorCode::ALL
             .iter()
@@ -69,7 +77,13 @@ pub fn build_result(
         ("order_id", payment.order_id.clone()),
         ("payment_id", payment.id.clone()),
         ("status", payment.status.clone()),
-        ("amount", payment.money().map(|m| m.to_decimal_string()).unwrap_or_default()),
+        (
+            "amount",
+            payment
+                .money()
+                .map(|m| m.to_decimal_string())
+                .unwrap_or_default(),
+        ),
         ("currency", payment.currency.clone()),
         ("installment", payment.installment.to_string()),
         ("proc_return_code", o(&payment.proc_return_code)),
@@ -109,10 +123,21 @@ pub fn target_url(payment: &PaymentRecord) -> &str {
 
 /// One prompt server-to-server delivery of the result, recorded in `callback_attempts`.
 /// (Durable retries are a later step.)
-pub async fn deliver_callback(state: AppState, payment_id: String, url: String, fields: Vec<(String, String)>) {
+pub async fn deliver_callback(
+    state: AppState,
+    payment_id: String,
+    url: String,
+    fields: Vec<(String, String)>,
+) {
     let started = Instant::now();
     let timeout = std::time::Duration::from_secs(state.settings.checkout.callback_timeout_secs);
-    let outcome = state.http.post(&url).form(&fields).timeout(timeout).send().await;
+    let outcome = state
+        .http
+        .post(&url)
+        .form(&fields)
+        .timeout(timeout)
+        .send()
+        .await;
     let (status_code, error) = match outcome {
         Ok(resp) => {
             let code = resp.status().as_u16();

@@ -41,29 +41,57 @@ pub trait Store: Send + Sync + 'static {
     async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError>;
 
     /// Records a nonce; `false` when the merchant used it before.
-    async fn remember_nonce(&self, merchant_id: &str, nonce: &str, at: i64) -> Result<bool, StoreError>;
+    async fn remember_nonce(
+        &self,
+        merchant_id: &str,
+        nonce: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
 
     async fn insert_payment(&self, payment: &PaymentRecord) -> Result<(), StoreError>;
     async fn get_payment(&self, id: &str) -> Result<Option<PaymentRecord>, StoreError>;
-    async fn find_payment_by_threeds_id(&self, threeds_server_trans_id: &str) -> Result<Option<PaymentRecord>, StoreError>;
+    async fn find_payment_by_threeds_id(
+        &self,
+        threeds_server_trans_id: &str,
+    ) -> Result<Option<PaymentRecord>, StoreError>;
     async fn order_is_paid(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError>;
     /// Ids of open payments whose deadline has passed.
     async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError>;
 
     /// Compare-and-set `from` → `to`, applying `update`. A final `to` deletes the card data.
-    async fn transition(&self, id: &str, from: Status, to: Status, update: &PaymentUpdate, at: i64) -> Result<Cas, StoreError>;
+    async fn transition(
+        &self,
+        id: &str,
+        from: Status,
+        to: Status,
+        update: &PaymentUpdate,
+        at: i64,
+    ) -> Result<Cas, StoreError>;
 
     /// `created` → `card_submitted` together with the encrypted card and the consent evidence,
     /// all or nothing.
-    async fn submit_card(&self, id: &str, update: &PaymentUpdate, card_enc: &[u8], consents: &[ConsentRecord], at: i64) -> Result<Cas, StoreError>;
+    async fn submit_card(
+        &self,
+        id: &str,
+        update: &PaymentUpdate,
+        card_enc: &[u8],
+        consents: &[ConsentRecord],
+        at: i64,
+    ) -> Result<Cas, StoreError>;
 
     /// Stores the RReq result once, while the payment is in `challenge`.
-    async fn record_rreq(&self, id: &str, update: &PaymentUpdate, at: i64) -> Result<Cas, StoreError>;
+    async fn record_rreq(
+        &self,
+        id: &str,
+        update: &PaymentUpdate,
+        at: i64,
+    ) -> Result<Cas, StoreError>;
 
     async fn load_card(&self, payment_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     async fn consents(&self, payment_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
     async fn history(&self, payment_id: &str) -> Result<Vec<HistoryRecord>, StoreError>;
     async fn record_callback_attempt(&self, attempt: &CallbackAttempt) -> Result<(), StoreError>;
-    async fn callback_attempts(&self, payment_id: &str) -> Result<Vec<CallbackAttempt>, StoreError>;
+    async fn callback_attempts(&self, payment_id: &str)
+    -> Result<Vec<CallbackAttempt>, StoreError>;
 }

@@ -88,13 +88,15 @@ async fn add_history(
     to: Status,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO payment_history (payment_id, from_status, to_status, at) VALUES (?, ?, ?, ?)")
-        .bind(id)
-        .bind(from.map(Status::as_str))
-        .bind(to.as_str())
-        .bind(at)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO payment_history (payment_id, from_status, to_status, at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(from.map(Status::as_str))
+    .bind(to.as_str())
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -180,7 +182,8 @@ impl Store for SqliteStore {
     }
 
     async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError> {
-        let json = serde_json::to_string(origins).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json =
+            serde_json::to_string(origins).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query("UPDATE merchants SET return_origins = ? WHERE id = ?")
             .bind(json)
             .bind(id)
@@ -189,14 +192,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn remember_nonce(&self, merchant_id: &str, nonce: &str, at: i64) -> Result<bool, StoreError> {
-        let inserted = sqlx::query("INSERT OR IGNORE INTO nonces (merchant_id, nonce, seen_at) VALUES (?, ?, ?)")
-            .bind(merchant_id)
-            .bind(nonce)
-            .bind(at)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+    async fn remember_nonce(
+        &self,
+        merchant_id: &str,
+        nonce: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO nonces (merchant_id, nonce, seen_at) VALUES (?, ?, ?)",
+        )
+        .bind(merchant_id)
+        .bind(nonce)
+        .bind(at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         Ok(inserted == 1)
     }
 
@@ -234,21 +244,28 @@ impl Store for SqliteStore {
     }
 
     async fn get_payment(&self, id: &str) -> Result<Option<PaymentRecord>, StoreError> {
-        Ok(sqlx::query_as(concat!("SELECT ", payment_columns!(), " FROM payments WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
-    async fn find_payment_by_threeds_id(&self, tid: &str) -> Result<Option<PaymentRecord>, StoreError> {
+    async fn find_payment_by_threeds_id(
+        &self,
+        tid: &str,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
         Ok(sqlx::query_as(concat!(
             "SELECT ",
             payment_columns!(),
             " FROM payments WHERE threeds_server_trans_id = ?"
         ))
-            .bind(tid)
-            .fetch_optional(&self.pool)
-            .await?)
+        .bind(tid)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn order_is_paid(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError> {
@@ -273,7 +290,14 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn transition(&self, id: &str, from: Status, to: Status, u: &PaymentUpdate, at: i64) -> Result<Cas, StoreError> {
+    async fn transition(
+        &self,
+        id: &str,
+        from: Status,
+        to: Status,
+        u: &PaymentUpdate,
+        at: i64,
+    ) -> Result<Cas, StoreError> {
         let mut tx = self.pool.begin().await?;
         match cas_update(&mut tx, id, from, to, u, at, Guard::StatusOnly).await {
             Ok(true) => {}
@@ -292,12 +316,36 @@ impl Store for SqliteStore {
         Ok(Cas::Done)
     }
 
-    async fn submit_card(&self, id: &str, u: &PaymentUpdate, card_enc: &[u8], consents: &[ConsentRecord], at: i64) -> Result<Cas, StoreError> {
+    async fn submit_card(
+        &self,
+        id: &str,
+        u: &PaymentUpdate,
+        card_enc: &[u8],
+        consents: &[ConsentRecord],
+        at: i64,
+    ) -> Result<Cas, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if !cas_update(&mut tx, id, Status::Created, Status::CardSubmitted, u, at, Guard::StatusOnly).await? {
+        if !cas_update(
+            &mut tx,
+            id,
+            Status::Created,
+            Status::CardSubmitted,
+            u,
+            at,
+            Guard::StatusOnly,
+        )
+        .await?
+        {
             return Ok(Cas::Lost);
         }
-        add_history(&mut tx, id, Some(Status::Created), Status::CardSubmitted, at).await?;
+        add_history(
+            &mut tx,
+            id,
+            Some(Status::Created),
+            Status::CardSubmitted,
+            at,
+        )
+        .await?;
         sqlx::query("INSERT INTO card_vault (payment_id, data_enc, created_at) VALUES (?, ?, ?)")
             .bind(id)
             .bind(card_enc)
@@ -326,16 +374,27 @@ impl Store for SqliteStore {
 
     async fn record_rreq(&self, id: &str, u: &PaymentUpdate, at: i64) -> Result<Cas, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = cas_update(&mut tx, id, Status::Challenge, Status::Challenge, u, at, Guard::RreqNotYetReceived).await?;
+        let done = cas_update(
+            &mut tx,
+            id,
+            Status::Challenge,
+            Status::Challenge,
+            u,
+            at,
+            Guard::RreqNotYetReceived,
+        )
+        .await?;
         tx.commit().await?;
         Ok(if done { Cas::Done } else { Cas::Lost })
     }
 
     async fn load_card(&self, payment_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT data_enc FROM card_vault WHERE payment_id = ?")
-            .bind(payment_id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT data_enc FROM card_vault WHERE payment_id = ?")
+                .bind(payment_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn consents(&self, payment_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
@@ -371,7 +430,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn callback_attempts(&self, payment_id: &str) -> Result<Vec<CallbackAttempt>, StoreError> {
+    async fn callback_attempts(
+        &self,
+        payment_id: &str,
+    ) -> Result<Vec<CallbackAttempt>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT payment_id, url, attempted_at, status_code, error, latency_ms FROM callback_attempts \
              WHERE payment_id = ? ORDER BY id",

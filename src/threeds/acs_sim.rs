@@ -27,7 +27,7 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::{ACS_SIGNATURE_HEADER, ARes, AReq, CReq, CRes, RReq, messages};
+use super::{ACS_SIGNATURE_HEADER, AReq, ARes, CReq, CRes, RReq, messages};
 use crate::{
     clock::Clock,
     config::SimulatorSettings,
@@ -113,7 +113,10 @@ impl SmsSender for SimOutbox {
             code: msg.code.to_string(),
             sent_at,
         };
-        let mut entries = self.entries.lock().map_err(|_| "outbox poisoned".to_string())?;
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|_| "outbox poisoned".to_string())?;
         entries.push(entry);
         // A simulator, not an archive.
         if entries.len() > 1000 {
@@ -237,11 +240,17 @@ async fn areq(State(sim): State<AcsSim>, body: axum::body::Bytes) -> Response {
         return Problem::new(StatusCode::BAD_REQUEST, "ACS-101", "malformed AReq").into_response();
     };
     if areq.message_type != "AReq" {
-        return Problem::new(StatusCode::BAD_REQUEST, "ACS-101", "messageType must be AReq").into_response();
+        return Problem::new(
+            StatusCode::BAD_REQUEST,
+            "ACS-101",
+            "messageType must be AReq",
+        )
+        .into_response();
     }
     let pan = areq.acct_number.expose().to_owned();
     let Some(brand) = CardBrand::detect(&pan) else {
-        return Problem::new(StatusCode::BAD_REQUEST, "ACS-102", "card range not served").into_response();
+        return Problem::new(StatusCode::BAD_REQUEST, "ACS-102", "card range not served")
+            .into_response();
     };
     let acs_trans_id = uuid::Uuid::new_v4().to_string();
     let ds_trans_id = uuid::Uuid::new_v4().to_string();
@@ -355,7 +364,13 @@ fn html(t: impl Template, status: StatusCode) -> Response {
 
 fn message(locale: Locale, key: &str, status: StatusCode) -> Response {
     let tr = Tr::new(locale);
-    html(MessagePage { message: tr.t(key), tr }, status)
+    html(
+        MessagePage {
+            message: tr.t(key),
+            tr,
+        },
+        status,
+    )
 }
 
 impl AcsSim {
@@ -371,7 +386,12 @@ impl AcsSim {
                 brand: txn.brand.display_name().to_owned(),
                 attempts_text: Tr::new(txn.locale).t_with(
                     "acs-attempts-left",
-                    &[("left", &MAX_OTP_ATTEMPTS.saturating_sub(txn.wrong_attempts).to_string())],
+                    &[(
+                        "left",
+                        &MAX_OTP_ATTEMPTS
+                            .saturating_sub(txn.wrong_attempts)
+                            .to_string(),
+                    )],
                 ),
                 message,
                 outbox_link: self.inner.show_outbox_link,
@@ -397,7 +417,11 @@ impl AcsSim {
                     code: code.clone(),
                     text: tr.t_with(
                         "acs-sms-text",
-                        &[("code", code.as_str()), ("merchant", &t.merchant_name), ("amount", &t.amount)],
+                        &[
+                            ("code", code.as_str()),
+                            ("merchant", &t.merchant_name),
+                            ("amount", &t.amount),
+                        ],
                     ),
                 }
             })
@@ -406,28 +430,42 @@ impl AcsSim {
     }
 
     /// Ends the challenge: RReq to the 3DS Server, then `cres` through the browser.
-    async fn finish(&self, acs_trans_id: &str, status: &str, reason: Option<&str>, cancel: Option<&str>) -> Response {
-        let Some((rreq, rreq_url, notification_url, session_data, locale)) = self.with_txn(acs_trans_id, |t| {
-            t.finished = true;
-            t.otp = None;
-            let ok = matches!(status, "Y" | "A");
-            let rreq = RReq {
-                three_ds_server_trans_id: t.server_trans_id.clone(),
-                acs_trans_id: t.acs_trans_id.clone(),
-                ds_trans_id: t.ds_trans_id.clone(),
-                message_type: "RReq".into(),
-                message_version: messages::MESSAGE_VERSION.into(),
-                message_category: "01".into(),
-                trans_status: status.into(),
-                trans_status_reason: reason.map(Into::into),
-                eci: Some(eci(t.brand, status)),
-                authentication_value: ok.then(cavv),
-                challenge_cancel: cancel.map(Into::into),
-                interaction_counter: format!("{:02}", t.interactions.min(99)),
-                authentication_type: Some("02".into()),
-            };
-            (rreq, t.rreq_url.clone(), t.notification_url.clone(), t.session_data.clone(), t.locale)
-        }) else {
+    async fn finish(
+        &self,
+        acs_trans_id: &str,
+        status: &str,
+        reason: Option<&str>,
+        cancel: Option<&str>,
+    ) -> Response {
+        let Some((rreq, rreq_url, notification_url, session_data, locale)) =
+            self.with_txn(acs_trans_id, |t| {
+                t.finished = true;
+                t.otp = None;
+                let ok = matches!(status, "Y" | "A");
+                let rreq = RReq {
+                    three_ds_server_trans_id: t.server_trans_id.clone(),
+                    acs_trans_id: t.acs_trans_id.clone(),
+                    ds_trans_id: t.ds_trans_id.clone(),
+                    message_type: "RReq".into(),
+                    message_version: messages::MESSAGE_VERSION.into(),
+                    message_category: "01".into(),
+                    trans_status: status.into(),
+                    trans_status_reason: reason.map(Into::into),
+                    eci: Some(eci(t.brand, status)),
+                    authentication_value: ok.then(cavv),
+                    challenge_cancel: cancel.map(Into::into),
+                    interaction_counter: format!("{:02}", t.interactions.min(99)),
+                    authentication_type: Some("02".into()),
+                };
+                (
+                    rreq,
+                    t.rreq_url.clone(),
+                    t.notification_url.clone(),
+                    t.session_data.clone(),
+                    t.locale,
+                )
+            })
+        else {
             return message(Locale::Tr, "acs-unknown", StatusCode::NOT_FOUND);
         };
         let body = serde_json::to_vec(&rreq).unwrap_or_default();
@@ -473,11 +511,19 @@ impl AcsSim {
 
 /// First CReq from the browser: send the OTP and show the challenge.
 async fn challenge(State(sim): State<AcsSim>, RawForm(form): RawForm) -> Response {
-    let get = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()).unwrap_or("");
+    let get = |n: &str| {
+        form.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
     let Some(creq) = messages::decode_b64url::<CReq>(get("creq")) else {
         return message(Locale::Tr, "acs-invalid", StatusCode::BAD_REQUEST);
     };
-    let session_data = get("threeDSSessionData").chars().take(1024).collect::<String>();
+    let session_data = get("threeDSSessionData")
+        .chars()
+        .take(1024)
+        .collect::<String>();
     let now = sim.inner.clock.now_secs();
     let timeout = i64::try_from(sim.inner.settings.challenge_timeout_secs).unwrap_or(i64::MAX);
     enum Step {
@@ -497,14 +543,21 @@ async fn challenge(State(sim): State<AcsSim>, RawForm(form): RawForm) -> Respons
                 Step::TimedOut
             } else {
                 t.session_data = session_data.clone();
-                if t.otp.is_none() { Step::SendFirst } else { Step::Show }
+                if t.otp.is_none() {
+                    Step::SendFirst
+                } else {
+                    Step::Show
+                }
             }
         })
         .unwrap_or(Step::Unknown);
     match step {
         Step::Unknown => message(Locale::Tr, "acs-unknown", StatusCode::NOT_FOUND),
         Step::Finished(locale) => message(locale, "acs-finished", StatusCode::CONFLICT),
-        Step::TimedOut => sim.finish(&creq.acs_trans_id, "N", Some("14"), Some("04")).await,
+        Step::TimedOut => {
+            sim.finish(&creq.acs_trans_id, "N", Some("14"), Some("04"))
+                .await
+        }
         Step::SendFirst | Step::Show => {
             if matches!(step, Step::SendFirst) {
                 if let Err(e) = sim.send_otp(&creq.acs_trans_id).await {
@@ -524,8 +577,17 @@ async fn challenge_action(
     Path(acs_trans_id): Path<String>,
     RawForm(form): RawForm,
 ) -> Response {
-    let get = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()).unwrap_or("");
-    let (token, action, otp) = (get("form_token"), get("action"), get("otp").trim().to_owned());
+    let get = |n: &str| {
+        form.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let (token, action, otp) = (
+        get("form_token"),
+        get("action"),
+        get("otp").trim().to_owned(),
+    );
     let now = sim.inner.clock.now_secs();
     let s = &sim.inner.settings;
     let timeout = i64::try_from(s.challenge_timeout_secs).unwrap_or(i64::MAX);
@@ -578,7 +640,8 @@ async fn challenge_action(
                         t.otp = None;
                         return Step::Again("acs-code-expired");
                     }
-                    let right = otp.len() == 6 && bool::from(otp.as_bytes().ct_eq(current.code.as_bytes()));
+                    let right =
+                        otp.len() == 6 && bool::from(otp.as_bytes().ct_eq(current.code.as_bytes()));
                     if right {
                         Step::Success
                     } else {
@@ -617,7 +680,15 @@ async fn challenge_action(
             let sim2 = sim.clone();
             sim.with_txn(&acs_trans_id, |t| {
                 let tr = Tr::new(t.locale);
-                let msg = tr.t_with(key, &[("left", &MAX_OTP_ATTEMPTS.saturating_sub(t.wrong_attempts).to_string())]);
+                let msg = tr.t_with(
+                    key,
+                    &[(
+                        "left",
+                        &MAX_OTP_ATTEMPTS
+                            .saturating_sub(t.wrong_attempts)
+                            .to_string(),
+                    )],
+                );
                 sim2.page(t, Some(msg))
             })
             .unwrap_or_else(|| message(Locale::Tr, "acs-unknown", StatusCode::NOT_FOUND))

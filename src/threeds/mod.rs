@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 
 use crate::{crypto, domain::CardBrand, state::Keys};
 
-pub use messages::{ARes, AReq, CReq, CRes, RReq, RRes};
+pub use messages::{AReq, ARes, CReq, CRes, RReq, RRes};
 
 /// Header carrying the MAC of an RReq body.
 pub const ACS_SIGNATURE_HEADER: &str = "kapi-acs-signature";
@@ -64,8 +64,12 @@ impl DirectoryServer for HttpDirectory {
             .json()
             .await
             .map_err(|e| ThreeDsError::Invalid(e.without_url().to_string()))?;
-        if ares.message_type != "ARes" || ares.three_ds_server_trans_id != areq.three_ds_server_trans_id {
-            return Err(ThreeDsError::Invalid("ARes does not answer this AReq".into()));
+        if ares.message_type != "ARes"
+            || ares.three_ds_server_trans_id != areq.three_ds_server_trans_id
+        {
+            return Err(ThreeDsError::Invalid(
+                "ARes does not answer this AReq".into(),
+            ));
         }
         Ok(ares)
     }
@@ -106,7 +110,11 @@ pub fn session_data(keys: &Keys, payment_id: &str, threeds_trans_id: &str) -> St
 }
 
 /// Splits and checks `threeDSSessionData` in constant time; returns the payment id.
-pub fn verify_session_data<'a>(keys: &Keys, data: &'a str, threeds_trans_id: &str) -> Option<&'a str> {
+pub fn verify_session_data<'a>(
+    keys: &Keys,
+    data: &'a str,
+    threeds_trans_id: &str,
+) -> Option<&'a str> {
     let (payment_id, mac) = data.split_once('.')?;
     crypto::verify_hmac_hex(
         keys.threeds_session.expose_secret(),
@@ -141,7 +149,10 @@ mod tests {
         let sd = session_data(&keys, "pay_1", "t1");
         assert_eq!(verify_session_data(&keys, &sd, "t1"), Some("pay_1"));
         assert_eq!(verify_session_data(&keys, &sd, "t2"), None);
-        assert_eq!(verify_session_data(&keys, &sd.replace("pay_1", "pay_2"), "t1"), None);
+        assert_eq!(
+            verify_session_data(&keys, &sd.replace("pay_1", "pay_2"), "t1"),
+            None
+        );
         assert_eq!(verify_session_data(&keys, "garbage", "t1"), None);
     }
 }

@@ -31,7 +31,8 @@ async fn load_owned(
     session: &Session,
     id: &str,
 ) -> Result<(PaymentRecord, MerchantRecord), PageError> {
-    let id = PaymentId::parse(id).ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, Locale::Tr))?;
+    let id = PaymentId::parse(id)
+        .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, Locale::Tr))?;
     let mut payment = state
         .store
         .get_payment(id.as_str())
@@ -67,11 +68,20 @@ async fn card_page(
     errors: Vec<(&'static str, &'static str)>,
 ) -> Result<Response, PageError> {
     let locale = payment.locale();
-    let docs = documents::render(payment, merchant, locale).map_err(|e| PageError::internal(locale, e))?;
+    let docs =
+        documents::render(payment, merchant, locale).map_err(|e| PageError::internal(locale, e))?;
     let csrf = session::csrf_token(session, locale).await?;
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let today = state.clock.now().date();
-    Ok((status, pages::card_page(payment, merchant, &docs, csrf, values, &errors, today)).into_response())
+    Ok((
+        status,
+        pages::card_page(payment, merchant, &docs, csrf, values, &errors, today),
+    )
+        .into_response())
 }
 
 pub async fn show(
@@ -81,7 +91,17 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let (payment, merchant) = load_owned(&state, &session, &id).await?;
     match payment.status() {
-        Status::Created => card_page(&state, &session, &payment, &merchant, CardFormValues::default(), vec![]).await,
+        Status::Created => {
+            card_page(
+                &state,
+                &session,
+                &payment,
+                &merchant,
+                CardFormValues::default(),
+                vec![],
+            )
+            .await
+        }
         _ => Ok(to_result(&payment.id)),
     }
 }
@@ -95,7 +115,11 @@ pub async fn submit(
 ) -> Result<Response, PageError> {
     let (payment, merchant) = load_owned(&state, &session, &id).await?;
     let locale = payment.locale();
-    let csrf = fields.iter().find(|(n, _)| n == "csrf_token").map(|(_, v)| v.as_str()).unwrap_or("");
+    let csrf = fields
+        .iter()
+        .find(|(n, _)| n == "csrf_token")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
     session::check_csrf(&session, csrf, locale).await?;
     if payment.status() != Status::Created {
         // A second click, or the back button: the first submit carries on.
@@ -109,9 +133,13 @@ pub async fn submit(
             return card_page(&state, &session, &payment, &merchant, values, errors).await;
         }
     };
-    let docs = documents::render(&payment, &merchant, locale).map_err(|e| PageError::internal(locale, e))?;
+    let docs = documents::render(&payment, &merchant, locale)
+        .map_err(|e| PageError::internal(locale, e))?;
     // A fresh session id once card data has been entered.
-    session.cycle_id().await.map_err(|e| PageError::internal(locale, e))?;
+    session
+        .cycle_id()
+        .await
+        .map_err(|e| PageError::internal(locale, e))?;
     match flow::submit_card(&state, &payment, &merchant.name, &valid, &client, &docs).await? {
         Next::Result => Ok(to_result(&payment.id)),
         Next::Challenge {
@@ -129,7 +157,11 @@ pub async fn cancel(
     RawForm(fields): RawForm,
 ) -> Result<Response, PageError> {
     let (payment, _) = load_owned(&state, &session, &id).await?;
-    let csrf = fields.iter().find(|(n, _)| n == "csrf_token").map(|(_, v)| v.as_str()).unwrap_or("");
+    let csrf = fields
+        .iter()
+        .find(|(n, _)| n == "csrf_token")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
     session::check_csrf(&session, csrf, payment.locale()).await?;
     if payment.status() == Status::Created {
         flow::cancel(&state, &payment).await?;

@@ -7,7 +7,11 @@ use axum::{
 };
 
 use crate::{
-    checkout::{Status, card::CardInput, documents::{DocumentKind, RenderedDocument, installment_text}},
+    checkout::{
+        Status,
+        card::CardInput,
+        documents::{DocumentKind, RenderedDocument, installment_text},
+    },
     domain::Locale,
     error::{ErrorCode, PageError},
     i18n::Tr,
@@ -64,7 +68,12 @@ pub struct HomePage {
 }
 
 pub async fn home() -> Response {
-    render(&HomePage { tr: Tr::new(Locale::Tr) }, StatusCode::OK)
+    render(
+        &HomePage {
+            tr: Tr::new(Locale::Tr),
+        },
+        StatusCode::OK,
+    )
 }
 
 pub async fn not_found() -> Response {
@@ -98,7 +107,10 @@ pub fn to_acs(locale: Locale, acs_url: String, creq: String, session_data: Strin
         message: tr.t("to-acs-text"),
         button: tr.t("continue"),
         action: acs_url,
-        fields: vec![("creq".into(), creq), ("threeDSSessionData".into(), session_data)],
+        fields: vec![
+            ("creq".into(), creq),
+            ("threeDSSessionData".into(), session_data),
+        ],
         delay_ms: 0,
         tr,
     }
@@ -176,7 +188,10 @@ pub fn card_page(
             .map(|d| d.html.clone())
             .unwrap_or_default()
     };
-    let amount = payment.money().map(|m| m.display(locale)).unwrap_or_default();
+    let amount = payment
+        .money()
+        .map(|m| m.display(locale))
+        .unwrap_or_default();
     // Istanbul time (UTC+3) for the deadline shown to the shopper.
     let expires = time::OffsetDateTime::from_unix_timestamp(payment.expires_at / 1000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
@@ -191,16 +206,26 @@ pub fn card_page(
         preinfo_html: doc(DocumentKind::PreInformation),
         contract_html: doc(DocumentKind::DistanceSalesContract),
         values,
-        errors: errors.iter().map(|(f, k)| ((*f).to_owned(), tr.t(k))).collect(),
+        errors: errors
+            .iter()
+            .map(|(f, k)| ((*f).to_owned(), tr.t(k)))
+            .collect(),
         months: (1..=12).map(|m| format!("{m:02}")).collect(),
         years: (0..=15).map(|y| (today.year() + y).to_string()).collect(),
         expires_at: format!("{:02}:{:02}", expires.hour(), expires.minute()),
         pay_label: tr.t_with("pay-button", &[("amount", &amount)]),
-        obligation: tr.t_with("pay-obligation", &[("amount", &amount), ("merchant", &merchant.name)]),
+        obligation: tr.t_with(
+            "pay-obligation",
+            &[("amount", &amount), ("merchant", &merchant.name)],
+        ),
         amount,
         tr,
     };
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     render(&page, status)
 }
 
@@ -226,7 +251,10 @@ pub fn result_page(payment: &PaymentRecord, merchant: &MerchantRecord) -> Respon
     let locale = payment.locale();
     let tr = Tr::new(locale);
     let status = payment.status();
-    let amount = payment.money().map(|m| m.display(locale)).unwrap_or_default();
+    let amount = payment
+        .money()
+        .map(|m| m.display(locale))
+        .unwrap_or_default();
     let mut details = vec![
         (tr.t("label-merchant"), merchant.name.clone()),
         (tr.t("label-order"), payment.order_id.clone()),
@@ -239,7 +267,12 @@ pub fn result_page(payment: &PaymentRecord, merchant: &MerchantRecord) -> Respon
         details.push((tr.t("label-auth-code"), code.clone()));
     }
     let (kind, title, message, refresh) = match status {
-        Status::Approved => ("ok", tr.t("result-approved-title"), tr.t("result-approved-text"), false),
+        Status::Approved => (
+            "ok",
+            tr.t("result-approved-title"),
+            tr.t("result-approved-text"),
+            false,
+        ),
         s if s.is_final() => {
             let title = match s {
                 Status::Cancelled => tr.t("result-cancelled-title"),
@@ -247,10 +280,19 @@ pub fn result_page(payment: &PaymentRecord, merchant: &MerchantRecord) -> Respon
                 Status::Declined => tr.t("result-declined-title"),
                 _ => tr.t("result-failed-title"),
             };
-            let msg = notify::error_message(locale, payment.error_code.as_deref(), payment.proc_return_code.as_deref());
+            let msg = notify::error_message(
+                locale,
+                payment.error_code.as_deref(),
+                payment.proc_return_code.as_deref(),
+            );
             ("fail", title, msg, false)
         }
-        _ => ("info", tr.t("result-processing-title"), tr.t("result-processing-text"), true),
+        _ => (
+            "info",
+            tr.t("result-processing-title"),
+            tr.t("result-processing-text"),
+            true,
+        ),
     };
     let (action, fields) = match payment.result() {
         Some(fields) if status.is_final() => (notify::target_url(payment).to_owned(), fields),

@@ -28,11 +28,18 @@ pub async fn remember_payment(session: &Session, payment_id: &str) -> Result<(),
     if ids.len() > MAX_PAYMENTS {
         ids.remove(0);
     }
-    session.insert(PAYMENTS, ids).await.map_err(|e| internal(Locale::Tr, e))
+    session
+        .insert(PAYMENTS, ids)
+        .await
+        .map_err(|e| internal(Locale::Tr, e))
 }
 
 /// Pages of a payment are for the browser that started it.
-pub async fn require_payment(session: &Session, payment_id: &str, locale: Locale) -> Result<(), PageError> {
+pub async fn require_payment(
+    session: &Session,
+    payment_id: &str,
+    locale: Locale,
+) -> Result<(), PageError> {
     let ids: Vec<String> = session
         .get(PAYMENTS)
         .await
@@ -46,11 +53,18 @@ pub async fn require_payment(session: &Session, payment_id: &str, locale: Locale
 }
 
 pub async fn csrf_token(session: &Session, locale: Locale) -> Result<String, PageError> {
-    if let Some(t) = session.get::<String>(CSRF).await.map_err(|e| internal(locale, e))? {
+    if let Some(t) = session
+        .get::<String>(CSRF)
+        .await
+        .map_err(|e| internal(locale, e))?
+    {
         return Ok(t);
     }
     let token = random_token(16);
-    session.insert(CSRF, &token).await.map_err(|e| internal(locale, e))?;
+    session
+        .insert(CSRF, &token)
+        .await
+        .map_err(|e| internal(locale, e))?;
     Ok(token)
 }
 

@@ -1,1 +1,10 @@
+//! Integration tests: the real server on a random port with a fresh database, driven over
+//! HTTP like a shopper's browser, with a small merchant receiver that checks every signature.
 
+mod helpers;
+
+mod card_page;
+mod journeys;
+mod protocol;
+mod start;
+mod threeds;

@@ -1,0 +1,493 @@
+//! `spawn_app()` and the steps of a payment, so tests read like the flow.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{Router, body::Bytes, extract::State, routing::post};
+use kapi::{
+    Application,
+    clock::{Clock, OffsetClock},
+    config::Settings,
+    crypto::{signature, vault::MasterKey},
+    merchants::{self, NewMerchant},
+};
+use reqwest::{StatusCode, redirect::Policy};
+use scraper::{Html, Selector};
+use secrecy::{ExposeSecret, SecretString};
+
+pub type Fields = Vec<(String, String)>;
+
+/// What the merchant's endpoints received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub raw: Vec<u8>,
+    pub fields: Fields,
+    pub signature_ok: bool,
+}
+
+impl Received {
+    pub fn get(&self, name: &str) -> &str {
+        field(&self.fields, name)
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct Receiver {
+    secret: Arc<Mutex<Option<SecretString>>>,
+    pub received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    pub fn all(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn at(&self, path: &str) -> Vec<Received> {
+        self.all().into_iter().filter(|r| r.path == path).collect()
+    }
+
+    /// Waits for the server-to-server callback (it is sent in the background).
+    pub async fn wait_callback(&self, order_id: &str) -> Received {
+        for _ in 0..100 {
+            if let Some(r) = self
+                .at("/callback")
+                .into_iter()
+                .find(|r| r.get("order_id") == order_id)
+            {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no callback for order {order_id}");
+    }
+}
+
+async fn receive(State(rx): State<Receiver>, uri: axum::http::Uri, body: Bytes) -> &'static str {
+    let fields: Fields = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let secret = rx.secret.lock().unwrap().clone().expect("secret set");
+    let sig = field(&fields, "signature").to_owned();
+    let signature_ok = signature::verify(&fields, &secret, &sig).unwrap_or(false);
+    rx.received.lock().unwrap().push(Received {
+        path: uri.path().to_owned(),
+        raw: body.to_vec(),
+        fields,
+        signature_ok,
+    });
+    "OK"
+}
+
+pub fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub merchant_id: String,
+    pub secret: SecretString,
+    pub receiver: Receiver,
+    pub receiver_url: String,
+    pub clock: Arc<OffsetClock>,
+    pub data_dir: tempfile::TempDir,
+    pub app_state: kapi::state::AppState,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    kapi::install_crypto_provider();
+    let receiver = Receiver::default();
+    let rx_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver_url = format!("http://{}", rx_listener.local_addr().unwrap());
+    let rx_router = Router::new()
+        .route("/ok", post(receive))
+        .route("/fail", post(receive))
+        .route("/callback", post(receive))
+        .with_state(receiver.clone());
+    tokio::spawn(async move { axum::serve(rx_listener, rx_router).await.unwrap() });
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.data_dir = data_dir.path().to_owned();
+    settings.security.master_key = Some(MasterKey::generate_base64());
+    settings.server.demo = false;
+    configure(&mut settings);
+    let clock = Arc::new(OffsetClock::default());
+    let app = Application::build_with_clock(settings, clock.clone())
+        .await
+        .expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    let (merchant_id, secret) = merchants::register(
+        &*state.store,
+        &state.vault,
+        NewMerchant {
+            name: "Örnek Mağaza".into(),
+            legal_title: "Örnek Mağazacılık Ltd. Şti.".into(),
+            address: "Bağdat Cad. No: 5, Kadıköy / İstanbul".into(),
+            phone: "+90 216 000 00 00".into(),
+            email: "info@ornek.example".into(),
+            mersis: "0123456789012345".into(),
+            return_origins: vec![receiver_url.clone()],
+            ..Default::default()
+        },
+        clock.now_ms(),
+    )
+    .await
+    .unwrap();
+    *receiver.secret.lock().unwrap() = Some(secret.clone());
+
+    let client = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .user_agent("kapi-tests/1.0")
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        client,
+        merchant_id: merchant_id.to_string(),
+        secret,
+        receiver,
+        receiver_url,
+        clock,
+        data_dir,
+        app_state: state,
+    }
+}
+
+/// A `<form>` on a page, as a browser would submit it.
+#[derive(Debug, Clone)]
+pub struct Form {
+    pub action: String,
+    pub fields: Fields,
+}
+
+pub fn forms(html: &str) -> Vec<Form> {
+    let doc = Html::parse_document(html);
+    let form_sel = Selector::parse("form").unwrap();
+    let input_sel = Selector::parse("input").unwrap();
+    doc.select(&form_sel)
+        .map(|f| Form {
+            action: f.value().attr("action").unwrap_or("").to_owned(),
+            fields: f
+                .select(&input_sel)
+                .filter(|i| i.value().attr("type") != Some("checkbox"))
+                .filter_map(|i| {
+                    Some((
+                        i.value().attr("name")?.to_owned(),
+                        i.value().attr("value").unwrap_or("").to_owned(),
+                    ))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+pub fn form_by_id(html: &str, id: &str) -> Option<Form> {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse(&format!("form#{id}")).unwrap();
+    let el = doc.select(&sel).next()?;
+    let input_sel = Selector::parse("input").unwrap();
+    Some(Form {
+        action: el.value().attr("action").unwrap_or("").to_owned(),
+        fields: el
+            .select(&input_sel)
+            .filter_map(|i| {
+                Some((
+                    i.value().attr("name")?.to_owned(),
+                    i.value().attr("value").unwrap_or("").to_owned(),
+                ))
+            })
+            .collect(),
+    })
+}
+
+/// The error code shown on an error page.
+pub fn error_code(html: &str) -> Option<String> {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse("[data-error-code]").unwrap();
+    doc.select(&sel)
+        .next()
+        .and_then(|e| e.value().attr("data-error-code").map(str::to_owned))
+}
+
+pub fn text_of(html: &str, selector: &str) -> Vec<String> {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse(selector).unwrap();
+    doc.select(&sel)
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .collect()
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl Page {
+    async fn from(resp: reqwest::Response) -> Self {
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = resp.text().await.unwrap();
+        Self {
+            status,
+            location,
+            body,
+        }
+    }
+}
+
+/// Test cards: number, expected brand.
+pub const VISA_CHALLENGE: &str = "4111 1111 1111 1111";
+pub const MC_FRICTIONLESS: &str = "5555 5555 5555 4444";
+
+pub fn random_id(prefix: &str) -> String {
+    format!("{prefix}-{}", kapi::domain::ids::random_token(6))
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{}", self.address, path)
+        }
+    }
+
+    /// A valid signed start form; `overrides` replace or add fields before signing.
+    pub fn start_form(&self, overrides: &[(&str, &str)]) -> Fields {
+        let now = self.clock.now_secs().to_string();
+        let mut fields: Fields = vec![
+            ("merchant_id", self.merchant_id.clone()),
+            ("order_id", random_id("ORD")),
+            ("amount", "150.00".to_owned()),
+            ("currency", "TRY".to_owned()),
+            ("ok_url", format!("{}/ok", self.receiver_url)),
+            ("fail_url", format!("{}/fail", self.receiver_url)),
+            ("callback_url", format!("{}/callback", self.receiver_url)),
+            ("lang", "tr".to_owned()),
+            ("installment", "1".to_owned()),
+            ("description", "Kırmızı kazak — beden M".to_owned()),
+            ("customer_name", "Ayşe Yılmaz".to_owned()),
+            ("customer_email", "ayse@example.com".to_owned()),
+            ("customer_phone", "+905321234567".to_owned()),
+            ("timestamp", now),
+            ("nonce", kapi::domain::ids::random_token(12)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (k, v) in overrides {
+            match fields.iter_mut().find(|(n, _)| n == k) {
+                Some(f) => f.1 = (*v).to_owned(),
+                None => fields.push(((*k).to_owned(), (*v).to_owned())),
+            }
+        }
+        self.sign(fields)
+    }
+
+    pub fn sign(&self, fields: Fields) -> Fields {
+        signature::signed(fields, &self.secret).unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &Fields) -> Page {
+        Page::from(
+            self.client
+                .post(self.url(path))
+                .form(fields)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        Page::from(self.client.get(self.url(path)).send().await.unwrap()).await
+    }
+
+    pub async fn pay(&self, fields: &Fields) -> Page {
+        self.post_form("/pay", fields).await
+    }
+
+    /// Starts a payment and returns its id (the card page is where `/pay` redirects).
+    pub async fn start_payment(&self, overrides: &[(&str, &str)]) -> String {
+        let page = self.pay(&self.start_form(overrides)).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        let location = page.location.unwrap();
+        location
+            .strip_prefix("/checkout/")
+            .expect("redirect to the card page")
+            .to_owned()
+    }
+
+    pub async fn card_page(&self, payment_id: &str) -> Page {
+        self.get(&format!("/checkout/{payment_id}")).await
+    }
+
+    /// The card form as a shopper fills it: `extra` overrides fields (e.g. consents).
+    pub async fn card_fields(
+        &self,
+        payment_id: &str,
+        card: &str,
+        extra: &[(&str, &str)],
+    ) -> Fields {
+        let page = self.card_page(payment_id).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let form = forms(&page.body)
+            .into_iter()
+            .find(|f| f.action == format!("/checkout/{payment_id}"))
+            .expect("card form");
+        let cvv = if card.replace(' ', "").len() == 15 {
+            "1234"
+        } else {
+            "123"
+        };
+        let mut fields: Fields = vec![
+            ("csrf_token", field(&form.fields, "csrf_token").to_owned()),
+            ("card_holder", "AYSE YILMAZ".to_owned()),
+            ("card_number", card.to_owned()),
+            ("exp_month", "12".to_owned()),
+            ("exp_year", "2030".to_owned()),
+            ("cvv", cvv.to_owned()),
+            ("consent_preinfo", "yes".to_owned()),
+            ("consent_contract", "yes".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (k, v) in extra {
+            fields.retain(|(n, _)| n != k);
+            if !v.is_empty() {
+                fields.push(((*k).to_owned(), (*v).to_owned()));
+            }
+        }
+        fields
+    }
+
+    pub async fn submit_card(&self, payment_id: &str, card: &str) -> Page {
+        let fields = self.card_fields(payment_id, card, &[]).await;
+        self.post_form(&format!("/checkout/{payment_id}"), &fields)
+            .await
+    }
+
+    /// Follows an auto-submitting page: posts its (only) form as the browser would.
+    pub async fn follow_post(&self, html: &str) -> Page {
+        let form = forms(html)
+            .into_iter()
+            .next()
+            .expect("a form to auto-submit");
+        self.post_form(&form.action, &form.fields).await
+    }
+
+    /// The OTP the simulated SMS gateway "sent" most recently.
+    pub async fn latest_otp(&self) -> String {
+        let list: Vec<serde_json::Value> = self
+            .client
+            .get(self.url("/sim/sms"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list.first().expect("an SMS was sent")["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// On the ACS challenge page: enter `code` (or take another action).
+    pub async fn acs_action(&self, challenge_html: &str, action: &str, otp: &str) -> Page {
+        let form = forms(challenge_html)
+            .into_iter()
+            .find(|f| f.action.contains("/sim/acs/challenge/"))
+            .expect("ACS challenge form");
+        let mut fields = form.fields.clone();
+        fields.retain(|(k, _)| k != "otp" && k != "action");
+        fields.push(("action".into(), action.into()));
+        fields.push(("otp".into(), otp.into()));
+        self.post_form(&form.action, &fields).await
+    }
+
+    /// From the card submit response to the result page, answering the OTP right when there
+    /// is a challenge. Returns the result page.
+    pub async fn complete_3ds(&self, submit: Page) -> Page {
+        let after_acs = if submit.status == StatusCode::SEE_OTHER {
+            submit
+        } else {
+            assert_eq!(submit.status, StatusCode::OK, "{}", submit.body);
+            let challenge = self.follow_post(&submit.body).await;
+            assert_eq!(challenge.status, StatusCode::OK, "{}", challenge.body);
+            let otp = self.latest_otp().await;
+            let cres_page = self.acs_action(&challenge.body, "verify", &otp).await;
+            self.follow_post(&cres_page.body).await
+        };
+        assert_eq!(
+            after_acs.status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            after_acs.body
+        );
+        self.get(&after_acs.location.unwrap()).await
+    }
+
+    /// The result page's signed form, posted by the browser to the merchant; returns what the
+    /// merchant received.
+    pub async fn return_to_merchant(&self, result_page: &Page) -> Received {
+        let form = form_by_id(&result_page.body, "merchant-return").expect("merchant return form");
+        let before = self.receiver.all().len();
+        let resp = self
+            .client
+            .post(&form.action)
+            .form(&form.fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let all = self.receiver.all();
+        assert_eq!(all.len(), before + 1);
+        all.last().unwrap().clone()
+    }
+
+    /// A whole payment with `card`, ending with what the browser posted to the merchant.
+    pub async fn pay_with(&self, card: &str, overrides: &[(&str, &str)]) -> Received {
+        let id = self.start_payment(overrides).await;
+        let submit = self.submit_card(&id, card).await;
+        let result = self.complete_3ds(submit).await;
+        self.return_to_merchant(&result).await
+    }
+
+    /// What the bank simulator authorised for an order.
+    pub async fn bank_transactions(&self, order_id: &str) -> Vec<serde_json::Value> {
+        self.client
+            .get(self.url(&format!("/sim/bank/v1/transactions?order_id={order_id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub fn secret_str(&self) -> &str {
+        self.secret.expose_secret()
+    }
+}
