@@ -349,10 +349,10 @@ async fn expiry_sweeper(state: AppState) {
             }
         };
         for id in due {
-            if let Ok(Some(p)) = state.store.get_payment(&id).await {
-                if let Err(e) = flow::expire_if_due(&state, &p).await {
-                    tracing::warn!(payment_id = %id, code = e.code.code(), "could not expire payment");
-                }
+            if let Ok(Some(p)) = state.store.get_payment(&id).await
+                && let Err(e) = flow::expire_if_due(&state, &p).await
+            {
+                tracing::warn!(payment_id = %id, code = e.code.code(), "could not expire payment");
             }
         }
     }

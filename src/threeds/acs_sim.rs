@@ -559,10 +559,10 @@ async fn challenge(State(sim): State<AcsSim>, RawForm(form): RawForm) -> Respons
                 .await
         }
         Step::SendFirst | Step::Show => {
-            if matches!(step, Step::SendFirst) {
-                if let Err(e) = sim.send_otp(&creq.acs_trans_id).await {
-                    tracing::error!(error = %e, "OTP SMS could not be sent");
-                }
+            if matches!(step, Step::SendFirst)
+                && let Err(e) = sim.send_otp(&creq.acs_trans_id).await
+            {
+                tracing::error!(error = %e, "OTP SMS could not be sent");
             }
             let sim2 = sim.clone();
             sim.with_txn(&creq.acs_trans_id, |t| sim2.page(t, None))

@@ -111,7 +111,8 @@ async fn missing_consent_shows_the_error_and_keeps_everything_but_card_number_an
 async fn card_errors_are_shown_next_to_their_fields() {
     let app = spawn_app().await;
     let id = app.start_payment(&[]).await;
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
         (
             &[("card_number", "4111 1111 1111 1112")],
             "#card_number-error",
@@ -160,7 +161,7 @@ async fn consent_evidence_is_recorded_for_the_exact_text_shown() {
         .match_indices(r#"<article class="legal-doc""#)
         .map(|(start, _)| {
             let end = start + page.body[start..].find("</article>").unwrap() + "</article>".len();
-            hex::encode(Sha256::digest(page.body[start..end].as_bytes()))
+            hex::encode(Sha256::digest(&page.body.as_bytes()[start..end]))
         })
         .collect();
     assert_eq!(shown.len(), 2);

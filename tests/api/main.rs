@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! Integration tests: the real server on a random port with a fresh database, driven over
 //! HTTP like a shopper's browser, with a small merchant receiver that checks every signature.
 
