@@ -1,5 +1,5 @@
 ## General
-secure-payment = 🔒 Secure payment
+secure-payment = Secure payment
 footer-text = Your card details travel over an encrypted connection and are not shared with the seller. Protected by 3-D Secure.
 continue = Continue
 home-text = Kapı is a secure payment page. To start a payment, the seller's website sends you here.

@@ -1,5 +1,5 @@
 ## Genel
-secure-payment = 🔒 Güvenli ödeme
+secure-payment = Güvenli ödeme
 footer-text = Kart bilgileriniz şifreli bağlantıyla alınır ve satıcıyla paylaşılmaz. 3-D Secure ile korunur.
 continue = Devam et
 home-text = Kapı güvenli ödeme sayfasıdır. Bir ödeme başlatmak için satıcının sitesinden yönlendirilmeniz gerekir.
