@@ -239,3 +239,82 @@ fn check_base_url(name: &str, value: &str) -> Result<(), ConfigError> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "kapi.toml",
+                r#"
+                [server]
+                listen = "127.0.0.1:9000"
+                data_dir = "/srv/kapi"
+                [checkout]
+                payment_ttl_secs = 600
+                "#,
+            )?;
+            let file = Some(std::path::Path::new("kapi.toml"));
+            let s = Settings::load(file, CliOverrides::default()).unwrap();
+            assert_eq!(s.server.listen, "127.0.0.1:9000");
+            assert_eq!(s.server.data_dir, PathBuf::from("/srv/kapi"));
+            assert_eq!(s.checkout.payment_ttl_secs, 600);
+
+            jail.set_env("KAPI__SERVER__LISTEN", "127.0.0.1:9100");
+            jail.set_env("KAPI__CHECKOUT__PAYMENT_TTL_SECS", "300");
+            let s = Settings::load(file, CliOverrides::default()).unwrap();
+            assert_eq!(s.server.listen, "127.0.0.1:9100");
+            assert_eq!(s.checkout.payment_ttl_secs, 300);
+
+            let cli = CliOverrides {
+                listen: Some("127.0.0.1:9200".into()),
+                demo: true,
+                ..Default::default()
+            };
+            let s = Settings::load(file, cli).unwrap();
+            assert_eq!(s.server.listen, "127.0.0.1:9200");
+            assert!(s.server.demo);
+            assert_eq!(s.server.data_dir, PathBuf::from("/srv/kapi"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn mistakes_fail_fast() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "[server]\nlisen = \"127.0.0.1:1\"\n")?;
+            assert!(
+                Settings::load(
+                    Some(std::path::Path::new("typo.toml")),
+                    CliOverrides::default()
+                )
+                .is_err()
+            );
+            assert!(
+                Settings::load(
+                    Some(std::path::Path::new("missing.toml")),
+                    CliOverrides::default()
+                )
+                .is_err()
+            );
+            let bad_listen = CliOverrides {
+                listen: Some("nowhere".into()),
+                ..Default::default()
+            };
+            assert!(Settings::load(None, bad_listen).is_err());
+            jail.set_env("KAPI__ACQUIRER__BASE_URL", "ftp://bank");
+            assert!(Settings::load(None, CliOverrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let mut s = Settings::default();
+        s.security.master_key = Some(SecretString::from("c2VjcmV0LWtleS12YWx1ZQ==".to_owned()));
+        assert!(!format!("{s:?}").contains("c2VjcmV0"));
+    }
+}

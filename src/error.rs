@@ -50,11 +50,9 @@ error_codes! {
     InvalidInstallment = "KP-1019", BAD_REQUEST;
     PaymentNotFound = "KP-2001", NOT_FOUND;
     PaymentExpired = "KP-2002", GONE;
-    PaymentNotOpen = "KP-2003", CONFLICT;
     SessionMismatch = "KP-2004", FORBIDDEN;
     FormExpired = "KP-2005", FORBIDDEN;
     CancelledByShopper = "KP-2007", OK;
-    CardInvalid = "KP-2006", UNPROCESSABLE_ENTITY;
     AuthenticationFailed = "KP-3001", OK;
     AuthenticationRejected = "KP-3002", OK;
     AuthenticationUnavailable = "KP-3003", OK;

@@ -173,6 +173,12 @@ impl Application {
             .migrate()
             .await
             .context("session table migration")?;
+        tokio::spawn(
+            tower_sessions::ExpiredDeletion::continuously_delete_expired(
+                sessions.clone(),
+                Duration::from_secs(600),
+            ),
+        );
 
         let sims = if settings.simulators.enabled {
             let outbox = Arc::new(SimOutbox::default());
@@ -336,11 +342,20 @@ async fn ensure_demo_merchant(
     Ok(secret)
 }
 
-/// Expires abandoned payments so that their merchants hear about them.
+/// Expires abandoned payments so that their merchants hear about them, and forgets old nonces.
 async fn expiry_sweeper(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(30));
+    // A form may be stamped up to one window in the past or the future: keep nonces for more
+    // than twice the window, after which their forms fail the timestamp check anyway.
+    let keep_ms = i64::try_from(state.settings.checkout.signature_window_secs)
+        .unwrap_or(i64::MAX / 4000)
+        .saturating_mul(3000);
     loop {
         tick.tick().await;
+        let horizon = state.clock.now_ms().saturating_sub(keep_ms);
+        if let Err(e) = state.store.forget_nonces(horizon).await {
+            tracing::warn!(error = %e, "nonce cleanup failed");
+        }
         let due = match state.store.due_for_expiry(state.clock.now_ms(), 100).await {
             Ok(ids) => ids,
             Err(e) => {

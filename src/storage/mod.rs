@@ -21,6 +21,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("the status machine has no move from {0} to {1}")]
+    IllegalMove(&'static str, &'static str),
 }
 
 /// The outcome of a compare-and-set.
@@ -47,6 +49,9 @@ pub trait Store: Send + Sync + 'static {
         nonce: &str,
         at: i64,
     ) -> Result<bool, StoreError>;
+
+    /// Drops nonces seen before `before`: older forms fail the timestamp check anyway.
+    async fn forget_nonces(&self, before: i64) -> Result<u64, StoreError>;
 
     async fn insert_payment(&self, payment: &PaymentRecord) -> Result<(), StoreError>;
     async fn get_payment(&self, id: &str) -> Result<Option<PaymentRecord>, StoreError>;

@@ -210,6 +210,14 @@ impl Store for SqliteStore {
         Ok(inserted == 1)
     }
 
+    async fn forget_nonces(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM nonces WHERE seen_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
     async fn insert_payment(&self, p: &PaymentRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -298,6 +306,9 @@ impl Store for SqliteStore {
         u: &PaymentUpdate,
         at: i64,
     ) -> Result<Cas, StoreError> {
+        if !from.can_move_to(to) {
+            return Err(StoreError::IllegalMove(from.as_str(), to.as_str()));
+        }
         let mut tx = self.pool.begin().await?;
         match cas_update(&mut tx, id, from, to, u, at, Guard::StatusOnly).await {
             Ok(true) => {}

@@ -135,11 +135,6 @@ pub async fn submit(
     };
     let docs = documents::render(&payment, &merchant, locale)
         .map_err(|e| PageError::internal(locale, e))?;
-    // A fresh session id once card data has been entered.
-    session
-        .cycle_id()
-        .await
-        .map_err(|e| PageError::internal(locale, e))?;
     match flow::submit_card(&state, &payment, &merchant.name, &valid, &client, &docs).await? {
         Next::Result => Ok(to_result(&payment.id)),
         Next::Challenge {

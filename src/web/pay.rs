@@ -15,6 +15,12 @@ pub async fn start(
     RawForm(fields): RawForm,
 ) -> Result<Response, PageError> {
     let id = start::start_payment(&state, fields).await?;
+    // A fresh session id whenever a payment is bound to the browser (no fixation). Not at card
+    // submit: a double click would arrive with the old id and lose the payment's pages.
+    session
+        .cycle_id()
+        .await
+        .map_err(|e| PageError::internal(crate::domain::Locale::Tr, e))?;
     session::remember_payment(&session, id.as_str()).await?;
     Ok(Redirect::to(&format!("/checkout/{id}")).into_response())
 }

@@ -181,6 +181,26 @@ async fn consent_evidence_is_recorded_for_the_exact_text_shown() {
         assert!(!c.template_version.is_empty());
         assert!(c.accepted_at > 0);
     }
+    // The evidence cannot be edited or removed afterwards.
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        app.data_dir.path().join("kapi.db").display()
+    ))
+    .await
+    .unwrap();
+    assert!(
+        sqlx::query("UPDATE consents SET locale = 'en'")
+            .execute(&pool)
+            .await
+            .is_err()
+    );
+    assert!(
+        sqlx::query("DELETE FROM consents")
+            .execute(&pool)
+            .await
+            .is_err()
+    );
+    assert_eq!(app.app_state.store.consents(&id).await.unwrap().len(), 2);
 }
 
 #[tokio::test]

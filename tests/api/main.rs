@@ -6,6 +6,7 @@
 mod helpers;
 
 mod card_page;
+mod cli;
 mod journeys;
 mod protocol;
 mod start;
