@@ -241,6 +241,8 @@ fn check_base_url(name: &str, value: &str) -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
+// figment::Jail's closure type is fixed by figment.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
