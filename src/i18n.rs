@@ -63,3 +63,60 @@ impl Tr {
         self.locale.as_str()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn keys(ftl: &str) -> BTreeSet<&str> {
+        ftl.lines()
+            .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
+            .filter_map(|l| l.split_once(" =").map(|(k, _)| k.trim()))
+            .collect()
+    }
+
+    #[test]
+    fn both_languages_have_the_same_keys() {
+        let tr = keys(include_str!("../locales/tr/main.ftl"));
+        let en = keys(include_str!("../locales/en/main.ftl"));
+        assert_eq!(
+            tr.difference(&en).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "only in Turkish"
+        );
+        assert_eq!(
+            en.difference(&tr).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "only in English"
+        );
+    }
+
+    #[test]
+    fn every_error_code_has_a_message_in_both_languages() {
+        for code in ErrorCode::ALL {
+            for locale in [Locale::Tr, Locale::En] {
+                let tr = Tr::new(locale);
+                assert!(
+                    tr.has(&code.message_key()),
+                    "{} in {:?}",
+                    code.code(),
+                    locale
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn arguments_are_filled_without_isolation_marks() {
+        let tr = Tr::new(Locale::Tr);
+        assert_eq!(
+            tr.t_with("installment-count", &[("count", "3")]),
+            "3 taksit"
+        );
+        assert_eq!(Tr::new(Locale::En).t("bank-51"), "Insufficient funds");
+        assert_eq!(tr.t("no-such-key"), "no-such-key");
+    }
+}

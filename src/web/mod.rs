@@ -44,6 +44,7 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         .route("/3ds/rreq", post(threeds::rreq))
         .route("/static/{file}", get(assets::serve))
         .fallback(pages::not_found)
+        .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(session_layer)
         .with_state(state)
         .merge(simulators.unwrap_or_default())

@@ -80,6 +80,13 @@ pub async fn not_found() -> Response {
     error_page(&PageError::new(ErrorCode::PaymentNotFound, Locale::Tr))
 }
 
+/// A `GET /pay` typed into the address bar, for example: a page, not an empty 405.
+pub async fn method_not_allowed() -> Response {
+    let mut resp = error_page(&PageError::new(ErrorCode::MalformedRequest, Locale::Tr));
+    *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    resp
+}
+
 // --- Auto-submitting form (to the ACS, to the merchant, back from the ACS) --------------
 
 #[derive(Template)]

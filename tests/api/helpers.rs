@@ -97,6 +97,8 @@ pub struct TestApp {
     pub clock: Arc<OffsetClock>,
     pub data_dir: tempfile::TempDir,
     pub app_state: kapi::state::AppState,
+    /// The demo shop, when the settings ask for it.
+    pub demo_url: Option<String>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -128,6 +130,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
+    let demo_url = app.demo_url.clone();
     tokio::spawn(app.run_until(std::future::pending()));
 
     let (merchant_id, secret) = merchants::register(
@@ -165,6 +168,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         clock,
         data_dir,
         app_state: state,
+        demo_url,
     }
 }
 

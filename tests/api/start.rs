@@ -276,6 +276,14 @@ async fn error_pages_follow_the_requested_language() {
 }
 
 #[tokio::test]
+async fn wrong_method_gets_a_page() {
+    let app = spawn_app().await;
+    let page = app.get("/pay").await;
+    assert_eq!(page.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_code(&page.body).as_deref(), Some("KP-1001"));
+}
+
+#[tokio::test]
 async fn non_form_bodies_get_a_page_not_a_crash() {
     let app = spawn_app().await;
     let resp = app
