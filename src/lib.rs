@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod form;
 pub mod i18n;
 pub mod merchants;
 pub mod notify;

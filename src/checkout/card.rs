@@ -20,13 +20,7 @@ pub struct CardInput {
 
 impl CardInput {
     pub fn from_fields(fields: &[(String, String)]) -> Self {
-        let get = |name: &str| {
-            fields
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let get = |name: &str| crate::form::value(fields, name).to_owned();
         let ticked = |name: &str| !get(name).is_empty();
         Self {
             card_holder: get("card_holder"),

@@ -127,6 +127,22 @@ fn failed(code: ErrorCode) -> PaymentUpdate {
     }
 }
 
+/// Ends a payment as `failed` with `code` and the `md_status` its 3-D Secure outcome implies.
+async fn fail(
+    state: &AppState,
+    payment: &PaymentRecord,
+    from: Status,
+    code: ErrorCode,
+    md_status: &str,
+) -> Result<Next, PageError> {
+    let update = PaymentUpdate {
+        md_status: Some(md_status.to_owned()),
+        ..failed(code)
+    };
+    finish(state, payment, from, Status::Failed, update).await?;
+    Ok(Next::Result)
+}
+
 /// Expires an open payment whose deadline has passed. Returns the fresh record when it did.
 pub async fn expire_if_due(state: &AppState, payment: &PaymentRecord) -> Result<bool, PageError> {
     let status = payment.status();
@@ -265,19 +281,14 @@ async fn authenticate(
         Ok(ares) => ares,
         Err(e) => {
             tracing::warn!(payment_id = %payment.id, error = %e, "AReq failed");
-            let update = PaymentUpdate {
-                md_status: Some("7".into()),
-                ..failed(ErrorCode::AcsUnreachable)
-            };
-            finish(
+            return fail(
                 state,
                 payment,
                 Status::CardSubmitted,
-                Status::Failed,
-                update,
+                ErrorCode::AcsUnreachable,
+                "7",
             )
-            .await?;
-            return Ok(Next::Result);
+            .await;
         }
     };
     let base = PaymentUpdate {
@@ -321,19 +332,8 @@ async fn authenticate(
                 .clone()
                 .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
             else {
-                let update = PaymentUpdate {
-                    md_status: Some("6".into()),
-                    ..failed(ErrorCode::AuthenticationUnavailable)
-                };
-                finish(
-                    state,
-                    payment,
-                    Status::CardSubmitted,
-                    Status::Failed,
-                    update,
-                )
-                .await?;
-                return Ok(Next::Result);
+                let code = ErrorCode::AuthenticationUnavailable;
+                return fail(state, payment, Status::CardSubmitted, code, "6").await;
             };
             let update = PaymentUpdate {
                 acs_url: Some(acs_url.clone()),
@@ -431,11 +431,14 @@ pub async fn complete_challenge(
     }
     let rreq_status = payment.trans_status.clone().unwrap_or_default();
     if payment.rreq_received_at.is_none() || rreq_status != cres.trans_status {
-        let update = PaymentUpdate {
-            md_status: Some("7".into()),
-            ..failed(ErrorCode::ChallengeInvalid)
-        };
-        finish(state, &payment, Status::Challenge, Status::Failed, update).await?;
+        fail(
+            state,
+            &payment,
+            Status::Challenge,
+            ErrorCode::ChallengeInvalid,
+            "7",
+        )
+        .await?;
         return Ok(payment_id);
     }
     match rreq_status.as_str() {

@@ -7,7 +7,7 @@ use crate::{
         PaymentId, ReturnUrl, money::MoneyError,
     },
     error::{ErrorCode, PageError},
-    merchants,
+    form, merchants,
     state::AppState,
     storage::PaymentRecord,
 };
@@ -47,19 +47,6 @@ const REQUIRED: &[&str] = &[
 ];
 
 const MAX_VALUE_LEN: usize = 4096;
-
-/// Read access to a checked list of form fields.
-pub struct Fields<'a>(&'a [(String, String)]);
-
-impl Fields<'_> {
-    pub fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    }
-}
 
 /// Checks shape before anything else: known names, no duplicates, no line breaks, required
 /// fields present.
@@ -101,7 +88,7 @@ fn check_shape(fields: &[(String, String)], locale: Locale) -> Result<(), PageEr
         ));
     }
     for required in REQUIRED {
-        if Fields(fields).get(required).is_empty() {
+        if form::value(fields, required).is_empty() {
             return Err(PageError::field(ErrorCode::MissingField, locale, required));
         }
     }
@@ -118,12 +105,12 @@ pub async fn start_payment(
     raw: Vec<(String, String)>,
 ) -> Result<PaymentId, PageError> {
     // The language of error pages, before anything is trusted.
-    let locale = Locale::parse_lenient(Fields(&raw).get("lang"));
+    let locale = Locale::parse_lenient(form::value(&raw, "lang"));
     check_shape(&raw, locale)?;
-    let f = Fields(&raw);
+    let f = |name: &str| form::value(&raw, name);
 
     // Who is asking, and did they sign it?
-    let merchant_id = MerchantId::parse(f.get("merchant_id"))
+    let merchant_id = MerchantId::parse(f("merchant_id"))
         .ok_or_else(|| PageError::new(ErrorCode::UnknownMerchant, locale))?;
     let merchant = state
         .store
@@ -132,21 +119,20 @@ pub async fn start_payment(
         .ok_or_else(|| PageError::new(ErrorCode::UnknownMerchant, locale))?;
     let secret = merchants::secret_key(&state.vault, &merchant)
         .map_err(|e| PageError::internal(locale, e))?;
-    let valid = signature::verify(&raw, &secret, f.get("signature")).unwrap_or(false);
+    let valid = signature::verify(&raw, &secret, f("signature")).unwrap_or(false);
     if !valid {
         return Err(PageError::new(ErrorCode::BadSignature, locale));
     }
 
     // Fresh and not replayed.
     let now = state.clock.now_secs();
-    let ts: i64 = f
-        .get("timestamp")
+    let ts: i64 = f("timestamp")
         .parse()
         .map_err(|_| PageError::field(ErrorCode::InvalidField, locale, "timestamp"))?;
     if (now - ts).unsigned_abs() > state.settings.checkout.signature_window_secs {
         return Err(PageError::new(ErrorCode::StaleTimestamp, locale));
     }
-    let nonce = f.get("nonce");
+    let nonce = f("nonce");
     if !(16..=64).contains(&nonce.len()) || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(PageError::field(ErrorCode::InvalidField, locale, "nonce"));
     }
@@ -159,32 +145,28 @@ pub async fn start_payment(
     }
 
     // The order itself.
-    let locale = Locale::parse(f.get("lang"))
+    let locale = Locale::parse(f("lang"))
         .ok_or_else(|| PageError::field(ErrorCode::InvalidField, locale, "lang"))?;
-    let order_id = OrderId::parse(f.get("order_id"))
+    let order_id = OrderId::parse(f("order_id"))
         .ok_or_else(|| PageError::field(ErrorCode::InvalidOrderId, locale, "order_id"))?;
-    let currency = Currency::parse(f.get("currency"))
+    let currency = Currency::parse(f("currency"))
         .map_err(|_| PageError::field(ErrorCode::UnsupportedCurrency, locale, "currency"))?;
-    let money = Money::parse(f.get("amount"), currency).map_err(|e| match e {
+    let money = Money::parse(f("amount"), currency).map_err(|e| match e {
         MoneyError::UnsupportedCurrency => {
             PageError::field(ErrorCode::UnsupportedCurrency, locale, "currency")
         }
         _ => PageError::field(ErrorCode::InvalidAmount, locale, "amount"),
     })?;
-    let installment = Installment::parse(f.get("installment"))
+    let installment = Installment::parse(f("installment"))
         .ok_or_else(|| PageError::field(ErrorCode::InvalidInstallment, locale, "installment"))?;
-    let description = Description::parse(f.get("description"))
+    let description = Description::parse(f("description"))
         .ok_or_else(|| PageError::field(ErrorCode::InvalidField, locale, "description"))?;
-    let customer = Customer::parse(
-        f.get("customer_name"),
-        f.get("customer_email"),
-        f.get("customer_phone"),
-    )
-    .map_err(|field| PageError::field(ErrorCode::InvalidField, locale, field))?;
+    let customer = Customer::parse(f("customer_name"), f("customer_email"), f("customer_phone"))
+        .map_err(|field| PageError::field(ErrorCode::InvalidField, locale, field))?;
 
     // Return URLs only on the merchant's registered origins: never send a shopper elsewhere.
     let return_url = |name: &str| -> Result<ReturnUrl, PageError> {
-        let url = ReturnUrl::parse(f.get(name))
+        let url = ReturnUrl::parse(f(name))
             .ok_or_else(|| PageError::field(ErrorCode::InvalidField, locale, name))?;
         if !merchants::origin_registered(&merchant, url.origin()) {
             return Err(PageError::field(ErrorCode::UnregisteredUrl, locale, name));
@@ -193,7 +175,7 @@ pub async fn start_payment(
     };
     let ok_url = return_url("ok_url")?;
     let fail_url = return_url("fail_url")?;
-    let callback_url = match f.get("callback_url") {
+    let callback_url = match f("callback_url") {
         "" => None,
         _ => Some(return_url("callback_url")?),
     };

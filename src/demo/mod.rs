@@ -167,12 +167,7 @@ async fn shop(State(shop): State<DemoShop>, query: axum::extract::RawQuery) -> R
 
 /// Builds the signed start form and auto-posts it to Kapı, as a merchant's page would.
 async fn buy(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Response {
-    let get = |n: &str| {
-        form.iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let get = |n: &str| crate::form::value(&form, n).to_owned();
     let locale = Locale::parse_lenient(&get("lang"));
     let Some(product) = PRODUCTS.iter().find(|p| p.id == get("product")) else {
         return (StatusCode::BAD_REQUEST, "unknown product").into_response();
@@ -237,13 +232,7 @@ struct ResultPage {
 /// The browser brings the signed result back to ok_url / fail_url.
 async fn back(State(shop): State<DemoShop>, RawForm(fields): RawForm) -> Response {
     let signature_ok = shop.verify(&fields);
-    let get = |n: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
+    let get = |n: &str| crate::form::value(&fields, n);
     let ok = signature_ok && get("status") == "approved" && get("proc_return_code") == "00";
     let page = ResultPage {
         tr: Tr::new(Locale::Tr),
@@ -260,13 +249,7 @@ async fn back(State(shop): State<DemoShop>, RawForm(fields): RawForm) -> Respons
 /// Server-to-server result: verified and kept for the shop page.
 async fn callback(State(shop): State<DemoShop>, RawForm(fields): RawForm) -> Response {
     let signature_ok = shop.verify(&fields);
-    let get = |n: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let get = |n: &str| crate::form::value(&fields, n).to_owned();
     let n = Notification {
         order_id: get("order_id"),
         status: get("status"),

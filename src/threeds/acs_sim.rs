@@ -511,12 +511,7 @@ impl AcsSim {
 
 /// First CReq from the browser: send the OTP and show the challenge.
 async fn challenge(State(sim): State<AcsSim>, RawForm(form): RawForm) -> Response {
-    let get = |n: &str| {
-        form.iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
+    let get = |n: &str| crate::form::value(&form, n);
     let Some(creq) = messages::decode_b64url::<CReq>(get("creq")) else {
         return message(Locale::Tr, "acs-invalid", StatusCode::BAD_REQUEST);
     };
@@ -577,12 +572,7 @@ async fn challenge_action(
     Path(acs_trans_id): Path<String>,
     RawForm(form): RawForm,
 ) -> Response {
-    let get = |n: &str| {
-        form.iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
+    let get = |n: &str| crate::form::value(&form, n);
     let (token, action, otp) = (
         get("form_token"),
         get("action"),

@@ -115,11 +115,7 @@ pub async fn submit(
 ) -> Result<Response, PageError> {
     let (payment, merchant) = load_owned(&state, &session, &id).await?;
     let locale = payment.locale();
-    let csrf = fields
-        .iter()
-        .find(|(n, _)| n == "csrf_token")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
+    let csrf = crate::form::value(&fields, "csrf_token");
     session::check_csrf(&session, csrf, locale).await?;
     if payment.status() != Status::Created {
         // A second click, or the back button: the first submit carries on.
@@ -152,11 +148,7 @@ pub async fn cancel(
     RawForm(fields): RawForm,
 ) -> Result<Response, PageError> {
     let (payment, _) = load_owned(&state, &session, &id).await?;
-    let csrf = fields
-        .iter()
-        .find(|(n, _)| n == "csrf_token")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
+    let csrf = crate::form::value(&fields, "csrf_token");
     session::check_csrf(&session, csrf, payment.locale()).await?;
     if payment.status() == Status::Created {
         flow::cancel(&state, &payment).await?;

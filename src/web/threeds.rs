@@ -24,13 +24,7 @@ pub async fn notify(
     State(state): State<AppState>,
     RawForm(fields): RawForm,
 ) -> Result<Response, PageError> {
-    let get = |n: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
+    let get = |n: &str| crate::form::value(&fields, n);
     let id = flow::complete_challenge(&state, get("cres"), get("threeDSSessionData")).await?;
     Ok(Redirect::to(&format!("/checkout/{id}/result")).into_response())
 }

@@ -243,7 +243,7 @@ pub struct Page {
 }
 
 impl Page {
-    async fn from(resp: reqwest::Response) -> Self {
+    pub async fn from(resp: reqwest::Response) -> Self {
         let status = resp.status();
         let location = resp
             .headers()

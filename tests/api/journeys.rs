@@ -252,20 +252,15 @@ async fn challenge_card_is_approved_after_the_sms_code() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let resp = cookieless
-        .post(&cres_form.action)
-        .form(&cres_form.fields)
-        .send()
-        .await
-        .unwrap();
-    let back = Page {
-        status: resp.status(),
-        location: resp
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned()),
-        body: resp.text().await.unwrap(),
-    };
+    let back = Page::from(
+        cookieless
+            .post(&cres_form.action)
+            .form(&cres_form.fields)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(back.status, reqwest::StatusCode::SEE_OTHER, "{}", back.body);
     assert_eq!(
         back.location.as_deref(),
