@@ -19,6 +19,8 @@ pub struct Settings {
     pub threeds: ThreeDsSettings,
     pub acquirer: AcquirerSettings,
     pub simulators: SimulatorSettings,
+    pub notifications: NotificationSettings,
+    pub api: ApiSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -77,6 +79,65 @@ pub struct AcquirerSettings {
     pub timeout_secs: u64,
 }
 
+/// Delivery of events to merchants (see the retry schedule in docs/PROTOCOL.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationSettings {
+    /// Delay before the first retry; each next retry waits twice as long.
+    pub first_retry_ms: u64,
+    /// Longest wait between two attempts.
+    pub max_retry_interval_secs: u64,
+    /// After this long since the event, a failing delivery is given up (`dead`).
+    pub max_age_secs: u64,
+    /// A delivery must answer 2xx within this time.
+    pub timeout_secs: u64,
+    /// How long a worker holds an event it took; after a crash the event is taken again.
+    pub lease_secs: u64,
+    /// How often the worker looks for due events when nothing woke it.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            first_retry_ms: 10_000,
+            max_retry_interval_secs: 6 * 3600,
+            max_age_secs: 3 * 24 * 3600,
+            timeout_secs: 10,
+            lease_secs: 60,
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Voids (iptal) are accepted until this time of day, Europe/Istanbul, on the day of the
+    /// authorisation (the bank's end-of-day batch); after it only refunds (iade).
+    pub void_cutoff: String,
+    /// Default lifetime of a checkout session created by the API.
+    pub session_ttl_secs: u64,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            void_cutoff: "23:00".into(),
+            session_ttl_secs: 30 * 60,
+        }
+    }
+}
+
+impl ApiSettings {
+    /// The cut-off as minutes after midnight.
+    pub fn void_cutoff_minutes(&self) -> Option<u32> {
+        let (h, m) = self.void_cutoff.split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SimulatorSettings {
@@ -100,6 +161,8 @@ impl Default for Settings {
             threeds: ThreeDsSettings::default(),
             acquirer: AcquirerSettings::default(),
             simulators: SimulatorSettings::default(),
+            notifications: NotificationSettings::default(),
+            api: ApiSettings::default(),
         }
     }
 }
@@ -207,6 +270,14 @@ impl Settings {
         if self.checkout.payment_ttl_secs < 60 {
             return Err(ConfigError::Invalid(
                 "checkout.payment_ttl_secs must be at least 60".into(),
+            ));
+        }
+        if self.api.void_cutoff_minutes().is_none() {
+            return Err(ConfigError::Invalid("api.void_cutoff must be HH:MM".into()));
+        }
+        if self.notifications.lease_secs == 0 || self.notifications.poll_interval_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "notifications.lease_secs and poll_interval_ms must be positive".into(),
             ));
         }
         if self.acquirer.terminal_id.is_empty() {

@@ -63,6 +63,25 @@ error_codes! {
     Declined = "KP-4001", OK;
     BankUnreachable = "KP-4091", BAD_GATEWAY;
     Internal = "KP-5000", INTERNAL_SERVER_ERROR;
+    ApiKeyInvalid = "KP-6001", UNAUTHORIZED;
+    IpNotAllowed = "KP-6002", FORBIDDEN;
+    MalformedJson = "KP-6003", BAD_REQUEST;
+    UnknownJsonField = "KP-6004", BAD_REQUEST;
+    InvalidJsonValue = "KP-6005", UNPROCESSABLE_ENTITY;
+    UnsupportedMediaType = "KP-6006", UNSUPPORTED_MEDIA_TYPE;
+    IdempotencyKeyInvalid = "KP-6010", BAD_REQUEST;
+    IdempotencyKeyReused = "KP-6011", UNPROCESSABLE_ENTITY;
+    IdempotencyInFlight = "KP-6012", CONFLICT;
+    SessionNotOpen = "KP-6020", CONFLICT;
+    VoidNotAllowed = "KP-6030", CONFLICT;
+    VoidCutoffPassed = "KP-6031", CONFLICT;
+    RefundExceeds = "KP-6032", UNPROCESSABLE_ENTITY;
+    RefundNotAllowed = "KP-6033", CONFLICT;
+    BankRefused = "KP-6034", UNPROCESSABLE_ENTITY;
+    EventNotFound = "KP-6040", NOT_FOUND;
+    InvalidQuery = "KP-6041", BAD_REQUEST;
+    EventNoEndpoint = "KP-6042", CONFLICT;
+    ApiNotFound = "KP-6044", NOT_FOUND;
 }
 
 impl ErrorCode {
@@ -137,6 +156,10 @@ pub struct Problem {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
+    /// The offending field, when there is one.
+    pub field: Option<String>,
+    /// Extra members, e.g. the bank's response code.
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Problem {
@@ -145,11 +168,47 @@ impl Problem {
             status,
             code,
             detail: detail.into(),
+            field: None,
+            extra: None,
         }
     }
 
     pub fn from_code(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(code.status(), code.code(), detail)
+    }
+
+    /// The code's own (English) text as the detail.
+    pub fn of(code: ErrorCode) -> Self {
+        Self::from_code(code, code.message(Locale::En))
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn with_extra(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.extra
+            .get_or_insert_with(Default::default)
+            .insert(name.to_owned(), value);
+        self
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "type": "about:blank",
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        if let (Some(field), Some(obj)) = (&self.field, body.as_object_mut()) {
+            obj.insert("field".into(), field.clone().into());
+        }
+        if let (Some(extra), Some(obj)) = (&self.extra, body.as_object_mut()) {
+            obj.extend(extra.clone());
+        }
+        body
     }
 }
 
@@ -158,14 +217,7 @@ impl IntoResponse for Problem {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, detail = %self.detail, "problem");
         }
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": self.status.canonical_reason().unwrap_or("Error"),
-            "status": self.status.as_u16(),
-            "code": self.code,
-            "detail": self.detail,
-        });
-        let mut resp = (self.status, Json(body)).into_response();
+        let mut resp = (self.status, Json(self.body())).into_response();
         resp.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/problem+json"),

@@ -5,6 +5,7 @@
 //! built-in bank simulator), `notify` (signed results to the merchant), `storage`, `web`.
 
 pub mod acquirer;
+pub mod api;
 pub mod checkout;
 pub mod clock;
 pub mod config;

@@ -34,6 +34,26 @@ enum Command {
         #[command(subcommand)]
         command: MerchantCommand,
     },
+    /// Manage event deliveries.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Queue events for delivery again (a running server picks them up within a second).
+    Resend(ResendArgs),
+}
+
+#[derive(Args)]
+struct ResendArgs {
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Event ids (`evt_…`).
+    #[arg(required = true)]
+    event_ids: Vec<String>,
 }
 
 #[derive(Args)]
@@ -56,6 +76,38 @@ struct ServeArgs {
 enum MerchantCommand {
     /// Register a merchant; prints its id and secret key (shown once).
     Add(AddArgs),
+    /// Issue a new secret key; the old one keeps working during the overlap.
+    RotateKey(RotateArgs),
+    /// Set the default webhook URL and the API's IP allow-list.
+    Configure(ConfigureArgs),
+}
+
+#[derive(Args)]
+struct RotateArgs {
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    merchant_id: String,
+    /// How long the old key keeps working, in hours.
+    #[arg(long, default_value_t = 24)]
+    overlap_hours: u64,
+    /// Print only {"merchant_id", "secret_key", "previous_key_expires_at"}.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ConfigureArgs {
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    merchant_id: String,
+    /// Where events go for payments without a callback_url (on a return origin).
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// An address allowed to call the API; repeatable. None: any address.
+    #[arg(long = "allowed-ip")]
+    allowed_ips: Vec<String>,
 }
 
 #[derive(Args)]
@@ -85,6 +137,33 @@ struct AddArgs {
     mersis: Option<String>,
     #[arg(long)]
     website: Option<String>,
+    /// Where events go for payments without a callback_url (on a return origin).
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// An address allowed to call the API; repeatable. None: any address.
+    #[arg(long = "allowed-ip")]
+    allowed_ips: Vec<String>,
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+async fn open(
+    config: Option<&std::path::Path>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<(
+    kapi::crypto::vault::Vault,
+    kapi::storage::sqlite::SqliteStore,
+)> {
+    let settings = Settings::load(
+        config,
+        CliOverrides {
+            data_dir,
+            ..Default::default()
+        },
+    )?;
+    startup::open_data(&settings).await
 }
 
 #[tokio::main]
@@ -123,16 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Merchant {
             command: MerchantCommand::Add(args),
         } => {
-            let settings = Settings::load(
-                cli.config.as_deref(),
-                CliOverrides {
-                    data_dir: args.data_dir,
-                    ..Default::default()
-                },
-            )?;
-            let (vault, store) = startup::open_data(&settings).await?;
-            let now_ms =
-                (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+            let (vault, store) = open(cli.config.as_deref(), args.data_dir).await?;
             let (id, secret) = merchants::register(
                 &store,
                 &vault,
@@ -146,8 +216,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     mersis: args.mersis.unwrap_or_default(),
                     website: args.website.unwrap_or_default(),
                     return_origins: args.return_origins,
+                    webhook_url: args.webhook_url,
+                    allowed_ips: args.allowed_ips,
                 },
-                now_ms,
+                now_ms(),
             )
             .await?;
             if args.json {
@@ -159,6 +231,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("Keep the secret key safe: it is shown only this once.");
             }
             Ok(())
+        }
+        Command::Merchant {
+            command: MerchantCommand::RotateKey(args),
+        } => {
+            let (vault, store) = open(cli.config.as_deref(), args.data_dir).await?;
+            let overlap = std::time::Duration::from_secs(args.overlap_hours.saturating_mul(3600));
+            let (secret, until) =
+                merchants::rotate_key(&store, &vault, &args.merchant_id, overlap, now_ms()).await?;
+            let until = kapi::api::resources::rfc3339(until);
+            if args.json {
+                let out = serde_json::json!({
+                    "merchant_id": args.merchant_id,
+                    "secret_key": secret.expose_secret(),
+                    "previous_key_expires_at": until,
+                });
+                println!("{out}");
+            } else {
+                println!("merchant_id: {}", args.merchant_id);
+                println!("secret_key:  {}", secret.expose_secret());
+                println!("The previous key keeps working until {until}.");
+            }
+            Ok(())
+        }
+        Command::Merchant {
+            command: MerchantCommand::Configure(args),
+        } => {
+            let (_, store) = open(cli.config.as_deref(), args.data_dir).await?;
+            merchants::set_api_settings(
+                &store,
+                &args.merchant_id,
+                args.webhook_url.as_deref(),
+                &args.allowed_ips,
+            )
+            .await?;
+            println!("merchant {} updated", args.merchant_id);
+            Ok(())
+        }
+        Command::Events {
+            command: EventsCommand::Resend(args),
+        } => {
+            let (_, store) = open(cli.config.as_deref(), args.data_dir).await?;
+            let mut missing = Vec::new();
+            for id in &args.event_ids {
+                if kapi::storage::Store::resend_event(&store, id, now_ms()).await? {
+                    println!("{id}: queued");
+                } else {
+                    missing.push(id.clone());
+                }
+            }
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!("not found or without an endpoint: {}", missing.join(", "))
+            }
         }
     }
 }

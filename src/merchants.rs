@@ -19,6 +19,10 @@ pub struct NewMerchant {
     pub mersis: String,
     pub website: String,
     pub return_origins: Vec<String>,
+    /// Where events go for payments without a callback_url; must be on a return origin.
+    pub webhook_url: Option<String>,
+    /// IP addresses allowed to call the API; empty allows any.
+    pub allowed_ips: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +35,12 @@ pub enum MerchantError {
     NoOrigin,
     #[error("merchant id `{0}` is invalid or already taken")]
     Id(String),
+    #[error("merchant `{0}` does not exist")]
+    NotFound(String),
+    #[error("webhook URL `{0}` must be an http(s) URL on one of the return origins")]
+    WebhookUrl(String),
+    #[error("`{0}` is not an IP address")]
+    Ip(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -65,7 +75,12 @@ pub async fn register(
     if store.get_merchant(id.as_str()).await?.is_some() {
         return Err(MerchantError::Id(id.to_string()));
     }
-    let secret = SecretString::from(format!("sk_{}", random_token(32)));
+    let webhook_url = match &input.webhook_url {
+        Some(u) => Some(check_webhook_url(u, &origins)?),
+        None => None,
+    };
+    let allowed_ips = parse_ips(&input.allowed_ips)?;
+    let secret = new_secret();
     let record = MerchantRecord {
         id: id.to_string(),
         legal_title: if input.legal_title.trim().is_empty() {
@@ -82,16 +97,140 @@ pub async fn register(
         secret_key_enc: vault.encrypt(secret.expose_secret().as_bytes(), id.as_str())?,
         return_origins: serde_json::to_string(&origins).unwrap_or_else(|_| "[]".into()),
         created_at: now_ms,
+        key_lookup: Some(key_lookup(vault, &secret)),
+        prev_secret_key_enc: None,
+        prev_key_lookup: None,
+        prev_key_expires_at: None,
+        webhook_url,
+        allowed_ips: serde_json::to_string(&allowed_ips).unwrap_or_else(|_| "[]".into()),
     };
     store.insert_merchant(&record).await?;
     Ok((id, secret))
 }
 
-pub fn secret_key(vault: &Vault, merchant: &MerchantRecord) -> Result<SecretString, VaultError> {
-    let plain = vault.decrypt(&merchant.secret_key_enc, &merchant.id)?;
+fn new_secret() -> SecretString {
+    SecretString::from(format!("sk_{}", random_token(32)))
+}
+
+fn decrypt_secret(
+    vault: &Vault,
+    enc: &[u8],
+    merchant_id: &str,
+) -> Result<SecretString, VaultError> {
+    let plain = vault.decrypt(enc, merchant_id)?;
     Ok(SecretString::from(
         String::from_utf8(plain.to_vec()).map_err(|_| VaultError::Malformed)?,
     ))
+}
+
+/// The current secret: it signs everything Kapı sends.
+pub fn secret_key(vault: &Vault, merchant: &MerchantRecord) -> Result<SecretString, VaultError> {
+    decrypt_secret(vault, &merchant.secret_key_enc, &merchant.id)
+}
+
+/// Every secret valid now: the current one first, then the previous during its overlap.
+pub fn active_secrets(
+    vault: &Vault,
+    merchant: &MerchantRecord,
+    now_ms: i64,
+) -> Result<Vec<SecretString>, VaultError> {
+    let mut keys = vec![secret_key(vault, merchant)?];
+    if let Some(prev) = merchant.previous_key(now_ms) {
+        keys.push(decrypt_secret(vault, prev, &merchant.id)?);
+    }
+    Ok(keys)
+}
+
+/// A keyed hash of a secret, to find its merchant without storing the secret in plain.
+pub fn key_lookup(vault: &Vault, secret: &SecretString) -> String {
+    crate::crypto::hmac_hex(
+        vault.derive_key("api-key-lookup").expose_secret(),
+        secret.expose_secret().as_bytes(),
+    )
+}
+
+/// Replaces the merchant's secret; the old one keeps working for `overlap`.
+/// Returns the new secret and when the old one stops working.
+pub async fn rotate_key(
+    store: &dyn Store,
+    vault: &Vault,
+    merchant_id: &str,
+    overlap: std::time::Duration,
+    now_ms: i64,
+) -> Result<(SecretString, i64), MerchantError> {
+    let merchant = store
+        .get_merchant(merchant_id)
+        .await?
+        .ok_or_else(|| MerchantError::NotFound(merchant_id.to_owned()))?;
+    let old = secret_key(vault, &merchant)?;
+    let new = new_secret();
+    let until = now_ms.saturating_add(i64::try_from(overlap.as_millis()).unwrap_or(i64::MAX));
+    store
+        .rotate_merchant_key(
+            merchant_id,
+            &vault.encrypt(new.expose_secret().as_bytes(), merchant_id)?,
+            &key_lookup(vault, &new),
+            &merchant.secret_key_enc,
+            &key_lookup(vault, &old),
+            until,
+        )
+        .await?;
+    Ok((new, until))
+}
+
+/// Sets where events go and which addresses may call the API.
+pub async fn set_api_settings(
+    store: &dyn Store,
+    merchant_id: &str,
+    webhook_url: Option<&str>,
+    allowed_ips: &[String],
+) -> Result<(), MerchantError> {
+    let merchant = store
+        .get_merchant(merchant_id)
+        .await?
+        .ok_or_else(|| MerchantError::NotFound(merchant_id.to_owned()))?;
+    let webhook = match webhook_url {
+        Some(u) => Some(check_webhook_url(u, &merchant.origins())?),
+        None => None,
+    };
+    let ips = parse_ips(allowed_ips)?;
+    store
+        .set_merchant_api_settings(merchant_id, webhook.as_deref(), &ips)
+        .await?;
+    Ok(())
+}
+
+/// Merchants registered before API keys existed get their lookup hash at start-up.
+pub async fn backfill_key_lookups(store: &dyn Store, vault: &Vault) -> Result<(), MerchantError> {
+    for m in store.list_merchants().await? {
+        if m.key_lookup.is_none() {
+            let secret = secret_key(vault, &m)?;
+            store
+                .set_key_lookup(&m.id, &key_lookup(vault, &secret))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn check_webhook_url(url: &str, origins: &[String]) -> Result<String, MerchantError> {
+    let parsed = crate::domain::ReturnUrl::parse(url)
+        .ok_or_else(|| MerchantError::WebhookUrl(url.to_owned()))?;
+    if !origins.iter().any(|o| o == parsed.origin().as_str()) {
+        return Err(MerchantError::WebhookUrl(url.to_owned()));
+    }
+    Ok(parsed.as_str().to_owned())
+}
+
+fn parse_ips(ips: &[String]) -> Result<Vec<String>, MerchantError> {
+    ips.iter()
+        .map(|ip| {
+            ip.trim()
+                .parse::<std::net::IpAddr>()
+                .map(|a| a.to_string())
+                .map_err(|_| MerchantError::Ip(ip.clone()))
+        })
+        .collect()
 }
 
 pub fn origin_registered(merchant: &MerchantRecord, origin: &Origin) -> bool {

@@ -45,6 +45,9 @@ pub async fn open_data(settings: &Settings) -> anyhow::Result<(Vault, SqliteStor
     let store = SqliteStore::open(&dir.join("kapi.db"))
         .await
         .context("cannot open the database")?;
+    merchants::backfill_key_lookups(&store, &vault)
+        .await
+        .context("cannot prepare merchant API keys")?;
     Ok((vault, store))
 }
 
@@ -138,6 +141,7 @@ impl Application {
         let keys = Keys {
             threeds_session: vault.derive_key("threeds-session"),
             acs_channel: secret_bytes(&settings.threeds.acs_shared_key, &vault, "acs-channel"),
+            session_link: vault.derive_key("checkout-session-link"),
         };
         let bank_key = match &settings.acquirer.api_key {
             Some(k) => k.clone(),
@@ -212,6 +216,7 @@ impl Application {
             http,
             urls: Arc::new(urls),
             keys: Arc::new(keys),
+            events_wake: Arc::new(tokio::sync::Notify::new()),
         };
         let router = web::router(state.clone(), sessions, sims);
 
@@ -275,6 +280,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let sweeper = tokio::spawn(expiry_sweeper(self.state.clone()));
+        let worker = tokio::spawn(crate::notify::worker::run(
+            self.state.clone(),
+            self.state.events_wake.clone(),
+        ));
         let mut rx_main = tx.subscribe();
         let main = axum::serve(
             self.listener,
@@ -303,6 +312,7 @@ impl Application {
             None => main.await,
         };
         sweeper.abort();
+        worker.abort();
         trigger.abort();
         result.context("server error")
     }
@@ -320,6 +330,9 @@ async fn ensure_demo_merchant(
         store
             .set_merchant_origins(DEMO_MERCHANT_ID, &[origin.as_str().to_owned()])
             .await?;
+        store
+            .set_merchant_api_settings(DEMO_MERCHANT_ID, Some(&format!("{shop_url}/webhook")), &[])
+            .await?;
         return Ok(merchants::secret_key(vault, &m)?);
     }
     let (_, secret) = merchants::register(
@@ -335,6 +348,8 @@ async fn ensure_demo_merchant(
             mersis: "0000000000000001".into(),
             website: shop_url.to_owned(),
             return_origins: vec![origin.as_str().to_owned()],
+            webhook_url: Some(format!("{shop_url}/webhook")),
+            allowed_ips: Vec::new(),
         },
         now_ms,
     )
@@ -352,9 +367,17 @@ async fn expiry_sweeper(state: AppState) {
         .saturating_mul(3000);
     loop {
         tick.tick().await;
-        let horizon = state.clock.now_ms().saturating_sub(keep_ms);
-        if let Err(e) = state.store.forget_nonces(horizon).await {
+        let now = state.clock.now_ms();
+        if let Err(e) = state.store.forget_nonces(now.saturating_sub(keep_ms)).await {
             tracing::warn!(error = %e, "nonce cleanup failed");
+        }
+        // Idempotency keys are kept at least 24 hours (48 here).
+        if let Err(e) = state
+            .store
+            .idempotency_forget(now.saturating_sub(48 * 3600 * 1000))
+            .await
+        {
+            tracing::warn!(error = %e, "idempotency key cleanup failed");
         }
         let due = match state.store.due_for_expiry(state.clock.now_ms(), 100).await {
             Ok(ids) => ids,

@@ -22,6 +22,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub urls: Arc<Urls>,
     pub keys: Arc<Keys>,
+    /// Wakes the event delivery worker when an event was written.
+    pub events_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Where things are reachable.
@@ -44,4 +46,6 @@ pub struct Keys {
     pub threeds_session: SecretBox<Vec<u8>>,
     /// Authenticates RReq messages from the ACS (stands in for the DS's mutual TLS).
     pub acs_channel: SecretBox<Vec<u8>>,
+    /// MACs the link a checkout session's shopper follows.
+    pub session_link: SecretBox<Vec<u8>>,
 }

@@ -167,3 +167,24 @@ demo-signature-bad = Signature INVALID
 demo-callbacks = Server-to-server notifications received
 demo-none = No notifications yet.
 demo-back = Back to the shop
+
+## API error codes
+err-KP-6001 = The API key is missing or invalid.
+err-KP-6002 = API calls from this IP address are not allowed.
+err-KP-6003 = The request body is not valid JSON.
+err-KP-6004 = The request contains an unknown field.
+err-KP-6005 = A field has the wrong type or an invalid value, or a required field is missing.
+err-KP-6006 = The request body must be application/json.
+err-KP-6010 = The Idempotency-Key header is invalid (1–255 visible ASCII characters).
+err-KP-6011 = This Idempotency-Key was used with a different request.
+err-KP-6012 = The request sent with this Idempotency-Key is still being processed.
+err-KP-6020 = The checkout session is no longer open.
+err-KP-6030 = This payment cannot be voided.
+err-KP-6031 = The void cut-off of the business day has passed; use a refund.
+err-KP-6032 = The refund amount exceeds the refundable amount.
+err-KP-6033 = This payment cannot be refunded.
+err-KP-6034 = The bank refused the request.
+err-KP-6040 = Event not found.
+err-KP-6041 = The query parameters are invalid.
+err-KP-6042 = This event has no endpoint to be delivered to.
+err-KP-6044 = No such API endpoint.

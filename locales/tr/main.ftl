@@ -167,3 +167,24 @@ demo-signature-bad = İmza GEÇERSİZ
 demo-callbacks = Sunucudan sunucuya gelen bildirimler
 demo-none = Henüz bildirim yok.
 demo-back = Mağazaya dön
+
+## API hata kodları
+err-KP-6001 = API anahtarı eksik ya da geçersiz.
+err-KP-6002 = Bu IP adresinden API çağrısına izin verilmiyor.
+err-KP-6003 = İstek gövdesi geçerli bir JSON değil.
+err-KP-6004 = İstekte tanınmayan bir alan var.
+err-KP-6005 = Bir alanın türü ya da değeri geçersiz veya zorunlu bir alan eksik.
+err-KP-6006 = İstek gövdesi application/json olmalıdır.
+err-KP-6010 = Idempotency-Key başlığı geçersiz (1–255 görünür ASCII karakter).
+err-KP-6011 = Bu Idempotency-Key başka bir istekle kullanılmış.
+err-KP-6012 = Bu Idempotency-Key ile gönderilen istek hâlâ işleniyor.
+err-KP-6020 = Ödeme oturumu artık açık değil.
+err-KP-6030 = Bu ödeme iptal edilemez.
+err-KP-6031 = İptal için gün sonu saati geçti; iade kullanın.
+err-KP-6032 = İade tutarı iade edilebilir tutarı aşıyor.
+err-KP-6033 = Bu ödeme iade edilemez.
+err-KP-6034 = Banka işlemi reddetti.
+err-KP-6040 = Olay bulunamadı.
+err-KP-6041 = Sorgu parametreleri geçersiz.
+err-KP-6042 = Bu olayın gönderileceği bir adres yok.
+err-KP-6044 = Böyle bir API adresi yok.

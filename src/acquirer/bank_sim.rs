@@ -1,5 +1,9 @@
 //! The built-in acquiring bank simulator, served under `/sim/bank`: it answers by test card
-//! with a response code, an auth code, a 12-digit host reference and a transaction id.
+//! with a response code, an auth code, a 12-digit host reference and a transaction id, and
+//! takes voids and refunds of what it authorised.
+//!
+//! Voids and refunds of an amount whose minor part is `13` (e.g. `10.13`) are refused with
+//! `58`; those whose minor part is `77` take three seconds (to exercise in-flight requests).
 
 use std::sync::{Arc, Mutex};
 
@@ -15,12 +19,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::{AuthRequest, AuthResponse};
+use super::{AfterSaleRequest, AuthRequest, AuthResponse};
 use crate::{domain::Pan, error::Problem};
 
-/// One authorisation the bank saw. No card data beyond the masked number.
+/// One operation the bank saw. No card data beyond the masked number.
 #[derive(Debug, Clone, Serialize)]
 pub struct SimTransaction {
+    /// `authorisation`, `void` or `refund`.
+    pub kind: String,
+    /// For voids and refunds: the authorisation's transaction id.
+    pub original_transaction_id: Option<String>,
     pub terminal_id: String,
     pub order_id: String,
     pub payment_id: String,
@@ -72,6 +80,8 @@ impl BankSim {
     pub fn router(self) -> Router {
         Router::new()
             .route("/v1/authorisations", post(authorise))
+            .route("/v1/voids", post(void))
+            .route("/v1/refunds", post(refund))
             .route("/v1/transactions", get(transactions))
             .with_state(self)
     }
@@ -164,6 +174,8 @@ async fn authorise(
         ),
     };
     let txn = SimTransaction {
+        kind: "authorisation".into(),
+        original_transaction_id: None,
         terminal_id: req.terminal_id.clone(),
         order_id: req.order_id.clone(),
         payment_id: req.payment_id.clone(),
@@ -183,10 +195,131 @@ async fn authorise(
     Json(response).into_response()
 }
 
+fn check_caller(
+    sim: &BankSim,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<AfterSaleRequest, Response> {
+    if !sim.authorised(headers) {
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "BANK-401",
+            "unknown terminal credentials",
+        )
+        .into_response());
+    }
+    let req = serde_json::from_slice::<AfterSaleRequest>(body).map_err(|_| {
+        Problem::new(StatusCode::BAD_REQUEST, "BANK-400", "malformed request").into_response()
+    })?;
+    if req.terminal_id != sim.terminal_id {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "BANK-403",
+            "terminal id does not match its key",
+        )
+        .into_response());
+    }
+    Ok(req)
+}
+
+/// Voids and refunds: checked against what this bank authorised.
+async fn after_sale(sim: BankSim, req: AfterSaleRequest, kind: &str) -> Response {
+    if req.amount_minor % 100 == 77 {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
+    let respond = |code: &str| AuthResponse {
+        proc_return_code: code.into(),
+        auth_code: String::new(),
+        host_ref: random_digits(12),
+        transaction_id: format!(
+            "{}{}",
+            time::OffsetDateTime::now_utc().year() % 100,
+            random_digits(16)
+        ),
+    };
+    let Ok(mut list) = sim.transactions.lock() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "bank busy").into_response();
+    };
+    let original = list
+        .iter()
+        .find(|t| {
+            t.kind == "authorisation"
+                && t.transaction_id == req.original_transaction_id
+                && t.proc_return_code == "00"
+        })
+        .cloned();
+    let related = |k: &str| {
+        list.iter()
+            .filter(|t| t.kind == k && t.proc_return_code == "00")
+            .filter(|t| {
+                t.original_transaction_id.as_deref() == Some(req.original_transaction_id.as_str())
+            })
+            .map(|t| t.amount_minor)
+            .collect::<Vec<_>>()
+    };
+    let code = match &original {
+        None => "12",
+        Some(_) if req.amount_minor % 100 == 13 => "58",
+        Some(_) if !related("void").is_empty() => "12",
+        Some(o)
+            if kind == "void"
+                && (req.amount_minor != o.amount_minor || !related("refund").is_empty()) =>
+        {
+            "13"
+        }
+        Some(o)
+            if kind == "refund"
+                && related("refund").iter().sum::<i64>() + req.amount_minor > o.amount_minor =>
+        {
+            "13"
+        }
+        Some(_) => "00",
+    };
+    let response = respond(code);
+    if let Some(o) = original {
+        list.push(SimTransaction {
+            kind: kind.into(),
+            original_transaction_id: Some(req.original_transaction_id.clone()),
+            terminal_id: req.terminal_id.clone(),
+            order_id: req.order_id.clone(),
+            payment_id: req.payment_id.clone(),
+            amount_minor: req.amount_minor,
+            currency: req.currency.clone(),
+            installment: o.installment,
+            masked_pan: o.masked_pan.clone(),
+            eci: o.eci.clone(),
+            proc_return_code: response.proc_return_code.clone(),
+            auth_code: String::new(),
+            host_ref: response.host_ref.clone(),
+            transaction_id: response.transaction_id.clone(),
+        });
+    }
+    Json(response).into_response()
+}
+
+async fn void(State(sim): State<BankSim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    match check_caller(&sim, &headers, &body) {
+        Ok(req) => after_sale(sim, req, "void").await,
+        Err(resp) => resp,
+    }
+}
+
+async fn refund(
+    State(sim): State<BankSim>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match check_caller(&sim, &headers, &body) {
+        Ok(req) => after_sale(sim, req, "refund").await,
+        Err(resp) => resp,
+    }
+}
+
 #[derive(Deserialize)]
 struct TxnQuery {
     order_id: Option<String>,
     payment_id: Option<String>,
+    kind: Option<String>,
 }
 
 /// Simulator only: what the bank saw, newest first, so a test or an operator can check that
@@ -202,6 +335,7 @@ async fn transactions(State(sim): State<BankSim>, Query(q): Query<TxnQuery>) -> 
         .rev()
         .filter(|t| q.order_id.as_ref().is_none_or(|o| &t.order_id == o))
         .filter(|t| q.payment_id.as_ref().is_none_or(|p| &t.payment_id == p))
+        .filter(|t| q.kind.as_ref().is_none_or(|k| &t.kind == k))
         .collect();
     Json(filtered).into_response()
 }

@@ -49,6 +49,25 @@ impl AuthResponse {
     }
 }
 
+/// A void (iptal, same day, full amount) or a refund (iade, full or partial) of an
+/// authorisation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AfterSaleRequest {
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub order_id: String,
+    pub payment_id: String,
+    /// Unique per request (the refund id, or the payment id for a void), so the bank can
+    /// recognise a repeat.
+    pub reference: String,
+    /// The authorisation's transaction id and host reference.
+    pub original_transaction_id: String,
+    pub original_host_ref: String,
+    pub amount_minor: i64,
+    /// ISO 4217 numeric.
+    pub currency: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AcquirerError {
     /// No answer from the bank: the outcome is unknown to the shopper as "bank unreachable".
@@ -62,12 +81,14 @@ pub enum AcquirerError {
 pub trait Acquirer: Send + Sync + 'static {
     fn terminal_id(&self) -> &str;
     async fn authorise(&self, req: &AuthRequest) -> Result<AuthResponse, AcquirerError>;
+    async fn void(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError>;
+    async fn refund(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError>;
 }
 
 /// JSON over HTTP to `{base}/v1/authorisations`, authenticated by the terminal's API key.
 pub struct HttpAcquirer {
     client: reqwest::Client,
-    url: String,
+    base: String,
     terminal_id: String,
     api_key: SecretString,
 }
@@ -84,7 +105,7 @@ impl HttpAcquirer {
                 .timeout(timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
-            url: format!("{}/v1/authorisations", base_url.trim_end_matches('/')),
+            base: base_url.trim_end_matches('/').to_owned(),
             terminal_id,
             api_key,
         })
@@ -98,9 +119,23 @@ impl Acquirer for HttpAcquirer {
     }
 
     async fn authorise(&self, req: &AuthRequest) -> Result<AuthResponse, AcquirerError> {
+        self.post("/v1/authorisations", req).await
+    }
+
+    async fn void(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
+        self.post("/v1/voids", req).await
+    }
+
+    async fn refund(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
+        self.post("/v1/refunds", req).await
+    }
+}
+
+impl HttpAcquirer {
+    async fn post<T: Serialize>(&self, path: &str, req: &T) -> Result<AuthResponse, AcquirerError> {
         let resp = self
             .client
-            .post(&self.url)
+            .post(format!("{}{path}", self.base))
             .bearer_auth(self.api_key.expose_secret())
             .json(req)
             .send()

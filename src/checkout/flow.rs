@@ -7,7 +7,7 @@ use crate::{
     acquirer::{AcquirerError, AuthRequest},
     domain::{Locale, PaymentId},
     error::{ErrorCode, PageError},
-    notify,
+    notify::{self, events},
     state::AppState,
     storage::{Cas, ConsentRecord, PaymentRecord, PaymentUpdate},
     threeds::{self, AReq, CReq, CRes, messages},
@@ -70,7 +70,8 @@ fn apply(p: &mut PaymentRecord, u: &PaymentUpdate, to: Status) {
         auth_code,
         host_ref,
         transaction_id,
-        error_code
+        error_code,
+        authorised_at
     );
     p.status = to.as_str().to_owned();
 }
@@ -93,19 +94,24 @@ pub async fn finish(
         .ok_or_else(|| {
             PageError::internal(locale, anyhow::anyhow!("merchant of payment missing"))
         })?;
+    let now = state.clock.now_ms();
     let mut after = payment.clone();
     apply(&mut after, &update, to);
+    after.updated_at = now;
     let fields = notify::build_result(&after, &merchant, state)
         .map_err(|e| PageError::internal(locale, e))?;
     update.result_fields =
         Some(serde_json::to_string(&fields).map_err(|e| PageError::internal(locale, e))?);
+    let event =
+        events::kind_for(to).map(|kind| events::new_event(&merchant, &after, kind, None, now));
     match state
         .store
-        .transition(&payment.id, from, to, &update, state.clock.now_ms())
+        .transition(&payment.id, from, to, &update, event.as_ref(), now)
         .await?
     {
         Cas::Done => {
             tracing::info!(payment_id = %payment.id, status = to.as_str(), error_code = ?update.error_code, "payment finished");
+            state.events_wake.notify_one();
             if let Some(url) = payment.callback_url.clone() {
                 tokio::spawn(notify::deliver_callback(
                     state.clone(),
@@ -143,12 +149,18 @@ async fn fail(
     Ok(Next::Result)
 }
 
-/// Expires an open payment whose deadline has passed. Returns the fresh record when it did.
+/// Expires an open payment whose deadline has passed. Returns whether this call did it.
 pub async fn expire_if_due(state: &AppState, payment: &PaymentRecord) -> Result<bool, PageError> {
+    if state.clock.now_ms() < payment.expires_at {
+        return Ok(false);
+    }
+    expire_now(state, payment).await
+}
+
+/// Ends an open payment now (its deadline passed, or the merchant expired the session).
+pub async fn expire_now(state: &AppState, payment: &PaymentRecord) -> Result<bool, PageError> {
     let status = payment.status();
-    if !matches!(status, Status::Created | Status::Challenge)
-        || state.clock.now_ms() < payment.expires_at
-    {
+    if !matches!(status, Status::Created | Status::Challenge) {
         return Ok(false);
     }
     finish(
@@ -317,6 +329,7 @@ async fn authenticate(
                     Status::CardSubmitted,
                     Status::Authenticated,
                     &update,
+                    None,
                     state.clock.now_ms(),
                 )
                 .await?
@@ -346,6 +359,7 @@ async fn authenticate(
                     Status::CardSubmitted,
                     Status::Challenge,
                     &update,
+                    None,
                     state.clock.now_ms(),
                 )
                 .await?
@@ -450,6 +464,7 @@ pub async fn complete_challenge(
                     Status::Challenge,
                     Status::Authenticated,
                     &PaymentUpdate::default(),
+                    None,
                     state.clock.now_ms(),
                 )
                 .await?
@@ -498,6 +513,7 @@ pub async fn authorise(
             Status::Authenticated,
             Status::Authorising,
             &claim,
+            None,
             state.clock.now_ms(),
         )
         .await?
@@ -568,6 +584,7 @@ pub async fn authorise(
                 auth_code: Some(resp.auth_code),
                 host_ref: Some(resp.host_ref),
                 transaction_id: Some(resp.transaction_id),
+                authorised_at: Some(state.clock.now_ms()),
                 ..Default::default()
             },
         ),

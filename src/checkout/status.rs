@@ -6,6 +6,7 @@
 //!    │              └─► authenticated (frictionless)  │
 //!    ├─► cancelled / expired         ├─► failed / cancelled / expired
 //!                   └─► failed (3DS refused or unavailable)
+//! approved ──► voided (same business day) / refunded (in full; partial refunds stay approved)
 //! ```
 //! Each arrow is one compare-and-set in storage; only the listed moves are legal.
 
@@ -21,6 +22,10 @@ pub enum Status {
     Failed,
     Cancelled,
     Expired,
+    /// Approved, then cancelled the same business day (iptal).
+    Voided,
+    /// Approved, then refunded in full (iade); partial refunds keep `approved`.
+    Refunded,
 }
 
 impl Status {
@@ -36,6 +41,8 @@ impl Status {
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
             Self::Expired => "expired",
+            Self::Voided => "voided",
+            Self::Refunded => "refunded",
         }
     }
 
@@ -51,15 +58,24 @@ impl Status {
             "failed" => Self::Failed,
             "cancelled" => Self::Cancelled,
             "expired" => Self::Expired,
+            "voided" => Self::Voided,
+            "refunded" => Self::Refunded,
             _ => return None,
         })
     }
 
-    /// Final statuses carry a result for the merchant and never change again.
+    /// Final statuses carry a result for the merchant; after them only the after-sale moves
+    /// of an approved payment (void, refund) remain.
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Approved | Self::Declined | Self::Failed | Self::Cancelled | Self::Expired
+            Self::Approved
+                | Self::Declined
+                | Self::Failed
+                | Self::Cancelled
+                | Self::Expired
+                | Self::Voided
+                | Self::Refunded
         )
     }
 
@@ -73,6 +89,7 @@ impl Status {
                 | (Challenge, Authenticated | Failed | Cancelled | Expired)
                 | (Authenticated, Authorising | Failed)
                 | (Authorising, Approved | Declined | Failed)
+                | (Approved, Voided | Refunded)
         )
     }
 }
@@ -82,7 +99,7 @@ mod tests {
     use super::Status::*;
     use super::*;
 
-    const ALL: [Status; 10] = [
+    const ALL: [Status; 12] = [
         Created,
         CardSubmitted,
         Challenge,
@@ -93,6 +110,8 @@ mod tests {
         Failed,
         Cancelled,
         Expired,
+        Voided,
+        Refunded,
     ];
 
     #[test]
@@ -104,10 +123,12 @@ mod tests {
 
     #[test]
     fn final_statuses_are_dead_ends() {
-        for from in ALL.into_iter().filter(|s| s.is_final()) {
+        for from in ALL.into_iter().filter(|s| s.is_final() && *s != Approved) {
             assert!(ALL.iter().all(|to| !from.can_move_to(*to)), "{from:?}");
         }
         assert!(!Created.can_move_to(Approved));
         assert!(!Challenge.can_move_to(Approved));
+        assert!(Approved.can_move_to(Voided) && Approved.can_move_to(Refunded));
+        assert!(!Voided.can_move_to(Refunded));
     }
 }

@@ -1,6 +1,9 @@
 //! The signed result for the merchant: built once when a payment reaches its final status,
 //! posted through the shopper's browser to ok/fail URL and server to server to callback_url.
 
+pub mod events;
+pub mod worker;
+
 use std::time::Instant;
 
 use crate::{

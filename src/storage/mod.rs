@@ -39,6 +39,29 @@ pub enum Cas {
 pub trait Store: Send + Sync + 'static {
     async fn insert_merchant(&self, merchant: &MerchantRecord) -> Result<(), StoreError>;
     async fn get_merchant(&self, id: &str) -> Result<Option<MerchantRecord>, StoreError>;
+    async fn list_merchants(&self) -> Result<Vec<MerchantRecord>, StoreError>;
+    /// The merchant whose current or previous key has this lookup hash.
+    async fn find_merchant_by_key(
+        &self,
+        lookup: &str,
+    ) -> Result<Option<MerchantRecord>, StoreError>;
+    async fn set_key_lookup(&self, id: &str, lookup: &str) -> Result<(), StoreError>;
+    /// Installs a new secret; the old one keeps working until `prev_expires_at`.
+    async fn rotate_merchant_key(
+        &self,
+        id: &str,
+        new_enc: &[u8],
+        new_lookup: &str,
+        prev_enc: &[u8],
+        prev_lookup: &str,
+        prev_expires_at: i64,
+    ) -> Result<(), StoreError>;
+    async fn set_merchant_api_settings(
+        &self,
+        id: &str,
+        webhook_url: Option<&str>,
+        allowed_ips: &[String],
+    ) -> Result<(), StoreError>;
     /// Replaces the registered return origins (used to keep the demo merchant current).
     async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError>;
 
@@ -55,6 +78,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_payment(&self, payment: &PaymentRecord) -> Result<(), StoreError>;
     async fn get_payment(&self, id: &str) -> Result<Option<PaymentRecord>, StoreError>;
+    async fn list_payments(
+        &self,
+        merchant_id: &str,
+        filter: &PaymentFilter,
+    ) -> Result<Vec<PaymentRecord>, StoreError>;
     async fn find_payment_by_threeds_id(
         &self,
         threeds_server_trans_id: &str,
@@ -63,13 +91,15 @@ pub trait Store: Send + Sync + 'static {
     /// Ids of open payments whose deadline has passed.
     async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError>;
 
-    /// Compare-and-set `from` → `to`, applying `update`. A final `to` deletes the card data.
+    /// Compare-and-set `from` → `to`, applying `update`, with the event that reports it (the
+    /// outbox). A final `to` deletes the card data.
     async fn transition(
         &self,
         id: &str,
         from: Status,
         to: Status,
         update: &PaymentUpdate,
+        event: Option<&EventRecord>,
         at: i64,
     ) -> Result<Cas, StoreError>;
 
@@ -97,6 +127,63 @@ pub trait Store: Send + Sync + 'static {
     async fn consents(&self, payment_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
     async fn history(&self, payment_id: &str) -> Result<Vec<HistoryRecord>, StoreError>;
     async fn record_callback_attempt(&self, attempt: &CallbackAttempt) -> Result<(), StoreError>;
+
+    /// Reserves a refund's amount against the payment (status `approved`, never beyond the
+    /// authorised amount) and writes the refund as `pending`. `Lost` when it does not fit.
+    async fn reserve_refund(&self, refund: &RefundRecord) -> Result<Cas, StoreError>;
+    /// Records the bank's answer: a success keeps the reservation (moving the payment from
+    /// `approved` to `final_status` when given) and writes `event`; a failure releases it.
+    async fn settle_refund(
+        &self,
+        refund: &RefundRecord,
+        final_status: Option<Status>,
+        event: Option<&EventRecord>,
+        at: i64,
+    ) -> Result<(), StoreError>;
+    async fn refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError>;
+
+    /// Leases up to `limit` due events to this worker until `lease_until`.
+    async fn claim_due_events(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRecord>, StoreError>;
+    async fn record_delivery(
+        &self,
+        attempt: &EventAttempt,
+        outcome: DeliveryOutcome,
+    ) -> Result<(), StoreError>;
+    async fn list_events(
+        &self,
+        merchant_id: &str,
+        filter: &EventFilter,
+    ) -> Result<Vec<EventRecord>, StoreError>;
+    async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, StoreError>;
+    async fn event_attempts(&self, event_id: &str) -> Result<Vec<EventAttempt>, StoreError>;
+    /// Queues an event for delivery again now; `false` when it has no endpoint or is unknown.
+    async fn resend_event(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Starts a request under an Idempotency-Key. An in-flight entry older than
+    /// `stale_before` (its request died) is taken over.
+    async fn idempotency_begin(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        request_hash: &str,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<IdempotencyState, StoreError>;
+    async fn idempotency_finish(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<(), StoreError>;
+    /// Forgets an in-flight entry whose request failed before producing a response to keep.
+    async fn idempotency_abandon(&self, merchant_id: &str, key: &str) -> Result<(), StoreError>;
+    async fn idempotency_forget(&self, before: i64) -> Result<u64, StoreError>;
     async fn callback_attempts(&self, payment_id: &str)
     -> Result<Vec<CallbackAttempt>, StoreError>;
 }

@@ -19,11 +19,32 @@ pub struct MerchantRecord {
     /// JSON array of origins.
     pub return_origins: String,
     pub created_at: i64,
+    /// Keyed hash of the current secret, to find a merchant by its API key.
+    pub key_lookup: Option<String>,
+    /// The previous secret during a key rotation, valid until `prev_key_expires_at`.
+    pub prev_secret_key_enc: Option<Vec<u8>>,
+    pub prev_key_lookup: Option<String>,
+    pub prev_key_expires_at: Option<i64>,
+    pub webhook_url: Option<String>,
+    /// JSON array of IP addresses allowed to call the API; empty means any.
+    pub allowed_ips: String,
 }
 
 impl MerchantRecord {
     pub fn origins(&self) -> Vec<String> {
         serde_json::from_str(&self.return_origins).unwrap_or_default()
+    }
+
+    pub fn allowed_ips(&self) -> Vec<String> {
+        serde_json::from_str(&self.allowed_ips).unwrap_or_default()
+    }
+
+    /// The previous key, while its overlap period lasts.
+    pub fn previous_key(&self, now_ms: i64) -> Option<&[u8]> {
+        match (&self.prev_secret_key_enc, self.prev_key_expires_at) {
+            (Some(enc), Some(until)) if now_ms < until => Some(enc.as_slice()),
+            _ => None,
+        }
     }
 }
 
@@ -68,6 +89,9 @@ pub struct PaymentRecord {
     pub transaction_id: Option<String>,
     pub error_code: Option<String>,
     pub result_fields: Option<String>,
+    pub refunded_minor: i64,
+    pub authorised_at: Option<i64>,
+    pub source: String,
 }
 
 impl std::fmt::Debug for PaymentRecord {
@@ -137,6 +161,7 @@ pub struct PaymentUpdate {
     pub transaction_id: Option<String>,
     pub error_code: Option<String>,
     pub result_fields: Option<String>,
+    pub authorised_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -166,4 +191,90 @@ pub struct CallbackAttempt {
     pub status_code: Option<i64>,
     pub error: Option<String>,
     pub latency_ms: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefundRecord {
+    pub id: String,
+    pub payment_id: String,
+    /// `refund` or `void`.
+    pub kind: String,
+    pub amount_minor: i64,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    pub proc_return_code: Option<String>,
+    pub host_ref: Option<String>,
+    pub transaction_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An outbox event: a change the merchant must hear about.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRecord {
+    pub id: String,
+    pub merchant_id: String,
+    pub payment_id: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub payload: String,
+    pub url: Option<String>,
+    /// `pending`, `delivered`, `dead` or `no_endpoint`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_until: Option<i64>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventAttempt {
+    pub event_id: String,
+    pub attempted_at: i64,
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+}
+
+/// What to do with an event after a delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    RetryAt(i64),
+    Dead,
+}
+
+/// Filters for listing payments; results are newest first.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentFilter {
+    pub order_id: Option<String>,
+    pub status: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Keyset cursor: strictly older than `(created_at, id)`.
+    pub before: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub payment_id: Option<String>,
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub before: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+/// The state of an Idempotency-Key when a request arrives with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyState {
+    /// First use: the caller runs the request and then stores the response.
+    Started,
+    /// Same key, same request, still running.
+    InFlight,
+    /// Same key, same request, finished: replay this response.
+    Done { status: u16, body: String },
+    /// Same key, another request.
+    Mismatch,
 }

@@ -18,7 +18,7 @@ macro_rules! payment_columns {
     created_at, updated_at, expires_at, card_brand, masked_pan, card_holder, threeds_server_trans_id, \
     acs_trans_id, ds_trans_id, acs_url, trans_status, trans_status_reason, challenge_cancel, eci, \
     authentication_value, md_status, rreq_received_at, terminal_id, proc_return_code, auth_code, \
-    host_ref, transaction_id, error_code, result_fields"
+    host_ref, transaction_id, error_code, result_fields, refunded_minor, authorised_at, source"
     };
 }
 
@@ -37,7 +37,8 @@ macro_rules! cas_update_sql {
              rreq_received_at = COALESCE(?, rreq_received_at), terminal_id = COALESCE(?, terminal_id), \
              proc_return_code = COALESCE(?, proc_return_code), auth_code = COALESCE(?, auth_code), \
              host_ref = COALESCE(?, host_ref), transaction_id = COALESCE(?, transaction_id), \
-             error_code = COALESCE(?, error_code), result_fields = COALESCE(?, result_fields) \
+             error_code = COALESCE(?, error_code), result_fields = COALESCE(?, result_fields), \
+             authorised_at = COALESCE(?, authorised_at) \
              WHERE id = ? AND status = ?",
             $guard
         )
@@ -138,6 +139,7 @@ async fn cas_update(
         .bind(&u.transaction_id)
         .bind(&u.error_code)
         .bind(&u.result_fields)
+        .bind(u.authorised_at)
         .bind(id)
         .bind(from.as_str())
         .execute(&mut **tx)
@@ -145,6 +147,31 @@ async fn cas_update(
         .rows_affected()
         == 1;
     Ok(done)
+}
+
+async fn insert_event(
+    tx: &mut Transaction<'_, Sqlite>,
+    e: &EventRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO events (id, merchant_id, payment_id, type, payload, url, status, attempts, \
+         next_attempt_at, lease_until, created_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&e.id)
+    .bind(&e.merchant_id)
+    .bind(&e.payment_id)
+    .bind(&e.kind)
+    .bind(&e.payload)
+    .bind(&e.url)
+    .bind(&e.status)
+    .bind(e.attempts)
+    .bind(e.next_attempt_at)
+    .bind(e.lease_until)
+    .bind(e.created_at)
+    .bind(e.delivered_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -156,7 +183,8 @@ impl Store for SqliteStore {
     async fn insert_merchant(&self, m: &MerchantRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO merchants (id, name, legal_title, address, phone, email, mersis, website, \
-             secret_key_enc, return_origins, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             secret_key_enc, return_origins, created_at, key_lookup, webhook_url, allowed_ips) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&m.id)
         .bind(&m.name)
@@ -169,6 +197,9 @@ impl Store for SqliteStore {
         .bind(&m.secret_key_enc)
         .bind(&m.return_origins)
         .bind(m.created_at)
+        .bind(&m.key_lookup)
+        .bind(&m.webhook_url)
+        .bind(&m.allowed_ips)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -223,8 +254,8 @@ impl Store for SqliteStore {
         sqlx::query(
             "INSERT INTO payments (id, merchant_id, order_id, amount_minor, currency, installment, locale, \
              description, customer_name, customer_email, customer_phone, ok_url, fail_url, callback_url, \
-             status, created_at, updated_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             status, created_at, updated_at, expires_at, source) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&p.id)
         .bind(&p.merchant_id)
@@ -244,6 +275,7 @@ impl Store for SqliteStore {
         .bind(p.created_at)
         .bind(p.updated_at)
         .bind(p.expires_at)
+        .bind(&p.source)
         .execute(&mut *tx)
         .await?;
         add_history(&mut tx, &p.id, None, p.status(), p.created_at).await?;
@@ -304,6 +336,7 @@ impl Store for SqliteStore {
         from: Status,
         to: Status,
         u: &PaymentUpdate,
+        event: Option<&EventRecord>,
         at: i64,
     ) -> Result<Cas, StoreError> {
         if !from.can_move_to(to) {
@@ -317,6 +350,9 @@ impl Store for SqliteStore {
             Err(e) => return Err(e.into()),
         }
         add_history(&mut tx, id, Some(from), to, at).await?;
+        if let Some(event) = event {
+            insert_event(&mut tx, event).await?;
+        }
         if to.is_final() {
             sqlx::query("DELETE FROM card_vault WHERE payment_id = ?")
                 .bind(id)
@@ -452,5 +488,419 @@ impl Store for SqliteStore {
         .bind(payment_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn list_merchants(&self) -> Result<Vec<MerchantRecord>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT * FROM merchants ORDER BY created_at")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn find_merchant_by_key(
+        &self,
+        lookup: &str,
+    ) -> Result<Option<MerchantRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM merchants WHERE key_lookup = ? OR prev_key_lookup = ? LIMIT 1",
+        )
+        .bind(lookup)
+        .bind(lookup)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn set_key_lookup(&self, id: &str, lookup: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE merchants SET key_lookup = ? WHERE id = ?")
+            .bind(lookup)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn rotate_merchant_key(
+        &self,
+        id: &str,
+        new_enc: &[u8],
+        new_lookup: &str,
+        prev_enc: &[u8],
+        prev_lookup: &str,
+        prev_expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE merchants SET secret_key_enc = ?, key_lookup = ?, prev_secret_key_enc = ?, \
+             prev_key_lookup = ?, prev_key_expires_at = ? WHERE id = ?",
+        )
+        .bind(new_enc)
+        .bind(new_lookup)
+        .bind(prev_enc)
+        .bind(prev_lookup)
+        .bind(prev_expires_at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_merchant_api_settings(
+        &self,
+        id: &str,
+        webhook_url: Option<&str>,
+        allowed_ips: &[String],
+    ) -> Result<(), StoreError> {
+        let ips =
+            serde_json::to_string(allowed_ips).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("UPDATE merchants SET webhook_url = ?, allowed_ips = ? WHERE id = ?")
+            .bind(webhook_url)
+            .bind(ips)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_payments(
+        &self,
+        merchant_id: &str,
+        f: &PaymentFilter,
+    ) -> Result<Vec<PaymentRecord>, StoreError> {
+        let (before_at, before_id) = f.before.clone().unwrap_or((i64::MAX, String::new()));
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE merchant_id = ? \
+              AND (? IS NULL OR order_id = ?) AND (? IS NULL OR status = ?) \
+              AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?) \
+              AND (created_at < ? OR (created_at = ? AND id < ?)) \
+              ORDER BY created_at DESC, id DESC LIMIT ?"
+        ))
+        .bind(merchant_id)
+        .bind(&f.order_id)
+        .bind(&f.order_id)
+        .bind(&f.status)
+        .bind(&f.status)
+        .bind(f.from)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.to)
+        .bind(before_at)
+        .bind(before_at)
+        .bind(if f.before.is_some() {
+            before_id
+        } else {
+            "\u{10FFFF}".to_owned()
+        })
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn reserve_refund(&self, r: &RefundRecord) -> Result<Cas, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let reserved = sqlx::query(
+            "UPDATE payments SET refunded_minor = refunded_minor + ?, updated_at = ? \
+             WHERE id = ? AND status = 'approved' AND refunded_minor + ? <= amount_minor",
+        )
+        .bind(r.amount_minor)
+        .bind(r.created_at)
+        .bind(&r.payment_id)
+        .bind(r.amount_minor)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !reserved {
+            return Ok(Cas::Lost);
+        }
+        sqlx::query(
+            "INSERT INTO refunds (id, payment_id, kind, amount_minor, status, proc_return_code, host_ref, \
+             transaction_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.id)
+        .bind(&r.payment_id)
+        .bind(&r.kind)
+        .bind(r.amount_minor)
+        .bind(&r.status)
+        .bind(&r.proc_return_code)
+        .bind(&r.host_ref)
+        .bind(&r.transaction_id)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Cas::Done)
+    }
+
+    async fn settle_refund(
+        &self,
+        r: &RefundRecord,
+        final_status: Option<Status>,
+        event: Option<&EventRecord>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE refunds SET status = ?, proc_return_code = ?, host_ref = ?, transaction_id = ?, \
+             updated_at = ? WHERE id = ? AND status = 'pending'",
+        )
+        .bind(&r.status)
+        .bind(&r.proc_return_code)
+        .bind(&r.host_ref)
+        .bind(&r.transaction_id)
+        .bind(at)
+        .bind(&r.id)
+        .execute(&mut *tx)
+        .await?;
+        if r.status == "succeeded" {
+            if let Some(to) = final_status {
+                let moved = cas_update(
+                    &mut tx,
+                    &r.payment_id,
+                    Status::Approved,
+                    to,
+                    &PaymentUpdate::default(),
+                    at,
+                    Guard::StatusOnly,
+                )
+                .await?;
+                if moved {
+                    add_history(&mut tx, &r.payment_id, Some(Status::Approved), to, at).await?;
+                }
+            }
+            if let Some(event) = event {
+                insert_event(&mut tx, event).await?;
+            }
+        } else {
+            sqlx::query("UPDATE payments SET refunded_minor = refunded_minor - ?, updated_at = ? WHERE id = ?")
+                .bind(r.amount_minor)
+                .bind(at)
+                .bind(&r.payment_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT * FROM refunds WHERE payment_id = ? ORDER BY created_at, id")
+                .bind(payment_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn claim_due_events(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        // One statement: claim and return, so two workers never hold the same event.
+        Ok(sqlx::query_as(
+            "UPDATE events SET lease_until = ? WHERE id IN ( \
+               SELECT id FROM events WHERE status = 'pending' AND next_attempt_at <= ? \
+               AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at LIMIT ?) \
+             RETURNING *",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn record_delivery(
+        &self,
+        a: &EventAttempt,
+        outcome: DeliveryOutcome,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO event_attempts (event_id, attempted_at, status_code, latency_ms, error) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&a.event_id)
+        .bind(a.attempted_at)
+        .bind(a.status_code)
+        .bind(a.latency_ms)
+        .bind(&a.error)
+        .execute(&mut *tx)
+        .await?;
+        let (status, next, delivered) = match outcome {
+            DeliveryOutcome::Delivered => ("delivered", a.attempted_at, Some(a.attempted_at)),
+            DeliveryOutcome::RetryAt(t) => ("pending", t, None),
+            DeliveryOutcome::Dead => ("dead", a.attempted_at, None),
+        };
+        sqlx::query(
+            "UPDATE events SET status = ?, attempts = attempts + 1, next_attempt_at = ?, lease_until = NULL, \
+             delivered_at = COALESCE(?, delivered_at) WHERE id = ?",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(delivered)
+        .bind(&a.event_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_events(
+        &self,
+        merchant_id: &str,
+        f: &EventFilter,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let (before_at, before_id) = f.before.clone().unwrap_or((i64::MAX, String::new()));
+        Ok(sqlx::query_as(
+            "SELECT * FROM events WHERE merchant_id = ? \
+              AND (? IS NULL OR payment_id = ?) AND (? IS NULL OR status = ?) AND (? IS NULL OR type = ?) \
+              AND (created_at < ? OR (created_at = ? AND id < ?)) \
+              ORDER BY created_at DESC, id DESC LIMIT ?",
+        )
+        .bind(merchant_id)
+        .bind(&f.payment_id)
+        .bind(&f.payment_id)
+        .bind(&f.status)
+        .bind(&f.status)
+        .bind(&f.kind)
+        .bind(&f.kind)
+        .bind(before_at)
+        .bind(before_at)
+        .bind(if f.before.is_some() { before_id } else { "\u{10FFFF}".to_owned() })
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM events WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn event_attempts(&self, event_id: &str) -> Result<Vec<EventAttempt>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT event_id, attempted_at, status_code, latency_ms, error FROM event_attempts \
+             WHERE event_id = ? ORDER BY id",
+        )
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn resend_event(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE events SET status = 'pending', next_attempt_at = ?, lease_until = NULL \
+             WHERE id = ? AND url IS NOT NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn idempotency_begin(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        request_hash: &str,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<IdempotencyState, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Take over an entry whose request died while in flight.
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE merchant_id = ? AND key = ? AND state = 'in_flight' \
+             AND created_at < ?",
+        )
+        .bind(merchant_id)
+        .bind(key)
+        .bind(stale_before)
+        .execute(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO idempotency_keys (merchant_id, key, request_hash, state, created_at) \
+             VALUES (?, ?, ?, 'in_flight', ?)",
+        )
+        .bind(merchant_id)
+        .bind(key)
+        .bind(request_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let state = if inserted {
+            IdempotencyState::Started
+        } else {
+            let (hash, state, status, body): (String, String, Option<i64>, Option<String>) = sqlx::query_as(
+                "SELECT request_hash, state, response_status, response_body FROM idempotency_keys \
+                 WHERE merchant_id = ? AND key = ?",
+            )
+            .bind(merchant_id)
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
+            if hash != request_hash {
+                IdempotencyState::Mismatch
+            } else if state == "in_flight" {
+                IdempotencyState::InFlight
+            } else {
+                IdempotencyState::Done {
+                    status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
+                    body: body.unwrap_or_default(),
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    async fn idempotency_finish(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET state = 'done', response_status = ?, response_body = ? \
+             WHERE merchant_id = ? AND key = ?",
+        )
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(merchant_id)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn idempotency_abandon(&self, merchant_id: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE merchant_id = ? AND key = ? AND state = 'in_flight'")
+            .bind(merchant_id)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn idempotency_forget(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 }

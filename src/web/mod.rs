@@ -46,7 +46,8 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(session_layer)
-        .with_state(state)
+        .with_state(state.clone())
+        .nest("/api/v1", crate::api::router(state))
         .merge(simulators.unwrap_or_default())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -1,0 +1,127 @@
+//! The merchant server API under `/api/v1`: JSON, bearer-key authentication, RFC 9457
+//! problems with stable codes, idempotency keys, and an OpenAPI 3.1 document generated from
+//! these handlers.
+
+pub mod auth;
+pub mod events;
+pub mod idempotency;
+pub mod json;
+pub mod payments;
+pub mod resources;
+pub mod sessions;
+
+use axum::{
+    Json, Router,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{
+    Modify, OpenApi, ToSchema,
+    openapi::security::{Http, HttpAuthScheme, SecurityScheme},
+};
+
+use crate::{
+    error::{ErrorCode, Problem},
+    state::AppState,
+};
+
+/// Every API route as (method, path): the router is built from this list and a test checks
+/// that each one is in the OpenAPI document.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/checkout-sessions"),
+    ("post", "/api/v1/checkout-sessions/{id}/expire"),
+    ("get", "/api/v1/payments"),
+    ("get", "/api/v1/payments/{id}"),
+    ("post", "/api/v1/payments/{id}/void"),
+    ("post", "/api/v1/payments/{id}/refunds"),
+    ("get", "/api/v1/events"),
+    ("get", "/api/v1/events/{id}"),
+    ("post", "/api/v1/events/{id}/resend"),
+    ("get", "/api/v1/openapi.json"),
+];
+
+/// An RFC 9457 problem, as documented.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProblemDoc {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// Stable machine code, e.g. `KP-6032`.
+    pub code: String,
+    pub detail: String,
+    /// The offending field, when there is one.
+    pub field: Option<String>,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Kapı merchant API",
+        version = "1",
+        description = "Checkout sessions, payments, voids, refunds and events. Authenticate with `Authorization: Bearer <secret key>`. Errors are RFC 9457 problems with a stable `code`."
+    ),
+    paths(
+        sessions::create,
+        sessions::expire,
+        payments::list,
+        payments::get,
+        payments::void,
+        payments::refund,
+        events::list,
+        events::get,
+        events::resend,
+        openapi_json,
+    ),
+    components(schemas(ProblemDoc, resources::EventBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+/// This document
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn openapi_json() -> Response {
+    Json(ApiDoc::openapi()).into_response()
+}
+
+async fn not_found() -> Problem {
+    Problem::of(ErrorCode::ApiNotFound)
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::ApiNotFound.code(),
+        "this endpoint does not take that method",
+    )
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/checkout-sessions", post(sessions::create))
+        .route("/checkout-sessions/{id}/expire", post(sessions::expire))
+        .route("/payments", get(payments::list))
+        .route("/payments/{id}", get(payments::get))
+        .route("/payments/{id}/void", post(payments::void))
+        .route("/payments/{id}/refunds", post(payments::refund))
+        .route("/events", get(events::list))
+        .route("/events/{id}", get(events::get))
+        .route("/events/{id}/resend", post(events::resend))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}

@@ -1,0 +1,339 @@
+//! Payments: status with history, listing, void (iptal) and refunds (iade).
+
+use axum::{
+    Json,
+    extract::{Path, RawQuery, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    auth::ApiMerchant,
+    idempotency,
+    json::{JsonBody, parse, query},
+    resources::{PaymentView, RefundView},
+    sessions::owned_payment,
+};
+use crate::{
+    checkout::{
+        Status,
+        after_sale::{self, AfterSaleError},
+    },
+    domain::{Currency, Money},
+    error::{ErrorCode, Problem},
+    state::AppState,
+    storage::{PaymentFilter, PaymentRecord},
+};
+
+fn json(v: impl Serialize) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
+}
+
+async fn detailed(state: &AppState, p: &PaymentRecord) -> Result<PaymentView, Problem> {
+    let refunds = state.store.refunds(&p.id).await?;
+    let history = state.store.history(&p.id).await?;
+    Ok(PaymentView::new(p).with_details(&refunds, &history))
+}
+
+/// Get a payment
+#[utoipa::path(
+    get, path = "/api/v1/payments/{id}", tag = "payments",
+    params(("id" = String, Path, description = "Payment id")),
+    responses(
+        (status = 200, description = "The payment with its refunds and history", body = PaymentView),
+        (status = 404, description = "No such payment", body = super::ProblemDoc),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiMerchant(merchant): ApiMerchant,
+    Path(id): Path<String>,
+) -> Response {
+    match owned_payment(&state, &merchant.id, &id).await {
+        Ok(p) => match detailed(&state, &p).await {
+            Ok(view) => Json(view).into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PaymentQuery {
+    /// Only payments of this order.
+    pub order_id: Option<String>,
+    /// Only payments in this status.
+    pub status: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub from: Option<String>,
+    /// Created before (RFC 3339).
+    pub to: Option<String>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PaymentList {
+    /// Newest first.
+    pub data: Vec<PaymentView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+pub fn encode_cursor(created_at: i64, id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
+}
+
+pub fn decode_cursor(c: &str) -> Result<(i64, String), Problem> {
+    let bad = || Problem::from_code(ErrorCode::InvalidQuery, "invalid cursor").with_field("cursor");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| bad())?;
+    let s = String::from_utf8(raw).map_err(|_| bad())?;
+    let (at, id) = s.split_once(':').ok_or_else(bad)?;
+    Ok((at.parse().map_err(|_| bad())?, id.to_owned()))
+}
+
+pub fn parse_limit(limit: Option<i64>) -> Result<i64, Problem> {
+    match limit.unwrap_or(20) {
+        n @ 1..=100 => Ok(n),
+        _ => Err(
+            Problem::from_code(ErrorCode::InvalidQuery, "limit must be 1 to 100")
+                .with_field("limit"),
+        ),
+    }
+}
+
+fn parse_time(value: &Option<String>, field: &str) -> Result<Option<i64>, Problem> {
+    value
+        .as_deref()
+        .map(|v| {
+            time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                .map_err(|_| {
+                    Problem::from_code(
+                        ErrorCode::InvalidQuery,
+                        format!("{field} must be an RFC 3339 time"),
+                    )
+                    .with_field(field)
+                })
+        })
+        .transpose()
+}
+
+/// List payments
+#[utoipa::path(
+    get, path = "/api/v1/payments", tag = "payments",
+    params(PaymentQuery),
+    responses(
+        (status = 200, description = "A page of payments, newest first", body = PaymentList),
+        (status = 400, description = "Invalid query", body = super::ProblemDoc),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiMerchant(merchant): ApiMerchant,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result: Result<PaymentList, Problem> = async {
+        let q: PaymentQuery = query(raw.as_deref())?;
+        if let Some(s) = &q.status {
+            Status::parse(s).ok_or_else(|| {
+                Problem::from_code(ErrorCode::InvalidQuery, "unknown status").with_field("status")
+            })?;
+        }
+        let limit = parse_limit(q.limit)?;
+        let filter = PaymentFilter {
+            order_id: q.order_id.clone(),
+            status: q.status.clone(),
+            from: parse_time(&q.from, "from")?,
+            to: parse_time(&q.to, "to")?,
+            before: q.cursor.as_deref().map(decode_cursor).transpose()?,
+            limit: limit + 1,
+        };
+        let mut rows = state.store.list_payments(&merchant.id, &filter).await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| rows.last().map(|p| encode_cursor(p.created_at, &p.id)))
+            .flatten();
+        Ok(PaymentList {
+            data: rows.iter().map(PaymentView::new).collect(),
+            next_cursor,
+        })
+    }
+    .await;
+    match result {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn after_sale_problem(e: AfterSaleError, currency: &str) -> Problem {
+    let decimal = |minor: i64| {
+        Currency::parse(currency)
+            .ok()
+            .and_then(|c| Money::from_minor(minor, c).ok())
+            .map(|m| m.to_decimal_string())
+            .unwrap_or_else(|| "0.00".into())
+    };
+    match e {
+        AfterSaleError::NotAllowed(what) => {
+            Problem::from_code(ErrorCode::VoidNotAllowed, format!("the payment is {what}"))
+        }
+        AfterSaleError::CutoffPassed => Problem::of(ErrorCode::VoidCutoffPassed),
+        AfterSaleError::Exceeds { refundable_minor } => Problem::from_code(
+            ErrorCode::RefundExceeds,
+            format!("at most {} can be refunded", decimal(refundable_minor)),
+        )
+        .with_field("amount")
+        .with_extra("refundable_amount", decimal(refundable_minor).into()),
+        AfterSaleError::BankRefused { refund } => {
+            let code = refund.proc_return_code.clone().unwrap_or_default();
+            Problem::from_code(
+                ErrorCode::BankRefused,
+                format!("the bank refused with response code {code}"),
+            )
+            .with_extra("proc_return_code", code.into())
+            .with_extra("refund_id", refund.id.clone().into())
+        }
+        AfterSaleError::BankUnreachable { refund } => Problem::from_code(
+            ErrorCode::BankUnreachable,
+            "the bank could not be reached; nothing was refunded",
+        )
+        .with_extra("refund_id", refund.id.clone().into()),
+        AfterSaleError::Store(e) => Problem::from(e),
+        AfterSaleError::Internal(e) => {
+            tracing::error!(error = %e, "after-sale");
+            Problem::of(ErrorCode::Internal)
+        }
+    }
+}
+
+/// Void a payment (iptal)
+///
+/// Only on the business day of the authorisation, before the cut-off (Europe/Istanbul), for
+/// the full amount, and only when nothing was refunded.
+#[utoipa::path(
+    post, path = "/api/v1/payments/{id}/void", tag = "payments",
+    params(
+        ("id" = String, Path, description = "Payment id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the saved response for the same request"),
+    ),
+    responses(
+        (status = 200, description = "Voided", body = PaymentView),
+        (status = 404, description = "No such payment", body = super::ProblemDoc),
+        (status = 409, description = "Not voidable: status, partly refunded, or past the cut-off", body = super::ProblemDoc),
+        (status = 422, description = "The bank refused", body = super::ProblemDoc),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn void(
+    State(state): State<AppState>,
+    ApiMerchant(merchant): ApiMerchant,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let fingerprint = format!("POST /api/v1/payments/{id}/void");
+    idempotency::run(
+        &state,
+        &merchant.id,
+        &headers,
+        fingerprint.as_bytes(),
+        || async {
+            let payment = owned_payment(&state, &merchant.id, &id).await?;
+            let after = after_sale::void(&state, &payment)
+                .await
+                .map_err(|e| after_sale_problem(e, &payment.currency))?;
+            Ok((StatusCode::OK, json(detailed(&state, &after).await?)))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// Decimal string; all that is left when absent.
+    #[serde(default)]
+    pub amount: Option<String>,
+}
+
+/// Refund a payment (iade)
+///
+/// Full or partial; several partial refunds up to the authorised amount, never beyond.
+#[utoipa::path(
+    post, path = "/api/v1/payments/{id}/refunds", tag = "payments",
+    request_body(content = Option<RefundRequest>, description = "Optional; an empty body refunds what is left"),
+    params(
+        ("id" = String, Path, description = "Payment id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the saved response for the same request"),
+    ),
+    responses(
+        (status = 201, description = "Refunded", body = RefundView),
+        (status = 404, description = "No such payment", body = super::ProblemDoc),
+        (status = 409, description = "Not refundable in its status", body = super::ProblemDoc),
+        (status = 422, description = "Over the refundable amount, or the bank refused", body = super::ProblemDoc),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn refund(
+    State(state): State<AppState>,
+    ApiMerchant(merchant): ApiMerchant,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Response {
+    let mut fingerprint = format!("POST /api/v1/payments/{id}/refunds\n").into_bytes();
+    fingerprint.extend_from_slice(&body);
+    idempotency::run(&state, &merchant.id, &headers, &fingerprint, || async {
+        let req: RefundRequest = if body.iter().all(u8::is_ascii_whitespace) {
+            RefundRequest::default()
+        } else {
+            parse(&body)?
+        };
+        let payment = owned_payment(&state, &merchant.id, &id).await?;
+        let amount = match &req.amount {
+            None => None,
+            Some(a) => {
+                let currency = Currency::parse(&payment.currency)
+                    .map_err(|_| Problem::of(ErrorCode::Internal))?;
+                Some(
+                    Money::parse(a, currency)
+                        .map_err(|_| Problem::of(ErrorCode::InvalidAmount).with_field("amount"))?
+                        .minor(),
+                )
+            }
+        };
+        if payment.status() != Status::Approved {
+            return Err(Problem::from_code(
+                ErrorCode::RefundNotAllowed,
+                format!("the payment is {}", payment.status),
+            ));
+        }
+        let (refund, _) =
+            after_sale::refund(&state, &payment, amount)
+                .await
+                .map_err(|e| match e {
+                    AfterSaleError::NotAllowed(what) => Problem::from_code(
+                        ErrorCode::RefundNotAllowed,
+                        format!("the payment is {what}"),
+                    ),
+                    other => after_sale_problem(other, &payment.currency),
+                })?;
+        Ok((
+            StatusCode::CREATED,
+            json(RefundView::new(&refund, &payment.currency)),
+        ))
+    })
+    .await
+}

@@ -1,0 +1,119 @@
+//! The delivery worker: takes due events from the outbox, posts them, records every attempt,
+//! and schedules retries. Events are leased, not locked: after a crash, an event whose lease
+//! ran out is taken again, so every event is delivered at least once.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tokio::{sync::Notify, task::JoinSet};
+
+use super::events::{EVENT_ID_HEADER, SIGNATURE_HEADER, retry_delay_ms, signature_header};
+use crate::{
+    merchants,
+    state::AppState,
+    storage::{DeliveryOutcome, EventAttempt, EventRecord},
+};
+
+const BATCH: i64 = 16;
+
+pub async fn run(state: AppState, wake: Arc<Notify>) {
+    let settings = state.settings.notifications.clone();
+    let poll = Duration::from_millis(settings.poll_interval_ms);
+    let lease_ms = i64::try_from(settings.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    loop {
+        let now = state.clock.now_ms();
+        let due = match state
+            .store
+            .claim_due_events(now, now.saturating_add(lease_ms), BATCH)
+            .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim events");
+                Vec::new()
+            }
+        };
+        if due.is_empty() {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+            continue;
+        }
+        let mut deliveries = JoinSet::new();
+        for event in due {
+            deliveries.spawn(deliver(state.clone(), event));
+        }
+        while deliveries.join_next().await.is_some() {}
+    }
+}
+
+async fn deliver(state: AppState, event: EventRecord) {
+    let Some(url) = event.url.clone() else { return };
+    let settings = &state.settings.notifications;
+    let secrets = match state.store.get_merchant(&event.merchant_id).await {
+        Ok(Some(m)) => {
+            merchants::active_secrets(&state.vault, &m, state.clock.now_ms()).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let t = state.clock.now_secs();
+    let started = Instant::now();
+    let sent = state
+        .http
+        .post(&url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::USER_AGENT, "Kapi-Webhooks/1")
+        .header(
+            SIGNATURE_HEADER,
+            signature_header(&secrets, t, event.payload.as_bytes()),
+        )
+        .header(EVENT_ID_HEADER, &event.id)
+        .timeout(Duration::from_secs(settings.timeout_secs))
+        .body(event.payload.clone())
+        .send()
+        .await;
+    let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let (status_code, error) = match sent {
+        Ok(resp) if resp.status().is_success() => (Some(i64::from(resp.status().as_u16())), None),
+        Ok(resp) => (
+            Some(i64::from(resp.status().as_u16())),
+            Some(format!("HTTP {}", resp.status().as_u16())),
+        ),
+        Err(e) => (None, Some(e.without_url().to_string())),
+    };
+    let now = state.clock.now_ms();
+    let max_age_ms = i64::try_from(settings.max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let outcome = if error.is_none() {
+        DeliveryOutcome::Delivered
+    } else {
+        let failed = u32::try_from(event.attempts + 1).unwrap_or(u32::MAX);
+        let next = now.saturating_add(retry_delay_ms(failed, settings));
+        if next.saturating_sub(event.created_at) > max_age_ms {
+            DeliveryOutcome::Dead
+        } else {
+            DeliveryOutcome::RetryAt(next)
+        }
+    };
+    match outcome {
+        DeliveryOutcome::Delivered => tracing::info!(event_id = %event.id, "event delivered"),
+        DeliveryOutcome::RetryAt(_) => {
+            tracing::info!(event_id = %event.id, error = ?error, "event delivery failed; will retry")
+        }
+        DeliveryOutcome::Dead => {
+            tracing::warn!(event_id = %event.id, error = ?error, "event delivery gave up")
+        }
+    }
+    let attempt = EventAttempt {
+        event_id: event.id.clone(),
+        attempted_at: now,
+        status_code,
+        latency_ms,
+        error,
+    };
+    if let Err(e) = state.store.record_delivery(&attempt, outcome).await {
+        tracing::error!(event_id = %event.id, error = %e, "could not record the delivery attempt");
+    }
+}
