@@ -199,25 +199,22 @@ fn check_caller(
     sim: &BankSim,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<AfterSaleRequest, Response> {
+) -> Result<AfterSaleRequest, Problem> {
     if !sim.authorised(headers) {
         return Err(Problem::new(
             StatusCode::UNAUTHORIZED,
             "BANK-401",
             "unknown terminal credentials",
-        )
-        .into_response());
+        ));
     }
-    let req = serde_json::from_slice::<AfterSaleRequest>(body).map_err(|_| {
-        Problem::new(StatusCode::BAD_REQUEST, "BANK-400", "malformed request").into_response()
-    })?;
+    let req = serde_json::from_slice::<AfterSaleRequest>(body)
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "BANK-400", "malformed request"))?;
     if req.terminal_id != sim.terminal_id {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
             "BANK-403",
             "terminal id does not match its key",
-        )
-        .into_response());
+        ));
     }
     Ok(req)
 }
@@ -300,7 +297,7 @@ async fn after_sale(sim: BankSim, req: AfterSaleRequest, kind: &str) -> Response
 async fn void(State(sim): State<BankSim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     match check_caller(&sim, &headers, &body) {
         Ok(req) => after_sale(sim, req, "void").await,
-        Err(resp) => resp,
+        Err(problem) => problem.into_response(),
     }
 }
 
@@ -311,7 +308,7 @@ async fn refund(
 ) -> Response {
     match check_caller(&sim, &headers, &body) {
         Ok(req) => after_sale(sim, req, "refund").await,
-        Err(resp) => resp,
+        Err(problem) => problem.into_response(),
     }
 }
 

@@ -31,11 +31,17 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         };
         if msg.starts_with("unknown field") {
             let name = quoted.unwrap_or_default();
+            // For an unknown field the path already ends with its name.
+            let field = if path.ends_with(name.as_str()) {
+                path.clone()
+            } else {
+                join(&name)
+            };
             Problem::from_code(
                 ErrorCode::UnknownJsonField,
                 format!("unknown field `{name}`"),
             )
-            .with_field(join(&name))
+            .with_field(field)
         } else if msg.starts_with("missing field") {
             let name = quoted.unwrap_or_default();
             Problem::from_code(

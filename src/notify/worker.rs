@@ -113,7 +113,11 @@ async fn deliver(state: AppState, event: EventRecord) {
         latency_ms,
         error,
     };
-    if let Err(e) = state.store.record_delivery(&attempt, outcome).await {
+    if let Err(e) = state
+        .store
+        .record_delivery(&attempt, outcome, event.lease_until)
+        .await
+    {
         tracing::error!(event_id = %event.id, error = %e, "could not record the delivery attempt");
     }
 }

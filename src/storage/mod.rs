@@ -149,10 +149,13 @@ pub trait Store: Send + Sync + 'static {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<EventRecord>, StoreError>;
+    /// Records an attempt. The outcome changes the event only while `lease_until` is still
+    /// its lease: a resend in the meantime wins over the older delivery's outcome.
     async fn record_delivery(
         &self,
         attempt: &EventAttempt,
         outcome: DeliveryOutcome,
+        lease_until: Option<i64>,
     ) -> Result<(), StoreError>;
     async fn list_events(
         &self,

@@ -700,6 +700,19 @@ impl Store for SqliteStore {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<EventRecord>, StoreError> {
+        // A read first: the worker polls often, and most polls find nothing; a write lock
+        // taken on every poll would starve other writers (the CLI, another instance).
+        let due: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE status = 'pending' AND next_attempt_at <= ? \
+             AND (lease_until IS NULL OR lease_until <= ?)",
+        )
+        .bind(now)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        if due == 0 {
+            return Ok(Vec::new());
+        }
         // One statement: claim and return, so two workers never hold the same event.
         Ok(sqlx::query_as(
             "UPDATE events SET lease_until = ? WHERE id IN ( \
@@ -719,6 +732,7 @@ impl Store for SqliteStore {
         &self,
         a: &EventAttempt,
         outcome: DeliveryOutcome,
+        lease_until: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -737,14 +751,19 @@ impl Store for SqliteStore {
             DeliveryOutcome::RetryAt(t) => ("pending", t, None),
             DeliveryOutcome::Dead => ("dead", a.attempted_at, None),
         };
+        sqlx::query("UPDATE events SET attempts = attempts + 1 WHERE id = ?")
+            .bind(&a.event_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
-            "UPDATE events SET status = ?, attempts = attempts + 1, next_attempt_at = ?, lease_until = NULL, \
-             delivered_at = COALESCE(?, delivered_at) WHERE id = ?",
+            "UPDATE events SET status = ?, next_attempt_at = ?, lease_until = NULL, \
+             delivered_at = COALESCE(?, delivered_at) WHERE id = ? AND lease_until IS ?",
         )
         .bind(status)
         .bind(next)
         .bind(delivered)
         .bind(&a.event_id)
+        .bind(lease_until)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

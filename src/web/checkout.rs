@@ -1,10 +1,11 @@
 //! The card page, its submit, cancel, and the result page.
 
 use axum::{
-    extract::{Path, State},
+    extract::{Path, RawQuery, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
+use secrecy::ExposeSecret;
 use tower_sessions::Session;
 
 use super::{
@@ -19,6 +20,7 @@ use crate::{
         documents,
         flow::{self, Next},
     },
+    crypto,
     domain::{Locale, PaymentId},
     error::{ErrorCode, PageError},
     state::AppState,
@@ -88,7 +90,28 @@ pub async fn show(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
+    // A checkout session's link (`?token=` MAC of the id) binds this browser to the payment;
+    // the token then leaves the address bar.
+    if let Some(token) = query.as_deref().and_then(|q| q.strip_prefix("token=")) {
+        let id = PaymentId::parse(&id)
+            .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, Locale::Tr))?;
+        let valid = crypto::verify_hmac_hex(
+            state.keys.session_link.expose_secret(),
+            id.as_str().as_bytes(),
+            token,
+        );
+        if !valid {
+            return Err(PageError::new(ErrorCode::SessionMismatch, Locale::Tr));
+        }
+        session
+            .cycle_id()
+            .await
+            .map_err(|e| PageError::internal(Locale::Tr, e))?;
+        session::remember_payment(&session, id.as_str()).await?;
+        return Ok(Redirect::to(&format!("/checkout/{id}")).into_response());
+    }
     let (payment, merchant) = load_owned(&state, &session, &id).await?;
     match payment.status() {
         Status::Created => {

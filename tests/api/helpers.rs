@@ -26,18 +26,53 @@ pub struct Received {
     pub raw: Vec<u8>,
     pub fields: Fields,
     pub signature_ok: bool,
+    /// Lower-case header names.
+    pub headers: std::collections::HashMap<String, String>,
+    /// The HTTP status the receiver answered.
+    pub answered: u16,
 }
 
 impl Received {
     pub fn get(&self, name: &str) -> &str {
         field(&self.fields, name)
     }
+
+    /// A JSON event (as opposed to a form-encoded result).
+    pub fn is_event(&self) -> bool {
+        self.headers.contains_key("kapi-event-id")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.raw).unwrap()
+    }
+}
+
+/// Checks `Kapi-Signature: t=..,v1=..[,v1=..]` against any of `secrets`.
+pub fn event_signature_ok(header: &str, body: &[u8], secrets: &[&str]) -> bool {
+    let mut t = None;
+    let mut sigs = vec![];
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", v)) => t = Some(v.to_owned()),
+            Some(("v1", v)) => sigs.push(v.to_owned()),
+            _ => {}
+        }
+    }
+    let Some(t) = t else { return false };
+    let mut message = format!("{t}.").into_bytes();
+    message.extend_from_slice(body);
+    secrets.iter().any(|s| {
+        let expected = kapi::crypto::hmac_hex(s.as_bytes(), &message);
+        sigs.iter().any(|v| v == &expected)
+    })
 }
 
 #[derive(Clone, Default)]
 pub struct Receiver {
     secret: Arc<Mutex<Option<SecretString>>>,
     pub received: Arc<Mutex<Vec<Received>>>,
+    /// Answer this many JSON events with 500 before accepting.
+    pub fail_events: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Receiver {
@@ -50,6 +85,25 @@ impl Receiver {
     }
 
     /// Waits for the server-to-server callback (it is sent in the background).
+    /// The JSON events received, in arrival order.
+    pub fn events(&self) -> Vec<Received> {
+        self.all().into_iter().filter(Received::is_event).collect()
+    }
+
+    /// Waits until an event of `kind` about `payment_id` was accepted (2xx).
+    pub async fn wait_event(&self, payment_id: &str, kind: &str) -> Received {
+        for _ in 0..200 {
+            if let Some(r) = self.events().into_iter().find(|r| {
+                let j = r.json();
+                r.answered == 200 && j["type"] == kind && j["data"]["payment"]["id"] == payment_id
+            }) {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no {kind} event for {payment_id}");
+    }
+
     pub async fn wait_callback(&self, order_id: &str) -> Received {
         for _ in 0..100 {
             if let Some(r) = self
@@ -65,18 +119,55 @@ impl Receiver {
     }
 }
 
-async fn receive(State(rx): State<Receiver>, uri: axum::http::Uri, body: Bytes) -> &'static str {
-    let fields: Fields = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+async fn receive(
+    State(rx): State<Receiver>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> (axum::http::StatusCode, &'static str) {
+    use std::sync::atomic::Ordering;
+    let headers: std::collections::HashMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let is_event = headers.contains_key("kapi-event-id");
+    let fields: Fields = if is_event {
+        vec![]
+    } else {
+        serde_urlencoded::from_bytes(&body).unwrap_or_default()
+    };
     let secret = rx.secret.lock().unwrap().clone().expect("secret set");
-    let sig = field(&fields, "signature").to_owned();
-    let signature_ok = signature::verify(&fields, &secret, &sig).unwrap_or(false);
+    let signature_ok = if is_event {
+        event_signature_ok(
+            headers
+                .get("kapi-signature")
+                .map(String::as_str)
+                .unwrap_or(""),
+            &body,
+            &[secret.expose_secret()],
+        )
+    } else {
+        let sig = field(&fields, "signature").to_owned();
+        signature::verify(&fields, &secret, &sig).unwrap_or(false)
+    };
+    let fail = is_event
+        && rx
+            .fail_events
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    let answered = if fail { 500 } else { 200 };
     rx.received.lock().unwrap().push(Received {
         path: uri.path().to_owned(),
         raw: body.to_vec(),
         fields,
         signature_ok,
+        headers,
+        answered,
     });
-    "OK"
+    (
+        axum::http::StatusCode::from_u16(answered).unwrap(),
+        if fail { "try later" } else { "OK" },
+    )
 }
 
 pub fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
@@ -97,6 +188,8 @@ pub struct TestApp {
     pub clock: Arc<OffsetClock>,
     pub data_dir: tempfile::TempDir,
     pub app_state: kapi::state::AppState,
+    /// The master key, for running the CLI against the same data folder.
+    pub master_key: SecretString,
     /// The demo shop, when the settings ask for it.
     pub demo_url: Option<String>,
 }
@@ -114,6 +207,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .route("/ok", post(receive))
         .route("/fail", post(receive))
         .route("/callback", post(receive))
+        .route("/webhook", post(receive))
         .with_state(receiver.clone());
     tokio::spawn(async move { axum::serve(rx_listener, rx_router).await.unwrap() });
 
@@ -121,8 +215,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".into();
     settings.server.data_dir = data_dir.path().to_owned();
-    settings.security.master_key = Some(MasterKey::generate_base64());
+    let master_key = MasterKey::generate_base64();
+    settings.security.master_key = Some(master_key.clone());
     settings.server.demo = false;
+    // Quick retries, so that delivery tests take milliseconds.
+    settings.notifications.first_retry_ms = 50;
+    settings.notifications.poll_interval_ms = 50;
     configure(&mut settings);
     let clock = Arc::new(OffsetClock::default());
     let app = Application::build_with_clock(settings, clock.clone())
@@ -168,6 +266,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         clock,
         data_dir,
         app_state: state,
+        master_key,
         demo_url,
     }
 }
@@ -457,7 +556,16 @@ impl TestApp {
     /// merchant received.
     pub async fn return_to_merchant(&self, result_page: &Page) -> Received {
         let form = form_by_id(&result_page.body, "merchant-return").expect("merchant return form");
-        let before = self.receiver.all().len();
+        // Only the browser's form posts: callbacks and events arrive on their own.
+        let path = reqwest::Url::parse(&form.action).unwrap().path().to_owned();
+        let posts = || -> Vec<Received> {
+            self.receiver
+                .at(&path)
+                .into_iter()
+                .filter(|r| !r.is_event())
+                .collect()
+        };
+        let before = posts().len();
         let resp = self
             .client
             .post(&form.action)
@@ -466,9 +574,9 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
-        let all = self.receiver.all();
-        assert_eq!(all.len(), before + 1);
-        all.last().unwrap().clone()
+        let after = posts();
+        assert_eq!(after.len(), before + 1);
+        after.last().unwrap().clone()
     }
 
     /// A whole payment with `card`, ending with what the browser posted to the merchant.
@@ -493,5 +601,123 @@ impl TestApp {
 
     pub fn secret_str(&self) -> &str {
         self.secret.expose_secret()
+    }
+}
+
+impl TestApp {
+    /// An authenticated API request.
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(self.secret_str())
+    }
+
+    /// `POST /api/v1/checkout-sessions`; returns (status, body).
+    pub async fn create_session(&self, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+        let resp = self
+            .api(reqwest::Method::POST, "/api/v1/checkout-sessions")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap())
+    }
+
+    pub fn session_body(&self, overrides: serde_json::Value) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "order_id": random_id("API"),
+            "amount": "150.00",
+            "currency": "TRY",
+            "ok_url": format!("{}/ok", self.receiver_url),
+            "fail_url": format!("{}/fail", self.receiver_url),
+            "callback_url": format!("{}/callback", self.receiver_url),
+            "lang": "tr",
+            "description": "API siparişi",
+            "customer": {"name": "Ayşe Yılmaz", "email": "ayse@example.com", "phone": "+905321234567"}
+        });
+        for (k, v) in overrides.as_object().unwrap() {
+            if v.is_null() {
+                body.as_object_mut().unwrap().remove(k);
+            } else {
+                body[k] = v.clone();
+            }
+        }
+        body
+    }
+
+    /// Opens a session's `url` in this browser and pays with `card`; returns what the
+    /// browser posted to the merchant.
+    pub async fn pay_session(&self, url: &str, card: &str) -> Received {
+        let opened = self.get(url).await;
+        assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.body);
+        let id = opened
+            .location
+            .unwrap()
+            .trim_start_matches("/checkout/")
+            .to_owned();
+        let result = self.complete_3ds(self.submit_card(&id, card).await).await;
+        self.return_to_merchant(&result).await
+    }
+
+    /// An approved payment made through the API, and its id.
+    pub async fn approved_payment(&self) -> String {
+        let (status, session) = self
+            .create_session(self.session_body(serde_json::json!({})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{session}");
+        let got = self
+            .pay_session(session["url"].as_str().unwrap(), MC_FRICTIONLESS)
+            .await;
+        assert_eq!(got.get("status"), "approved");
+        session["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (StatusCode, serde_json::Value) {
+        let resp = self.api(reqwest::Method::GET, path).send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap())
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: Option<serde_json::Value>,
+        key: Option<&str>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = self.api(reqwest::Method::POST, path);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// Moves the clock to 12:00 Istanbul (09:00 UTC) of the next day, away from the void
+    /// cut-off, so tests do not depend on the hour they run at.
+    pub fn clock_to_istanbul_noon(&self) {
+        let now = self.clock.now_secs();
+        let day = 86_400;
+        let target = (now / day + 1) * day + 9 * 3600;
+        self.clock.advance(target - now);
+    }
+
+    /// Runs the `kapi` binary against this app's data folder and master key.
+    pub fn kapi(&self, args: &[&str]) -> std::process::Output {
+        let mut full: Vec<&str> = args.to_vec();
+        let dir = self.data_dir.path().to_str().unwrap().to_owned();
+        full.extend(["--data-dir", &dir]);
+        std::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
+            .args(&full)
+            .env(
+                "KAPI__SECURITY__MASTER_KEY",
+                self.master_key.expose_secret(),
+            )
+            .output()
+            .unwrap()
     }
 }

@@ -9,6 +9,8 @@ mod card_page;
 mod cli;
 mod demo;
 mod journeys;
+mod notifications;
 mod protocol;
+mod server_api;
 mod start;
 mod threeds;

@@ -1,0 +1,689 @@
+//! The merchant server API: authentication, checkout sessions, idempotency, payments,
+//! voids, refunds, and the OpenAPI document.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn assert_problem(status: StatusCode, body: &Value, expected_status: StatusCode, code: &str) {
+    assert_eq!(status, expected_status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], expected_status.as_u16());
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn calls_without_a_valid_key_are_refused_with_a_problem() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .get(app.url("/api/v1/payments"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "KP-6001");
+    let resp = app
+        .client
+        .get(app.url("/api/v1/payments"))
+        .bearer_auth("sk_not_a_key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_call_from_an_address_not_on_the_allow_list_is_refused() {
+    let app = spawn_app().await;
+    let out = app.kapi(&[
+        "merchant",
+        "configure",
+        "--merchant-id",
+        &app.merchant_id,
+        "--allowed-ip",
+        "203.0.113.7",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, body) = app.get_json("/api/v1/payments").await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN, "KP-6002");
+    assert!(body["detail"].as_str().unwrap().contains("127.0.0.1"));
+    let out = app.kapi(&[
+        "merchant",
+        "configure",
+        "--merchant-id",
+        &app.merchant_id,
+        "--allowed-ip",
+        "203.0.113.7",
+        "--allowed-ip",
+        "127.0.0.1",
+    ]);
+    assert!(out.status.success());
+    let (status, _) = app.get_json("/api/v1/payments").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rotated_keys_overlap_then_the_old_one_stops() {
+    let app = spawn_app().await;
+    let old = app.secret_str().to_owned();
+    let out = app.kapi(&[
+        "merchant",
+        "rotate-key",
+        "--merchant-id",
+        &app.merchant_id,
+        "--overlap-hours",
+        "1",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new = rotated["secret_key"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(rotated["previous_key_expires_at"].as_str().is_some());
+    let call = |key: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v1/payments"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // During the overlap both keys work, for the API and for signed forms.
+    assert_eq!(call(old.clone()).await, StatusCode::OK);
+    assert_eq!(call(new.clone()).await, StatusCode::OK);
+    assert_eq!(
+        app.pay(&app.start_form(&[])).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // Events carry a signature for each valid key.
+    let id = app.approved_payment().await;
+    let event = app.receiver.wait_event(&id, "payment.approved").await;
+    let header = event.headers["kapi-signature"].clone();
+    assert_eq!(header.matches("v1=").count(), 2, "{header}");
+    assert!(event_signature_ok(&header, &event.raw, &[&new]));
+    assert!(event_signature_ok(&header, &event.raw, &[&old]));
+    // After the overlap only the new key works.
+    app.clock.advance(3601);
+    assert_eq!(call(old.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(new.clone()).await, StatusCode::OK);
+    let page = app.pay(&app.start_form(&[])).await;
+    assert_eq!(error_code(&page.body).as_deref(), Some("KP-1011"));
+}
+
+#[tokio::test]
+async fn checkout_session_sends_the_shopper_to_a_working_card_page() {
+    let app = spawn_app().await;
+    let body = app.session_body(json!({"amount": "1234.56", "expires_in": 600}));
+    let (status, session) = app.create_session(body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let id = session["id"].as_str().unwrap();
+    assert!(id.starts_with("pay_"));
+    assert_eq!(session["status"], "created");
+    assert_eq!(session["amount"], "1234.56");
+    let expires = time::OffsetDateTime::parse(
+        session["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let in_secs = expires.unix_timestamp() - kapi::clock::Clock::now_secs(&*app.clock);
+    assert!((595..=600).contains(&in_secs), "{in_secs}");
+    // The shopper's browser has no session with Kapı yet: the link is enough.
+    let shopper = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let url = session["url"].as_str().unwrap();
+    let resp = shopper.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let card = shopper
+        .get(app.url(&format!("/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(card.status(), StatusCode::OK);
+    assert!(card.text().await.unwrap().contains("1.234,56 TL"));
+    // A forged token does not open it.
+    let forged = app
+        .get(&format!("/checkout/{id}?token={}", "0".repeat(64)))
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // Paying it works like the form way.
+    let got = app.pay_session(url, VISA_CHALLENGE).await;
+    assert!(got.signature_ok);
+    assert_eq!(got.get("status"), "approved");
+    assert_eq!(got.get("payment_id"), id);
+}
+
+#[tokio::test]
+async fn checkout_session_input_errors_are_problems_with_the_field() {
+    let app = spawn_app().await;
+    let post_raw = |body: &'static str, content_type: &'static str| {
+        let app = &app;
+        async move {
+            let resp = app
+                .api(Method::POST, "/api/v1/checkout-sessions")
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            assert_eq!(resp.headers()["content-type"], "application/problem+json");
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, b) = post_raw("{not json", "application/json").await;
+    assert_problem(s, &b, StatusCode::BAD_REQUEST, "KP-6003");
+    let (s, b) = post_raw("order_id=1", "application/x-www-form-urlencoded").await;
+    assert_problem(s, &b, StatusCode::UNSUPPORTED_MEDIA_TYPE, "KP-6006");
+
+    let cases: Vec<(Value, StatusCode, &str, &str)> = vec![
+        (
+            json!({"surprise": 1}),
+            StatusCode::BAD_REQUEST,
+            "KP-6004",
+            "surprise",
+        ),
+        (
+            json!({"customer": {"name": "A", "age": 3}}),
+            StatusCode::BAD_REQUEST,
+            "KP-6004",
+            "customer.age",
+        ),
+        (
+            json!({"amount": 150}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "KP-6005",
+            "amount",
+        ),
+        (
+            json!({"installment": "three"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "KP-6005",
+            "installment",
+        ),
+        (
+            json!({"order_id": null}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "KP-6005",
+            "order_id",
+        ),
+        (
+            json!({"expires_in": 10}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "KP-6005",
+            "expires_in",
+        ),
+        (
+            json!({"expires_in": 86401}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "KP-6005",
+            "expires_in",
+        ),
+        (
+            json!({"amount": "1e3"}),
+            StatusCode::BAD_REQUEST,
+            "KP-1015",
+            "amount",
+        ),
+        (
+            json!({"currency": "GBP"}),
+            StatusCode::BAD_REQUEST,
+            "KP-1016",
+            "currency",
+        ),
+        (
+            json!({"order_id": "sipariş 1"}),
+            StatusCode::BAD_REQUEST,
+            "KP-1017",
+            "order_id",
+        ),
+        (
+            json!({"installment": 13}),
+            StatusCode::BAD_REQUEST,
+            "KP-1019",
+            "installment",
+        ),
+        (
+            json!({"ok_url": "https://evil.example/ok"}),
+            StatusCode::BAD_REQUEST,
+            "KP-1014",
+            "ok_url",
+        ),
+        (
+            json!({"callback_url": "http://127.0.0.1:1/cb"}),
+            StatusCode::BAD_REQUEST,
+            "KP-1014",
+            "callback_url",
+        ),
+        (
+            json!({"customer": {"email": "nope"}}),
+            StatusCode::BAD_REQUEST,
+            "KP-1004",
+            "customer.email",
+        ),
+        (
+            json!({"lang": "de"}),
+            StatusCode::BAD_REQUEST,
+            "KP-1004",
+            "lang",
+        ),
+    ];
+    for (overrides, status, code, field) in cases {
+        let (s, b) = app
+            .create_session(app.session_body(overrides.clone()))
+            .await;
+        assert_problem(s, &b, status, code);
+        assert_eq!(b["field"], field, "{overrides}: {b}");
+    }
+}
+
+#[tokio::test]
+async fn idempotency_key_replays_refuses_a_different_body_and_reports_in_flight() {
+    let app = spawn_app().await;
+    let body = app.session_body(json!({}));
+    let send = |body: Value, key: &'static str| {
+        let app = &app;
+        async move {
+            app.api(Method::POST, "/api/v1/checkout-sessions")
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first = send(body.clone(), "order-123-attempt").await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let again = send(body.clone(), "order-123-attempt").await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first, "the saved response is returned");
+    let (_, list) = app
+        .get_json(&format!(
+            "/api/v1/payments?order_id={}",
+            body["order_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "one session, not two"
+    );
+
+    let other = send(
+        app.session_body(json!({"amount": "9.99"})),
+        "order-123-attempt",
+    )
+    .await;
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(other.json::<Value>().await.unwrap()["code"], "KP-6011");
+
+    let too_long: &'static str = Box::leak("k".repeat(256).into_boxed_str());
+    let bad = send(body.clone(), too_long).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(bad.json::<Value>().await.unwrap()["code"], "KP-6010");
+
+    // A slow refund (the simulated bank takes 3 s for amounts ending in .77) is still in
+    // flight when the same request arrives again.
+    app.clock_to_istanbul_noon();
+    let id = app.approved_payment().await;
+    let path = format!("/api/v1/payments/{id}/refunds");
+    let (first, second) = tokio::join!(
+        app.post_json(&path, Some(json!({"amount": "10.77"})), Some("refund-1")),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            app.post_json(&path, Some(json!({"amount": "10.77"})), Some("refund-1"))
+                .await
+        }
+    );
+    assert_eq!(first.0, StatusCode::CREATED, "{}", first.1);
+    assert_problem(second.0, &second.1, StatusCode::CONFLICT, "KP-6012");
+    let (again_status, again) = app
+        .post_json(&path, Some(json!({"amount": "10.77"})), Some("refund-1"))
+        .await;
+    assert_eq!(again_status, StatusCode::CREATED);
+    assert_eq!(again["id"], first.1["id"]);
+    let (_, payment) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(
+        payment["refunded_amount"], "10.77",
+        "refunded once: {payment}"
+    );
+}
+
+#[tokio::test]
+async fn payment_status_shows_amounts_card_3ds_and_history() {
+    let app = spawn_app().await;
+    let (_, session) = app.create_session(app.session_body(json!({}))).await;
+    let id = session["id"].as_str().unwrap();
+    let (status, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(p["status"], "created");
+    assert_eq!(p["authorised_amount"], "0.00");
+    assert!(p["card"].is_null());
+    app.pay_session(session["url"].as_str().unwrap(), VISA_CHALLENGE)
+        .await;
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "approved", "{p}");
+    assert_eq!(p["amount"], "150.00");
+    assert_eq!(p["authorised_amount"], "150.00");
+    assert_eq!(p["refunded_amount"], "0.00");
+    assert_eq!(p["refundable_amount"], "150.00");
+    assert_eq!(p["source"], "api");
+    assert_eq!(p["card"]["brand"], "visa");
+    assert_eq!(p["card"]["masked_pan"], "411111******1111");
+    assert_eq!(p["three_d_secure"]["trans_status"], "Y");
+    assert_eq!(p["three_d_secure"]["md_status"], "1");
+    assert_eq!(p["three_d_secure"]["eci"], "05");
+    assert_eq!(p["authorisation"]["proc_return_code"], "00");
+    assert_eq!(p["authorisation"]["terminal_id"], "KAPI-SIM-0001");
+    assert_eq!(p["authorisation"]["auth_code"].as_str().unwrap().len(), 6);
+    let history: Vec<&str> = p["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "created",
+            "card_submitted",
+            "challenge",
+            "authenticated",
+            "authorising",
+            "approved"
+        ]
+    );
+    // Another merchant's payment, or none, is not found.
+    let (status, body) = app
+        .get_json("/api/v1/payments/pay_00000000000000000000000000000000")
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "KP-2001");
+}
+
+#[tokio::test]
+async fn payments_list_by_order_and_in_pages() {
+    let app = spawn_app().await;
+    let mut ids = vec![];
+    for i in 0..5 {
+        let (_, s) = app
+            .create_session(app.session_body(json!({"order_id": format!("PAGE-{i}")})))
+            .await;
+        ids.push(s["id"].as_str().unwrap().to_owned());
+        app.clock.advance(1);
+    }
+    let (_, by_order) = app.get_json("/api/v1/payments?order_id=PAGE-3").await;
+    assert_eq!(by_order["data"].as_array().unwrap().len(), 1);
+    assert_eq!(by_order["data"][0]["id"], ids[3]);
+    // Pages of two, newest first, each payment exactly once.
+    let mut seen = vec![];
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/payments?limit=2&status=created&cursor={c}"),
+            None => "/api/v1/payments?limit=2&status=created".to_owned(),
+        };
+        let (status, page) = app.get_json(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for p in page["data"].as_array().unwrap() {
+            seen.push(p["id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    ids.reverse();
+    assert_eq!(seen, ids);
+    let from = kapi::api::resources::rfc3339(kapi::clock::Clock::now_ms(&*app.clock) + 60_000);
+    let (_, none) = app
+        .get_json(&format!(
+            "/api/v1/payments?from={}",
+            from.replace('+', "%2B")
+        ))
+        .await;
+    assert_eq!(none["data"].as_array().unwrap().len(), 0, "{none}");
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "cursor=%%%",
+        "status=paid",
+        "from=yesterday",
+        "colour=red",
+    ] {
+        let (status, body) = app.get_json(&format!("/api/v1/payments?{bad}")).await;
+        assert_problem(status, &body, StatusCode::BAD_REQUEST, "KP-6041");
+    }
+}
+
+#[tokio::test]
+async fn expire_ends_an_unpaid_session_and_tells_the_merchant() {
+    let app = spawn_app().await;
+    let (_, session) = app.create_session(app.session_body(json!({}))).await;
+    let id = session["id"].as_str().unwrap();
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/checkout-sessions/{id}/expire"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "expired");
+    let event = app.receiver.wait_event(id, "payment.expired").await;
+    assert!(event.signature_ok);
+    // The shopper's link now shows the expiry.
+    let opened = app.get(session["url"].as_str().unwrap()).await;
+    let page = app.get(&opened.location.unwrap()).await;
+    let result = app.get(&page.location.unwrap()).await;
+    assert!(result.body.contains("Ödeme süresi doldu"));
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/checkout-sessions/{id}/expire"),
+            None,
+            None,
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6020");
+    let paid = app.approved_payment().await;
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/checkout-sessions/{paid}/expire"),
+            None,
+            None,
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6020");
+    let (status, body) = app
+        .post_json(
+            "/api/v1/checkout-sessions/pay_00000000000000000000000000000000/expire",
+            None,
+            None,
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "KP-2001");
+}
+
+#[tokio::test]
+async fn void_on_the_same_business_day_only() {
+    let app = spawn_app().await;
+    app.clock_to_istanbul_noon();
+    let id = app.approved_payment().await;
+    let (status, body) = app
+        .post_json(&format!("/api/v1/payments/{id}/void"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "voided");
+    assert_eq!(body["refundable_amount"], "0.00");
+    let event = app.receiver.wait_event(&id, "payment.voided").await;
+    assert!(event.signature_ok);
+    let voids: Vec<Value> = app
+        .bank_transactions(body["order_id"].as_str().unwrap())
+        .await;
+    assert_eq!(voids.iter().filter(|t| t["kind"] == "void").count(), 1);
+    let (status, body) = app
+        .post_json(&format!("/api/v1/payments/{id}/void"), None, None)
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6030");
+    let (status, body) = app
+        .post_json(&format!("/api/v1/payments/{id}/refunds"), None, None)
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6033");
+
+    // After the business day's cut-off (23:00 Istanbul), a void is refused: refund instead.
+    let late = app.approved_payment().await;
+    app.clock.advance(11 * 3600 + 60);
+    let (status, body) = app
+        .post_json(&format!("/api/v1/payments/{late}/void"), None, None)
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6031");
+    let (status, _) = app
+        .post_json(&format!("/api/v1/payments/{late}/refunds"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Nor after a partial refund, nor for a payment that was never approved.
+    let partly = app.approved_payment().await;
+    app.post_json(
+        &format!("/api/v1/payments/{partly}/refunds"),
+        Some(json!({"amount": "1.00"})),
+        None,
+    )
+    .await;
+    let (status, body) = app
+        .post_json(&format!("/api/v1/payments/{partly}/void"), None, None)
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6030");
+    let (_, open) = app.create_session(app.session_body(json!({}))).await;
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/payments/{}/void", open["id"].as_str().unwrap()),
+            None,
+            None,
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6030");
+}
+
+#[tokio::test]
+async fn refunds_add_up_to_the_authorised_amount_and_never_beyond() {
+    let app = spawn_app().await;
+    let id = app.approved_payment().await;
+    let path = format!("/api/v1/payments/{id}/refunds");
+    let (status, r1) = app
+        .post_json(&path, Some(json!({"amount": "50.00"})), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r1}");
+    assert_eq!(r1["status"], "succeeded");
+    assert_eq!(r1["amount"], "50.00");
+    let refunded = app.receiver.wait_event(&id, "payment.refunded").await;
+    assert_eq!(refunded.json()["data"]["refund"]["amount"], "50.00");
+    assert_eq!(refunded.json()["data"]["payment"]["status"], "approved");
+    let (status, body) = app
+        .post_json(&path, Some(json!({"amount": "100.01"})), None)
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "KP-6032");
+    assert_eq!(body["refundable_amount"], "100.00");
+    for bad in [json!({"amount": "0.00"}), json!({"amount": "-5.00"})] {
+        let (status, body) = app.post_json(&path, Some(bad), None).await;
+        assert!(status.is_client_error(), "{body}");
+    }
+    let (status, body) = app.post_json(&path, Some(json!({"amount": 5})), None).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "KP-6005");
+    // Two refunds at once cannot exceed what is left.
+    let (a, b) = tokio::join!(
+        app.post_json(&path, Some(json!({"amount": "60.00"})), None),
+        app.post_json(&path, Some(json!({"amount": "60.00"})), None),
+    );
+    let created = [&a, &b]
+        .iter()
+        .filter(|r| r.0 == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{a:?} {b:?}");
+    // The rest (empty body: everything left) makes it refunded.
+    let (status, last) = app.post_json(&path, None, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{last}");
+    assert_eq!(last["amount"], "40.00");
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "refunded");
+    assert_eq!(p["refunded_amount"], "150.00");
+    assert_eq!(p["refunds"].as_array().unwrap().len(), 3);
+    let (status, body) = app
+        .post_json(&path, Some(json!({"amount": "1.00"})), None)
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6033");
+}
+
+#[tokio::test]
+async fn a_refund_the_bank_refuses_is_recorded_and_releases_the_amount() {
+    let app = spawn_app().await;
+    let id = app.approved_payment().await;
+    let path = format!("/api/v1/payments/{id}/refunds");
+    let (status, body) = app
+        .post_json(&path, Some(json!({"amount": "10.13"})), None)
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "KP-6034");
+    assert_eq!(body["proc_return_code"], "58");
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["refundable_amount"], "150.00");
+    assert_eq!(p["refunds"][0]["status"], "failed");
+    assert_eq!(p["refunds"][0]["proc_return_code"], "58");
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_route() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for (method, path) in kapi::api::ROUTES {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Unknown endpoints and methods get problems too.
+    let (status, body) = app.get_json("/api/v1/nothing").await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "KP-6044");
+    let resp = app
+        .api(Method::DELETE, "/api/v1/payments")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
