@@ -157,14 +157,15 @@ acs-code-wrong = Wrong code. Attempts left: { $left }
 
 ## Demo shop
 demo-title = Kapı Demo Shop
-demo-intro = This little shop is a merchant's website: "Buy" sends you to the Kapı payment page with a signed form.
+demo-intro = This little shop is a merchant's website. "Buy" sends you to the Kapı payment page with a signed form; "Buy (via the API)" has the shop's server create a checkout session and sends you to its URL.
 demo-buy = Buy
+demo-buy-api = Buy (via the API)
 demo-test-cards = Test cards: 4111 1111 1111 1111 (SMS challenge), 5555 5555 5555 4444 (frictionless), 4000 0000 0000 9995 (insufficient funds). Any future expiry month, any 3-digit CVV.
 demo-ok-title = Thank you, your payment was received
 demo-fail-title = The payment was not completed
 demo-signature-ok = Signature verified
 demo-signature-bad = Signature INVALID
-demo-callbacks = Server-to-server notifications received
+demo-callbacks = Server-to-server notifications received (signed form results and JSON events)
 demo-none = No notifications yet.
 demo-back = Back to the shop
 

@@ -157,14 +157,15 @@ acs-code-wrong = Kod hatalı. Kalan deneme hakkı: { $left }
 
 ## Demo mağaza
 demo-title = Kapı Demo Mağaza
-demo-intro = Bu küçük mağaza bir satıcının sitesidir: "Satın al" düğmesi sizi imzalı bir formla Kapı ödeme sayfasına gönderir.
+demo-intro = Bu küçük mağaza bir satıcının sitesidir. "Satın al" sizi imzalı bir formla Kapı ödeme sayfasına gönderir; "Satın al (API ile)" ise mağazanın sunucusunda bir ödeme oturumu açıp sizi onun adresine yönlendirir.
 demo-buy = Satın al
+demo-buy-api = Satın al (API ile)
 demo-test-cards = Test kartları: 4111 1111 1111 1111 (SMS doğrulamalı), 5555 5555 5555 4444 (doğrudan onay), 4000 0000 0000 9995 (limit yetersiz). Son kullanma tarihi gelecekte herhangi bir ay, CVV herhangi 3 hane.
 demo-ok-title = Teşekkürler, ödemeniz alındı
 demo-fail-title = Ödeme tamamlanamadı
 demo-signature-ok = İmza doğrulandı
 demo-signature-bad = İmza GEÇERSİZ
-demo-callbacks = Sunucudan sunucuya gelen bildirimler
+demo-callbacks = Sunucudan sunucuya gelen bildirimler (imzalı form sonucu ve JSON olaylar)
 demo-none = Henüz bildirim yok.
 demo-back = Mağazaya dön
 

@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex};
 use askama::Template;
 use axum::{
     Router,
+    body::Bytes,
     extract::State,
-    http::StatusCode,
-    response::{IntoResponse, Response},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     clock::Clock,
@@ -67,11 +68,14 @@ struct Inner {
     merchant_id: String,
     secret: SecretString,
     clock: Arc<dyn Clock>,
+    http: reqwest::Client,
     notifications: Mutex<Vec<Notification>>,
 }
 
 #[derive(Clone)]
 pub struct Notification {
+    /// `form` (the signed result post) or the event type, e.g. `payment.approved`.
+    pub via: String,
     pub order_id: String,
     pub status: String,
     pub amount: String,
@@ -93,6 +97,7 @@ impl DemoShop {
                 merchant_id,
                 secret,
                 clock,
+                http: reqwest::Client::new(),
                 notifications: Mutex::default(),
             }),
         }
@@ -102,11 +107,45 @@ impl DemoShop {
         Router::new()
             .route("/", get(shop))
             .route("/buy", post(buy))
+            .route("/buy-api", post(buy_api))
+            .route("/webhook", post(webhook))
             .route("/ok", post(back))
             .route("/fail", post(back))
             .route("/callback", post(callback))
             .route("/static/{file}", get(assets::serve))
             .with_state(self)
+    }
+
+    fn remember(&self, n: Notification) {
+        if let Ok(mut list) = self.inner.notifications.lock() {
+            list.push(n);
+            if list.len() > 50 {
+                list.remove(0);
+            }
+        }
+    }
+
+    /// `Kapi-Signature: t=…,v1=…`: HMAC-SHA256 of `"<t>.<body>"`, at most 5 minutes old.
+    fn verify_event(&self, header: &str, body: &[u8]) -> bool {
+        let mut t = None;
+        let mut candidates = Vec::new();
+        for part in header.split(',') {
+            match part.trim().split_once('=') {
+                Some(("t", v)) => t = v.parse::<i64>().ok(),
+                Some(("v1", v)) => candidates.push(v.to_owned()),
+                _ => {}
+            }
+        }
+        let Some(t) = t else { return false };
+        if (self.inner.clock.now_secs() - t).abs() > 300 {
+            return false;
+        }
+        let mut message = format!("{t}.").into_bytes();
+        message.extend_from_slice(body);
+        let key = self.inner.secret.expose_secret().as_bytes();
+        candidates
+            .iter()
+            .any(|c| crate::crypto::verify_hmac_hex(key, &message, c))
     }
 
     fn verify(&self, fields: &[(String, String)]) -> bool {
@@ -246,25 +285,107 @@ async fn back(State(shop): State<DemoShop>, RawForm(fields): RawForm) -> Respons
     render(&page, StatusCode::OK)
 }
 
-/// Server-to-server result: verified and kept for the shop page.
-async fn callback(State(shop): State<DemoShop>, RawForm(fields): RawForm) -> Response {
+/// Server-to-server: the callback URL gets both the signed form result and JSON events;
+/// they are told apart by their content type.
+async fn callback(State(shop): State<DemoShop>, headers: HeaderMap, body: Bytes) -> Response {
+    if headers.contains_key("kapi-event-id") {
+        return event(&shop, &headers, &body);
+    }
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let signature_ok = shop.verify(&fields);
     let get = |n: &str| crate::form::value(&fields, n).to_owned();
-    let n = Notification {
+    shop.remember(Notification {
+        via: "form".into(),
         order_id: get("order_id"),
         status: get("status"),
         amount: format!("{} {}", get("amount"), get("currency")),
         signature_ok,
-    };
-    if let Ok(mut list) = shop.inner.notifications.lock() {
-        list.push(n);
-        if list.len() > 50 {
-            list.remove(0);
-        }
-    }
+    });
     if signature_ok {
         (StatusCode::OK, "OK").into_response()
     } else {
         (StatusCode::BAD_REQUEST, "bad signature").into_response()
+    }
+}
+
+/// The merchant's default webhook URL: JSON events for payments without a callback_url.
+async fn webhook(State(shop): State<DemoShop>, headers: HeaderMap, body: Bytes) -> Response {
+    event(&shop, &headers, &body)
+}
+
+fn event(shop: &DemoShop, headers: &HeaderMap, body: &[u8]) -> Response {
+    let signature = headers
+        .get("kapi-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let signature_ok = shop.verify_event(signature, body);
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let payment = &json["data"]["payment"];
+    shop.remember(Notification {
+        via: json["type"].as_str().unwrap_or("?").to_owned(),
+        order_id: payment["order_id"].as_str().unwrap_or("").to_owned(),
+        status: payment["status"].as_str().unwrap_or("").to_owned(),
+        amount: format!(
+            "{} {}",
+            payment["amount"].as_str().unwrap_or(""),
+            payment["currency"].as_str().unwrap_or("")
+        ),
+        signature_ok,
+    });
+    if signature_ok {
+        (StatusCode::OK, "OK").into_response()
+    } else {
+        (StatusCode::BAD_REQUEST, "bad signature").into_response()
+    }
+}
+
+/// The API way: the shop's server creates a checkout session and sends the shopper to it.
+async fn buy_api(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Response {
+    let get = |n: &str| crate::form::value(&form, n).to_owned();
+    let locale = Locale::parse_lenient(&get("lang"));
+    let Some(product) = PRODUCTS.iter().find(|p| p.id == get("product")) else {
+        return (StatusCode::BAD_REQUEST, "unknown product").into_response();
+    };
+    let s = &shop.inner;
+    let body = serde_json::json!({
+        "order_id": format!("DEMOAPI-{}-{}", s.clock.now_secs(), random_token(3)),
+        "amount": product.price,
+        "currency": "TRY",
+        "ok_url": format!("{}/ok", s.shop_url),
+        "fail_url": format!("{}/fail", s.shop_url),
+        "lang": locale.as_str(),
+        "description": if locale == Locale::En { product.name_en } else { product.name_tr },
+        "customer": {"name": "Ayşe Yılmaz", "email": "ayse@example.com", "phone": "+90 532 000 00 00"},
+    });
+    let created = s
+        .http
+        .post(format!("{}/api/v1/checkout-sessions", s.kapi_url))
+        .bearer_auth(s.secret.expose_secret())
+        .header("Idempotency-Key", random_token(16))
+        .json(&body)
+        .send()
+        .await;
+    let session: serde_json::Value = match created {
+        Ok(resp) if resp.status().is_success() => resp.json().await.unwrap_or_default(),
+        Ok(resp) => {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!("Kapı refused the session ({status}): {text}"),
+            )
+                .into_response();
+        }
+        Err(e) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!("Kapı unreachable: {}", e.without_url()),
+            )
+                .into_response();
+        }
+    };
+    match session["url"].as_str() {
+        Some(url) => Redirect::to(url).into_response(),
+        None => (StatusCode::BAD_GATEWAY, "Kapı answered without a URL").into_response(),
     }
 }

@@ -44,17 +44,73 @@ async fn demo_shop_sells_with_a_test_card_and_verifies_the_result() {
     );
     assert!(thanks.body.contains("İmza doğrulandı"));
 
-    // The server-to-server notification shows up on the shop's front page.
+    // The signed form result and the JSON event both reach the shop's callback URL, and
+    // both verify.
     let order_id = field(&back.fields, "order_id").to_owned();
-    let mut seen = false;
-    for _ in 0..50 {
+    wait_for_notification(&app, &shop, &order_id, "form").await;
+    wait_for_notification(&app, &shop, &order_id, "payment.approved").await;
+}
+
+/// Waits until the shop's front page lists a verified notification for the order.
+async fn wait_for_notification(app: &TestApp, shop: &str, order_id: &str, via: &str) {
+    for _ in 0..100 {
         let page = app.get(&format!("{shop}/")).await;
-        if page.body.contains(&order_id) {
-            assert!(page.body.contains("approved"));
-            seen = true;
-            break;
+        let rows = text_of(&page.body, "table.log tr");
+        if let Some(row) = rows
+            .iter()
+            .find(|r| r.contains(order_id) && r.contains(via))
+        {
+            assert!(row.contains("approved"), "{row}");
+            assert!(row.contains("İmza doğrulandı"), "{row}");
+            return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(seen, "the shop never received the callback");
+    panic!("the shop never received {via} for {order_id}");
+}
+
+#[tokio::test]
+async fn demo_shop_sells_through_the_api_and_gets_the_event_at_its_webhook() {
+    let app = spawn_app_with(|s| s.server.demo = true).await;
+    let shop = app.demo_url.clone().expect("demo shop runs");
+    let front = app.get(&format!("{shop}/")).await;
+    let buy = forms(&front.body).into_iter().next().unwrap();
+    // "Satın al (API ile)": the shop's server creates a checkout session.
+    let to_session = app.post_form(&format!("{shop}/buy-api"), &buy.fields).await;
+    assert_eq!(
+        to_session.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        to_session.body
+    );
+    let opened = app.get(&to_session.location.unwrap()).await;
+    let id = opened
+        .location
+        .unwrap()
+        .trim_start_matches("/checkout/")
+        .to_owned();
+    let result = app
+        .complete_3ds(app.submit_card(&id, MC_FRICTIONLESS).await)
+        .await;
+    let back = form_by_id(&result.body, "merchant-return").unwrap();
+    assert_eq!(back.action, format!("{shop}/ok"));
+    let thanks = app.post_form(&back.action, &back.fields).await;
+    assert!(thanks.body.contains("Teşekkürler, ödemeniz alındı"));
+    let order = {
+        let mut found = None;
+        for _ in 0..100 {
+            let page = app.get(&format!("{shop}/")).await;
+            if let Some(row) = text_of(&page.body, "table.log tr")
+                .into_iter()
+                .find(|r| r.contains("DEMOAPI-"))
+            {
+                found = Some(row);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        found.expect("the event reached the shop's webhook")
+    };
+    assert!(order.contains("payment.approved"), "{order}");
+    assert!(order.contains("İmza doğrulandı"), "{order}");
 }

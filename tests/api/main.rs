@@ -7,6 +7,7 @@ mod helpers;
 
 mod card_page;
 mod cli;
+mod crash;
 mod demo;
 mod journeys;
 mod notifications;
