@@ -66,14 +66,12 @@ fn start(data_dir: &str, port: u16, key: &str) -> Child {
 
 async fn wait_ready(client: &reqwest::Client, base: &str) {
     for _ in 0..200 {
-        if let Ok(r) = client
+        let ready = client
             .get(format!("{base}/api/v1/openapi.json"))
             .send()
-            .await
-        {
-            if r.status().is_success() {
-                return;
-            }
+            .await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
