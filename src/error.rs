@@ -159,7 +159,7 @@ pub struct Problem {
     /// The offending field, when there is one.
     pub field: Option<String>,
     /// Extra members, e.g. the bank's response code.
-    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    pub extra: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl Problem {
@@ -206,7 +206,7 @@ impl Problem {
             obj.insert("field".into(), field.clone().into());
         }
         if let (Some(extra), Some(obj)) = (&self.extra, body.as_object_mut()) {
-            obj.extend(extra.clone());
+            obj.extend(extra.as_ref().clone());
         }
         body
     }

@@ -84,7 +84,7 @@ pub struct PaymentQuery {
 pub struct PaymentList {
     /// Newest first.
     pub data: Vec<PaymentView>,
-    /// Pass as `cursor` for the next page; absent on the last page.
+    /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 

@@ -80,13 +80,11 @@ pub async fn void(
     state: &AppState,
     payment: &PaymentRecord,
 ) -> Result<PaymentRecord, AfterSaleError> {
-    if payment.status() != Status::Approved || payment.refunded_minor > 0 {
-        let what = if payment.refunded_minor > 0 {
-            "partly refunded"
-        } else {
-            payment.status.as_str()
-        };
-        return Err(AfterSaleError::NotAllowed(what.to_owned()));
+    if payment.status() != Status::Approved {
+        return Err(AfterSaleError::NotAllowed(payment.status.clone()));
+    }
+    if payment.refunded_minor > 0 {
+        return Err(AfterSaleError::NotAllowed("partly refunded".to_owned()));
     }
     let cutoff = state.settings.api.void_cutoff_minutes().unwrap_or(23 * 60);
     let authorised_at = payment.authorised_at.unwrap_or(payment.updated_at);

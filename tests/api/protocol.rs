@@ -1,37 +1,49 @@
-//! The documented protocol holds against real output: the Python snippet in
-//! docs/PROTOCOL.md verifies a result Kapı signed.
+//! The documented protocol holds against real output: the snippets in docs/PROTOCOL.md
+//! verify results and events Kapı signed.
 
 use std::{io::Write, process::Stdio};
 
 use crate::helpers::*;
 
-fn python_snippet() -> String {
+/// The code between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in PROTOCOL.md.
+fn snippet(marker: &str, fence: &str) -> String {
     let doc =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PROTOCOL.md")).unwrap();
     let start = doc
-        .find("<!-- verify-python:start -->")
+        .find(&format!("<!-- {marker}:start -->"))
         .expect("start marker");
-    let end = doc.find("<!-- verify-python:end -->").expect("end marker");
+    let end = doc
+        .find(&format!("<!-- {marker}:end -->"))
+        .expect("end marker");
     let block = &doc[start..end];
-    let code_start = block.find("```python").unwrap() + "```python".len();
+    let code_start = block.find(fence).unwrap() + fence.len();
     let code_end = block[code_start..].find("```").unwrap() + code_start;
-    block[code_start..code_end].to_owned()
+    block[code_start..code_end].trim_start().to_owned()
 }
 
-fn run_python(script: &std::path::Path, secret: &str, body: &[u8]) -> (bool, String) {
-    let mut child = std::process::Command::new("python3")
+fn python_snippet() -> String {
+    snippet("verify-python", "```python")
+}
+
+/// Runs `program script args…` with `body` on stdin; returns (success, trimmed stdout).
+fn run(program: &str, script: &std::path::Path, args: &[&str], body: &[u8]) -> (bool, String) {
+    let mut child = std::process::Command::new(program)
         .arg(script)
-        .arg(secret)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("python3 runs");
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
     child.stdin.take().unwrap().write_all(body).unwrap();
     let out = child.wait_with_output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).trim().to_owned(),
     )
+}
+
+fn run_python(script: &std::path::Path, secret: &str, body: &[u8]) -> (bool, String) {
+    run("python3", script, &[secret], body)
 }
 
 #[tokio::test]
@@ -65,6 +77,45 @@ async fn python_snippet_verifies_a_real_result() {
         assert_eq!(
             run_python(&script, "sk_other", &got.raw),
             (false, "INVALID".to_owned())
+        );
+    }
+}
+
+#[tokio::test]
+async fn webhook_snippets_verify_a_real_event() {
+    let app = spawn_app().await;
+    let id = app.approved_payment().await;
+    let event = app.receiver.wait_event(&id, "payment.approved").await;
+    let header = event.headers["kapi-signature"].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let py = dir.path().join("verify_webhook.py");
+    std::fs::write(&py, snippet("verify-webhook-python", "```python")).unwrap();
+    let js = dir.path().join("verify_webhook.js");
+    std::fs::write(&js, snippet("verify-webhook-node", "```js")).unwrap();
+    let mut tampered = event.raw.clone();
+    let last = tampered.len() - 2;
+    tampered[last] = b' ';
+    for (program, script) in [("python3", &py), ("node", &js)] {
+        let ok = run(program, script, &[app.secret_str(), &header], &event.raw);
+        assert_eq!(ok, (true, "OK".to_owned()), "{program} on a real event");
+        let bad_body = run(program, script, &[app.secret_str(), &header], &tampered);
+        assert_eq!(
+            bad_body,
+            (false, "INVALID".to_owned()),
+            "{program} on a tampered body"
+        );
+        let bad_key = run(program, script, &["sk_other", &header], &event.raw);
+        assert_eq!(
+            bad_key,
+            (false, "INVALID".to_owned()),
+            "{program} with the wrong key"
+        );
+        let stale = header.replacen("t=", "t=1", 1);
+        let stale = run(program, script, &[app.secret_str(), &stale], &event.raw);
+        assert_eq!(
+            stale,
+            (false, "INVALID".to_owned()),
+            "{program} with a forged timestamp"
         );
     }
 }
