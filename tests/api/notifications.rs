@@ -166,3 +166,53 @@ async fn wait_until(cond: impl Fn() -> bool) {
     }
     panic!("condition not met in time");
 }
+
+#[tokio::test]
+async fn a_delivery_that_keeps_failing_is_given_up_as_dead() {
+    let app = spawn_app_with(|s| s.notifications.max_age_secs = 1).await;
+    app.receiver
+        .fail_events
+        .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+    let id = app.approved_payment().await;
+    let mut event = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, list) = app
+            .get_json(&format!("/api/v1/events?payment_id={id}"))
+            .await;
+        event = list["data"][0].clone();
+        if event["status"] == "dead" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(event["status"], "dead", "{event}");
+    let attempts = event["attempt_log"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{event}");
+    assert!(attempts.iter().all(|a| a["status_code"] == 500));
+    // Dead events can still be sent again by hand.
+    app.receiver
+        .fail_events
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    let (status, _) = app
+        .post_json(
+            &format!("/api/v1/events/{}/resend", event["id"].as_str().unwrap()),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    app.receiver.wait_event(&id, "payment.approved").await;
+}
+
+#[tokio::test]
+async fn event_listing_refuses_a_bad_query() {
+    let app = spawn_app().await;
+    for bad in ["limit=0", "cursor=***", "colour=red"] {
+        let (status, body) = app.get_json(&format!("/api/v1/events?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["code"], "KP-6041");
+    }
+    let (status, body) = app.get_json("/api/v1/events/evt_missing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "KP-6040");
+}
