@@ -4,7 +4,6 @@ use axum::{
     Json,
     extract::{Path, RawQuery, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     auth::ApiMerchant,
     json::query,
-    payments::{decode_cursor, encode_cursor, parse_limit},
+    payments::{decode_cursor, page, parse_limit},
     resources::rfc3339,
 };
 use crate::{
@@ -110,34 +109,23 @@ pub async fn list(
     State(state): State<AppState>,
     ApiMerchant(merchant): ApiMerchant,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let result: Result<EventList, Problem> = async {
-        let q: EventQuery = query(raw.as_deref())?;
-        let limit = parse_limit(q.limit)?;
-        let filter = EventFilter {
-            payment_id: q.payment_id,
-            status: q.status,
-            kind: q.kind,
-            before: q.cursor.as_deref().map(decode_cursor).transpose()?,
-            limit: limit + 1,
-        };
-        let mut rows = state.store.list_events(&merchant.id, &filter).await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| rows.last().map(|e| encode_cursor(e.created_at, &e.id)))
-            .flatten();
-        let mut data = Vec::with_capacity(rows.len());
-        for e in &rows {
-            data.push(view(&state, e).await?);
-        }
-        Ok(EventList { data, next_cursor })
+) -> Result<Json<EventList>, Problem> {
+    let q: EventQuery = query(raw.as_deref())?;
+    let limit = parse_limit(q.limit)?;
+    let filter = EventFilter {
+        payment_id: q.payment_id,
+        status: q.status,
+        kind: q.kind,
+        before: q.cursor.as_deref().map(decode_cursor).transpose()?,
+        limit: limit + 1,
+    };
+    let rows = state.store.list_events(&merchant.id, &filter).await?;
+    let (rows, next_cursor) = page(rows, limit, |e| (e.created_at, e.id.as_str()));
+    let mut data = Vec::with_capacity(rows.len());
+    for e in &rows {
+        data.push(view(&state, e).await?);
     }
-    .await;
-    match result {
-        Ok(list) => Json(list).into_response(),
-        Err(e) => e.into_response(),
-    }
+    Ok(Json(EventList { data, next_cursor }))
 }
 
 async fn owned_event(
@@ -167,16 +155,9 @@ pub async fn get(
     State(state): State<AppState>,
     ApiMerchant(merchant): ApiMerchant,
     Path(id): Path<String>,
-) -> Response {
-    let result = async {
-        let e = owned_event(&state, &merchant.id, &id).await?;
-        view(&state, &e).await
-    }
-    .await;
-    match result {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> Result<Json<EventView>, Problem> {
+    let e = owned_event(&state, &merchant.id, &id).await?;
+    Ok(Json(view(&state, &e).await?))
 }
 
 /// Deliver an event again
@@ -196,22 +177,16 @@ pub async fn resend(
     State(state): State<AppState>,
     ApiMerchant(merchant): ApiMerchant,
     Path(id): Path<String>,
-) -> Response {
-    let result = async {
-        let e = owned_event(&state, &merchant.id, &id).await?;
-        if !state
-            .store
-            .resend_event(&e.id, state.clock.now_ms())
-            .await?
-        {
-            return Err(Problem::of(ErrorCode::EventNoEndpoint));
-        }
-        state.events_wake.notify_one();
-        view(&state, &owned_event(&state, &merchant.id, &id).await?).await
+) -> Result<(StatusCode, Json<EventView>), Problem> {
+    let e = owned_event(&state, &merchant.id, &id).await?;
+    if !state
+        .store
+        .resend_event(&e.id, state.clock.now_ms())
+        .await?
+    {
+        return Err(Problem::of(ErrorCode::EventNoEndpoint));
     }
-    .await;
-    match result {
-        Ok(v) => (StatusCode::ACCEPTED, Json(v)).into_response(),
-        Err(e) => e.into_response(),
-    }
+    state.events_wake.notify_one();
+    let fresh = owned_event(&state, &merchant.id, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(view(&state, &fresh).await?)))
 }

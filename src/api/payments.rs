@@ -4,7 +4,7 @@ use axum::{
     Json,
     extract::{Path, RawQuery, State},
     http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -52,14 +52,9 @@ pub async fn get(
     State(state): State<AppState>,
     ApiMerchant(merchant): ApiMerchant,
     Path(id): Path<String>,
-) -> Response {
-    match owned_payment(&state, &merchant.id, &id).await {
-        Ok(p) => match detailed(&state, &p).await {
-            Ok(view) => Json(view).into_response(),
-            Err(e) => e.into_response(),
-        },
-        Err(e) => e.into_response(),
-    }
+) -> Result<Json<PaymentView>, Problem> {
+    let p = owned_payment(&state, &merchant.id, &id).await?;
+    Ok(Json(detailed(&state, &p).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -143,39 +138,47 @@ pub async fn list(
     State(state): State<AppState>,
     ApiMerchant(merchant): ApiMerchant,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let result: Result<PaymentList, Problem> = async {
-        let q: PaymentQuery = query(raw.as_deref())?;
-        if let Some(s) = &q.status {
-            Status::parse(s).ok_or_else(|| {
-                Problem::from_code(ErrorCode::InvalidQuery, "unknown status").with_field("status")
-            })?;
-        }
-        let limit = parse_limit(q.limit)?;
-        let filter = PaymentFilter {
-            order_id: q.order_id.clone(),
-            status: q.status.clone(),
-            from: parse_time(&q.from, "from")?,
-            to: parse_time(&q.to, "to")?,
-            before: q.cursor.as_deref().map(decode_cursor).transpose()?,
-            limit: limit + 1,
-        };
-        let mut rows = state.store.list_payments(&merchant.id, &filter).await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| rows.last().map(|p| encode_cursor(p.created_at, &p.id)))
-            .flatten();
-        Ok(PaymentList {
-            data: rows.iter().map(PaymentView::new).collect(),
-            next_cursor,
+) -> Result<Json<PaymentList>, Problem> {
+    let q: PaymentQuery = query(raw.as_deref())?;
+    if let Some(s) = &q.status {
+        Status::parse(s).ok_or_else(|| {
+            Problem::from_code(ErrorCode::InvalidQuery, "unknown status").with_field("status")
+        })?;
+    }
+    let limit = parse_limit(q.limit)?;
+    let filter = PaymentFilter {
+        order_id: q.order_id.clone(),
+        status: q.status.clone(),
+        from: parse_time(&q.from, "from")?,
+        to: parse_time(&q.to, "to")?,
+        before: q.cursor.as_deref().map(decode_cursor).transpose()?,
+        limit: limit + 1,
+    };
+    let rows = state.store.list_payments(&merchant.id, &filter).await?;
+    let (rows, next_cursor) = page(rows, limit, |p| (p.created_at, p.id.as_str()));
+    Ok(Json(PaymentList {
+        data: rows.iter().map(PaymentView::new).collect(),
+        next_cursor,
+    }))
+}
+
+/// Cuts a `limit + 1` fetch down to a page and, when there is more, the cursor after it.
+pub fn page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    key: impl Fn(&T) -> (i64, &str),
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next = if more {
+        rows.last().map(|last| {
+            let (at, id) = key(last);
+            encode_cursor(at, id)
         })
-    }
-    .await;
-    match result {
-        Ok(list) => Json(list).into_response(),
-        Err(e) => e.into_response(),
-    }
+    } else {
+        None
+    };
+    (rows, next)
 }
 
 fn after_sale_problem(e: AfterSaleError, currency: &str) -> Problem {

@@ -11,13 +11,13 @@ use utoipa::ToSchema;
 
 use super::{
     auth::ApiMerchant,
-    idempotency::{self, ApiResult},
+    idempotency,
     json::{JsonBody, parse},
     resources::rfc3339,
 };
 use crate::{
     checkout::{
-        Status, flow,
+        flow,
         start::{self, CreateError, OrderInput},
     },
     crypto,
@@ -219,27 +219,17 @@ pub async fn expire(
     State(state): State<AppState>,
     ApiMerchant(merchant): ApiMerchant,
     Path(id): Path<String>,
-) -> Response {
-    let result: ApiResult = async {
-        let payment = owned_payment(&state, &merchant.id, &id).await?;
-        let status = payment.status();
-        let moved = matches!(status, Status::Created | Status::Challenge)
-            && flow::expire_now(&state, &payment).await.map_err(|e| {
-                Problem::from_code(e.code, e.code.message(crate::domain::Locale::En))
-            })?;
-        if !moved {
-            let now = owned_payment(&state, &merchant.id, &id).await?;
-            return Err(Problem::from_code(
-                ErrorCode::SessionNotOpen,
-                format!("the session is {}", now.status),
-            ));
-        }
-        let after = owned_payment(&state, &merchant.id, &id).await?;
-        Ok((StatusCode::OK, json(session_view(&state, &after))))
+) -> Result<axum::Json<CheckoutSession>, Problem> {
+    let payment = owned_payment(&state, &merchant.id, &id).await?;
+    let moved = flow::expire_now(&state, &payment)
+        .await
+        .map_err(|e| Problem::from_code(e.code, e.code.message(crate::domain::Locale::En)))?;
+    let after = owned_payment(&state, &merchant.id, &id).await?;
+    if !moved {
+        return Err(Problem::from_code(
+            ErrorCode::SessionNotOpen,
+            format!("the session is {}", after.status),
+        ));
     }
-    .await;
-    match result {
-        Ok((s, b)) => axum::response::IntoResponse::into_response((s, axum::Json(b))),
-        Err(p) => axum::response::IntoResponse::into_response(p),
-    }
+    Ok(axum::Json(session_view(&state, &after)))
 }
