@@ -14,14 +14,24 @@ ALTER TABLE merchants ADD COLUMN allowed_ips TEXT NOT NULL DEFAULT '[]';
 CREATE UNIQUE INDEX merchants_key_lookup ON merchants (key_lookup);
 CREATE INDEX merchants_prev_key_lookup ON merchants (prev_key_lookup);
 
+-- Refunds that succeeded at the bank.
 ALTER TABLE payments ADD COLUMN refunded_minor INTEGER NOT NULL DEFAULT 0;
+-- Refunds succeeded or still being asked (and a void in progress): the compare-and-set that
+-- keeps concurrent refunds within the authorised amount works on this one.
+ALTER TABLE payments ADD COLUMN refund_reserved_minor INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE payments ADD COLUMN authorised_at INTEGER;
+-- Payments approved before this migration: their authorisation time from the history.
+UPDATE payments SET authorised_at = (
+    SELECT MIN(at) FROM payment_history h WHERE h.payment_id = payments.id AND h.to_status = 'approved')
+WHERE authorised_at IS NULL AND status = 'approved';
 -- How the payment was started: 'form' (signed POST /pay) or 'api' (checkout session).
 ALTER TABLE payments ADD COLUMN source TEXT NOT NULL DEFAULT 'form';
 CREATE INDEX payments_merchant_created ON payments (merchant_id, created_at DESC, id DESC);
 
--- Refunds (iade) and voids (iptal). The amount is reserved on payments.refunded_minor
+-- Refunds (iade) and voids (iptal). The amount is reserved on payments.refund_reserved_minor
 -- before the bank is asked, so concurrent requests can never exceed the authorised amount.
+-- A refund whose outcome is unknown (the bank did not answer) stays 'pending' and reserved
+-- until a recovery job asks the bank again with the same reference.
 CREATE TABLE refunds (
     id               TEXT PRIMARY KEY,
     payment_id       TEXT NOT NULL REFERENCES payments(id),
@@ -77,6 +87,8 @@ CREATE TABLE idempotency_keys (
     merchant_id     TEXT NOT NULL,
     key             TEXT NOT NULL,
     request_hash    TEXT NOT NULL,
+    -- The request that holds the key: only it may store or drop the response.
+    owner           TEXT NOT NULL,
     -- 'in_flight' until the response is stored, then 'done'.
     state           TEXT NOT NULL,
     response_status INTEGER,

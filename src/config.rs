@@ -53,6 +53,8 @@ pub struct CheckoutSettings {
     /// Allowed clock difference for signed forms.
     pub signature_window_secs: u64,
     pub callback_timeout_secs: u64,
+    /// How often expired payments, pending refunds and old nonces/keys are looked after.
+    pub sweep_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -118,6 +120,8 @@ pub struct ApiSettings {
     pub void_cutoff: String,
     /// Default lifetime of a checkout session created by the API.
     pub session_ttl_secs: u64,
+    /// A refund or void the bank did not answer is asked about again after this long.
+    pub refund_recheck_secs: u64,
 }
 
 impl Default for ApiSettings {
@@ -125,6 +129,7 @@ impl Default for ApiSettings {
         Self {
             void_cutoff: "23:00".into(),
             session_ttl_secs: 30 * 60,
+            refund_recheck_secs: 60,
         }
     }
 }
@@ -185,6 +190,7 @@ impl Default for CheckoutSettings {
             payment_ttl_secs: 15 * 60,
             signature_window_secs: 10 * 60,
             callback_timeout_secs: 10,
+            sweep_interval_ms: 30_000,
         }
     }
 }
@@ -275,9 +281,21 @@ impl Settings {
         if self.api.void_cutoff_minutes().is_none() {
             return Err(ConfigError::Invalid("api.void_cutoff must be HH:MM".into()));
         }
-        if self.notifications.lease_secs == 0 || self.notifications.poll_interval_ms == 0 {
+        let n = &self.notifications;
+        if n.poll_interval_ms == 0 || n.first_retry_ms == 0 || n.max_retry_interval_secs == 0 {
             return Err(ConfigError::Invalid(
-                "notifications.lease_secs and poll_interval_ms must be positive".into(),
+                "notifications.poll_interval_ms, first_retry_ms and max_retry_interval_secs must be positive".into(),
+            ));
+        }
+        // A lease shorter than a delivery may take would let a second worker send it again.
+        if n.lease_secs <= n.timeout_secs {
+            return Err(ConfigError::Invalid(
+                "notifications.lease_secs must be longer than notifications.timeout_secs".into(),
+            ));
+        }
+        if self.checkout.sweep_interval_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "checkout.sweep_interval_ms must be positive".into(),
             ));
         }
         if self.acquirer.terminal_id.is_empty() {
@@ -380,6 +398,18 @@ mod tests {
             assert!(Settings::load(None, bad_listen).is_err());
             jail.set_env("KAPI__ACQUIRER__BASE_URL", "ftp://bank");
             assert!(Settings::load(None, CliOverrides::default()).is_err());
+            jail.set_env("KAPI__ACQUIRER__BASE_URL", "http://bank.example");
+            jail.set_env("KAPI__NOTIFICATIONS__LEASE_SECS", "5");
+            assert!(
+                Settings::load(None, CliOverrides::default()).is_err(),
+                "lease shorter than the timeout"
+            );
+            jail.set_env("KAPI__NOTIFICATIONS__LEASE_SECS", "60");
+            jail.set_env("KAPI__NOTIFICATIONS__FIRST_RETRY_MS", "0");
+            assert!(
+                Settings::load(None, CliOverrides::default()).is_err(),
+                "zero retry delay"
+            );
             Ok(())
         });
     }

@@ -94,6 +94,9 @@ struct RotateArgs {
     /// Print only {"merchant_id", "secret_key", "previous_key_expires_at"}.
     #[arg(long)]
     json: bool,
+    /// Rotate even while the key before is still in its overlap (that key stops at once).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -237,8 +240,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let (vault, store) = open(cli.config.as_deref(), args.data_dir).await?;
             let overlap = std::time::Duration::from_secs(args.overlap_hours.saturating_mul(3600));
-            let (secret, until) =
-                merchants::rotate_key(&store, &vault, &args.merchant_id, overlap, now_ms()).await?;
+            let (secret, until) = merchants::rotate_key(
+                &store,
+                &vault,
+                &args.merchant_id,
+                overlap,
+                args.force,
+                now_ms(),
+            )
+            .await?;
             let until = kapi::api::resources::rfc3339(until);
             if args.json {
                 let out = serde_json::json!({

@@ -41,6 +41,10 @@ pub enum MerchantError {
     WebhookUrl(String),
     #[error("`{0}` is not an IP address")]
     Ip(String),
+    #[error(
+        "the previous key is still valid until {0}; rotating again now would cut it off (use --force)"
+    )]
+    RotationInProgress(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -156,12 +160,19 @@ pub async fn rotate_key(
     vault: &Vault,
     merchant_id: &str,
     overlap: std::time::Duration,
+    force: bool,
     now_ms: i64,
 ) -> Result<(SecretString, i64), MerchantError> {
     let merchant = store
         .get_merchant(merchant_id)
         .await?
         .ok_or_else(|| MerchantError::NotFound(merchant_id.to_owned()))?;
+    if !force && merchant.previous_key(now_ms).is_some() {
+        let until = merchant.prev_key_expires_at.unwrap_or_default();
+        return Err(MerchantError::RotationInProgress(
+            crate::api::resources::rfc3339(until),
+        ));
+    }
     let old = secret_key(vault, &merchant)?;
     let new = new_secret();
     let until = now_ms.saturating_add(i64::try_from(overlap.as_millis()).unwrap_or(i64::MAX));
@@ -227,7 +238,7 @@ fn parse_ips(ips: &[String]) -> Result<Vec<String>, MerchantError> {
         .map(|ip| {
             ip.trim()
                 .parse::<std::net::IpAddr>()
-                .map(|a| a.to_string())
+                .map(|a| a.to_canonical().to_string())
                 .map_err(|_| MerchantError::Ip(ip.clone()))
         })
         .collect()

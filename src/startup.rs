@@ -357,9 +357,12 @@ async fn ensure_demo_merchant(
     Ok(secret)
 }
 
-/// Expires abandoned payments so that their merchants hear about them, and forgets old nonces.
+/// Expires abandoned payments so that their merchants hear about them, settles refunds the
+/// bank left unanswered, and forgets old nonces and idempotency keys.
 async fn expiry_sweeper(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    let mut tick = tokio::time::interval(Duration::from_millis(
+        state.settings.checkout.sweep_interval_ms,
+    ));
     // A form may be stamped up to one window in the past or the future: keep nonces for more
     // than twice the window, after which their forms fail the timestamp check anyway.
     let keep_ms = i64::try_from(state.settings.checkout.signature_window_secs)
@@ -370,6 +373,12 @@ async fn expiry_sweeper(state: AppState) {
         let now = state.clock.now_ms();
         if let Err(e) = state.store.forget_nonces(now.saturating_sub(keep_ms)).await {
             tracing::warn!(error = %e, "nonce cleanup failed");
+        }
+        // Refunds and voids the bank did not answer: ask again with the same reference.
+        let recheck_ms = i64::try_from(state.settings.api.refund_recheck_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX);
+        if let Err(e) = crate::checkout::after_sale::recover_pending(&state, recheck_ms).await {
+            tracing::warn!(error = %e, "pending refund recovery failed");
         }
         // Idempotency keys are kept at least 24 hours (48 here).
         if let Err(e) = state

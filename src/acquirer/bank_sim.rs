@@ -3,7 +3,9 @@
 //! takes voids and refunds of what it authorised.
 //!
 //! Voids and refunds of an amount whose minor part is `13` (e.g. `10.13`) are refused with
-//! `58`; those whose minor part is `77` take three seconds (to exercise in-flight requests).
+//! `58`; `77` takes three seconds (to exercise in-flight requests); `91` is done but the
+//! first answer is lost (HTTP 503), as when a bank times out after acting. A repeat with the
+//! same `reference` gets the first answer again and is not done twice.
 
 use std::sync::{Arc, Mutex};
 
@@ -48,6 +50,8 @@ pub struct BankSim {
     terminal_id: String,
     api_key: SecretString,
     transactions: Arc<Mutex<Vec<SimTransaction>>>,
+    /// Answers to voids and refunds by their reference.
+    answered: Arc<Mutex<std::collections::HashMap<String, AuthResponse>>>,
 }
 
 /// What the simulated issuer decides for a card number.
@@ -74,6 +78,7 @@ impl BankSim {
             terminal_id,
             api_key,
             transactions: Arc::default(),
+            answered: Arc::default(),
         }
     }
 
@@ -234,6 +239,14 @@ async fn after_sale(sim: BankSim, req: AfterSaleRequest, kind: &str) -> Response
             random_digits(16)
         ),
     };
+    if let Some(earlier) = sim
+        .answered
+        .lock()
+        .ok()
+        .and_then(|a| a.get(&req.reference).cloned())
+    {
+        return Json(earlier).into_response();
+    }
     let Ok(mut list) = sim.transactions.lock() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "bank busy").into_response();
     };
@@ -273,6 +286,9 @@ async fn after_sale(sim: BankSim, req: AfterSaleRequest, kind: &str) -> Response
         Some(_) => "00",
     };
     let response = respond(code);
+    if let Ok(mut answered) = sim.answered.lock() {
+        answered.insert(req.reference.clone(), response.clone());
+    }
     if let Some(o) = original {
         list.push(SimTransaction {
             kind: kind.into(),
@@ -290,6 +306,10 @@ async fn after_sale(sim: BankSim, req: AfterSaleRequest, kind: &str) -> Response
             host_ref: response.host_ref.clone(),
             transaction_id: response.transaction_id.clone(),
         });
+    }
+    if req.amount_minor % 100 == 91 {
+        // Done, but the answer never reaches the caller.
+        return (StatusCode::SERVICE_UNAVAILABLE, "timeout").into_response();
     }
     Json(response).into_response()
 }
@@ -321,7 +341,19 @@ struct TxnQuery {
 
 /// Simulator only: what the bank saw, newest first, so a test or an operator can check that
 /// a payment was authorised exactly once.
-async fn transactions(State(sim): State<BankSim>, Query(q): Query<TxnQuery>) -> Response {
+async fn transactions(
+    State(sim): State<BankSim>,
+    headers: HeaderMap,
+    Query(q): Query<TxnQuery>,
+) -> Response {
+    if !sim.authorised(&headers) {
+        return Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "BANK-401",
+            "unknown terminal credentials",
+        )
+        .into_response();
+    }
     let list = sim
         .transactions
         .lock()

@@ -31,6 +31,16 @@ fn render(result: ApiResult) -> Response {
     }
 }
 
+/// What a server error under a key means for a retry with the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnServerError {
+    /// Nothing irreversible can have happened: the key is freed and a retry runs again.
+    Retry,
+    /// Money may have moved (a refund or void): the error is kept and replayed, so a retry
+    /// can never repeat it; the payment shows what became of it.
+    Keep,
+}
+
 /// Runs `handler` once per (merchant, key); `fingerprint` identifies the request (method,
 /// path and body).
 pub async fn run<F, Fut>(
@@ -38,6 +48,7 @@ pub async fn run<F, Fut>(
     merchant_id: &str,
     headers: &HeaderMap,
     fingerprint: &[u8],
+    on_server_error: OnServerError,
     handler: F,
 ) -> Response
 where
@@ -53,9 +64,10 @@ where
     };
     let hash = sha256_hex(fingerprint);
     let now = state.clock.now_ms();
+    let owner = crate::domain::ids::random_token(8);
     let begun = state
         .store
-        .idempotency_begin(merchant_id, key, &hash, now, now - STALE_MS)
+        .idempotency_begin(merchant_id, key, &hash, &owner, now, now - STALE_MS)
         .await;
     match begun {
         Err(e) => Problem::from(e).into_response(),
@@ -83,13 +95,21 @@ where
                 Ok((s, b)) => (*s, b.clone()),
                 Err(p) => (p.status, p.body()),
             };
-            let stored = if status.is_server_error() {
-                // A fault of ours: let the merchant retry with the same key.
-                state.store.idempotency_abandon(merchant_id, key).await
+            let stored = if status.is_server_error() && on_server_error == OnServerError::Retry {
+                state
+                    .store
+                    .idempotency_abandon(merchant_id, key, &owner)
+                    .await
             } else {
                 state
                     .store
-                    .idempotency_finish(merchant_id, key, status.as_u16(), &body.to_string())
+                    .idempotency_finish(
+                        merchant_id,
+                        key,
+                        &owner,
+                        status.as_u16(),
+                        &body.to_string(),
+                    )
                     .await
             };
             if let Err(e) = stored {

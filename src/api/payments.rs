@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     auth::ApiMerchant,
-    idempotency,
+    idempotency::{self, OnServerError},
     json::{JsonBody, parse, query},
     resources::{PaymentView, RefundView},
     sessions::owned_payment,
@@ -209,11 +209,12 @@ fn after_sale_problem(e: AfterSaleError, currency: &str) -> Problem {
             .with_extra("proc_return_code", code.into())
             .with_extra("refund_id", refund.id.clone().into())
         }
-        AfterSaleError::BankUnreachable { refund } => Problem::from_code(
+        AfterSaleError::Pending { refund } => Problem::from_code(
             ErrorCode::BankUnreachable,
-            "the bank could not be reached; nothing was refunded",
+            "the bank did not answer; the request is pending and Kapı asks the bank again until it knows the outcome",
         )
-        .with_extra("refund_id", refund.id.clone().into()),
+        .with_extra("refund_id", refund.id.clone().into())
+        .with_extra("refund_status", "pending".into()),
         AfterSaleError::Store(e) => Problem::from(e),
         AfterSaleError::Internal(e) => {
             tracing::error!(error = %e, "after-sale");
@@ -252,6 +253,7 @@ pub async fn void(
         &merchant.id,
         &headers,
         fingerprint.as_bytes(),
+        OnServerError::Keep,
         || async {
             let payment = owned_payment(&state, &merchant.id, &id).await?;
             let after = after_sale::void(&state, &payment)
@@ -298,33 +300,40 @@ pub async fn refund(
 ) -> Response {
     let mut fingerprint = format!("POST /api/v1/payments/{id}/refunds\n").into_bytes();
     fingerprint.extend_from_slice(&body);
-    idempotency::run(&state, &merchant.id, &headers, &fingerprint, || async {
-        let req: RefundRequest = if body.iter().all(u8::is_ascii_whitespace) {
-            RefundRequest::default()
-        } else {
-            parse(&body)?
-        };
-        let payment = owned_payment(&state, &merchant.id, &id).await?;
-        let amount = match &req.amount {
-            None => None,
-            Some(a) => {
-                let currency = Currency::parse(&payment.currency)
-                    .map_err(|_| Problem::of(ErrorCode::Internal))?;
-                Some(
-                    Money::parse(a, currency)
-                        .map_err(|_| Problem::of(ErrorCode::InvalidAmount).with_field("amount"))?
-                        .minor(),
-                )
+    idempotency::run(
+        &state,
+        &merchant.id,
+        &headers,
+        &fingerprint,
+        OnServerError::Keep,
+        || async {
+            let req: RefundRequest = if body.iter().all(u8::is_ascii_whitespace) {
+                RefundRequest::default()
+            } else {
+                parse(&body)?
+            };
+            let payment = owned_payment(&state, &merchant.id, &id).await?;
+            let amount = match &req.amount {
+                None => None,
+                Some(a) => {
+                    let currency = Currency::parse(&payment.currency)
+                        .map_err(|_| Problem::of(ErrorCode::Internal))?;
+                    Some(
+                        Money::parse(a, currency)
+                            .map_err(|_| {
+                                Problem::of(ErrorCode::InvalidAmount).with_field("amount")
+                            })?
+                            .minor(),
+                    )
+                }
+            };
+            if payment.status() != Status::Approved {
+                return Err(Problem::from_code(
+                    ErrorCode::RefundNotAllowed,
+                    format!("the payment is {}", payment.status),
+                ));
             }
-        };
-        if payment.status() != Status::Approved {
-            return Err(Problem::from_code(
-                ErrorCode::RefundNotAllowed,
-                format!("the payment is {}", payment.status),
-            ));
-        }
-        let (refund, _) =
-            after_sale::refund(&state, &payment, amount)
+            let (refund, _) = after_sale::refund(&state, &payment, amount)
                 .await
                 .map_err(|e| match e {
                     AfterSaleError::NotAllowed(what) => Problem::from_code(
@@ -333,10 +342,11 @@ pub async fn refund(
                     ),
                     other => after_sale_problem(other, &payment.currency),
                 })?;
-        Ok((
-            StatusCode::CREATED,
-            json(RefundView::new(&refund, &payment.currency)),
-        ))
-    })
+            Ok((
+                StatusCode::CREATED,
+                json(RefundView::new(&refund, &payment.currency)),
+            ))
+        },
+    )
     .await
 }

@@ -121,7 +121,10 @@ pub struct PaymentView {
     pub currency: String,
     /// What the bank authorised (the amount, once approved).
     pub authorised_amount: String,
+    /// Refunds the bank confirmed.
     pub refunded_amount: String,
+    /// Refunds (or a void) sent to the bank and not answered yet.
+    pub pending_refund_amount: String,
     /// What can still be refunded.
     pub refundable_amount: String,
     pub installment: i64,
@@ -149,15 +152,14 @@ impl PaymentView {
         let authorised = matches!(status, Status::Approved | Status::Voided | Status::Refunded);
         let authorised_minor = if authorised { p.amount_minor } else { 0 };
         let refundable = if status == Status::Approved {
-            p.amount_minor - p.refunded_minor
+            p.amount_minor - p.refund_reserved_minor
         } else {
             0
         };
-        // A void reverses the whole authorisation; it is not a refund.
-        let refunded = if status == Status::Voided {
-            0
+        let pending = if status == Status::Approved {
+            p.refund_reserved_minor - p.refunded_minor
         } else {
-            p.refunded_minor
+            0
         };
         let card = p.masked_pan.as_ref().map(|_| CardView {
             brand: p.card_brand.clone(),
@@ -193,7 +195,8 @@ impl PaymentView {
             amount: decimal(p.amount_minor, &p.currency),
             currency: p.currency.clone(),
             authorised_amount: decimal(authorised_minor, &p.currency),
-            refunded_amount: decimal(refunded, &p.currency),
+            refunded_amount: decimal(p.refunded_minor, &p.currency),
+            pending_refund_amount: decimal(pending, &p.currency),
             refundable_amount: decimal(refundable, &p.currency),
             installment: p.installment,
             lang: p.locale.clone(),

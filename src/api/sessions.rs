@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::{
     auth::ApiMerchant,
-    idempotency,
+    idempotency::{self, OnServerError},
     json::{JsonBody, parse},
     resources::rfc3339,
 };
@@ -131,63 +131,70 @@ pub async fn create(
 ) -> Response {
     let mut fingerprint = b"POST /api/v1/checkout-sessions\n".to_vec();
     fingerprint.extend_from_slice(&body);
-    idempotency::run(&state, &merchant.id, &headers, &fingerprint, || async {
-        let req: CreateSessionRequest = parse(&body)?;
-        let ttl = req
-            .expires_in
-            .unwrap_or(state.settings.api.session_ttl_secs);
-        if !(MIN_EXPIRES_IN..=MAX_EXPIRES_IN).contains(&ttl) {
-            return Err(Problem::from_code(
-                ErrorCode::InvalidJsonValue,
-                "expires_in must be 300 to 86400 seconds",
-            )
-            .with_field("expires_in"));
-        }
-        let installment = req.installment.map(|n| n.to_string()).unwrap_or_default();
-        let customer = req.customer.unwrap_or(CustomerInput {
-            name: String::new(),
-            email: String::new(),
-            phone: String::new(),
-        });
-        let input = OrderInput {
-            order_id: &req.order_id,
-            amount: &req.amount,
-            currency: &req.currency,
-            ok_url: &req.ok_url,
-            fail_url: &req.fail_url,
-            callback_url: req.callback_url.as_deref().unwrap_or(""),
-            lang: req.lang.as_deref().unwrap_or(""),
-            installment: &installment,
-            description: req.description.as_deref().unwrap_or(""),
-            customer_name: &customer.name,
-            customer_email: &customer.email,
-            customer_phone: &customer.phone,
-        };
-        let draft = start::parse_order(&input, &merchant).map_err(|(code, field)| {
-            let field = match field {
-                "customer_name" => "customer.name",
-                "customer_email" => "customer.email",
-                "customer_phone" => "customer.phone",
-                other => other,
-            };
-            Problem::from_code(code, code.message(crate::domain::Locale::En)).with_field(field)
-        })?;
-        let payment = start::create_payment(
-            &state,
-            &merchant,
-            draft,
-            std::time::Duration::from_secs(ttl),
-            "api",
-        )
-        .await
-        .map_err(|e| match e {
-            CreateError::OrderAlreadyPaid => {
-                Problem::of(ErrorCode::OrderAlreadyPaid).with_field("order_id")
+    idempotency::run(
+        &state,
+        &merchant.id,
+        &headers,
+        &fingerprint,
+        OnServerError::Retry,
+        || async {
+            let req: CreateSessionRequest = parse(&body)?;
+            let ttl = req
+                .expires_in
+                .unwrap_or(state.settings.api.session_ttl_secs);
+            if !(MIN_EXPIRES_IN..=MAX_EXPIRES_IN).contains(&ttl) {
+                return Err(Problem::from_code(
+                    ErrorCode::InvalidJsonValue,
+                    "expires_in must be 300 to 86400 seconds",
+                )
+                .with_field("expires_in"));
             }
-            CreateError::Store(e) => Problem::from(e),
-        })?;
-        Ok((StatusCode::CREATED, json(session_view(&state, &payment))))
-    })
+            let installment = req.installment.map(|n| n.to_string()).unwrap_or_default();
+            let customer = req.customer.unwrap_or(CustomerInput {
+                name: String::new(),
+                email: String::new(),
+                phone: String::new(),
+            });
+            let input = OrderInput {
+                order_id: &req.order_id,
+                amount: &req.amount,
+                currency: &req.currency,
+                ok_url: &req.ok_url,
+                fail_url: &req.fail_url,
+                callback_url: req.callback_url.as_deref().unwrap_or(""),
+                lang: req.lang.as_deref().unwrap_or(""),
+                installment: &installment,
+                description: req.description.as_deref().unwrap_or(""),
+                customer_name: &customer.name,
+                customer_email: &customer.email,
+                customer_phone: &customer.phone,
+            };
+            let draft = start::parse_order(&input, &merchant).map_err(|(code, field)| {
+                let field = match field {
+                    "customer_name" => "customer.name",
+                    "customer_email" => "customer.email",
+                    "customer_phone" => "customer.phone",
+                    other => other,
+                };
+                Problem::from_code(code, code.message(crate::domain::Locale::En)).with_field(field)
+            })?;
+            let payment = start::create_payment(
+                &state,
+                &merchant,
+                draft,
+                std::time::Duration::from_secs(ttl),
+                "api",
+            )
+            .await
+            .map_err(|e| match e {
+                CreateError::OrderAlreadyPaid => {
+                    Problem::of(ErrorCode::OrderAlreadyPaid).with_field("order_id")
+                }
+                CreateError::Store(e) => Problem::from(e),
+            })?;
+            Ok((StatusCode::CREATED, json(session_view(&state, &payment))))
+        },
+    )
     .await
 }
 

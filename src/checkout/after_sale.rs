@@ -28,8 +28,10 @@ pub enum AfterSaleError {
     Exceeds { refundable_minor: i64 },
     #[error("the bank refused with code {}", .refund.proc_return_code.clone().unwrap_or_default())]
     BankRefused { refund: Box<RefundRecord> },
-    #[error("the bank could not be reached")]
-    BankUnreachable { refund: Box<RefundRecord> },
+    /// The bank did not answer: it may or may not have done it. The request stays pending
+    /// (and its amount reserved) until `recover_pending` learns the outcome.
+    #[error("the bank did not answer; the request is pending")]
+    Pending { refund: Box<RefundRecord> },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -50,12 +52,7 @@ pub fn void_deadline(authorised_at: i64, cutoff_minutes: u32) -> i64 {
     deadline_local - ISTANBUL_OFFSET_MS
 }
 
-fn request(
-    state: &AppState,
-    p: &PaymentRecord,
-    reference: &str,
-    amount_minor: i64,
-) -> AfterSaleRequest {
+fn request(state: &AppState, p: &PaymentRecord, r: &RefundRecord) -> AfterSaleRequest {
     AfterSaleRequest {
         terminal_id: p
             .terminal_id
@@ -64,10 +61,11 @@ fn request(
         merchant_id: p.merchant_id.clone(),
         order_id: p.order_id.clone(),
         payment_id: p.id.clone(),
-        reference: reference.to_owned(),
+        // The same reference on every try: the bank recognises a repeat.
+        reference: r.id.clone(),
         original_transaction_id: p.transaction_id.clone().unwrap_or_default(),
         original_host_ref: p.host_ref.clone().unwrap_or_default(),
-        amount_minor,
+        amount_minor: r.amount_minor,
         currency: p
             .money()
             .map(|m| m.currency().numeric().to_owned())
@@ -75,7 +73,7 @@ fn request(
     }
 }
 
-/// Voids an approved, unrefunded payment before its business day's cut-off.
+/// Voids an approved payment with nothing refunded, before its business day's cut-off.
 pub async fn void(
     state: &AppState,
     payment: &PaymentRecord,
@@ -83,11 +81,15 @@ pub async fn void(
     if payment.status() != Status::Approved {
         return Err(AfterSaleError::NotAllowed(payment.status.clone()));
     }
-    if payment.refunded_minor > 0 {
+    if payment.refund_reserved_minor > 0 {
         return Err(AfterSaleError::NotAllowed("partly refunded".to_owned()));
     }
+    let Some(authorised_at) = payment.authorised_at else {
+        return Err(AfterSaleError::NotAllowed(
+            "of unknown authorisation time".to_owned(),
+        ));
+    };
     let cutoff = state.settings.api.void_cutoff_minutes().unwrap_or(23 * 60);
-    let authorised_at = payment.authorised_at.unwrap_or(payment.updated_at);
     if state.clock.now_ms() >= void_deadline(authorised_at, cutoff) {
         return Err(AfterSaleError::CutoffPassed);
     }
@@ -104,7 +106,7 @@ pub async fn refund(
     if payment.status() != Status::Approved {
         return Err(AfterSaleError::NotAllowed(payment.status.clone()));
     }
-    let refundable = payment.amount_minor - payment.refunded_minor;
+    let refundable = payment.amount_minor - payment.refund_reserved_minor;
     let amount = amount_minor.unwrap_or(refundable);
     if amount <= 0 || amount > refundable {
         return Err(AfterSaleError::Exceeds {
@@ -114,7 +116,8 @@ pub async fn refund(
     run(state, payment, "refund", amount).await
 }
 
-/// Reserve, ask the bank, settle: the common path of voids and refunds.
+/// Reserve, then ask the bank and settle. The second half runs in its own task: a merchant
+/// that hangs up must not leave a reservation half done.
 async fn run(
     state: &AppState,
     payment: &PaymentRecord,
@@ -122,7 +125,7 @@ async fn run(
     amount: i64,
 ) -> Result<(RefundRecord, PaymentRecord), AfterSaleError> {
     let now = state.clock.now_ms();
-    let mut record = RefundRecord {
+    let record = RefundRecord {
         id: format!(
             "{}_{}",
             if kind == "void" { "vd" } else { "rf" },
@@ -147,84 +150,103 @@ async fn run(
             AfterSaleError::NotAllowed("partly refunded".to_owned())
         } else {
             AfterSaleError::Exceeds {
-                refundable_minor: fresh.amount_minor - fresh.refunded_minor,
+                refundable_minor: fresh.amount_minor - fresh.refund_reserved_minor,
             }
         });
     }
-    let req = request(state, payment, &record.id, amount);
-    let answer = if kind == "void" {
+    let task_state = state.clone();
+    let task_payment = payment.clone();
+    tokio::spawn(async move { ask_bank(&task_state, &task_payment, record).await })
+        .await
+        .map_err(|e| AfterSaleError::Internal(format!("after-sale task failed: {e}")))?
+}
+
+/// Sends a pending refund or void to the bank and settles it with the answer.
+async fn ask_bank(
+    state: &AppState,
+    payment: &PaymentRecord,
+    mut record: RefundRecord,
+) -> Result<(RefundRecord, PaymentRecord), AfterSaleError> {
+    let req = request(state, payment, &record);
+    let answer = if record.kind == "void" {
         state.acquirer.void(&req).await
     } else {
         state.acquirer.refund(&req).await
     };
-    let settled_at = state.clock.now_ms();
-    match answer {
-        Ok(AuthResponse {
-            proc_return_code,
-            host_ref,
-            transaction_id,
-            ..
-        }) => {
-            let ok = proc_return_code == "00";
-            record.status = if ok { "succeeded" } else { "failed" }.to_owned();
-            record.proc_return_code = Some(proc_return_code);
-            record.host_ref = Some(host_ref).filter(|s| !s.is_empty());
-            record.transaction_id = Some(transaction_id).filter(|s| !s.is_empty());
-            record.updated_at = settled_at;
-            if !ok {
-                state
-                    .store
-                    .settle_refund(&record, None, None, settled_at)
-                    .await?;
-                return Err(AfterSaleError::BankRefused {
-                    refund: Box::new(record),
-                });
-            }
-            let final_status = if kind == "void" {
-                Some(Status::Voided)
-            } else if payment.refunded_minor + amount >= payment.amount_minor {
-                Some(Status::Refunded)
-            } else {
-                None
-            };
-            // The event shows the payment as it is after this refund.
-            let mut after = reload(state, &payment.id).await?;
-            if let Some(s) = final_status {
-                after.status = s.as_str().to_owned();
-            }
-            after.updated_at = settled_at;
-            let merchant = state
-                .store
-                .get_merchant(&payment.merchant_id)
-                .await?
-                .ok_or_else(|| AfterSaleError::Internal("merchant missing".into()))?;
-            let kind_name = if kind == "void" {
-                "payment.voided"
-            } else {
-                "payment.refunded"
-            };
-            let view = RefundView::new(&record, &payment.currency);
-            let event = events::new_event(&merchant, &after, kind_name, Some(view), settled_at);
-            state
-                .store
-                .settle_refund(&record, final_status, Some(&event), settled_at)
-                .await?;
-            state.events_wake.notify_one();
-            Ok((record, reload(state, &payment.id).await?))
-        }
+    let AuthResponse {
+        proc_return_code,
+        host_ref,
+        transaction_id,
+        ..
+    } = match answer {
+        Ok(a) => a,
         Err(e) => {
-            tracing::warn!(payment_id = %payment.id, error = %e, kind, "after-sale request failed");
-            record.status = "failed".to_owned();
-            record.updated_at = settled_at;
-            state
-                .store
-                .settle_refund(&record, None, None, settled_at)
-                .await?;
-            Err(AfterSaleError::BankUnreachable {
+            tracing::warn!(payment_id = %payment.id, refund_id = %record.id, error = %e, "after-sale outcome unknown; kept pending");
+            return Err(AfterSaleError::Pending {
                 refund: Box::new(record),
-            })
+            });
+        }
+    };
+    let ok = proc_return_code == "00";
+    let settled_at = state.clock.now_ms();
+    record.status = if ok { "succeeded" } else { "failed" }.to_owned();
+    record.proc_return_code = Some(proc_return_code);
+    record.host_ref = Some(host_ref).filter(|s| !s.is_empty());
+    record.transaction_id = Some(transaction_id).filter(|s| !s.is_empty());
+    record.updated_at = settled_at;
+    let merchant = state
+        .store
+        .get_merchant(&payment.merchant_id)
+        .await?
+        .ok_or_else(|| AfterSaleError::Internal("merchant missing".into()))?;
+    let kind_name = if record.kind == "void" {
+        "payment.voided"
+    } else {
+        "payment.refunded"
+    };
+    let view = RefundView::new(&record, &payment.currency);
+    let event_for = |p: &PaymentRecord| {
+        events::new_event(&merchant, p, kind_name, Some(view.clone()), settled_at)
+    };
+    let after = state
+        .store
+        .settle_refund(&record, &event_for, settled_at)
+        .await?;
+    if ok {
+        state.events_wake.notify_one();
+    }
+    let after = match after {
+        Some(p) => p,
+        // Settled meanwhile by the recovery job: report what it found.
+        None => reload(state, &payment.id).await?,
+    };
+    if !ok {
+        return Err(AfterSaleError::BankRefused {
+            refund: Box::new(record),
+        });
+    }
+    Ok((record, after))
+}
+
+/// Asks the bank again about refunds and voids left pending (it did not answer, or Kapı
+/// stopped in the middle) for longer than `older_than_ms`. The same reference makes the bank
+/// answer a repeat without doing it twice.
+pub async fn recover_pending(
+    state: &AppState,
+    older_than_ms: i64,
+) -> Result<usize, AfterSaleError> {
+    let before = state.clock.now_ms().saturating_sub(older_than_ms);
+    let pending = state.store.pending_refunds(before, 50).await?;
+    let mut settled = 0;
+    for record in pending {
+        let payment = reload(state, &record.payment_id).await?;
+        match ask_bank(state, &payment, record).await {
+            Ok(_) | Err(AfterSaleError::BankRefused { .. }) => settled += 1,
+            Err(AfterSaleError::Pending { .. }) => {}
+            Err(e) => tracing::warn!(error = %e, "could not recover a pending refund"),
         }
     }
+    Ok(settled)
 }
 
 async fn reload(state: &AppState, id: &str) -> Result<PaymentRecord, AfterSaleError> {

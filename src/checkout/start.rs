@@ -249,6 +249,7 @@ pub async fn create_payment(
         error_code: None,
         result_fields: None,
         refunded_minor: 0,
+        refund_reserved_minor: 0,
         authorised_at: None,
         source: source.to_owned(),
     };

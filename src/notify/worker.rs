@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::{sync::Notify, task::JoinSet};
+use tokio::sync::{Notify, Semaphore};
 
 use super::events::{EVENT_ID_HEADER, SIGNATURE_HEADER, retry_delay_ms, signature_header};
 use crate::{
@@ -18,15 +18,27 @@ use crate::{
 
 const BATCH: i64 = 16;
 
+/// Deliveries in flight at once: one slow endpoint must not hold up everyone else's events.
+const CONCURRENCY: usize = 32;
+
 pub async fn run(state: AppState, wake: Arc<Notify>) {
     let settings = state.settings.notifications.clone();
     let poll = Duration::from_millis(settings.poll_interval_ms);
     let lease_ms = i64::try_from(settings.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let slots = Arc::new(Semaphore::new(CONCURRENCY));
     loop {
+        let free = slots.available_permits().min(BATCH as usize);
+        if free == 0 {
+            // Every slot busy: wait for one delivery to finish.
+            if let Ok(permit) = slots.clone().acquire_owned().await {
+                drop(permit);
+            }
+            continue;
+        }
         let now = state.clock.now_ms();
         let due = match state
             .store
-            .claim_due_events(now, now.saturating_add(lease_ms), BATCH)
+            .claim_due_events(now, now.saturating_add(lease_ms), free as i64)
             .await
         {
             Ok(due) => due,
@@ -42,11 +54,16 @@ pub async fn run(state: AppState, wake: Arc<Notify>) {
             }
             continue;
         }
-        let mut deliveries = JoinSet::new();
         for event in due {
-            deliveries.spawn(deliver(state.clone(), event));
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let state = state.clone();
+            tokio::spawn(async move {
+                deliver(state, event).await;
+                drop(permit);
+            });
         }
-        while deliveries.join_next().await.is_some() {}
     }
 }
 
@@ -61,6 +78,26 @@ async fn deliver(state: AppState, event: EventRecord) {
     };
     let t = state.clock.now_secs();
     let started = Instant::now();
+    if secrets.is_empty() {
+        // Unsigned, the merchant would rightly refuse it: try again later.
+        tracing::error!(event_id = %event.id, "no signing key for the event's merchant");
+        let attempt = EventAttempt {
+            event_id: event.id.clone(),
+            attempted_at: state.clock.now_ms(),
+            status_code: None,
+            latency_ms: 0,
+            error: Some("no signing key available".into()),
+        };
+        let next = state.clock.now_ms().saturating_add(retry_delay_ms(
+            u32::try_from(event.attempts + 1).unwrap_or(u32::MAX),
+            settings,
+        ));
+        let _ = state
+            .store
+            .record_delivery(&attempt, DeliveryOutcome::RetryAt(next), event.lease_until)
+            .await;
+        return;
+    }
     let sent = state
         .http
         .post(&url)

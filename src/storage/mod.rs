@@ -128,18 +128,27 @@ pub trait Store: Send + Sync + 'static {
     async fn history(&self, payment_id: &str) -> Result<Vec<HistoryRecord>, StoreError>;
     async fn record_callback_attempt(&self, attempt: &CallbackAttempt) -> Result<(), StoreError>;
 
-    /// Reserves a refund's amount against the payment (status `approved`, never beyond the
-    /// authorised amount) and writes the refund as `pending`. `Lost` when it does not fit.
+    /// Reserves a refund's (or void's) amount against the payment (status `approved`, never
+    /// beyond the authorised amount; a void needs nothing reserved yet) and writes it as
+    /// `pending`. `Lost` when it does not fit.
     async fn reserve_refund(&self, refund: &RefundRecord) -> Result<Cas, StoreError>;
-    /// Records the bank's answer: a success keeps the reservation (moving the payment from
-    /// `approved` to `final_status` when given) and writes `event`; a failure releases it.
+    /// Records the bank's final answer for a pending refund or void, in one transaction: a
+    /// success counts the refund (moving the payment to `refunded` once everything is
+    /// refunded, or to `voided`) and writes the event `event_for` builds from the payment as
+    /// it is then; a failure releases the reservation. Returns the payment afterwards, or
+    /// `None` when the refund was no longer pending (settled by someone else).
     async fn settle_refund(
         &self,
         refund: &RefundRecord,
-        final_status: Option<Status>,
-        event: Option<&EventRecord>,
+        event_for: &(dyn for<'p> Fn(&'p PaymentRecord) -> EventRecord + Send + Sync),
         at: i64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Option<PaymentRecord>, StoreError>;
+    /// Refunds and voids still waiting for an answer, last touched before `before`.
+    async fn pending_refunds(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<RefundRecord>, StoreError>;
     async fn refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError>;
 
     /// Leases up to `limit` due events to this worker until `lease_until`.
@@ -167,25 +176,33 @@ pub trait Store: Send + Sync + 'static {
     /// Queues an event for delivery again now; `false` when it has no endpoint or is unknown.
     async fn resend_event(&self, id: &str, now: i64) -> Result<bool, StoreError>;
 
-    /// Starts a request under an Idempotency-Key. An in-flight entry older than
-    /// `stale_before` (its request died) is taken over.
+    /// Starts a request under an Idempotency-Key, held by `owner`. An in-flight entry older
+    /// than `stale_before` (its request died) is taken over.
     async fn idempotency_begin(
         &self,
         merchant_id: &str,
         key: &str,
         request_hash: &str,
+        owner: &str,
         now: i64,
         stale_before: i64,
     ) -> Result<IdempotencyState, StoreError>;
+    /// Stores the response, if `owner` still holds the key.
     async fn idempotency_finish(
         &self,
         merchant_id: &str,
         key: &str,
+        owner: &str,
         status: u16,
         body: &str,
     ) -> Result<(), StoreError>;
-    /// Forgets an in-flight entry whose request failed before producing a response to keep.
-    async fn idempotency_abandon(&self, merchant_id: &str, key: &str) -> Result<(), StoreError>;
+    /// Forgets an in-flight entry whose request failed before doing anything to keep.
+    async fn idempotency_abandon(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        owner: &str,
+    ) -> Result<(), StoreError>;
     async fn idempotency_forget(&self, before: i64) -> Result<u64, StoreError>;
     async fn callback_attempts(&self, payment_id: &str)
     -> Result<Vec<CallbackAttempt>, StoreError>;

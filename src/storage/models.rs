@@ -89,7 +89,10 @@ pub struct PaymentRecord {
     pub transaction_id: Option<String>,
     pub error_code: Option<String>,
     pub result_fields: Option<String>,
+    /// Refunds that succeeded at the bank.
     pub refunded_minor: i64,
+    /// Refunds succeeded or still being asked, and a void in progress.
+    pub refund_reserved_minor: i64,
     pub authorised_at: Option<i64>,
     pub source: String,
 }

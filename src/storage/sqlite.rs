@@ -18,7 +18,8 @@ macro_rules! payment_columns {
     created_at, updated_at, expires_at, card_brand, masked_pan, card_holder, threeds_server_trans_id, \
     acs_trans_id, ds_trans_id, acs_url, trans_status, trans_status_reason, challenge_cancel, eci, \
     authentication_value, md_status, rreq_received_at, terminal_id, proc_return_code, auth_code, \
-    host_ref, transaction_id, error_code, result_fields, refunded_minor, authorised_at, source"
+    host_ref, transaction_id, error_code, result_fields, refunded_minor, refund_reserved_minor, authorised_at, \
+    source"
     };
 }
 
@@ -345,8 +346,14 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         match cas_update(&mut tx, id, from, to, u, at, Guard::StatusOnly).await {
             Ok(true) => {}
-            Ok(false) => return Ok(Cas::Lost),
-            Err(e) if is_unique_violation(&e) => return Ok(Cas::OrderAlreadyPaid),
+            Ok(false) => {
+                tx.rollback().await?;
+                return Ok(Cas::Lost);
+            }
+            Err(e) if is_unique_violation(&e) => {
+                tx.rollback().await?;
+                return Ok(Cas::OrderAlreadyPaid);
+            }
             Err(e) => return Err(e.into()),
         }
         add_history(&mut tx, id, Some(from), to, at).await?;
@@ -600,8 +607,8 @@ impl Store for SqliteStore {
     async fn reserve_refund(&self, r: &RefundRecord) -> Result<Cas, StoreError> {
         let mut tx = self.pool.begin().await?;
         let reserved = sqlx::query(
-            "UPDATE payments SET refunded_minor = refunded_minor + ?, updated_at = ? \
-             WHERE id = ? AND status = 'approved' AND refunded_minor + ? <= amount_minor",
+            "UPDATE payments SET refund_reserved_minor = refund_reserved_minor + ?, updated_at = ? \
+             WHERE id = ? AND status = 'approved' AND refund_reserved_minor + ? <= amount_minor",
         )
         .bind(r.amount_minor)
         .bind(r.created_at)
@@ -612,6 +619,7 @@ impl Store for SqliteStore {
         .rows_affected()
             == 1;
         if !reserved {
+            tx.rollback().await?;
             return Ok(Cas::Lost);
         }
         sqlx::query(
@@ -637,12 +645,11 @@ impl Store for SqliteStore {
     async fn settle_refund(
         &self,
         r: &RefundRecord,
-        final_status: Option<Status>,
-        event: Option<&EventRecord>,
+        event_for: &(dyn for<'p> Fn(&'p PaymentRecord) -> EventRecord + Send + Sync),
         at: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<PaymentRecord>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let settled = sqlx::query(
             "UPDATE refunds SET status = ?, proc_return_code = ?, host_ref = ?, transaction_id = ?, \
              updated_at = ? WHERE id = ? AND status = 'pending'",
         )
@@ -653,9 +660,36 @@ impl Store for SqliteStore {
         .bind(at)
         .bind(&r.id)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            == 1;
+        if !settled {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         if r.status == "succeeded" {
-            if let Some(to) = final_status {
+            if r.kind == "refund" {
+                sqlx::query("UPDATE payments SET refunded_minor = refunded_minor + ?, updated_at = ? WHERE id = ?")
+                    .bind(r.amount_minor)
+                    .bind(at)
+                    .bind(&r.payment_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // Decided here, on the row as it is now: whatever other refunds did meanwhile.
+            let (refunded, amount): (i64, i64) =
+                sqlx::query_as("SELECT refunded_minor, amount_minor FROM payments WHERE id = ?")
+                    .bind(&r.payment_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let to = if r.kind == "void" {
+                Some(Status::Voided)
+            } else if refunded >= amount {
+                Some(Status::Refunded)
+            } else {
+                None
+            };
+            if let Some(to) = to {
                 let moved = cas_update(
                     &mut tx,
                     &r.payment_id,
@@ -670,19 +704,43 @@ impl Store for SqliteStore {
                     add_history(&mut tx, &r.payment_id, Some(Status::Approved), to, at).await?;
                 }
             }
-            if let Some(event) = event {
-                insert_event(&mut tx, event).await?;
-            }
         } else {
-            sqlx::query("UPDATE payments SET refunded_minor = refunded_minor - ?, updated_at = ? WHERE id = ?")
-                .bind(r.amount_minor)
-                .bind(at)
-                .bind(&r.payment_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE payments SET refund_reserved_minor = refund_reserved_minor - ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(r.amount_minor)
+            .bind(at)
+            .bind(&r.payment_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let payment: PaymentRecord = sqlx::query_as(concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE id = ?"
+        ))
+        .bind(&r.payment_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if r.status == "succeeded" {
+            insert_event(&mut tx, &event_for(&payment)).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(Some(payment))
+    }
+
+    async fn pending_refunds(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<RefundRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM refunds WHERE status = 'pending' AND updated_at < ? ORDER BY updated_at LIMIT ?",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError> {
@@ -832,6 +890,7 @@ impl Store for SqliteStore {
         merchant_id: &str,
         key: &str,
         request_hash: &str,
+        owner: &str,
         now: i64,
         stale_before: i64,
     ) -> Result<IdempotencyState, StoreError> {
@@ -847,12 +906,13 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO idempotency_keys (merchant_id, key, request_hash, state, created_at) \
-             VALUES (?, ?, ?, 'in_flight', ?)",
+            "INSERT OR IGNORE INTO idempotency_keys (merchant_id, key, request_hash, owner, state, created_at) \
+             VALUES (?, ?, ?, ?, 'in_flight', ?)",
         )
         .bind(merchant_id)
         .bind(key)
         .bind(request_hash)
+        .bind(owner)
         .bind(now)
         .execute(&mut *tx)
         .await?
@@ -888,28 +948,38 @@ impl Store for SqliteStore {
         &self,
         merchant_id: &str,
         key: &str,
+        owner: &str,
         status: u16,
         body: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE idempotency_keys SET state = 'done', response_status = ?, response_body = ? \
-             WHERE merchant_id = ? AND key = ?",
+             WHERE merchant_id = ? AND key = ? AND owner = ?",
         )
         .bind(i64::from(status))
         .bind(body)
         .bind(merchant_id)
         .bind(key)
+        .bind(owner)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    async fn idempotency_abandon(&self, merchant_id: &str, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE merchant_id = ? AND key = ? AND state = 'in_flight'")
-            .bind(merchant_id)
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
+    async fn idempotency_abandon(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE merchant_id = ? AND key = ? AND owner = ? AND state = 'in_flight'",
+        )
+        .bind(merchant_id)
+        .bind(key)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

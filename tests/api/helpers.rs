@@ -19,6 +19,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub type Fields = Vec<(String, String)>;
 
+/// The simulated bank terminal's key in tests (its transaction list needs it).
+pub const BANK_KEY: &str = "test-bank-terminal-key";
+
 /// What the merchant's endpoints received.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -218,6 +221,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let master_key = MasterKey::generate_base64();
     settings.security.master_key = Some(master_key.clone());
     settings.server.demo = false;
+    settings.acquirer.api_key = Some(SecretString::from(BANK_KEY.to_owned()));
     // Quick retries, so that delivery tests take milliseconds.
     settings.notifications.first_retry_ms = 50;
     settings.notifications.poll_interval_ms = 50;
@@ -591,6 +595,7 @@ impl TestApp {
     pub async fn bank_transactions(&self, order_id: &str) -> Vec<serde_json::Value> {
         self.client
             .get(self.url(&format!("/sim/bank/v1/transactions?order_id={order_id}")))
+            .bearer_auth(BANK_KEY)
             .send()
             .await
             .unwrap()

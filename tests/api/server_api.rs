@@ -687,3 +687,102 @@ async fn openapi_document_lists_every_route() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn two_refunds_that_together_refund_everything_make_it_refunded() {
+    let app = spawn_app().await;
+    let id = app.approved_payment().await;
+    let path = format!("/api/v1/payments/{id}/refunds");
+    let (a, b) = tokio::join!(
+        app.post_json(&path, Some(json!({"amount": "75.00"})), None),
+        app.post_json(&path, Some(json!({"amount": "75.00"})), None),
+    );
+    assert_eq!(
+        (a.0, b.0),
+        (StatusCode::CREATED, StatusCode::CREATED),
+        "{a:?} {b:?}"
+    );
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "refunded", "{p}");
+    assert_eq!(p["refunded_amount"], "150.00");
+    assert_eq!(p["refundable_amount"], "0.00");
+}
+
+#[tokio::test]
+async fn a_refund_the_bank_did_not_answer_stays_pending_and_is_settled_once() {
+    let app = spawn_app_with(|s| {
+        s.checkout.sweep_interval_ms = 100;
+        s.api.refund_recheck_secs = 5;
+    })
+    .await;
+    let id = app.approved_payment().await;
+    let path = format!("/api/v1/payments/{id}/refunds");
+    // The simulated bank does a .91 refund but its answer is lost.
+    let (status, body) = app
+        .post_json(&path, Some(json!({"amount": "20.91"})), Some("refund-lost"))
+        .await;
+    assert_problem(status, &body, StatusCode::BAD_GATEWAY, "KP-4091");
+    assert_eq!(body["refund_status"], "pending");
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["pending_refund_amount"], "20.91", "{p}");
+    assert_eq!(p["refunded_amount"], "0.00");
+    assert_eq!(
+        p["refundable_amount"], "129.09",
+        "the amount stays reserved"
+    );
+    // A retry with the same key gets the same answer, not a second refund.
+    let (again, again_body) = app
+        .post_json(&path, Some(json!({"amount": "20.91"})), Some("refund-lost"))
+        .await;
+    assert_eq!(again, StatusCode::BAD_GATEWAY);
+    assert_eq!(again_body["refund_id"], body["refund_id"]);
+    // Later Kapı asks the bank again with the same reference and learns it was done.
+    app.clock.advance(6);
+    let event = app.receiver.wait_event(&id, "payment.refunded").await;
+    assert_eq!(event.json()["data"]["refund"]["id"], body["refund_id"]);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["refunded_amount"], "20.91", "{p}");
+    assert_eq!(p["pending_refund_amount"], "0.00");
+    let order = p["order_id"].as_str().unwrap();
+    let refunds = app.bank_transactions(order).await;
+    assert_eq!(
+        refunds.iter().filter(|t| t["kind"] == "refund").count(),
+        1,
+        "the bank refunded once"
+    );
+}
+
+#[tokio::test]
+async fn a_second_rotation_during_the_overlap_needs_force() {
+    let app = spawn_app().await;
+    let rotate = |force: bool| {
+        let mut args = vec![
+            "merchant",
+            "rotate-key",
+            "--merchant-id",
+            app.merchant_id.as_str(),
+            "--json",
+        ];
+        if force {
+            args.push("--force");
+        }
+        app.kapi(&args)
+    };
+    assert!(rotate(false).status.success());
+    let refused = rotate(false);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("still valid"));
+    assert!(rotate(true).status.success());
+}
+
+#[tokio::test]
+async fn the_simulated_bank_lists_transactions_only_to_its_terminal() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .get(app.url("/sim/bank/v1/transactions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
