@@ -39,6 +39,9 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Print the inventory of scripts and stylesheets the payment pages load (PCI DSS 6.4.3):
+    /// path, Subresource Integrity hash and purpose, as JSON.
+    Scripts,
 }
 
 #[derive(Subcommand)]
@@ -106,11 +109,23 @@ struct ConfigureArgs {
     #[arg(long)]
     merchant_id: String,
     /// Where events go for payments without a callback_url (on a return origin).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_webhook_url")]
     webhook_url: Option<String>,
-    /// An address allowed to call the API; repeatable. None: any address.
-    #[arg(long = "allowed-ip")]
+    /// Remove the webhook URL.
+    #[arg(long)]
+    no_webhook_url: bool,
+    /// An address allowed to call the API; repeatable; replaces the list.
+    #[arg(long = "allowed-ip", conflicts_with = "any_ip")]
     allowed_ips: Vec<String>,
+    /// Allow API calls from any address.
+    #[arg(long)]
+    any_ip: bool,
+    /// An origin that may show the payment pages in a frame; repeatable; replaces the list.
+    #[arg(long = "frame-origin", conflicts_with = "no_framing")]
+    frame_origins: Vec<String>,
+    /// Nobody may frame the payment pages (the default).
+    #[arg(long)]
+    no_framing: bool,
 }
 
 #[derive(Args)]
@@ -268,14 +283,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: MerchantCommand::Configure(args),
         } => {
             let (_, store) = open(cli.config.as_deref(), args.data_dir).await?;
-            merchants::set_api_settings(
-                &store,
-                &args.merchant_id,
-                args.webhook_url.as_deref(),
-                &args.allowed_ips,
-            )
-            .await?;
+            let list =
+                |values: Vec<String>, clear: bool| (clear || !values.is_empty()).then_some(values);
+            let change = merchants::Settings {
+                webhook_url: if args.no_webhook_url {
+                    Some(None)
+                } else {
+                    args.webhook_url.map(Some)
+                },
+                allowed_ips: list(args.allowed_ips, args.any_ip),
+                frame_origins: list(args.frame_origins, args.no_framing),
+            };
+            merchants::configure(&store, &args.merchant_id, change).await?;
             println!("merchant {} updated", args.merchant_id);
+            Ok(())
+        }
+        Command::Scripts => {
+            let inventory = kapi::web::assets::inventory();
+            println!("{}", serde_json::to_string_pretty(&inventory)?);
             Ok(())
         }
         Command::Events {

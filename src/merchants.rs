@@ -107,6 +107,7 @@ pub async fn register(
         prev_key_expires_at: None,
         webhook_url,
         allowed_ips: serde_json::to_string(&allowed_ips).unwrap_or_else(|_| "[]".into()),
+        frame_origins: "[]".into(),
     };
     store.insert_merchant(&record).await?;
     Ok((id, secret))
@@ -189,24 +190,49 @@ pub async fn rotate_key(
     Ok((new, until))
 }
 
-/// Sets where events go and which addresses may call the API.
-pub async fn set_api_settings(
+/// Changes to a merchant's settings; `None` leaves a setting as it is.
+#[derive(Debug, Default, Clone)]
+pub struct Settings {
+    /// `Some(None)` removes the webhook URL.
+    pub webhook_url: Option<Option<String>>,
+    /// `Some(empty)` allows any address.
+    pub allowed_ips: Option<Vec<String>>,
+    /// `Some(empty)` forbids framing.
+    pub frame_origins: Option<Vec<String>>,
+}
+
+/// Sets where events go, which addresses may call the API, and who may frame the pages.
+pub async fn configure(
     store: &dyn Store,
     merchant_id: &str,
-    webhook_url: Option<&str>,
-    allowed_ips: &[String],
+    change: Settings,
 ) -> Result<(), MerchantError> {
     let merchant = store
         .get_merchant(merchant_id)
         .await?
         .ok_or_else(|| MerchantError::NotFound(merchant_id.to_owned()))?;
-    let webhook = match webhook_url {
-        Some(u) => Some(check_webhook_url(u, &merchant.origins())?),
-        None => None,
+    let webhook = match change.webhook_url {
+        Some(Some(u)) => Some(check_webhook_url(&u, &merchant.origins())?),
+        Some(None) => None,
+        None => merchant.webhook_url.clone(),
     };
-    let ips = parse_ips(allowed_ips)?;
+    let ips = match change.allowed_ips {
+        Some(ips) => parse_ips(&ips)?,
+        None => merchant.allowed_ips(),
+    };
+    let frames = match change.frame_origins {
+        Some(origins) => origins
+            .iter()
+            .map(|o| {
+                Origin::parse(o)
+                    .map(|o| o.as_str().to_owned())
+                    .ok_or_else(|| MerchantError::Origin(o.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => merchant.frame_origins(),
+    };
     store
-        .set_merchant_api_settings(merchant_id, webhook.as_deref(), &ips)
+        .set_merchant_api_settings(merchant_id, webhook.as_deref(), &ips, &frames)
         .await?;
     Ok(())
 }

@@ -330,9 +330,15 @@ async fn ensure_demo_merchant(
         store
             .set_merchant_origins(DEMO_MERCHANT_ID, &[origin.as_str().to_owned()])
             .await?;
-        store
-            .set_merchant_api_settings(DEMO_MERCHANT_ID, Some(&format!("{shop_url}/webhook")), &[])
-            .await?;
+        merchants::configure(
+            store,
+            DEMO_MERCHANT_ID,
+            merchants::Settings {
+                webhook_url: Some(Some(format!("{shop_url}/webhook"))),
+                ..Default::default()
+            },
+        )
+        .await?;
         return Ok(merchants::secret_key(vault, &m)?);
     }
     let (_, secret) = merchants::register(

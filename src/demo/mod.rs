@@ -114,6 +114,7 @@ impl DemoShop {
             .route("/callback", post(callback))
             .route("/static/{file}", get(assets::serve))
             .with_state(self)
+            .layer(axum::middleware::from_fn(crate::web::security::headers))
     }
 
     fn remember(&self, n: Notification) {

@@ -61,6 +61,7 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         webhook_url: Option<&str>,
         allowed_ips: &[String],
+        frame_origins: &[String],
     ) -> Result<(), StoreError>;
     /// Replaces the registered return origins (used to keep the demo merchant current).
     async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError>;

@@ -28,6 +28,8 @@ pub struct MerchantRecord {
     pub webhook_url: Option<String>,
     /// JSON array of IP addresses allowed to call the API; empty means any.
     pub allowed_ips: String,
+    /// JSON array of origins that may frame the merchant's payment pages.
+    pub frame_origins: String,
 }
 
 impl MerchantRecord {
@@ -37,6 +39,10 @@ impl MerchantRecord {
 
     pub fn allowed_ips(&self) -> Vec<String> {
         serde_json::from_str(&self.allowed_ips).unwrap_or_default()
+    }
+
+    pub fn frame_origins(&self) -> Vec<String> {
+        serde_json::from_str(&self.frame_origins).unwrap_or_default()
     }
 
     /// The previous key, while its overlap period lasts.

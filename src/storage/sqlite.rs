@@ -184,8 +184,8 @@ impl Store for SqliteStore {
     async fn insert_merchant(&self, m: &MerchantRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO merchants (id, name, legal_title, address, phone, email, mersis, website, \
-             secret_key_enc, return_origins, created_at, key_lookup, webhook_url, allowed_ips) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             secret_key_enc, return_origins, created_at, key_lookup, webhook_url, allowed_ips, frame_origins) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&m.id)
         .bind(&m.name)
@@ -201,6 +201,7 @@ impl Store for SqliteStore {
         .bind(&m.key_lookup)
         .bind(&m.webhook_url)
         .bind(&m.allowed_ips)
+        .bind(&m.frame_origins)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -556,15 +557,19 @@ impl Store for SqliteStore {
         id: &str,
         webhook_url: Option<&str>,
         allowed_ips: &[String],
+        frame_origins: &[String],
     ) -> Result<(), StoreError> {
-        let ips =
-            serde_json::to_string(allowed_ips).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("UPDATE merchants SET webhook_url = ?, allowed_ips = ? WHERE id = ?")
-            .bind(webhook_url)
-            .bind(ips)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let json =
+            |v: &[String]| serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()));
+        sqlx::query(
+            "UPDATE merchants SET webhook_url = ?, allowed_ips = ?, frame_origins = ? WHERE id = ?",
+        )
+        .bind(webhook_url)
+        .bind(json(allowed_ips)?)
+        .bind(json(frame_origins)?)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -1,26 +1,103 @@
-//! Static files, embedded in the binary: the page loads nothing Kapı does not serve itself.
+//! Static files, embedded in the binary, and their inventory (PCI DSS 6.4.3): every script
+//! and stylesheet a page loads is served by Kapı, listed here with its purpose, and carries
+//! Subresource Integrity. `kapi scripts` prints this inventory.
+
+use std::sync::LazyLock;
 
 use axum::{
     extract::Path,
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
+use base64::Engine;
+use sha2::{Digest, Sha384};
 
-const CSS: &str = include_str!("../../static/kapi.css");
-const JS: &str = include_str!("../../static/kapi.js");
+pub struct Asset {
+    /// Path under `/static/`.
+    pub name: &'static str,
+    pub content_type: &'static str,
+    pub purpose: &'static str,
+    pub body: &'static str,
+}
+
+pub const ASSETS: &[Asset] = &[
+    Asset {
+        name: "kapi.css",
+        content_type: "text/css; charset=utf-8",
+        purpose: "Layout and look of every page (card page, 3-D Secure pages, results, demo shop).",
+        body: include_str!("../../static/kapi.css"),
+    },
+    Asset {
+        name: "kapi.js",
+        content_type: "text/javascript; charset=utf-8",
+        purpose: "Optional: submits the auto-posting forms (3-D Secure, result) and disables the pay button after the first click. Pages work without it.",
+        body: include_str!("../../static/kapi.js"),
+    },
+];
+
+/// `sha384-…` of each asset, in the order of `ASSETS`.
+static INTEGRITY: LazyLock<Vec<String>> = LazyLock::new(|| {
+    ASSETS
+        .iter()
+        .map(|a| {
+            format!(
+                "sha384-{}",
+                base64::engine::general_purpose::STANDARD.encode(Sha384::digest(a.body.as_bytes()))
+            )
+        })
+        .collect()
+});
+
+/// The Subresource Integrity value of an asset (empty for an unknown name).
+pub fn integrity(name: &str) -> &'static str {
+    ASSETS
+        .iter()
+        .position(|a| a.name == name)
+        .and_then(|i| INTEGRITY.get(i))
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+/// The inventory as JSON: name, URL path, integrity, purpose.
+pub fn inventory() -> serde_json::Value {
+    serde_json::Value::Array(
+        ASSETS
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "path": format!("/static/{}", a.name),
+                    "content_type": a.content_type,
+                    "integrity": integrity(a.name),
+                    "purpose": a.purpose,
+                })
+            })
+            .collect(),
+    )
+}
 
 pub async fn serve(Path(file): Path<String>) -> Response {
-    let (body, content_type) = match file.as_str() {
-        "kapi.css" => (CSS, "text/css; charset=utf-8"),
-        "kapi.js" => (JS, "text/javascript; charset=utf-8"),
-        _ => return StatusCode::NOT_FOUND.into_response(),
+    let Some(asset) = ASSETS.iter().find(|a| a.name == file) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     (
         [
-            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_TYPE, asset.content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        body,
+        asset.body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_asset_has_an_integrity_value() {
+        for a in ASSETS {
+            assert!(integrity(a.name).starts_with("sha384-"), "{}", a.name);
+        }
+        assert_eq!(integrity("other.js"), "");
+    }
 }

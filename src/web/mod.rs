@@ -5,18 +5,15 @@ pub mod checkout;
 pub mod extract;
 pub mod pages;
 pub mod pay;
+pub mod security;
 pub mod session;
 pub mod threeds;
 
 use axum::{
     Router,
-    http::{HeaderValue, header},
     routing::{get, post},
 };
-use tower_http::{
-    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, set_header::SetResponseHeaderLayer,
-    trace::TraceLayer,
-};
+use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, trace::TraceLayer};
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 use tower_sessions_sqlx_store::SqliteStore as SessionStore;
 
@@ -49,18 +46,7 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         .with_state(state.clone())
         .nest("/api/v1", crate::api::router(state))
         .merge(simulators.unwrap_or_default())
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
+        .layer(axum::middleware::from_fn(security::headers))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())

@@ -103,7 +103,13 @@ pub struct PostRedirect {
 
 impl IntoResponse for PostRedirect {
     fn into_response(self) -> Response {
-        render(&self, StatusCode::OK)
+        // The page exists to post to its action: exactly that origin is allowed.
+        let target: Vec<String> = super::security::origin_of(&self.action)
+            .into_iter()
+            .collect();
+        let mut resp = render(&self, StatusCode::OK);
+        super::security::allow(&mut resp, &target, &[]);
+        resp
     }
 }
 
@@ -233,7 +239,9 @@ pub fn card_page(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    render(&page, status)
+    let mut resp = render(&page, status);
+    super::security::allow(&mut resp, &[], &merchant.frame_origins());
+    resp
 }
 
 // --- Result page -----------------------------------------------------------------------
@@ -317,5 +325,10 @@ pub fn result_page(payment: &PaymentRecord, merchant: &MerchantRecord) -> Respon
         refresh,
         tr,
     };
-    render(&page, StatusCode::OK)
+    let target: Vec<String> = super::security::origin_of(&page.action)
+        .into_iter()
+        .collect();
+    let mut resp = render(&page, StatusCode::OK);
+    super::security::allow(&mut resp, &target, &merchant.frame_origins());
+    resp
 }

@@ -12,6 +12,7 @@ mod demo;
 mod journeys;
 mod notifications;
 mod protocol;
+mod security;
 mod server_api;
 mod start;
 mod threeds;

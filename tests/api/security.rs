@@ -1,0 +1,308 @@
+//! Attacks on the payment page's browser side: headers on every kind of page, nothing
+//! loaded outside the script inventory, framing only by registered origins.
+
+use reqwest::StatusCode;
+use scraper::{Html, Selector};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// The inventory as `kapi scripts` prints it.
+fn inventory() -> Vec<Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
+        .arg("scripts")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Every subresource a page loads is Kapı's own, in the inventory, with its integrity; no
+/// inline script or style, no inline event handlers.
+fn assert_loads_only_the_inventory(html: &str, what: &str) {
+    let inventory = inventory();
+    let doc = Html::parse_document(html);
+    let sel =
+        Selector::parse("script, link, img, iframe, object, embed, style, audio, video, source")
+            .unwrap();
+    for el in doc.select(&sel) {
+        let v = el.value();
+        let name = v.name();
+        assert_ne!(name, "style", "{what}: inline <style>");
+        assert!(
+            !matches!(name, "iframe" | "object" | "embed"),
+            "{what}: <{name}>"
+        );
+        let url = v.attr("src").or_else(|| v.attr("href"));
+        let Some(url) = url else {
+            panic!("{what}: inline <{name}> without a source");
+        };
+        let entry = inventory
+            .iter()
+            .find(|e| e["path"] == url)
+            .unwrap_or_else(|| panic!("{what}: {url} is not in the inventory"));
+        assert_eq!(
+            v.attr("integrity"),
+            entry["integrity"].as_str(),
+            "{what}: {url} integrity"
+        );
+    }
+    let any = Selector::parse("*").unwrap();
+    for el in doc.select(&any) {
+        for (attr, _) in el.value().attrs() {
+            assert!(!attr.starts_with("on"), "{what}: inline handler {attr}");
+            assert_ne!(attr, "style", "{what}: inline style attribute");
+        }
+    }
+}
+
+fn assert_headers(resp: &reqwest::Response, what: &str) {
+    let h = resp.headers();
+    let get = |n: &str| {
+        h.get(n)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(get("referrer-policy"), "no-referrer", "{what}");
+    assert!(get("permissions-policy").contains("camera=()"), "{what}");
+    if get("content-type").starts_with("text/html") {
+        let csp = get("content-security-policy");
+        for part in [
+            "default-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(part), "{what}: CSP lacks {part}: {csp}");
+        }
+        assert!(csp.contains("script-src 'self' 'nonce-"), "{what}: {csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("https:;"),
+            "{what}: {csp}"
+        );
+        assert_eq!(get("cache-control"), "no-store", "{what}");
+    }
+}
+
+#[tokio::test]
+async fn every_kind_of_page_has_the_headers_and_loads_only_the_inventory() {
+    let app = spawn_app().await;
+    let mut pages: Vec<(String, reqwest::Response)> = vec![];
+    // Error page (bad signature), not-found page, home.
+    let mut bad = app.start_form(&[]);
+    bad.last_mut().unwrap().1 = "0".repeat(64);
+    pages.push((
+        "error page".into(),
+        app.client
+            .post(app.url("/pay"))
+            .form(&bad)
+            .send()
+            .await
+            .unwrap(),
+    ));
+    pages.push((
+        "not found".into(),
+        app.client.get(app.url("/nowhere")).send().await.unwrap(),
+    ));
+    pages.push((
+        "home".into(),
+        app.client.get(app.url("/")).send().await.unwrap(),
+    ));
+    // Card page, the form error page, the trip to the ACS, the ACS page, the result.
+    let id = app.start_payment(&[]).await;
+    pages.push((
+        "card page".into(),
+        app.client
+            .get(app.url(&format!("/checkout/{id}")))
+            .send()
+            .await
+            .unwrap(),
+    ));
+    let invalid = app
+        .card_fields(&id, VISA_CHALLENGE, &[("consent_contract", "")])
+        .await;
+    pages.push((
+        "card page with errors".into(),
+        app.client
+            .post(app.url(&format!("/checkout/{id}")))
+            .form(&invalid)
+            .send()
+            .await
+            .unwrap(),
+    ));
+    let fields = app.card_fields(&id, VISA_CHALLENGE, &[]).await;
+    let to_acs = app
+        .client
+        .post(app.url(&format!("/checkout/{id}")))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    let to_acs_csp = to_acs.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let to_acs_body = to_acs.text().await.unwrap();
+    assert_loads_only_the_inventory(&to_acs_body, "to-ACS page");
+    assert!(
+        to_acs_csp.contains(&format!(
+            "form-action 'self' http://127.0.0.1:{}",
+            app.address.rsplit(':').next().unwrap()
+        )),
+        "{to_acs_csp}"
+    );
+    let acs_form = forms(&to_acs_body).into_iter().next().unwrap();
+    let acs = app
+        .client
+        .post(&acs_form.action)
+        .form(&acs_form.fields)
+        .send()
+        .await
+        .unwrap();
+    pages.push(("ACS challenge page".into(), acs));
+    let challenge = app.post_form(&acs_form.action, &acs_form.fields).await;
+    let cres = app
+        .acs_action(&challenge.body, "verify", &app.latest_otp().await)
+        .await;
+    let back = app.follow_post(&cres.body).await;
+    let result = app
+        .client
+        .get(app.url(&back.location.unwrap()))
+        .send()
+        .await
+        .unwrap();
+    let result_csp = result.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        result_csp.contains(&format!("form-action 'self' {}", app.receiver_url)),
+        "the result may post only to the merchant: {result_csp}"
+    );
+    pages.push(("result page".into(), result));
+    for (what, resp) in pages {
+        assert_headers(&resp, &what);
+        let body = resp.text().await.unwrap();
+        assert_loads_only_the_inventory(&body, &what);
+    }
+    // Static files and API answers get the basic headers too.
+    let css = app
+        .client
+        .get(app.url("/static/kapi.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_headers(&css, "stylesheet");
+    let api = app
+        .client
+        .get(app.url("/api/v1/payments"))
+        .send()
+        .await
+        .unwrap();
+    assert_headers(&api, "API problem");
+}
+
+#[tokio::test]
+async fn pages_are_served_exactly_as_inventoried() {
+    let app = spawn_app().await;
+    for entry in inventory() {
+        let body = app
+            .client
+            .get(app.url(entry["path"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        use base64::Engine;
+        use sha2::Digest;
+        let sri = format!(
+            "sha384-{}",
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(&body))
+        );
+        assert_eq!(entry["integrity"], sri);
+        assert!(!entry["purpose"].as_str().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn only_registered_origins_may_frame_a_merchants_pages() {
+    let app = spawn_app().await;
+    let id = app.start_payment(&[]).await;
+    let resp = app
+        .client
+        .get(app.url(&format!("/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    let out = app.kapi(&[
+        "merchant",
+        "configure",
+        "--merchant-id",
+        &app.merchant_id,
+        "--frame-origin",
+        "https://shop.example",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resp = app
+        .client
+        .get(app.url(&format!("/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors https://shop.example:443"),
+        "{csp}"
+    );
+    assert!(resp.headers().get("x-frame-options").is_none());
+    // Pages not of this merchant's payments stay unframeable.
+    let home = app.client.get(app.url("/")).send().await.unwrap();
+    assert!(
+        home.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let out = app.kapi(&[
+        "merchant",
+        "configure",
+        "--merchant-id",
+        &app.merchant_id,
+        "--no-framing",
+    ]);
+    assert!(out.status.success());
+    let resp = app
+        .client
+        .get(app.url(&format!("/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+}
