@@ -21,6 +21,7 @@ pub struct Settings {
     pub simulators: SimulatorSettings,
     pub notifications: NotificationSettings,
     pub api: ApiSettings,
+    pub limits: LimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -34,6 +35,8 @@ pub struct ServerSettings {
     pub demo: bool,
     /// Where the demo shop listens; defaults to the next port after `listen`.
     pub demo_listen: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed; from anyone else it is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -79,6 +82,45 @@ pub struct AcquirerSettings {
     #[serde(skip_serializing)]
     pub api_key: Option<SecretString>,
     pub timeout_secs: u64,
+}
+
+/// Rate limits and the card-testing guard. Windows are fixed, per client address (or per
+/// merchant for the API).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    pub window_secs: u64,
+    /// `POST /pay` per address and window.
+    pub pay_start: u32,
+    /// Card form submits per address and window.
+    pub card_submit: u32,
+    /// OTP entries (at the ACS simulator) per address and window.
+    pub otp_entry: u32,
+    /// API calls per merchant and window.
+    pub api_calls: u32,
+    /// Declined authorisations within `decline_window_secs` that block an address…
+    pub declines_per_ip: u32,
+    /// …or a whole merchant (card testing through many addresses).
+    pub declines_per_merchant: u32,
+    pub decline_window_secs: u64,
+    /// How long such a block lasts.
+    pub block_secs: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            window_secs: 60,
+            pay_start: 30,
+            card_submit: 20,
+            otp_entry: 20,
+            api_calls: 600,
+            declines_per_ip: 5,
+            declines_per_merchant: 100,
+            decline_window_secs: 600,
+            block_secs: 1800,
+        }
+    }
 }
 
 /// Delivery of events to merchants (see the retry schedule in docs/PROTOCOL.md).
@@ -168,6 +210,7 @@ impl Default for Settings {
             simulators: SimulatorSettings::default(),
             notifications: NotificationSettings::default(),
             api: ApiSettings::default(),
+            limits: LimitSettings::default(),
         }
     }
 }
@@ -180,6 +223,7 @@ impl Default for ServerSettings {
             data_dir: PathBuf::from("./data"),
             demo: false,
             demo_listen: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -292,6 +336,13 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "notifications.lease_secs must be longer than notifications.timeout_secs".into(),
             ));
+        }
+        for ip in &self.server.trusted_proxies {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "server.trusted_proxies: `{ip}` is not an IP address"
+                )));
+            }
         }
         if self.checkout.sweep_interval_ms == 0 {
             return Err(ConfigError::Invalid(

@@ -48,11 +48,13 @@ error_codes! {
     InvalidOrderId = "KP-1017", BAD_REQUEST;
     OrderAlreadyPaid = "KP-1018", CONFLICT;
     InvalidInstallment = "KP-1019", BAD_REQUEST;
+    TooManyRequests = "KP-1020", TOO_MANY_REQUESTS;
     PaymentNotFound = "KP-2001", NOT_FOUND;
     PaymentExpired = "KP-2002", GONE;
     SessionMismatch = "KP-2004", FORBIDDEN;
     FormExpired = "KP-2005", FORBIDDEN;
     CancelledByShopper = "KP-2007", OK;
+    CardTestingBlocked = "KP-2008", TOO_MANY_REQUESTS;
     AuthenticationFailed = "KP-3001", OK;
     AuthenticationRejected = "KP-3002", OK;
     AuthenticationUnavailable = "KP-3003", OK;
@@ -82,6 +84,7 @@ error_codes! {
     InvalidQuery = "KP-6041", BAD_REQUEST;
     EventNoEndpoint = "KP-6042", CONFLICT;
     ApiNotFound = "KP-6044", NOT_FOUND;
+    ApiRateLimited = "KP-6050", TOO_MANY_REQUESTS;
 }
 
 impl ErrorCode {
@@ -105,6 +108,8 @@ pub struct PageError {
     pub field: Option<String>,
     /// For the log only: never shown.
     pub source: Option<anyhow::Error>,
+    /// Seconds, for `Retry-After` on 429.
+    pub retry_after: Option<u64>,
 }
 
 impl PageError {
@@ -114,6 +119,14 @@ impl PageError {
             locale,
             field: None,
             source: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn too_many(code: ErrorCode, locale: Locale, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(code, locale)
         }
     }
 
@@ -139,7 +152,14 @@ impl IntoResponse for PageError {
         } else {
             tracing::info!(code = self.code.code(), field = ?self.field, "request refused");
         }
-        crate::web::pages::error_page(&self).into_response()
+        let mut resp = crate::web::pages::error_page(&self).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
+        resp
     }
 }
 
@@ -160,6 +180,8 @@ pub struct Problem {
     pub field: Option<String>,
     /// Extra members, e.g. the bank's response code.
     pub extra: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+    /// Seconds, for `Retry-After` on 429.
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -170,6 +192,7 @@ impl Problem {
             detail: detail.into(),
             field: None,
             extra: None,
+            retry_after: None,
         }
     }
 
@@ -218,6 +241,12 @@ impl IntoResponse for Problem {
             tracing::error!(code = self.code, detail = %self.detail, "problem");
         }
         let mut resp = (self.status, Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
         resp.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/problem+json"),

@@ -193,6 +193,7 @@ impl Application {
                 format!("{public}/sim/acs"),
                 settings.server.demo,
                 outbox.clone(),
+                (settings.limits.otp_entry, settings.limits.window_secs),
             )?;
             let bank = BankSim::new(settings.acquirer.terminal_id.clone(), bank_key);
             Some(
@@ -217,6 +218,7 @@ impl Application {
             urls: Arc::new(urls),
             keys: Arc::new(keys),
             events_wake: Arc::new(tokio::sync::Notify::new()),
+            limiter: Arc::new(crate::web::abuse::Limiter::new(clock.clone())),
         };
         let router = web::router(state.clone(), sessions, sims);
 

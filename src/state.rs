@@ -24,6 +24,8 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// Wakes the event delivery worker when an event was written.
     pub events_wake: Arc<tokio::sync::Notify>,
+    /// Rate limits and card-testing blocks.
+    pub limiter: Arc<crate::web::abuse::Limiter>,
 }
 
 /// Where things are reachable.

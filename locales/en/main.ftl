@@ -153,6 +153,7 @@ acs-resent = A new code was sent; the previous code no longer works.
 acs-resend-limit = The limit of new codes has been reached.
 acs-resend-wait = Please wait a moment before asking for a new code.
 acs-code-expired = The code has expired; please ask for a new one.
+acs-too-many = Too many code entries; please try again in a little while.
 acs-code-wrong = Wrong code. Attempts left: { $left }
 
 ## Demo shop
@@ -189,3 +190,6 @@ err-KP-6040 = Event not found.
 err-KP-6041 = The query parameters are invalid.
 err-KP-6042 = This event has no endpoint to be delivered to.
 err-KP-6044 = No such API endpoint.
+err-KP-1020 = Too many attempts; please try again in a little while.
+err-KP-2008 = Too many declined payment attempts from this connection; please try again later.
+err-KP-6050 = API rate limit reached; wait for the Retry-After time.

@@ -153,6 +153,7 @@ acs-resent = Yeni kod gönderildi; önceki kod artık geçersiz.
 acs-resend-limit = Kod yeniden gönderme sınırına ulaşıldı.
 acs-resend-wait = Yeni kod istemeden önce biraz bekleyin.
 acs-code-expired = Kodun süresi doldu; lütfen yeni kod isteyin.
+acs-too-many = Çok fazla kod denemesi yapıldı; lütfen biraz sonra yeniden deneyin.
 acs-code-wrong = Kod hatalı. Kalan deneme hakkı: { $left }
 
 ## Demo mağaza
@@ -189,3 +190,6 @@ err-KP-6040 = Olay bulunamadı.
 err-KP-6041 = Sorgu parametreleri geçersiz.
 err-KP-6042 = Bu olayın gönderileceği bir adres yok.
 err-KP-6044 = Böyle bir API adresi yok.
+err-KP-1020 = Çok fazla deneme yapıldı; lütfen biraz sonra yeniden deneyin.
+err-KP-2008 = Bu bağlantıdan çok sayıda reddedilen ödeme denemesi yapıldı; lütfen daha sonra yeniden deneyin.
+err-KP-6050 = API çağrı sınırı aşıldı; Retry-After süresi kadar bekleyin.

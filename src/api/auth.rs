@@ -1,10 +1,8 @@
 //! API authentication: `Authorization: Bearer <secret key>`, the current key or, during a
 //! rotation, the previous one until its overlap ends; then the merchant's IP allow-list.
 
-use std::net::SocketAddr;
-
 use axum::{
-    extract::{ConnectInfo, FromRequestParts},
+    extract::FromRequestParts,
     http::{header, request::Parts},
 };
 use secrecy::SecretString;
@@ -15,6 +13,7 @@ use crate::{
     merchants,
     state::AppState,
     storage::MerchantRecord,
+    web::abuse::ClientIp,
 };
 
 /// The merchant making an API call.
@@ -59,11 +58,10 @@ impl FromRequestParts<AppState> for ApiMerchant {
         }
         let allowed = merchant.allowed_ips();
         if !allowed.is_empty() {
-            // Forwarded headers are not trusted until trusted proxies are configured.
             let ip = parts
                 .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ci| ci.0.ip().to_canonical().to_string())
+                .get::<ClientIp>()
+                .map(|c| c.0.to_string())
                 .unwrap_or_default();
             if !allowed.iter().any(|a| a == &ip) {
                 tracing::info!(merchant_id = %merchant.id, %ip, "API call from an address not on the allow-list");
@@ -72,6 +70,17 @@ impl FromRequestParts<AppState> for ApiMerchant {
                     format!("calls from {ip} are not allowed for this merchant"),
                 ));
             }
+        }
+        let limits = &state.settings.limits;
+        if let Err(wait) = state.limiter.hit(
+            &format!("api:{}", merchant.id),
+            limits.api_calls,
+            limits.window_secs,
+        ) {
+            return Err(Problem {
+                retry_after: Some(wait),
+                ..Problem::of(ErrorCode::ApiRateLimited)
+            });
         }
         Ok(Self(merchant))
     }

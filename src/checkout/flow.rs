@@ -71,7 +71,8 @@ fn apply(p: &mut PaymentRecord, u: &PaymentUpdate, to: Status) {
         host_ref,
         transaction_id,
         error_code,
-        authorised_at
+        authorised_at,
+        client_ip
     );
     p.status = to.as_str().to_owned();
 }
@@ -112,6 +113,11 @@ pub async fn finish(
         Cas::Done => {
             tracing::info!(payment_id = %payment.id, status = to.as_str(), error_code = ?update.error_code, "payment finished");
             state.events_wake.notify_one();
+            let card_declined = to == Status::Declined
+                || update.error_code.as_deref() == Some(ErrorCode::AuthenticationFailed.code());
+            if card_declined {
+                watch_for_card_testing(state, &after).await;
+            }
             if let Some(url) = payment.callback_url.clone() {
                 tokio::spawn(notify::deliver_callback(
                     state.clone(),
@@ -123,6 +129,42 @@ pub async fn finish(
             Ok(true)
         }
         Cas::Lost | Cas::OrderAlreadyPaid => Ok(false),
+    }
+}
+
+/// Counts a declined card against its address and its merchant; past the limits, blocks
+/// further card submits from them for a while and tells the operator.
+async fn watch_for_card_testing(state: &AppState, payment: &PaymentRecord) {
+    let limits = &state.settings.limits;
+    let mut subjects = vec![(
+        "merchant",
+        payment.merchant_id.clone(),
+        limits.declines_per_merchant,
+    )];
+    if let Some(ip) = &payment.client_ip {
+        subjects.push(("ip", ip.clone(), limits.declines_per_ip));
+    }
+    for (kind, subject, max) in subjects {
+        let key = format!("declines-{kind}:{subject}");
+        let count = state
+            .limiter
+            .count(&format!("{key}:count"), limits.decline_window_secs);
+        if count >= max && state.limiter.blocked(&key).is_none() {
+            state.limiter.block(&key, limits.block_secs);
+            tracing::warn!(kind, %subject, declines = count, block_secs = limits.block_secs, "card testing suspected: blocked");
+            let event = crate::storage::SecurityEvent {
+                kind: "card_testing_block".into(),
+                subject: format!("{kind}:{subject}"),
+                detail: format!(
+                    "{count} declined cards within {} s; card submits blocked for {} s",
+                    limits.decline_window_secs, limits.block_secs
+                ),
+                at: state.clock.now_ms(),
+            };
+            if let Err(e) = state.store.record_security_event(&event).await {
+                tracing::error!(error = %e, "could not record a security event");
+            }
+        }
     }
 }
 
@@ -203,6 +245,7 @@ pub async fn submit_card(
         masked_pan: Some(card.pan.masked()),
         card_holder: Some(card.holder.as_str().to_owned()),
         threeds_server_trans_id: Some(threeds_id.clone()),
+        client_ip: Some(client.ip.clone()).filter(|ip| !ip.is_empty()),
         ..Default::default()
     };
     let sealed = state

@@ -252,6 +252,7 @@ pub async fn create_payment(
         refund_reserved_minor: 0,
         authorised_at: None,
         source: source.to_owned(),
+        client_ip: None,
     };
     state.store.insert_payment(&record).await?;
     tracing::info!(payment_id = %id, merchant_id = %merchant.id, order_id = %record.order_id, source, "payment started");

@@ -205,6 +205,9 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
     ) -> Result<(), StoreError>;
     async fn idempotency_forget(&self, before: i64) -> Result<u64, StoreError>;
+
+    async fn record_security_event(&self, event: &SecurityEvent) -> Result<(), StoreError>;
+    async fn security_events(&self, limit: i64) -> Result<Vec<SecurityEvent>, StoreError>;
     async fn callback_attempts(&self, payment_id: &str)
     -> Result<Vec<CallbackAttempt>, StoreError>;
 }

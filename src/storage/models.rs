@@ -101,6 +101,7 @@ pub struct PaymentRecord {
     pub refund_reserved_minor: i64,
     pub authorised_at: Option<i64>,
     pub source: String,
+    pub client_ip: Option<String>,
 }
 
 impl std::fmt::Debug for PaymentRecord {
@@ -171,6 +172,7 @@ pub struct PaymentUpdate {
     pub error_code: Option<String>,
     pub result_fields: Option<String>,
     pub authorised_at: Option<i64>,
+    pub client_ip: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -286,4 +288,12 @@ pub enum IdempotencyState {
     Done { status: u16, body: String },
     /// Same key, another request.
     Mismatch,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SecurityEvent {
+    pub kind: String,
+    pub subject: String,
+    pub detail: String,
+    pub at: i64,
 }

@@ -19,7 +19,7 @@ macro_rules! payment_columns {
     acs_trans_id, ds_trans_id, acs_url, trans_status, trans_status_reason, challenge_cancel, eci, \
     authentication_value, md_status, rreq_received_at, terminal_id, proc_return_code, auth_code, \
     host_ref, transaction_id, error_code, result_fields, refunded_minor, refund_reserved_minor, authorised_at, \
-    source"
+    source, client_ip"
     };
 }
 
@@ -39,7 +39,7 @@ macro_rules! cas_update_sql {
              proc_return_code = COALESCE(?, proc_return_code), auth_code = COALESCE(?, auth_code), \
              host_ref = COALESCE(?, host_ref), transaction_id = COALESCE(?, transaction_id), \
              error_code = COALESCE(?, error_code), result_fields = COALESCE(?, result_fields), \
-             authorised_at = COALESCE(?, authorised_at) \
+             authorised_at = COALESCE(?, authorised_at), client_ip = COALESCE(?, client_ip) \
              WHERE id = ? AND status = ?",
             $guard
         )
@@ -141,6 +141,7 @@ async fn cas_update(
         .bind(&u.error_code)
         .bind(&u.result_fields)
         .bind(u.authorised_at)
+        .bind(&u.client_ip)
         .bind(id)
         .bind(from.as_str())
         .execute(&mut **tx)
@@ -996,5 +997,25 @@ impl Store for SqliteStore {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    async fn record_security_event(&self, e: &SecurityEvent) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO security_events (kind, subject, detail, at) VALUES (?, ?, ?, ?)")
+            .bind(&e.kind)
+            .bind(&e.subject)
+            .bind(&e.detail)
+            .bind(e.at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn security_events(&self, limit: i64) -> Result<Vec<SecurityEvent>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT kind, subject, detail, at FROM security_events ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }

@@ -175,6 +175,9 @@ struct Inner {
     show_outbox_link: bool,
     sms: Arc<dyn SmsSender>,
     txns: Mutex<HashMap<String, Txn>>,
+    /// OTP entries per client address and window: guessing codes across transactions.
+    limiter: crate::web::abuse::Limiter,
+    otp_limit: (u32, u64),
 }
 
 impl AcsSim {
@@ -185,6 +188,7 @@ impl AcsSim {
         public_base: String,
         show_outbox_link: bool,
         sms: Arc<dyn SmsSender>,
+        otp_limit: (u32, u64),
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
@@ -192,12 +196,14 @@ impl AcsSim {
             .build()?;
         Ok(Self {
             inner: Arc::new(Inner {
+                limiter: crate::web::abuse::Limiter::new(Arc::clone(&clock)),
                 settings,
                 clock,
                 channel_key,
                 http,
                 public_base,
                 show_outbox_link,
+                otp_limit,
                 sms,
                 txns: Mutex::new(HashMap::new()),
             }),
@@ -570,8 +576,22 @@ async fn challenge(State(sim): State<AcsSim>, RawForm(form): RawForm) -> Respons
 async fn challenge_action(
     State(sim): State<AcsSim>,
     Path(acs_trans_id): Path<String>,
+    client: Option<axum::Extension<crate::web::abuse::ClientIp>>,
     RawForm(form): RawForm,
 ) -> Response {
+    let ip = client.map(|c| c.0.0.to_string()).unwrap_or_default();
+    let (max, window) = sim.inner.otp_limit;
+    if let Err(wait) = sim.inner.limiter.hit(&format!("otp:{ip}"), max, window) {
+        let locale = sim
+            .with_txn(&acs_trans_id, |t| t.locale)
+            .unwrap_or_default();
+        let mut resp = message(locale, "acs-too-many", StatusCode::TOO_MANY_REQUESTS);
+        if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
     let get = |n: &str| crate::form::value(&form, n);
     let (token, action, otp) = (
         get("form_token"),

@@ -144,6 +144,31 @@ pub async fn submit(
         // A second click, or the back button: the first submit carries on.
         return Ok(to_result(&payment.id));
     }
+    let limits = &state.settings.limits;
+    if let Err(wait) = state.limiter.hit(
+        &format!("card:{}", client.ip),
+        limits.card_submit,
+        limits.window_secs,
+    ) {
+        return Err(PageError::too_many(
+            ErrorCode::TooManyRequests,
+            locale,
+            wait,
+        ));
+    }
+    // Card testing: after many declines, this address or this merchant waits a while.
+    for key in [
+        format!("declines-ip:{}", client.ip),
+        format!("declines-merchant:{}", merchant.id),
+    ] {
+        if let Some(wait) = state.limiter.blocked(&key) {
+            return Err(PageError::too_many(
+                ErrorCode::CardTestingBlocked,
+                locale,
+                wait,
+            ));
+        }
+    }
     let input = CardInput::from_fields(&fields);
     let valid = match card::validate(&input, state.clock.now().date()) {
         Ok(valid) => valid,

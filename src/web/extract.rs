@@ -1,9 +1,7 @@
 //! Extractors that turn bad input into the project's own errors, never axum's plain text.
 
-use std::net::SocketAddr;
-
 use axum::{
-    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
+    extract::{FromRequest, FromRequestParts, Request},
     http::{header, request::Parts},
 };
 
@@ -64,11 +62,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
                 .unwrap_or("")
                 .to_owned()
         };
-        // Forwarded headers are not trusted until trusted proxies are configured.
         let ip = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ci| ci.0.ip().to_string())
+            .get::<super::abuse::ClientIp>()
+            .map(|c| c.0.to_string())
             .unwrap_or_default();
         Ok(Self(ClientInfo {
             ip,

@@ -1,5 +1,6 @@
 //! The HTTP layer: thin handlers that parse, call the checkout flow and render.
 
+pub mod abuse;
 pub mod assets;
 pub mod checkout;
 pub mod extract;
@@ -22,6 +23,7 @@ use crate::state::AppState;
 /// The routes of Kapı, plus the simulators when they are enabled (they need no session).
 pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router>) -> Router {
     let secure_cookie = state.urls.public.starts_with("https://");
+    let trusted = abuse::trusted_proxies(&state.settings);
     // Lax: the shopper arrives by a cross-site POST and lands on a GET that must see the
     // cookie; the cross-site 3DS return is bound by its MAC instead.
     let session_layer = SessionManagerLayer::new(sessions)
@@ -47,6 +49,10 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         .nest("/api/v1", crate::api::router(state))
         .merge(simulators.unwrap_or_default())
         .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(trusted),
+            abuse::resolve_client_ip,
+        ))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())

@@ -6,21 +6,43 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use super::{extract::RawForm, session};
-use crate::{checkout::start, error::PageError, state::AppState};
+use super::{
+    extract::{Client, RawForm},
+    session,
+};
+use crate::{
+    checkout::start,
+    domain::Locale,
+    error::{ErrorCode, PageError},
+    state::AppState,
+};
 
 pub async fn start(
     State(state): State<AppState>,
     session: Session,
+    Client(client): Client,
     RawForm(fields): RawForm,
 ) -> Result<Response, PageError> {
+    let locale = Locale::parse_lenient(crate::form::value(&fields, "lang"));
+    let limits = &state.settings.limits;
+    if let Err(wait) = state.limiter.hit(
+        &format!("pay:{}", client.ip),
+        limits.pay_start,
+        limits.window_secs,
+    ) {
+        return Err(PageError::too_many(
+            ErrorCode::TooManyRequests,
+            locale,
+            wait,
+        ));
+    }
     let id = start::start_payment(&state, fields).await?;
     // A fresh session id whenever a payment is bound to the browser (no fixation). Not at card
     // submit: a double click would arrive with the old id and lose the payment's pages.
     session
         .cycle_id()
         .await
-        .map_err(|e| PageError::internal(crate::domain::Locale::Tr, e))?;
+        .map_err(|e| PageError::internal(Locale::Tr, e))?;
     session::remember_payment(&session, id.as_str()).await?;
     Ok(Redirect::to(&format!("/checkout/{id}")).into_response())
 }

@@ -222,6 +222,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.security.master_key = Some(master_key.clone());
     settings.server.demo = false;
     settings.acquirer.api_key = Some(SecretString::from(BANK_KEY.to_owned()));
+    // Journeys run many payments from one address; the limit tests set their own.
+    settings.limits.pay_start = 1000;
+    settings.limits.card_submit = 1000;
+    settings.limits.declines_per_ip = 1000;
+    settings.limits.declines_per_merchant = 1000;
     // Quick retries, so that delivery tests take milliseconds.
     settings.notifications.first_retry_ms = 50;
     settings.notifications.poll_interval_ms = 50;

@@ -306,3 +306,178 @@ async fn only_registered_origins_may_frame_a_merchants_pages() {
             .contains("frame-ancestors 'none'")
     );
 }
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_and_lift() {
+    let app = spawn_app_with(|s| {
+        s.limits.pay_start = 3;
+        s.limits.card_submit = 2;
+        s.limits.api_calls = 3;
+    })
+    .await;
+    app.clock_to_istanbul_noon();
+    // Payment start, per address.
+    for _ in 0..3 {
+        assert_eq!(
+            app.pay(&app.start_form(&[])).await.status,
+            StatusCode::SEE_OTHER
+        );
+    }
+    let resp = app
+        .client
+        .post(app.url("/pay"))
+        .form(&app.start_form(&[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait));
+    assert_eq!(
+        error_code(&resp.text().await.unwrap()).as_deref(),
+        Some("KP-1020")
+    );
+    // The API, per merchant.
+    for _ in 0..3 {
+        assert_eq!(app.get_json("/api/v1/payments").await.0, StatusCode::OK);
+    }
+    let resp = app
+        .api(reqwest::Method::GET, "/api/v1/payments")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(resp.json::<Value>().await.unwrap()["code"], "KP-6050");
+    // After the window, all is well again.
+    app.clock.advance(61);
+    assert_eq!(
+        app.pay(&app.start_form(&[])).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(app.get_json("/api/v1/payments").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    // Untrusted: X-Forwarded-For is ignored, so varying it does not escape the limit.
+    let app = spawn_app_with(|s| s.limits.pay_start = 2).await;
+    for i in 0..2 {
+        let resp = app
+            .client
+            .post(app.url("/pay"))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .form(&app.start_form(&[]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    }
+    let resp = app
+        .client
+        .post(app.url("/pay"))
+        .header("x-forwarded-for", "203.0.113.99")
+        .form(&app.start_form(&[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Behind a trusted proxy each shopper has their own count.
+    let app = spawn_app_with(|s| {
+        s.limits.pay_start = 2;
+        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    for i in 0..4 {
+        let resp = app
+            .client
+            .post(app.url("/pay"))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .form(&app.start_form(&[]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "shopper {i}");
+    }
+}
+
+#[tokio::test]
+async fn otp_entry_is_rate_limited_per_address() {
+    let app = spawn_app_with(|s| s.limits.otp_entry = 4).await;
+    let mut tries = 0;
+    let mut limited = None;
+    // Several challenges, two wrong codes each: the limit spans transactions.
+    'outer: for _ in 0..3 {
+        let id = app.start_payment(&[]).await;
+        let submit = app.submit_card(&id, VISA_CHALLENGE).await;
+        let mut page = app.follow_post(&submit.body).await;
+        for _ in 0..2 {
+            let resp = {
+                let form = forms(&page.body)
+                    .into_iter()
+                    .find(|f| f.action.contains("/sim/acs/challenge/"))
+                    .unwrap();
+                let mut fields = form.fields.clone();
+                fields.retain(|(k, _)| k != "otp" && k != "action");
+                fields.push(("action".into(), "verify".into()));
+                fields.push(("otp".into(), "000000".into()));
+                app.client
+                    .post(&form.action)
+                    .form(&fields)
+                    .send()
+                    .await
+                    .unwrap()
+            };
+            tries += 1;
+            if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+                assert!(resp.headers().contains_key("retry-after"));
+                limited = Some(tries);
+                break 'outer;
+            }
+            page = Page::from(resp).await;
+        }
+    }
+    assert_eq!(
+        limited,
+        Some(5),
+        "the fifth entry within the window is refused"
+    );
+}
+
+#[tokio::test]
+async fn many_declines_block_card_testing_and_tell_the_operator() {
+    let app = spawn_app_with(|s| {
+        s.limits.declines_per_ip = 3;
+        s.limits.block_secs = 600;
+    })
+    .await;
+    for _ in 0..3 {
+        let got = app.pay_with("5100 0000 0000 0057", &[]).await;
+        assert_eq!(got.get("status"), "declined");
+    }
+    // The next card from this address is refused before it reaches 3-D Secure or the bank.
+    let id = app.start_payment(&[]).await;
+    let order = app
+        .app_state
+        .store
+        .get_payment(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .order_id;
+    let resp = app.submit_card(&id, MC_FRICTIONLESS).await;
+    assert_eq!(resp.status, StatusCode::TOO_MANY_REQUESTS, "{}", resp.body);
+    assert_eq!(error_code(&resp.body).as_deref(), Some("KP-2008"));
+    assert!(app.bank_transactions(&order).await.is_empty());
+    let events = app.app_state.store.security_events(10).await.unwrap();
+    assert_eq!(events[0].kind, "card_testing_block");
+    assert_eq!(events[0].subject, "ip:127.0.0.1");
+    // The block lifts after its time.
+    app.clock.advance(601);
+    let resp = app.submit_card(&id, MC_FRICTIONLESS).await;
+    assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);
+}
