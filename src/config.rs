@@ -139,6 +139,9 @@ pub struct NotificationSettings {
     pub lease_secs: u64,
     /// How often the worker looks for due events when nothing woke it.
     pub poll_interval_ms: u64,
+    /// Allow callbacks and events to loopback, private and link-local addresses. Off in
+    /// production; `--demo` turns it on (the demo shop runs on this machine).
+    pub allow_private_targets: bool,
 }
 
 impl Default for NotificationSettings {
@@ -150,6 +153,7 @@ impl Default for NotificationSettings {
             timeout_secs: 10,
             lease_secs: 60,
             poll_interval_ms: 1000,
+            allow_private_targets: false,
         }
     }
 }

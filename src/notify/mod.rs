@@ -2,6 +2,7 @@
 //! posted through the shopper's browser to ok/fail URL and server to server to callback_url.
 
 pub mod events;
+pub mod guard;
 pub mod worker;
 
 use std::time::Instant;
@@ -134,6 +135,20 @@ pub async fn deliver_callback(
 ) {
     let started = Instant::now();
     let timeout = std::time::Duration::from_secs(state.settings.checkout.callback_timeout_secs);
+    if let Err(refused) = guard::check_url(&url, state.settings.notifications.allow_private_targets)
+    {
+        tracing::warn!(%payment_id, error = %refused, "callback target refused");
+        let attempt = CallbackAttempt {
+            payment_id,
+            url,
+            attempted_at: state.clock.now_ms(),
+            status_code: None,
+            error: Some(refused),
+            latency_ms: 0,
+        };
+        let _ = state.store.record_callback_attempt(&attempt).await;
+        return;
+    }
     let outcome = state
         .http
         .post(&url)

@@ -78,15 +78,20 @@ async fn deliver(state: AppState, event: EventRecord) {
     };
     let t = state.clock.now_secs();
     let started = Instant::now();
-    if secrets.is_empty() {
-        // Unsigned, the merchant would rightly refuse it: try again later.
-        tracing::error!(event_id = %event.id, "no signing key for the event's merchant");
+    let refusal = if secrets.is_empty() {
+        // Unsigned, the merchant would rightly refuse it.
+        Some("no signing key available".to_owned())
+    } else {
+        super::guard::check_url(&url, settings.allow_private_targets).err()
+    };
+    if let Some(refusal) = refusal {
+        tracing::error!(event_id = %event.id, error = %refusal, "event not sent");
         let attempt = EventAttempt {
             event_id: event.id.clone(),
             attempted_at: state.clock.now_ms(),
             status_code: None,
             latency_ms: 0,
-            error: Some("no signing key available".into()),
+            error: Some(refusal),
         };
         let next = state.clock.now_ms().saturating_add(retry_delay_ms(
             u32::try_from(event.attempts + 1).unwrap_or(u32::MAX),

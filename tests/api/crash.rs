@@ -54,6 +54,7 @@ fn start(data_dir: &str, port: u16, key: &str) -> Child {
         ])
         .env("KAPI__SECURITY__MASTER_KEY", key)
         .env("KAPI__NOTIFICATIONS__LEASE_SECS", "2")
+        .env("KAPI__NOTIFICATIONS__ALLOW_PRIVATE_TARGETS", "true")
         .env("KAPI__NOTIFICATIONS__FIRST_RETRY_MS", "200")
         .env("KAPI__NOTIFICATIONS__TIMEOUT_SECS", "1")
         .env("KAPI__NOTIFICATIONS__POLL_INTERVAL_MS", "100")

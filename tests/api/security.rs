@@ -481,3 +481,41 @@ async fn many_declines_block_card_testing_and_tell_the_operator() {
     let resp = app.submit_card(&id, MC_FRICTIONLESS).await;
     assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);
 }
+
+#[tokio::test]
+async fn callbacks_to_internal_addresses_are_refused_unless_allowed() {
+    // Here the merchant's (registered) callback URL is on loopback: in production a callback
+    // must not reach this machine or its private networks.
+    let app = spawn_app_with(|s| s.notifications.allow_private_targets = false).await;
+    let got = app.pay_with(MC_FRICTIONLESS, &[]).await;
+    let id = got.get("payment_id").to_owned();
+    let mut event = Value::Null;
+    for _ in 0..100 {
+        let (_, list) = app
+            .get_json(&format!("/api/v1/events?payment_id={id}"))
+            .await;
+        event = list["data"][0].clone();
+        if event["attempts"].as_i64().unwrap_or(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let error = event["attempt_log"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.contains("internal address"), "{event}");
+    assert!(event["attempt_log"][0]["status_code"].is_null());
+    // Nothing reached the receiver: neither the event nor the form-encoded callback.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(app.receiver.events().is_empty());
+    assert!(app.receiver.at("/callback").is_empty());
+    let attempts = app.app_state.store.callback_attempts(&id).await.unwrap();
+    assert!(
+        attempts[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("internal address")
+    );
+}
