@@ -37,6 +37,15 @@ pub struct ServerSettings {
     pub demo_listen: Option<String>,
     /// Proxies whose `X-Forwarded-For` is believed; from anyone else it is ignored.
     pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain and private key: Kapı serves HTTPS with them.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// A plain-HTTP port that only redirects to HTTPS.
+    pub http_listen: Option<String>,
+    /// Serve plain HTTP without TLS: only on a loopback address (local testing).
+    pub allow_plain_http: bool,
+    /// How often the certificate files are checked for changes (they reload on SIGHUP too).
+    pub tls_reload_check_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -228,6 +237,11 @@ impl Default for ServerSettings {
             demo: false,
             demo_listen: None,
             trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            http_listen: None,
+            allow_plain_http: false,
+            tls_reload_check_ms: 5000,
         }
     }
 }
@@ -285,6 +299,17 @@ pub struct CliOverrides {
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub demo: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_listen: Option<String>,
+    #[serde(
+        rename = "allow_plain_http",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub insecure_http: bool,
 }
 
 impl Settings {
@@ -309,6 +334,18 @@ impl Settings {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "server.tls_cert and server.tls_key go together".into(),
+            ));
+        }
+        if let Some(h) = &self.server.http_listen
+            && h.parse::<SocketAddr>().is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "server.http_listen `{h}` is not HOST:PORT"
+            )));
+        }
         if let Some(u) = &self.server.public_url {
             check_base_url("server.public_url", u)?;
         }

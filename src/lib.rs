@@ -22,6 +22,7 @@ pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod threeds;
+pub mod tls;
 pub mod web;
 
 pub use startup::Application;

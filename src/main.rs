@@ -73,6 +73,18 @@ struct ServeArgs {
     /// Create the demo merchant and serve the demo shop on the next port.
     #[arg(long)]
     demo: bool,
+    /// PEM certificate chain for HTTPS (reloaded on SIGHUP or when the file changes).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A plain-HTTP port that only redirects to HTTPS, HOST:PORT.
+    #[arg(long)]
+    http_listen: Option<String>,
+    /// Serve plain HTTP without TLS (loopback addresses only; never in production).
+    #[arg(long)]
+    insecure_http: bool,
 }
 
 #[derive(Subcommand)]
@@ -208,6 +220,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     public_url: args.public_url,
                     data_dir: args.data_dir,
                     demo: args.demo,
+                    tls_cert: args.tls_cert,
+                    tls_key: args.tls_key,
+                    http_listen: args.http_listen,
+                    insecure_http: args.insecure_http,
                 },
             )?;
             let app = Application::build(settings).await?;

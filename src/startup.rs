@@ -25,7 +25,7 @@ use crate::{
     storage::{Store, sqlite::SqliteStore},
     threeds::{
         HttpDirectory,
-        acs_sim::{AcsSim, SimOutbox},
+        acs_sim::{AcsSim, AcsSimConfig, SimOutbox},
     },
     web,
 };
@@ -66,7 +66,7 @@ fn load_or_create_key_file(path: &Path) -> anyhow::Result<SecretString> {
 }
 
 #[cfg(unix)]
-fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -79,7 +79,7 @@ fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     std::fs::write(path, content).with_context(|| format!("cannot create {}", path.display()))
 }
 
@@ -104,6 +104,10 @@ fn secret_bytes(
 
 pub struct Application {
     listener: TcpListener,
+    /// The certificate in use and its files, when serving HTTPS.
+    tls: Option<(axum_server::tls_rustls::RustlsConfig, PathBuf, PathBuf)>,
+    /// The plain-HTTP port that redirects to HTTPS, and where it redirects.
+    redirect: Option<(TcpListener, String)>,
     router: Router,
     demo: Option<(TcpListener, Router)>,
     state: AppState,
@@ -127,16 +131,36 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let local = loopback_if_unspecified(listener.local_addr()?);
+        let tls_mode = crate::tls::mode(&settings, listener.local_addr()?.ip().is_loopback())?;
+        let scheme = match tls_mode {
+            crate::tls::Mode::Tls { .. } => "https",
+            crate::tls::Mode::PlainHttp => "http",
+        };
         let public = settings
             .server
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{local}"))
+            .unwrap_or_else(|| format!("{scheme}://{local}"))
             .trim_end_matches('/')
             .to_owned();
+        // Calls to the built-in simulators: straight to this listener, except behind an
+        // operator's certificate, whose name only matches the public URL.
+        let (internal, extra_root) = match &tls_mode {
+            crate::tls::Mode::Tls {
+                self_signed_pem: Some(pem),
+                ..
+            } => (format!("https://{local}"), Some(pem.clone())),
+            crate::tls::Mode::Tls { .. } => (public.clone(), None),
+            crate::tls::Mode::PlainHttp => (format!("http://{local}"), None),
+        };
+        let client = |timeout: Duration| {
+            crate::tls::client_builder(extra_root.as_deref())
+                .timeout(timeout)
+                .build()
+        };
         let urls = Urls {
             public: public.clone(),
-            internal: format!("http://{local}"),
+            internal,
         };
         let keys = Keys {
             threeds_session: vault.derive_key("threeds-session"),
@@ -155,8 +179,10 @@ impl Application {
                 .acs_base_url
                 .as_deref()
                 .unwrap_or(&format!("{}/sim/acs", urls.internal)),
-            Duration::from_secs(settings.threeds.timeout_secs.unwrap_or(20)),
-        )?;
+            client(Duration::from_secs(
+                settings.threeds.timeout_secs.unwrap_or(20),
+            ))?,
+        );
         let acquirer = HttpAcquirer::new(
             settings
                 .acquirer
@@ -165,8 +191,8 @@ impl Application {
                 .unwrap_or(&format!("{}/sim/bank", urls.internal)),
             settings.acquirer.terminal_id.clone(),
             bank_key.clone(),
-            Duration::from_secs(settings.acquirer.timeout_secs),
-        )?;
+            client(Duration::from_secs(settings.acquirer.timeout_secs))?,
+        );
         let mut settings = settings;
         if settings.server.demo {
             // The demo shop listens on this machine.
@@ -194,15 +220,16 @@ impl Application {
 
         let sims = if settings.simulators.enabled {
             let outbox = Arc::new(SimOutbox::default());
-            let acs = AcsSim::new(
-                settings.simulators.clone(),
-                clock.clone(),
-                secret_bytes(&settings.threeds.acs_shared_key, &vault, "acs-channel"),
-                format!("{public}/sim/acs"),
-                settings.server.demo,
-                outbox.clone(),
-                (settings.limits.otp_entry, settings.limits.window_secs),
-            )?;
+            let acs = AcsSim::new(AcsSimConfig {
+                settings: settings.simulators.clone(),
+                clock: clock.clone(),
+                channel_key: secret_bytes(&settings.threeds.acs_shared_key, &vault, "acs-channel"),
+                public_base: format!("{public}/sim/acs"),
+                show_outbox_link: settings.server.demo,
+                sms: outbox.clone(),
+                otp_limit: (settings.limits.otp_entry, settings.limits.window_secs),
+                http: client(Duration::from_secs(10))?,
+            });
             let bank = BankSim::new(settings.acquirer.terminal_id.clone(), bank_key);
             Some(
                 Router::new()
@@ -257,6 +284,7 @@ impl Application {
                 DEMO_MERCHANT_ID.to_owned(),
                 secret,
                 clock.clone(),
+                client(Duration::from_secs(20))?,
             );
             demo_url = Some(shop_url);
             Some((demo_listener, shop.router()))
@@ -264,8 +292,31 @@ impl Application {
             None
         };
 
+        let tls = match tls_mode {
+            crate::tls::Mode::Tls { cert, key, .. } => {
+                let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                    .await
+                    .with_context(|| {
+                        format!("cannot load the TLS certificate {}", cert.display())
+                    })?;
+                Some((config, cert, key))
+            }
+            crate::tls::Mode::PlainHttp => None,
+        };
+        let redirect = match (&settings.server.http_listen, &tls) {
+            (Some(addr), Some(_)) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} for HTTP redirects"))?;
+                Some((listener, public.clone()))
+            }
+            (Some(_), None) => anyhow::bail!("server.http_listen needs TLS on the main port"),
+            (None, _) => None,
+        };
         Ok(Self {
             listener,
+            tls,
+            redirect,
             router,
             demo,
             state,
@@ -279,6 +330,14 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// The port of the plain-HTTP redirect listener, when there is one.
+    pub fn redirect_port(&self) -> Option<u16> {
+        self.redirect
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+            .map(|a| a.port())
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -289,40 +348,82 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
-        let sweeper = tokio::spawn(expiry_sweeper(self.state.clone()));
-        let worker = tokio::spawn(crate::notify::worker::run(
-            self.state.clone(),
-            self.state.events_wake.clone(),
-        ));
-        let mut rx_main = tx.subscribe();
-        let main = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = rx_main.recv().await;
-        });
-        let demo = self.demo.map(|(listener, router)| {
+        let mut background = vec![
+            tokio::spawn(expiry_sweeper(self.state.clone())),
+            tokio::spawn(crate::notify::worker::run(
+                self.state.clone(),
+                self.state.events_wake.clone(),
+            )),
+        ];
+        let mut servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>> = Vec::new();
+        let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
             let mut rx = tx.subscribe();
-            axum::serve(
+            async move {
+                let _ = rx.recv().await;
+            }
+        };
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        match self.tls {
+            Some((config, cert, key)) => {
+                let every = Duration::from_millis(self.state.settings.server.tls_reload_check_ms);
+                background.push(tokio::spawn(crate::tls::watch(
+                    config.clone(),
+                    cert,
+                    key,
+                    every,
+                )));
+                let handle = axum_server::Handle::new();
+                let stop = stopped(&tx);
+                let h = handle.clone();
+                background.push(tokio::spawn(async move {
+                    stop.await;
+                    h.graceful_shutdown(Some(Duration::from_secs(10)));
+                }));
+                let server =
+                    axum_server::from_tcp_rustls(self.listener.into_std()?, config)?.handle(handle);
+                servers.push(tokio::spawn(async move { server.serve(app).await }));
+            }
+            None => {
+                let serve = axum::serve(self.listener, app).with_graceful_shutdown(stopped(&tx));
+                servers.push(tokio::spawn(async move { serve.await }));
+            }
+        }
+        if let Some((listener, public)) = self.redirect {
+            let router = Router::new().fallback(move |uri: axum::http::Uri| {
+                let target = format!(
+                    "{public}{}",
+                    uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+                );
+                async move { axum::response::Redirect::permanent(&target) }
+            });
+            let serve = axum::serve(listener, router).with_graceful_shutdown(stopped(&tx));
+            servers.push(tokio::spawn(async move { serve.await }));
+        }
+        if let Some((listener, router)) = self.demo {
+            let serve = axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<SocketAddr>(),
             )
-            .with_graceful_shutdown(async move {
-                let _ = rx.recv().await;
-            })
-        });
+            .with_graceful_shutdown(stopped(&tx));
+            servers.push(tokio::spawn(async move { serve.await }));
+        }
         let trigger = tokio::spawn(async move {
             shutdown.await;
             let _ = tx.send(());
         });
-        let result = match demo {
-            Some(demo) => tokio::try_join!(main, demo).map(|_| ()),
-            None => main.await,
-        };
-        sweeper.abort();
-        worker.abort();
+        let mut result = Ok(());
+        for server in servers {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(anyhow::Error::from(e)),
+                Err(e) => result = Err(anyhow::anyhow!("server task failed: {e}")),
+            }
+        }
+        for task in background {
+            task.abort();
+        }
         trigger.abort();
         result.context("server error")
     }

@@ -89,6 +89,7 @@ impl DemoShop {
         merchant_id: String,
         secret: SecretString,
         clock: Arc<dyn Clock>,
+        http: reqwest::Client,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -97,7 +98,7 @@ impl DemoShop {
                 merchant_id,
                 secret,
                 clock,
-                http: reqwest::Client::new(),
+                http,
                 notifications: Mutex::default(),
             }),
         }

@@ -180,34 +180,38 @@ struct Inner {
     otp_limit: (u32, u64),
 }
 
+/// What the ACS simulator is built from.
+pub struct AcsSimConfig {
+    pub settings: SimulatorSettings,
+    pub clock: Arc<dyn Clock>,
+    /// Key of the RReq channel to the 3DS Server.
+    pub channel_key: SecretBox<Vec<u8>>,
+    /// Browser-facing base of the simulator, e.g. `http://127.0.0.1:8080/sim/acs`.
+    pub public_base: String,
+    pub show_outbox_link: bool,
+    pub sms: Arc<dyn SmsSender>,
+    /// OTP entries per client address and window (seconds).
+    pub otp_limit: (u32, u64),
+    /// For the RReq: with a timeout and no redirects.
+    pub http: reqwest::Client,
+}
+
 impl AcsSim {
-    pub fn new(
-        settings: SimulatorSettings,
-        clock: Arc<dyn Clock>,
-        channel_key: SecretBox<Vec<u8>>,
-        public_base: String,
-        show_outbox_link: bool,
-        sms: Arc<dyn SmsSender>,
-        otp_limit: (u32, u64),
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Self {
+    pub fn new(c: AcsSimConfig) -> Self {
+        Self {
             inner: Arc::new(Inner {
-                limiter: crate::web::abuse::Limiter::new(Arc::clone(&clock)),
-                settings,
-                clock,
-                channel_key,
-                http,
-                public_base,
-                show_outbox_link,
-                otp_limit,
-                sms,
+                limiter: crate::web::abuse::Limiter::new(Arc::clone(&c.clock)),
+                settings: c.settings,
+                clock: c.clock,
+                channel_key: c.channel_key,
+                http: c.http,
+                public_base: c.public_base,
+                show_outbox_link: c.show_outbox_link,
+                otp_limit: c.otp_limit,
+                sms: c.sms,
                 txns: Mutex::new(HashMap::new()),
             }),
-        })
+        }
     }
 
     pub fn router(self) -> Router {

@@ -3,8 +3,6 @@
 pub mod acs_sim;
 pub mod messages;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
@@ -36,14 +34,12 @@ pub struct HttpDirectory {
 }
 
 impl HttpDirectory {
-    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
-        Ok(Self {
-            client: reqwest::Client::builder()
-                .timeout(timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
+    /// `client` should have a timeout and follow no redirects.
+    pub fn new(base_url: &str, client: reqwest::Client) -> Self {
+        Self {
+            client,
             areq_url: format!("{}/areq", base_url.trim_end_matches('/')),
-        })
+        }
     }
 }
 

@@ -33,7 +33,7 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         .with_http_only(true)
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(30)));
 
-    Router::new()
+    let router = Router::new()
         .route("/", get(pages::home))
         .route("/pay", post(pay::start))
         .route("/checkout/{id}", get(checkout::show).post(checkout::submit))
@@ -55,5 +55,14 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         ))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::new())
+        .layer(CatchPanicLayer::new());
+    if secure_cookie {
+        // Served over HTTPS: browsers must never come back over plain HTTP for a year.
+        router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ))
+    } else {
+        router
+    }
 }

@@ -51,6 +51,7 @@ fn start(data_dir: &str, port: u16, key: &str) -> Child {
             &format!("127.0.0.1:{port}"),
             "--data-dir",
             data_dir,
+            "--insecure-http",
         ])
         .env("KAPI__SECURITY__MASTER_KEY", key)
         .env("KAPI__NOTIFICATIONS__LEASE_SECS", "2")

@@ -222,6 +222,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.security.master_key = Some(master_key.clone());
     settings.server.demo = false;
     settings.acquirer.api_key = Some(SecretString::from(BANK_KEY.to_owned()));
+    // Plain HTTP on loopback: the TLS tests serve HTTPS themselves.
+    settings.server.allow_plain_http = true;
     // The receiver listens on loopback.
     settings.notifications.allow_private_targets = true;
     // Journeys run many payments from one address; the limit tests set their own.

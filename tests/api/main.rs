@@ -16,3 +16,4 @@ mod security;
 mod server_api;
 mod start;
 mod threeds;
+mod tls;

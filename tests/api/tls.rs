@@ -1,0 +1,225 @@
+//! HTTPS: the given certificate, HSTS, the redirect-only HTTP port, reload without dropping
+//! connections, the demo's self-signed certificate, and plain HTTP only when asked for on
+//! loopback.
+
+use std::time::Duration;
+
+use kapi::{Application, config::Settings, crypto::vault::MasterKey};
+use reqwest::StatusCode;
+
+fn certificate() -> (String, String) {
+    let c =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    (c.cert.pem(), c.signing_key.serialize_pem())
+}
+
+fn client_trusting(pem: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn settings(dir: &std::path::Path) -> Settings {
+    let mut s = Settings::default();
+    s.server.listen = "127.0.0.1:0".into();
+    s.server.data_dir = dir.to_owned();
+    s.security.master_key = Some(MasterKey::generate_base64());
+    s
+}
+
+#[tokio::test]
+async fn https_with_the_given_certificate_hsts_redirects_and_reload() {
+    kapi::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_a, key_a) = certificate();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, &cert_a).unwrap();
+    std::fs::write(&key_path, &key_a).unwrap();
+    let mut s = settings(dir.path());
+    s.server.tls_cert = Some(cert_path.clone());
+    s.server.tls_key = Some(key_path.clone());
+    s.server.http_listen = Some("127.0.0.1:0".into());
+    s.server.tls_reload_check_ms = 100;
+    let app = Application::build(s).await.unwrap();
+    let port = app.port();
+    let redirect_port = app.redirect_port().unwrap();
+    assert_eq!(app.public_url, format!("https://127.0.0.1:{port}"));
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    let base = format!("https://127.0.0.1:{port}");
+    let a = client_trusting(&cert_a);
+    let resp = a.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    // Plain HTTP to the TLS port is not served.
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/"))
+            .await
+            .is_err()
+    );
+    // The HTTP port only redirects, keeping the path.
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("http://127.0.0.1:{redirect_port}/checkout/x?y=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(resp.headers()["location"], format!("{base}/checkout/x?y=1"));
+
+    // New certificate files are picked up; the open connection stays usable.
+    let (cert_b, key_b) = certificate();
+    std::fs::write(&key_path, &key_b).unwrap();
+    std::fs::write(&cert_path, &cert_b).unwrap();
+    let b = client_trusting(&cert_b);
+    let mut reloaded = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if b.get(format!("{base}/")).send().await.is_ok() {
+            reloaded = true;
+            break;
+        }
+    }
+    assert!(reloaded, "the new certificate was not served");
+    assert_eq!(
+        a.get(format!("{base}/")).send().await.unwrap().status(),
+        StatusCode::OK,
+        "kept connection"
+    );
+    let fresh_a = client_trusting(&cert_a);
+    assert!(
+        fresh_a.get(format!("{base}/")).send().await.is_err(),
+        "new connections get the new certificate"
+    );
+}
+
+#[tokio::test]
+async fn plain_http_needs_the_flag_and_loopback() {
+    kapi::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let err = Application::build(settings(dir.path()))
+        .await
+        .err()
+        .expect("refused without TLS");
+    assert!(format!("{err:#}").contains("no TLS certificate"), "{err:#}");
+    let mut s = settings(dir.path());
+    s.server.allow_plain_http = true;
+    s.server.listen = "0.0.0.0:0".into();
+    let err = Application::build(s)
+        .await
+        .err()
+        .expect("refused on a public address");
+    assert!(format!("{err:#}").contains("loopback"), "{err:#}");
+    let mut s = settings(dir.path());
+    s.server.allow_plain_http = true;
+    assert!(Application::build(s).await.is_ok());
+}
+
+#[tokio::test]
+async fn demo_serves_https_with_a_self_signed_certificate_end_to_end() {
+    kapi::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.server.demo = true;
+    let app = Application::build(s).await.unwrap();
+    let base = app.public_url.clone();
+    assert!(base.starts_with("https://"));
+    let shop = app.demo_url.clone().unwrap();
+    assert!(
+        shop.starts_with("http://"),
+        "the demo shop itself is plain HTTP"
+    );
+    tokio::spawn(app.run_until(std::future::pending()));
+    let pem = std::fs::read_to_string(dir.path().join("tls/localhost.crt")).unwrap();
+    let browser = reqwest::Client::builder()
+        .tls_certs_merge([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()])
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Buy in the shop, pay with the frictionless card: 3-D Secure and the bank are reached
+    // over HTTPS by Kapı itself.
+    let front = browser
+        .get(format!("{shop}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let buy = crate::helpers::forms(&front).into_iter().next().unwrap();
+    let signed = browser
+        .post(format!("{shop}/buy"))
+        .form(&buy.fields)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let to_kapi = crate::helpers::forms(&signed).into_iter().next().unwrap();
+    assert!(to_kapi.action.starts_with("https://"));
+    let started = browser
+        .post(&to_kapi.action)
+        .form(&to_kapi.fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    // Over HTTPS the session cookie is Secure, HttpOnly and SameSite=Lax.
+    let cookie = started.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for part in ["kapi_session=", "Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    let card_path = started.headers()["location"].to_str().unwrap().to_owned();
+    let card = browser
+        .get(format!("{base}{card_path}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = crate::helpers::forms(&card)
+        .into_iter()
+        .find(|f| f.action == card_path)
+        .unwrap();
+    let mut fields = form.fields.clone();
+    fields.retain(|(k, _)| !matches!(k.as_str(), "card_holder" | "card_number" | "cvv"));
+    for (k, v) in [
+        ("card_holder", "AYSE YILMAZ"),
+        ("card_number", "5555555555554444"),
+        ("exp_month", "12"),
+        ("exp_year", "2030"),
+        ("cvv", "123"),
+        ("consent_preinfo", "yes"),
+        ("consent_contract", "yes"),
+    ] {
+        fields.push((k.into(), v.into()));
+    }
+    let paid = browser
+        .post(format!("{base}{card_path}"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+    let result = browser
+        .get(format!(
+            "{base}{}",
+            paid.headers()["location"].to_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(result.text().await.unwrap().contains("Ödemeniz onaylandı"));
+}
