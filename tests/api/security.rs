@@ -519,3 +519,89 @@ async fn callbacks_to_internal_addresses_are_refused_unless_allowed() {
             .contains("internal address")
     );
 }
+
+/// Every test card, in the shapes a shopper types it.
+const PANS: &[&str] = &[
+    "4111111111111111",
+    "5555555555554444",
+    "9792000000000003",
+    "378282246310005",
+    "4000000000009995",
+    "5100000000000057",
+    "4000000000000002",
+    "4000000000000416",
+    "4000000000000432",
+    "4000000000003006",
+    "4000000000003014",
+    "4000000000000911",
+];
+
+#[tokio::test]
+async fn no_pan_or_cvv_in_the_database_its_wal_or_the_logs() {
+    let app = spawn_app().await;
+    for pan in PANS {
+        let spaced: String = pan
+            .chars()
+            .collect::<Vec<_>>()
+            .chunks(4)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let got = app.pay_with(&spaced, &[]).await;
+        assert!(!got.get("status").is_empty());
+    }
+    // A rejected form, and a challenge left open with its card in the (encrypted) vault.
+    let id = app.start_payment(&[]).await;
+    let bad = app
+        .card_fields(&id, "4111 1111 1111 1111", &[("consent_preinfo", "")])
+        .await;
+    app.post_form(&format!("/checkout/{id}"), &bad).await;
+    let open = app.start_payment(&[]).await;
+    app.submit_card(&open, "4111 1111 1111 1111").await;
+
+    let mut haystacks: Vec<(String, Vec<u8>)> = vec![];
+    for entry in std::fs::read_dir(app.data_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            haystacks.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    assert!(
+        haystacks
+            .iter()
+            .any(|(name, _)| name.ends_with("kapi.db-wal")),
+        "the WAL is scanned too"
+    );
+    let logs = captured_logs().lock().unwrap().clone();
+    assert!(
+        logs.len() > 10_000,
+        "debug logs were captured ({} bytes)",
+        logs.len()
+    );
+    haystacks.push(("logs".into(), logs));
+    let mut needles: Vec<String> = vec![];
+    for pan in PANS {
+        needles.push((*pan).to_owned());
+        let spaced: Vec<String> = pan
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8(c.to_vec()).unwrap())
+            .collect();
+        needles.push(spaced.join(" "));
+        needles.push(spaced.join("+")); // form-encoded spaces
+    }
+    // CVVs are three or four digits, common in any data: look for them where they would leak.
+    for cvv in ["123", "1234"] {
+        needles.push(format!("cvv={cvv}"));
+        needles.push(format!("\"cvv\":\"{cvv}\""));
+        needles.push(format!("cvv: {cvv}"));
+    }
+    for (name, data) in &haystacks {
+        for needle in &needles {
+            assert!(
+                !data.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle:?} found in {name}"
+            );
+        }
+    }
+}
