@@ -46,6 +46,8 @@ pub struct ServerSettings {
     pub allow_plain_http: bool,
     /// How often the certificate files are checked for changes (they reload on SIGHUP too).
     pub tls_reload_check_ms: u64,
+    /// A client must send its request headers within this time (slow-client defence).
+    pub header_read_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -242,6 +244,7 @@ impl Default for ServerSettings {
             http_listen: None,
             allow_plain_http: false,
             tls_reload_check_ms: 5000,
+            header_read_timeout_ms: 10_000,
         }
     }
 }

@@ -365,6 +365,8 @@ impl Application {
         let app = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        let header_timeout =
+            Duration::from_millis(self.state.settings.server.header_read_timeout_ms.max(100));
         match self.tls {
             Some((config, cert, key)) => {
                 let every = Duration::from_millis(self.state.settings.server.tls_reload_check_ms);
@@ -381,13 +383,22 @@ impl Application {
                     stop.await;
                     h.graceful_shutdown(Some(Duration::from_secs(10)));
                 }));
-                let server =
+                let mut server =
                     axum_server::from_tcp_rustls(self.listener.into_std()?, config)?.handle(handle);
+                harden(server.http_builder(), header_timeout);
                 servers.push(tokio::spawn(async move { server.serve(app).await }));
             }
             None => {
-                let serve = axum::serve(self.listener, app).with_graceful_shutdown(stopped(&tx));
-                servers.push(tokio::spawn(async move { serve.await }));
+                let handle = axum_server::Handle::new();
+                let stop = stopped(&tx);
+                let h = handle.clone();
+                background.push(tokio::spawn(async move {
+                    stop.await;
+                    h.graceful_shutdown(Some(Duration::from_secs(10)));
+                }));
+                let mut server = axum_server::from_tcp(self.listener.into_std()?)?.handle(handle);
+                harden(server.http_builder(), header_timeout);
+                servers.push(tokio::spawn(async move { server.serve(app).await }));
             }
         }
         if let Some((listener, public)) = self.redirect {
@@ -427,6 +438,22 @@ impl Application {
         trigger.abort();
         result.context("server error")
     }
+}
+
+/// Connection limits for the payment page: a client gets `header_timeout` (10 s by default)
+/// to send its headers (slowloris),
+/// at most 100 headers in 64 KiB. Bodies are bounded per route and by the request timeout.
+fn harden(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    header_timeout: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(64 * 1024)
+        .max_headers(100);
+    builder.http2().max_header_list_size(64 * 1024);
 }
 
 /// The demo merchant exists once; its return origin follows the demo shop's address.

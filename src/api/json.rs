@@ -107,3 +107,36 @@ pub fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, Problem> {
     serde_urlencoded::from_str(raw.unwrap_or(""))
         .map_err(|e| Problem::from_code(ErrorCode::InvalidQuery, e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::sessions::CreateSessionRequest;
+
+    #[test]
+    fn problems_name_the_field() {
+        let e = parse::<CreateSessionRequest>(br#"{"order_id": 1}"#)
+            .err()
+            .unwrap();
+        assert_eq!(e.code, "KP-6005");
+        assert_eq!(e.field.as_deref(), Some("order_id"));
+        let e = parse::<CreateSessionRequest>(b"{").err().unwrap();
+        assert_eq!(e.code, "KP-6003");
+        let e = parse::<CreateSessionRequest>(br#"{"x": 1}"#).err().unwrap();
+        assert_eq!(e.code, "KP-6004");
+        assert_eq!(e.field.as_deref(), Some("x"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = parse::<CreateSessionRequest>(&body);
+            let _ = parse::<serde_json::Value>(&body);
+        }
+
+        #[test]
+        fn arbitrary_json_values_never_panic(s in "\\{(\"[a-z_]{1,12}\": ?(\"[^\"]{0,10}\"|[0-9]{1,5}|null|true|\\[\\]|\\{\\}), ?){0,6}\"order_id\": \"x\"\\}") {
+            let _ = parse::<CreateSessionRequest>(s.as_bytes());
+        }
+    }
+}

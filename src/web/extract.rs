@@ -38,11 +38,7 @@ impl<S: Send + Sync> FromRequest<S> for RawForm {
         let bytes = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
             .await
             .map_err(|_| bad())?;
-        let fields: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(&bytes).map_err(|_| bad())?;
-        if fields.len() > MAX_FIELDS {
-            return Err(bad());
-        }
+        let fields = crate::form::parse(&bytes, MAX_FIELDS).map_err(|_| bad())?;
         Ok(Self(fields))
     }
 }

@@ -54,6 +54,11 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
             abuse::resolve_client_ip,
         ))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
+        // A request (its body included) must be done within 30 s.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            std::time::Duration::from_secs(30),
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new());
     if secure_cookie {

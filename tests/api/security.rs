@@ -605,3 +605,71 @@ async fn no_pan_or_cvv_in_the_database_its_wal_or_the_logs() {
         }
     }
 }
+
+async fn raw_exchange(address: &str, request: &[u8], pause_ms: u64) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn slow_clients_oversized_headers_and_bodies_are_cut_off() {
+    let app = spawn_app_with(|s| s.server.header_read_timeout_ms = 300).await;
+    // Headers that never finish: the connection is closed after the timeout.
+    let started = std::time::Instant::now();
+    let answer = raw_exchange(
+        &app.address,
+        b"POST /pay HTTP/1.1\r\nHost: kapi\r\nX-Slow: 1\r\n",
+        0,
+    )
+    .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "the slow client was not cut off"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    // Too many headers.
+    let mut many = b"GET / HTTP/1.1\r\nHost: kapi\r\n".to_vec();
+    for i in 0..150 {
+        many.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    let answer = raw_exchange(&app.address, &many, 0).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    // A body over the limit.
+    let big = vec![("description".to_owned(), "x".repeat(70 * 1024))];
+    let resp = app
+        .client
+        .post(app.url("/pay"))
+        .form(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Form bytes that are not UTF-8 are refused, not patched up.
+    let resp = app
+        .client
+        .post(app.url("/pay"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("merchant_id=%ff%fe&amount=1.00")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error_code(&resp.text().await.unwrap()).as_deref(),
+        Some("KP-1001")
+    );
+}
