@@ -673,3 +673,73 @@ async fn slow_clients_oversized_headers_and_bodies_are_cut_off() {
         Some("KP-1001")
     );
 }
+
+#[tokio::test]
+async fn every_state_changing_form_needs_its_token() {
+    let app = spawn_app().await;
+    let id = app.start_payment(&[]).await;
+    // Card form and cancel: the session's CSRF token.
+    for path in [format!("/checkout/{id}"), format!("/checkout/{id}/cancel")] {
+        let page = app
+            .post_form(&path, &vec![("csrf_token".into(), "forged".into())])
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(error_code(&page.body).as_deref(), Some("KP-2005"), "{path}");
+    }
+    assert_eq!(
+        app.card_page(&id).await.status,
+        StatusCode::OK,
+        "nothing changed"
+    );
+    // The OTP form at the ACS: its own per-transaction token.
+    let submit = app.submit_card(&id, VISA_CHALLENGE).await;
+    let challenge = app.follow_post(&submit.body).await;
+    let form = forms(&challenge.body)
+        .into_iter()
+        .find(|f| f.action.contains("/sim/acs/challenge/"))
+        .unwrap();
+    for token in ["", "0000"] {
+        let fields: Fields = vec![
+            ("form_token".into(), token.into()),
+            ("action".into(), "verify".into()),
+            ("otp".into(), app.latest_otp().await),
+        ];
+        let resp = app.post_form(&form.action, &fields).await;
+        assert_eq!(resp.status, StatusCode::FORBIDDEN, "token {token:?}");
+    }
+    // The 3-D Secure return and the merchant callbacks take no token: they are bound by MACs
+    // and signatures (see the threeds tests).
+    let ok = app
+        .acs_action(&challenge.body, "verify", &app.latest_otp().await)
+        .await;
+    let back = app.follow_post(&ok.body).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn two_payments_in_two_tabs_of_one_browser() {
+    let app = spawn_app().await;
+    let first = app.start_payment(&[]).await;
+    let second = app.start_payment(&[]).await;
+    // Both card pages stay usable; the forms of the first tab still work after the second
+    // payment started.
+    let fields_first = app.card_fields(&first, MC_FRICTIONLESS, &[]).await;
+    let fields_second = app.card_fields(&second, "4000 0000 0000 9995", &[]).await;
+    let a = app
+        .post_form(&format!("/checkout/{first}"), &fields_first)
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let b = app
+        .complete_3ds(
+            app.post_form(&format!("/checkout/{second}"), &fields_second)
+                .await,
+        )
+        .await;
+    let got_b = app.return_to_merchant(&b).await;
+    let got_a = app
+        .return_to_merchant(&app.get(&a.location.unwrap()).await)
+        .await;
+    assert_eq!(got_a.get("status"), "approved");
+    assert_eq!(got_b.get("status"), "declined");
+    assert_ne!(got_a.get("payment_id"), got_b.get("payment_id"));
+}
