@@ -1,7 +1,7 @@
 -- Server API, key rotation, refunds and the transactional outbox of events.
 
--- API keys are found by a keyed hash (HMAC under a key derived from the master key) of the
--- secret; the secret itself stays encrypted. During rotation the previous key keeps working
+-- API keys are found by a hash of the secret (SHA-256; the secret is 256 random bits); the
+-- secret itself stays encrypted. During rotation the previous key keeps working
 -- until prev_key_expires_at.
 ALTER TABLE merchants ADD COLUMN key_lookup TEXT;
 ALTER TABLE merchants ADD COLUMN prev_secret_key_enc BLOB;

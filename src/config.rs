@@ -57,6 +57,10 @@ pub struct SecuritySettings {
     #[serde(skip_serializing)]
     pub master_key: Option<SecretString>,
     pub master_key_id: u32,
+    /// During a rotation by configuration: the older keys as `ID:BASE64`; they decrypt until
+    /// everything is re-encrypted, then can be removed.
+    #[serde(skip_serializing)]
+    pub previous_master_keys: Vec<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -218,6 +222,7 @@ impl Default for Settings {
             security: SecuritySettings {
                 master_key: None,
                 master_key_id: 1,
+                previous_master_keys: Vec::new(),
             },
             checkout: CheckoutSettings::default(),
             threeds: ThreeDsSettings::default(),

@@ -39,9 +39,41 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Manage the master keys that encrypt merchant secrets and pending card data.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Print the inventory of scripts and stylesheets the payment pages load (PCI DSS 6.4.3):
     /// path, Subresource Integrity hash and purpose, as JSON.
     Scripts,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new current master key; a running server reloads it and re-encrypts in the
+    /// background; older keys keep decrypting until retired.
+    Rotate(KeysArgs),
+    /// Re-encrypt now everything still sealed with an older key (a server does this itself).
+    Reencrypt(KeysArgs),
+    /// Show the keys and how many stored items each one seals.
+    Status(KeysArgs),
+    /// Remove an older key; refused while anything is still sealed with it.
+    Retire(RetireArgs),
+}
+
+#[derive(Args)]
+struct KeysArgs {
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RetireArgs {
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    key_id: u32,
 }
 
 #[derive(Subcommand)]
@@ -314,6 +346,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("merchant {} updated", args.merchant_id);
             Ok(())
         }
+        Command::Keys { command } => keys(cli.config.as_deref(), command).await,
         Command::Scripts => {
             let inventory = kapi::web::assets::inventory();
             println!("{}", serde_json::to_string_pretty(&inventory)?);
@@ -336,6 +369,105 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("not found or without an endpoint: {}", missing.join(", "))
             }
+        }
+    }
+}
+
+async fn keys(config: Option<&std::path::Path>, command: KeysCommand) -> anyhow::Result<()> {
+    use kapi::crypto::{keyring, rotation};
+    let data_dir = match &command {
+        KeysCommand::Rotate(a) | KeysCommand::Reencrypt(a) | KeysCommand::Status(a) => {
+            a.data_dir.clone()
+        }
+        KeysCommand::Retire(a) => a.data_dir.clone(),
+    };
+    let settings = Settings::load(
+        config,
+        CliOverrides {
+            data_dir,
+            ..Default::default()
+        },
+    )?;
+    let dir = settings.server.data_dir.clone();
+    let from_config = settings.security.master_key.is_some();
+    let file_only = |what: &str| {
+        anyhow::ensure!(
+            !from_config,
+            "the master keys come from configuration: to {what}, change security.master_key / \
+             security.previous_master_keys (KAPI__SECURITY__…) and restart"
+        );
+        Ok(())
+    };
+    let prefix = |id: u32| {
+        let mut p = vec![1u8];
+        p.extend_from_slice(&id.to_be_bytes());
+        p
+    };
+    match command {
+        KeysCommand::Rotate(_) => {
+            file_only("rotate")?;
+            let (_, store) = startup::open_data(&settings).await?;
+            drop(store);
+            let id = keyring::rotate(&dir)?;
+            println!("{}", serde_json::json!({ "current_key_id": id }));
+            Ok(())
+        }
+        KeysCommand::Reencrypt(_) => {
+            let (vault, store) = startup::open_data(&settings).await?;
+            let mut total = 0;
+            loop {
+                let n = rotation::reencrypt_batch(&store, &vault, 500).await?;
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            println!(
+                "{}",
+                serde_json::json!({ "reencrypted": total, "current_key_id": vault.current_key_id() })
+            );
+            Ok(())
+        }
+        KeysCommand::Status(_) => {
+            let (vault, store) = startup::open_data(&settings).await?;
+            let ids = if from_config {
+                let mut ids = vec![settings.security.master_key_id];
+                for k in &settings.security.previous_master_keys {
+                    if let Some(id) = k
+                        .expose_secret()
+                        .split_once(':')
+                        .and_then(|(i, _)| i.trim().parse().ok())
+                    {
+                        ids.push(id);
+                    }
+                }
+                ids
+            } else {
+                keyring::Keyring::load_or_create(&dir)?.ids()
+            };
+            let mut keys = Vec::new();
+            for id in ids {
+                let sealed = kapi::storage::Store::blobs_under(&store, &prefix(id)).await?;
+                keys.push(serde_json::json!({ "id": id, "current": id == vault.current_key_id(), "sealed_items": sealed }));
+            }
+            println!(
+                "{}",
+                serde_json::json!({ "source": if from_config { "config" } else { "keyring" }, "keys": keys })
+            );
+            Ok(())
+        }
+        KeysCommand::Retire(args) => {
+            file_only("retire a key")?;
+            let (_, store) = startup::open_data(&settings).await?;
+            let sealed = kapi::storage::Store::blobs_under(&store, &prefix(args.key_id)).await?;
+            anyhow::ensure!(
+                sealed == 0,
+                "key {} still seals {sealed} item(s); wait for the server's re-encryption or run `kapi keys reencrypt`",
+                args.key_id
+            );
+            keyring::retire(&dir, args.key_id)?;
+            println!("{}", serde_json::json!({ "retired_key_id": args.key_id }));
+            Ok(())
         }
     }
 }

@@ -101,7 +101,7 @@ pub async fn register(
         secret_key_enc: vault.encrypt(secret.expose_secret().as_bytes(), id.as_str())?,
         return_origins: serde_json::to_string(&origins).unwrap_or_else(|_| "[]".into()),
         created_at: now_ms,
-        key_lookup: Some(key_lookup(vault, &secret)),
+        key_lookup: Some(key_lookup(&secret)),
         prev_secret_key_enc: None,
         prev_key_lookup: None,
         prev_key_expires_at: None,
@@ -146,12 +146,11 @@ pub fn active_secrets(
     Ok(keys)
 }
 
-/// A keyed hash of a secret, to find its merchant without storing the secret in plain.
-pub fn key_lookup(vault: &Vault, secret: &SecretString) -> String {
-    crate::crypto::hmac_hex(
-        vault.derive_key("api-key-lookup").expose_secret(),
-        secret.expose_secret().as_bytes(),
-    )
+/// The hash of a secret, to find its merchant without storing the secret in plain.
+pub fn key_lookup(secret: &SecretString) -> String {
+    // The secret is 256 random bits: a plain hash cannot be reversed, and unlike a keyed hash
+    // it does not change when the master key is rotated.
+    crate::crypto::sha256_hex(format!("kapi-api-key:{}", secret.expose_secret()).as_bytes())
 }
 
 /// Replaces the merchant's secret; the old one keeps working for `overlap`.
@@ -181,9 +180,9 @@ pub async fn rotate_key(
         .rotate_merchant_key(
             merchant_id,
             &vault.encrypt(new.expose_secret().as_bytes(), merchant_id)?,
-            &key_lookup(vault, &new),
+            &key_lookup(&new),
             &merchant.secret_key_enc,
-            &key_lookup(vault, &old),
+            &key_lookup(&old),
             until,
         )
         .await?;
@@ -237,13 +236,18 @@ pub async fn configure(
     Ok(())
 }
 
-/// Merchants registered before API keys existed get their lookup hash at start-up.
+/// Brings every merchant's API-key lookup hashes up to date at start-up (merchants registered
+/// before API keys existed, or by an older version).
 pub async fn backfill_key_lookups(store: &dyn Store, vault: &Vault) -> Result<(), MerchantError> {
     for m in store.list_merchants().await? {
-        if m.key_lookup.is_none() {
-            let secret = secret_key(vault, &m)?;
+        let lookup = key_lookup(&secret_key(vault, &m)?);
+        let prev_lookup = match &m.prev_secret_key_enc {
+            Some(enc) => Some(key_lookup(&decrypt_secret(vault, enc, &m.id)?)),
+            None => None,
+        };
+        if m.key_lookup.as_deref() != Some(lookup.as_str()) || m.prev_key_lookup != prev_lookup {
             store
-                .set_key_lookup(&m.id, &key_lookup(vault, &secret))
+                .set_key_lookup(&m.id, &lookup, prev_lookup.as_deref())
                 .await?;
         }
     }

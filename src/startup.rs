@@ -18,7 +18,7 @@ use crate::{
     checkout::flow,
     clock::{Clock, SystemClock},
     config::Settings,
-    crypto::vault::{MasterKey, Vault},
+    crypto::vault::Vault,
     demo::{DEMO_MERCHANT_ID, DemoShop},
     merchants::{self, NewMerchant},
     state::{AppState, Keys, Urls},
@@ -32,37 +32,26 @@ use crate::{
 
 /// The data folder's master key and database, shared by `serve` and the CLI commands.
 pub async fn open_data(settings: &Settings) -> anyhow::Result<(Vault, SqliteStore)> {
+    let (vault, store, _) = open_data_with_source(settings).await?;
+    Ok((vault, store))
+}
+
+/// As `open_data`, also telling where the master keys came from.
+pub async fn open_data_with_source(
+    settings: &Settings,
+) -> anyhow::Result<(Vault, SqliteStore, crate::crypto::keyring::Source)> {
     let dir = &settings.server.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data folder {}", dir.display()))?;
-    let key_b64 = match &settings.security.master_key {
-        Some(k) => k.clone(),
-        None => load_or_create_key_file(&dir.join("master.key"))?,
-    };
-    let master = MasterKey::from_base64(settings.security.master_key_id, &key_b64)
-        .context("security.master_key is not valid")?;
-    let vault = Vault::new(master);
+    let (current, older, source) = crate::crypto::keyring::initial_keys(settings)?;
+    let vault = Vault::with_keys(current, older);
     let store = SqliteStore::open(&dir.join("kapi.db"))
         .await
         .context("cannot open the database")?;
     merchants::backfill_key_lookups(&store, &vault)
         .await
         .context("cannot prepare merchant API keys")?;
-    Ok((vault, store))
-}
-
-/// Without a configured key, one is kept next to the data (fine for the demo; production
-/// passes `KAPI__SECURITY__MASTER_KEY`).
-fn load_or_create_key_file(path: &Path) -> anyhow::Result<SecretString> {
-    if path.exists() {
-        let s = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        return Ok(SecretString::from(s.trim().to_owned()));
-    }
-    let key = MasterKey::generate_base64();
-    write_private(path, key.expose_secret())?;
-    tracing::warn!(path = %path.display(), "created a master key file; set KAPI__SECURITY__MASTER_KEY in production");
-    Ok(key)
+    Ok((vault, store, source))
 }
 
 #[cfg(unix)]
@@ -104,6 +93,8 @@ fn secret_bytes(
 
 pub struct Application {
     listener: TcpListener,
+    /// The keyring file, when the master keys come from one (reloaded when it changes).
+    keyring: Option<PathBuf>,
     /// The certificate in use and its files, when serving HTTPS.
     tls: Option<(axum_server::tls_rustls::RustlsConfig, PathBuf, PathBuf)>,
     /// The plain-HTTP port that redirects to HTTPS, and where it redirects.
@@ -126,7 +117,11 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let (vault, store) = open_data(&settings).await?;
+        let (vault, store, key_source) = open_data_with_source(&settings).await?;
+        let keyring = match key_source {
+            crate::crypto::keyring::Source::File(path) => Some(path),
+            crate::crypto::keyring::Source::Config => None,
+        };
         let listener = TcpListener::bind(settings.listen_addr()?)
             .await
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
@@ -315,6 +310,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            keyring,
             tls,
             redirect,
             router,
@@ -355,6 +351,9 @@ impl Application {
                 self.state.events_wake.clone(),
             )),
         ];
+        if let Some(path) = self.keyring.clone() {
+            background.push(tokio::spawn(watch_keyring(self.state.clone(), path)));
+        }
         let mut servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>> = Vec::new();
         let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
             let mut rx = tx.subscribe();
@@ -501,6 +500,48 @@ async fn ensure_demo_merchant(
     Ok(secret)
 }
 
+/// Reloads the master keys when `kapi keys rotate` or `retire` changed the keyring, then
+/// re-encrypts what the new current key does not seal yet.
+async fn watch_keyring(state: AppState, path: PathBuf) {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = modified(&path);
+    let every = Duration::from_millis(state.settings.checkout.sweep_interval_ms.min(2000));
+    loop {
+        tokio::time::sleep(every).await;
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        match crate::crypto::keyring::Keyring::load_or_create(dir).and_then(|ring| ring.keys()) {
+            Ok((current, older)) => {
+                let id = current.id;
+                state.vault.replace_keys(current, older);
+                tracing::info!(current_key_id = id, "master keys reloaded");
+                reencrypt_all(&state).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not reload the keyring; keeping the keys in use")
+            }
+        }
+    }
+}
+
+/// Re-encrypts in batches until nothing is sealed with an older key.
+async fn reencrypt_all(state: &AppState) {
+    loop {
+        match crate::crypto::rotation::reencrypt_batch(&*state.store, &state.vault, 100).await {
+            Ok(0) => break,
+            Ok(n) => tracing::info!(rows = n, "re-encrypted with the current master key"),
+            Err(e) => {
+                tracing::warn!(error = %e, "re-encryption failed; will retry");
+                break;
+            }
+        }
+    }
+}
+
 /// Expires abandoned payments so that their merchants hear about them, settles refunds the
 /// bank left unanswered, and forgets old nonces and idempotency keys.
 async fn expiry_sweeper(state: AppState) {
@@ -518,6 +559,8 @@ async fn expiry_sweeper(state: AppState) {
         if let Err(e) = state.store.forget_nonces(now.saturating_sub(keep_ms)).await {
             tracing::warn!(error = %e, "nonce cleanup failed");
         }
+        // Anything still sealed with an older master key.
+        reencrypt_all(&state).await;
         // Refunds and voids the bank did not answer: ask again with the same reference.
         let recheck_ms = i64::try_from(state.settings.api.refund_recheck_secs.saturating_mul(1000))
             .unwrap_or(i64::MAX);

@@ -38,7 +38,7 @@ impl FromRequestParts<AppState> for ApiMerchant {
             .map(str::trim)
             .filter(|k| !k.is_empty() && k.len() <= 256)
             .ok_or_else(|| Problem::of(ErrorCode::ApiKeyInvalid))?;
-        let lookup = merchants::key_lookup(&state.vault, &SecretString::from(key.to_owned()));
+        let lookup = merchants::key_lookup(&SecretString::from(key.to_owned()));
         let merchant = state
             .store
             .find_merchant_by_key(&lookup)

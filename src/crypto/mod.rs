@@ -1,5 +1,7 @@
 //! Signatures, MACs and encryption at rest.
 
+pub mod keyring;
+pub mod rotation;
 pub mod signature;
 pub mod vault;
 

@@ -3,7 +3,11 @@
 //! Ciphertext layout: `[1][key id: u32 BE][nonce: 12][ciphertext+tag]`. The key id lets a
 //! later key rotation decrypt old rows while writing new ones with a new key.
 
-use std::{collections::HashMap, fmt, sync::Arc};
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Arc, RwLock},
+};
 
 use aes_gcm::{
     Aes256Gcm, KeyInit,
@@ -31,7 +35,7 @@ pub enum VaultError {
 }
 
 pub struct MasterKey {
-    id: u32,
+    pub id: u32,
     bytes: SecretBox<[u8; 32]>,
 }
 
@@ -60,39 +64,86 @@ impl fmt::Debug for MasterKey {
     }
 }
 
-/// Encrypts with the current key, decrypts with any known key.
+struct Keys {
+    current: u32,
+    ciphers: HashMap<u32, Aes256Gcm>,
+}
+
+/// Encrypts with the current key, decrypts with any known key. The key set can be replaced
+/// while running (a key rotation); the derivation root stays the one the process started
+/// with, so keys derived from it (MAC keys, API key lookups) stay stable until a restart.
 #[derive(Clone)]
 pub struct Vault {
-    current: u32,
-    keys: Arc<HashMap<u32, Aes256Gcm>>,
+    keys: Arc<RwLock<Keys>>,
     derive_root: Arc<SecretBox<[u8; 32]>>,
 }
 
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Vault(current key id={})", self.current)
+        write!(f, "Vault(current key id={})", self.current_key_id())
     }
 }
 
 impl Vault {
     pub fn new(current: MasterKey) -> Self {
-        let mut keys = HashMap::new();
+        Self::with_keys(current, Vec::new())
+    }
+
+    /// `current` encrypts; `older` only decrypt (until they are retired).
+    pub fn with_keys(current: MasterKey, older: Vec<MasterKey>) -> Self {
         let id = current.id;
-        keys.insert(id, Aes256Gcm::new(current.bytes.expose_secret().into()));
-        Self {
-            current: id,
-            keys: Arc::new(keys),
-            derive_root: Arc::new(current.bytes),
+        let derive_root = Arc::new(SecretBox::new(Box::new(*current.bytes.expose_secret())));
+        let vault = Self {
+            keys: Arc::new(RwLock::new(Keys {
+                current: id,
+                ciphers: HashMap::new(),
+            })),
+            derive_root,
+        };
+        vault.replace_keys(current, older);
+        vault
+    }
+
+    /// Installs a new key set, e.g. after `kapi keys rotate`.
+    pub fn replace_keys(&self, current: MasterKey, older: Vec<MasterKey>) {
+        let mut ciphers = HashMap::new();
+        for k in older.iter().chain(std::iter::once(&current)) {
+            ciphers.insert(k.id, Aes256Gcm::new(k.bytes.expose_secret().into()));
         }
+        if let Ok(mut keys) = self.keys.write() {
+            *keys = Keys {
+                current: current.id,
+                ciphers,
+            };
+        }
+    }
+
+    pub fn current_key_id(&self) -> u32 {
+        self.keys.read().map(|k| k.current).unwrap_or(0)
+    }
+
+    /// The id of the key a blob was encrypted with.
+    pub fn key_id_of(blob: &[u8]) -> Option<u32> {
+        (blob.len() >= HEADER && blob[0] == VERSION)
+            .then(|| u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]))
+    }
+
+    /// The header bytes that mark a blob as encrypted with the current key.
+    pub fn current_prefix(&self) -> Vec<u8> {
+        let mut p = vec![VERSION];
+        p.extend_from_slice(&self.current_key_id().to_be_bytes());
+        p
     }
 
     /// `aad` binds the ciphertext to its owner (a payment or merchant id): a blob copied to
     /// another row does not decrypt.
     pub fn encrypt(&self, plaintext: &[u8], aad: &str) -> Result<Vec<u8>, VaultError> {
-        let cipher = self
-            .keys
-            .get(&self.current)
-            .ok_or(VaultError::UnknownKey(self.current))?;
+        let keys = self.keys.read().map_err(|_| VaultError::Encrypt)?;
+        let current = keys.current;
+        let cipher = keys
+            .ciphers
+            .get(&current)
+            .ok_or(VaultError::UnknownKey(current))?;
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let ct = cipher
@@ -106,7 +157,7 @@ impl Vault {
             .map_err(|_| VaultError::Encrypt)?;
         let mut out = Vec::with_capacity(HEADER + ct.len());
         out.push(VERSION);
-        out.extend_from_slice(&self.current.to_be_bytes());
+        out.extend_from_slice(&current.to_be_bytes());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
         Ok(out)
@@ -121,8 +172,9 @@ impl Vault {
             return Err(VaultError::Malformed);
         }
         let key_id = u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]);
-        let cipher = self
-            .keys
+        let keys = self.keys.read().map_err(|_| VaultError::Decrypt)?;
+        let cipher = keys
+            .ciphers
             .get(&key_id)
             .ok_or(VaultError::UnknownKey(key_id))?;
         let nonce: [u8; 12] = blob[5..HEADER]
@@ -138,6 +190,12 @@ impl Vault {
             )
             .map(zeroize::Zeroizing::new)
             .map_err(|_| VaultError::Decrypt)
+    }
+
+    /// Decrypts with whatever key sealed it and seals again with the current key.
+    pub fn reencrypt(&self, blob: &[u8], aad: &str) -> Result<Vec<u8>, VaultError> {
+        let plain = self.decrypt(blob, aad)?;
+        self.encrypt(&plain, aad)
     }
 
     /// A purpose-bound subkey (HMAC of the label under the master key), so one secret never
@@ -179,6 +237,27 @@ mod tests {
     fn other_key_cannot_decrypt() {
         let blob = vault().encrypt(b"x", "a").unwrap();
         assert!(vault().decrypt(&blob, "a").is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_old_blobs_readable_and_reencrypts() {
+        let k1 = MasterKey::generate_base64();
+        let k2 = MasterKey::generate_base64();
+        let v = Vault::new(MasterKey::from_base64(1, &k1).unwrap());
+        let old = v.encrypt(b"secret", "m").unwrap();
+        assert_eq!(Vault::key_id_of(&old), Some(1));
+        v.replace_keys(
+            MasterKey::from_base64(2, &k2).unwrap(),
+            vec![MasterKey::from_base64(1, &k1).unwrap()],
+        );
+        assert_eq!(&v.decrypt(&old, "m").unwrap()[..], b"secret");
+        let new = v.reencrypt(&old, "m").unwrap();
+        assert_eq!(Vault::key_id_of(&new), Some(2));
+        assert_eq!(v.current_prefix(), vec![1, 0, 0, 0, 2]);
+        // Retired: key 1 is gone, its blobs no longer open.
+        v.replace_keys(MasterKey::from_base64(2, &k2).unwrap(), vec![]);
+        assert!(v.decrypt(&old, "m").is_err());
+        assert_eq!(&v.decrypt(&new, "m").unwrap()[..], b"secret");
     }
 
     #[test]

@@ -45,7 +45,42 @@ pub trait Store: Send + Sync + 'static {
         &self,
         lookup: &str,
     ) -> Result<Option<MerchantRecord>, StoreError>;
-    async fn set_key_lookup(&self, id: &str, lookup: &str) -> Result<(), StoreError>;
+    async fn set_key_lookup(
+        &self,
+        id: &str,
+        lookup: &str,
+        prev_lookup: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Merchants with a secret not encrypted with the key `prefix` (version + key id) marks.
+    async fn merchants_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<MerchantRecord>, StoreError>;
+    /// Replaces a merchant's encrypted secrets, if `old_enc` is still the current one.
+    async fn replace_merchant_secrets(
+        &self,
+        id: &str,
+        old_enc: &[u8],
+        new_enc: &[u8],
+        new_prev_enc: Option<&[u8]>,
+    ) -> Result<bool, StoreError>;
+    /// Pending card data not encrypted with the key `prefix` marks: (payment id, blob).
+    async fn cards_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Replaces pending card data, if it is still there unchanged.
+    async fn replace_card(
+        &self,
+        payment_id: &str,
+        old_enc: &[u8],
+        new_enc: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// How many stored secrets and cards are encrypted with the key `prefix` marks.
+    async fn blobs_under(&self, prefix: &[u8]) -> Result<i64, StoreError>;
     /// Installs a new secret; the old one keeps working until `prev_expires_at`.
     async fn rotate_merchant_key(
         &self,

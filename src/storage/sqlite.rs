@@ -520,13 +520,105 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn set_key_lookup(&self, id: &str, lookup: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE merchants SET key_lookup = ? WHERE id = ?")
+    async fn set_key_lookup(
+        &self,
+        id: &str,
+        lookup: &str,
+        prev_lookup: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE merchants SET key_lookup = ?, prev_key_lookup = ? WHERE id = ?")
             .bind(lookup)
+            .bind(prev_lookup)
             .bind(id)
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn merchants_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<MerchantRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM merchants WHERE substr(secret_key_enc, 1, 5) != ? \
+             OR (prev_secret_key_enc IS NOT NULL AND substr(prev_secret_key_enc, 1, 5) != ?) LIMIT ?",
+        )
+        .bind(prefix)
+        .bind(prefix)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn replace_merchant_secrets(
+        &self,
+        id: &str,
+        old_enc: &[u8],
+        new_enc: &[u8],
+        new_prev_enc: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE merchants SET secret_key_enc = ?, prev_secret_key_enc = COALESCE(?, prev_secret_key_enc) \
+             WHERE id = ? AND secret_key_enc = ?",
+        )
+        .bind(new_enc)
+        .bind(new_prev_enc)
+        .bind(id)
+        .bind(old_enc)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn cards_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT payment_id, data_enc FROM card_vault WHERE substr(data_enc, 1, 5) != ? LIMIT ?",
+        )
+        .bind(prefix)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn replace_card(
+        &self,
+        payment_id: &str,
+        old_enc: &[u8],
+        new_enc: &[u8],
+    ) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("UPDATE card_vault SET data_enc = ? WHERE payment_id = ? AND data_enc = ?")
+                .bind(new_enc)
+                .bind(payment_id)
+                .bind(old_enc)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    async fn blobs_under(&self, prefix: &[u8]) -> Result<i64, StoreError> {
+        let merchants: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM merchants WHERE substr(secret_key_enc, 1, 5) = ? \
+             OR (prev_secret_key_enc IS NOT NULL AND substr(prev_secret_key_enc, 1, 5) = ?)",
+        )
+        .bind(prefix)
+        .bind(prefix)
+        .fetch_one(&self.pool)
+        .await?;
+        let cards: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM card_vault WHERE substr(data_enc, 1, 5) = ?")
+                .bind(prefix)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(merchants + cards)
     }
 
     async fn rotate_merchant_key(

@@ -743,3 +743,73 @@ async fn two_payments_in_two_tabs_of_one_browser() {
     assert_eq!(got_b.get("status"), "declined");
     assert_ne!(got_a.get("payment_id"), got_b.get("payment_id"));
 }
+
+/// Runs `kapi` on the app's data folder with the keys from its keyring (no configured key).
+fn kapi_keyring(app: &TestApp, args: &[&str]) -> (bool, Value, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
+        .args(args)
+        .args(["--data-dir", app.data_dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        out.status.success(),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() {
+    let app = spawn_app_with(|s| {
+        s.security.master_key = None;
+        s.checkout.sweep_interval_ms = 100;
+    })
+    .await;
+    assert!(app.data_dir.path().join("keyring.json").exists());
+    // A challenge left open: its card waits in the vault, sealed with key 1.
+    let id = app.start_payment(&[]).await;
+    let submit = app.submit_card(&id, VISA_CHALLENGE).await;
+    let challenge = app.follow_post(&submit.body).await;
+
+    let (ok, rotated, err) = kapi_keyring(&app, &["keys", "rotate"]);
+    assert!(ok, "{err}");
+    assert_eq!(rotated["current_key_id"], 2);
+    let (ok, _, err) = kapi_keyring(&app, &["keys", "retire", "--key-id", "2"]);
+    assert!(!ok && err.contains("current key"), "{err}");
+
+    // The server reloads the keyring and re-encrypts in the background.
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = kapi_keyring(&app, &["keys", "status"]).1;
+        if status["keys"][0]["sealed_items"] == 0
+            && status["keys"][1]["sealed_items"].as_i64() >= Some(2)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["keys"][0]["id"], 1);
+    assert_eq!(status["keys"][0]["sealed_items"], 0, "{status}");
+    assert_eq!(status["keys"][1]["current"], true, "{status}");
+
+    // Everything still works: the merchant's key, the pending card.
+    assert_eq!(app.get_json("/api/v1/payments").await.0, StatusCode::OK);
+    let cres = app
+        .acs_action(&challenge.body, "verify", &app.latest_otp().await)
+        .await;
+    let back = app.follow_post(&cres.body).await;
+    let got = app
+        .return_to_merchant(&app.get(&back.location.unwrap()).await)
+        .await;
+    assert_eq!(got.get("status"), "approved");
+
+    // Key 1 seals nothing any more: it can go, and the server carries on without it.
+    let (ok, retired, err) = kapi_keyring(&app, &["keys", "retire", "--key-id", "1"]);
+    assert!(ok, "{err}");
+    assert_eq!(retired["retired_key_id"], 1);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let again = app.pay_with(MC_FRICTIONLESS, &[]).await;
+    assert_eq!(again.get("status"), "approved");
+    assert!(again.signature_ok);
+}
