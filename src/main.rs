@@ -44,6 +44,13 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Print recent security events (card-testing blocks) as JSON, newest first.
+    SecurityEvents {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Print the inventory of scripts and stylesheets the payment pages load (PCI DSS 6.4.3):
     /// path, Subresource Integrity hash and purpose, as JSON.
     Scripts,
@@ -347,6 +354,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => keys(cli.config.as_deref(), command).await,
+        Command::SecurityEvents { data_dir, limit } => {
+            let (_, store) = open(cli.config.as_deref(), data_dir).await?;
+            let events =
+                kapi::storage::Store::security_events(&store, limit.clamp(1, 1000)).await?;
+            let list: Vec<serde_json::Value> = events
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "kind": e.kind, "subject": e.subject, "detail": e.detail,
+                        "at": kapi::api::resources::rfc3339(e.at),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+            Ok(())
+        }
         Command::Scripts => {
             let inventory = kapi::web::assets::inventory();
             println!("{}", serde_json::to_string_pretty(&inventory)?);

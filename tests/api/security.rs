@@ -473,9 +473,16 @@ async fn many_declines_block_card_testing_and_tell_the_operator() {
     assert_eq!(resp.status, StatusCode::TOO_MANY_REQUESTS, "{}", resp.body);
     assert_eq!(error_code(&resp.body).as_deref(), Some("KP-2008"));
     assert!(app.bank_transactions(&order).await.is_empty());
-    let events = app.app_state.store.security_events(10).await.unwrap();
-    assert_eq!(events[0].kind, "card_testing_block");
-    assert_eq!(events[0].subject, "ip:127.0.0.1");
+    // The operator sees it.
+    let out = app.kapi(&["security-events"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(events[0]["kind"], "card_testing_block");
+    assert_eq!(events[0]["subject"], "ip:127.0.0.1");
     // The block lifts after its time.
     app.clock.advance(601);
     let resp = app.submit_card(&id, MC_FRICTIONLESS).await;
@@ -812,4 +819,85 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
     let again = app.pay_with(MC_FRICTIONLESS, &[]).await;
     assert_eq!(again.get("status"), "approved");
     assert!(again.signature_ok);
+}
+
+#[tokio::test]
+async fn callbacks_to_metadata_and_private_addresses_are_refused_before_connecting() {
+    // The merchant registered these origins (a mistake or an attacker's doing): Kapı still
+    // refuses to call them. The check is on the IP literal, before any connection is made.
+    let app = spawn_app_with(|s| s.notifications.allow_private_targets = false).await;
+    let (merchant, secret) = kapi::merchants::register(
+        &*app.app_state.store,
+        &app.app_state.vault,
+        kapi::merchants::NewMerchant {
+            name: "Internal".into(),
+            return_origins: vec![
+                app.receiver_url.clone(),
+                "http://169.254.169.254".into(),
+                "http://10.0.0.1".into(),
+            ],
+            ..Default::default()
+        },
+        kapi::clock::Clock::now_ms(&*app.clock),
+    )
+    .await
+    .unwrap();
+    for target in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.1/cb",
+    ] {
+        let mut fields =
+            app.start_form(&[("merchant_id", merchant.as_str()), ("callback_url", target)]);
+        fields.retain(|(k, _)| k != "signature");
+        let fields = kapi::crypto::signature::signed(fields, &secret).unwrap();
+        let page = app.pay(&fields).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        let id = page
+            .location
+            .unwrap()
+            .trim_start_matches("/checkout/")
+            .to_owned();
+        let result = app
+            .complete_3ds(app.submit_card(&id, MC_FRICTIONLESS).await)
+            .await;
+        assert_eq!(result.status, StatusCode::OK);
+        let mut attempts = vec![];
+        for _ in 0..50 {
+            attempts = app.app_state.store.callback_attempts(&id).await.unwrap();
+            if !attempts.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(
+            attempts[0]
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("internal address"),
+            "{target}: {attempts:?}"
+        );
+        assert!(attempts[0].status_code.is_none());
+        assert!(attempts[0].latency_ms == 0, "refused without connecting");
+    }
+}
+
+#[tokio::test]
+async fn webhook_urls_must_stay_on_registered_origins() {
+    let app = spawn_app().await;
+    for url in [
+        "https://evil.example/hook",
+        "javascript:alert(1)",
+        "http://127.0.0.1:1/hook",
+    ] {
+        let out = app.kapi(&[
+            "merchant",
+            "configure",
+            "--merchant-id",
+            &app.merchant_id,
+            "--webhook-url",
+            url,
+        ]);
+        assert!(!out.status.success(), "{url} was accepted");
+    }
 }
