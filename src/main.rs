@@ -106,7 +106,8 @@ struct ServeArgs {
     /// Folder for the database and, without a configured master key, the key file.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Base URL browsers and the ACS use to reach Kapı (default http://HOST:PORT).
+    /// Base URL browsers and the ACS use to reach Kapı (default https://HOST:PORT, or
+    /// http://HOST:PORT with --insecure-http).
     #[arg(long)]
     public_url: Option<String>,
     /// Create the demo merchant and serve the demo shop on the next port.

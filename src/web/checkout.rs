@@ -185,7 +185,12 @@ pub async fn submit(
             acs_url,
             creq,
             session_data,
-        } => Ok(pages::to_acs(locale, acs_url, creq, session_data).into_response()),
+        } => {
+            // Part of the merchant's (possibly framed) checkout, like the card page.
+            let mut resp = pages::to_acs(locale, acs_url, creq, session_data).into_response();
+            super::security::allow(&mut resp, &[], &merchant.frame_origins());
+            Ok(resp)
+        }
     }
 }
 
