@@ -213,6 +213,11 @@ impl Application {
             ),
         );
 
+        if settings.simulators.enabled && !settings.listen_addr()?.ip().is_loopback() {
+            tracing::warn!(
+                "the built-in ACS, bank and SMS simulators are enabled on a non-loopback address: anyone can read the OTPs at /sim/sms; set simulators.enabled = false in production"
+            );
+        }
         let sims = if settings.simulators.enabled {
             let outbox = Arc::new(SimOutbox::default());
             let acs = AcsSim::new(AcsSimConfig {

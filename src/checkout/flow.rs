@@ -191,12 +191,27 @@ async fn fail(
     Ok(Next::Result)
 }
 
-/// Expires an open payment whose deadline has passed. Returns whether this call did it.
+/// Expires an open payment whose deadline has passed; a payment that was interrupted before
+/// it reached the bank (Kapı stopped between card submit and authorisation) ends `failed`, and
+/// its card data goes. Returns whether this call did it.
 pub async fn expire_if_due(state: &AppState, payment: &PaymentRecord) -> Result<bool, PageError> {
     if state.clock.now_ms() < payment.expires_at {
         return Ok(false);
     }
-    expire_now(state, payment).await
+    match payment.status() {
+        status @ (Status::CardSubmitted | Status::Authenticated) => {
+            tracing::warn!(payment_id = %payment.id, status = status.as_str(), "payment interrupted before authorisation; failing it");
+            finish(
+                state,
+                payment,
+                status,
+                Status::Failed,
+                failed(ErrorCode::Internal),
+            )
+            .await
+        }
+        _ => expire_now(state, payment).await,
+    }
 }
 
 /// Ends an open payment now (its deadline passed, or the merchant expired the session).

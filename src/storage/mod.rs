@@ -124,7 +124,8 @@ pub trait Store: Send + Sync + 'static {
         threeds_server_trans_id: &str,
     ) -> Result<Option<PaymentRecord>, StoreError>;
     async fn order_is_paid(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError>;
-    /// Ids of open payments whose deadline has passed.
+    /// Ids of payments whose deadline has passed while open, or while interrupted on the way to
+    /// the bank (`card_submitted`, `authenticated`: Kapı stopped in the middle).
     async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError>;
 
     /// Compare-and-set `from` → `to`, applying `update`, with the event that reports it (the

@@ -325,7 +325,8 @@ impl Store for SqliteStore {
 
     async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT id FROM payments WHERE status IN ('created', 'challenge') AND expires_at <= ? LIMIT ?",
+            "SELECT id FROM payments WHERE status IN ('created', 'challenge', 'card_submitted', 'authenticated') \
+             AND expires_at <= ? LIMIT ?",
         )
         .bind(now)
         .bind(limit)

@@ -48,7 +48,6 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         .with_state(state.clone())
         .nest("/api/v1", crate::api::router(state))
         .merge(simulators.unwrap_or_default())
-        .layer(axum::middleware::from_fn(security::headers))
         .layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::new(trusted),
             abuse::resolve_client_ip,
@@ -60,7 +59,9 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
             std::time::Duration::from_secs(30),
         ))
         .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::new());
+        .layer(CatchPanicLayer::new())
+        // Outermost: the headers go on every answer, 413, 408 and 500 included.
+        .layer(axum::middleware::from_fn(security::headers));
     if secure_cookie {
         // Served over HTTPS: browsers must never come back over plain HTTP for a year.
         router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(

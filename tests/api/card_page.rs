@@ -328,3 +328,33 @@ async fn card_data_is_gone_after_authorisation_and_never_stored_in_plain() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_payment_interrupted_before_the_bank_fails_and_drops_its_card() {
+    let app = spawn_app().await;
+    let id = app.start_payment(&[]).await;
+    // As if Kapı stopped right after keeping the card: the payment waits in card_submitted.
+    let sealed = app.app_state.vault.encrypt(b"{}", &id).unwrap();
+    let now = kapi::clock::Clock::now_ms(&*app.clock);
+    let moved = app
+        .app_state
+        .store
+        .submit_card(&id, &Default::default(), &sealed, &[], now)
+        .await
+        .unwrap();
+    assert_eq!(moved, kapi::storage::Cas::Done);
+    app.clock.advance(16 * 60);
+    let page = app.card_page(&id).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let p = app.app_state.store.get_payment(&id).await.unwrap().unwrap();
+    assert_eq!(p.status, "failed");
+    assert!(
+        app.app_state.store.load_card(&id).await.unwrap().is_none(),
+        "the card data is gone"
+    );
+    let got = app
+        .return_to_merchant(&app.get(&page.location.unwrap()).await)
+        .await;
+    assert_eq!(got.get("status"), "failed");
+    assert_eq!(got.get("error_code"), "KP-5000");
+}

@@ -665,6 +665,7 @@ async fn slow_clients_oversized_headers_and_bodies_are_cut_off() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_headers(&resp, "413");
     // Form bytes that are not UTF-8 are refused, not patched up.
     let resp = app
         .client
