@@ -5,7 +5,9 @@
 //! Voids and refunds of an amount whose minor part is `13` (e.g. `10.13`) are refused with
 //! `58`; `77` takes three seconds (to exercise in-flight requests); `91` is done but the
 //! first answer is lost (HTTP 503), as when a bank times out after acting. A repeat with the
-//! same `reference` gets the first answer again and is not done twice.
+//! same `reference` gets the first answer again and is not done twice. An authorisation of an
+//! amount whose minor part is `91` is approved but its answer lost the same way; Kapı then
+//! reverses it (`/v1/reversals`, by payment id).
 
 use std::sync::{Arc, Mutex};
 
@@ -87,6 +89,7 @@ impl BankSim {
             .route("/v1/authorisations", post(authorise))
             .route("/v1/voids", post(void))
             .route("/v1/refunds", post(refund))
+            .route("/v1/reversals", post(reverse))
             .route("/v1/transactions", get(transactions))
             .with_state(self)
     }
@@ -196,6 +199,10 @@ async fn authorise(
     };
     if let Ok(mut list) = sim.transactions.lock() {
         list.push(txn);
+    }
+    if req.amount_minor % 100 == 91 {
+        // Approved and booked, but the answer never reaches the caller.
+        return (StatusCode::SERVICE_UNAVAILABLE, "timeout").into_response();
     }
     Json(response).into_response()
 }
@@ -310,6 +317,54 @@ async fn after_sale(sim: BankSim, req: AfterSaleRequest, kind: &str) -> Response
     if req.amount_minor % 100 == 91 {
         // Done, but the answer never reaches the caller.
         return (StatusCode::SERVICE_UNAVAILABLE, "timeout").into_response();
+    }
+    Json(response).into_response()
+}
+
+/// Reverses the approved, not yet reversed authorisation of a payment.
+async fn reverse(
+    State(sim): State<BankSim>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let req = match check_caller(&sim, &headers, &body) {
+        Ok(req) => req,
+        Err(problem) => return problem.into_response(),
+    };
+    let Ok(mut list) = sim.transactions.lock() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "bank busy").into_response();
+    };
+    let reversed = |id: &str| {
+        list.iter()
+            .any(|t| t.kind == "reversal" && t.original_transaction_id.as_deref() == Some(id))
+    };
+    let found = list
+        .iter()
+        .rev()
+        .find(|t| {
+            t.kind == "authorisation"
+                && t.payment_id == req.payment_id
+                && t.proc_return_code == "00"
+        })
+        .filter(|t| !reversed(&t.transaction_id))
+        .cloned();
+    let code = if found.is_some() { "00" } else { "25" };
+    let response = AuthResponse {
+        proc_return_code: code.into(),
+        auth_code: String::new(),
+        host_ref: random_digits(12),
+        transaction_id: String::new(),
+    };
+    if let Some(o) = found {
+        list.push(SimTransaction {
+            kind: "reversal".into(),
+            original_transaction_id: Some(o.transaction_id.clone()),
+            proc_return_code: "00".into(),
+            auth_code: String::new(),
+            host_ref: response.host_ref.clone(),
+            transaction_id: String::new(),
+            ..o
+        });
     }
     Json(response).into_response()
 }

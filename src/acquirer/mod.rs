@@ -80,6 +80,9 @@ pub trait Acquirer: Send + Sync + 'static {
     fn terminal_id(&self) -> &str;
     async fn authorise(&self, req: &AuthRequest) -> Result<AuthResponse, AcquirerError>;
     async fn void(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError>;
+    /// Undoes an authorisation whose answer was lost, found by the payment id (ISO 8583
+    /// reversal). `00`: reversed; `25`: the bank has no such authorisation.
+    async fn reverse(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError>;
     async fn refund(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError>;
 }
 
@@ -120,6 +123,10 @@ impl Acquirer for HttpAcquirer {
 
     async fn void(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
         self.post("/v1/voids", req).await
+    }
+
+    async fn reverse(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
+        self.post("/v1/reversals", req).await
     }
 
     async fn refund(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {

@@ -132,6 +132,51 @@ pub async fn finish(
     }
 }
 
+/// The bank's answer to an authorisation was lost: it may have approved. A reversal (by the
+/// payment id) makes sure the shopper is not charged for a payment reported as failed; if
+/// even that fails, the operator is told to reconcile by hand.
+async fn reverse_lost_authorisation(state: &AppState, payment: &PaymentRecord, amount_minor: i64) {
+    let req = crate::acquirer::AfterSaleRequest {
+        terminal_id: state.acquirer.terminal_id().to_owned(),
+        merchant_id: payment.merchant_id.clone(),
+        order_id: payment.order_id.clone(),
+        payment_id: payment.id.clone(),
+        reference: format!("rev_{}", payment.id),
+        original_transaction_id: String::new(),
+        original_host_ref: String::new(),
+        amount_minor,
+        currency: payment
+            .money()
+            .map(|m| m.currency().numeric().to_owned())
+            .unwrap_or_default(),
+    };
+    let outcome = state.acquirer.reverse(&req).await;
+    let detail = match &outcome {
+        Ok(r) if r.proc_return_code == "00" => {
+            tracing::warn!(payment_id = %payment.id, "lost authorisation reversed");
+            format!(
+                "authorisation answer lost; reversed at the bank (host ref {})",
+                r.host_ref
+            )
+        }
+        Ok(r) if r.proc_return_code == "25" => return,
+        Ok(r) => format!(
+            "authorisation answer lost; reversal refused with {}: reconcile by hand",
+            r.proc_return_code
+        ),
+        Err(e) => format!("authorisation answer lost; reversal failed ({e}): reconcile by hand"),
+    };
+    let event = crate::storage::SecurityEvent {
+        kind: "authorisation_reversal".into(),
+        subject: format!("payment:{}", payment.id),
+        detail,
+        at: state.clock.now_ms(),
+    };
+    if let Err(e) = state.store.record_security_event(&event).await {
+        tracing::error!(error = %e, "could not record the reversal");
+    }
+}
+
 /// Counts a declined card against its address and its merchant; past the limits, blocks
 /// further card submits from them for a while and tells the operator.
 async fn watch_for_card_testing(state: &AppState, payment: &PaymentRecord) {
@@ -656,7 +701,8 @@ pub async fn authorise(
             },
         ),
         Err(AcquirerError::Unreachable(e)) | Err(AcquirerError::Invalid(e)) => {
-            tracing::warn!(%payment_id, error = %e, "authorisation failed");
+            tracing::warn!(%payment_id, error = %e, "authorisation answer lost; reversing");
+            reverse_lost_authorisation(state, &payment, money.minor()).await;
             (
                 Status::Failed,
                 PaymentUpdate {

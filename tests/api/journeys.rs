@@ -355,3 +355,32 @@ async fn a_declined_order_can_be_paid_with_another_card() {
         .await;
     assert_eq!(second.get("status"), "approved");
 }
+
+#[tokio::test]
+async fn a_lost_authorisation_answer_is_reversed_at_the_bank() {
+    let app = spawn_app().await;
+    // The simulated bank approves amounts ending in .91 but the answer never arrives.
+    let order_id = random_id("LOST");
+    let got = app
+        .pay_with(
+            MC_FRICTIONLESS,
+            &[("order_id", &order_id), ("amount", "10.91")],
+        )
+        .await;
+    assert_eq!(got.path, "/fail");
+    assert_eq!(got.get("status"), "failed");
+    assert_eq!(got.get("proc_return_code"), "91");
+    let kinds: Vec<String> = app
+        .bank_transactions(&order_id)
+        .await
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["reversal", "authorisation"],
+        "newest first: the charge was undone"
+    );
+    let events = app.app_state.store.security_events(5).await.unwrap();
+    assert_eq!(events[0].kind, "authorisation_reversal");
+}
