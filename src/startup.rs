@@ -161,6 +161,7 @@ impl Application {
             threeds_session: vault.derive_key("threeds-session"),
             acs_channel: secret_bytes(&settings.threeds.acs_shared_key, &vault, "acs-channel"),
             session_link: vault.derive_key("checkout-session-link"),
+            csrf: vault.derive_key("csrf"),
         };
         let bank_key = match &settings.acquirer.api_key {
             Some(k) => k.clone(),

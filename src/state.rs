@@ -50,4 +50,6 @@ pub struct Keys {
     pub acs_channel: SecretBox<Vec<u8>>,
     /// MACs the link a checkout session's shopper follows.
     pub session_link: SecretBox<Vec<u8>>,
+    /// MACs the CSRF token of a payment's forms.
+    pub csrf: SecretBox<Vec<u8>>,
 }

@@ -142,6 +142,7 @@ mod tests {
             threeds_session: secrecy::SecretBox::new(Box::new(b"k1".to_vec())),
             acs_channel: secrecy::SecretBox::new(Box::new(b"k2".to_vec())),
             session_link: secrecy::SecretBox::new(Box::new(b"k3".to_vec())),
+            csrf: secrecy::SecretBox::new(Box::new(b"k4".to_vec())),
         };
         let sd = session_data(&keys, "pay_1", "t1");
         assert_eq!(verify_session_data(&keys, &sd, "t1"), Some("pay_1"));

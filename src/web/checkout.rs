@@ -27,11 +27,21 @@ use crate::{
     storage::{MerchantRecord, PaymentRecord},
 };
 
+/// How a request shows it may act on a payment.
+enum Access<'a> {
+    /// Pages: the browser session holds the payment.
+    Session,
+    /// Forms: the payment's CSRF token; a session that lost the payment (its id was rotated
+    /// by a first click) is bound to it again.
+    Form(&'a str),
+}
+
 /// Loads a payment for the browser that started it, expiring it first when it is overdue.
 async fn load_owned(
     state: &AppState,
     session: &Session,
     id: &str,
+    access: Access<'_>,
 ) -> Result<(PaymentRecord, MerchantRecord), PageError> {
     let id = PaymentId::parse(id)
         .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, Locale::Tr))?;
@@ -41,7 +51,15 @@ async fn load_owned(
         .await?
         .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, Locale::Tr))?;
     let locale = payment.locale();
-    session::require_payment(session, id.as_str(), locale).await?;
+    match access {
+        Access::Session => session::require_payment(session, id.as_str(), locale).await?,
+        Access::Form(token) => {
+            session::check_csrf(&state.keys, id.as_str(), token, locale)?;
+            if !session::holds_payment(session, id.as_str()).await? {
+                session::remember_payment(session, id.as_str()).await?;
+            }
+        }
+    }
     if flow::expire_if_due(state, &payment).await? {
         payment = state
             .store
@@ -63,7 +81,6 @@ fn to_result(id: &str) -> Response {
 
 async fn card_page(
     state: &AppState,
-    session: &Session,
     payment: &PaymentRecord,
     merchant: &MerchantRecord,
     values: CardFormValues,
@@ -72,7 +89,7 @@ async fn card_page(
     let locale = payment.locale();
     let docs =
         documents::render(payment, merchant, locale).map_err(|e| PageError::internal(locale, e))?;
-    let csrf = session::csrf_token(session, locale).await?;
+    let csrf = session::csrf_token(&state.keys, &payment.id);
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -112,12 +129,11 @@ pub async fn show(
         session::remember_payment(&session, id.as_str()).await?;
         return Ok(Redirect::to(&format!("/checkout/{id}")).into_response());
     }
-    let (payment, merchant) = load_owned(&state, &session, &id).await?;
+    let (payment, merchant) = load_owned(&state, &session, &id, Access::Session).await?;
     match payment.status() {
         Status::Created => {
             card_page(
                 &state,
-                &session,
                 &payment,
                 &merchant,
                 CardFormValues::default(),
@@ -136,14 +152,18 @@ pub async fn submit(
     Client(client): Client,
     RawForm(fields): RawForm,
 ) -> Result<Response, PageError> {
-    let (payment, merchant) = load_owned(&state, &session, &id).await?;
-    let locale = payment.locale();
     let csrf = crate::form::value(&fields, "csrf_token");
-    session::check_csrf(&session, csrf, locale).await?;
+    let (payment, merchant) = load_owned(&state, &session, &id, Access::Form(csrf)).await?;
+    let locale = payment.locale();
     if payment.status() != Status::Created {
         // A second click, or the back button: the first submit carries on.
         return Ok(to_result(&payment.id));
     }
+    // Card data is about to be entered: a fresh session id.
+    session
+        .cycle_id()
+        .await
+        .map_err(|e| PageError::internal(locale, e))?;
     let limits = &state.settings.limits;
     if let Err(wait) = state.limiter.hit(
         &format!("card:{}", client.ip),
@@ -174,7 +194,7 @@ pub async fn submit(
         Ok(valid) => valid,
         Err(errors) => {
             let values = CardFormValues::from_input(&input);
-            return card_page(&state, &session, &payment, &merchant, values, errors).await;
+            return card_page(&state, &payment, &merchant, values, errors).await;
         }
     };
     let docs = documents::render(&payment, &merchant, locale)
@@ -200,9 +220,8 @@ pub async fn cancel(
     Path(id): Path<String>,
     RawForm(fields): RawForm,
 ) -> Result<Response, PageError> {
-    let (payment, _) = load_owned(&state, &session, &id).await?;
     let csrf = crate::form::value(&fields, "csrf_token");
-    session::check_csrf(&session, csrf, payment.locale()).await?;
+    let (payment, _) = load_owned(&state, &session, &id, Access::Form(csrf)).await?;
     if payment.status() == Status::Created {
         flow::cancel(&state, &payment).await?;
     }
@@ -214,7 +233,7 @@ pub async fn result(
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let (payment, merchant) = load_owned(&state, &session, &id).await?;
+    let (payment, merchant) = load_owned(&state, &session, &id, Access::Session).await?;
     if payment.status() == Status::Created {
         return Ok(Redirect::to(&format!("/checkout/{}", payment.id)).into_response());
     }

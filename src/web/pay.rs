@@ -37,8 +37,8 @@ pub async fn start(
         ));
     }
     let id = start::start_payment(&state, fields).await?;
-    // A fresh session id whenever a payment is bound to the browser (no fixation). Not at card
-    // submit: a double click would arrive with the old id and lose the payment's pages.
+    // A fresh session id whenever a payment is bound to the browser (no fixation); again at
+    // card submit.
     session
         .cycle_id()
         .await

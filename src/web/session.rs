@@ -1,16 +1,16 @@
-//! What the browser session holds: which payments this browser started and a CSRF token.
-//! Never card data.
+//! What the browser session holds: which payments this browser started. Never card data.
+//! And the CSRF tokens of a payment's forms.
 
-use subtle::ConstantTimeEq;
+use secrecy::ExposeSecret;
 use tower_sessions::Session;
 
 use crate::{
-    domain::{Locale, ids::random_token},
+    domain::Locale,
     error::{ErrorCode, PageError},
+    state::Keys,
 };
 
 const PAYMENTS: &str = "payments";
-const CSRF: &str = "csrf";
 const MAX_PAYMENTS: usize = 16;
 
 fn internal(locale: Locale, e: tower_sessions::session::Error) -> PageError {
@@ -52,26 +52,42 @@ pub async fn require_payment(
     }
 }
 
-pub async fn csrf_token(session: &Session, locale: Locale) -> Result<String, PageError> {
-    if let Some(t) = session
-        .get::<String>(CSRF)
-        .await
-        .map_err(|e| internal(locale, e))?
-    {
-        return Ok(t);
-    }
-    let token = random_token(16);
-    session
-        .insert(CSRF, &token)
-        .await
-        .map_err(|e| internal(locale, e))?;
-    Ok(token)
+/// The CSRF token of a payment's forms: a MAC of the payment id. It is in the payment's pages
+/// only, so it proves a form came from them; being tied to the payment rather than to the
+/// session id, it survives the id rotation at card submit (a double click arrives with the
+/// superseded id and is bound to the fresh session again).
+pub fn csrf_token(keys: &Keys, payment_id: &str) -> String {
+    crate::crypto::hmac_hex(
+        keys.csrf.expose_secret(),
+        format!("csrf:{payment_id}").as_bytes(),
+    )
 }
 
-pub async fn check_csrf(session: &Session, given: &str, locale: Locale) -> Result<(), PageError> {
-    let expected: Option<String> = session.get(CSRF).await.map_err(|e| internal(locale, e))?;
-    match expected {
-        Some(t) if bool::from(t.as_bytes().ct_eq(given.as_bytes())) => Ok(()),
-        _ => Err(PageError::new(ErrorCode::FormExpired, locale)),
+/// Checks a form's token in constant time.
+pub fn check_csrf(
+    keys: &Keys,
+    payment_id: &str,
+    given: &str,
+    locale: Locale,
+) -> Result<(), PageError> {
+    let valid = crate::crypto::verify_hmac_hex(
+        keys.csrf.expose_secret(),
+        format!("csrf:{payment_id}").as_bytes(),
+        given,
+    );
+    if valid {
+        Ok(())
+    } else {
+        Err(PageError::new(ErrorCode::FormExpired, locale))
     }
+}
+
+/// Whether this browser session holds the payment.
+pub async fn holds_payment(session: &Session, payment_id: &str) -> Result<bool, PageError> {
+    let ids: Vec<String> = session
+        .get(PAYMENTS)
+        .await
+        .map_err(|e| internal(Locale::Tr, e))?
+        .unwrap_or_default();
+    Ok(ids.iter().any(|id| id == payment_id))
 }

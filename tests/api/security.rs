@@ -902,3 +902,81 @@ async fn webhook_urls_must_stay_on_registered_origins() {
         assert!(!out.status.success(), "{url} was accepted");
     }
 }
+
+#[tokio::test]
+async fn the_session_id_rotates_at_card_submit_and_a_second_click_still_lands_well() {
+    let app = spawn_app().await;
+    let order_id = random_id("ROT");
+    let id = app.start_payment(&[("order_id", &order_id)]).await;
+    let fields = app.card_fields(&id, MC_FRICTIONLESS, &[]).await;
+    // What the browser sends before the first click.
+    let cookie = |resp: &reqwest::Response| -> Option<String> {
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("kapi_session="))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+    };
+    let card = app
+        .client
+        .get(app.url(&format!("/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    drop(card);
+    let jar_cookie = {
+        // The test client's own cookie, read back through a request echo.
+        let page = app
+            .client
+            .post(app.url("/pay"))
+            .form(&app.start_form(&[]))
+            .send()
+            .await
+            .unwrap();
+        cookie(&page)
+    };
+    assert!(jar_cookie.is_some());
+    // First click: the answer sets a new session id.
+    let first = app
+        .client
+        .post(app.url(&format!("/checkout/{id}")))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let rotated = cookie(&first).expect("a new session id at card submit");
+    assert_ne!(Some(rotated.clone()), jar_cookie);
+    // A second click from a browser that never saw that answer: the superseded id.
+    let stale = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let second = stale
+        .post(app.url(&format!("/checkout/{id}")))
+        .header("cookie", jar_cookie.unwrap())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        second.status(),
+        StatusCode::SEE_OTHER,
+        "the second click lands on the result"
+    );
+    let fresh = cookie(&second).expect("bound to a fresh session");
+    let result = stale
+        .get(app.url(second.headers()["location"].to_str().unwrap()))
+        .header("cookie", fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(result.status(), StatusCode::OK);
+    assert!(result.text().await.unwrap().contains("Ödemeniz onaylandı"));
+    assert_eq!(
+        app.bank_transactions(&order_id).await.len(),
+        1,
+        "authorised once"
+    );
+}
