@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod browser;
 mod card_page;
 mod cli;
 mod crash;
