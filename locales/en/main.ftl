@@ -38,6 +38,7 @@ consent-preinfo = I have read the Pre-Information Form and confirm that I have b
 consent-contract = I have read and accept the Distance Sales Contract.
 pay-button = Confirm order with obligation to pay: pay { $amount }
 pay-obligation = By pressing this button you take on an obligation to pay { $amount } to { $merchant }.
+switch-language = Bu sayfayı Türkçe görüntüle
 cancel-payment = Cancel and return to the seller
 installment-single = Single payment
 installment-count = { $count } installments

@@ -38,6 +38,7 @@ consent-preinfo = Ön Bilgilendirme Formu'nu okudum, bilgilendirildiğimi onayl�
 consent-contract = Mesafeli Satış Sözleşmesi'ni okudum ve kabul ediyorum.
 pay-button = Ödeme yükümlülüğü içeren siparişi onayla: { $amount } öde
 pay-obligation = Bu düğmeye bastığınızda { $merchant } satıcısına { $amount } ödeme yükümlülüğü altına girersiniz.
+switch-language = Read this page in English
 cancel-payment = Ödemeden vazgeç ve satıcıya dön
 installment-single = Tek çekim
 installment-count = { $count } taksit

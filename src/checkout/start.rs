@@ -263,9 +263,13 @@ pub async fn create_payment(
 pub async fn start_payment(
     state: &AppState,
     raw: Vec<(String, String)>,
+    preferred: Locale,
 ) -> Result<PaymentId, PageError> {
-    // The language of error pages, before anything is trusted.
-    let locale = Locale::parse_lenient(form::value(&raw, "lang"));
+    // The language of error pages, before anything is trusted: the form's, else the browser's.
+    let locale = match form::value(&raw, "lang") {
+        "" => preferred,
+        lang => Locale::parse_lenient(lang),
+    };
     check_shape(&raw, locale)?;
     let f = |name: &str| form::value(&raw, name);
 

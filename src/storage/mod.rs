@@ -114,6 +114,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_payment(&self, payment: &PaymentRecord) -> Result<(), StoreError>;
     async fn get_payment(&self, id: &str) -> Result<Option<PaymentRecord>, StoreError>;
+    /// The shopper switched the page's language (only while the payment waits for a card).
+    async fn set_payment_locale(&self, id: &str, locale: &str) -> Result<Cas, StoreError>;
     async fn list_payments(
         &self,
         merchant_id: &str,

@@ -297,6 +297,18 @@ impl Store for SqliteStore {
         .await?)
     }
 
+    async fn set_payment_locale(&self, id: &str, locale: &str) -> Result<Cas, StoreError> {
+        let done =
+            sqlx::query("UPDATE payments SET locale = ? WHERE id = ? AND status = 'created'")
+                .bind(locale)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1;
+        Ok(if done { Cas::Done } else { Cas::Lost })
+    }
+
     async fn find_payment_by_threeds_id(
         &self,
         tid: &str,

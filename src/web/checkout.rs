@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use tower_sessions::Session;
 
 use super::{
-    extract::{Client, RawForm},
+    extract::{Client, Preferred, RawForm},
     pages::{self, CardFormValues},
     session,
 };
@@ -42,14 +42,15 @@ async fn load_owned(
     session: &Session,
     id: &str,
     access: Access<'_>,
+    preferred: Locale,
 ) -> Result<(PaymentRecord, MerchantRecord), PageError> {
     let id = PaymentId::parse(id)
-        .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, Locale::Tr))?;
+        .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, preferred))?;
     let mut payment = state
         .store
         .get_payment(id.as_str())
         .await?
-        .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, Locale::Tr))?;
+        .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, preferred))?;
     let locale = payment.locale();
     match access {
         Access::Session => session::require_payment(session, id.as_str(), locale).await?,
@@ -60,7 +61,9 @@ async fn load_owned(
             }
         }
     }
-    if flow::expire_if_due(state, &payment).await? {
+    if state.clock.now_ms() >= payment.expires_at {
+        // Past the deadline: expire it, or see how the sweeper (which may have won) left it.
+        flow::expire_if_due(state, &payment).await?;
         payment = state
             .store
             .get_payment(id.as_str())
@@ -108,6 +111,7 @@ pub async fn show(
     session: Session,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
+    Preferred(preferred): Preferred,
 ) -> Result<Response, PageError> {
     // A checkout session's link (`?token=` MAC of the id) binds this browser to the payment;
     // the token then leaves the address bar.
@@ -129,7 +133,7 @@ pub async fn show(
         session::remember_payment(&session, id.as_str()).await?;
         return Ok(Redirect::to(&format!("/checkout/{id}")).into_response());
     }
-    let (payment, merchant) = load_owned(&state, &session, &id, Access::Session).await?;
+    let (payment, merchant) = load_owned(&state, &session, &id, Access::Session, preferred).await?;
     match payment.status() {
         Status::Created => {
             card_page(
@@ -150,10 +154,12 @@ pub async fn submit(
     session: Session,
     Path(id): Path<String>,
     Client(client): Client,
+    Preferred(preferred): Preferred,
     RawForm(fields): RawForm,
 ) -> Result<Response, PageError> {
     let csrf = crate::form::value(&fields, "csrf_token");
-    let (payment, merchant) = load_owned(&state, &session, &id, Access::Form(csrf)).await?;
+    let (payment, merchant) =
+        load_owned(&state, &session, &id, Access::Form(csrf), preferred).await?;
     let locale = payment.locale();
     if payment.status() != Status::Created {
         // A second click, or the back button: the first submit carries on.
@@ -190,6 +196,20 @@ pub async fn submit(
         }
     }
     let input = CardInput::from_fields(&fields);
+    // The language switch: the same form again in the other language, with everything the
+    // shopper typed except the card number and CVV.
+    if let Some(switch) = Locale::parse(crate::form::value(&fields, "switch_lang"))
+        .filter(|_| !crate::form::value(&fields, "switch_lang").is_empty())
+    {
+        state
+            .store
+            .set_payment_locale(&payment.id, switch.as_str())
+            .await?;
+        let mut payment = payment;
+        payment.locale = switch.as_str().to_owned();
+        let values = CardFormValues::from_input(&input);
+        return card_page(&state, &payment, &merchant, values, vec![]).await;
+    }
     let valid = match card::validate(&input, state.clock.now().date()) {
         Ok(valid) => valid,
         Err(errors) => {
@@ -218,10 +238,11 @@ pub async fn cancel(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    Preferred(preferred): Preferred,
     RawForm(fields): RawForm,
 ) -> Result<Response, PageError> {
     let csrf = crate::form::value(&fields, "csrf_token");
-    let (payment, _) = load_owned(&state, &session, &id, Access::Form(csrf)).await?;
+    let (payment, _) = load_owned(&state, &session, &id, Access::Form(csrf), preferred).await?;
     if payment.status() == Status::Created {
         flow::cancel(&state, &payment).await?;
     }
@@ -232,8 +253,9 @@ pub async fn result(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    Preferred(preferred): Preferred,
 ) -> Result<Response, PageError> {
-    let (payment, merchant) = load_owned(&state, &session, &id, Access::Session).await?;
+    let (payment, merchant) = load_owned(&state, &session, &id, Access::Session, preferred).await?;
     if payment.status() == Status::Created {
         return Ok(Redirect::to(&format!("/checkout/{}", payment.id)).into_response());
     }

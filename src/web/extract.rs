@@ -70,3 +70,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
         }))
     }
 }
+
+/// The shopper's language from `Accept-Language`, for pages that have no payment yet.
+pub struct Preferred(pub Locale);
+
+impl<S: Send + Sync> FromRequestParts<S> for Preferred {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        Ok(Self(Locale::from_accept_language(header)))
+    }
+}

@@ -6,6 +6,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 
+use super::extract::Preferred;
 use crate::{
     checkout::{
         Status,
@@ -67,22 +68,22 @@ pub struct HomePage {
     pub tr: Tr,
 }
 
-pub async fn home() -> Response {
+pub async fn home(Preferred(locale): Preferred) -> Response {
     render(
         &HomePage {
-            tr: Tr::new(Locale::Tr),
+            tr: Tr::new(locale),
         },
         StatusCode::OK,
     )
 }
 
-pub async fn not_found() -> Response {
-    error_page(&PageError::new(ErrorCode::PaymentNotFound, Locale::Tr))
+pub async fn not_found(Preferred(locale): Preferred) -> Response {
+    error_page(&PageError::new(ErrorCode::PaymentNotFound, locale))
 }
 
 /// A `GET /pay` typed into the address bar, for example: a page, not an empty 405.
-pub async fn method_not_allowed() -> Response {
-    let mut resp = error_page(&PageError::new(ErrorCode::MalformedRequest, Locale::Tr));
+pub async fn method_not_allowed(Preferred(locale): Preferred) -> Response {
+    let mut resp = error_page(&PageError::new(ErrorCode::MalformedRequest, locale));
     *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     resp
 }
@@ -173,6 +174,8 @@ pub struct CardPage {
     pub expires_at: String,
     pub pay_label: String,
     pub obligation: String,
+    /// The language the switch offers.
+    pub other_lang: &'static str,
 }
 
 impl CardPage {
@@ -226,6 +229,7 @@ pub fn card_page(
         months: (1..=12).map(|m| format!("{m:02}")).collect(),
         years: (0..=15).map(|y| (today.year() + y).to_string()).collect(),
         expires_at: format!("{:02}:{:02}", expires.hour(), expires.minute()),
+        other_lang: if locale == Locale::En { "tr" } else { "en" },
         pay_label: tr.t_with("pay-button", &[("amount", &amount)]),
         obligation: tr.t_with(
             "pay-obligation",

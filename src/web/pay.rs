@@ -7,7 +7,7 @@ use axum::{
 use tower_sessions::Session;
 
 use super::{
-    extract::{Client, RawForm},
+    extract::{Client, Preferred, RawForm},
     session,
 };
 use crate::{
@@ -21,9 +21,13 @@ pub async fn start(
     State(state): State<AppState>,
     session: Session,
     Client(client): Client,
+    Preferred(preferred): Preferred,
     RawForm(fields): RawForm,
 ) -> Result<Response, PageError> {
-    let locale = Locale::parse_lenient(crate::form::value(&fields, "lang"));
+    let locale = match crate::form::value(&fields, "lang") {
+        "" => preferred,
+        lang => Locale::parse_lenient(lang),
+    };
     let limits = &state.settings.limits;
     if let Err(wait) = state.limiter.hit(
         &format!("pay:{}", client.ip),
@@ -36,7 +40,7 @@ pub async fn start(
             wait,
         ));
     }
-    let id = start::start_payment(&state, fields).await?;
+    let id = start::start_payment(&state, fields, preferred).await?;
     // A fresh session id whenever a payment is bound to the browser (no fixation); again at
     // card submit.
     session

@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod demo;
 mod journeys;
+mod language;
 mod notifications;
 mod protocol;
 mod security;
