@@ -754,18 +754,21 @@ impl TestApp {
         self.clock.advance(target - now);
     }
 
-    /// Runs the `kapi` binary against this app's data folder and master key.
-    pub fn kapi(&self, args: &[&str]) -> std::process::Output {
+    /// Runs the `kapi` binary against this app's data folder and master key. Asynchronously:
+    /// the server runs on this test's runtime, and a blocking wait here would stall it in the
+    /// middle of a transaction while the command waits for the database.
+    pub async fn kapi(&self, args: &[&str]) -> std::process::Output {
         let mut full: Vec<&str> = args.to_vec();
         let dir = self.data_dir.path().to_str().unwrap().to_owned();
         full.extend(["--data-dir", &dir]);
-        std::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
             .args(&full)
             .env(
                 "KAPI__SECURITY__MASTER_KEY",
                 self.master_key.expose_secret(),
             )
             .output()
+            .await
             .unwrap()
     }
 }

@@ -84,14 +84,16 @@ async fn every_final_status_writes_an_event() {
 #[tokio::test]
 async fn events_go_to_the_merchant_webhook_without_a_callback_url() {
     let app = spawn_app().await;
-    let out = app.kapi(&[
-        "merchant",
-        "configure",
-        "--merchant-id",
-        &app.merchant_id,
-        "--webhook-url",
-        &format!("{}/webhook", app.receiver_url),
-    ]);
+    let out = app
+        .kapi(&[
+            "merchant",
+            "configure",
+            "--merchant-id",
+            &app.merchant_id,
+            "--webhook-url",
+            &format!("{}/webhook", app.receiver_url),
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -132,7 +134,7 @@ async fn events_are_listed_and_can_be_sent_again() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     wait_until(|| count() == 2).await;
     // The CLI does the same through the database; the running server picks it up.
-    let out = app.kapi(&["events", "resend", &event_id]);
+    let out = app.kapi(&["events", "resend", &event_id]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -154,7 +156,12 @@ async fn events_are_listed_and_can_be_sent_again() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["code"], "KP-6040");
-    assert!(!app.kapi(&["events", "resend", "evt_nope"]).status.success());
+    assert!(
+        !app.kapi(&["events", "resend", "evt_nope"])
+            .await
+            .status
+            .success()
+    );
 }
 
 async fn wait_until(cond: impl Fn() -> bool) {

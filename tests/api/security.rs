@@ -248,14 +248,16 @@ async fn only_registered_origins_may_frame_a_merchants_pages() {
             .contains("frame-ancestors 'none'")
     );
     assert_eq!(resp.headers()["x-frame-options"], "DENY");
-    let out = app.kapi(&[
-        "merchant",
-        "configure",
-        "--merchant-id",
-        &app.merchant_id,
-        "--frame-origin",
-        "https://shop.example",
-    ]);
+    let out = app
+        .kapi(&[
+            "merchant",
+            "configure",
+            "--merchant-id",
+            &app.merchant_id,
+            "--frame-origin",
+            "https://shop.example",
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -285,13 +287,15 @@ async fn only_registered_origins_may_frame_a_merchants_pages() {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
-    let out = app.kapi(&[
-        "merchant",
-        "configure",
-        "--merchant-id",
-        &app.merchant_id,
-        "--no-framing",
-    ]);
+    let out = app
+        .kapi(&[
+            "merchant",
+            "configure",
+            "--merchant-id",
+            &app.merchant_id,
+            "--no-framing",
+        ])
+        .await;
     assert!(out.status.success());
     let resp = app
         .client
@@ -474,7 +478,7 @@ async fn many_declines_block_card_testing_and_tell_the_operator() {
     assert_eq!(error_code(&resp.body).as_deref(), Some("KP-2008"));
     assert!(app.bank_transactions(&order).await.is_empty());
     // The operator sees it.
-    let out = app.kapi(&["security-events"]);
+    let out = app.kapi(&["security-events"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -753,11 +757,12 @@ async fn two_payments_in_two_tabs_of_one_browser() {
 }
 
 /// Runs `kapi` on the app's data folder with the keys from its keyring (no configured key).
-fn kapi_keyring(app: &TestApp, args: &[&str]) -> (bool, Value, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
+async fn kapi_keyring(app: &TestApp, args: &[&str]) -> (bool, Value, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
         .args(args)
         .args(["--data-dir", app.data_dir.path().to_str().unwrap()])
         .output()
+        .await
         .unwrap();
     let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (
@@ -780,16 +785,16 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
     let submit = app.submit_card(&id, VISA_CHALLENGE).await;
     let challenge = app.follow_post(&submit.body).await;
 
-    let (ok, rotated, err) = kapi_keyring(&app, &["keys", "rotate"]);
+    let (ok, rotated, err) = kapi_keyring(&app, &["keys", "rotate"]).await;
     assert!(ok, "{err}");
     assert_eq!(rotated["current_key_id"], 2);
-    let (ok, _, err) = kapi_keyring(&app, &["keys", "retire", "--key-id", "2"]);
+    let (ok, _, err) = kapi_keyring(&app, &["keys", "retire", "--key-id", "2"]).await;
     assert!(!ok && err.contains("current key"), "{err}");
 
     // The server reloads the keyring and re-encrypts in the background.
     let mut status = Value::Null;
     for _ in 0..100 {
-        status = kapi_keyring(&app, &["keys", "status"]).1;
+        status = kapi_keyring(&app, &["keys", "status"]).await.1;
         if status["keys"][0]["sealed_items"] == 0
             && status["keys"][1]["sealed_items"].as_i64() >= Some(2)
         {
@@ -813,7 +818,7 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
     assert_eq!(got.get("status"), "approved");
 
     // Key 1 seals nothing any more: it can go, and the server carries on without it.
-    let (ok, retired, err) = kapi_keyring(&app, &["keys", "retire", "--key-id", "1"]);
+    let (ok, retired, err) = kapi_keyring(&app, &["keys", "retire", "--key-id", "1"]).await;
     assert!(ok, "{err}");
     assert_eq!(retired["retired_key_id"], 1);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -891,14 +896,16 @@ async fn webhook_urls_must_stay_on_registered_origins() {
         "javascript:alert(1)",
         "http://127.0.0.1:1/hook",
     ] {
-        let out = app.kapi(&[
-            "merchant",
-            "configure",
-            "--merchant-id",
-            &app.merchant_id,
-            "--webhook-url",
-            url,
-        ]);
+        let out = app
+            .kapi(&[
+                "merchant",
+                "configure",
+                "--merchant-id",
+                &app.merchant_id,
+                "--webhook-url",
+                url,
+            ])
+            .await;
         assert!(!out.status.success(), "{url} was accepted");
     }
 }

@@ -42,14 +42,16 @@ async fn calls_without_a_valid_key_are_refused_with_a_problem() {
 #[tokio::test]
 async fn a_call_from_an_address_not_on_the_allow_list_is_refused() {
     let app = spawn_app().await;
-    let out = app.kapi(&[
-        "merchant",
-        "configure",
-        "--merchant-id",
-        &app.merchant_id,
-        "--allowed-ip",
-        "203.0.113.7",
-    ]);
+    let out = app
+        .kapi(&[
+            "merchant",
+            "configure",
+            "--merchant-id",
+            &app.merchant_id,
+            "--allowed-ip",
+            "203.0.113.7",
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -58,16 +60,18 @@ async fn a_call_from_an_address_not_on_the_allow_list_is_refused() {
     let (status, body) = app.get_json("/api/v1/payments").await;
     assert_problem(status, &body, StatusCode::FORBIDDEN, "KP-6002");
     assert!(body["detail"].as_str().unwrap().contains("127.0.0.1"));
-    let out = app.kapi(&[
-        "merchant",
-        "configure",
-        "--merchant-id",
-        &app.merchant_id,
-        "--allowed-ip",
-        "203.0.113.7",
-        "--allowed-ip",
-        "127.0.0.1",
-    ]);
+    let out = app
+        .kapi(&[
+            "merchant",
+            "configure",
+            "--merchant-id",
+            &app.merchant_id,
+            "--allowed-ip",
+            "203.0.113.7",
+            "--allowed-ip",
+            "127.0.0.1",
+        ])
+        .await;
     assert!(out.status.success());
     let (status, _) = app.get_json("/api/v1/payments").await;
     assert_eq!(status, StatusCode::OK);
@@ -77,15 +81,17 @@ async fn a_call_from_an_address_not_on_the_allow_list_is_refused() {
 async fn rotated_keys_overlap_then_the_old_one_stops() {
     let app = spawn_app().await;
     let old = app.secret_str().to_owned();
-    let out = app.kapi(&[
-        "merchant",
-        "rotate-key",
-        "--merchant-id",
-        &app.merchant_id,
-        "--overlap-hours",
-        "1",
-        "--json",
-    ]);
+    let out = app
+        .kapi(&[
+            "merchant",
+            "rotate-key",
+            "--merchant-id",
+            &app.merchant_id,
+            "--overlap-hours",
+            "1",
+            "--json",
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -756,23 +762,26 @@ async fn a_refund_the_bank_did_not_answer_stays_pending_and_is_settled_once() {
 async fn a_second_rotation_during_the_overlap_needs_force() {
     let app = spawn_app().await;
     let rotate = |force: bool| {
-        let mut args = vec![
-            "merchant",
-            "rotate-key",
-            "--merchant-id",
-            app.merchant_id.as_str(),
-            "--json",
-        ];
-        if force {
-            args.push("--force");
+        let app = &app;
+        async move {
+            let mut args = vec![
+                "merchant",
+                "rotate-key",
+                "--merchant-id",
+                app.merchant_id.as_str(),
+                "--json",
+            ];
+            if force {
+                args.push("--force");
+            }
+            app.kapi(&args).await
         }
-        app.kapi(&args)
     };
-    assert!(rotate(false).status.success());
-    let refused = rotate(false);
+    assert!(rotate(false).await.status.success());
+    let refused = rotate(false).await;
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("still valid"));
-    assert!(rotate(true).status.success());
+    assert!(rotate(true).await.status.success());
 }
 
 #[tokio::test]
