@@ -172,6 +172,8 @@ pub struct CardPage {
     pub months: Vec<String>,
     pub years: Vec<String>,
     pub expires_at: String,
+    /// The deadline for the countdown, unix milliseconds.
+    pub expires_ms: i64,
     pub pay_label: String,
     pub obligation: String,
     /// The language the switch offers.
@@ -229,6 +231,7 @@ pub fn card_page(
         months: (1..=12).map(|m| format!("{m:02}")).collect(),
         years: (0..=15).map(|y| (today.year() + y).to_string()).collect(),
         expires_at: format!("{:02}:{:02}", expires.hour(), expires.minute()),
+        expires_ms: payment.expires_at,
         other_lang: if locale == Locale::En { "tr" } else { "en" },
         pay_label: tr.t_with("pay-button", &[("amount", &amount)]),
         obligation: tr.t_with(

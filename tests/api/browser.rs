@@ -205,7 +205,40 @@ async fn browser_full_journey_with_a_challenge_card() {
     b.wait_for_url("/checkout/pay_").await;
     b.shot("02-card-page").await;
     assert_accessible(&b.axe().await, "card page");
-    b.fill_card("4111 1111 1111 1111").await;
+    b.fill_card("4111111111111111").await;
+    // The number is grouped as typed and the brand shown.
+    let number = b
+        .client
+        .find(Locator::Css("#card_number"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(number.as_deref(), Some("4111 1111 1111 1111"));
+    let visa_shown: bool = serde_json::from_value(
+        b.client
+            .execute(
+                "return !document.querySelector('#card-brand svg[data-brand=visa]').hidden",
+                vec![],
+            )
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(visa_shown, "the Visa badge is shown");
+    let countdown = b
+        .client
+        .find(Locator::Css("#countdown"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        countdown.starts_with("(14:") || countdown.starts_with("(15:"),
+        "{countdown}"
+    );
     b.shot("03-card-filled").await;
     b.click("#pay-button").await;
     b.wait_for_url("/sim/acs/challenge").await;
