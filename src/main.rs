@@ -483,7 +483,11 @@ async fn keys(config: Option<&std::path::Path>, command: KeysCommand) -> anyhow:
         KeysCommand::Retire(args) => {
             file_only("retire a key")?;
             let ring = keyring::Keyring::load_or_create(&dir)?;
-            anyhow::ensure!(args.key_id != ring.current(), "key {} is the current key", args.key_id);
+            anyhow::ensure!(
+                args.key_id != ring.current(),
+                "key {} is the current key",
+                args.key_id
+            );
             let (_, store) = startup::open_data(&settings).await?;
             let sealed = kapi::storage::Store::blobs_under(&store, &prefix(args.key_id)).await?;
             anyhow::ensure!(
