@@ -131,6 +131,13 @@ impl Browser {
         select.select_by_value(value).await.unwrap();
     }
 
+    /// Opens the demo shop, buys the first product and waits for Kapı's card page.
+    async fn buy_in_shop(&self, shop: &str) {
+        self.client.goto(&format!("{shop}/")).await.unwrap();
+        self.click("form.product button.btn-primary").await;
+        self.wait_for_url("/checkout/pay_").await;
+    }
+
     /// Fills the card page as a shopper does with a mouse.
     async fn fill_card(&self, number: &str) {
         self.type_into("#card_holder", "AYSE YILMAZ").await;
@@ -266,9 +273,7 @@ async fn browser_declined_card_lands_on_the_fail_page_in_turkish() {
     let _one = ONE_AT_A_TIME.lock().await;
     let (app, shop) = demo_app().await;
     let b = browser(true, 1280, 1000).await;
-    b.client.goto(&format!("{shop}/")).await.unwrap();
-    b.click("form.product button.btn-primary").await;
-    b.wait_for_url("/checkout/pay_").await;
+    b.buy_in_shop(&shop).await;
     b.fill_card("4000 0000 0000 9995").await;
     b.click("#pay-button").await;
     b.wait_for_url("/sim/acs/challenge").await;
@@ -313,9 +318,7 @@ async fn browser_keyboard_only_completion() {
     let _one = ONE_AT_A_TIME.lock().await;
     let (app, shop) = demo_app().await;
     let b = browser(true, 1280, 1000).await;
-    b.client.goto(&format!("{shop}/")).await.unwrap();
-    b.click("form.product button.btn-primary").await;
-    b.wait_for_url("/checkout/pay_").await;
+    b.buy_in_shop(&shop).await;
     // From here on, only keys.
     let tab_to = |id: &'static str| {
         let b = &b;
@@ -383,9 +386,7 @@ async fn browser_phone_width_has_no_sideways_scrolling() {
     let _one = ONE_AT_A_TIME.lock().await;
     let (app, shop) = demo_app().await;
     let b = browser(true, 360, 800).await;
-    b.client.goto(&format!("{shop}/")).await.unwrap();
-    b.click("form.product button.btn-primary").await;
-    b.wait_for_url("/checkout/pay_").await;
+    b.buy_in_shop(&shop).await;
     b.shot("09-card-page-360").await;
     let fits: bool = serde_json::from_value(
         b.client
