@@ -29,6 +29,22 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the order of the machine.
+    pub const ALL: [Status; 12] = [
+        Self::Created,
+        Self::CardSubmitted,
+        Self::Challenge,
+        Self::Authenticated,
+        Self::Authorising,
+        Self::Approved,
+        Self::Declined,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Expired,
+        Self::Voided,
+        Self::Refunded,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
@@ -47,21 +63,7 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "created" => Self::Created,
-            "card_submitted" => Self::CardSubmitted,
-            "challenge" => Self::Challenge,
-            "authenticated" => Self::Authenticated,
-            "authorising" => Self::Authorising,
-            "approved" => Self::Approved,
-            "declined" => Self::Declined,
-            "failed" => Self::Failed,
-            "cancelled" => Self::Cancelled,
-            "expired" => Self::Expired,
-            "voided" => Self::Voided,
-            "refunded" => Self::Refunded,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
 
     /// Final statuses carry a result for the merchant; after them only the after-sale moves
@@ -99,26 +101,15 @@ mod tests {
     use super::Status::*;
     use super::*;
 
-    const ALL: [Status; 12] = [
-        Created,
-        CardSubmitted,
-        Challenge,
-        Authenticated,
-        Authorising,
-        Approved,
-        Declined,
-        Failed,
-        Cancelled,
-        Expired,
-        Voided,
-        Refunded,
-    ];
+    const ALL: [Status; 12] = Status::ALL;
 
     #[test]
     fn names_round_trip() {
         for s in ALL {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
+        assert_eq!(Status::parse("paid"), None);
+        assert_eq!(Status::parse("Approved"), None);
     }
 
     #[test]
