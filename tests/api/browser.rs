@@ -107,28 +107,32 @@ impl Browser {
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        self.client
-            .find(Locator::Css(css))
+        self.find(css).await.send_keys(text).await.unwrap();
+    }
+
+    /// Waits for `css` to appear (the previous click may still be loading its page).
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(css))
             .await
-            .unwrap()
-            .send_keys(text)
-            .await
-            .unwrap();
+        {
+            Ok(element) => element,
+            Err(e) => {
+                let (url, text) = (self.url().await, self.text().await);
+                panic!("no {css} at {url} ({e}); the page says:\n{text}");
+            }
+        }
     }
 
     async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        self.find(css).await.click().await.unwrap();
     }
 
     async fn select(&self, css: &str, value: &str) {
-        let select = self.client.find(Locator::Css(css)).await.unwrap();
-        select.select_by_value(value).await.unwrap();
+        self.find(css).await.select_by_value(value).await.unwrap();
     }
 
     /// Opens the demo shop, buys the first product and waits for Kapı's card page.
