@@ -347,12 +347,11 @@ impl Settings {
                 "server.tls_cert and server.tls_key go together".into(),
             ));
         }
-        if let Some(h) = &self.server.http_listen
-            && h.parse::<SocketAddr>().is_err()
-        {
-            return Err(ConfigError::Invalid(format!(
-                "server.http_listen `{h}` is not HOST:PORT"
-            )));
+        if let Some(h) = &self.server.http_listen {
+            listen_addr("server.http_listen", h)?;
+        }
+        if let Some(h) = &self.server.demo_listen {
+            listen_addr("server.demo_listen", h)?;
         }
         if let Some(u) = &self.server.public_url {
             check_base_url("server.public_url", u)?;
@@ -407,17 +406,30 @@ impl Settings {
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.server.listen.parse().map_err(|_| {
-            ConfigError::Invalid(format!(
-                "server.listen `{}` is not HOST:PORT",
-                self.server.listen
-            ))
-        })
+        listen_addr("server.listen", &self.server.listen)
     }
 
     pub fn payment_ttl(&self) -> Duration {
         Duration::from_secs(self.checkout.payment_ttl_secs)
     }
+}
+
+/// `HOST:PORT` where HOST is an IP address or a name (`localhost:8080`); a name is resolved
+/// once, at start-up, preferring IPv4.
+pub fn listen_addr(name: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(addr) = value.parse() {
+        return Ok(addr);
+    }
+    let invalid = || ConfigError::Invalid(format!("{name} `{value}` is not HOST:PORT"));
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(value)
+        .map_err(|_| invalid())?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(invalid)
 }
 
 fn check_base_url(name: &str, value: &str) -> Result<(), ConfigError> {
@@ -512,6 +524,18 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn listen_takes_an_address_or_a_name() {
+        assert_eq!(
+            listen_addr("l", "127.0.0.1:8080").unwrap(),
+            "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+        );
+        let named = listen_addr("l", "localhost:8080").unwrap();
+        assert!(named.ip().is_loopback() && named.port() == 8080, "{named}");
+        assert!(listen_addr("l", "localhost").is_err());
+        assert!(listen_addr("l", "127.0.0.1:99999").is_err());
     }
 
     #[test]

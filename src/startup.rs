@@ -261,7 +261,7 @@ impl Application {
         let mut demo_url = None;
         let demo = if settings.server.demo {
             let demo_addr: SocketAddr = match &settings.server.demo_listen {
-                Some(a) => a.parse().context("server.demo_listen is not HOST:PORT")?,
+                Some(a) => crate::config::listen_addr("server.demo_listen", a)?,
                 None => {
                     let port = if local.port() == 0 {
                         0

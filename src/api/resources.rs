@@ -149,7 +149,7 @@ impl PaymentView {
     /// The summary used in lists and events; `with_details` adds refunds and history.
     pub fn new(p: &PaymentRecord) -> Self {
         let status = p.status();
-        let authorised = matches!(status, Status::Approved | Status::Voided | Status::Refunded);
+        let authorised = status.was_authorised();
         let authorised_minor = if authorised { p.amount_minor } else { 0 };
         let refundable = if status == Status::Approved {
             p.amount_minor - p.refund_reserved_minor

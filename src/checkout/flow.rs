@@ -1,8 +1,6 @@
 //! The moves of a payment after the card form: 3-D Secure, authorisation and the final
 //! result. Every move is a compare-and-set; the loser of a race does nothing.
 
-use time::OffsetDateTime;
-
 use crate::{
     acquirer::{AcquirerError, AuthRequest},
     domain::{Locale, PaymentId},
@@ -351,7 +349,7 @@ async fn authenticate(
     let money = payment
         .money()
         .ok_or_else(|| PageError::internal(locale, anyhow::anyhow!("stored amount invalid")))?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.clock.now();
     let areq = AReq {
         three_ds_server_trans_id: threeds_id.to_owned(),
         message_type: "AReq".into(),

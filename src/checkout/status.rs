@@ -81,6 +81,12 @@ impl Status {
         )
     }
 
+    /// The bank authorised the payment at checkout; a later void or refund does not change
+    /// what the checkout's result was.
+    pub fn was_authorised(self) -> bool {
+        matches!(self, Self::Approved | Self::Voided | Self::Refunded)
+    }
+
     /// The legal moves of the machine.
     pub fn can_move_to(self, to: Self) -> bool {
         use Status::*;

@@ -8,7 +8,6 @@ pub mod worker;
 use std::time::Instant;
 
 use crate::{
-    checkout::Status,
     crypto::signature,
     domain::{Locale, ids::random_token},
     error::ErrorCode,
@@ -116,9 +115,10 @@ pub fn build_result(
     Ok(signature::signed(fields, &secret)?)
 }
 
-/// Where the browser goes with the result.
+/// Where the browser goes with the result: the checkout's outcome decides, even after a
+/// void or refund.
 pub fn target_url(payment: &PaymentRecord) -> &str {
-    if payment.status() == Status::Approved {
+    if payment.status().was_authorised() {
         &payment.ok_url
     } else {
         &payment.fail_url
@@ -126,7 +126,7 @@ pub fn target_url(payment: &PaymentRecord) -> &str {
 }
 
 /// One prompt server-to-server delivery of the result, recorded in `callback_attempts`.
-/// (Durable retries are a later step.)
+/// The durable, retried notification is the event (`notify::worker`).
 pub async fn deliver_callback(
     state: AppState,
     payment_id: String,

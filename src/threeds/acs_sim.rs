@@ -32,7 +32,7 @@ use crate::{
     clock::Clock,
     config::SimulatorSettings,
     crypto,
-    domain::{CardBrand, Currency, Locale, Money, ids::random_token},
+    domain::{CardBrand, Currency, Locale, Money, Pan, ids::random_token},
     error::Problem,
     i18n::Tr,
     web::{extract::RawForm, pages::PostRedirect},
@@ -257,11 +257,12 @@ async fn areq(State(sim): State<AcsSim>, body: axum::body::Bytes) -> Response {
         )
         .into_response();
     }
-    let pan = areq.acct_number.expose().to_owned();
-    let Some(brand) = CardBrand::detect(&pan) else {
+    // An ACS serves only well-formed numbers of its own card ranges.
+    let Ok(card) = Pan::parse(areq.acct_number.expose()) else {
         return Problem::new(StatusCode::BAD_REQUEST, "ACS-102", "card range not served")
             .into_response();
     };
+    let (pan, brand) = (card.expose().to_owned(), card.brand());
     let acs_trans_id = uuid::Uuid::new_v4().to_string();
     let ds_trans_id = uuid::Uuid::new_v4().to_string();
     let mut ares = ARes {
@@ -304,7 +305,7 @@ async fn areq(State(sim): State<AcsSim>, body: axum::body::Bytes) -> Response {
                 .and_then(|(minor, cur)| Money::from_minor(minor, cur).ok())
                 .map(|m| m.display(locale))
                 .unwrap_or_default();
-            let last2 = &pan[pan.len().saturating_sub(2)..];
+            let last2 = pan.get(pan.len().saturating_sub(2)..).unwrap_or_default();
             let txn = Txn {
                 acs_trans_id: acs_trans_id.clone(),
                 ds_trans_id,

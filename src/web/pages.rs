@@ -289,7 +289,7 @@ pub fn result_page(payment: &PaymentRecord, merchant: &MerchantRecord) -> Respon
         details.push((tr.t("label-auth-code"), code.clone()));
     }
     let (kind, title, message, refresh) = match status {
-        Status::Approved => (
+        s if s.was_authorised() => (
             "ok",
             tr.t("result-approved-title"),
             tr.t("result-approved-text"),

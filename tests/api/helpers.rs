@@ -548,16 +548,24 @@ impl TestApp {
     }
 
     /// The OTP the simulated SMS gateway "sent" most recently.
-    pub async fn latest_otp(&self) -> String {
-        let list: Vec<serde_json::Value> = self
-            .client
+    /// The simulated SMS outbox, newest first.
+    pub async fn sms_outbox(&self) -> Vec<serde_json::Value> {
+        self.client
             .get(self.url("/sim/sms"))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    pub async fn sms_count(&self) -> usize {
+        self.sms_outbox().await.len()
+    }
+
+    pub async fn latest_otp(&self) -> String {
+        let list = self.sms_outbox().await;
         list.first().expect("an SMS was sent")["code"]
             .as_str()
             .unwrap()

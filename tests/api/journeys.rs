@@ -4,6 +4,8 @@ use crate::helpers::*;
 
 struct Case {
     card: &'static str,
+    /// Whether the issuer asks for the SMS code.
+    challenge: bool,
     path: &'static str,
     status: &'static str,
     proc_return_code: &'static str,
@@ -17,6 +19,7 @@ struct Case {
 const CASES: &[Case] = &[
     Case {
         card: "4111 1111 1111 1111",
+        challenge: true,
         path: "/ok",
         status: "approved",
         proc_return_code: "00",
@@ -28,6 +31,7 @@ const CASES: &[Case] = &[
     },
     Case {
         card: "5555 5555 5555 4444",
+        challenge: false,
         path: "/ok",
         status: "approved",
         proc_return_code: "00",
@@ -39,6 +43,7 @@ const CASES: &[Case] = &[
     },
     Case {
         card: "9792 0000 0000 0003",
+        challenge: true,
         path: "/ok",
         status: "approved",
         proc_return_code: "00",
@@ -50,6 +55,7 @@ const CASES: &[Case] = &[
     },
     Case {
         card: "3782 822463 10005",
+        challenge: true,
         path: "/ok",
         status: "approved",
         proc_return_code: "00",
@@ -61,6 +67,7 @@ const CASES: &[Case] = &[
     },
     Case {
         card: "4000 0000 0000 9995",
+        challenge: true,
         path: "/fail",
         status: "declined",
         proc_return_code: "51",
@@ -72,6 +79,7 @@ const CASES: &[Case] = &[
     },
     Case {
         card: "5100 0000 0000 0057",
+        challenge: false,
         path: "/fail",
         status: "declined",
         proc_return_code: "54",
@@ -83,6 +91,7 @@ const CASES: &[Case] = &[
     },
     Case {
         card: "4000 0000 0000 0002",
+        challenge: true,
         path: "/fail",
         status: "declined",
         proc_return_code: "05",
@@ -94,6 +103,7 @@ const CASES: &[Case] = &[
     },
     Case {
         card: "4000 0000 0000 0416",
+        challenge: true,
         path: "/fail",
         status: "declined",
         proc_return_code: "41",
@@ -105,6 +115,7 @@ const CASES: &[Case] = &[
     },
     Case {
         card: "4000 0000 0000 0432",
+        challenge: true,
         path: "/fail",
         status: "declined",
         proc_return_code: "43",
@@ -116,6 +127,7 @@ const CASES: &[Case] = &[
     },
     Case {
         card: "4000 0000 0000 3006",
+        challenge: false,
         path: "/fail",
         status: "failed",
         proc_return_code: "",
@@ -127,6 +139,7 @@ const CASES: &[Case] = &[
     },
     Case {
         card: "4000 0000 0000 3014",
+        challenge: false,
         path: "/ok",
         status: "approved",
         proc_return_code: "00",
@@ -138,6 +151,7 @@ const CASES: &[Case] = &[
     },
     Case {
         card: "4000 0000 0000 0911",
+        challenge: true,
         path: "/fail",
         status: "failed",
         proc_return_code: "91",
@@ -147,6 +161,31 @@ const CASES: &[Case] = &[
         brand: "visa",
         masked: "400000******0911",
     },
+    // Numbers outside the table: challenge, then approved.
+    Case {
+        card: "4242 4242 4242 4242",
+        challenge: true,
+        path: "/ok",
+        status: "approved",
+        proc_return_code: "00",
+        md_status: "1",
+        eci: "05",
+        error_code: "",
+        brand: "visa",
+        masked: "424242******4242",
+    },
+    Case {
+        card: "2223 0000 4841 0010",
+        challenge: true,
+        path: "/ok",
+        status: "approved",
+        proc_return_code: "00",
+        md_status: "1",
+        eci: "02",
+        error_code: "",
+        brand: "mastercard",
+        masked: "222300******0010",
+    },
 ];
 
 #[tokio::test]
@@ -154,8 +193,14 @@ async fn every_test_card_ends_as_documented() {
     let app = spawn_app().await;
     for case in CASES {
         let order_id = random_id("CARD");
+        let sms_before = app.sms_count().await;
         let got = app.pay_with(case.card, &[("order_id", &order_id)]).await;
         let ctx = case.card;
+        assert_eq!(
+            app.sms_count().await - sms_before,
+            usize::from(case.challenge),
+            "{ctx}: an SMS code is sent exactly when there is a challenge"
+        );
         assert!(got.signature_ok, "{ctx}: signature");
         assert_eq!(got.path, case.path, "{ctx}");
         assert_eq!(got.get("status"), case.status, "{ctx}");

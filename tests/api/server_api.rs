@@ -550,6 +550,18 @@ async fn void_on_the_same_business_day_only() {
         .bank_transactions(body["order_id"].as_str().unwrap())
         .await;
     assert_eq!(voids.iter().filter(|t| t["kind"] == "void").count(), 1);
+    // The shopper's result page still tells what happened at checkout, and hands the
+    // merchant the approved result at ok_url (the void is the merchant's own act).
+    let result = app.get(&format!("/checkout/{id}/result")).await;
+    assert!(
+        result.body.contains("Ödemeniz onaylandı"),
+        "{}",
+        result.body
+    );
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.path, "/ok");
+    assert!(got.signature_ok);
+    assert_eq!(got.get("status"), "approved");
     let (status, body) = app
         .post_json(&format!("/api/v1/payments/{id}/void"), None, None)
         .await;

@@ -157,6 +157,69 @@ async fn rreq_without_the_acs_signature_is_refused() {
 }
 
 #[tokio::test]
+async fn a_validly_signed_rreq_sent_again_is_refused() {
+    const CHANNEL_KEY: &str = "test-acs-channel-key";
+    let app = spawn_app_with(|s| {
+        s.threeds.acs_shared_key = Some(secrecy::SecretString::from(CHANNEL_KEY.to_owned()));
+    })
+    .await;
+    let order_id = random_id("RREQ");
+    let (id, challenge) = at_challenge(&app, &order_id).await;
+    // Three wrong codes: the ACS reports "N" server to server.
+    let bad = wrong(&app.latest_otp().await);
+    let mut page = challenge;
+    for _ in 0..3 {
+        page = app.acs_action(&page.body, "verify", &bad).await;
+    }
+    // Someone who holds the channel key (or replays a captured message) claims "Y".
+    let p = app.app_state.store.get_payment(&id).await.unwrap().unwrap();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "threeDSServerTransID": p.threeds_server_trans_id.unwrap(),
+        "acsTransID": p.acs_trans_id.unwrap(),
+        "dsTransID": p.ds_trans_id.unwrap(),
+        "messageType": "RReq", "messageVersion": "2.2.0", "messageCategory": "01",
+        "transStatus": "Y", "eci": "05", "authenticationValue": "AAABBBCCCDDDEEEFFF0011223344=",
+        "interactionCounter": "04"
+    }))
+    .unwrap();
+    let mac = kapi::crypto::hmac_hex(CHANNEL_KEY.as_bytes(), &body);
+    let resp = app
+        .client
+        .post(app.url("/3ds/rreq"))
+        .header("kapi-acs-signature", mac)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let problem: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(problem["code"], "KP-3004", "{problem}");
+    // The first report stands: the shopper's return ends the payment as failed.
+    let back = app.follow_post(&page.body).await;
+    let result = app.get(&back.location.unwrap()).await;
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.get("status"), "failed");
+    assert_eq!(got.get("error_code"), "KP-3001");
+    assert!(app.bank_transactions(&order_id).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_demo_acs_page_links_to_the_simulated_sms_outbox() {
+    let app = spawn_app_with(|s| s.server.demo = true).await;
+    let (_, challenge) = at_challenge(&app, &random_id("SMSLINK")).await;
+    assert!(
+        challenge.body.contains("href=\"/sim/sms\""),
+        "{}",
+        challenge.body
+    );
+    // Without the demo, the page does not point shoppers at it.
+    let app = spawn_app().await;
+    let (_, challenge) = at_challenge(&app, &random_id("SMSLINK")).await;
+    assert!(!challenge.body.contains("/sim/sms"));
+}
+
+#[tokio::test]
 async fn cancel_at_the_acs_returns_cancelled() {
     let app = spawn_app().await;
     let (_, challenge) = at_challenge(&app, &random_id("ACSCANCEL")).await;
@@ -208,4 +271,32 @@ async fn expired_code_asks_for_a_new_one() {
     app.clock.advance(181);
     let page = app.acs_action(&challenge.body, "verify", &code).await;
     assert!(page.body.contains("Kodun süresi doldu"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn the_simulated_acs_refuses_malformed_card_numbers_without_crashing() {
+    let app = spawn_app().await;
+    for pan in ["4€1", "4", "41111111111111112", "4111 1111 1111 1111x", ""] {
+        let areq = serde_json::json!({
+            "threeDSServerTransID": "t", "messageType": "AReq", "messageVersion": "2.2.0",
+            "deviceChannel": "02", "messageCategory": "01", "threeDSRequestorID": "r",
+            "threeDSRequestorName": "n", "threeDSServerURL": "http://127.0.0.1:1/3ds/rreq",
+            "acctNumber": pan, "cardExpiryDate": "3012", "cardholderName": "A B",
+            "purchaseAmount": "100", "purchaseCurrency": "949", "purchaseExponent": "2",
+            "purchaseDate": "20261129120000", "merchantName": "m", "acquirerMerchantID": "m",
+            "merchantCountryCode": "792", "notificationURL": "http://127.0.0.1:1/3ds/notify",
+            "browserAcceptHeader": "*/*", "browserIP": "127.0.0.1", "browserLanguage": "tr",
+            "browserUserAgent": "x"
+        });
+        let resp = app
+            .client
+            .post(app.url("/sim/acs/areq"))
+            .json(&areq)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{pan}");
+        let problem: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(problem["code"], "ACS-102", "{pan}: {problem}");
+    }
 }
