@@ -38,6 +38,7 @@ error_codes! {
     InvalidField = "KP-1004", BAD_REQUEST;
     DuplicateField = "KP-1005", BAD_REQUEST;
     LineBreak = "KP-1006", BAD_REQUEST;
+    BodyTooLarge = "KP-1007", PAYLOAD_TOO_LARGE;
     UnknownMerchant = "KP-1010", BAD_REQUEST;
     BadSignature = "KP-1011", FORBIDDEN;
     StaleTimestamp = "KP-1012", BAD_REQUEST;
@@ -71,6 +72,7 @@ error_codes! {
     UnknownJsonField = "KP-6004", BAD_REQUEST;
     InvalidJsonValue = "KP-6005", UNPROCESSABLE_ENTITY;
     UnsupportedMediaType = "KP-6006", UNSUPPORTED_MEDIA_TYPE;
+    ApiBodyTooLarge = "KP-6007", PAYLOAD_TOO_LARGE;
     IdempotencyKeyInvalid = "KP-6010", BAD_REQUEST;
     IdempotencyKeyReused = "KP-6011", UNPROCESSABLE_ENTITY;
     IdempotencyInFlight = "KP-6012", CONFLICT;

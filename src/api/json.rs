@@ -76,8 +76,12 @@ async fn read_json(req: Request) -> Result<axum::body::Bytes, Problem> {
         });
     let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
         .await
-        .map_err(|_| {
-            Problem::from_code(ErrorCode::MalformedJson, "body too large or unreadable")
+        .map_err(|e| {
+            if crate::web::extract::too_large(&e) {
+                Problem::of(ErrorCode::ApiBodyTooLarge)
+            } else {
+                Problem::from_code(ErrorCode::MalformedJson, "body unreadable")
+            }
         })?;
     if !is_json && !bytes.is_empty() {
         return Err(Problem::of(ErrorCode::UnsupportedMediaType));

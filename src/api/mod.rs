@@ -13,7 +13,7 @@ pub mod sessions;
 use axum::{
     Json, Router,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{MethodRouter, get, post},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{
@@ -26,20 +26,33 @@ use crate::{
     state::AppState,
 };
 
-/// Every API route as (method, path): the router is built from this list and a test checks
-/// that each one is in the OpenAPI document.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("post", "/api/v1/checkout-sessions"),
-    ("post", "/api/v1/checkout-sessions/{id}/expire"),
-    ("get", "/api/v1/payments"),
-    ("get", "/api/v1/payments/{id}"),
-    ("post", "/api/v1/payments/{id}/void"),
-    ("post", "/api/v1/payments/{id}/refunds"),
-    ("get", "/api/v1/events"),
-    ("get", "/api/v1/events/{id}"),
-    ("post", "/api/v1/events/{id}/resend"),
-    ("get", "/api/v1/openapi.json"),
-];
+/// Where the API is mounted.
+pub const PREFIX: &str = "/api/v1";
+
+/// Every API route as (method, full path, handler). The router is built from this list
+/// alone, and a test checks that each entry is in the OpenAPI document.
+pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
+    vec![
+        ("post", "/api/v1/checkout-sessions", post(sessions::create)),
+        (
+            "post",
+            "/api/v1/checkout-sessions/{id}/expire",
+            post(sessions::expire),
+        ),
+        ("get", "/api/v1/payments", get(payments::list)),
+        ("get", "/api/v1/payments/{id}", get(payments::get)),
+        ("post", "/api/v1/payments/{id}/void", post(payments::void)),
+        (
+            "post",
+            "/api/v1/payments/{id}/refunds",
+            post(payments::refund),
+        ),
+        ("get", "/api/v1/events", get(events::list)),
+        ("get", "/api/v1/events/{id}", get(events::get)),
+        ("post", "/api/v1/events/{id}/resend", post(events::resend)),
+        ("get", "/api/v1/openapi.json", get(openapi_json)),
+    ]
+}
 
 /// An RFC 9457 problem, as documented.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -110,17 +123,11 @@ async fn method_not_allowed() -> Problem {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/checkout-sessions", post(sessions::create))
-        .route("/checkout-sessions/{id}/expire", post(sessions::expire))
-        .route("/payments", get(payments::list))
-        .route("/payments/{id}", get(payments::get))
-        .route("/payments/{id}/void", post(payments::void))
-        .route("/payments/{id}/refunds", post(payments::refund))
-        .route("/events", get(events::list))
-        .route("/events/{id}", get(events::get))
-        .route("/events/{id}/resend", post(events::resend))
-        .route("/openapi.json", get(openapi_json))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(path.strip_prefix(PREFIX).unwrap_or(path), handler)
+        })
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

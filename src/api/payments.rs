@@ -156,10 +156,17 @@ pub async fn list(
     };
     let rows = state.store.list_payments(&merchant.id, &filter).await?;
     let (rows, next_cursor) = page(rows, limit, |p| (p.created_at, p.id.as_str()));
-    Ok(Json(PaymentList {
-        data: rows.iter().map(PaymentView::new).collect(),
-        next_cursor,
-    }))
+    // An order has a handful of attempts: asked by order, each comes with its refunds and
+    // history, as from `GET /payments/{id}`. Listings by time stay summaries.
+    let mut data = Vec::with_capacity(rows.len());
+    for p in &rows {
+        data.push(if q.order_id.is_some() {
+            detailed(&state, p).await?
+        } else {
+            PaymentView::new(p)
+        });
+    }
+    Ok(Json(PaymentList { data, next_cursor }))
 }
 
 /// Cuts a `limit + 1` fetch down to a page and, when there is more, the cursor after it.

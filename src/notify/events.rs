@@ -127,6 +127,26 @@ mod tests {
         );
     }
 
+    /// The test vector of docs/PROTOCOL.md §9.3, read from the document itself.
+    #[test]
+    fn documented_test_vector() {
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        let section = &doc[doc.find("### 9.3 Verifying an event").unwrap_or(0)..];
+        let body = section
+            .lines()
+            .find(|l| l.starts_with("{\"id\":\"evt_5b0e2f7c"))
+            .unwrap_or_default();
+        assert_eq!(body.len(), 111, "the documented body length");
+        let keys = [SecretString::from(
+            "sk_test_4f9c2b7e1a6d8305c7e2f1b9a4d6c8e0".to_owned(),
+        )];
+        let header = signature_header(&keys, 1_795_000_095, body.as_bytes());
+        assert!(
+            section.contains(&format!("```text\n{header}\n```")),
+            "PROTOCOL.md §9.3 should show {header}"
+        );
+    }
+
     #[test]
     fn retry_delays_double_up_to_the_cap() {
         let s = NotificationSettings::default();

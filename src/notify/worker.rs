@@ -76,7 +76,6 @@ async fn deliver(state: AppState, event: EventRecord) {
         }
         _ => Vec::new(),
     };
-    let t = state.clock.now_secs();
     let started = Instant::now();
     let refusal = if secrets.is_empty() {
         // Unsigned, the merchant would rightly refuse it.
@@ -84,48 +83,15 @@ async fn deliver(state: AppState, event: EventRecord) {
     } else {
         super::guard::check_url(&url, settings.allow_private_targets).err()
     };
-    if let Some(refusal) = refusal {
-        tracing::error!(event_id = %event.id, error = %refusal, "event not sent");
-        let attempt = EventAttempt {
-            event_id: event.id.clone(),
-            attempted_at: state.clock.now_ms(),
-            status_code: None,
-            latency_ms: 0,
-            error: Some(refusal),
-        };
-        let next = state.clock.now_ms().saturating_add(retry_delay_ms(
-            u32::try_from(event.attempts + 1).unwrap_or(u32::MAX),
-            settings,
-        ));
-        let _ = state
-            .store
-            .record_delivery(&attempt, DeliveryOutcome::RetryAt(next), event.lease_until)
-            .await;
-        return;
-    }
-    let sent = state
-        .http
-        .post(&url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(reqwest::header::USER_AGENT, "Kapi-Webhooks/1")
-        .header(
-            SIGNATURE_HEADER,
-            signature_header(&secrets, t, event.payload.as_bytes()),
-        )
-        .header(EVENT_ID_HEADER, &event.id)
-        .timeout(Duration::from_secs(settings.timeout_secs))
-        .body(event.payload.clone())
-        .send()
-        .await;
-    let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    let (status_code, error) = match sent {
-        Ok(resp) if resp.status().is_success() => (Some(i64::from(resp.status().as_u16())), None),
-        Ok(resp) => (
-            Some(i64::from(resp.status().as_u16())),
-            Some(format!("HTTP {}", resp.status().as_u16())),
-        ),
-        Err(e) => (None, Some(e.without_url().to_string())),
+    let (status_code, error) = match refusal {
+        // Refused before sending: an attempt like any failed one, retried and in the end dead.
+        Some(refusal) => {
+            tracing::error!(event_id = %event.id, error = %refusal, "event not sent");
+            (None, Some(refusal))
+        }
+        None => post(&state, &event, &url, &secrets).await,
     };
+    let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let now = state.clock.now_ms();
     let max_age_ms = i64::try_from(settings.max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let outcome = if error.is_none() {
@@ -161,5 +127,39 @@ async fn deliver(state: AppState, event: EventRecord) {
         .await
     {
         tracing::error!(event_id = %event.id, error = %e, "could not record the delivery attempt");
+    }
+}
+
+/// Posts the signed event once; returns the answer's status code and what went wrong.
+async fn post(
+    state: &AppState,
+    event: &EventRecord,
+    url: &str,
+    secrets: &[secrecy::SecretString],
+) -> (Option<i64>, Option<String>) {
+    let t = state.clock.now_secs();
+    let sent = state
+        .http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::USER_AGENT, "Kapi-Webhooks/1")
+        .header(
+            SIGNATURE_HEADER,
+            signature_header(secrets, t, event.payload.as_bytes()),
+        )
+        .header(EVENT_ID_HEADER, &event.id)
+        .timeout(Duration::from_secs(
+            state.settings.notifications.timeout_secs,
+        ))
+        .body(event.payload.clone())
+        .send()
+        .await;
+    match sent {
+        Ok(resp) if resp.status().is_success() => (Some(i64::from(resp.status().as_u16())), None),
+        Ok(resp) => (
+            Some(i64::from(resp.status().as_u16())),
+            Some(format!("HTTP {}", resp.status().as_u16())),
+        ),
+        Err(e) => (None, Some(e.without_url().to_string())),
     }
 }

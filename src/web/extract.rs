@@ -22,7 +22,9 @@ impl<S: Send + Sync> FromRequest<S> for RawForm {
     type Rejection = PageError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bad = || PageError::new(ErrorCode::MalformedRequest, Locale::Tr);
+        // No payment is known yet: the refusal speaks the browser's language.
+        let locale = preferred(req.headers());
+        let bad = || PageError::new(ErrorCode::MalformedRequest, locale);
         let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -37,7 +39,13 @@ impl<S: Send + Sync> FromRequest<S> for RawForm {
         }
         let bytes = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
             .await
-            .map_err(|_| bad())?;
+            .map_err(|e| {
+                if too_large(&e) {
+                    PageError::new(ErrorCode::BodyTooLarge, locale)
+                } else {
+                    bad()
+                }
+            })?;
         let fields = crate::form::parse(&bytes, MAX_FIELDS).map_err(|_| bad())?;
         Ok(Self(fields))
     }
@@ -78,11 +86,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Preferred {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        Ok(Self(Locale::from_accept_language(header)))
+        Ok(Self(preferred(&parts.headers)))
     }
+}
+
+/// The language `Accept-Language` asks for (Turkish when it names neither).
+pub fn preferred(headers: &header::HeaderMap) -> Locale {
+    let header = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Locale::from_accept_language(header)
+}
+
+/// Whether reading a body failed because it was over its limit (rather than cut off or
+/// malformed).
+pub fn too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }

@@ -20,6 +20,31 @@ use tower_sessions_sqlx_store::SqliteStore as SessionStore;
 
 use crate::state::AppState;
 
+/// The body limit's own 413 is plain text: give shoppers a page in their language and API
+/// clients a problem instead.
+async fn too_large(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let api = req.uri().path().starts_with(crate::api::PREFIX);
+    let locale = extract::preferred(req.headers());
+    let resp = next.run(req).await;
+    let ours = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html") || v.starts_with("application/problem+json"));
+    if resp.status() != axum::http::StatusCode::PAYLOAD_TOO_LARGE || ours {
+        return resp;
+    }
+    if api {
+        crate::error::Problem::of(crate::error::ErrorCode::ApiBodyTooLarge).into_response()
+    } else {
+        crate::error::PageError::new(crate::error::ErrorCode::BodyTooLarge, locale).into_response()
+    }
+}
+
 /// The routes of Kapı, plus the simulators when they are enabled (they need no session).
 pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router>) -> Router {
     let secure_cookie = state.urls.public.starts_with("https://");
@@ -46,13 +71,14 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(session_layer)
         .with_state(state.clone())
-        .nest("/api/v1", crate::api::router(state))
+        .nest(crate::api::PREFIX, crate::api::router(state))
         .merge(simulators.unwrap_or_default())
         .layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::new(trusted),
             abuse::resolve_client_ip,
         ))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(axum::middleware::from_fn(too_large))
         // A request (its body included) must be done within 30 s.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -110,6 +110,35 @@ async fn events_go_to_the_merchant_webhook_without_a_callback_url() {
 }
 
 #[tokio::test]
+async fn an_event_with_nowhere_to_go_is_kept_and_cannot_be_resent() {
+    // No callback URL and no merchant webhook: the event is recorded for the API only.
+    let app = spawn_app().await;
+    let (_, session) = app
+        .create_session(app.session_body(serde_json::json!({"callback_url": null})))
+        .await;
+    let id = session["id"].as_str().unwrap();
+    app.pay_session(session["url"].as_str().unwrap(), MC_FRICTIONLESS)
+        .await;
+    let (status, list) = app
+        .get_json(&format!("/api/v1/events?payment_id={id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let event = &list["data"][0];
+    assert_eq!(event["type"], "payment.approved", "{list}");
+    assert!(event["url"].is_null(), "{event}");
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/events/{}/resend", event["id"].as_str().unwrap()),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "KP-6042");
+    assert!(app.receiver.events().is_empty());
+}
+
+#[tokio::test]
 async fn events_are_listed_and_can_be_sent_again() {
     let app = spawn_app().await;
     let id = app.approved_payment().await;
@@ -139,16 +168,6 @@ async fn events_are_listed_and_can_be_sent_again() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!(
-        "CLI: {} {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    eprintln!(
-        "EVENT: {}",
-        app.get_json(&format!("/api/v1/events/{event_id}")).await.1
     );
     wait_until(|| count() == 3).await;
     let (status, body) = app

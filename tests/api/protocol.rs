@@ -118,4 +118,31 @@ async fn webhook_snippets_verify_a_real_event() {
             "{program} with a forged timestamp"
         );
     }
+
+    // While a key is being rotated, an event carries one v1 per key: the snippets accept
+    // either key.
+    let out = app
+        .kapi(&[
+            "merchant",
+            "rotate-key",
+            "--merchant-id",
+            &app.merchant_id,
+            "--json",
+        ])
+        .await;
+    assert!(out.status.success());
+    let rotated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new_key = rotated["secret_key"].as_str().unwrap();
+    let id = app.approved_payment().await;
+    let event = app.receiver.wait_event(&id, "payment.approved").await;
+    let header = event.headers["kapi-signature"].clone();
+    assert_eq!(header.matches("v1=").count(), 2, "{header}");
+    for (program, script) in [("python3", &py), ("node", &js)] {
+        for key in [app.secret_str(), new_key] {
+            let ok = run(program, script, &[key, &header], &event.raw);
+            assert_eq!(ok, (true, "OK".to_owned()), "{program} during rotation");
+        }
+        let bad_key = run(program, script, &["sk_other", &header], &event.raw);
+        assert_eq!(bad_key, (false, "INVALID".to_owned()), "{program}");
+    }
 }

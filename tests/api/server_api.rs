@@ -380,6 +380,62 @@ async fn idempotency_key_replays_refuses_a_different_body_and_reports_in_flight(
 }
 
 #[tokio::test]
+async fn idempotency_keys_are_kept_a_day_and_then_forgotten() {
+    let app = spawn_app_with(|s| s.checkout.sweep_interval_ms = 50).await;
+    let body = app.session_body(json!({}));
+    let send = |body: Value| {
+        let app = &app;
+        async move {
+            app.api(Method::POST, "/api/v1/checkout-sessions")
+                .header("Idempotency-Key", "nightly-batch-7")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first = send(body.clone()).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    // A day and an hour later (the cleanup has run meanwhile), the key still holds.
+    app.clock.advance(25 * 3600);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let replay = send(body.clone()).await;
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    assert_eq!(replay.headers()["idempotency-replayed"], "true");
+    assert_eq!(replay.json::<Value>().await.unwrap(), first);
+    let other = send(app.session_body(json!({"amount": "9.99"}))).await;
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Two days on it is forgotten, and the key may name a new request.
+    app.clock.advance(24 * 3600);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let fresh = send(app.session_body(json!({"amount": "9.99"}))).await;
+    assert_eq!(fresh.status(), StatusCode::CREATED);
+    assert!(fresh.headers().get("idempotency-replayed").is_none());
+    assert_ne!(fresh.json::<Value>().await.unwrap()["id"], first["id"]);
+}
+
+#[tokio::test]
+async fn a_void_sent_twice_with_one_key_voids_once() {
+    let app = spawn_app().await;
+    app.clock_to_istanbul_noon();
+    let id = app.approved_payment().await;
+    let path = format!("/api/v1/payments/{id}/void");
+    let (status, first) = app.post_json(&path, None, Some("void-1")).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, again) = app.post_json(&path, None, Some("void-1")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the saved answer, not KP-6030: {again}"
+    );
+    assert_eq!(again, first);
+    let order_id = first["order_id"].as_str().unwrap();
+    let voids = app.bank_transactions(order_id).await;
+    assert_eq!(voids.iter().filter(|t| t["kind"] == "void").count(), 1);
+}
+
+#[tokio::test]
 async fn payment_status_shows_amounts_card_3ds_and_history() {
     let app = spawn_app().await;
     let (_, session) = app.create_session(app.session_body(json!({}))).await;
@@ -444,6 +500,10 @@ async fn payments_list_by_order_and_in_pages() {
     let (_, by_order) = app.get_json("/api/v1/payments?order_id=PAGE-3").await;
     assert_eq!(by_order["data"].as_array().unwrap().len(), 1);
     assert_eq!(by_order["data"][0]["id"], ids[3]);
+    // Asked by order, a payment comes whole: its history and refunds too.
+    let history = by_order["data"][0]["history"].as_array().unwrap();
+    assert_eq!(history[0]["to"], "created", "{by_order}");
+    assert_eq!(by_order["data"][0]["refunds"], json!([]));
     // Pages of two, newest first, each payment exactly once.
     let mut seen = vec![];
     let mut cursor: Option<String> = None;
@@ -688,12 +748,43 @@ async fn openapi_document_lists_every_route() {
         "{}",
         doc["openapi"]
     );
-    for (method, path) in kapi::api::ROUTES {
+    // The router is built from `routes()`: each of them must be documented…
+    let served: Vec<(&str, &str)> = kapi::api::routes()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect();
+    for (method, path) in &served {
         assert!(
             doc["paths"][path][method].is_object(),
             "{method} {path} missing from the OpenAPI document"
         );
     }
+    // …and each documented operation must be served.
+    let documented = doc["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in documented {
+        for method in item.as_object().unwrap().keys() {
+            operations += 1;
+            assert!(
+                served.contains(&(method.as_str(), path.as_str())),
+                "{method} {path} is documented but not served"
+            );
+            let concrete = path.replace("{id}", "pay_doesnotexist");
+            let resp = app
+                .api(method.to_uppercase().parse().unwrap(), &concrete)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            let body = resp.text().await.unwrap();
+            assert!(
+                !body.contains("KP-6044") && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}: {status} {body}"
+            );
+        }
+    }
+    assert_eq!(operations, served.len());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     // Unknown endpoints and methods get problems too.
     let (status, body) = app.get_json("/api/v1/nothing").await;
