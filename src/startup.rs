@@ -194,7 +194,9 @@ impl Application {
             // The demo shop listens on this machine.
             settings.notifications.allow_private_targets = true;
         }
+        // No proxy from the environment: the resolver's address check must see the target.
         let mut http = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(settings.checkout.callback_timeout_secs));
         if !settings.notifications.allow_private_targets {

@@ -110,9 +110,13 @@ pub async fn watch(config: RustlsConfig, cert: PathBuf, key: PathBuf, every: Dur
         if !forced && now == seen {
             continue;
         }
-        seen = now;
         match config.reload_from_pem_file(&cert, &key).await {
-            Ok(()) => tracing::info!(cert = %cert.display(), "TLS certificate reloaded"),
+            Ok(()) => {
+                seen = now;
+                tracing::info!(cert = %cert.display(), "TLS certificate reloaded");
+            }
+            // Perhaps caught between writing the certificate and the key: the files are
+            // tried again at the next check.
             Err(e) => {
                 tracing::error!(error = %e, "TLS certificate reload failed; keeping the old one")
             }
@@ -122,7 +126,9 @@ pub async fn watch(config: RustlsConfig, cert: PathBuf, key: PathBuf, every: Dur
 
 /// A client builder that also trusts Kapı's own self-signed certificate, when there is one.
 pub fn client_builder(extra_root: Option<&[u8]>) -> reqwest::ClientBuilder {
-    let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    let builder = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none());
     match extra_root.and_then(|pem| reqwest::Certificate::from_pem(pem).ok()) {
         Some(cert) => builder.tls_certs_merge([cert]),
         None => builder,

@@ -143,7 +143,7 @@ impl HttpAcquirer {
             .json(req)
             .send()
             .await
-            .map_err(|e| AcquirerError::Unreachable(e.without_url().to_string()))?;
+            .map_err(|e| AcquirerError::Unreachable(crate::notify::describe(e)))?;
         if !resp.status().is_success() {
             return Err(AcquirerError::Unreachable(format!(
                 "HTTP {}",

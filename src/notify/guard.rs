@@ -33,12 +33,29 @@ fn is_internal_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_internal_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let first = s[0];
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    // Addresses that carry an IPv4 address inside reach that address: judge it instead.
+    let embedded = if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        Some(v4(s[6], s[7])) // NAT64, 64:ff9b::/96
+    } else if first == 0x2002 {
+        Some(v4(s[1], s[2])) // 6to4, 2002::/16
+    } else if s[..6] == [0; 6] && !ip.is_loopback() && !ip.is_unspecified() {
+        Some(v4(s[6], s[7])) // IPv4-compatible, ::a.b.c.d (deprecated)
+    } else {
+        None
+    };
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local, fc00::/7 (fd00:ec2::254 metadata too)
         || (first & 0xffc0) == 0xfe80 // link-local
+        || embedded.is_some_and(is_internal_v4)
 }
 
 /// Refuses an IP-literal host that is internal. Names are left to the resolver.
@@ -104,10 +121,21 @@ mod tests {
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
             "224.0.0.1",
+            "64:ff9b::a9fe:a9fe", // NAT64 of 169.254.169.254
+            "64:ff9b::7f00:1",
+            "2002:a00:1::1", // 6to4 of 10.0.0.1
+            "::10.0.0.1",    // IPv4-compatible
         ] {
             assert!(is_internal(ip(s)), "{s}");
         }
-        for s in ["93.184.216.34", "1.1.1.1", "2606:4700::1111", "172.32.0.1"] {
+        for s in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "172.32.0.1",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+        ] {
             assert!(!is_internal(ip(s)), "{s}");
         }
     }

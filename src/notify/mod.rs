@@ -115,6 +115,23 @@ pub fn build_result(
     Ok(signature::signed(fields, &secret)?)
 }
 
+/// What went wrong with an outgoing request, with its causes (a refused address, a timeout,
+/// a TLS failure) but never its URL, which may carry a merchant's query string.
+pub fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Where the browser goes with the result: the checkout's outcome decides, even after a
 /// void or refund.
 pub fn target_url(payment: &PaymentRecord) -> &str {
@@ -162,7 +179,7 @@ pub async fn deliver_callback(
             let err = (!resp.status().is_success()).then(|| format!("HTTP {code}"));
             (Some(i64::from(code)), err)
         }
-        Err(e) => (None, Some(e.without_url().to_string())),
+        Err(e) => (None, Some(describe(e))),
     };
     if let Some(err) = &error {
         tracing::warn!(%payment_id, error = %err, "callback delivery failed");

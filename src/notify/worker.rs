@@ -160,6 +160,6 @@ async fn post(
             Some(i64::from(resp.status().as_u16())),
             Some(format!("HTTP {}", resp.status().as_u16())),
         ),
-        Err(e) => (None, Some(e.without_url().to_string())),
+        Err(e) => (None, Some(super::describe(e))),
     }
 }

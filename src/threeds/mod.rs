@@ -52,7 +52,7 @@ impl DirectoryServer for HttpDirectory {
             .json(areq)
             .send()
             .await
-            .map_err(|e| ThreeDsError::Unreachable(e.without_url().to_string()))?;
+            .map_err(|e| ThreeDsError::Unreachable(crate::notify::describe(e)))?;
         if !resp.status().is_success() {
             return Err(ThreeDsError::Unreachable(format!("HTTP {}", resp.status())));
         }

@@ -143,15 +143,17 @@ async fn every_kind_of_page_has_the_headers_and_loads_only_the_inventory() {
         .send()
         .await
         .unwrap();
+    assert_headers(&to_acs, "to-ACS page");
     let to_acs_csp = to_acs.headers()["content-security-policy"]
         .to_str()
         .unwrap()
         .to_owned();
     let to_acs_body = to_acs.text().await.unwrap();
     assert_loads_only_the_inventory(&to_acs_body, "to-ACS page");
+    // Exactly Kapı and the ACS of this payment, nothing more.
     assert!(
         to_acs_csp.contains(&format!(
-            "form-action 'self' http://127.0.0.1:{}",
+            "form-action 'self' http://127.0.0.1:{};",
             app.address.rsplit(':').next().unwrap()
         )),
         "{to_acs_csp}"
@@ -181,10 +183,33 @@ async fn every_kind_of_page_has_the_headers_and_loads_only_the_inventory() {
         .unwrap()
         .to_owned();
     assert!(
-        result_csp.contains(&format!("form-action 'self' {}", app.receiver_url)),
+        result_csp.contains(&format!("form-action 'self' {};", app.receiver_url)),
         "the result may post only to the merchant: {result_csp}"
     );
     pages.push(("result page".into(), result));
+    // A wrong method, a payment opened in another browser, an expired payment.
+    pages.push((
+        "wrong method".into(),
+        app.client.get(app.url("/pay")).send().await.unwrap(),
+    ));
+    let other = app.start_payment(&[]).await;
+    pages.push((
+        "another browser's payment".into(),
+        reqwest::Client::new()
+            .get(app.url(&format!("/checkout/{other}")))
+            .send()
+            .await
+            .unwrap(),
+    ));
+    app.clock.advance(16 * 60);
+    pages.push((
+        "expired payment".into(),
+        app.client
+            .get(app.url(&format!("/checkout/{other}")))
+            .send()
+            .await
+            .unwrap(),
+    ));
     for (what, resp) in pages {
         assert_headers(&resp, &what);
         let body = resp.text().await.unwrap();
@@ -364,6 +389,38 @@ async fn rate_limits_answer_429_with_retry_after_and_lift() {
         StatusCode::SEE_OTHER
     );
     assert_eq!(app.get_json("/api/v1/payments").await.0, StatusCode::OK);
+
+    // Card submits, per address: a page with its code, the headers and Retry-After.
+    let id = app.start_payment(&[]).await;
+    let incomplete = app
+        .card_fields(&id, VISA_CHALLENGE, &[("consent_contract", "")])
+        .await;
+    for _ in 0..2 {
+        let page = app.post_form(&format!("/checkout/{id}"), &incomplete).await;
+        assert_eq!(
+            page.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            page.body
+        );
+    }
+    let resp = app
+        .client
+        .post(app.url(&format!("/checkout/{id}")))
+        .form(&incomplete)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_headers(&resp, "429 page");
+    assert_eq!(
+        error_code(&resp.text().await.unwrap()).as_deref(),
+        Some("KP-1020")
+    );
+    app.clock.advance(61);
+    let page = app.submit_card(&id, MC_FRICTIONLESS).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
 }
 
 #[tokio::test]
@@ -488,6 +545,35 @@ async fn many_declines_block_card_testing_and_tell_the_operator() {
     assert_eq!(events[0]["kind"], "card_testing_block");
     assert_eq!(events[0]["subject"], "ip:127.0.0.1");
     // The block lifts after its time.
+    app.clock.advance(601);
+    let resp = app.submit_card(&id, MC_FRICTIONLESS).await;
+    assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);
+}
+
+#[tokio::test]
+async fn many_declines_for_one_merchant_block_its_card_submits() {
+    // Spread over many shoppers (here: one address under a high per-address limit), the
+    // declines of one merchant still add up.
+    let app = spawn_app_with(|s| {
+        s.limits.declines_per_merchant = 3;
+        s.limits.block_secs = 600;
+    })
+    .await;
+    for _ in 0..3 {
+        let got = app.pay_with("4000 0000 0000 0002", &[]).await;
+        assert_eq!(got.get("status"), "declined");
+    }
+    let id = app.start_payment(&[]).await;
+    let resp = app.submit_card(&id, MC_FRICTIONLESS).await;
+    assert_eq!(resp.status, StatusCode::TOO_MANY_REQUESTS, "{}", resp.body);
+    assert_eq!(error_code(&resp.body).as_deref(), Some("KP-2008"));
+    let events: Value =
+        serde_json::from_slice(&app.kapi(&["security-events"]).await.stdout).unwrap();
+    assert_eq!(events[0]["kind"], "card_testing_block");
+    assert_eq!(
+        events[0]["subject"],
+        format!("merchant:{}", app.merchant_id)
+    );
     app.clock.advance(601);
     let resp = app.submit_card(&id, MC_FRICTIONLESS).await;
     assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);
@@ -890,6 +976,8 @@ async fn callbacks_to_metadata_and_private_addresses_are_refused_before_connecti
     // The merchant registered these origins (a mistake or an attacker's doing): Kapı still
     // refuses to call them. The check is on the IP literal, before any connection is made.
     let app = spawn_app_with(|s| s.notifications.allow_private_targets = false).await;
+    // A host name that resolves to loopback: refused by the resolver, after the lookup.
+    let by_name = app.receiver_url.replace("127.0.0.1", "localhost");
     let (merchant, secret) = kapi::merchants::register(
         &*app.app_state.store,
         &app.app_state.vault,
@@ -899,6 +987,7 @@ async fn callbacks_to_metadata_and_private_addresses_are_refused_before_connecti
                 app.receiver_url.clone(),
                 "http://169.254.169.254".into(),
                 "http://10.0.0.1".into(),
+                by_name.clone(),
             ],
             ..Default::default()
         },
@@ -906,9 +995,11 @@ async fn callbacks_to_metadata_and_private_addresses_are_refused_before_connecti
     )
     .await
     .unwrap();
+    let named_callback = format!("{by_name}/callback");
     for target in [
         "http://169.254.169.254/latest/meta-data",
         "http://10.0.0.1/cb",
+        named_callback.as_str(),
     ] {
         let mut fields =
             app.start_form(&[("merchant_id", merchant.as_str()), ("callback_url", target)]);
@@ -942,8 +1033,14 @@ async fn callbacks_to_metadata_and_private_addresses_are_refused_before_connecti
             "{target}: {attempts:?}"
         );
         assert!(attempts[0].status_code.is_none());
-        assert!(attempts[0].latency_ms == 0, "refused without connecting");
+        if target != named_callback {
+            assert!(attempts[0].latency_ms == 0, "refused without connecting");
+        }
     }
+    assert!(
+        app.receiver.at("/callback").is_empty(),
+        "nothing reached the loopback receiver by its name"
+    );
 }
 
 #[tokio::test]

@@ -277,6 +277,25 @@ async fn checkout_session_input_errors_are_problems_with_the_field() {
             "ok_url",
         ),
         (
+            json!({"fail_url": "https://evil.example/fail"}),
+            StatusCode::BAD_REQUEST,
+            "KP-1014",
+            "fail_url",
+        ),
+        (
+            // The registered host on another port is another origin.
+            json!({"fail_url": "http://127.0.0.1:1/fail"}),
+            StatusCode::BAD_REQUEST,
+            "KP-1014",
+            "fail_url",
+        ),
+        (
+            json!({"ok_url": "//evil.example/ok"}),
+            StatusCode::BAD_REQUEST,
+            "KP-1004",
+            "ok_url",
+        ),
+        (
             json!({"callback_url": "http://127.0.0.1:1/cb"}),
             StatusCode::BAD_REQUEST,
             "KP-1014",

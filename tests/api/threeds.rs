@@ -264,6 +264,40 @@ async fn resend_waits_for_the_cooldown_and_invalidates_the_old_code() {
 }
 
 #[tokio::test]
+async fn resends_are_limited_and_a_used_code_works_once() {
+    let app = spawn_app().await;
+    let (_, challenge) = at_challenge(&app, &random_id("RESENDS")).await;
+    let mut page = challenge;
+    // Three new codes (after the cooldown each time), then no more.
+    for _ in 0..3 {
+        app.clock.advance(31);
+        page = app.acs_action(&page.body, "resend", "").await;
+        assert!(page.body.contains("Yeni kod gönderildi"), "{}", page.body);
+    }
+    app.clock.advance(31);
+    let sms_before = app.sms_count().await;
+    page = app.acs_action(&page.body, "resend", "").await;
+    assert!(
+        page.body.contains("Kod yeniden gönderme sınırına ulaşıldı"),
+        "{}",
+        page.body
+    );
+    assert_eq!(app.sms_count().await, sms_before, "no fourth SMS");
+    // The last code still works, once.
+    let code = app.latest_otp().await;
+    let done = app.acs_action(&page.body, "verify", &code).await;
+    assert!(forms(&done.body)[0].action.ends_with("/3ds/notify"));
+    let again = app.acs_action(&page.body, "verify", &code).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.body.contains("Bu doğrulama işlemi tamamlanmış"));
+    let back = app.follow_post(&done.body).await;
+    let got = app
+        .return_to_merchant(&app.get(&back.location.unwrap()).await)
+        .await;
+    assert_eq!(got.get("status"), "approved");
+}
+
+#[tokio::test]
 async fn expired_code_asks_for_a_new_one() {
     let app = spawn_app().await;
     let (_, challenge) = at_challenge(&app, &random_id("OTPEXP")).await;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use kapi::{Application, config::Settings, crypto::vault::MasterKey};
 use reqwest::StatusCode;
+use secrecy::ExposeSecret;
 
 fn certificate() -> (String, String) {
     let c =
@@ -222,4 +223,81 @@ async fn demo_serves_https_with_a_self_signed_certificate_end_to_end() {
         .await
         .unwrap();
     assert!(result.text().await.unwrap().contains("Ödemeniz onaylandı"));
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate_of_the_real_binary() {
+    kapi::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_a, key_a) = certificate();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, &cert_a).unwrap();
+    std::fs::write(&key_path, &key_a).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .arg("--tls-cert")
+        .arg(&cert_path)
+        .arg("--tls-key")
+        .arg(&key_path)
+        .env(
+            "KAPI__SECURITY__MASTER_KEY",
+            MasterKey::generate_base64().expose_secret(),
+        )
+        // No polling within the test's time: only the signal can reload.
+        .env("KAPI__SERVER__TLS_RELOAD_CHECK_MS", "3600000")
+        .env("KAPI_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kapi starts");
+    let base = format!("https://127.0.0.1:{port}");
+    let a = client_trusting(&cert_a);
+    let mut up = false;
+    for _ in 0..200 {
+        if a.get(format!("{base}/")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "kapi did not start with the first certificate");
+    let (cert_b, key_b) = certificate();
+    std::fs::write(&key_path, &key_b).unwrap();
+    std::fs::write(&cert_path, &cert_b).unwrap();
+    let b = client_trusting(&cert_b);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        b.get(format!("{base}/")).send().await.is_err(),
+        "not reloaded before the signal"
+    );
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut reloaded = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if b.get(format!("{base}/")).send().await.is_ok() {
+            reloaded = true;
+            break;
+        }
+    }
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(alive, "SIGHUP must not end the server");
+    assert!(reloaded, "the new certificate was not served after SIGHUP");
 }
