@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
+
+use crate::{domain::Locale, i18n::Tr};
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> OffsetDateTime;
@@ -44,8 +46,39 @@ impl Clock for OffsetClock {
 }
 
 /// Istanbul has been UTC+3 all year since 2016; contracts show its local date.
-pub fn istanbul_date(ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp(ms / 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+pub fn istanbul_day(ms: i64) -> Date {
+    let t = OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
         + time::Duration::hours(3);
-    format!("{:02}.{:02}.{}", t.day(), u8::from(t.month()), t.year())
+    t.date()
+}
+
+/// The Istanbul date of `ms` as the locale writes it: `29.11.2026`, `29 November 2026`.
+pub fn istanbul_date(ms: i64, locale: Locale) -> String {
+    Tr::new(locale).date(istanbul_day(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-11-28 21:30 UTC, already the 29th in Istanbul.
+    const LATE_EVENING_UTC: i64 = 1_795_901_400_000;
+
+    #[test]
+    fn dates_are_istanbul_days_written_per_locale() {
+        assert_eq!(
+            istanbul_day(LATE_EVENING_UTC),
+            time::macros::date!(2026 - 11 - 29)
+        );
+        assert_eq!(istanbul_date(LATE_EVENING_UTC, Locale::Tr), "29.11.2026");
+        assert_eq!(
+            istanbul_date(LATE_EVENING_UTC, Locale::En),
+            "29 November 2026"
+        );
+        // Single-digit days and months: padded in Turkish, not in English.
+        let new_year = 1_767_225_600_000; // 2026-01-01 00:00 UTC
+        assert_eq!(istanbul_date(new_year, Locale::Tr), "01.01.2026");
+        assert_eq!(istanbul_date(new_year, Locale::En), "1 January 2026");
+    }
 }

@@ -22,6 +22,76 @@ pub struct Settings {
     pub notifications: NotificationSettings,
     pub api: ApiSettings,
     pub limits: LimitSettings,
+    pub installments: InstallmentSettings,
+}
+
+/// Installments (taksit): the BIN table and the regulator's caps. Merchants' own plans are
+/// stored with the merchant (`kapi merchant configure --installment-plan`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstallmentSettings {
+    /// The BIN table (CSV, as `data/bins.csv`); the copy built into Kapı when unset.
+    pub bin_table: Option<PathBuf>,
+    /// The longest term of any card purchase, and of categories not listed (BDDK: 12).
+    pub general_limit: u8,
+    /// The longest term for commercial (company) cards, to which the category limits do not
+    /// apply.
+    pub commercial_limit: u8,
+    /// Product category → the longest term; 1 means single payment only. BDDK changes these
+    /// often: see docs/PROTOCOL.md for the defaults and where they come from.
+    pub category_limits: std::collections::BTreeMap<String, u8>,
+    /// Installment-table lookups (`POST /checkout/{id}/installments`) per address and window.
+    pub lookups_per_window: u32,
+}
+
+impl Default for InstallmentSettings {
+    fn default() -> Self {
+        // Our reading of the Regulation on Bank Cards and Credit Cards (art. 26) and BDDK's
+        // decisions as of late 2026; the operator must keep them current.
+        let categories = [
+            ("electronics", 4),
+            ("computers", 6),
+            ("appliances", 9),
+            ("furniture", 12),
+            ("education", 12),
+            ("health", 9),
+            ("travel_domestic", 9),
+            ("travel_abroad", 6),
+            ("transport", 6),
+            ("clubs", 6),
+            ("taxes", 9),
+            ("jewellery", 1),
+            ("telecom", 1),
+            ("food", 1),
+            ("restaurants", 1),
+            ("fuel", 1),
+            ("alcohol", 1),
+            ("cosmetics", 1),
+            ("office_supplies", 1),
+            ("gift_cards", 1),
+            ("direct_marketing", 1),
+        ];
+        Self {
+            bin_table: None,
+            general_limit: 12,
+            commercial_limit: 12,
+            category_limits: categories
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            lookups_per_window: 60,
+        }
+    }
+}
+
+impl InstallmentSettings {
+    pub fn caps(&self) -> crate::installments::plan::Caps {
+        crate::installments::plan::Caps {
+            general: self.general_limit,
+            commercial: self.commercial_limit,
+            categories: self.category_limits.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -231,6 +301,7 @@ impl Default for Settings {
             notifications: NotificationSettings::default(),
             api: ApiSettings::default(),
             limits: LimitSettings::default(),
+            installments: InstallmentSettings::default(),
         }
     }
 }
@@ -396,6 +467,20 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "checkout.sweep_interval_ms must be positive".into(),
             ));
+        }
+        let i = &self.installments;
+        let term = |n: u8| (1..=12).contains(&n);
+        if !term(i.general_limit) || !term(i.commercial_limit) {
+            return Err(ConfigError::Invalid(
+                "installments.general_limit and commercial_limit must be 1 to 12".into(),
+            ));
+        }
+        for (category, limit) in &i.category_limits {
+            if !crate::installments::plan::valid_category(category) || !term(*limit) {
+                return Err(ConfigError::Invalid(format!(
+                    "installments.category_limits: `{category} = {limit}` needs a lowercase name and a limit of 1 to 12"
+                )));
+            }
         }
         if self.acquirer.terminal_id.is_empty() {
             return Err(ConfigError::Invalid(

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod form;
 pub mod i18n;
+pub mod installments;
 pub mod merchants;
 pub mod notify;
 pub mod startup;

@@ -2,6 +2,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use kapi::{
     Application,
@@ -133,7 +134,7 @@ enum MerchantCommand {
     Add(AddArgs),
     /// Issue a new secret key; the old one keeps working during the overlap.
     RotateKey(RotateArgs),
-    /// Set the default webhook URL and the API's IP allow-list.
+    /// Set the webhook URL, the API's IP allow-list, framing, installments and branding.
     Configure(ConfigureArgs),
 }
 
@@ -178,6 +179,24 @@ struct ConfigureArgs {
     /// Nobody may frame the payment pages (the default).
     #[arg(long)]
     no_framing: bool,
+    /// The installment plan: a JSON file (see docs/PROTOCOL.md, "Installments").
+    #[arg(long, conflicts_with = "no_installments")]
+    installment_plan: Option<PathBuf>,
+    /// Remove the installment plan: single payment only.
+    #[arg(long)]
+    no_installments: bool,
+    /// The accent colour of the payment pages, `#rrggbb`.
+    #[arg(long, conflicts_with = "no_accent_colour")]
+    accent_colour: Option<String>,
+    /// Back to Kapı's own colours.
+    #[arg(long)]
+    no_accent_colour: bool,
+    /// The logo shown on the payment pages: a PNG, JPEG or WebP file of at most 64 KiB.
+    #[arg(long, conflicts_with = "no_logo")]
+    logo: Option<PathBuf>,
+    /// Remove the logo.
+    #[arg(long)]
+    no_logo: bool,
 }
 
 #[derive(Args)]
@@ -349,6 +368,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 allowed_ips: list(args.allowed_ips, args.any_ip),
                 frame_origins: list(args.frame_origins, args.no_framing),
+                installment_plan: match (args.installment_plan, args.no_installments) {
+                    (_, true) => Some(None),
+                    (Some(path), _) => {
+                        let text = std::fs::read_to_string(&path)
+                            .with_context(|| format!("cannot read {}", path.display()))?;
+                        let plan = kapi::installments::InstallmentPlan::from_json(&text)
+                            .with_context(|| format!("{}", path.display()))?;
+                        Some(Some(plan))
+                    }
+                    (None, false) => None,
+                },
+                accent_colour: match (args.accent_colour, args.no_accent_colour) {
+                    (_, true) => Some(None),
+                    (Some(c), _) => Some(Some(
+                        kapi::domain::AccentColour::parse(&c)
+                            .with_context(|| format!("accent colour `{c}` must be #rrggbb"))?,
+                    )),
+                    (None, false) => None,
+                },
+                logo: match (args.logo, args.no_logo) {
+                    (_, true) => Some(None),
+                    (Some(path), _) => {
+                        let bytes = std::fs::read(&path)
+                            .with_context(|| format!("cannot read {}", path.display()))?;
+                        let logo = kapi::domain::Logo::parse(bytes)
+                            .with_context(|| format!("{}", path.display()))?;
+                        Some(Some(logo))
+                    }
+                    (None, false) => None,
+                },
             };
             merchants::configure(&store, &args.merchant_id, change).await?;
             println!("merchant {} updated", args.merchant_id);

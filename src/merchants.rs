@@ -4,8 +4,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     crypto::vault::{Vault, VaultError},
-    domain::{MerchantId, Origin, ids::random_token},
-    storage::{MerchantRecord, Store, StoreError},
+    domain::{AccentColour, Logo, MerchantId, Origin, ids::random_token},
+    installments::InstallmentPlan,
+    storage::{MerchantLogo, MerchantRecord, Store, StoreError},
 };
 
 #[derive(Debug, Default, Clone)]
@@ -108,6 +109,9 @@ pub async fn register(
         webhook_url,
         allowed_ips: serde_json::to_string(&allowed_ips).unwrap_or_else(|_| "[]".into()),
         frame_origins: "[]".into(),
+        installment_plan: None,
+        accent_colour: None,
+        logo_sha256: None,
     };
     store.insert_merchant(&record).await?;
     Ok((id, secret))
@@ -198,6 +202,12 @@ pub struct Settings {
     pub allowed_ips: Option<Vec<String>>,
     /// `Some(empty)` forbids framing.
     pub frame_origins: Option<Vec<String>>,
+    /// `Some(None)` removes the plan: single payment only.
+    pub installment_plan: Option<Option<InstallmentPlan>>,
+    /// `Some(None)` goes back to Kapı's colours.
+    pub accent_colour: Option<Option<AccentColour>>,
+    /// `Some(None)` removes the logo.
+    pub logo: Option<Option<Logo>>,
 }
 
 /// Sets where events go, which addresses may call the API, and who may frame the pages.
@@ -233,6 +243,26 @@ pub async fn configure(
     store
         .set_merchant_api_settings(merchant_id, webhook.as_deref(), &ips, &frames)
         .await?;
+    if let Some(plan) = change.installment_plan {
+        store
+            .set_merchant_installment_plan(merchant_id, plan.map(|p| p.to_json()).as_deref())
+            .await?;
+    }
+    if let Some(colour) = change.accent_colour {
+        store
+            .set_merchant_accent(merchant_id, colour.map(|c| c.as_str()).as_deref())
+            .await?;
+    }
+    if let Some(logo) = change.logo {
+        let record = logo.map(|l| MerchantLogo {
+            content_type: l.content_type().to_owned(),
+            sha256: l.sha256(),
+            body: l.into_bytes(),
+        });
+        store
+            .set_merchant_logo(merchant_id, record.as_ref())
+            .await?;
+    }
     Ok(())
 }
 

@@ -245,7 +245,13 @@ impl Application {
         };
 
         let store: Arc<dyn Store> = Arc::new(store);
+        let bins = crate::installments::BinTable::load(settings.installments.bin_table.as_deref())?;
+        tracing::info!(ranges = bins.len(), "BIN table loaded");
         let state = AppState {
+            installments: Arc::new(crate::installments::Installments {
+                bins,
+                caps: settings.installments.caps(),
+            }),
             settings: Arc::new(settings.clone()),
             store: store.clone(),
             vault: vault.clone(),
@@ -505,8 +511,21 @@ async fn ensure_demo_merchant(
         now_ms,
     )
     .await?;
+    // The plan of docs/examples, so the demo shows installment tables.
+    let plan = crate::installments::InstallmentPlan::from_json(DEMO_INSTALLMENT_PLAN)?;
+    merchants::configure(
+        store,
+        DEMO_MERCHANT_ID,
+        merchants::Settings {
+            installment_plan: Some(Some(plan)),
+            ..Default::default()
+        },
+    )
+    .await?;
     Ok(secret)
 }
+
+const DEMO_INSTALLMENT_PLAN: &str = include_str!("../docs/examples/installment-plan.json");
 
 /// Reloads the master keys when `kapi keys rotate` or `retire` changed the keyring, then
 /// re-encrypts what the new current key does not seal yet.

@@ -26,6 +26,8 @@ pub struct AppState {
     pub events_wake: Arc<tokio::sync::Notify>,
     /// Rate limits and card-testing blocks.
     pub limiter: Arc<crate::web::abuse::Limiter>,
+    /// The BIN table and the regulator's installment caps.
+    pub installments: Arc<crate::installments::Installments>,
 }
 
 /// Where things are reachable.

@@ -59,6 +59,44 @@
     });
   }
 
+  // Installments: the table for the card being typed, asked from Kapı by its first 6 or 8
+  // digits (never the whole number); the pay button names the chosen option's total.
+  var box = document.getElementById("installments");
+  var options = document.getElementById("installment-options");
+  var form = document.getElementById("card-form");
+  var payButton = document.getElementById("pay-button");
+  var obligation = document.getElementById("obligation");
+  if (box && options && form && number && window.fetch) {
+    var initial = options.innerHTML, shownFor = "", asked = 0;
+    var showChoice = function () {
+      var chosen = options.querySelector("input[name=installment]:checked");
+      if (!chosen) { return; }
+      if (payButton) { payButton.textContent = chosen.getAttribute("data-pay-label"); }
+      if (obligation) { obligation.textContent = chosen.getAttribute("data-obligation"); }
+    };
+    options.addEventListener("change", showChoice);
+    number.addEventListener("input", function () {
+      var digits = number.value.replace(/\D/g, "");
+      var bin = digits.length >= 8 ? digits.slice(0, 8) : digits.length >= 6 ? digits.slice(0, 6) : "";
+      if (bin === shownFor) { return; }
+      shownFor = bin;
+      if (!bin) { options.innerHTML = initial; showChoice(); return; }
+      var chosen = options.querySelector("input[name=installment]:checked");
+      var body = new URLSearchParams();
+      body.set("csrf_token", form.elements.csrf_token.value);
+      body.set("bin", bin);
+      body.set("selected", chosen ? chosen.value : "1");
+      var ticket = ++asked;
+      fetch(box.getAttribute("data-url"), { method: "POST", body: body, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          // Only the answer to the latest question counts.
+          if (html !== null && ticket === asked) { options.innerHTML = html; showChoice(); }
+        })
+        .catch(function () { /* without the table the server offers it after submit */ });
+    });
+  }
+
   // Time left to pay; at the end the page reloads and shows that the time is up.
   var countdown = document.getElementById("countdown");
   if (countdown) {

@@ -45,6 +45,24 @@ switch-language = Bu sayfayı Türkçe görüntüle
 cancel-payment = Cancel and return to the seller
 installment-single = Single payment
 installment-count = { $count } installments
+installment-choose-below = Single payment, or the installments you choose below
+installments-legend = Installment options
+installments-for-card = Options for your { $card } card
+installments-enter-card = Once you enter your card number, the installment options for your card are shown here.
+installments-single-only = This card can only pay in a single payment.
+installments-choose-notice = The installment options for your card are below. Choose one; for your security, enter your card number and security code (CVV) again.
+installment-col-option = Option
+installment-col-each = Each installment
+installment-col-total = Total
+installment-each = { $count } × { $each }
+installment-first = first installment { $first } (it carries the rounding)
+installment-fee = interest { $fee }
+installment-fee-none = no interest
+installment-error-unavailable = The number of installments you chose is not available with this card; please choose an option from the table.
+installment-error-card = This order's installments are not available with this card; please use a credit card that allows installments.
+label-charged = Charged to your card
+pay-button-chosen = Confirm order with obligation to pay: pay the amount you chose
+pay-obligation-chosen = By pressing this button you take on an obligation to pay { $merchant } the total shown in the table for the installment option you chose.
 doc-payment-method = Credit card / debit card
 
 ## Card validation errors

@@ -45,6 +45,24 @@ switch-language = Read this page in English
 cancel-payment = Ödemeden vazgeç ve satıcıya dön
 installment-single = Tek çekim
 installment-count = { $count } taksit
+installment-choose-below = Tek çekim ya da aşağıdan seçeceğiniz taksit
+installments-legend = Taksit seçenekleri
+installments-for-card = { $card } kartınız için seçenekler
+installments-enter-card = Kart numaranızı girdiğinizde kartınıza uygun taksit seçenekleri burada gösterilir.
+installments-single-only = Bu kartla yalnızca tek çekim yapılabilir.
+installments-choose-notice = Kartınıza uygun taksit seçenekleri aşağıda. Birini seçin; güvenliğiniz için kart numaranızı ve güvenlik kodunu (CVV) yeniden girin.
+installment-col-option = Seçenek
+installment-col-each = Taksit tutarı
+installment-col-total = Toplam
+installment-each = { $count } × { $each }
+installment-first = ilk taksit { $first } (kuruş farkı ilk taksitte)
+installment-fee = vade farkı { $fee }
+installment-fee-none = vade farksız
+installment-error-unavailable = Seçtiğiniz taksit sayısı bu kartla yapılamıyor; lütfen tablodan bir seçenek seçin.
+installment-error-card = Bu siparişin taksit sayısı bu kartla yapılamıyor; taksit yapılabilen bir kredi kartı kullanın.
+label-charged = Kartınızdan çekilen tutar
+pay-button-chosen = Ödeme yükümlülüğü içeren siparişi onayla: seçtiğiniz tutarı öde
+pay-obligation-chosen = Bu düğmeye bastığınızda { $merchant } satıcısına, seçtiğiniz taksit seçeneğinin tablodaki toplam tutarını ödeme yükümlülüğü altına girersiniz.
 doc-payment-method = Kredi kartı / banka kartı
 
 ## Kart doğrulama hataları

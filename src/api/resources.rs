@@ -33,6 +33,12 @@ pub struct CardView {
     pub brand: Option<String>,
     /// First 6 and last 4 digits.
     pub masked_pan: Option<String>,
+    /// From Kapı's BIN table, when the card's range is in it: the issuer…
+    pub bank: Option<String>,
+    /// …its installment program (`bonus`, `world`, …)…
+    pub program: Option<String>,
+    /// …and `credit`, `debit`, `prepaid` or `commercial`.
+    pub kind: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -119,7 +125,12 @@ pub struct PaymentView {
     /// Decimal string with the currency's minor digits, e.g. `150.00`.
     pub amount: String,
     pub currency: String,
-    /// What the bank authorised (the amount, once approved).
+    /// The interest (vade farkı) of the chosen installments, paid by the shopper; `0.00` for
+    /// a single payment or when the merchant bears it.
+    pub installment_fee: String,
+    /// What the card is charged: `amount` plus `installment_fee`.
+    pub charged_amount: String,
+    /// What the bank authorised (the charged amount, once approved).
     pub authorised_amount: String,
     /// Refunds the bank confirmed.
     pub refunded_amount: String,
@@ -150,9 +161,9 @@ impl PaymentView {
     pub fn new(p: &PaymentRecord) -> Self {
         let status = p.status();
         let authorised = status.was_authorised();
-        let authorised_minor = if authorised { p.amount_minor } else { 0 };
+        let authorised_minor = if authorised { p.charged_minor() } else { 0 };
         let refundable = if status == Status::Approved {
-            p.amount_minor - p.refund_reserved_minor
+            p.charged_minor() - p.refund_reserved_minor
         } else {
             0
         };
@@ -164,6 +175,9 @@ impl PaymentView {
         let card = p.masked_pan.as_ref().map(|_| CardView {
             brand: p.card_brand.clone(),
             masked_pan: p.masked_pan.clone(),
+            bank: p.card_bank.clone(),
+            program: p.card_program.clone(),
+            kind: p.card_kind.clone(),
         });
         let three_d_secure = p.threeds_server_trans_id.as_ref().map(|_| ThreeDsView {
             trans_status: p.trans_status.clone(),
@@ -194,6 +208,8 @@ impl PaymentView {
             status: p.status.clone(),
             amount: decimal(p.amount_minor, &p.currency),
             currency: p.currency.clone(),
+            installment_fee: decimal(p.installment_fee_minor, &p.currency),
+            charged_amount: decimal(p.charged_minor(), &p.currency),
             authorised_amount: decimal(authorised_minor, &p.currency),
             refunded_amount: decimal(p.refunded_minor, &p.currency),
             pending_refund_amount: decimal(pending, &p.currency),

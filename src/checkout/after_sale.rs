@@ -93,7 +93,7 @@ pub async fn void(
     if state.clock.now_ms() >= void_deadline(authorised_at, cutoff) {
         return Err(AfterSaleError::CutoffPassed);
     }
-    let (_, after) = run(state, payment, "void", payment.amount_minor).await?;
+    let (_, after) = run(state, payment, "void", payment.charged_minor()).await?;
     Ok(after)
 }
 
@@ -106,7 +106,7 @@ pub async fn refund(
     if payment.status() != Status::Approved {
         return Err(AfterSaleError::NotAllowed(payment.status.clone()));
     }
-    let refundable = payment.amount_minor - payment.refund_reserved_minor;
+    let refundable = payment.charged_minor() - payment.refund_reserved_minor;
     let amount = amount_minor.unwrap_or(refundable);
     if amount <= 0 || amount > refundable {
         return Err(AfterSaleError::Exceeds {
@@ -150,7 +150,7 @@ async fn run(
             AfterSaleError::NotAllowed("partly refunded".to_owned())
         } else {
             AfterSaleError::Exceeds {
-                refundable_minor: fresh.amount_minor - fresh.refund_reserved_minor,
+                refundable_minor: fresh.charged_minor() - fresh.refund_reserved_minor,
             }
         });
     }

@@ -11,6 +11,8 @@ use crate::{
     threeds::{self, AReq, CReq, CRes, messages},
 };
 
+use crate::installments::{BinInfo, Offer};
+
 use super::{
     Status,
     card::{ValidCard, VaultedCard},
@@ -70,8 +72,17 @@ fn apply(p: &mut PaymentRecord, u: &PaymentUpdate, to: Status) {
         transaction_id,
         error_code,
         authorised_at,
-        client_ip
+        client_ip,
+        card_bank,
+        card_program,
+        card_kind
     );
+    if let Some(n) = u.installment {
+        p.installment = n;
+    }
+    if let Some(fee) = u.installment_fee_minor {
+        p.installment_fee_minor = fee;
+    }
     p.status = to.as_str().to_owned();
 }
 
@@ -285,6 +296,17 @@ pub async fn cancel(state: &AppState, payment: &PaymentRecord) -> Result<bool, P
     .await
 }
 
+/// What the shopper submitted with the card form, besides the card.
+pub struct Submission<'a> {
+    pub client: &'a ClientInfo,
+    /// The documents as shown, for the consent evidence.
+    pub documents: &'a [RenderedDocument],
+    /// The way to pay: single payment or the installments chosen, with their interest.
+    pub offer: Offer,
+    /// What the BIN table says about the card.
+    pub card_info: Option<&'a BinInfo>,
+}
+
 /// The card form was valid: keep the card encrypted with the consent evidence, then run
 /// 3-D Secure.
 pub async fn submit_card(
@@ -292,9 +314,14 @@ pub async fn submit_card(
     payment: &PaymentRecord,
     merchant_name: &str,
     card: &ValidCard,
-    client: &ClientInfo,
-    documents: &[RenderedDocument],
+    submission: Submission<'_>,
 ) -> Result<Next, PageError> {
+    let Submission {
+        client,
+        documents,
+        offer,
+        card_info,
+    } = submission;
     let locale = payment.locale();
     let now = state.clock.now_ms();
     let threeds_id = uuid::Uuid::new_v4().to_string();
@@ -304,6 +331,11 @@ pub async fn submit_card(
         card_holder: Some(card.holder.as_str().to_owned()),
         threeds_server_trans_id: Some(threeds_id.clone()),
         client_ip: Some(client.ip.clone()).filter(|ip| !ip.is_empty()),
+        installment: Some(i64::from(offer.count)),
+        installment_fee_minor: Some(offer.fee_minor),
+        card_bank: card_info.map(|c| c.bank.clone()),
+        card_program: card_info.and_then(|c| c.program.as_ref().map(|p| p.id.clone())),
+        card_kind: card_info.map(|c| c.kind.as_str().to_owned()),
         ..Default::default()
     };
     let sealed = state
@@ -346,8 +378,9 @@ async fn authenticate(
     threeds_id: &str,
 ) -> Result<Next, PageError> {
     let locale = payment.locale();
+    // The shopper authenticates what the card will be charged, interest included.
     let money = payment
-        .money()
+        .charged()
         .ok_or_else(|| PageError::internal(locale, anyhow::anyhow!("stored amount invalid")))?;
     let now = state.clock.now();
     let areq = AReq {
@@ -655,7 +688,7 @@ pub async fn authorise(
         return Ok(());
     };
     let money = payment
-        .money()
+        .charged()
         .ok_or_else(|| PageError::internal(locale, anyhow::anyhow!("stored amount invalid")))?;
     let request = AuthRequest {
         terminal_id: terminal,

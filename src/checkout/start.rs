@@ -253,6 +253,10 @@ pub async fn create_payment(
         authorised_at: None,
         source: source.to_owned(),
         client_ip: None,
+        installment_fee_minor: 0,
+        card_bank: None,
+        card_program: None,
+        card_kind: None,
     };
     state.store.insert_payment(&record).await?;
     tracing::info!(payment_id = %id, merchant_id = %merchant.id, order_id = %record.order_id, source, "payment started");

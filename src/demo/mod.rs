@@ -2,7 +2,10 @@
 //! with a signed form, verifies the signed results it gets back, and shows the server-to-server
 //! notifications it received. It talks to Kapı only as any merchant would.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+};
 
 use askama::Template;
 use axum::{
@@ -22,7 +25,7 @@ use crate::{
     i18n::Tr,
     web::{
         assets,
-        extract::RawForm,
+        extract::{RawForm, preferred},
         pages::{PostRedirect, render},
     },
 };
@@ -31,31 +34,36 @@ pub const DEMO_MERCHANT_ID: &str = "demo-shop";
 
 struct Product {
     id: &'static str,
-    name_tr: &'static str,
-    name_en: &'static str,
+    /// Its name, in `locales/*/demo.ftl`.
+    name_key: &'static str,
     price: &'static str,
 }
 
 const PRODUCTS: &[Product] = &[
     Product {
         id: "kazak",
-        name_tr: "El örgüsü yün kazak",
-        name_en: "Hand-knitted wool sweater",
+        name_key: "demo-product-kazak",
         price: "1234.56",
     },
     Product {
         id: "kahve",
-        name_tr: "Türk kahvesi, 250 g",
-        name_en: "Turkish coffee, 250 g",
+        name_key: "demo-product-kahve",
         price: "150.00",
     },
     Product {
         id: "kitap",
-        name_tr: "Kitap: Kürk Mantolu Madonna",
-        name_en: "Book: Madonna in a Fur Coat",
+        name_key: "demo-product-kitap",
         price: "89.90",
     },
 ];
+
+/// How many orders' languages the shop remembers for their result pages.
+const REMEMBERED_ORDERS: usize = 1000;
+
+/// A plain-text refusal; `text` is already in the shopper's language.
+fn refuse(status: StatusCode, text: String) -> Response {
+    (status, text).into_response()
+}
 
 #[derive(Clone)]
 pub struct DemoShop {
@@ -70,6 +78,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
     notifications: Mutex<Vec<Notification>>,
+    /// The language each recent order was placed in, for its result page.
+    orders: Mutex<VecDeque<(String, Locale)>>,
 }
 
 #[derive(Clone)]
@@ -100,6 +110,7 @@ impl DemoShop {
                 clock,
                 http,
                 notifications: Mutex::default(),
+                orders: Mutex::default(),
             }),
         }
     }
@@ -125,6 +136,24 @@ impl DemoShop {
                 list.remove(0);
             }
         }
+    }
+
+    fn remember_order(&self, order_id: &str, locale: Locale) {
+        if let Ok(mut orders) = self.inner.orders.lock() {
+            orders.push_back((order_id.to_owned(), locale));
+            if orders.len() > REMEMBERED_ORDERS {
+                orders.pop_front();
+            }
+        }
+    }
+
+    fn order_locale(&self, order_id: &str) -> Option<Locale> {
+        let orders = self.inner.orders.lock().ok()?;
+        orders
+            .iter()
+            .rev()
+            .find(|(id, _)| id == order_id)
+            .map(|(_, locale)| *locale)
     }
 
     /// `Kapi-Signature: t=…,v1=…`: HMAC-SHA256 of `"<t>.<body>"`, at most 5 minutes old.
@@ -166,7 +195,9 @@ struct ShopPage {
     tr: Tr,
     products: Vec<(String, String, String)>,
     notifications: Vec<Notification>,
+    /// The other language of the shop: its code and its name in itself.
     other_lang: &'static str,
+    other_lang_name: String,
 }
 
 async fn shop(State(shop): State<DemoShop>, query: axum::extract::RawQuery) -> Response {
@@ -183,25 +214,27 @@ async fn shop(State(shop): State<DemoShop>, query: axum::extract::RawQuery) -> R
         .lock()
         .map(|n| n.iter().rev().cloned().collect())
         .unwrap_or_default();
+    let tr = Tr::new(locale);
     let products = PRODUCTS
         .iter()
         .map(|p| {
             let price = Money::parse(p.price, Currency::Try)
                 .map(|m| m.display(locale))
                 .unwrap_or_default();
-            let name = if locale == Locale::En {
-                p.name_en
-            } else {
-                p.name_tr
-            };
-            (p.id.to_owned(), name.to_owned(), price)
+            (p.id.to_owned(), tr.t(p.name_key), price)
         })
         .collect();
+    let other = if locale == Locale::En {
+        Locale::Tr
+    } else {
+        Locale::En
+    };
     let page = ShopPage {
-        tr: Tr::new(locale),
+        tr,
         products,
         notifications,
-        other_lang: if locale == Locale::En { "tr" } else { "en" },
+        other_lang: other.as_str(),
+        other_lang_name: Tr::new(other).t("demo-language-name"),
     };
     render(&page, StatusCode::OK)
 }
@@ -210,16 +243,15 @@ async fn shop(State(shop): State<DemoShop>, query: axum::extract::RawQuery) -> R
 async fn buy(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Response {
     let get = |n: &str| crate::form::value(&form, n).to_owned();
     let locale = Locale::parse_lenient(&get("lang"));
+    let tr = Tr::new(locale);
     let Some(product) = PRODUCTS.iter().find(|p| p.id == get("product")) else {
-        return (StatusCode::BAD_REQUEST, "unknown product").into_response();
+        return refuse(StatusCode::BAD_REQUEST, tr.t("demo-error-unknown-product"));
     };
     let s = &shop.inner;
+    let order_id = format!("DEMO-{}-{}", s.clock.now_secs(), &random_token(3));
     let fields: Vec<(String, String)> = [
         ("merchant_id", s.merchant_id.clone()),
-        (
-            "order_id",
-            format!("DEMO-{}-{}", s.clock.now_secs(), &random_token(3)),
-        ),
+        ("order_id", order_id.clone()),
         ("amount", product.price.to_owned()),
         ("currency", "TRY".to_owned()),
         ("ok_url", format!("{}/ok", s.shop_url)),
@@ -227,15 +259,7 @@ async fn buy(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Response {
         ("callback_url", format!("{}/callback", s.shop_url)),
         ("lang", locale.as_str().to_owned()),
         ("installment", "1".to_owned()),
-        (
-            "description",
-            if locale == Locale::En {
-                product.name_en
-            } else {
-                product.name_tr
-            }
-            .to_owned(),
-        ),
+        ("description", tr.t(product.name_key)),
         ("customer_name", "Ayşe Yılmaz".to_owned()),
         ("customer_email", "ayse@example.com".to_owned()),
         ("customer_phone", "+90 532 000 00 00".to_owned()),
@@ -246,12 +270,12 @@ async fn buy(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Response {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let Ok(fields) = signature::signed(fields, &s.secret) else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "could not sign").into_response();
+        return refuse(StatusCode::INTERNAL_SERVER_ERROR, tr.t("demo-error-sign"));
     };
-    let tr = Tr::new(locale);
+    shop.remember_order(&order_id, locale);
     PostRedirect {
-        title: tr.t("demo-title"),
-        message: tr.t("to-acs-text"),
+        title: tr.t("demo-redirect-title"),
+        message: tr.t("demo-redirect-text"),
         button: tr.t("continue"),
         action: format!("{}/pay", s.kapi_url),
         fields,
@@ -270,13 +294,21 @@ struct ResultPage {
     fields: Vec<(String, String)>,
 }
 
-/// The browser brings the signed result back to ok_url / fail_url.
-async fn back(State(shop): State<DemoShop>, RawForm(fields): RawForm) -> Response {
+/// The browser brings the signed result back to ok_url / fail_url. The page speaks the
+/// language the order was placed in (the browser's for an order the shop does not know).
+async fn back(
+    State(shop): State<DemoShop>,
+    headers: HeaderMap,
+    RawForm(fields): RawForm,
+) -> Response {
     let signature_ok = shop.verify(&fields);
     let get = |n: &str| crate::form::value(&fields, n);
     let ok = signature_ok && get("status") == "approved" && get("proc_return_code") == "00";
+    let locale = shop
+        .order_locale(get("order_id"))
+        .unwrap_or_else(|| preferred(&headers));
     let page = ResultPage {
-        tr: Tr::new(Locale::Tr),
+        tr: Tr::new(locale),
         ok,
         signature_ok,
         fields: fields
@@ -345,18 +377,20 @@ fn event(shop: &DemoShop, headers: &HeaderMap, body: &[u8]) -> Response {
 async fn buy_api(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Response {
     let get = |n: &str| crate::form::value(&form, n).to_owned();
     let locale = Locale::parse_lenient(&get("lang"));
+    let tr = Tr::new(locale);
     let Some(product) = PRODUCTS.iter().find(|p| p.id == get("product")) else {
-        return (StatusCode::BAD_REQUEST, "unknown product").into_response();
+        return refuse(StatusCode::BAD_REQUEST, tr.t("demo-error-unknown-product"));
     };
     let s = &shop.inner;
+    let order_id = format!("DEMOAPI-{}-{}", s.clock.now_secs(), random_token(3));
     let body = serde_json::json!({
-        "order_id": format!("DEMOAPI-{}-{}", s.clock.now_secs(), random_token(3)),
+        "order_id": order_id,
         "amount": product.price,
         "currency": "TRY",
         "ok_url": format!("{}/ok", s.shop_url),
         "fail_url": format!("{}/fail", s.shop_url),
         "lang": locale.as_str(),
-        "description": if locale == Locale::En { product.name_en } else { product.name_tr },
+        "description": tr.t(product.name_key),
         "customer": {"name": "Ayşe Yılmaz", "email": "ayse@example.com", "phone": "+90 532 000 00 00"},
     });
     let created = s
@@ -372,22 +406,29 @@ async fn buy_api(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Respon
         Ok(resp) => {
             let status = resp.status();
             let text = resp.text().await.unwrap_or_default();
-            return (
+            return refuse(
                 StatusCode::BAD_GATEWAY,
-                format!("Kapı refused the session ({status}): {text}"),
-            )
-                .into_response();
+                tr.t_with(
+                    "demo-error-refused",
+                    &[("status", status.as_str()), ("detail", &text)],
+                ),
+            );
         }
         Err(e) => {
-            return (
+            return refuse(
                 StatusCode::BAD_GATEWAY,
-                format!("Kapı unreachable: {}", e.without_url()),
-            )
-                .into_response();
+                tr.t_with(
+                    "demo-error-unreachable",
+                    &[("detail", &e.without_url().to_string())],
+                ),
+            );
         }
     };
     match session["url"].as_str() {
-        Some(url) => Redirect::to(url).into_response(),
-        None => (StatusCode::BAD_GATEWAY, "Kapı answered without a URL").into_response(),
+        Some(url) => {
+            shop.remember_order(&order_id, locale);
+            Redirect::to(url).into_response()
+        }
+        None => refuse(StatusCode::BAD_GATEWAY, tr.t("demo-error-no-url")),
     }
 }

@@ -1,5 +1,6 @@
 //! Parsed domain types: a value that made it into one of these types is valid.
 
+pub mod brand;
 pub mod card;
 pub mod ids;
 pub mod locale;
@@ -8,6 +9,7 @@ pub mod order;
 pub mod sensitive;
 pub mod url;
 
+pub use brand::{AccentColour, Logo};
 pub use card::{CardBrand, CardHolder, Cvv, Expiry, Pan};
 pub use ids::{MerchantId, PaymentId};
 pub use locale::Locale;

@@ -98,6 +98,21 @@ pub trait Store: Send + Sync + 'static {
         allowed_ips: &[String],
         frame_origins: &[String],
     ) -> Result<(), StoreError>;
+    /// Sets (or with `None` removes) the merchant's installment plan, as canonical JSON.
+    async fn set_merchant_installment_plan(
+        &self,
+        id: &str,
+        plan: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Sets (or with `None` removes) the accent colour of the merchant's pages.
+    async fn set_merchant_accent(&self, id: &str, colour: Option<&str>) -> Result<(), StoreError>;
+    /// Sets (or with `None` removes) the merchant's logo, in one transaction with its hash.
+    async fn set_merchant_logo(
+        &self,
+        id: &str,
+        logo: Option<&MerchantLogo>,
+    ) -> Result<(), StoreError>;
+    async fn merchant_logo(&self, id: &str) -> Result<Option<MerchantLogo>, StoreError>;
     /// Replaces the registered return origins (used to keep the demo merchant current).
     async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError>;
 

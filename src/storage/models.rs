@@ -30,6 +30,12 @@ pub struct MerchantRecord {
     pub allowed_ips: String,
     /// JSON array of origins that may frame the merchant's payment pages.
     pub frame_origins: String,
+    /// The installment plan (canonical JSON); `None`: single payment only.
+    pub installment_plan: Option<String>,
+    /// `#rrggbb`, checked when it was set.
+    pub accent_colour: Option<String>,
+    /// SHA-256 (hex) of the logo, when there is one: it versions the logo's URL.
+    pub logo_sha256: Option<String>,
 }
 
 impl MerchantRecord {
@@ -43,6 +49,14 @@ impl MerchantRecord {
 
     pub fn frame_origins(&self) -> Vec<String> {
         serde_json::from_str(&self.frame_origins).unwrap_or_default()
+    }
+
+    /// The merchant's installment plan; a stored plan was checked when it was set.
+    pub fn installment_plan(&self) -> Option<crate::installments::InstallmentPlan> {
+        let json = self.installment_plan.as_deref()?;
+        crate::installments::InstallmentPlan::from_json(json)
+            .inspect_err(|e| tracing::warn!(merchant_id = %self.id, error = %e, "stored installment plan unreadable"))
+            .ok()
     }
 
     /// The previous key, while its overlap period lasts.
@@ -102,6 +116,12 @@ pub struct PaymentRecord {
     pub authorised_at: Option<i64>,
     pub source: String,
     pub client_ip: Option<String>,
+    /// Interest (vade farkı) the shopper pays on top of `amount_minor` for the installments.
+    pub installment_fee_minor: i64,
+    /// From the BIN table, when the card's range is in it.
+    pub card_bank: Option<String>,
+    pub card_program: Option<String>,
+    pub card_kind: Option<String>,
 }
 
 impl std::fmt::Debug for PaymentRecord {
@@ -130,6 +150,17 @@ impl PaymentRecord {
     pub fn money(&self) -> Option<Money> {
         let currency = Currency::parse(&self.currency).ok()?;
         Money::from_minor(self.amount_minor, currency).ok()
+    }
+
+    /// What the card is charged: the amount plus the installment interest.
+    pub fn charged_minor(&self) -> i64 {
+        self.amount_minor.saturating_add(self.installment_fee_minor)
+    }
+
+    /// The charged amount as money.
+    pub fn charged(&self) -> Option<Money> {
+        let currency = Currency::parse(&self.currency).ok()?;
+        Money::from_minor(self.charged_minor(), currency).ok()
     }
 
     pub fn installment(&self) -> Installment {
@@ -173,6 +204,19 @@ pub struct PaymentUpdate {
     pub result_fields: Option<String>,
     pub authorised_at: Option<i64>,
     pub client_ip: Option<String>,
+    pub installment: Option<i64>,
+    pub installment_fee_minor: Option<i64>,
+    pub card_bank: Option<String>,
+    pub card_program: Option<String>,
+    pub card_kind: Option<String>,
+}
+
+/// A merchant's logo, as served on its payment pages.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MerchantLogo {
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

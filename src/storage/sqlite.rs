@@ -19,7 +19,7 @@ macro_rules! payment_columns {
     acs_trans_id, ds_trans_id, acs_url, trans_status, trans_status_reason, challenge_cancel, eci, \
     authentication_value, md_status, rreq_received_at, terminal_id, proc_return_code, auth_code, \
     host_ref, transaction_id, error_code, result_fields, refunded_minor, refund_reserved_minor, authorised_at, \
-    source, client_ip"
+    source, client_ip, installment_fee_minor, card_bank, card_program, card_kind"
     };
 }
 
@@ -39,7 +39,11 @@ macro_rules! cas_update_sql {
              proc_return_code = COALESCE(?, proc_return_code), auth_code = COALESCE(?, auth_code), \
              host_ref = COALESCE(?, host_ref), transaction_id = COALESCE(?, transaction_id), \
              error_code = COALESCE(?, error_code), result_fields = COALESCE(?, result_fields), \
-             authorised_at = COALESCE(?, authorised_at), client_ip = COALESCE(?, client_ip) \
+             authorised_at = COALESCE(?, authorised_at), client_ip = COALESCE(?, client_ip), \
+             installment = COALESCE(?, installment), \
+             installment_fee_minor = COALESCE(?, installment_fee_minor), \
+             card_bank = COALESCE(?, card_bank), card_program = COALESCE(?, card_program), \
+             card_kind = COALESCE(?, card_kind) \
              WHERE id = ? AND status = ?",
             $guard
         )
@@ -142,6 +146,11 @@ async fn cas_update(
         .bind(&u.result_fields)
         .bind(u.authorised_at)
         .bind(&u.client_ip)
+        .bind(u.installment)
+        .bind(u.installment_fee_minor)
+        .bind(&u.card_bank)
+        .bind(&u.card_program)
+        .bind(&u.card_kind)
         .bind(id)
         .bind(from.as_str())
         .execute(&mut **tx)
@@ -213,6 +222,68 @@ impl Store for SqliteStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn set_merchant_installment_plan(
+        &self,
+        id: &str,
+        plan: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE merchants SET installment_plan = ? WHERE id = ?")
+            .bind(plan)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_merchant_accent(&self, id: &str, colour: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE merchants SET accent_colour = ? WHERE id = ?")
+            .bind(colour)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_merchant_logo(
+        &self,
+        id: &str,
+        logo: Option<&MerchantLogo>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM merchant_logos WHERE merchant_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(logo) = logo {
+            sqlx::query(
+                "INSERT INTO merchant_logos (merchant_id, content_type, body, sha256) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(&logo.content_type)
+            .bind(&logo.body)
+            .bind(&logo.sha256)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE merchants SET logo_sha256 = ? WHERE id = ?")
+            .bind(logo.map(|l| l.sha256.as_str()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn merchant_logo(&self, id: &str) -> Result<Option<MerchantLogo>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT content_type, body, sha256 FROM merchant_logos WHERE merchant_id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError> {
@@ -719,7 +790,8 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         let reserved = sqlx::query(
             "UPDATE payments SET refund_reserved_minor = refund_reserved_minor + ?, updated_at = ? \
-             WHERE id = ? AND status = 'approved' AND refund_reserved_minor + ? <= amount_minor",
+             WHERE id = ? AND status = 'approved' \
+             AND refund_reserved_minor + ? <= amount_minor + installment_fee_minor",
         )
         .bind(r.amount_minor)
         .bind(r.created_at)
@@ -788,11 +860,13 @@ impl Store for SqliteStore {
                     .await?;
             }
             // Decided here, on the row as it is now: whatever other refunds did meanwhile.
-            let (refunded, amount): (i64, i64) =
-                sqlx::query_as("SELECT refunded_minor, amount_minor FROM payments WHERE id = ?")
-                    .bind(&r.payment_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let (refunded, amount): (i64, i64) = sqlx::query_as(
+                "SELECT refunded_minor, amount_minor + installment_fee_minor FROM payments \
+                     WHERE id = ?",
+            )
+            .bind(&r.payment_id)
+            .fetch_one(&mut *tx)
+            .await?;
             let to = if r.kind == "void" {
                 Some(Status::Voided)
             } else if refunded >= amount {

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use axum::{
     Json, Router,
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
@@ -35,7 +35,10 @@ use crate::{
     domain::{CardBrand, Currency, Locale, Money, Pan, ids::random_token},
     error::Problem,
     i18n::Tr,
-    web::{extract::RawForm, pages::PostRedirect},
+    web::{
+        extract::{RawForm, preferred},
+        pages::PostRedirect,
+    },
 };
 
 pub const MAX_OTP_ATTEMPTS: u32 = 3;
@@ -373,6 +376,12 @@ fn html(t: impl Template, status: StatusCode) -> Response {
     }
 }
 
+/// No such transaction: with none, no payment language is known either, so the page speaks
+/// the browser's (`Accept-Language`).
+fn unknown(browser: Locale) -> Response {
+    message(browser, "acs-unknown", StatusCode::NOT_FOUND)
+}
+
 fn message(locale: Locale, key: &str, status: StatusCode) -> Response {
     let tr = Tr::new(locale);
     html(
@@ -444,6 +453,7 @@ impl AcsSim {
     async fn finish(
         &self,
         acs_trans_id: &str,
+        browser: Locale,
         status: &str,
         reason: Option<&str>,
         cancel: Option<&str>,
@@ -477,7 +487,7 @@ impl AcsSim {
                 )
             })
         else {
-            return message(Locale::Tr, "acs-unknown", StatusCode::NOT_FOUND);
+            return unknown(browser);
         };
         let body = serde_json::to_vec(&rreq).unwrap_or_default();
         let mac = crypto::hmac_hex(self.inner.channel_key.expose_secret(), &body);
@@ -521,10 +531,15 @@ impl AcsSim {
 }
 
 /// First CReq from the browser: send the OTP and show the challenge.
-async fn challenge(State(sim): State<AcsSim>, RawForm(form): RawForm) -> Response {
+async fn challenge(
+    State(sim): State<AcsSim>,
+    headers: HeaderMap,
+    RawForm(form): RawForm,
+) -> Response {
+    let browser = preferred(&headers);
     let get = |n: &str| crate::form::value(&form, n);
     let Some(creq) = messages::decode_b64url::<CReq>(get("creq")) else {
-        return message(Locale::Tr, "acs-invalid", StatusCode::BAD_REQUEST);
+        return message(browser, "acs-invalid", StatusCode::BAD_REQUEST);
     };
     let session_data = get("threeDSSessionData")
         .chars()
@@ -558,10 +573,10 @@ async fn challenge(State(sim): State<AcsSim>, RawForm(form): RawForm) -> Respons
         })
         .unwrap_or(Step::Unknown);
     match step {
-        Step::Unknown => message(Locale::Tr, "acs-unknown", StatusCode::NOT_FOUND),
+        Step::Unknown => unknown(browser),
         Step::Finished(locale) => message(locale, "acs-finished", StatusCode::CONFLICT),
         Step::TimedOut => {
-            sim.finish(&creq.acs_trans_id, "N", Some("14"), Some("04"))
+            sim.finish(&creq.acs_trans_id, browser, "N", Some("14"), Some("04"))
                 .await
         }
         Step::SendFirst | Step::Show => {
@@ -572,7 +587,7 @@ async fn challenge(State(sim): State<AcsSim>, RawForm(form): RawForm) -> Respons
             }
             let sim2 = sim.clone();
             sim.with_txn(&creq.acs_trans_id, |t| sim2.page(t, None))
-                .unwrap_or_else(|| message(Locale::Tr, "acs-unknown", StatusCode::NOT_FOUND))
+                .unwrap_or_else(|| unknown(browser))
         }
     }
 }
@@ -582,14 +597,14 @@ async fn challenge_action(
     State(sim): State<AcsSim>,
     Path(acs_trans_id): Path<String>,
     client: Option<axum::Extension<crate::web::abuse::ClientIp>>,
+    headers: HeaderMap,
     RawForm(form): RawForm,
 ) -> Response {
+    let browser = preferred(&headers);
     let ip = client.map(|c| c.0.0.to_string()).unwrap_or_default();
     let (max, window) = sim.inner.otp_limit;
     if let Err(wait) = sim.inner.limiter.hit(&format!("otp:{ip}"), max, window) {
-        let locale = sim
-            .with_txn(&acs_trans_id, |t| t.locale)
-            .unwrap_or_default();
+        let locale = sim.with_txn(&acs_trans_id, |t| t.locale).unwrap_or(browser);
         let mut resp = message(locale, "acs-too-many", StatusCode::TOO_MANY_REQUESTS);
         if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
             resp.headers_mut()
@@ -673,13 +688,22 @@ async fn challenge_action(
         .unwrap_or(Step::Unknown);
 
     match step {
-        Step::Unknown => message(Locale::Tr, "acs-unknown", StatusCode::NOT_FOUND),
+        Step::Unknown => unknown(browser),
         Step::Finished(locale) => message(locale, "acs-finished", StatusCode::CONFLICT),
         Step::Forbidden(locale) => message(locale, "acs-invalid", StatusCode::FORBIDDEN),
-        Step::TimedOut => sim.finish(&acs_trans_id, "N", Some("14"), Some("04")).await,
-        Step::Cancel => sim.finish(&acs_trans_id, "N", Some("01"), Some("01")).await,
-        Step::Success => sim.finish(&acs_trans_id, "Y", None, None).await,
-        Step::TooManyWrong => sim.finish(&acs_trans_id, "N", Some("19"), None).await,
+        Step::TimedOut => {
+            sim.finish(&acs_trans_id, browser, "N", Some("14"), Some("04"))
+                .await
+        }
+        Step::Cancel => {
+            sim.finish(&acs_trans_id, browser, "N", Some("01"), Some("01"))
+                .await
+        }
+        Step::Success => sim.finish(&acs_trans_id, browser, "Y", None, None).await,
+        Step::TooManyWrong => {
+            sim.finish(&acs_trans_id, browser, "N", Some("19"), None)
+                .await
+        }
         Step::Resend => {
             if let Err(e) = sim.send_otp(&acs_trans_id).await {
                 tracing::error!(error = %e, "OTP SMS could not be sent");
@@ -689,7 +713,7 @@ async fn challenge_action(
                 let msg = Tr::new(t.locale).t("acs-resent");
                 sim2.page(t, Some(msg))
             })
-            .unwrap_or_else(|| message(Locale::Tr, "acs-unknown", StatusCode::NOT_FOUND))
+            .unwrap_or_else(|| unknown(browser))
         }
         Step::Again(key) => {
             let sim2 = sim.clone();
@@ -706,7 +730,7 @@ async fn challenge_action(
                 );
                 sim2.page(t, Some(msg))
             })
-            .unwrap_or_else(|| message(Locale::Tr, "acs-unknown", StatusCode::NOT_FOUND))
+            .unwrap_or_else(|| unknown(browser))
         }
     }
 }

@@ -30,7 +30,7 @@ pub const ASSETS: &[Asset] = &[
     Asset {
         name: "kapi.js",
         content_type: "text/javascript; charset=utf-8",
-        purpose: "Optional: submits the auto-posting forms (3-D Secure, result) and disables the pay button after the first click. Pages work without it.",
+        purpose: "Optional; every page works without it. Submits the auto-posting forms (3-D Secure, result); disables the pay button after the first click; groups the card number as typed and shows its brand badge and CVV hint; asks Kapı (same origin) for the installment table by the card's first 6 or 8 digits and shows the chosen total on the pay button; shows the time left. It reads the card number field only in the page, never sends or stores it.",
         body: include_str!("../../static/kapi.js"),
     },
 ];
@@ -71,6 +71,7 @@ pub fn inventory() -> serde_json::Value {
                     "purpose": a.purpose,
                 })
             })
+            .chain(super::brand::inventory())
             .collect(),
     )
 }

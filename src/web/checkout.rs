@@ -10,7 +10,7 @@ use tower_sessions::Session;
 
 use super::{
     extract::{Client, Preferred, RawForm},
-    pages::{self, CardFormValues},
+    pages::{self, CardFormValues, InstallmentFragment, InstallmentPart},
     session,
 };
 use crate::{
@@ -23,6 +23,7 @@ use crate::{
     crypto,
     domain::{Locale, PaymentId},
     error::{ErrorCode, PageError},
+    installments::{Choices, Offer},
     state::AppState,
     storage::{MerchantRecord, PaymentRecord},
 };
@@ -82,28 +83,54 @@ fn to_result(id: &str) -> Response {
     Redirect::to(&format!("/checkout/{id}/result")).into_response()
 }
 
+/// Whether the shopper chooses the installments on this payment's card page: the merchant
+/// has a plan and did not fix the count when starting the payment.
+fn offers_installments(payment: &PaymentRecord, merchant: &MerchantRecord) -> bool {
+    payment.installment <= 1 && merchant.installment_plan.is_some()
+}
+
+/// The installment choices for a card number (or its first digits) on this payment.
+fn choices_for(
+    state: &AppState,
+    payment: &PaymentRecord,
+    merchant: &MerchantRecord,
+    digits: &str,
+) -> Option<Choices> {
+    let money = payment.money()?;
+    Some(state.installments.choices(
+        merchant.installment_plan().as_ref(),
+        money,
+        payment.installment().count(),
+        digits,
+    ))
+}
+
 async fn card_page(
     state: &AppState,
     payment: &PaymentRecord,
     merchant: &MerchantRecord,
     values: CardFormValues,
     errors: Vec<(&'static str, &'static str)>,
+    installments: InstallmentPart,
 ) -> Result<Response, PageError> {
     let locale = payment.locale();
-    let docs =
-        documents::render(payment, merchant, locale).map_err(|e| PageError::internal(locale, e))?;
+    let offered = offers_installments(payment, merchant);
+    let docs = documents::render(payment, merchant, locale, offered)
+        .map_err(|e| PageError::internal(locale, e))?;
     let csrf = session::csrf_token(&state.keys, &payment.id);
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
     let today = state.clock.now().date();
-    Ok((
-        status,
-        pages::card_page(payment, merchant, &docs, csrf, values, &errors, today),
-    )
-        .into_response())
+    Ok(pages::card_page(
+        payment,
+        merchant,
+        pages::CardPageParts {
+            docs: &docs,
+            csrf,
+            values,
+            errors: &errors,
+            today,
+            installments: offered.then_some(installments),
+        },
+    ))
 }
 
 pub async fn show(
@@ -142,6 +169,7 @@ pub async fn show(
                 &merchant,
                 CardFormValues::default(),
                 vec![],
+                InstallmentPart::default(),
             )
             .await
         }
@@ -196,6 +224,20 @@ pub async fn submit(
         }
     }
     let input = CardInput::from_fields(&fields);
+    let requested = crate::form::value(&fields, "installment");
+    let requested_count = requested.parse::<u8>().ok();
+    // The table for the card typed, when the number is good enough to look up.
+    let typed_choices = || {
+        crate::domain::Pan::parse(input.card_number.expose())
+            .ok()
+            .and_then(|pan| choices_for(&state, &payment, &merchant, pan.expose()))
+    };
+    let part = |choices: Option<Choices>, notice, error| InstallmentPart {
+        selected: requested_count.unwrap_or(1),
+        choices,
+        notice,
+        error,
+    };
     // The language switch: the same form again in the other language, with everything the
     // shopper typed except the card number and CVV.
     if let Some(switch) = Locale::parse(crate::form::value(&fields, "switch_lang"))
@@ -205,21 +247,81 @@ pub async fn submit(
             .store
             .set_payment_locale(&payment.id, switch.as_str())
             .await?;
+        let installments = part(typed_choices(), None, None);
         let mut payment = payment;
         payment.locale = switch.as_str().to_owned();
         let values = CardFormValues::from_input(&input);
-        return card_page(&state, &payment, &merchant, values, vec![]).await;
+        return card_page(&state, &payment, &merchant, values, vec![], installments).await;
     }
     let valid = match card::validate(&input, state.clock.now().date()) {
         Ok(valid) => valid,
         Err(errors) => {
             let values = CardFormValues::from_input(&input);
-            return card_page(&state, &payment, &merchant, values, errors).await;
+            let installments = part(typed_choices(), None, None);
+            return card_page(&state, &payment, &merchant, values, errors, installments).await;
         }
     };
-    let docs = documents::render(&payment, &merchant, locale)
+    let Some(choices) = choices_for(&state, &payment, &merchant, valid.pan.expose()) else {
+        return Err(PageError::internal(
+            locale,
+            anyhow::anyhow!("stored amount invalid"),
+        ));
+    };
+    let again = |errors: Vec<(&'static str, &'static str)>, notice, error| {
+        let values = CardFormValues::from_input(&input);
+        let installments = part(Some(choices.clone()), notice, error);
+        card_page(&state, &payment, &merchant, values, errors, installments)
+    };
+    let offer = if choices.fixed {
+        // The merchant fixed the count: the card must allow it.
+        match choices.offers.first() {
+            Some(offer) => *offer,
+            None => {
+                return again(vec![("card_number", "installment-error-card")], None, None).await;
+            }
+        }
+    } else if choices.has_choice() {
+        match requested_count {
+            Some(n) => match choices.offer(n) {
+                Some(offer) => offer,
+                None => {
+                    let error = Some("installment-error-unavailable");
+                    return again(
+                        vec![("installment", "installment-error-unavailable")],
+                        None,
+                        error,
+                    )
+                    .await;
+                }
+            },
+            // Without JavaScript the table appears only now that the card is known: show it
+            // and let the shopper choose (the card number and CVV are typed again).
+            None => {
+                return again(vec![], Some("installments-choose-notice"), None).await;
+            }
+        }
+    } else if requested_count.is_some_and(|n| n > 1) {
+        // A count chosen for another card than this one, which pays at once.
+        let error = Some("installment-error-unavailable");
+        return again(
+            vec![("installment", "installment-error-unavailable")],
+            None,
+            error,
+        )
+        .await;
+    } else {
+        Offer::single(payment.amount_minor)
+    };
+    let offered = offers_installments(&payment, &merchant);
+    let docs = documents::render(&payment, &merchant, locale, offered)
         .map_err(|e| PageError::internal(locale, e))?;
-    match flow::submit_card(&state, &payment, &merchant.name, &valid, &client, &docs).await? {
+    let submission = flow::Submission {
+        client: &client,
+        documents: &docs,
+        offer,
+        card_info: choices.card.as_ref(),
+    };
+    match flow::submit_card(&state, &payment, &merchant.name, &valid, submission).await? {
         Next::Result => Ok(to_result(&payment.id)),
         Next::Challenge {
             acs_url,
@@ -232,6 +334,51 @@ pub async fn submit(
             Ok(resp)
         }
     }
+}
+
+/// The installment table for the first digits of a card number: asked by the card page's
+/// script as the shopper types, answered with the same HTML the page would show.
+pub async fn installments(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Client(client): Client,
+    Preferred(preferred): Preferred,
+    RawForm(fields): RawForm,
+) -> Result<Response, PageError> {
+    let csrf = crate::form::value(&fields, "csrf_token");
+    let (payment, merchant) =
+        load_owned(&state, &session, &id, Access::Form(csrf), preferred).await?;
+    let locale = payment.locale();
+    if let Err(wait) = state.limiter.hit(
+        &format!("installments:{}", client.ip),
+        state.settings.installments.lookups_per_window,
+        state.settings.limits.window_secs,
+    ) {
+        return Err(PageError::too_many(
+            ErrorCode::TooManyRequests,
+            locale,
+            wait,
+        ));
+    }
+    // Six to eight digits: enough for the BIN table, never the card number.
+    let bin = crate::form::value(&fields, "bin");
+    if !(6..=8).contains(&bin.len()) || !bin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PageError::field(ErrorCode::InvalidField, locale, "bin"));
+    }
+    if payment.status() != Status::Created || !offers_installments(&payment, &merchant) {
+        return Err(PageError::new(ErrorCode::PaymentNotFound, locale));
+    }
+    let part = InstallmentPart {
+        choices: choices_for(&state, &payment, &merchant, bin),
+        selected: crate::form::value(&fields, "selected").parse().unwrap_or(1),
+        notice: None,
+        error: None,
+    };
+    Ok(pages::render(
+        &InstallmentFragment::new(&part, &payment, &merchant.name),
+        StatusCode::OK,
+    ))
 }
 
 pub async fn cancel(

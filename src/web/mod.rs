@@ -2,6 +2,7 @@
 
 pub mod abuse;
 pub mod assets;
+pub mod brand;
 pub mod checkout;
 pub mod extract;
 pub mod pages;
@@ -63,10 +64,13 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         .route("/pay", post(pay::start))
         .route("/checkout/{id}", get(checkout::show).post(checkout::submit))
         .route("/checkout/{id}/cancel", post(checkout::cancel))
+        .route("/checkout/{id}/installments", post(checkout::installments))
         .route("/checkout/{id}/result", get(checkout::result))
         .route("/3ds/notify", post(threeds::notify))
         .route("/3ds/rreq", post(threeds::rreq))
         .route("/static/{file}", get(assets::serve))
+        .route("/brand/{id}/logo", get(brand::logo))
+        .route("/brand/{id}/theme.css", get(brand::theme))
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(session_layer)

@@ -16,6 +16,7 @@ use crate::{
     domain::Locale,
     error::{ErrorCode, PageError},
     i18n::Tr,
+    installments::Choices,
     notify,
     storage::{MerchantRecord, PaymentRecord},
 };
@@ -130,6 +131,148 @@ pub fn to_acs(locale: Locale, acs_url: String, creq: String, session_data: Strin
     }
 }
 
+// --- Installment table -----------------------------------------------------------------
+
+/// The installment part of the card page, when the shopper may choose.
+#[derive(Debug, Clone, Default)]
+pub struct InstallmentPart {
+    /// The choices for the card typed so far; `None` before a card number is known.
+    pub choices: Option<Choices>,
+    /// The count to show as chosen.
+    pub selected: u8,
+    /// Fluent key of a line above the table (why the page is shown again).
+    pub notice: Option<&'static str>,
+    /// Fluent key of an error about the choice.
+    pub error: Option<&'static str>,
+}
+
+pub struct InstallmentRow {
+    pub count: u8,
+    pub label: String,
+    /// `3 × 51,38 TL`
+    pub each: String,
+    /// When the first installment differs from the others.
+    pub first: Option<String>,
+    pub fee: String,
+    pub total: String,
+    pub checked: bool,
+    /// What the pay button and the note above it say when this row is chosen.
+    pub pay_label: String,
+    pub obligation: String,
+}
+
+/// The table (or the line that stands in for it), the same with and without JavaScript: the
+/// card page includes it, and the page's script asks for it again as the card number changes.
+#[derive(Template)]
+#[template(path = "installments.html")]
+pub struct InstallmentFragment {
+    pub tr: Tr,
+    /// "Options for your Garanti BBVA Bonus card", when the BIN table knows the card.
+    pub card: String,
+    pub rows: Vec<InstallmentRow>,
+    pub note: String,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+fn pay_texts(tr: &Tr, total: &str, merchant: &str) -> (String, String) {
+    (
+        tr.t_with("pay-button", &[("amount", total)]),
+        tr.t_with(
+            "pay-obligation",
+            &[("amount", total), ("merchant", merchant)],
+        ),
+    )
+}
+
+impl InstallmentFragment {
+    pub fn new(part: &InstallmentPart, payment: &PaymentRecord, merchant_name: &str) -> Self {
+        let locale = payment.locale();
+        let tr = Tr::new(locale);
+        let currency = payment.money().map(|m| m.currency());
+        let show = |minor: i64| {
+            currency
+                .and_then(|c| crate::domain::Money::from_minor(minor, c).ok())
+                .map(|m| m.display(locale))
+                .unwrap_or_default()
+        };
+        let (card, rows, note) = match &part.choices {
+            None => (String::new(), vec![], tr.t("installments-enter-card")),
+            Some(choices) => {
+                let card = choices
+                    .card
+                    .as_ref()
+                    .map(|c| {
+                        let name = match &c.program {
+                            Some(p) => format!("{} {}", c.bank, p.name),
+                            None => c.bank.clone(),
+                        };
+                        tr.t_with("installments-for-card", &[("card", &name)])
+                    })
+                    .unwrap_or_default();
+                let rows: Vec<InstallmentRow> = if choices.has_choice() {
+                    choices
+                        .offers
+                        .iter()
+                        .map(|o| {
+                            let (first, each) = o.installments();
+                            let total = show(o.total_minor);
+                            let (pay_label, obligation) = pay_texts(&tr, &total, merchant_name);
+                            InstallmentRow {
+                                count: o.count,
+                                label: installment_text(&tr, o.count),
+                                each: if o.count == 1 {
+                                    show(each)
+                                } else {
+                                    tr.t_with(
+                                        "installment-each",
+                                        &[("count", &o.count.to_string()), ("each", &show(each))],
+                                    )
+                                },
+                                first: (first != each).then(|| {
+                                    tr.t_with("installment-first", &[("first", &show(first))])
+                                }),
+                                fee: if o.fee_minor > 0 {
+                                    tr.t_with("installment-fee", &[("fee", &show(o.fee_minor))])
+                                } else {
+                                    tr.t("installment-fee-none")
+                                },
+                                total,
+                                checked: o.count == part.selected,
+                                pay_label,
+                                obligation,
+                            }
+                        })
+                        .collect()
+                } else {
+                    vec![]
+                };
+                let note = if rows.is_empty() {
+                    tr.t("installments-single-only")
+                } else {
+                    String::new()
+                };
+                (card, rows, note)
+            }
+        };
+        let mut fragment = Self {
+            card,
+            rows,
+            note,
+            notice: part.notice.map(|k| tr.t(k)),
+            error: part.error.map(|k| tr.t(k)),
+            tr,
+        };
+        // Nothing checked (the chosen count is not offered for this card): single payment.
+        if !fragment.rows.iter().any(|r| r.checked)
+            && let Some(first) = fragment.rows.first_mut()
+        {
+            first.checked = true;
+        }
+        fragment
+    }
+}
+
 // --- Card page -------------------------------------------------------------------------
 
 /// What the form shows again after an error: everything but the card number and CVV.
@@ -178,6 +321,9 @@ pub struct CardPage {
     pub obligation: String,
     /// The language the switch offers.
     pub other_lang: &'static str,
+    /// The installment table (rendered `InstallmentFragment`), when the shopper chooses.
+    pub installments: Option<String>,
+    pub brand: super::brand::Brand,
 }
 
 impl CardPage {
@@ -189,15 +335,30 @@ impl CardPage {
     }
 }
 
+/// What the card page shows besides the payment itself.
+pub struct CardPageParts<'a> {
+    pub docs: &'a [RenderedDocument],
+    pub csrf: String,
+    pub values: CardFormValues,
+    pub errors: &'a [(&'static str, &'static str)],
+    pub today: time::Date,
+    /// `Some` when the shopper chooses the installments.
+    pub installments: Option<InstallmentPart>,
+}
+
 pub fn card_page(
     payment: &PaymentRecord,
     merchant: &MerchantRecord,
-    docs: &[RenderedDocument],
-    csrf: String,
-    values: CardFormValues,
-    errors: &[(&'static str, &'static str)],
-    today: time::Date,
+    parts: CardPageParts<'_>,
 ) -> Response {
+    let CardPageParts {
+        docs,
+        csrf,
+        values,
+        errors,
+        today,
+        installments,
+    } = parts;
     let locale = payment.locale();
     let tr = Tr::new(locale);
     let doc = |kind| {
@@ -210,6 +371,20 @@ pub fn card_page(
         .money()
         .map(|m| m.display(locale))
         .unwrap_or_default();
+    let installments =
+        installments.map(|part| InstallmentFragment::new(&part, payment, &merchant.name));
+    let (mut pay_label, mut obligation) = pay_texts(&tr, &amount, &merchant.name);
+    // With a table whose options cost differently, texts that name no amount: without
+    // JavaScript the button cannot follow the choice (the page's script names the total).
+    let totals_differ = installments.as_ref().is_some_and(|f| {
+        f.rows
+            .first()
+            .is_some_and(|first| f.rows.iter().any(|r| r.total != first.total))
+    });
+    if totals_differ {
+        pay_label = tr.t("pay-button-chosen");
+        obligation = tr.t_with("pay-obligation-chosen", &[("merchant", &merchant.name)]);
+    }
     // Istanbul time (UTC+3) for the deadline shown to the shopper.
     let expires = time::OffsetDateTime::from_unix_timestamp(payment.expires_at / 1000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
@@ -220,7 +395,11 @@ pub fn card_page(
         merchant_name: merchant.name.clone(),
         order_id: payment.order_id.clone(),
         description: payment.description.clone(),
-        installment: installment_text(&tr, payment.installment().count()),
+        installment: if installments.is_some() {
+            tr.t("installment-choose-below")
+        } else {
+            installment_text(&tr, payment.installment().count())
+        },
         preinfo_html: doc(DocumentKind::PreInformation),
         contract_html: doc(DocumentKind::DistanceSalesContract),
         values,
@@ -233,11 +412,16 @@ pub fn card_page(
         expires_at: format!("{:02}:{:02}", expires.hour(), expires.minute()),
         expires_ms: payment.expires_at,
         other_lang: if locale == Locale::En { "tr" } else { "en" },
-        pay_label: tr.t_with("pay-button", &[("amount", &amount)]),
-        obligation: tr.t_with(
-            "pay-obligation",
-            &[("amount", &amount), ("merchant", &merchant.name)],
-        ),
+        pay_label,
+        obligation,
+        brand: super::brand::Brand::of(merchant),
+        installments: match installments.map(|f| f.render()).transpose() {
+            Ok(html) => html,
+            Err(e) => {
+                tracing::error!(error = %e, "installment table rendering failed");
+                None
+            }
+        },
         amount,
         tr,
     };
@@ -267,6 +451,7 @@ pub struct ResultPage {
     pub fields: Vec<(String, String)>,
     pub merchant_name: String,
     pub refresh: bool,
+    pub brand: super::brand::Brand,
 }
 
 pub fn result_page(payment: &PaymentRecord, merchant: &MerchantRecord) -> Response {
@@ -282,6 +467,17 @@ pub fn result_page(payment: &PaymentRecord, merchant: &MerchantRecord) -> Respon
         (tr.t("label-order"), payment.order_id.clone()),
         (tr.t("label-amount"), amount),
     ];
+    if payment.installment > 1 {
+        details.push((
+            tr.t("label-installment"),
+            installment_text(&tr, payment.installment().count()),
+        ));
+    }
+    if payment.installment_fee_minor > 0
+        && let Some(charged) = payment.charged()
+    {
+        details.push((tr.t("label-charged"), charged.display(locale)));
+    }
     if let Some(pan) = &payment.masked_pan {
         details.push((tr.t("label-card"), pan.clone()));
     }
@@ -330,6 +526,7 @@ pub fn result_page(payment: &PaymentRecord, merchant: &MerchantRecord) -> Respon
         fields,
         merchant_name: merchant.name.clone(),
         refresh,
+        brand: super::brand::Brand::of(merchant),
         tr,
     };
     let target: Vec<String> = super::security::origin_of(&page.action)

@@ -250,7 +250,30 @@ async fn browser_full_journey_with_a_challenge_card() {
         countdown.starts_with("(14:") || countdown.starts_with("(15:"),
         "{countdown}"
     );
+    // The table for this Bonus card arrived as the number was typed: pay in six, and the pay
+    // button names the total with the interest.
+    b.click("label[for='installment-6']").await;
+    let six = b
+        .find("#installment-6")
+        .await
+        .prop("checked")
+        .await
+        .unwrap();
+    assert_eq!(six.as_deref(), Some("true"));
+    let total = b
+        .client
+        .execute(
+            "return document.querySelector('#installment-6').closest('tr').querySelector('.amount-cell').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let total = total.as_str().unwrap().to_owned();
+    let label = b.find("#pay-button").await.text().await.unwrap();
+    assert!(label.contains(&total), "{label} names {total}");
+    assert!(b.text().await.contains("Garanti BBVA Bonus"));
     b.shot("03-card-filled").await;
+    assert_accessible(&b.axe().await, "card page with the installment table");
     b.click("#pay-button").await;
     b.wait_for_url("/sim/acs/challenge").await;
     b.shot("04-acs").await;
@@ -305,6 +328,14 @@ async fn browser_journey_without_javascript() {
     b.wait_for_url("/checkout/pay_").await;
     b.fill_card("4111 1111 1111 1111").await;
     b.click("#pay-button").await;
+    // Without JavaScript the installment table comes after the first submit; the card number
+    // and CVV are typed again, everything else is kept.
+    assert!(b.text().await.contains("Garanti BBVA Bonus"));
+    b.shot("08-no-js-installments").await;
+    b.type_into("#card_number", "4111 1111 1111 1111").await;
+    b.type_into("#cvv", "123").await;
+    b.click("label[for='installment-3']").await;
+    b.click("#pay-button").await;
     b.click("#redirect-form button").await;
     b.wait_for_url("/sim/acs/challenge").await;
     b.type_into("#otp", &otp(&app).await).await;
@@ -312,6 +343,7 @@ async fn browser_journey_without_javascript() {
     b.click("#redirect-form button").await;
     b.wait_for_url("/result").await;
     b.shot("08-no-js-result").await;
+    assert!(b.text().await.contains("3 taksit"));
     b.click("#merchant-return button").await;
     b.wait_for_url(&format!("{shop}/ok")).await;
     assert!(b.text().await.contains("İmza doğrulandı"));

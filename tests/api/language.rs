@@ -115,15 +115,97 @@ async fn pages_without_a_payment_follow_accept_language() {
     assert!(card.body.contains(r#"<html lang="tr">"#));
 }
 
-/// Every message key of the locale files.
+/// Every message key of the locale files (all `.ftl` files of both languages).
 fn keys() -> Vec<String> {
-    let ftl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/locales/en/main.ftl"))
-        .unwrap();
-    ftl.lines()
-        .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
-        .filter_map(|l| l.split_once(" =").map(|(k, _)| k.trim().to_owned()))
-        .filter(|k| k.contains('-'))
-        .collect()
+    let mut keys = std::collections::BTreeSet::new();
+    for lang in ["tr", "en"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("locales")
+            .join(lang);
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "ftl") {
+                continue;
+            }
+            let ftl = std::fs::read_to_string(path).unwrap();
+            keys.extend(
+                ftl.lines()
+                    .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
+                    .filter_map(|l| l.split_once(" =").map(|(k, _)| k.trim().to_owned()))
+                    .filter(|k| k.contains('-')),
+            );
+        }
+    }
+    keys.into_iter().collect()
+}
+
+/// What a shopper sees or hears of a page: its text (title included) and the values of the
+/// attributes that carry words (`title`, `aria-*`, `placeholder`, `alt`, `data-*`, a button's
+/// `value`, …) — everything but the technical ones. Each with where it was found.
+fn visible_strings(html: &str) -> Vec<(String, String)> {
+    const TECHNICAL: &[&str] = &[
+        "class",
+        "id",
+        "name",
+        "for",
+        "href",
+        "src",
+        "action",
+        "method",
+        "integrity",
+        "type",
+        "rel",
+        "autocomplete",
+        "inputmode",
+        "pattern",
+        "lang",
+        "hreflang",
+        "charset",
+        "content",
+        "role",
+        "tabindex",
+        "formaction",
+        "enctype",
+        "form",
+    ];
+    let doc = scraper::Html::parse_document(html);
+    let mut out = vec![(
+        "text".to_owned(),
+        doc.root_element().text().collect::<Vec<_>>().join(" "),
+    )];
+    for element in doc
+        .root_element()
+        .descendants()
+        .filter_map(scraper::ElementRef::wrap)
+    {
+        let hidden =
+            element.value().name() == "input" && element.value().attr("type") == Some("hidden");
+        for (name, value) in element.value().attrs() {
+            if TECHNICAL.contains(&name) || (hidden && name == "value") {
+                continue;
+            }
+            out.push((
+                format!("<{} {name}>", element.value().name()),
+                value.to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn raw_keys_in_attributes_are_found() {
+    let strings = visible_strings(
+        r#"<html><body><button aria-label="acs-cancel" data-msg="countdown-expired" class="pay-button" data-error-code="KP-1">x</button></body></html>"#,
+    );
+    let all = strings
+        .iter()
+        .map(|(_, value)| value.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(all.contains("acs-cancel") && all.contains("countdown-expired"));
+    assert!(!all.contains("pay-button"), "class names are not text");
+    assert!(!all.contains("error-code"), "attribute names are not text");
 }
 
 #[tokio::test]
@@ -131,6 +213,14 @@ async fn no_page_shows_a_raw_message_key() {
     let app = spawn_app_with(|s| s.server.demo = true).await;
     let keys = keys();
     assert!(keys.len() > 100);
+    for key in [
+        "preinfo-title",
+        "contract-title",
+        "demo-language-name",
+        "month-11",
+    ] {
+        assert!(keys.iter().any(|k| k == key), "{key} is read");
+    }
     let mut pages = vec![];
     for lang in ["tr", "en"] {
         let id = app.start_payment(&[("lang", lang)]).await;
@@ -159,15 +249,118 @@ async fn no_page_shows_a_raw_message_key() {
         bad.last_mut().unwrap().1 = "0".repeat(64);
         pages.push(app.pay(&bad).await.body);
     }
+
+    // The demo shop in both languages, all the way to its result page.
     let shop = app.demo_url.clone().unwrap();
-    pages.push(app.get(&format!("{shop}/")).await.body);
+    for lang in ["tr", "en"] {
+        let front = app.get(&format!("{shop}/?lang={lang}")).await;
+        assert!(front.body.contains(&format!(r#"<html lang="{lang}">"#)));
+        pages.push(front.body.clone());
+        let buy = forms(&front.body).into_iter().next().unwrap();
+        let signed = app
+            .post_form(&format!("{shop}{}", buy.action), &buy.fields)
+            .await;
+        pages.push(signed.body.clone());
+        let to_kapi = forms(&signed.body).into_iter().next().unwrap();
+        let started = app.post_form(&to_kapi.action, &to_kapi.fields).await;
+        let id = started
+            .location
+            .unwrap()
+            .trim_start_matches("/checkout/")
+            .to_owned();
+        let card = app.card_page(&id).await;
+        assert!(
+            card.body
+                .contains(&format!(r#"<article class="legal-doc" lang="{lang}">"#))
+        );
+        pages.push(card.body);
+        let result = app
+            .complete_3ds(app.submit_card(&id, MC_FRICTIONLESS).await)
+            .await;
+        let back = form_by_id(&result.body, "merchant-return").unwrap();
+        let thanks = app.post_form(&back.action, &back.fields).await;
+        assert!(thanks.body.contains(&format!(r#"<html lang="{lang}">"#)));
+        pages.push(thanks.body);
+    }
+    // With the notifications table filled.
+    pages.push(app.get(&format!("{shop}/?lang=en")).await.body);
+
     for page in &pages {
-        let text = text_of(page, "body").join(" ");
-        for key in &keys {
-            assert!(
-                !text.contains(key.as_str()),
-                "raw key {key} on a page: {text}"
-            );
+        for (place, shown) in visible_strings(page) {
+            for key in &keys {
+                assert!(
+                    !shown.contains(key.as_str()),
+                    "raw key {key} in {place} of a page: {shown}"
+                );
+            }
         }
     }
+}
+
+#[tokio::test]
+async fn an_unknown_acs_transaction_follows_accept_language() {
+    let app = spawn_app().await;
+    let creq = kapi::threeds::messages::encode_b64url(&kapi::threeds::messages::CReq {
+        three_ds_server_trans_id: "a7d2ec46-1a63-4c5e-9b65-1f3f8f0f3a11".into(),
+        acs_trans_id: "0b1f5d4e-8a50-4c1f-a1f4-0d3e6f2c9b77".into(),
+        challenge_window_size: "05".into(),
+        message_type: "CReq".into(),
+        message_version: "2.2.0".into(),
+    });
+    let post = |path: &str, language: &'static str, fields: Vec<(&'static str, String)>| {
+        app.client
+            .post(app.url(path))
+            .header("accept-language", language)
+            .form(&fields)
+            .send()
+    };
+    for (language, lang, text) in [
+        ("en-GB,en;q=0.9", "en", "This verification was not found."),
+        (
+            "tr-TR,tr;q=0.9,en;q=0.5",
+            "tr",
+            "Bu doğrulama işlemi bulunamadı.",
+        ),
+        ("de-DE", "tr", "Bu doğrulama işlemi bulunamadı."),
+    ] {
+        // The first CReq of a transaction the ACS does not know.
+        let resp = post(
+            "/sim/acs/challenge",
+            language,
+            vec![("creq", creq.clone()), ("threeDSSessionData", "x".into())],
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        let body = resp.text().await.unwrap();
+        assert!(body.contains(&format!(r#"<html lang="{lang}">"#)), "{body}");
+        assert!(body.contains(text), "{body}");
+        // An OTP entry for one.
+        let resp = post(
+            "/sim/acs/challenge/0b1f5d4e-8a50-4c1f-a1f4-0d3e6f2c9b77",
+            language,
+            vec![
+                ("form_token", "x".into()),
+                ("action", "verify".into()),
+                ("otp", "123456".into()),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        let body = resp.text().await.unwrap();
+        assert!(body.contains(&format!(r#"<html lang="{lang}">"#)), "{body}");
+        assert!(body.contains(text), "{body}");
+    }
+    // A CReq that cannot be read at all.
+    let resp = post("/sim/acs/challenge", "en", vec![("creq", "%%%".into())])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("The verification request is not valid.")
+    );
 }

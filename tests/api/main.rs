@@ -5,11 +5,13 @@
 
 mod helpers;
 
+mod branding;
 mod browser;
 mod card_page;
 mod cli;
 mod crash;
 mod demo;
+mod installments;
 mod journeys;
 mod language;
 mod notifications;

@@ -146,3 +146,61 @@ async fn webhook_snippets_verify_a_real_event() {
         assert_eq!(bad_key, (false, "INVALID".to_owned()), "{program}");
     }
 }
+
+/// The paths of every member of a JSON value (`card.bank`, `history[].to`, …).
+fn member_paths(v: &serde_json::Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, child) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.insert(path.clone());
+                member_paths(child, &path, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                member_paths(item, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The first ```json block after `heading` in PROTOCOL.md.
+fn documented_json(heading: &str) -> serde_json::Value {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PROTOCOL.md")).unwrap();
+    let after = &doc[doc.find(heading).expect("heading")..];
+    let start = after.find("```json").unwrap() + "```json".len();
+    let end = after[start..].find("```").unwrap() + start;
+    serde_json::from_str(&after[start..end]).unwrap()
+}
+
+#[tokio::test]
+async fn the_documented_payment_has_the_members_of_a_real_one() {
+    let app = spawn_app().await;
+    let id = app.approved_payment().await;
+    app.clock_to_istanbul_noon();
+    let (_, real) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    let mut real_paths = std::collections::BTreeSet::new();
+    member_paths(&real, "", &mut real_paths);
+    let mut doc_paths = std::collections::BTreeSet::new();
+    member_paths(
+        &documented_json("#### Get: `GET /api/v1/payments/{id}`"),
+        "",
+        &mut doc_paths,
+    );
+    // Refunds exist in the example only (a real payment without any has an empty list).
+    doc_paths.retain(|p| !p.starts_with("refunds[]"));
+    assert_eq!(
+        doc_paths
+            .symmetric_difference(&real_paths)
+            .collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "PROTOCOL.md §8.5 and the API disagree"
+    );
+}

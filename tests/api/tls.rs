@@ -204,6 +204,8 @@ async fn demo_serves_https_with_a_self_signed_certificate_end_to_end() {
         ("cvv", "123"),
         ("consent_preinfo", "yes"),
         ("consent_contract", "yes"),
+        // The demo merchant offers installments: single payment.
+        ("installment", "1"),
     ] {
         fields.push((k.into(), v.into()));
     }
