@@ -144,19 +144,19 @@ pub async fn show(
     // the token then leaves the address bar.
     if let Some(token) = query.as_deref().and_then(|q| q.strip_prefix("token=")) {
         let id = PaymentId::parse(&id)
-            .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, Locale::Tr))?;
+            .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, preferred))?;
         let valid = crypto::verify_hmac_hex(
             state.keys.session_link.expose_secret(),
             id.as_str().as_bytes(),
             token,
         );
         if !valid {
-            return Err(PageError::new(ErrorCode::SessionMismatch, Locale::Tr));
+            return Err(PageError::new(ErrorCode::SessionMismatch, preferred));
         }
         session
             .cycle_id()
             .await
-            .map_err(|e| PageError::internal(Locale::Tr, e))?;
+            .map_err(|e| PageError::internal(preferred, e))?;
         session::remember_payment(&session, id.as_str()).await?;
         return Ok(Redirect::to(&format!("/checkout/{id}")).into_response());
     }

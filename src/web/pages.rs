@@ -49,7 +49,11 @@ pub fn error_page(e: &PageError) -> Response {
     let title_key = match e.code {
         ErrorCode::PaymentExpired => "title-expired",
         ErrorCode::PaymentNotFound => "title-not-found",
-        _ => "title-error",
+        ErrorCode::OrderAlreadyPaid => "title-already-paid",
+        ErrorCode::TooManyRequests | ErrorCode::CardTestingBlocked => "title-too-many",
+        // Refusals of the start form: the payment never began.
+        code if code.code().starts_with("KP-1") => "title-error",
+        _ => "title-problem",
     };
     let page = ErrorPage {
         code: e.code.code().to_owned(),

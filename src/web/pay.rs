@@ -46,7 +46,7 @@ pub async fn start(
     session
         .cycle_id()
         .await
-        .map_err(|e| PageError::internal(Locale::Tr, e))?;
+        .map_err(|e| PageError::internal(preferred, e))?;
     session::remember_payment(&session, id.as_str()).await?;
     Ok(Redirect::to(&format!("/checkout/{id}")).into_response())
 }

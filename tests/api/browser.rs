@@ -272,6 +272,13 @@ async fn browser_full_journey_with_a_challenge_card() {
     let label = b.find("#pay-button").await.text().await.unwrap();
     assert!(label.contains(&total), "{label} names {total}");
     assert!(b.text().await.contains("Garanti BBVA Bonus"));
+    b.client
+        .execute(
+            "document.getElementById('card_number').scrollIntoView({block: 'start'})",
+            vec![],
+        )
+        .await
+        .unwrap();
     b.shot("03-card-filled").await;
     assert_accessible(&b.axe().await, "card page with the installment table");
     b.click("#pay-button").await;

@@ -141,7 +141,34 @@ async fn card_errors_are_shown_next_to_their_fields() {
         assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{selector}");
         let shown = text_of(&page.body, selector).join(" ");
         assert!(shown.contains(text), "{selector}: {shown}");
+        // Screen readers hear it: the invalid controls point at their message.
+        let doc = scraper::Html::parse_document(&page.body);
+        let invalid = scraper::Selector::parse("[aria-invalid=true]").unwrap();
+        let controls: Vec<_> = doc.select(&invalid).collect();
+        assert!(
+            !controls.is_empty(),
+            "{selector}: no control marked invalid"
+        );
+        for control in controls {
+            let described = control.value().attr("aria-describedby").unwrap_or_default();
+            assert!(
+                described.split(' ').any(|id| format!("#{id}") == *selector),
+                "{selector}: {:?} describes itself by {described:?}",
+                control.value().attr("id")
+            );
+        }
     }
+    // The summary at the top names every error and is announced.
+    let fields = app
+        .card_fields(
+            &id,
+            VISA_CHALLENGE,
+            &[("cvv", "1"), ("consent_preinfo", "")],
+        )
+        .await;
+    let page = app.post_form(&format!("/checkout/{id}"), &fields).await;
+    assert!(page.body.contains("role=\"alert\" id=\"error-summary\""));
+    assert_eq!(text_of(&page.body, "#error-summary li").len(), 2);
     // Amex needs four digits.
     let fields = app
         .card_fields(&id, "3782 822463 10005", &[("cvv", "123")])

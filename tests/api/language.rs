@@ -364,3 +364,81 @@ async fn an_unknown_acs_transaction_follows_accept_language() {
             .contains("The verification request is not valid.")
     );
 }
+
+/// The title (`<h1>`) of a page.
+fn heading(html: &str) -> String {
+    let doc = scraper::Html::parse_document(html);
+    let h1 = scraper::Selector::parse("h1").unwrap();
+    doc.select(&h1)
+        .map(|h| h.text().collect::<String>().trim().to_owned())
+        .find(|t| !t.is_empty())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_state_has_its_own_page_in_both_languages() {
+    let app = spawn_app().await;
+    for (lang, expired, paid, cancelled, failed, unreachable, not_found) in [
+        (
+            "tr",
+            "Ödeme süresi doldu",
+            "Bu sipariş zaten ödendi",
+            "Ödeme iptal edildi",
+            "Ödeme tamamlanamadı",
+            "Kartın bankasına ulaşılamıyor",
+            "Ödeme bulunamadı",
+        ),
+        (
+            "en",
+            "The payment has expired",
+            "This order has already been paid",
+            "Payment cancelled",
+            "Payment not completed",
+            "bank cannot be reached",
+            "Payment not found",
+        ),
+    ] {
+        // Expired: the deadline passed on the card page.
+        let id = app.start_payment(&[("lang", lang)]).await;
+        app.clock.advance(16 * 60);
+        let page = app.get(&format!("/checkout/{id}")).await;
+        let page = app.get(&page.location.expect("to the result")).await;
+        assert_eq!(heading(&page.body), expired, "{lang}");
+        // Already paid: the same order started again.
+        let order = random_id("PAID");
+        app.pay_with(MC_FRICTIONLESS, &[("order_id", &order), ("lang", lang)])
+            .await;
+        let again = app
+            .pay(&app.start_form(&[("order_id", &order), ("lang", lang)]))
+            .await;
+        assert_eq!(again.status, StatusCode::CONFLICT);
+        assert_eq!(heading(&again.body), paid, "{lang}");
+        // Cancelled by the shopper.
+        let id = app.start_payment(&[("lang", lang)]).await;
+        let card = app.card_page(&id).await;
+        let cancel = forms(&card.body)
+            .into_iter()
+            .find(|f| f.action.ends_with("/cancel"))
+            .unwrap();
+        let back = app.post_form(&cancel.action, &cancel.fields).await;
+        let page = app.get(&back.location.unwrap()).await;
+        assert_eq!(heading(&page.body), cancelled, "{lang}");
+        // The bank could not be reached.
+        let id = app.start_payment(&[("lang", lang)]).await;
+        let page = app
+            .complete_3ds(app.submit_card(&id, "4000 0000 0000 0911").await)
+            .await;
+        assert_eq!(heading(&page.body), failed, "{lang}");
+        assert!(page.body.contains(unreachable), "{lang}: {}", page.body);
+        // Not found, in the browser's language.
+        let resp = app
+            .client
+            .get(app.url("/checkout/pay_00000000000000000000000000000000"))
+            .header("accept-language", lang)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        assert_eq!(heading(&resp.text().await.unwrap()), not_found, "{lang}");
+    }
+}
