@@ -106,6 +106,16 @@ impl Browser {
         panic!("never reached {part}; at {}", self.url().await);
     }
 
+    async fn wait_for_text(&self, part: &str) {
+        for _ in 0..150 {
+            if self.text().await.contains(part) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never showed {part:?}; at {}", self.url().await);
+    }
+
     async fn type_into(&self, css: &str, text: &str) {
         self.find(css).await.send_keys(text).await.unwrap();
     }
@@ -467,4 +477,87 @@ async fn browser_phone_width_has_no_sideways_scrolling() {
         .unwrap();
     b.shot("11-error-page").await;
     assert_accessible(&b.axe().await, "error page");
+}
+
+#[tokio::test]
+async fn browser_card_page_helps_as_the_shopper_types() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (_app, shop) = demo_app().await;
+    let b = browser(true, 1280, 1000).await;
+    b.buy_in_shop(&shop).await;
+    let shown_badge = || async {
+        let v = b
+            .client
+            .execute(
+                "const s = [...document.querySelectorAll('#card-brand svg[data-brand]')].filter(x => !x.hidden);
+                 return s.map(x => x.dataset.brand).join(',')",
+                vec![],
+            )
+            .await
+            .unwrap();
+        v.as_str().unwrap_or_default().to_owned()
+    };
+    let number = b.find("#card_number").await;
+    for (typed, brand, grouped) in [
+        ("378282246310005", "amex", "3782 822463 10005"),
+        ("9792000000000003", "troy", "9792 0000 0000 0003"),
+        ("5555555555554444", "mastercard", "5555 5555 5555 4444"),
+    ] {
+        number.clear().await.unwrap();
+        number.send_keys(typed).await.unwrap();
+        assert_eq!(shown_badge().await, brand, "{typed}");
+        assert_eq!(
+            number.prop("value").await.unwrap().as_deref(),
+            Some(grouped),
+            "{typed}"
+        );
+        let hint = b.find("#cvv-hint").await.text().await.unwrap();
+        let cvv_max = b.find("#cvv").await.attr("maxlength").await.unwrap();
+        if brand == "amex" {
+            assert!(hint.contains("4 haneli"), "{hint}");
+            assert_eq!(cvv_max.as_deref(), Some("4"));
+        } else {
+            assert!(hint.contains("3 haneli"), "{hint}");
+            assert_eq!(cvv_max.as_deref(), Some("3"));
+        }
+    }
+    // A debit card: the table says single payment only.
+    number.clear().await.unwrap();
+    number.send_keys("4355080000000005").await.unwrap();
+    let note = b.find("#installment-note").await.text().await.unwrap();
+    assert!(note.contains("yalnızca tek çekim"), "{note}");
+    // The language switch keeps the name but never the card number.
+    b.type_into("#card_holder", "AYSE YILMAZ").await;
+    b.click("button[name=switch_lang]").await;
+    b.wait_for_text("Pay by card").await;
+    let holder = b.find("#card_holder").await.prop("value").await.unwrap();
+    assert_eq!(holder.as_deref(), Some("AYSE YILMAZ"));
+    let number = b.find("#card_number").await.prop("value").await.unwrap();
+    assert_eq!(number.as_deref(), Some(""));
+    // The pay button works once: after the first click it is disabled (the form's
+    // navigation is held back here to look at the button).
+    b.client
+        .execute(
+            "document.getElementById('card-form').addEventListener('submit', e => e.preventDefault())",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.click("#pay-button").await;
+    let mut disabled = false;
+    for _ in 0..20 {
+        if b.find("#pay-button")
+            .await
+            .prop("disabled")
+            .await
+            .unwrap()
+            .as_deref()
+            == Some("true")
+        {
+            disabled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(disabled, "the pay button stays enabled after a click");
 }
