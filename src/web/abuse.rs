@@ -94,6 +94,24 @@ impl Limiter {
     }
 
     /// Counts a hit; `Err(seconds until the window ends)` when it is over `max`.
+    /// A shopper's request counted against `max` per window: over it, a 429 page in the
+    /// shopper's language with `Retry-After`.
+    pub fn shopper_hit(
+        &self,
+        key: &str,
+        max: u32,
+        window_secs: u64,
+        locale: crate::domain::Locale,
+    ) -> Result<(), crate::error::PageError> {
+        self.hit(key, max, window_secs).map_err(|wait| {
+            crate::error::PageError::too_many(
+                crate::error::ErrorCode::TooManyRequests,
+                locale,
+                wait,
+            )
+        })
+    }
+
     pub fn hit(&self, key: &str, max: u32, window_secs: u64) -> Result<(), u64> {
         let count = self.count(key, window_secs);
         if count > max {

@@ -199,17 +199,12 @@ pub async fn submit(
         .await
         .map_err(|e| PageError::internal(locale, e))?;
     let limits = &state.settings.limits;
-    if let Err(wait) = state.limiter.hit(
+    state.limiter.shopper_hit(
         &format!("card:{}", client.ip),
         limits.card_submit,
         limits.window_secs,
-    ) {
-        return Err(PageError::too_many(
-            ErrorCode::TooManyRequests,
-            locale,
-            wait,
-        ));
-    }
+        locale,
+    )?;
     // Card testing: after many declines, this address or this merchant waits a while.
     for key in [
         format!("declines-ip:{}", client.ip),
@@ -350,17 +345,12 @@ pub async fn installments(
     let (payment, merchant) =
         load_owned(&state, &session, &id, Access::Form(csrf), preferred).await?;
     let locale = payment.locale();
-    if let Err(wait) = state.limiter.hit(
+    state.limiter.shopper_hit(
         &format!("installments:{}", client.ip),
         state.settings.installments.lookups_per_window,
         state.settings.limits.window_secs,
-    ) {
-        return Err(PageError::too_many(
-            ErrorCode::TooManyRequests,
-            locale,
-            wait,
-        ));
-    }
+        locale,
+    )?;
     // Six to eight digits: enough for the BIN table, never the card number.
     let bin = crate::form::value(&fields, "bin");
     if !(6..=8).contains(&bin.len()) || !bin.bytes().all(|b| b.is_ascii_digit()) {

@@ -10,12 +10,7 @@ use super::{
     extract::{Client, Preferred, RawForm},
     session,
 };
-use crate::{
-    checkout::start,
-    domain::Locale,
-    error::{ErrorCode, PageError},
-    state::AppState,
-};
+use crate::{checkout::start, domain::Locale, error::PageError, state::AppState};
 
 pub async fn start(
     State(state): State<AppState>,
@@ -29,17 +24,12 @@ pub async fn start(
         lang => Locale::parse_lenient(lang),
     };
     let limits = &state.settings.limits;
-    if let Err(wait) = state.limiter.hit(
+    state.limiter.shopper_hit(
         &format!("pay:{}", client.ip),
         limits.pay_start,
         limits.window_secs,
-    ) {
-        return Err(PageError::too_many(
-            ErrorCode::TooManyRequests,
-            locale,
-            wait,
-        ));
-    }
+        locale,
+    )?;
     let id = start::start_payment(&state, fields, preferred).await?;
     // A fresh session id whenever a payment is bound to the browser (no fixation); again at
     // card submit.
