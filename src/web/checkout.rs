@@ -84,9 +84,11 @@ fn to_result(id: &str) -> Response {
 }
 
 /// Whether the shopper chooses the installments on this payment's card page: the merchant
-/// has a plan and did not fix the count when starting the payment.
+/// has a plan, did not fix the count when starting the payment, and the payment is in TRY.
 fn offers_installments(payment: &PaymentRecord, merchant: &MerchantRecord) -> bool {
-    payment.installment <= 1 && merchant.installment_plan.is_some()
+    payment.installment <= 1
+        && merchant.installment_plan.is_some()
+        && payment.money().map(|m| m.currency()) == Some(crate::domain::Currency::Try)
 }
 
 /// The installment choices for a card number (or its first digits) on this payment.

@@ -215,10 +215,18 @@ async fn debit_and_unknown_cards_pay_at_once() {
     // A card the BIN table does not know: single payment.
     let table = table_for(&app, &id, "42424242").await;
     assert!(table.body.contains("yalnızca tek çekim"));
-    // Another currency: single payment, whatever the card.
+    // Another currency: single payment, whatever the card, and no table at all.
     let id = app.start_payment(&[("currency", "USD")]).await;
-    let table = table_for(&app, &id, "411111").await;
-    assert!(rows(&table.body).is_empty(), "{}", table.body);
+    assert!(
+        !app.card_page(&id)
+            .await
+            .body
+            .contains("id=\"installments\"")
+    );
+    let got = app
+        .return_to_merchant(&app.complete_3ds(app.submit_card(&id, WORLD).await).await)
+        .await;
+    assert_eq!(got.get("installment"), "1");
 }
 
 #[tokio::test]
