@@ -190,6 +190,17 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn colours_and_logos_never_panic(s in "\\PC{0,12}", bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            if let Some(c) = AccentColour::parse(&s) {
+                proptest::prop_assert!(c.readable().contrast_on_white() >= 4.5);
+                proptest::prop_assert!(AccentColour::parse(&c.as_str()) == Some(c));
+            }
+            let _ = Logo::parse(bytes);
+        }
+    }
+
     #[test]
     fn logos_are_checked_by_content() {
         let png = b"\x89PNG\r\n\x1a\nrest".to_vec();

@@ -250,6 +250,15 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn lookups_and_tables_never_panic(digits in "\\PC{0,20}", row in "\\PC{0,60}") {
+            let t = BinTable::parse(BUILT_IN).unwrap();
+            let _ = t.lookup(&digits);
+            let _ = BinTable::parse(&format!("{HEADER}\n{row}\n"));
+        }
+    }
+
     #[test]
     fn mistakes_name_their_line() {
         let bad = |body: &str| BinTable::parse(&format!("{HEADER}\n{body}\n")).unwrap_err();

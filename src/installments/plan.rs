@@ -470,6 +470,26 @@ mod tests {
         assert_eq!(fixed(2, Some(&jewellery), credit, try_(100), &caps()), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn rates_and_plans_never_panic(s in "\\PC{0,40}") {
+            let _ = Rate::parse(&s);
+            let _ = InstallmentPlan::from_json(&s);
+        }
+
+        #[test]
+        fn rates_round_trip(bp in 0u32..=10_000) {
+            let r = Rate(bp);
+            proptest::prop_assert_eq!(Rate::parse(&r.to_decimal_string()), Some(r));
+        }
+
+        #[test]
+        fn interest_is_never_negative_nor_more_than_the_amount(minor in 1i64..10_000_000_000_000, bp in 0u32..=10_000) {
+            let fee = Rate(bp).of(minor);
+            proptest::prop_assert!((0..=minor).contains(&fee));
+        }
+    }
+
     #[test]
     fn plans_are_checked_and_round_trip() {
         let p = plan();
