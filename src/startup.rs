@@ -247,6 +247,11 @@ impl Application {
         let store: Arc<dyn Store> = Arc::new(store);
         let bins = crate::installments::BinTable::load(settings.installments.bin_table.as_deref())?;
         tracing::info!(ranges = bins.len(), "BIN table loaded");
+        if settings.installments.bin_table.is_none() && !settings.simulators.enabled {
+            tracing::warn!(
+                "the built-in BIN table holds only the simulators' test ranges: set installments.bin_table to your acquirer's BIN list, or real cards get no installment table"
+            );
+        }
         let state = AppState {
             installments: Arc::new(crate::installments::Installments {
                 bins,

@@ -88,6 +88,8 @@ fn modified(path: &Path) -> Option<SystemTime> {
 /// certificate they started with; new ones get the new one.
 pub async fn watch(config: RustlsConfig, cert: PathBuf, key: PathBuf, every: Duration) {
     let mut seen = (modified(&cert), modified(&key));
+    // The files as they were when a reload last failed: said once, not at every check.
+    let mut failed = None;
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
@@ -113,12 +115,16 @@ pub async fn watch(config: RustlsConfig, cert: PathBuf, key: PathBuf, every: Dur
         match config.reload_from_pem_file(&cert, &key).await {
             Ok(()) => {
                 seen = now;
+                failed = None;
                 tracing::info!(cert = %cert.display(), "TLS certificate reloaded");
             }
             // Perhaps caught between writing the certificate and the key: the files are
             // tried again at the next check.
             Err(e) => {
-                tracing::error!(error = %e, "TLS certificate reload failed; keeping the old one")
+                if forced || failed != Some(now) {
+                    tracing::error!(error = %e, "TLS certificate reload failed; keeping the old one");
+                }
+                failed = Some(now);
             }
         }
     }

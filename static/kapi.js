@@ -68,19 +68,33 @@
   var obligation = document.getElementById("obligation");
   if (box && options && form && number && window.fetch) {
     var initial = options.innerHTML, shownFor = "", asked = 0;
+    var status = document.getElementById("installment-status");
+    // The pay button and the note above it name what the card will be charged: the chosen
+    // option's total, or the order amount when there is nothing to choose.
     var showChoice = function () {
       var chosen = options.querySelector("input[name=installment]:checked");
-      if (!chosen) { return; }
-      if (payButton) { payButton.textContent = chosen.getAttribute("data-pay-label"); }
-      if (obligation) { obligation.textContent = chosen.getAttribute("data-obligation"); }
+      if (payButton) {
+        payButton.textContent = chosen ? chosen.getAttribute("data-pay-label") : payButton.getAttribute("data-single");
+      }
+      if (obligation) {
+        obligation.textContent = chosen ? chosen.getAttribute("data-obligation") : obligation.getAttribute("data-single");
+      }
     };
+    // A short line for screen readers, instead of reading the whole table again.
+    var announce = function () {
+      var lines = options.querySelectorAll(".installment-card, #installment-note");
+      if (status) {
+        status.textContent = Array.prototype.map.call(lines, function (l) { return l.textContent; }).join(" ");
+      }
+    };
+    showChoice();
     options.addEventListener("change", showChoice);
     number.addEventListener("input", function () {
       var digits = number.value.replace(/\D/g, "");
       var bin = digits.length >= 8 ? digits.slice(0, 8) : digits.length >= 6 ? digits.slice(0, 6) : "";
       if (bin === shownFor) { return; }
       shownFor = bin;
-      if (!bin) { options.innerHTML = initial; showChoice(); return; }
+      if (!bin) { options.innerHTML = initial; showChoice(); announce(); return; }
       var chosen = options.querySelector("input[name=installment]:checked");
       var body = new URLSearchParams();
       body.set("csrf_token", form.elements.csrf_token.value);
@@ -91,7 +105,7 @@
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
           // Only the answer to the latest question counts.
-          if (html !== null && ticket === asked) { options.innerHTML = html; showChoice(); }
+          if (html !== null && ticket === asked) { options.innerHTML = html; showChoice(); announce(); }
         })
         .catch(function () { /* without the table the server offers it after submit */ });
     });

@@ -51,7 +51,7 @@ preinfo-price-total = Total price (VAT and all other taxes included):
 # When the buyer cannot choose installments (single payment or the merchant's fixed count).
 preinfo-price-text = Any delivery charge is included in the total price. No amount other than the total price above will be charged to your card for this order. Installments are posted to your statement by your card issuer.
 # When the buyer chooses the number of installments on the payment page (an interest charge may apply).
-preinfo-price-text-installments = Any delivery charge is included in the total price. For a single payment, no amount other than the total price above will be charged to your card for this order. For an installment payment, the interest charge (vade farkı) shown in the installment table on the payment page for the option you choose, if any, is added to the total price; the amount charged to your card is shown next to the pay button. Installments are posted to your statement by your card issuer.
+preinfo-price-text-installments = Any delivery charge is included in the total price. For a single payment, no amount other than the total price above will be charged to your card for this order. For an installment payment, the interest charge (vade farkı) shown in the installment table on the payment page for the option you choose, if any, is added to the total price; the total charged to your card is shown in that option's row. Installments are posted to your statement by your card issuer.
 
 preinfo-delivery-heading = 4. Delivery and performance
 preinfo-delivery-text = The goods or services are delivered in accordance with the delivery terms stated on the seller’s order page, to the address you gave in your order or, for digital goods and services, by the agreed method. Unless a shorter period is stated on the order page, delivery takes place within the legal maximum of 30 days from the date the order reaches the seller. Otherwise, you may terminate the contract.
@@ -102,7 +102,7 @@ contract-buyer-name = Full name:
 contract-subject-heading = Article 2 – Subject of the contract
 contract-subject-text = This contract sets out the parties’ rights and obligations, under Consumer Protection Law No. 6502 and the Distance Contracts Regulation, for the sale and delivery of the following goods or services ordered electronically by the buyer.
 # Shown only when the buyer chooses the number of installments on the payment page.
-contract-subject-installments = For an installment payment, the interest charge (vade farkı) shown in the installment table on the payment page for the option the buyer chooses, if any, is added to the total price; the amount charged to the buyer’s card is shown next to the pay button.
+contract-subject-installments = For an installment payment, the interest charge (vade farkı) shown in the installment table on the payment page for the option the buyer chooses, if any, is added to the total price; the total charged to the buyer’s card is shown in that option’s row.
 
 contract-general-heading = Article 3 – General provisions
 contract-general-1 = The buyer acknowledges having read the Pre-Information Form on the main characteristics, total price including taxes, payment, delivery and right of withdrawal, and having confirmed it electronically.

@@ -51,7 +51,7 @@ preinfo-price-total = Toplam bedel (KDV dâhil tüm vergiler dâhil):
 # Alıcı taksit seçemediğinde (tek çekim ya da satıcının belirlediği taksit sayısı).
 preinfo-price-text = Teslimat masrafı varsa toplam bedele dâhildir. Bu sipariş için yukarıdaki toplam bedel dışında kartınızdan ek bir tutar tahsil edilmez. Taksitli ödemelerde taksitler, kartınızı çıkaran kuruluş tarafından hesap özetinize yansıtılır.
 # Alıcı taksit sayısını ödeme sayfasında seçebildiğinde (vade farkı olabilir).
-preinfo-price-text-installments = Teslimat masrafı varsa toplam bedele dâhildir. Tek çekim ödemede bu sipariş için yukarıdaki toplam bedel dışında kartınızdan ek bir tutar tahsil edilmez. Taksitli ödemede, ödeme sayfasındaki taksit tablosunda seçtiğiniz seçenek için gösterilen vade farkı (varsa) toplam bedele eklenir; kartınızdan tahsil edilecek tutar ödeme düğmesinin yanında gösterilir. Taksitler, kartınızı çıkaran kuruluş tarafından hesap özetinize yansıtılır.
+preinfo-price-text-installments = Teslimat masrafı varsa toplam bedele dâhildir. Tek çekim ödemede bu sipariş için yukarıdaki toplam bedel dışında kartınızdan ek bir tutar tahsil edilmez. Taksitli ödemede, ödeme sayfasındaki taksit tablosunda seçtiğiniz seçenek için gösterilen vade farkı (varsa) toplam bedele eklenir; kartınızdan tahsil edilecek toplam tutar o seçeneğin satırında gösterilir. Taksitler, kartınızı çıkaran kuruluş tarafından hesap özetinize yansıtılır.
 
 preinfo-delivery-heading = 4. Teslimat ve ifa
 preinfo-delivery-text = Ürün veya hizmet, Satıcı’nın sipariş sayfasında belirttiği teslimat koşullarına göre, siparişte bildirdiğiniz adrese ya da dijital ürün ve hizmetlerde kararlaştırılan yöntemle teslim edilir. Sipariş sayfasında daha kısa bir süre belirtilmedikçe teslimat, siparişin Satıcı’ya ulaştığı tarihten itibaren yasal azami süre olan 30 gün içinde yapılır. Bu süre içinde teslimat yapılmazsa sözleşmeyi feshedebilirsiniz.
@@ -102,7 +102,7 @@ contract-buyer-name = Ad soyad:
 contract-subject-heading = Madde 2 – Sözleşmenin konusu
 contract-subject-text = Bu sözleşmenin konusu, Alıcı’nın Satıcı’dan elektronik ortamda sipariş ettiği aşağıdaki ürün veya hizmetin satışı ve teslimi ile ilgili olarak, 6502 sayılı Tüketicinin Korunması Hakkında Kanun ve Mesafeli Sözleşmeler Yönetmeliği uyarınca tarafların hak ve yükümlülüklerinin belirlenmesidir.
 # Yalnızca alıcı taksit sayısını ödeme sayfasında seçebildiğinde gösterilir.
-contract-subject-installments = Taksitli ödemede, ödeme sayfasındaki taksit tablosunda Alıcı’nın seçtiği seçenek için gösterilen vade farkı (varsa) toplam bedele eklenir; Alıcı’nın kartından tahsil edilecek tutar ödeme düğmesinin yanında gösterilir.
+contract-subject-installments = Taksitli ödemede, ödeme sayfasındaki taksit tablosunda Alıcı’nın seçtiği seçenek için gösterilen vade farkı (varsa) toplam bedele eklenir; Alıcı’nın kartından tahsil edilecek toplam tutar o seçeneğin satırında gösterilir.
 
 contract-general-heading = Madde 3 – Genel hükümler
 contract-general-1 = Alıcı, ürün veya hizmetin temel nitelikleri, tüm vergiler dâhil satış fiyatı, ödeme şekli, teslimat koşulları ve cayma hakkı konusunda Ön Bilgilendirme Formu’nu okuyup bilgi sahibi olduğunu ve bu bilgilendirmeyi elektronik ortamda teyit ettiğini kabul eder.

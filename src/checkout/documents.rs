@@ -126,12 +126,6 @@ pub fn installment_text(tr: &Tr, count: u8) -> String {
     }
 }
 
-/// Whether the shopper chooses the number of installments on the payment page: the merchant
-/// offers installments there and did not fix a count for this payment.
-fn installment_choice(payment: &PaymentRecord, installments_offered: bool) -> bool {
-    installments_offered && payment.installment().count() <= 1
-}
-
 fn doc_data(
     payment: &PaymentRecord,
     merchant: &MerchantRecord,
@@ -181,16 +175,15 @@ fn doc_data(
     }
 }
 
-/// The documents of a payment in `locale`. `installments_offered`: the payment page offers
-/// the shopper a choice of installments (with any interest charge shown there), which the
-/// texts then mention when the merchant did not fix a count.
+/// The documents of a payment in `locale`. `installment_choice`: the payment page lets the
+/// shopper choose the installments (with any interest charge shown there), which the texts
+/// then mention.
 pub fn render(
     payment: &PaymentRecord,
     merchant: &MerchantRecord,
     locale: Locale,
-    installments_offered: bool,
+    installment_choice: bool,
 ) -> Result<Vec<RenderedDocument>, askama::Error> {
-    let installment_choice = installment_choice(payment, installments_offered);
     let d = doc_data(payment, merchant, locale, installment_choice);
     render_data(&d, locale, installment_choice)
 }
@@ -341,7 +334,7 @@ mod tests {
             "<strong>Taksit:</strong> Tek çekim ya da ödeme sayfasında seçeceğiniz taksit sayısı"
         ));
         assert!(preinfo.contains("vade farkı (varsa) toplam bedele eklenir"));
-        assert!(preinfo.contains("ödeme düğmesinin yanında gösterilir"));
+        assert!(preinfo.contains("o seçeneğin satırında gösterilir"));
         assert!(contract.contains("vade farkı (varsa) toplam bedele eklenir"));
 
         let (preinfo, contract) = texts(Locale::En, false);
@@ -355,7 +348,7 @@ mod tests {
         assert!(
             preinfo.contains("the interest charge (vade farkı) shown in the installment table")
         );
-        assert!(preinfo.contains("shown next to the pay button"));
+        assert!(preinfo.contains("is shown in that option"));
         assert!(contract.contains("interest charge (vade farkı)"));
     }
 

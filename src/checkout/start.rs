@@ -146,6 +146,7 @@ pub fn parse_order(
         _ => (ErrorCode::InvalidAmount, "amount"),
     })?;
     let installment = Installment::parse(input.installment)
+        .filter(|n| n.count() == 1 || currency == Currency::Try)
         .ok_or((ErrorCode::InvalidInstallment, "installment"))?;
     let description =
         Description::parse(input.description).ok_or((ErrorCode::InvalidField, "description"))?;

@@ -113,6 +113,8 @@ impl BinTable {
     pub fn parse(text: &str) -> Result<Self, BinTableError> {
         let mut table = Self::default();
         let mut header_seen = false;
+        // Spreadsheets often save CSV with a byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -278,6 +280,8 @@ mod tests {
                 .contains("twice")
         );
         assert!(BinTable::parse("prefix;brand\n").is_err());
+        let bom = format!("\u{feff}{HEADER}\n411111,visa,credit,Bank,\n");
+        assert_eq!(BinTable::parse(&bom).unwrap().len(), 1);
         assert!(BinTable::parse("# nothing\n").is_err());
     }
 }

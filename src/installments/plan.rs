@@ -44,10 +44,6 @@ impl Rate {
         (bp <= 10_000).then_some(Self(bp))
     }
 
-    pub fn basis_points(self) -> u32 {
-        self.0
-    }
-
     /// `3.25`, as written in plans and the API.
     pub fn to_decimal_string(self) -> String {
         format!("{}.{:02}", self.0 / 100, self.0 % 100)
@@ -201,7 +197,7 @@ impl InstallmentPlan {
 /// The regulator's caps (BDDK): the longest term per product category; from configuration.
 #[derive(Debug, Clone)]
 pub struct Caps {
-    /// For any category not listed, and the ceiling of all.
+    /// For any category not listed, and the ceiling of every category's limit.
     pub general: u8,
     /// For commercial cards, to which the category limits do not apply.
     pub commercial: u8,
@@ -228,7 +224,6 @@ impl Caps {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Offer {
     pub count: u8,
-    pub rate: Rate,
     /// The interest charged to the shopper (0 when the merchant bears it).
     pub fee_minor: i64,
     /// What the card is charged: the amount plus the fee.
@@ -239,7 +234,6 @@ impl Offer {
     pub fn single(amount_minor: i64) -> Self {
         Self {
             count: 1,
-            rate: Rate::ZERO,
             fee_minor: 0,
             total_minor: amount_minor,
         }
@@ -251,15 +245,6 @@ impl Offer {
         let each = self.total_minor / n;
         (each + self.total_minor % n, each)
     }
-
-    pub fn total(&self, currency: Currency) -> Option<Money> {
-        Money::from_minor(self.total_minor, currency).ok()
-    }
-}
-
-/// Whether a card may be paid in installments at all: a known credit or commercial card.
-fn card_allows(card: Option<&BinInfo>) -> bool {
-    card.is_some_and(|c| c.kind.allows_installments())
 }
 
 /// The offers for a card: single payment first, then every count the plan offers for the
@@ -274,7 +259,8 @@ pub fn offers(
     let (Some(plan), Some(info)) = (plan, card) else {
         return vec![single];
     };
-    if amount.currency() != Currency::Try || !card_allows(card) {
+    // Only a card the table knows as a credit card is offered anything.
+    if amount.currency() != Currency::Try || !info.kind.allows_installments() {
         return vec![single];
     }
     let max = caps.max_count(info.kind, &plan.category);
@@ -294,7 +280,6 @@ pub fn offers(
         }
         offers.push(Offer {
             count: option.count,
-            rate: option.rate,
             fee_minor: fee,
             total_minor: total,
         });
@@ -303,7 +288,9 @@ pub fn offers(
 }
 
 /// A count the merchant fixed when starting the payment (the bank-style `installment` field):
-/// no interest is added (the merchant priced it in), but the card must allow it.
+/// no interest is added (the merchant priced it in). A card the table knows to pay at once
+/// (debit, prepaid) or a count over the cap is refused; a card the table does not know is
+/// left to its bank, as at a bank's own page.
 pub fn fixed(
     count: u8,
     plan: Option<&InstallmentPlan>,
@@ -311,15 +298,16 @@ pub fn fixed(
     amount: Money,
     caps: &Caps,
 ) -> Option<Offer> {
-    if count <= 1 {
-        return Some(Offer::single(amount.minor()));
-    }
-    let info = card.filter(|c| c.kind.allows_installments())?;
-    let category = plan.map_or(GENERAL, |p| p.category.as_str());
-    (count <= caps.max_count(info.kind, category)).then(|| Offer {
+    let offer = Offer {
         count,
         ..Offer::single(amount.minor())
-    })
+    };
+    if count <= 1 {
+        return Some(offer);
+    }
+    let kind = card.map_or(CardKind::Credit, |c| c.kind);
+    let category = plan.map_or(GENERAL, |p| p.category.as_str());
+    (kind.allows_installments() && count <= caps.max_count(kind, category)).then_some(offer)
 }
 
 #[cfg(test)]
@@ -372,7 +360,6 @@ mod tests {
     fn the_first_installment_carries_the_remainder() {
         let o = Offer {
             count: 3,
-            rate: Rate(275),
             fee_minor: 413,
             total_minor: 15_413,
         };
@@ -460,7 +447,11 @@ mod tests {
             fixed(3, None, bins.lookup("4355080000000005"), try_(100), &caps()),
             None
         );
-        assert_eq!(fixed(3, None, None, try_(100), &caps()), None);
+        // Unknown to the table: the bank decides.
+        assert_eq!(
+            fixed(3, None, None, try_(100), &caps()).map(|o| o.count),
+            Some(3)
+        );
         assert_eq!(
             fixed(1, None, None, try_(100), &caps()).map(|o| o.count),
             Some(1)

@@ -93,7 +93,6 @@ impl Limiter {
         }
     }
 
-    /// Counts a hit; `Err(seconds until the window ends)` when it is over `max`.
     /// A shopper's request counted against `max` per window: over it, a 429 page in the
     /// shopper's language with `Retry-After`.
     pub fn shopper_hit(
@@ -112,6 +111,7 @@ impl Limiter {
         })
     }
 
+    /// Counts a hit; `Err(seconds until the window ends)` when it is over `max`.
     pub fn hit(&self, key: &str, max: u32, window_secs: u64) -> Result<(), u64> {
         let count = self.count(key, window_secs);
         if count > max {

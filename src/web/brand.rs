@@ -48,11 +48,13 @@ impl Brand {
                     sha.get(..16).unwrap_or(sha)
                 )
             }),
+            // Versioned by the body, so a cached theme always matches its integrity.
             theme_url: theme.map(|c| {
+                let digest = hex::encode(Sha384::digest(c.theme_css().as_bytes()));
                 format!(
                     "/brand/{}/theme.css?v={}",
                     merchant.id,
-                    c.as_str().trim_start_matches('#')
+                    digest.get(..16).unwrap_or(&digest)
                 )
             }),
             theme_integrity: theme.map(|c| integrity(&c.theme_css())).unwrap_or_default(),

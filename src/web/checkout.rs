@@ -23,7 +23,7 @@ use crate::{
     crypto,
     domain::{Locale, PaymentId},
     error::{ErrorCode, PageError},
-    installments::{Choices, Offer},
+    installments::{Choices, InstallmentPlan, Offer},
     state::AppState,
     storage::{MerchantRecord, PaymentRecord},
 };
@@ -85,9 +85,9 @@ fn to_result(id: &str) -> Response {
 
 /// Whether the shopper chooses the installments on this payment's card page: the merchant
 /// has a plan, did not fix the count when starting the payment, and the payment is in TRY.
-fn offers_installments(payment: &PaymentRecord, merchant: &MerchantRecord) -> bool {
+fn offers_installments(payment: &PaymentRecord, plan: Option<&InstallmentPlan>) -> bool {
     payment.installment <= 1
-        && merchant.installment_plan.is_some()
+        && plan.is_some()
         && payment.money().map(|m| m.currency()) == Some(crate::domain::Currency::Try)
 }
 
@@ -95,16 +95,15 @@ fn offers_installments(payment: &PaymentRecord, merchant: &MerchantRecord) -> bo
 fn choices_for(
     state: &AppState,
     payment: &PaymentRecord,
-    merchant: &MerchantRecord,
+    plan: Option<&InstallmentPlan>,
     digits: &str,
 ) -> Option<Choices> {
     let money = payment.money()?;
-    Some(state.installments.choices(
-        merchant.installment_plan().as_ref(),
-        money,
-        payment.installment().count(),
-        digits,
-    ))
+    Some(
+        state
+            .installments
+            .choices(plan, money, payment.installment().count(), digits),
+    )
 }
 
 async fn card_page(
@@ -116,7 +115,7 @@ async fn card_page(
     installments: InstallmentPart,
 ) -> Result<Response, PageError> {
     let locale = payment.locale();
-    let offered = offers_installments(payment, merchant);
+    let offered = offers_installments(payment, merchant.installment_plan().as_ref());
     let docs = documents::render(payment, merchant, locale, offered)
         .map_err(|e| PageError::internal(locale, e))?;
     let csrf = session::csrf_token(&state.keys, &payment.id);
@@ -221,13 +220,14 @@ pub async fn submit(
         }
     }
     let input = CardInput::from_fields(&fields);
+    let plan = merchant.installment_plan();
     let requested = crate::form::value(&fields, "installment");
     let requested_count = requested.parse::<u8>().ok();
     // The table for the card typed, when the number is good enough to look up.
     let typed_choices = || {
         crate::domain::Pan::parse(input.card_number.expose())
             .ok()
-            .and_then(|pan| choices_for(&state, &payment, &merchant, pan.expose()))
+            .and_then(|pan| choices_for(&state, &payment, plan.as_ref(), pan.expose()))
     };
     let part = |choices: Option<Choices>, notice, error| InstallmentPart {
         selected: requested_count.unwrap_or(1),
@@ -258,7 +258,7 @@ pub async fn submit(
             return card_page(&state, &payment, &merchant, values, errors, installments).await;
         }
     };
-    let Some(choices) = choices_for(&state, &payment, &merchant, valid.pan.expose()) else {
+    let Some(choices) = choices_for(&state, &payment, plan.as_ref(), valid.pan.expose()) else {
         return Err(PageError::internal(
             locale,
             anyhow::anyhow!("stored amount invalid"),
@@ -284,7 +284,7 @@ pub async fn submit(
                 None => {
                     let error = Some("installment-error-unavailable");
                     return again(
-                        vec![("installment", "installment-error-unavailable")],
+                        vec![("installments", "installment-error-unavailable")],
                         None,
                         error,
                     )
@@ -301,7 +301,7 @@ pub async fn submit(
         // A count chosen for another card than this one, which pays at once.
         let error = Some("installment-error-unavailable");
         return again(
-            vec![("installment", "installment-error-unavailable")],
+            vec![("installments", "installment-error-unavailable")],
             None,
             error,
         )
@@ -309,7 +309,7 @@ pub async fn submit(
     } else {
         Offer::single(payment.amount_minor)
     };
-    let offered = offers_installments(&payment, &merchant);
+    let offered = offers_installments(&payment, plan.as_ref());
     let docs = documents::render(&payment, &merchant, locale, offered)
         .map_err(|e| PageError::internal(locale, e))?;
     let submission = flow::Submission {
@@ -343,14 +343,21 @@ pub async fn installments(
     Preferred(preferred): Preferred,
     RawForm(fields): RawForm,
 ) -> Result<Response, PageError> {
-    let csrf = crate::form::value(&fields, "csrf_token");
-    let (payment, merchant) =
-        load_owned(&state, &session, &id, Access::Form(csrf), preferred).await?;
-    let locale = payment.locale();
+    // Counted before anything is read: the script asks as the shopper types.
     state.limiter.shopper_hit(
         &format!("installments:{}", client.ip),
         state.settings.installments.lookups_per_window,
         state.settings.limits.window_secs,
+        preferred,
+    )?;
+    // A question, not an act: the browser must already hold the payment, and show the
+    // page's token as its forms do.
+    let (payment, merchant) = load_owned(&state, &session, &id, Access::Session, preferred).await?;
+    let locale = payment.locale();
+    session::check_csrf(
+        &state.keys,
+        &payment.id,
+        crate::form::value(&fields, "csrf_token"),
         locale,
     )?;
     // Six to eight digits: enough for the BIN table, never the card number.
@@ -358,11 +365,12 @@ pub async fn installments(
     if !(6..=8).contains(&bin.len()) || !bin.bytes().all(|b| b.is_ascii_digit()) {
         return Err(PageError::field(ErrorCode::InvalidField, locale, "bin"));
     }
-    if payment.status() != Status::Created || !offers_installments(&payment, &merchant) {
+    let plan = merchant.installment_plan();
+    if payment.status() != Status::Created || !offers_installments(&payment, plan.as_ref()) {
         return Err(PageError::new(ErrorCode::PaymentNotFound, locale));
     }
     let part = InstallmentPart {
-        choices: choices_for(&state, &payment, &merchant, bin),
+        choices: choices_for(&state, &payment, plan.as_ref(), bin),
         selected: crate::form::value(&fields, "selected").parse().unwrap_or(1),
         notice: None,
         error: None,

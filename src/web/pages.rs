@@ -323,6 +323,9 @@ pub struct CardPage {
     pub expires_ms: i64,
     pub pay_label: String,
     pub obligation: String,
+    /// The texts for a single payment of the order amount, for the page's script.
+    pub single_pay_label: String,
+    pub single_obligation: String,
     /// The language the switch offers.
     pub other_lang: &'static str,
     /// The installment table (rendered `InstallmentFragment`), when the shopper chooses.
@@ -377,7 +380,8 @@ pub fn card_page(
         .unwrap_or_default();
     let installments =
         installments.map(|part| InstallmentFragment::new(&part, payment, &merchant.name));
-    let (mut pay_label, mut obligation) = pay_texts(&tr, &amount, &merchant.name);
+    let (single_pay_label, single_obligation) = pay_texts(&tr, &amount, &merchant.name);
+    let (mut pay_label, mut obligation) = (single_pay_label.clone(), single_obligation.clone());
     // With a table whose options cost differently, texts that name no amount: without
     // JavaScript the button cannot follow the choice (the page's script names the total).
     let totals_differ = installments.as_ref().is_some_and(|f| {
@@ -418,6 +422,8 @@ pub fn card_page(
         other_lang: if locale == Locale::En { "tr" } else { "en" },
         pay_label,
         obligation,
+        single_pay_label,
+        single_obligation,
         brand: super::brand::Brand::of(merchant),
         installments: match installments.map(|f| f.render()).transpose() {
             Ok(html) => html,

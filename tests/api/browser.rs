@@ -521,11 +521,36 @@ async fn browser_card_page_helps_as_the_shopper_types() {
             assert_eq!(cvv_max.as_deref(), Some("3"));
         }
     }
-    // A debit card: the table says single payment only.
+    // Six installments on a Bonus card: the button names their total…
+    number.clear().await.unwrap();
+    number.send_keys("4111111111111111").await.unwrap();
+    b.click("label[for='installment-6']").await;
+    let single = b
+        .find("#pay-button")
+        .await
+        .attr("data-single")
+        .await
+        .unwrap()
+        .unwrap();
+    let six = b.find("#pay-button").await.text().await.unwrap();
+    assert_ne!(six, single);
+    // …and a debit card, which the table says pays at once, goes back to the order amount.
     number.clear().await.unwrap();
     number.send_keys("4355080000000005").await.unwrap();
     let note = b.find("#installment-note").await.text().await.unwrap();
     assert!(note.contains("yalnızca tek çekim"), "{note}");
+    assert_eq!(b.find("#pay-button").await.text().await.unwrap(), single);
+    let status = b
+        .find("#installment-status")
+        .await
+        .prop("textContent")
+        .await
+        .unwrap();
+    let status = status.unwrap_or_default();
+    assert!(
+        status.contains("Ziraat Bankası") && status.contains(&note),
+        "announced: {status}"
+    );
     // The language switch keeps the name but never the card number.
     b.type_into("#card_holder", "AYSE YILMAZ").await;
     b.click("button[name=switch_lang]").await;

@@ -215,6 +215,12 @@ async fn debit_and_unknown_cards_pay_at_once() {
     // A card the BIN table does not know: single payment.
     let table = table_for(&app, &id, "42424242").await;
     assert!(table.body.contains("yalnızca tek çekim"));
+    // Installments are for TRY: a fixed count in another currency is refused at the start.
+    let page = app
+        .pay(&app.start_form(&[("currency", "USD"), ("installment", "3")]))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&page.body).as_deref(), Some("KP-1019"));
     // Another currency: single payment, whatever the card, and no table at all.
     let id = app.start_payment(&[("currency", "USD")]).await;
     assert!(
@@ -254,6 +260,16 @@ async fn the_regulators_caps_cut_the_offers_but_not_for_commercial_cards() {
     let fields = app.card_fields(&id, WORLD, &[("installment", "6")]).await;
     let page = app.post_form(&format!("/checkout/{id}"), &fields).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.body
+            .contains("Seçtiğiniz taksit sayısı bu kartla yapılamıyor"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("href=\"#installments\""),
+        "the summary links the table"
+    );
     let fields = app
         .card_fields(&id, COMMERCIAL, &[("installment", "9")])
         .await;
@@ -262,6 +278,24 @@ async fn the_regulators_caps_cut_the_offers_but_not_for_commercial_cards() {
         .return_to_merchant(&app.complete_3ds(submit).await)
         .await;
     assert_eq!(got.get("installment"), "9");
+}
+
+#[tokio::test]
+async fn a_count_the_merchant_fixed_is_left_to_the_bank_for_a_card_the_table_does_not_know() {
+    let app = spawn_app().await;
+    let order_id = random_id("FIXED");
+    let id = app
+        .start_payment(&[("installment", "6"), ("order_id", &order_id)])
+        .await;
+    let got = app
+        .return_to_merchant(
+            &app.complete_3ds(app.submit_card(&id, "4242 4242 4242 4242").await)
+                .await,
+        )
+        .await;
+    assert_eq!(got.get("status"), "approved");
+    assert_eq!(got.get("installment"), "6");
+    assert_eq!(app.bank_transactions(&order_id).await[0]["installment"], 6);
 }
 
 #[tokio::test]
