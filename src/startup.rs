@@ -276,7 +276,9 @@ impl Application {
             let demo_addr: SocketAddr = match &settings.server.demo_listen {
                 Some(a) => crate::config::listen_addr("server.demo_listen", a)?,
                 None => {
-                    let port = if local.port() == 0 {
+                    // Next to the main port; any free port when the main one was "any" (0),
+                    // since the one after it may well be taken.
+                    let port = if settings.listen_addr()?.port() == 0 {
                         0
                     } else {
                         local.port().saturating_add(1)
