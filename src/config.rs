@@ -30,7 +30,7 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InstallmentSettings {
-    /// The BIN table (CSV, as `data/bins.csv`); the copy built into Kapı when unset.
+    /// The BIN table (CSV, as `src/installments/bins.csv`); the copy built into Kapı when unset.
     pub bin_table: Option<PathBuf>,
     /// The longest term of any card purchase, and of categories not listed (BDDK: 12).
     pub general_limit: u8,

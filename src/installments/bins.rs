@@ -1,8 +1,8 @@
 //! The BIN table: what the first digits of a card number say about the card — its issuer, its
 //! installment program and whether it is a credit, debit, prepaid or commercial card.
 //!
-//! The table is data (`data/bins.csv`), read at start-up from the operator's file or from the
-//! copy built into the binary, so it can be updated without a rebuild.
+//! The table is data (`bins.csv` beside this file), read at start-up from the operator's file
+//! or from the copy built into the binary, so it can be updated without a rebuild.
 
 use std::{collections::HashMap, fmt, path::Path};
 
@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::domain::CardBrand;
 
 /// The built-in table: the simulators' test ranges.
-pub const BUILT_IN: &str = include_str!("../../data/bins.csv");
+pub const BUILT_IN: &str = include_str!("bins.csv");
 
 const HEADER: &str = "prefix,brand,kind,bank,program";
 
@@ -109,7 +109,7 @@ impl fmt::Debug for BinTable {
 }
 
 impl BinTable {
-    /// Parses the CSV format described at the top of `data/bins.csv`.
+    /// Parses the CSV format described at the top of `src/installments/bins.csv`.
     pub fn parse(text: &str) -> Result<Self, BinTableError> {
         let mut table = Self::default();
         let mut header_seen = false;
