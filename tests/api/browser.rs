@@ -82,14 +82,19 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// The page's text; empty while a navigation leaves no page to read (callers that wait
+    /// for a text ask again).
     async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
+        match self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css("body"))
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     async fn url(&self) -> String {
