@@ -8,12 +8,6 @@ use crate::{helpers::*, security::assert_loads_only_the_inventory};
 /// A 24×8 PNG in the merchant's red.
 const LOGO_HEX: &str = "89504e470d0a1a0a0000000d49484452000000180000000808020000006cc3a8340000001449444154789c6378cc254e15c4306ad0483608001459c30105ee0f4f0000000049454e44ae426082";
 
-async fn configure(app: &TestApp, args: &[&str]) -> std::process::Output {
-    let mut all = vec!["merchant", "configure", "--merchant-id", &app.merchant_id];
-    all.extend_from_slice(args);
-    app.kapi(&all).await
-}
-
 fn attr(html: &str, selector: &str, name: &str) -> Option<String> {
     let doc = scraper::Html::parse_document(html);
     let sel = scraper::Selector::parse(selector).unwrap();
@@ -43,16 +37,14 @@ async fn a_merchants_logo_and_colour_are_served_by_kapi_and_kept_readable() {
     let logo_file = app.data_dir.path().join("logo.png");
     std::fs::write(&logo_file, &logo).unwrap();
     // A pale yellow: Kapı darkens it until text in it stays readable on white.
-    let out = configure(
-        &app,
-        &[
+    let out = app
+        .configure_merchant(&[
             "--accent-colour",
             "#FFD400",
             "--logo",
             logo_file.to_str().unwrap(),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -99,7 +91,9 @@ async fn a_merchants_logo_and_colour_are_served_by_kapi_and_kept_readable() {
     assert_loads_only_the_inventory(&result.body, "branded result page");
 
     // Taken away again: Kapı's own look.
-    let out = configure(&app, &["--no-accent-colour", "--no-logo"]).await;
+    let out = app
+        .configure_merchant(&["--no-accent-colour", "--no-logo"])
+        .await;
     assert!(out.status.success());
     let page = app.card_page(&app.start_payment(&[]).await).await;
     assert!(!page.body.contains("/brand/"));
@@ -113,7 +107,7 @@ async fn a_merchants_logo_and_colour_are_served_by_kapi_and_kept_readable() {
 async fn nothing_but_a_colour_and_an_image_is_accepted() {
     let app = spawn_app().await;
     for colour in ["red", "#fff", "#ffd400;} body{display:none", "url(x)"] {
-        let out = configure(&app, &["--accent-colour", colour]).await;
+        let out = app.configure_merchant(&["--accent-colour", colour]).await;
         assert!(!out.status.success(), "{colour}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("#rrggbb"));
     }
@@ -126,7 +120,9 @@ async fn nothing_but_a_colour_and_an_image_is_accepted() {
     let html = app.data_dir.path().join("logo.png");
     std::fs::write(&html, "<script>alert(1)</script>").unwrap();
     for file in [&svg, &html] {
-        let out = configure(&app, &["--logo", file.to_str().unwrap()]).await;
+        let out = app
+            .configure_merchant(&["--logo", file.to_str().unwrap()])
+            .await;
         assert!(!out.status.success());
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("PNG, JPEG or WebP"),
@@ -138,7 +134,9 @@ async fn nothing_but_a_colour_and_an_image_is_accepted() {
     let mut bytes = hex::decode(LOGO_HEX).unwrap();
     bytes.resize(65 * 1024, 0);
     std::fs::write(&big, bytes).unwrap();
-    let out = configure(&app, &["--logo", big.to_str().unwrap()]).await;
+    let out = app
+        .configure_merchant(&["--logo", big.to_str().unwrap()])
+        .await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("64 KiB"));
     // Nothing was stored, and unknown merchants have nothing to serve.
     let page = app.card_page(&app.start_payment(&[]).await).await;

@@ -771,6 +771,13 @@ impl TestApp {
     /// Runs the `kapi` binary against this app's data folder and master key. Asynchronously:
     /// the server runs on this test's runtime, and a blocking wait here would stall it in the
     /// middle of a transaction while the command waits for the database.
+    /// `kapi merchant configure --merchant-id <the test merchant> ARGS…`.
+    pub async fn configure_merchant(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["merchant", "configure", "--merchant-id", &self.merchant_id];
+        all.extend_from_slice(args);
+        self.kapi(&all).await
+    }
+
     pub async fn kapi(&self, args: &[&str]) -> std::process::Output {
         let mut full: Vec<&str> = args.to_vec();
         let dir = self.data_dir.path().to_str().unwrap().to_owned();

@@ -18,14 +18,7 @@ async fn with_plan(app: &TestApp, plan: &str) {
     let file = app.data_dir.path().join("plan.json");
     std::fs::write(&file, plan).unwrap();
     let out = app
-        .kapi(&[
-            "merchant",
-            "configure",
-            "--merchant-id",
-            &app.merchant_id,
-            "--installment-plan",
-            file.to_str().unwrap(),
-        ])
+        .configure_merchant(&["--installment-plan", file.to_str().unwrap()])
         .await;
     assert!(
         out.status.success(),
@@ -360,14 +353,7 @@ async fn a_plan_is_checked_before_it_is_stored() {
     let file = app.data_dir.path().join("bad.json");
     std::fs::write(&file, r#"{"bearer": "shopper", "options": {"15": "1.00"}}"#).unwrap();
     let out = app
-        .kapi(&[
-            "merchant",
-            "configure",
-            "--merchant-id",
-            &app.merchant_id,
-            "--installment-plan",
-            file.to_str().unwrap(),
-        ])
+        .configure_merchant(&["--installment-plan", file.to_str().unwrap()])
         .await;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

@@ -85,14 +85,7 @@ async fn every_final_status_writes_an_event() {
 async fn events_go_to_the_merchant_webhook_without_a_callback_url() {
     let app = spawn_app().await;
     let out = app
-        .kapi(&[
-            "merchant",
-            "configure",
-            "--merchant-id",
-            &app.merchant_id,
-            "--webhook-url",
-            &format!("{}/webhook", app.receiver_url),
-        ])
+        .configure_merchant(&["--webhook-url", &format!("{}/webhook", app.receiver_url)])
         .await;
     assert!(
         out.status.success(),

@@ -302,14 +302,7 @@ async fn only_registered_origins_may_frame_a_merchants_pages() {
     );
     assert_eq!(resp.headers()["x-frame-options"], "DENY");
     let out = app
-        .kapi(&[
-            "merchant",
-            "configure",
-            "--merchant-id",
-            &app.merchant_id,
-            "--frame-origin",
-            "https://shop.example",
-        ])
+        .configure_merchant(&["--frame-origin", "https://shop.example"])
         .await;
     assert!(
         out.status.success(),
@@ -340,15 +333,7 @@ async fn only_registered_origins_may_frame_a_merchants_pages() {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
-    let out = app
-        .kapi(&[
-            "merchant",
-            "configure",
-            "--merchant-id",
-            &app.merchant_id,
-            "--no-framing",
-        ])
-        .await;
+    let out = app.configure_merchant(&["--no-framing"]).await;
     assert!(out.status.success());
     let resp = app
         .client
@@ -1079,16 +1064,7 @@ async fn webhook_urls_must_stay_on_registered_origins() {
         "javascript:alert(1)",
         "http://127.0.0.1:1/hook",
     ] {
-        let out = app
-            .kapi(&[
-                "merchant",
-                "configure",
-                "--merchant-id",
-                &app.merchant_id,
-                "--webhook-url",
-                url,
-            ])
-            .await;
+        let out = app.configure_merchant(&["--webhook-url", url]).await;
         assert!(!out.status.success(), "{url} was accepted");
     }
 }

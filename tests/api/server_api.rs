@@ -43,14 +43,7 @@ async fn calls_without_a_valid_key_are_refused_with_a_problem() {
 async fn a_call_from_an_address_not_on_the_allow_list_is_refused() {
     let app = spawn_app().await;
     let out = app
-        .kapi(&[
-            "merchant",
-            "configure",
-            "--merchant-id",
-            &app.merchant_id,
-            "--allowed-ip",
-            "203.0.113.7",
-        ])
+        .configure_merchant(&["--allowed-ip", "203.0.113.7"])
         .await;
     assert!(
         out.status.success(),
@@ -61,16 +54,7 @@ async fn a_call_from_an_address_not_on_the_allow_list_is_refused() {
     assert_problem(status, &body, StatusCode::FORBIDDEN, "KP-6002");
     assert!(body["detail"].as_str().unwrap().contains("127.0.0.1"));
     let out = app
-        .kapi(&[
-            "merchant",
-            "configure",
-            "--merchant-id",
-            &app.merchant_id,
-            "--allowed-ip",
-            "203.0.113.7",
-            "--allowed-ip",
-            "127.0.0.1",
-        ])
+        .configure_merchant(&["--allowed-ip", "203.0.113.7", "--allowed-ip", "127.0.0.1"])
         .await;
     assert!(out.status.success());
     let (status, _) = app.get_json("/api/v1/payments").await;
