@@ -141,8 +141,16 @@ pub struct CheckoutSettings {
     /// Allowed clock difference for signed forms.
     pub signature_window_secs: u64,
     pub callback_timeout_secs: u64,
-    /// How often expired payments, pending refunds and old nonces/keys are looked after.
+    /// How often expired payments, interrupted payments, pending refunds and reversals, and
+    /// old nonces/keys are looked after.
     pub sweep_interval_ms: u64,
+    /// How long a card submit or a 3-D Secure return waits for the authorisation before it
+    /// shows the processing page (which keeps waiting); the authorisation itself carries on.
+    /// Under the 30 s request limit.
+    pub outcome_wait_ms: u64,
+    /// A payment that made no move for this long past the ACS or bank timeout is recovered
+    /// (docs/PROTOCOL.md §5.4); also how long a lost authorisation may still reach the bank.
+    pub recovery_margin_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -332,6 +340,8 @@ impl Default for CheckoutSettings {
             signature_window_secs: 10 * 60,
             callback_timeout_secs: 10,
             sweep_interval_ms: 30_000,
+            outcome_wait_ms: 20_000,
+            recovery_margin_secs: 15,
         }
     }
 }
@@ -463,6 +473,12 @@ impl Settings {
                 )));
             }
         }
+        if !(1..REQUEST_TIMEOUT_MS).contains(&self.checkout.outcome_wait_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "checkout.outcome_wait_ms must be between 1 and {} (the request limit)",
+                REQUEST_TIMEOUT_MS - 1
+            )));
+        }
         if self.checkout.sweep_interval_ms == 0 {
             return Err(ConfigError::Invalid(
                 "checkout.sweep_interval_ms must be positive".into(),
@@ -496,6 +512,31 @@ impl Settings {
 
     pub fn payment_ttl(&self) -> Duration {
         Duration::from_secs(self.checkout.payment_ttl_secs)
+    }
+
+    /// How long after its last move an in-between payment is taken as interrupted: the longer
+    /// of the ACS and bank timeouts, plus the recovery margin.
+    pub fn recovery_after_ms(&self) -> i64 {
+        let acs = self
+            .threeds
+            .timeout_secs
+            .unwrap_or(DEFAULT_ACS_TIMEOUT_SECS);
+        let secs = acs
+            .max(self.acquirer.timeout_secs)
+            .saturating_add(self.checkout.recovery_margin_secs);
+        i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
+/// A request, its body included, must be answered within this time.
+pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+
+/// The ACS (AReq) timeout when `threeds.timeout_secs` is not set.
+pub const DEFAULT_ACS_TIMEOUT_SECS: u64 = 20;
+
+impl CheckoutSettings {
+    pub fn outcome_wait(&self) -> Duration {
+        Duration::from_millis(self.outcome_wait_ms)
     }
 }
 

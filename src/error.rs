@@ -66,6 +66,7 @@ error_codes! {
     Declined = "KP-4001", OK;
     BankUnreachable = "KP-4091", BAD_GATEWAY;
     Internal = "KP-5000", INTERNAL_SERVER_ERROR;
+    Interrupted = "KP-5001", OK;
     ApiKeyInvalid = "KP-6001", UNAUTHORIZED;
     IpNotAllowed = "KP-6002", FORBIDDEN;
     MalformedJson = "KP-6003", BAD_REQUEST;

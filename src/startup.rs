@@ -176,7 +176,10 @@ impl Application {
                 .as_deref()
                 .unwrap_or(&format!("{}/sim/acs", urls.internal)),
             client(Duration::from_secs(
-                settings.threeds.timeout_secs.unwrap_or(20),
+                settings
+                    .threeds
+                    .timeout_secs
+                    .unwrap_or(crate::config::DEFAULT_ACS_TIMEOUT_SECS),
             ))?,
         );
         let acquirer = HttpAcquirer::new(
@@ -576,8 +579,9 @@ async fn reencrypt_all(state: &AppState) {
     }
 }
 
-/// Expires abandoned payments so that their merchants hear about them, settles refunds the
-/// bank left unanswered, and forgets old nonces and idempotency keys.
+/// Expires abandoned payments so that their merchants hear about them, settles payments,
+/// refunds and reversals the bank left unanswered, and forgets old nonces and idempotency
+/// keys.
 async fn expiry_sweeper(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_millis(
         state.settings.checkout.sweep_interval_ms,
@@ -609,6 +613,12 @@ async fn expiry_sweeper(state: AppState) {
         {
             tracing::warn!(error = %e, "idempotency key cleanup failed");
         }
+        // Payments a dropped request, a timeout or a crash left in between, and reversals of
+        // authorisations whose outcome was lost (the first tick runs at start-up).
+        if let Err(e) = crate::checkout::recovery::recover_interrupted(&state).await {
+            tracing::warn!(code = e.code.code(), "recovery sweep failed");
+        }
+        crate::checkout::recovery::retry_reversals(state.clone()).await;
         let due = match state.store.due_for_expiry(state.clock.now_ms(), 100).await {
             Ok(ids) => ids,
             Err(e) => {

@@ -130,6 +130,7 @@ err-KP-3007 = Kartınızı veren bankanın doğrulama sistemine ulaşılamıyor.
 err-KP-4001 = Ödeme bankanız tarafından onaylanmadı.
 err-KP-4091 = Kartın bankasına ulaşılamıyor.
 err-KP-5000 = Beklenmeyen bir hata oluştu; kartınızdan çekim yapılmadı.
+err-KP-5001 = Ödeme bankaya ulaşmadan yarıda kaldı; kartınızdan çekim yapılmadı.
 
 ## Banka yanıt kodları
 bank-00 = Onaylandı

@@ -7,7 +7,8 @@
 //! first answer is lost (HTTP 503), as when a bank times out after acting. A repeat with the
 //! same `reference` gets the first answer again and is not done twice. An authorisation of an
 //! amount whose minor part is `91` is approved but its answer lost the same way; Kapı then
-//! reverses it (`/v1/reversals`, by payment id).
+//! asks what became of it (`/v1/inquiries`, by the attempt's reference) and finishes or
+//! reverses it (`/v1/reversals`, by the same reference).
 
 use std::sync::{Arc, Mutex};
 
@@ -23,14 +24,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::{AfterSaleRequest, AuthRequest, AuthResponse};
+use super::{AfterSaleRequest, AuthRequest, AuthResponse, InquiryRequest, InquiryResponse};
 use crate::{domain::Pan, error::Problem};
 
 /// One operation the bank saw. No card data beyond the masked number.
 #[derive(Debug, Clone, Serialize)]
 pub struct SimTransaction {
-    /// `authorisation`, `void` or `refund`.
+    /// `authorisation`, `void`, `refund` or `reversal`.
     pub kind: String,
+    /// The caller's reference: an authorisation attempt's, or a void's or refund's.
+    pub reference: String,
     /// For voids and refunds: the authorisation's transaction id.
     pub original_transaction_id: Option<String>,
     pub terminal_id: String,
@@ -90,6 +93,7 @@ impl BankSim {
             .route("/v1/voids", post(void))
             .route("/v1/refunds", post(refund))
             .route("/v1/reversals", post(reverse))
+            .route("/v1/inquiries", post(inquire))
             .route("/v1/transactions", get(transactions))
             .with_state(self)
     }
@@ -151,6 +155,14 @@ async fn authorise(
         )
         .into_response();
     }
+    // A repeat of an attempt the bank booked already gets the first answer.
+    if let Some(earlier) = sim.transactions.lock().ok().and_then(|list| {
+        list.iter()
+            .find(|t| t.kind == "authorisation" && t.reference == req.reference)
+            .map(SimTransaction::answer)
+    }) {
+        return Json(earlier).into_response();
+    }
     let Ok(pan) = Pan::parse(req.pan.expose()) else {
         return Json(AuthResponse {
             proc_return_code: "14".into(),
@@ -183,6 +195,7 @@ async fn authorise(
     };
     let txn = SimTransaction {
         kind: "authorisation".into(),
+        reference: req.reference.clone(),
         original_transaction_id: None,
         terminal_id: req.terminal_id.clone(),
         order_id: req.order_id.clone(),
@@ -299,6 +312,7 @@ async fn after_sale(sim: BankSim, req: AfterSaleRequest, kind: &str) -> Response
     if let Some(o) = original {
         list.push(SimTransaction {
             kind: kind.into(),
+            reference: req.reference.clone(),
             original_transaction_id: Some(req.original_transaction_id.clone()),
             terminal_id: req.terminal_id.clone(),
             order_id: req.order_id.clone(),
@@ -321,7 +335,66 @@ async fn after_sale(sim: BankSim, req: AfterSaleRequest, kind: &str) -> Response
     Json(response).into_response()
 }
 
-/// Reverses the approved, not yet reversed authorisation of a payment.
+impl SimTransaction {
+    fn answer(&self) -> AuthResponse {
+        AuthResponse {
+            proc_return_code: self.proc_return_code.clone(),
+            auth_code: self.auth_code.clone(),
+            host_ref: self.host_ref.clone(),
+            transaction_id: self.transaction_id.clone(),
+        }
+    }
+}
+
+/// What became of an authorisation attempt, by its reference.
+async fn inquire(
+    State(sim): State<BankSim>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !sim.authorised(&headers) {
+        return Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "BANK-401",
+            "unknown terminal credentials",
+        )
+        .into_response();
+    }
+    let Ok(req) = serde_json::from_slice::<InquiryRequest>(&body) else {
+        return Problem::new(StatusCode::BAD_REQUEST, "BANK-400", "malformed inquiry")
+            .into_response();
+    };
+    let Ok(list) = sim.transactions.lock() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "bank busy").into_response();
+    };
+    let found = list
+        .iter()
+        .find(|t| t.kind == "authorisation" && t.reference == req.reference);
+    let answer = match found {
+        None => InquiryResponse {
+            found: false,
+            reversed: false,
+            proc_return_code: String::new(),
+            auth_code: String::new(),
+            host_ref: String::new(),
+            transaction_id: String::new(),
+        },
+        Some(t) => InquiryResponse {
+            found: true,
+            reversed: list.iter().any(|r| {
+                r.kind == "reversal"
+                    && r.original_transaction_id.as_ref() == Some(&t.transaction_id)
+            }),
+            proc_return_code: t.proc_return_code.clone(),
+            auth_code: t.auth_code.clone(),
+            host_ref: t.host_ref.clone(),
+            transaction_id: t.transaction_id.clone(),
+        },
+    };
+    Json(answer).into_response()
+}
+
+/// Reverses the approved, not yet reversed authorisation of an attempt (by its reference).
 async fn reverse(
     State(sim): State<BankSim>,
     headers: HeaderMap,
@@ -343,7 +416,7 @@ async fn reverse(
         .rev()
         .find(|t| {
             t.kind == "authorisation"
-                && t.payment_id == req.payment_id
+                && t.reference == req.original_reference
                 && t.proc_return_code == "00"
         })
         .filter(|t| !reversed(&t.transaction_id))
@@ -358,6 +431,7 @@ async fn reverse(
     if let Some(o) = found {
         list.push(SimTransaction {
             kind: "reversal".into(),
+            reference: req.reference.clone(),
             original_transaction_id: Some(o.transaction_id.clone()),
             proc_return_code: "00".into(),
             auth_code: String::new(),

@@ -12,6 +12,9 @@ use crate::domain::Sensitive;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthRequest {
     pub terminal_id: String,
+    /// Unique per authorisation attempt: the bank books the authorisation under it, and an
+    /// inquiry or a reversal finds it by it (a payment may see more than one attempt).
+    pub reference: String,
     pub merchant_id: String,
     pub order_id: String,
     pub payment_id: String,
@@ -29,7 +32,7 @@ pub struct AuthRequest {
     pub md_status: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthResponse {
     /// ISO 8583 style response code; `00` is approved.
     pub proc_return_code: String,
@@ -61,9 +64,48 @@ pub struct AfterSaleRequest {
     /// The authorisation's transaction id and host reference.
     pub original_transaction_id: String,
     pub original_host_ref: String,
+    /// For a reversal: the reference of the authorisation attempt to undo (its transaction
+    /// id is unknown when its answer was lost).
+    #[serde(default)]
+    pub original_reference: String,
     pub amount_minor: i64,
     /// ISO 4217 numeric.
     pub currency: String,
+}
+
+/// What the bank knows of an authorisation attempt, asked by its reference.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InquiryRequest {
+    pub terminal_id: String,
+    /// The attempt's reference (`AuthRequest::reference`).
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inquiry {
+    /// The bank has no authorisation under that reference.
+    NotFound,
+    /// The bank booked it with this answer; `reversed` when it was undone since.
+    Found {
+        response: AuthResponse,
+        reversed: bool,
+    },
+}
+
+/// The wire form of an inquiry's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InquiryResponse {
+    pub found: bool,
+    #[serde(default)]
+    pub reversed: bool,
+    #[serde(default)]
+    pub proc_return_code: String,
+    #[serde(default)]
+    pub auth_code: String,
+    #[serde(default)]
+    pub host_ref: String,
+    #[serde(default)]
+    pub transaction_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,9 +122,12 @@ pub trait Acquirer: Send + Sync + 'static {
     fn terminal_id(&self) -> &str;
     async fn authorise(&self, req: &AuthRequest) -> Result<AuthResponse, AcquirerError>;
     async fn void(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError>;
-    /// Undoes an authorisation whose answer was lost, found by the payment id (ISO 8583
-    /// reversal). `00`: reversed; `25`: the bank has no such authorisation.
+    /// Undoes an authorisation whose answer was lost, found by its attempt's reference
+    /// (`original_reference`; ISO 8583 reversal). `00`: reversed; `25`: the bank has no such
+    /// authorisation (or it was reversed already).
     async fn reverse(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError>;
+    /// What became of an authorisation attempt, by its reference.
+    async fn inquire(&self, req: &InquiryRequest) -> Result<Inquiry, AcquirerError>;
     async fn refund(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError>;
 }
 
@@ -132,10 +177,50 @@ impl Acquirer for HttpAcquirer {
     async fn refund(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
         self.post("/v1/refunds", req).await
     }
+
+    async fn inquire(&self, req: &InquiryRequest) -> Result<Inquiry, AcquirerError> {
+        let body: InquiryResponse = self.send("/v1/inquiries", req).await?;
+        if !body.found {
+            return Ok(Inquiry::NotFound);
+        }
+        let response = AuthResponse {
+            proc_return_code: body.proc_return_code,
+            auth_code: body.auth_code,
+            host_ref: body.host_ref,
+            transaction_id: body.transaction_id,
+        };
+        check_code(&response)?;
+        Ok(Inquiry::Found {
+            response,
+            reversed: body.reversed,
+        })
+    }
+}
+
+fn check_code(body: &AuthResponse) -> Result<(), AcquirerError> {
+    let code_ok = body.proc_return_code.len() == 2
+        && body.proc_return_code.bytes().all(|b| b.is_ascii_digit());
+    if code_ok {
+        Ok(())
+    } else {
+        Err(AcquirerError::Invalid(
+            "response code is not two digits".into(),
+        ))
+    }
 }
 
 impl HttpAcquirer {
     async fn post<T: Serialize>(&self, path: &str, req: &T) -> Result<AuthResponse, AcquirerError> {
+        let body: AuthResponse = self.send(path, req).await?;
+        check_code(&body)?;
+        Ok(body)
+    }
+
+    async fn send<T: Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        req: &T,
+    ) -> Result<R, AcquirerError> {
         let resp = self
             .client
             .post(format!("{}{path}", self.base))
@@ -150,17 +235,8 @@ impl HttpAcquirer {
                 resp.status()
             )));
         }
-        let body: AuthResponse = resp
-            .json()
+        resp.json()
             .await
-            .map_err(|e| AcquirerError::Invalid(e.without_url().to_string()))?;
-        let code_ok = body.proc_return_code.len() == 2
-            && body.proc_return_code.bytes().all(|b| b.is_ascii_digit());
-        if !code_ok {
-            return Err(AcquirerError::Invalid(
-                "response code is not two digits".into(),
-            ));
-        }
-        Ok(body)
+            .map_err(|e| AcquirerError::Invalid(e.without_url().to_string()))
     }
 }

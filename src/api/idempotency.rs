@@ -1,8 +1,14 @@
 //! `Idempotency-Key`: the same key with the same request returns the saved response; with
 //! another request it is refused; while the first is still running, a 409. Keys are kept at
 //! least 24 hours.
+//!
+//! The request's work runs in a task of its own, so that a client that hangs up (or the
+//! request limit) cannot leave it half done: the task stores the answer whatever becomes of
+//! the request. A refund or void is linked to its key in the transaction that reserves its
+//! amount; from then on the key can never be taken over, and once the original request has
+//! ended a retry answers with what became of that refund.
 
-use std::future::Future;
+use std::{future::Future, pin::Pin};
 
 use axum::{
     Json,
@@ -14,15 +20,27 @@ use crate::{
     crypto::sha256_hex,
     error::{ErrorCode, Problem},
     state::AppState,
-    storage::IdempotencyState,
+    storage::{IdempotencyLink, IdempotencyState},
 };
 
 pub const HEADER: &str = "idempotency-key";
-/// An in-flight entry older than this belongs to a request that died.
-const STALE_MS: i64 = 5 * 60 * 1000;
+/// An in-flight entry older than this belongs to a request that died (a request and its
+/// detached work end well within it: the 30 s request limit, the bank's timeout).
+const STALE_MS: i64 = 2 * 60 * 1000;
 
 /// What a handler produces: a status and a JSON body, or a problem.
 pub type ApiResult = Result<(StatusCode, serde_json::Value), Problem>;
+
+/// The answer to a retry whose original request started a refund or void and ended before
+/// it could store its answer: what the original request would answer now.
+pub type RefundAnswer =
+    fn(AppState, String) -> Pin<Box<dyn Future<Output = Result<Answer, Problem>> + Send>>;
+
+/// A refund's answer for a retry, and whether it is final (so the key can store it).
+pub struct Answer {
+    pub result: ApiResult,
+    pub settled: bool,
+}
 
 fn render(result: ApiResult) -> Response {
     match result {
@@ -31,35 +49,30 @@ fn render(result: ApiResult) -> Response {
     }
 }
 
-/// What a server error under a key means for a retry with the same key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnServerError {
-    /// Nothing irreversible can have happened: the key is freed and a retry runs again.
-    Retry,
-    /// Money may have moved (a refund or void): the error is kept and replayed, so a retry
-    /// can never repeat it; the payment shows what became of it.
-    Keep,
+/// `Idempotency-Key`: 1 to 255 visible ASCII characters.
+pub fn valid_key(k: &str) -> bool {
+    (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Runs `handler` once per (merchant, key); `fingerprint` identifies the request (method,
-/// path and body).
+/// path and body). The handler gets the key's link to pass to a refund or void it starts.
 pub async fn run<F, Fut>(
     state: &AppState,
     merchant_id: &str,
     headers: &HeaderMap,
     fingerprint: &[u8],
-    on_server_error: OnServerError,
+    refund_answer: Option<RefundAnswer>,
     handler: F,
 ) -> Response
 where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = ApiResult>,
+    F: FnOnce(Option<IdempotencyLink>) -> Fut + Send + 'static,
+    Fut: Future<Output = ApiResult> + Send + 'static,
 {
     let Some(raw) = headers.get(HEADER) else {
-        return render(handler().await);
+        return render(handler(None).await);
     };
     let key = match raw.to_str() {
-        Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => k,
+        Ok(k) if valid_key(k) => k.to_owned(),
         _ => return Problem::of(ErrorCode::IdempotencyKeyInvalid).into_response(),
     };
     let hash = sha256_hex(fingerprint);
@@ -67,7 +80,7 @@ where
     let owner = crate::domain::ids::random_token(8);
     let begun = state
         .store
-        .idempotency_begin(merchant_id, key, &hash, &owner, now, now - STALE_MS)
+        .idempotency_begin(merchant_id, &key, &hash, &owner, now, now - STALE_MS)
         .await;
     match begun {
         Err(e) => Problem::from(e).into_response(),
@@ -77,45 +90,97 @@ where
         Ok(IdempotencyState::InFlight) => {
             Problem::of(ErrorCode::IdempotencyInFlight).into_response()
         }
-        Ok(IdempotencyState::Done { status, body }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let content_type = if status.is_success() {
-                "application/json"
-            } else {
-                "application/problem+json"
+        Ok(IdempotencyState::Done { status, body }) => replay(status, body),
+        Ok(IdempotencyState::Refund { refund_id }) => {
+            let Some(answer) = refund_answer else {
+                return Problem::of(ErrorCode::IdempotencyInFlight).into_response();
             };
-            let mut resp = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
-            resp.headers_mut()
-                .insert("idempotency-replayed", HeaderValue::from_static("true"));
-            resp
+            match answer(state.clone(), refund_id.clone()).await {
+                Err(p) => p.into_response(),
+                Ok(Answer { result, settled }) => {
+                    if settled {
+                        let (status, body) = stored(&result);
+                        if let Err(e) = state
+                            .store
+                            .idempotency_settle_refund(
+                                merchant_id,
+                                &key,
+                                &refund_id,
+                                status.as_u16(),
+                                &body.to_string(),
+                            )
+                            .await
+                        {
+                            tracing::error!(error = %e, "could not store the idempotent response");
+                        }
+                    }
+                    let mut resp = render(result);
+                    resp.headers_mut()
+                        .insert("idempotency-replayed", HeaderValue::from_static("true"));
+                    resp
+                }
+            }
         }
         Ok(IdempotencyState::Started) => {
-            let result = handler().await;
-            let (status, body) = match &result {
-                Ok((s, b)) => (*s, b.clone()),
-                Err(p) => (p.status, p.body()),
+            let link = IdempotencyLink {
+                merchant_id: merchant_id.to_owned(),
+                key,
+                owner,
             };
-            let stored = if status.is_server_error() && on_server_error == OnServerError::Retry {
-                state
-                    .store
-                    .idempotency_abandon(merchant_id, key, &owner)
-                    .await
-            } else {
-                state
-                    .store
-                    .idempotency_finish(
-                        merchant_id,
-                        key,
-                        &owner,
-                        status.as_u16(),
-                        &body.to_string(),
-                    )
-                    .await
-            };
-            if let Err(e) = stored {
-                tracing::error!(error = %e, "could not store the idempotent response");
+            let task_state = state.clone();
+            let task = tokio::spawn(async move {
+                let result = handler(Some(link.clone())).await;
+                let (status, body) = stored(&result);
+                let store = &task_state.store;
+                let saved = if status.is_server_error() {
+                    // Forgotten when nothing was started under it; a refund or void started
+                    // under it answers later retries instead.
+                    store
+                        .idempotency_abandon(&link.merchant_id, &link.key, &link.owner)
+                        .await
+                } else {
+                    store
+                        .idempotency_finish(
+                            &link.merchant_id,
+                            &link.key,
+                            &link.owner,
+                            status.as_u16(),
+                            &body.to_string(),
+                        )
+                        .await
+                };
+                if let Err(e) = saved {
+                    tracing::error!(error = %e, "could not store the idempotent response");
+                }
+                result
+            });
+            match task.await {
+                Ok(result) => render(result),
+                Err(e) => {
+                    tracing::error!(error = %e, "idempotent request task failed");
+                    Problem::of(ErrorCode::Internal).into_response()
+                }
             }
-            render(result)
         }
     }
+}
+
+fn stored(result: &ApiResult) -> (StatusCode, serde_json::Value) {
+    match result {
+        Ok((s, b)) => (*s, b.clone()),
+        Err(p) => (p.status, p.body()),
+    }
+}
+
+fn replay(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
+    let mut resp = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    resp.headers_mut()
+        .insert("idempotency-replayed", HeaderValue::from_static("true"));
+    resp
 }

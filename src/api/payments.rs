@@ -1,5 +1,7 @@
 //! Payments: status with history, listing, void (iptal) and refunds (iade).
 
+use std::{future::Future, pin::Pin};
+
 use axum::{
     Json,
     extract::{Path, RawQuery, State},
@@ -12,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     auth::ApiMerchant,
-    idempotency::{self, OnServerError},
+    idempotency::{self, Answer},
     json::{JsonBody, parse, query},
     resources::{PaymentView, RefundView},
     sessions::owned_payment,
@@ -255,21 +257,67 @@ pub async fn void(
     headers: HeaderMap,
 ) -> Response {
     let fingerprint = format!("POST /api/v1/payments/{id}/void");
+    let task_state = state.clone();
+    let merchant_id = merchant.id.clone();
     idempotency::run(
         &state,
         &merchant.id,
         &headers,
         fingerprint.as_bytes(),
-        OnServerError::Keep,
-        || async {
-            let payment = owned_payment(&state, &merchant.id, &id).await?;
-            let after = after_sale::void(&state, &payment)
+        Some(refund_answer),
+        move |key| async move {
+            let state = task_state;
+            let payment = owned_payment(&state, &merchant_id, &id).await?;
+            let after = after_sale::void(&state, &payment, key.as_ref())
                 .await
                 .map_err(|e| after_sale_problem(e, &payment.currency))?;
             Ok((StatusCode::OK, json(detailed(&state, &after).await?)))
         },
     )
     .await
+}
+
+/// What a void or refund request answers now, for a retry of one whose request ended before
+/// it could store its answer: the refund as created or refused, or still pending.
+fn refund_answer(
+    state: AppState,
+    refund_id: String,
+) -> Pin<Box<dyn Future<Output = Result<Answer, Problem>> + Send>> {
+    Box::pin(async move {
+        let refund = state
+            .store
+            .get_refund(&refund_id)
+            .await?
+            .ok_or_else(|| Problem::of(ErrorCode::Internal))?;
+        let payment = state
+            .store
+            .get_payment(&refund.payment_id)
+            .await?
+            .ok_or_else(|| Problem::of(ErrorCode::Internal))?;
+        let settled = refund.status != "pending";
+        let result = match refund.status.as_str() {
+            "succeeded" if refund.kind == "void" => {
+                Ok((StatusCode::OK, json(detailed(&state, &payment).await?)))
+            }
+            "succeeded" => Ok((
+                StatusCode::CREATED,
+                json(RefundView::new(&refund, &payment.currency)),
+            )),
+            "failed" => Err(after_sale_problem(
+                AfterSaleError::BankRefused {
+                    refund: Box::new(refund),
+                },
+                &payment.currency,
+            )),
+            _ => Err(after_sale_problem(
+                AfterSaleError::Pending {
+                    refund: Box::new(refund),
+                },
+                &payment.currency,
+            )),
+        };
+        Ok(Answer { result, settled })
+    })
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -307,19 +355,22 @@ pub async fn refund(
 ) -> Response {
     let mut fingerprint = format!("POST /api/v1/payments/{id}/refunds\n").into_bytes();
     fingerprint.extend_from_slice(&body);
+    let task_state = state.clone();
+    let merchant_id = merchant.id.clone();
     idempotency::run(
         &state,
         &merchant.id,
         &headers,
         &fingerprint,
-        OnServerError::Keep,
-        || async {
+        Some(refund_answer),
+        move |key| async move {
+            let state = task_state;
             let req: RefundRequest = if body.iter().all(u8::is_ascii_whitespace) {
                 RefundRequest::default()
             } else {
                 parse(&body)?
             };
-            let payment = owned_payment(&state, &merchant.id, &id).await?;
+            let payment = owned_payment(&state, &merchant_id, &id).await?;
             let amount = match &req.amount {
                 None => None,
                 Some(a) => {
@@ -340,7 +391,7 @@ pub async fn refund(
                     format!("the payment is {}", payment.status),
                 ));
             }
-            let (refund, _) = after_sale::refund(&state, &payment, amount)
+            let (refund, _) = after_sale::refund(&state, &payment, amount, key.as_ref())
                 .await
                 .map_err(|e| match e {
                     AfterSaleError::NotAllowed(what) => Problem::from_code(

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::{
     auth::ApiMerchant,
-    idempotency::{self, OnServerError},
+    idempotency,
     json::{JsonBody, parse},
     resources::rfc3339,
 };
@@ -131,13 +131,16 @@ pub async fn create(
 ) -> Response {
     let mut fingerprint = b"POST /api/v1/checkout-sessions\n".to_vec();
     fingerprint.extend_from_slice(&body);
+    let task_state = state.clone();
+    let task_merchant = merchant.clone();
     idempotency::run(
         &state,
         &merchant.id,
         &headers,
         &fingerprint,
-        OnServerError::Retry,
-        || async {
+        None,
+        move |_| async move {
+            let (state, merchant) = (task_state, task_merchant);
             let req: CreateSessionRequest = parse(&body)?;
             let ttl = req
                 .expires_in

@@ -10,7 +10,7 @@ use crate::{
     domain::ids::random_token,
     notify::events,
     state::AppState,
-    storage::{Cas, PaymentRecord, RefundRecord, StoreError},
+    storage::{Cas, IdempotencyLink, PaymentRecord, RefundRecord, StoreError},
 };
 
 use super::Status;
@@ -65,6 +65,7 @@ fn request(state: &AppState, p: &PaymentRecord, r: &RefundRecord) -> AfterSaleRe
         reference: r.id.clone(),
         original_transaction_id: p.transaction_id.clone().unwrap_or_default(),
         original_host_ref: p.host_ref.clone().unwrap_or_default(),
+        original_reference: p.attempt_ref.clone().unwrap_or_default(),
         amount_minor: r.amount_minor,
         currency: p
             .money()
@@ -74,9 +75,11 @@ fn request(state: &AppState, p: &PaymentRecord, r: &RefundRecord) -> AfterSaleRe
 }
 
 /// Voids an approved payment with nothing refunded, before its business day's cut-off.
+/// `key`: the Idempotency-Key it was asked under, linked to it with its reservation.
 pub async fn void(
     state: &AppState,
     payment: &PaymentRecord,
+    key: Option<&IdempotencyLink>,
 ) -> Result<PaymentRecord, AfterSaleError> {
     if payment.status() != Status::Approved {
         return Err(AfterSaleError::NotAllowed(payment.status.clone()));
@@ -93,7 +96,7 @@ pub async fn void(
     if state.clock.now_ms() >= void_deadline(authorised_at, cutoff) {
         return Err(AfterSaleError::CutoffPassed);
     }
-    let (_, after) = run(state, payment, "void", payment.charged_minor()).await?;
+    let (_, after) = run(state, payment, "void", payment.charged_minor(), key).await?;
     Ok(after)
 }
 
@@ -102,6 +105,7 @@ pub async fn refund(
     state: &AppState,
     payment: &PaymentRecord,
     amount_minor: Option<i64>,
+    key: Option<&IdempotencyLink>,
 ) -> Result<(RefundRecord, PaymentRecord), AfterSaleError> {
     if payment.status() != Status::Approved {
         return Err(AfterSaleError::NotAllowed(payment.status.clone()));
@@ -113,7 +117,7 @@ pub async fn refund(
             refundable_minor: refundable,
         });
     }
-    run(state, payment, "refund", amount).await
+    run(state, payment, "refund", amount, key).await
 }
 
 /// Reserve, then ask the bank and settle. The second half runs in its own task: a merchant
@@ -123,6 +127,7 @@ async fn run(
     payment: &PaymentRecord,
     kind: &str,
     amount: i64,
+    key: Option<&IdempotencyLink>,
 ) -> Result<(RefundRecord, PaymentRecord), AfterSaleError> {
     let now = state.clock.now_ms();
     let record = RefundRecord {
@@ -141,7 +146,7 @@ async fn run(
         created_at: now,
         updated_at: now,
     };
-    if state.store.reserve_refund(&record).await? != Cas::Done {
+    if state.store.reserve_refund(&record, key).await? != Cas::Done {
         // Someone else refunded or voided in the meantime.
         let fresh = reload(state, &payment.id).await?;
         return Err(if fresh.status() != Status::Approved {

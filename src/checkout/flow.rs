@@ -2,12 +2,13 @@
 //! result. Every move is a compare-and-set; the loser of a race does nothing.
 
 use crate::{
-    acquirer::{AcquirerError, AuthRequest},
+    acquirer::{AuthRequest, AuthResponse, Inquiry, InquiryRequest},
+    domain::ids::random_token,
     domain::{Locale, PaymentId},
     error::{ErrorCode, PageError},
     notify::{self, events},
     state::AppState,
-    storage::{Cas, ConsentRecord, PaymentRecord, PaymentUpdate},
+    storage::{Cas, ConsentRecord, Effects, PaymentRecord, PaymentUpdate, ReversalRecord},
     threeds::{self, AReq, CReq, CRes, messages},
 };
 
@@ -75,7 +76,8 @@ fn apply(p: &mut PaymentRecord, u: &PaymentUpdate, to: Status) {
         client_ip,
         card_bank,
         card_program,
-        card_kind
+        card_kind,
+        attempt_ref
     );
     if let Some(n) = u.installment {
         p.installment = n;
@@ -93,7 +95,20 @@ pub async fn finish(
     payment: &PaymentRecord,
     from: Status,
     to: Status,
+    update: PaymentUpdate,
+) -> Result<bool, PageError> {
+    finish_with(state, payment, from, to, update, None).await
+}
+
+/// As `finish`, also storing a reversal to retry (in the same transaction) when the bank may
+/// hold an authorisation that the payment's final status does not report.
+async fn finish_with(
+    state: &AppState,
+    payment: &PaymentRecord,
+    from: Status,
+    to: Status,
     mut update: PaymentUpdate,
+    reversal: Option<ReversalRecord>,
 ) -> Result<bool, PageError> {
     debug_assert!(to.is_final());
     let locale = payment.locale();
@@ -114,14 +129,22 @@ pub async fn finish(
         Some(serde_json::to_string(&fields).map_err(|e| PageError::internal(locale, e))?);
     let event =
         events::kind_for(to).map(|kind| events::new_event(&merchant, &after, kind, None, now));
+    let effects = Effects {
+        event: event.as_ref(),
+        reversal: reversal.as_ref(),
+    };
     match state
         .store
-        .transition(&payment.id, from, to, &update, event.as_ref(), now)
+        .transition(&payment.id, from, to, &update, effects, now)
         .await?
     {
         Cas::Done => {
-            tracing::info!(payment_id = %payment.id, status = to.as_str(), error_code = ?update.error_code, "payment finished");
+            tracing::info!(payment_id = %payment.id, status = to.as_str(), error_code = update.error_code.as_deref().unwrap_or(""), "payment finished");
             state.events_wake.notify_one();
+            if reversal.is_some() {
+                // Try it now; the sweeper retries it until the bank acknowledges it.
+                tokio::spawn(super::recovery::retry_reversals(state.clone()));
+            }
             let card_declined = to == Status::Declined
                 || update.error_code.as_deref() == Some(ErrorCode::AuthenticationFailed.code());
             if card_declined {
@@ -138,51 +161,6 @@ pub async fn finish(
             Ok(true)
         }
         Cas::Lost | Cas::OrderAlreadyPaid => Ok(false),
-    }
-}
-
-/// The bank's answer to an authorisation was lost: it may have approved. A reversal (by the
-/// payment id) makes sure the shopper is not charged for a payment reported as failed; if
-/// even that fails, the operator is told to reconcile by hand.
-async fn reverse_lost_authorisation(state: &AppState, payment: &PaymentRecord, amount_minor: i64) {
-    let req = crate::acquirer::AfterSaleRequest {
-        terminal_id: state.acquirer.terminal_id().to_owned(),
-        merchant_id: payment.merchant_id.clone(),
-        order_id: payment.order_id.clone(),
-        payment_id: payment.id.clone(),
-        reference: format!("rev_{}", payment.id),
-        original_transaction_id: String::new(),
-        original_host_ref: String::new(),
-        amount_minor,
-        currency: payment
-            .money()
-            .map(|m| m.currency().numeric().to_owned())
-            .unwrap_or_default(),
-    };
-    let outcome = state.acquirer.reverse(&req).await;
-    let detail = match &outcome {
-        Ok(r) if r.proc_return_code == "00" => {
-            tracing::warn!(payment_id = %payment.id, "lost authorisation reversed");
-            format!(
-                "authorisation answer lost; reversed at the bank (host ref {})",
-                r.host_ref
-            )
-        }
-        Ok(r) if r.proc_return_code == "25" => return,
-        Ok(r) => format!(
-            "authorisation answer lost; reversal refused with {}: reconcile by hand",
-            r.proc_return_code
-        ),
-        Err(e) => format!("authorisation answer lost; reversal failed ({e}): reconcile by hand"),
-    };
-    let event = crate::storage::SecurityEvent {
-        kind: "authorisation_reversal".into(),
-        subject: format!("payment:{}", payment.id),
-        detail,
-        at: state.clock.now_ms(),
-    };
-    if let Err(e) = state.store.record_security_event(&event).await {
-        tracing::error!(error = %e, "could not record the reversal");
     }
 }
 
@@ -245,27 +223,13 @@ async fn fail(
     Ok(Next::Result)
 }
 
-/// Expires an open payment whose deadline has passed; a payment that was interrupted before
-/// it reached the bank (Kapı stopped between card submit and authorisation) ends `failed`, and
-/// its card data goes. Returns whether this call did it.
+/// Expires an open payment whose deadline has passed. Payments on their way to the bank are
+/// left to the recovery sweep (`checkout::recovery`). Returns whether this call did it.
 pub async fn expire_if_due(state: &AppState, payment: &PaymentRecord) -> Result<bool, PageError> {
     if state.clock.now_ms() < payment.expires_at {
         return Ok(false);
     }
-    match payment.status() {
-        status @ (Status::CardSubmitted | Status::Authenticated) => {
-            tracing::warn!(payment_id = %payment.id, status = status.as_str(), "payment interrupted before authorisation; failing it");
-            finish(
-                state,
-                payment,
-                status,
-                Status::Failed,
-                failed(ErrorCode::Internal),
-            )
-            .await
-        }
-        _ => expire_now(state, payment).await,
-    }
+    expire_now(state, payment).await
 }
 
 /// Ends an open payment now (its deadline passed, or the merchant expired the session).
@@ -366,18 +330,79 @@ pub async fn submit_card(
     }
     let mut payment = payment.clone();
     apply(&mut payment, &update, Status::CardSubmitted);
-    authenticate(state, &payment, merchant_name, card, client, &threeds_id).await
+    payment.updated_at = now;
+    // From here on the payment does not belong to the request: 3-D Secure and the
+    // authorisation run to the end in a task of their own, whatever becomes of the request.
+    let task = tokio::spawn(authenticate(
+        state.clone(),
+        payment,
+        merchant_name.to_owned(),
+        client.clone(),
+        threeds_id,
+    ));
+    wait_for(state, task).await
+}
+
+/// Waits for a detached step of the journey at most `checkout.outcome_wait_ms`: past it the
+/// shopper sees the result page, which keeps waiting (or sends the browser on to the ACS)
+/// while the step carries on.
+async fn wait_for(
+    state: &AppState,
+    task: tokio::task::JoinHandle<Result<Next, PageError>>,
+) -> Result<Next, PageError> {
+    match tokio::time::timeout(state.settings.checkout.outcome_wait(), task).await {
+        Ok(Ok(next)) => next,
+        Ok(Err(e)) => {
+            // The recovery sweep settles whatever the task left in between.
+            tracing::error!(error = %e, "checkout task failed");
+            Ok(Next::Result)
+        }
+        Err(_) => Ok(Next::Result),
+    }
+}
+
+/// The card as the vault holds it, for the AReq and the authorisation.
+async fn vaulted_card(
+    state: &AppState,
+    payment_id: &str,
+) -> Result<Option<VaultedCard>, PageError> {
+    Ok(match state.store.load_card(payment_id).await? {
+        Some(blob) => state
+            .vault
+            .decrypt(&blob, payment_id)
+            .ok()
+            .and_then(|plain| VaultedCard::from_bytes(&plain)),
+        None => None,
+    })
 }
 
 async fn authenticate(
-    state: &AppState,
-    payment: &PaymentRecord,
-    merchant_name: &str,
-    card: &ValidCard,
-    client: &ClientInfo,
-    threeds_id: &str,
+    state: AppState,
+    payment: PaymentRecord,
+    merchant_name: String,
+    client: ClientInfo,
+    threeds_id: String,
 ) -> Result<Next, PageError> {
+    let (state, payment, merchant_name, client, threeds_id) = (
+        &state,
+        &payment,
+        merchant_name.as_str(),
+        &client,
+        threeds_id.as_str(),
+    );
     let locale = payment.locale();
+    let Some(card) = vaulted_card(state, &payment.id).await? else {
+        tracing::error!(payment_id = %payment.id, "card data missing at authentication");
+        return fail(
+            state,
+            payment,
+            Status::CardSubmitted,
+            ErrorCode::Internal,
+            "7",
+        )
+        .await;
+    };
+    let brand = payment.brand().unwrap_or(crate::domain::CardBrand::Visa);
     // The shopper authenticates what the card will be charged, interest included.
     let money = payment
         .charged()
@@ -397,9 +422,11 @@ async fn authenticate(
             .rreq_url
             .clone()
             .unwrap_or_else(|| state.urls.public("/3ds/rreq")),
-        acct_number: crate::domain::Sensitive::new(card.pan.expose()),
-        card_expiry_date: crate::domain::Sensitive::new(card.expiry.yymm()),
-        cardholder_name: crate::domain::Sensitive::new(card.holder.as_str()),
+        acct_number: card.pan.clone(),
+        card_expiry_date: card.expiry.clone(),
+        cardholder_name: crate::domain::Sensitive::new(
+            payment.card_holder.clone().unwrap_or_default(),
+        ),
         purchase_amount: money.minor().to_string(),
         purchase_currency: money.currency().numeric().into(),
         purchase_exponent: money.currency().exponent().to_string(),
@@ -422,7 +449,7 @@ async fn authenticate(
         browser_language: locale.as_str().into(),
         browser_user_agent: client.user_agent.chars().take(2048).collect(),
     };
-    let brand = card.pan.brand();
+    drop(card);
     let ares = match state.directory.authenticate(&areq).await {
         Ok(ares) => ares,
         Err(e) => {
@@ -463,7 +490,7 @@ async fn authenticate(
                     Status::CardSubmitted,
                     Status::Authenticated,
                     &update,
-                    None,
+                    Effects::default(),
                     state.clock.now_ms(),
                 )
                 .await?
@@ -493,7 +520,7 @@ async fn authenticate(
                     Status::CardSubmitted,
                     Status::Challenge,
                     &update,
-                    None,
+                    Effects::default(),
                     state.clock.now_ms(),
                 )
                 .await?
@@ -543,6 +570,28 @@ async fn authenticate(
             Ok(Next::Result)
         }
     }
+}
+
+/// The challenge of a payment waiting in `challenge`, to send the browser (again) to its ACS:
+/// when the card submit's wait ended before the ACS answered, the result page takes over.
+pub fn resume_challenge(state: &AppState, payment: &PaymentRecord) -> Option<Next> {
+    if payment.status() != Status::Challenge || payment.rreq_received_at.is_some() {
+        return None;
+    }
+    let acs_url = payment.acs_url.clone()?;
+    let threeds_id = payment.threeds_server_trans_id.clone()?;
+    let creq = CReq {
+        three_ds_server_trans_id: threeds_id.clone(),
+        acs_trans_id: payment.acs_trans_id.clone()?,
+        challenge_window_size: "05".into(),
+        message_type: "CReq".into(),
+        message_version: messages::MESSAGE_VERSION.into(),
+    };
+    Some(Next::Challenge {
+        acs_url,
+        creq: messages::encode_b64url(&creq),
+        session_data: threeds::session_data(&state.keys, &payment.id, &threeds_id),
+    })
 }
 
 /// The browser came back from the ACS with `cres`. The outcome is taken from the RReq the
@@ -598,13 +647,19 @@ pub async fn complete_challenge(
                     Status::Challenge,
                     Status::Authenticated,
                     &PaymentUpdate::default(),
-                    None,
+                    Effects::default(),
                     state.clock.now_ms(),
                 )
                 .await?
                 == Cas::Done
             {
-                authorise(state, &payment.id, locale).await?;
+                // The authorisation runs on its own; the browser waits for it a while.
+                let task = tokio::spawn({
+                    let state = state.clone();
+                    let id = payment.id.clone();
+                    async move { authorise(&state, &id, locale).await.map(|()| Next::Result) }
+                });
+                wait_for(state, task).await?;
             } else {
                 return Err(PageError::new(ErrorCode::ChallengeReplayed, locale));
             }
@@ -628,7 +683,7 @@ pub async fn complete_challenge(
 }
 
 /// Charges an authenticated payment once. The compare-and-set to `authorising` is the lock:
-/// only its winner talks to the bank.
+/// only its winner talks to the bank, under a reference of its own for this attempt.
 pub async fn authorise(
     state: &AppState,
     payment_id: &str,
@@ -637,6 +692,7 @@ pub async fn authorise(
     let terminal = state.acquirer.terminal_id().to_owned();
     let claim = PaymentUpdate {
         terminal_id: Some(terminal.clone()),
+        attempt_ref: Some(format!("au_{}", random_token(16))),
         ..Default::default()
     };
     let payment = load(state, payment_id, locale).await?;
@@ -647,7 +703,7 @@ pub async fn authorise(
             Status::Authenticated,
             Status::Authorising,
             &claim,
-            None,
+            Effects::default(),
             state.clock.now_ms(),
         )
         .await?
@@ -667,15 +723,7 @@ pub async fn authorise(
         }
     }
     let payment = load(state, payment_id, locale).await?;
-    let card = match state.store.load_card(payment_id).await? {
-        Some(blob) => state
-            .vault
-            .decrypt(&blob, payment_id)
-            .ok()
-            .and_then(|plain| VaultedCard::from_bytes(&plain)),
-        None => None,
-    };
-    let Some(card) = card else {
+    let Some(card) = vaulted_card(state, payment_id).await? else {
         tracing::error!(%payment_id, "card data missing at authorisation");
         finish(
             state,
@@ -692,6 +740,7 @@ pub async fn authorise(
         .ok_or_else(|| PageError::internal(locale, anyhow::anyhow!("stored amount invalid")))?;
     let request = AuthRequest {
         terminal_id: terminal,
+        reference: payment.attempt_ref.clone().unwrap_or_default(),
         merchant_id: payment.merchant_id.clone(),
         order_id: payment.order_id.clone(),
         payment_id: payment.id.clone(),
@@ -710,8 +759,23 @@ pub async fn authorise(
     // The request held the only plaintext copy of the card; the vault row goes with the
     // final transition below.
     drop(request);
-    let (to, update) = match outcome {
-        Ok(resp) if resp.approved() => (
+    match outcome {
+        Ok(resp) => {
+            let (to, update) = answered(state, resp);
+            finish(state, &payment, Status::Authorising, to, update).await?;
+        }
+        Err(e) => {
+            tracing::warn!(%payment_id, error = %e, "authorisation answer lost; asking the bank");
+            settle_unknown(state, &payment).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The final status and columns for the bank's answer to an authorisation.
+fn answered(state: &AppState, resp: AuthResponse) -> (Status, PaymentUpdate) {
+    if resp.approved() {
+        (
             Status::Approved,
             PaymentUpdate {
                 proc_return_code: Some(resp.proc_return_code),
@@ -721,8 +785,9 @@ pub async fn authorise(
                 authorised_at: Some(state.clock.now_ms()),
                 ..Default::default()
             },
-        ),
-        Ok(resp) => (
+        )
+    } else {
+        (
             Status::Declined,
             PaymentUpdate {
                 proc_return_code: Some(resp.proc_return_code),
@@ -730,19 +795,98 @@ pub async fn authorise(
                 transaction_id: Some(resp.transaction_id).filter(|s| !s.is_empty()),
                 ..failed(ErrorCode::Declined)
             },
-        ),
-        Err(AcquirerError::Unreachable(e)) | Err(AcquirerError::Invalid(e)) => {
-            tracing::warn!(%payment_id, error = %e, "authorisation answer lost; reversing");
-            reverse_lost_authorisation(state, &payment, money.minor()).await;
-            (
-                Status::Failed,
-                PaymentUpdate {
-                    proc_return_code: Some("91".into()),
-                    ..failed(ErrorCode::BankUnreachable)
-                },
-            )
-        }
+        )
+    }
+}
+
+/// Ends an `authorising` payment whose answer from the bank is unknown (lost, late, or Kapı
+/// stopped while waiting): asks the bank what became of the attempt and reports that; when the
+/// bank cannot say, fails the payment and stores a reversal of the attempt, retried until the
+/// bank acknowledges it, so that the shopper is never charged for a payment reported as failed.
+/// Safe to run from several places at once: the final move is a compare-and-set.
+pub async fn settle_unknown(state: &AppState, payment: &PaymentRecord) -> Result<(), PageError> {
+    let Some(reference) = payment.attempt_ref.clone() else {
+        // Claimed before attempts had references: nothing can be asked; reverse by nothing.
+        finish(
+            state,
+            payment,
+            Status::Authorising,
+            Status::Failed,
+            PaymentUpdate {
+                proc_return_code: Some("91".into()),
+                ..failed(ErrorCode::BankUnreachable)
+            },
+        )
+        .await?;
+        return Ok(());
     };
-    finish(state, &payment, Status::Authorising, to, update).await?;
+    let terminal = payment
+        .terminal_id
+        .clone()
+        .unwrap_or_else(|| state.acquirer.terminal_id().to_owned());
+    let inquiry = state
+        .acquirer
+        .inquire(&InquiryRequest {
+            terminal_id: terminal.clone(),
+            reference: reference.clone(),
+        })
+        .await;
+    match inquiry {
+        Ok(Inquiry::Found {
+            response,
+            reversed: false,
+        }) => {
+            tracing::info!(payment_id = %payment.id, code = %response.proc_return_code, "lost authorisation answer found by inquiry");
+            let (to, update) = answered(state, response);
+            finish(state, payment, Status::Authorising, to, update).await?;
+            return Ok(());
+        }
+        Ok(found) => {
+            tracing::warn!(payment_id = %payment.id, ?found, "authorisation not booked at the bank; failing it");
+        }
+        Err(e) => {
+            tracing::warn!(payment_id = %payment.id, error = %e, "inquiry failed; failing the payment and reversing");
+        }
+    }
+    // Not booked (as far as the bank can tell now) or unknown: fail, and reverse whatever the
+    // bank may still book under this attempt.
+    let now = state.clock.now_ms();
+    let settings = &state.settings;
+    let secs = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let reversal = ReversalRecord {
+        id: format!("rev_{}", random_token(16)),
+        payment_id: payment.id.clone(),
+        attempt_ref: reference,
+        terminal_id: terminal,
+        amount_minor: payment.charged_minor(),
+        currency: payment
+            .charged()
+            .map(|m| m.currency().numeric().to_owned())
+            .unwrap_or_default(),
+        status: "pending".into(),
+        attempts: 0,
+        next_attempt_at: now,
+        lease_until: None,
+        not_found_final_at: payment
+            .updated_at
+            .saturating_add(secs(settings.acquirer.timeout_secs))
+            .saturating_add(secs(settings.checkout.recovery_margin_secs)),
+        proc_return_code: None,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    finish_with(
+        state,
+        payment,
+        Status::Authorising,
+        Status::Failed,
+        PaymentUpdate {
+            proc_return_code: Some("91".into()),
+            ..failed(ErrorCode::BankUnreachable)
+        },
+        Some(reversal),
+    )
+    .await?;
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod after_sale;
 pub mod card;
 pub mod documents;
 pub mod flow;
+pub mod recovery;
 pub mod start;
 pub mod status;
 

@@ -258,6 +258,7 @@ pub async fn create_payment(
         card_bank: None,
         card_program: None,
         card_kind: None,
+        attempt_ref: None,
     };
     state.store.insert_payment(&record).await?;
     tracing::info!(payment_id = %id, merchant_id = %merchant.id, order_id = %record.order_id, source, "payment started");
@@ -269,7 +270,7 @@ pub async fn start_payment(
     state: &AppState,
     raw: Vec<(String, String)>,
     preferred: Locale,
-) -> Result<PaymentId, PageError> {
+) -> Result<PaymentRecord, PageError> {
     // The language of error pages, before anything is trusted: the form's, else the browser's.
     let locale = match form::value(&raw, "lang") {
         "" => preferred,
@@ -342,8 +343,7 @@ pub async fn start_payment(
     )
     .await
     {
-        Ok(p) => PaymentId::parse(&p.id)
-            .ok_or_else(|| PageError::internal(locale, anyhow::anyhow!("bad id"))),
+        Ok(p) => Ok(p),
         Err(CreateError::OrderAlreadyPaid) => {
             Err(PageError::new(ErrorCode::OrderAlreadyPaid, locale))
         }

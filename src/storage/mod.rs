@@ -25,6 +25,24 @@ pub enum StoreError {
     IllegalMove(&'static str, &'static str),
 }
 
+/// What a move writes besides the payment, in the same transaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Effects<'a> {
+    /// The event that reports the move (the outbox).
+    pub event: Option<&'a EventRecord>,
+    /// A reversal to retry until the bank acknowledges it.
+    pub reversal: Option<&'a ReversalRecord>,
+}
+
+impl<'a> Effects<'a> {
+    pub fn event(event: Option<&'a EventRecord>) -> Self {
+        Self {
+            event,
+            reversal: None,
+        }
+    }
+}
+
 /// The outcome of a compare-and-set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cas {
@@ -141,19 +159,23 @@ pub trait Store: Send + Sync + 'static {
         threeds_server_trans_id: &str,
     ) -> Result<Option<PaymentRecord>, StoreError>;
     async fn order_is_paid(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError>;
-    /// Ids of payments whose deadline has passed while open, or while interrupted on the way to
-    /// the bank (`card_submitted`, `authenticated`: Kapı stopped in the middle).
+    /// Ids of open payments (`created`, `challenge`) whose deadline has passed.
     async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// Ids of payments in an in-between status (`card_submitted`, `authenticated`,
+    /// `authorising`) whose last move was at or before `moved_before`: whatever carried them
+    /// on has stopped.
+    async fn interrupted(&self, moved_before: i64, limit: i64) -> Result<Vec<String>, StoreError>;
 
     /// Compare-and-set `from` → `to`, applying `update`, with the event that reports it (the
-    /// outbox). A final `to` deletes the card data.
+    /// outbox) and, when the outcome of an authorisation is unknown, the reversal that undoes
+    /// it. A final `to` deletes the card data.
     async fn transition(
         &self,
         id: &str,
         from: Status,
         to: Status,
         update: &PaymentUpdate,
-        event: Option<&EventRecord>,
+        effects: Effects<'_>,
         at: i64,
     ) -> Result<Cas, StoreError>;
 
@@ -184,8 +206,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reserves a refund's (or void's) amount against the payment (status `approved`, never
     /// beyond the authorised amount; a void needs nothing reserved yet) and writes it as
-    /// `pending`. `Lost` when it does not fit.
-    async fn reserve_refund(&self, refund: &RefundRecord) -> Result<Cas, StoreError>;
+    /// `pending`, linked to the Idempotency-Key it was asked under. `Lost` when it does not
+    /// fit.
+    async fn reserve_refund(
+        &self,
+        refund: &RefundRecord,
+        key: Option<&IdempotencyLink>,
+    ) -> Result<Cas, StoreError>;
+    async fn get_refund(&self, id: &str) -> Result<Option<RefundRecord>, StoreError>;
     /// Records the bank's final answer for a pending refund or void, in one transaction: a
     /// success counts the refund (moving the payment to `refunded` once everything is
     /// refunded, or to `voided`) and writes the event `event_for` builds from the payment as
@@ -204,6 +232,23 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<RefundRecord>, StoreError>;
     async fn refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError>;
+
+    /// Leases up to `limit` pending reversals due by `now` until `lease_until`.
+    async fn claim_due_reversals(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<ReversalRecord>, StoreError>;
+    /// Records one try of a reversal, if `lease_until` is still its lease.
+    async fn record_reversal(
+        &self,
+        id: &str,
+        lease_until: Option<i64>,
+        outcome: &ReversalOutcome,
+        at: i64,
+    ) -> Result<(), StoreError>;
+    async fn reversals(&self, payment_id: &str) -> Result<Vec<ReversalRecord>, StoreError>;
 
     /// Leases up to `limit` due events to this worker until `lease_until`.
     async fn claim_due_events(
@@ -231,7 +276,8 @@ pub trait Store: Send + Sync + 'static {
     async fn resend_event(&self, id: &str, now: i64) -> Result<bool, StoreError>;
 
     /// Starts a request under an Idempotency-Key, held by `owner`. An in-flight entry older
-    /// than `stale_before` (its request died) is taken over.
+    /// than `stale_before` (its request died) is taken over, unless it started a refund or
+    /// void: then its refund is the answer.
     async fn idempotency_begin(
         &self,
         merchant_id: &str,
@@ -250,12 +296,22 @@ pub trait Store: Send + Sync + 'static {
         status: u16,
         body: &str,
     ) -> Result<(), StoreError>;
-    /// Forgets an in-flight entry whose request failed before doing anything to keep.
+    /// Ends an in-flight entry whose request failed: forgotten when it started nothing to
+    /// keep; when it started a refund or void, kept to answer retries with that refund.
     async fn idempotency_abandon(
         &self,
         merchant_id: &str,
         key: &str,
         owner: &str,
+    ) -> Result<(), StoreError>;
+    /// Stores the answer of an entry whose refund or void has settled since its request ended.
+    async fn idempotency_settle_refund(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        refund_id: &str,
+        status: u16,
+        body: &str,
     ) -> Result<(), StoreError>;
     async fn idempotency_forget(&self, before: i64) -> Result<u64, StoreError>;
 

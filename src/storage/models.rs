@@ -122,6 +122,8 @@ pub struct PaymentRecord {
     pub card_bank: Option<String>,
     pub card_program: Option<String>,
     pub card_kind: Option<String>,
+    /// The reference of the authorisation attempt at the bank.
+    pub attempt_ref: Option<String>,
 }
 
 impl std::fmt::Debug for PaymentRecord {
@@ -209,6 +211,7 @@ pub struct PaymentUpdate {
     pub card_bank: Option<String>,
     pub card_program: Option<String>,
     pub card_kind: Option<String>,
+    pub attempt_ref: Option<String>,
 }
 
 /// A merchant's logo, as served on its payment pages.
@@ -264,6 +267,44 @@ pub struct RefundRecord {
     pub updated_at: i64,
 }
 
+/// A reversal of an authorisation whose outcome Kapı could not learn, retried until the bank
+/// acknowledges it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReversalRecord {
+    /// The reversal's own reference at the bank.
+    pub id: String,
+    pub payment_id: String,
+    /// The authorisation attempt to undo.
+    pub attempt_ref: String,
+    pub terminal_id: String,
+    pub amount_minor: i64,
+    /// ISO 4217 numeric.
+    pub currency: String,
+    /// `pending`, `reversed` or `nothing_to_reverse`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_until: Option<i64>,
+    /// "No such authorisation" is believed only from then on.
+    pub not_found_final_at: i64,
+    pub proc_return_code: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What became of one try of a reversal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReversalOutcome {
+    /// The bank acknowledged it: `reversed` or `nothing_to_reverse`, with its code.
+    Settled {
+        status: &'static str,
+        proc_return_code: String,
+    },
+    /// Try again then.
+    RetryAt { at: i64, error: String },
+}
+
 /// An outbox event: a change the merchant must hear about.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRecord {
@@ -300,6 +341,15 @@ pub enum DeliveryOutcome {
     Dead,
 }
 
+/// The Idempotency-Key a refund or void was started under, linked to it when its amount is
+/// reserved.
+#[derive(Debug, Clone)]
+pub struct IdempotencyLink {
+    pub merchant_id: String,
+    pub key: String,
+    pub owner: String,
+}
+
 /// Filters for listing payments; results are newest first.
 #[derive(Debug, Clone, Default)]
 pub struct PaymentFilter {
@@ -328,6 +378,9 @@ pub enum IdempotencyState {
     Started,
     /// Same key, same request, still running.
     InFlight,
+    /// Same key, same request, whose request ended without storing its answer after it had
+    /// started this refund or void: answer with what became of it.
+    Refund { refund_id: String },
     /// Same key, same request, finished: replay this response.
     Done { status: u16, body: String },
     /// Same key, another request.

@@ -19,7 +19,7 @@ macro_rules! payment_columns {
     acs_trans_id, ds_trans_id, acs_url, trans_status, trans_status_reason, challenge_cancel, eci, \
     authentication_value, md_status, rreq_received_at, terminal_id, proc_return_code, auth_code, \
     host_ref, transaction_id, error_code, result_fields, refunded_minor, refund_reserved_minor, authorised_at, \
-    source, client_ip, installment_fee_minor, card_bank, card_program, card_kind"
+    source, client_ip, installment_fee_minor, card_bank, card_program, card_kind, attempt_ref"
     };
 }
 
@@ -43,7 +43,7 @@ macro_rules! cas_update_sql {
              installment = COALESCE(?, installment), \
              installment_fee_minor = COALESCE(?, installment_fee_minor), \
              card_bank = COALESCE(?, card_bank), card_program = COALESCE(?, card_program), \
-             card_kind = COALESCE(?, card_kind) \
+             card_kind = COALESCE(?, card_kind), attempt_ref = COALESCE(?, attempt_ref) \
              WHERE id = ? AND status = ?",
             $guard
         )
@@ -151,6 +151,7 @@ async fn cas_update(
         .bind(&u.card_bank)
         .bind(&u.card_program)
         .bind(&u.card_kind)
+        .bind(&u.attempt_ref)
         .bind(id)
         .bind(from.as_str())
         .execute(&mut **tx)
@@ -180,6 +181,35 @@ async fn insert_event(
     .bind(e.lease_until)
     .bind(e.created_at)
     .bind(e.delivered_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_reversal(
+    tx: &mut Transaction<'_, Sqlite>,
+    r: &ReversalRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO reversals (id, payment_id, attempt_ref, terminal_id, amount_minor, currency, \
+         status, attempts, next_attempt_at, lease_until, not_found_final_at, proc_return_code, \
+         last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.id)
+    .bind(&r.payment_id)
+    .bind(&r.attempt_ref)
+    .bind(&r.terminal_id)
+    .bind(r.amount_minor)
+    .bind(&r.currency)
+    .bind(&r.status)
+    .bind(r.attempts)
+    .bind(r.next_attempt_at)
+    .bind(r.lease_until)
+    .bind(r.not_found_final_at)
+    .bind(&r.proc_return_code)
+    .bind(&r.last_error)
+    .bind(r.created_at)
+    .bind(r.updated_at)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -408,10 +438,25 @@ impl Store for SqliteStore {
 
     async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT id FROM payments WHERE status IN ('created', 'challenge', 'card_submitted', 'authenticated') \
-             AND expires_at <= ? LIMIT ?",
+            "SELECT id FROM payments WHERE status IN (?, ?) AND expires_at <= ? LIMIT ?",
         )
+        .bind(Status::Created.as_str())
+        .bind(Status::Challenge.as_str())
         .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn interrupted(&self, moved_before: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM payments WHERE status IN (?, ?, ?) AND updated_at <= ? \
+             ORDER BY updated_at LIMIT ?",
+        )
+        .bind(Status::CardSubmitted.as_str())
+        .bind(Status::Authenticated.as_str())
+        .bind(Status::Authorising.as_str())
+        .bind(moved_before)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
@@ -423,7 +468,7 @@ impl Store for SqliteStore {
         from: Status,
         to: Status,
         u: &PaymentUpdate,
-        event: Option<&EventRecord>,
+        effects: Effects<'_>,
         at: i64,
     ) -> Result<Cas, StoreError> {
         if !from.can_move_to(to) {
@@ -443,8 +488,11 @@ impl Store for SqliteStore {
             Err(e) => return Err(e.into()),
         }
         add_history(&mut tx, id, Some(from), to, at).await?;
-        if let Some(event) = event {
+        if let Some(event) = effects.event {
             insert_event(&mut tx, event).await?;
+        }
+        if let Some(r) = effects.reversal {
+            insert_reversal(&mut tx, r).await?;
         }
         if to.is_final() {
             sqlx::query("DELETE FROM card_vault WHERE payment_id = ?")
@@ -786,7 +834,18 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn reserve_refund(&self, r: &RefundRecord) -> Result<Cas, StoreError> {
+    async fn get_refund(&self, id: &str) -> Result<Option<RefundRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM refunds WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn reserve_refund(
+        &self,
+        r: &RefundRecord,
+        key: Option<&IdempotencyLink>,
+    ) -> Result<Cas, StoreError> {
         let mut tx = self.pool.begin().await?;
         let reserved = sqlx::query(
             "UPDATE payments SET refund_reserved_minor = refund_reserved_minor + ?, updated_at = ? \
@@ -821,6 +880,18 @@ impl Store for SqliteStore {
         .bind(r.updated_at)
         .execute(&mut *tx)
         .await?;
+        if let Some(k) = key {
+            sqlx::query(
+                "UPDATE idempotency_keys SET refund_id = ? \
+                 WHERE merchant_id = ? AND key = ? AND owner = ?",
+            )
+            .bind(&r.id)
+            .bind(&k.merchant_id)
+            .bind(&k.key)
+            .bind(&k.owner)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(Cas::Done)
     }
@@ -971,6 +1042,79 @@ impl Store for SqliteStore {
         .await?)
     }
 
+    async fn claim_due_reversals(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<ReversalRecord>, StoreError> {
+        let due: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM reversals WHERE status = 'pending' AND next_attempt_at <= ? \
+             AND (lease_until IS NULL OR lease_until <= ?)",
+        )
+        .bind(now)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        if due == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(
+            "UPDATE reversals SET lease_until = ? WHERE id IN ( \
+               SELECT id FROM reversals WHERE status = 'pending' AND next_attempt_at <= ? \
+               AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at LIMIT ?) \
+             RETURNING *",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn record_reversal(
+        &self,
+        id: &str,
+        lease_until: Option<i64>,
+        outcome: &ReversalOutcome,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let (status, next, code, error) = match outcome {
+            ReversalOutcome::Settled {
+                status,
+                proc_return_code,
+            } => (*status, at, Some(proc_return_code.as_str()), None),
+            ReversalOutcome::RetryAt { at: next, error } => {
+                ("pending", *next, None, Some(error.as_str()))
+            }
+        };
+        sqlx::query(
+            "UPDATE reversals SET status = ?, next_attempt_at = ?, lease_until = NULL, \
+             attempts = attempts + 1, proc_return_code = COALESCE(?, proc_return_code), \
+             last_error = ?, updated_at = ? WHERE id = ? AND status = 'pending' AND lease_until IS ?",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(code)
+        .bind(error)
+        .bind(at)
+        .bind(id)
+        .bind(lease_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn reversals(&self, payment_id: &str) -> Result<Vec<ReversalRecord>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT * FROM reversals WHERE payment_id = ? ORDER BY created_at")
+                .bind(payment_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn record_delivery(
         &self,
         a: &EventAttempt,
@@ -1080,10 +1224,11 @@ impl Store for SqliteStore {
         stale_before: i64,
     ) -> Result<IdempotencyState, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // Take over an entry whose request died while in flight.
+        // Take over an entry whose request died while in flight before it started anything
+        // to keep: one that reserved a refund or void answers with it instead.
         sqlx::query(
             "DELETE FROM idempotency_keys WHERE merchant_id = ? AND key = ? AND state = 'in_flight' \
-             AND created_at < ?",
+             AND refund_id IS NULL AND created_at < ?",
         )
         .bind(merchant_id)
         .bind(key)
@@ -1106,9 +1251,17 @@ impl Store for SqliteStore {
         let state = if inserted {
             IdempotencyState::Started
         } else {
-            let (hash, state, status, body): (String, String, Option<i64>, Option<String>) = sqlx::query_as(
-                "SELECT request_hash, state, response_status, response_body FROM idempotency_keys \
-                 WHERE merchant_id = ? AND key = ?",
+            #[allow(clippy::type_complexity)]
+            let (hash, state, status, body, created_at, refund_id): (
+                String,
+                String,
+                Option<i64>,
+                Option<String>,
+                i64,
+                Option<String>,
+            ) = sqlx::query_as(
+                "SELECT request_hash, state, response_status, response_body, created_at, refund_id \
+                 FROM idempotency_keys WHERE merchant_id = ? AND key = ?",
             )
             .bind(merchant_id)
             .bind(key)
@@ -1116,8 +1269,13 @@ impl Store for SqliteStore {
             .await?;
             if hash != request_hash {
                 IdempotencyState::Mismatch
-            } else if state == "in_flight" {
-                IdempotencyState::InFlight
+            } else if state == "in_flight" || state == "refund" {
+                match refund_id {
+                    Some(refund_id) if state == "refund" || created_at < stale_before => {
+                        IdempotencyState::Refund { refund_id }
+                    }
+                    _ => IdempotencyState::InFlight,
+                }
             } else {
                 IdempotencyState::Done {
                     status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
@@ -1157,12 +1315,46 @@ impl Store for SqliteStore {
         key: &str,
         owner: &str,
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE merchant_id = ? AND key = ? AND owner = ? AND state = 'in_flight'",
+            "DELETE FROM idempotency_keys WHERE merchant_id = ? AND key = ? AND owner = ? \
+             AND state = 'in_flight' AND refund_id IS NULL",
         )
         .bind(merchant_id)
         .bind(key)
         .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE idempotency_keys SET state = 'refund' WHERE merchant_id = ? AND key = ? \
+             AND owner = ? AND state = 'in_flight' AND refund_id IS NOT NULL",
+        )
+        .bind(merchant_id)
+        .bind(key)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn idempotency_settle_refund(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        refund_id: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET state = 'done', response_status = ?, response_body = ? \
+             WHERE merchant_id = ? AND key = ? AND refund_id = ? AND state != 'done'",
+        )
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(merchant_id)
+        .bind(key)
+        .bind(refund_id)
         .execute(&self.pool)
         .await?;
         Ok(())

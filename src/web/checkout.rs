@@ -28,12 +28,12 @@ use crate::{
     storage::{MerchantRecord, PaymentRecord},
 };
 
-/// How a request shows it may act on a payment.
+/// How a request shows it may act on a payment: the browser session must hold it, and a form
+/// must also carry the payment's CSRF token of that session.
 enum Access<'a> {
-    /// Pages: the browser session holds the payment.
+    /// Pages.
     Session,
-    /// Forms: the payment's CSRF token; a session that lost the payment (its id was rotated
-    /// by a first click) is bound to it again.
+    /// Forms, with their token.
     Form(&'a str),
 }
 
@@ -53,15 +53,12 @@ async fn load_owned(
         .await?
         .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, preferred))?;
     let locale = payment.locale();
-    match access {
-        Access::Session => session::require_payment(session, id.as_str(), locale).await?,
-        Access::Form(token) => {
-            session::check_csrf(&state.keys, id.as_str(), token, locale)?;
-            if !session::holds_payment(session, id.as_str()).await? {
-                session::remember_payment(session, id.as_str()).await?;
-            }
-        }
+    session::require_payment(session, id.as_str(), locale).await?;
+    if let Access::Form(token) = access {
+        session::check_csrf(&state.keys, session, id.as_str(), token, locale).await?;
     }
+    // Every visit renews the session; it lasts at least as long as the payment is open.
+    session::keep_alive(session, payment.expires_at, state.clock.now_ms());
     if state.clock.now_ms() >= payment.expires_at {
         // Past the deadline: expire it, or see how the sweeper (which may have won) left it.
         flow::expire_if_due(state, &payment).await?;
@@ -108,6 +105,7 @@ fn choices_for(
 
 async fn card_page(
     state: &AppState,
+    session: &Session,
     payment: &PaymentRecord,
     merchant: &MerchantRecord,
     values: CardFormValues,
@@ -118,7 +116,7 @@ async fn card_page(
     let offered = offers_installments(payment, merchant.installment_plan().as_ref());
     let docs = documents::render(payment, merchant, locale, offered)
         .map_err(|e| PageError::internal(locale, e))?;
-    let csrf = session::csrf_token(&state.keys, &payment.id);
+    let csrf = session::csrf_token(&state.keys, session, &payment.id, locale).await?;
     let today = state.clock.now().date();
     Ok(pages::card_page(
         payment,
@@ -154,11 +152,18 @@ pub async fn show(
         if !valid {
             return Err(PageError::new(ErrorCode::SessionMismatch, preferred));
         }
-        session
-            .cycle_id()
-            .await
-            .map_err(|e| PageError::internal(preferred, e))?;
-        session::remember_payment(&session, id.as_str()).await?;
+        let payment = state
+            .store
+            .get_payment(id.as_str())
+            .await?
+            .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, preferred))?;
+        session::bind_payment(
+            &session,
+            id.as_str(),
+            payment.expires_at,
+            state.clock.now_ms(),
+        )
+        .await?;
         return Ok(Redirect::to(&format!("/checkout/{id}")).into_response());
     }
     let (payment, merchant) = load_owned(&state, &session, &id, Access::Session, preferred).await?;
@@ -166,6 +171,7 @@ pub async fn show(
         Status::Created => {
             card_page(
                 &state,
+                &session,
                 &payment,
                 &merchant,
                 CardFormValues::default(),
@@ -194,11 +200,6 @@ pub async fn submit(
         // A second click, or the back button: the first submit carries on.
         return Ok(to_result(&payment.id));
     }
-    // Card data is about to be entered: a fresh session id.
-    session
-        .cycle_id()
-        .await
-        .map_err(|e| PageError::internal(locale, e))?;
     let limits = &state.settings.limits;
     state.limiter.shopper_hit(
         &format!("card:{}", client.ip),
@@ -248,14 +249,32 @@ pub async fn submit(
         let mut payment = payment;
         payment.locale = switch.as_str().to_owned();
         let values = CardFormValues::from_input(&input);
-        return card_page(&state, &payment, &merchant, values, vec![], installments).await;
+        return card_page(
+            &state,
+            &session,
+            &payment,
+            &merchant,
+            values,
+            vec![],
+            installments,
+        )
+        .await;
     }
     let valid = match card::validate(&input, state.clock.now().date()) {
         Ok(valid) => valid,
         Err(errors) => {
             let values = CardFormValues::from_input(&input);
             let installments = part(typed_choices(), None, None);
-            return card_page(&state, &payment, &merchant, values, errors, installments).await;
+            return card_page(
+                &state,
+                &session,
+                &payment,
+                &merchant,
+                values,
+                errors,
+                installments,
+            )
+            .await;
         }
     };
     let Some(choices) = choices_for(&state, &payment, plan.as_ref(), valid.pan.expose()) else {
@@ -267,7 +286,15 @@ pub async fn submit(
     let again = |errors: Vec<(&'static str, &'static str)>, notice, error| {
         let values = CardFormValues::from_input(&input);
         let installments = part(Some(choices.clone()), notice, error);
-        card_page(&state, &payment, &merchant, values, errors, installments)
+        card_page(
+            &state,
+            &session,
+            &payment,
+            &merchant,
+            values,
+            errors,
+            installments,
+        )
     };
     let offer = if choices.fixed {
         // The merchant fixed the count: the card must allow it.
@@ -318,17 +345,24 @@ pub async fn submit(
         offer,
         card_info: choices.card.as_ref(),
     };
-    match flow::submit_card(&state, &payment, &merchant.name, &valid, submission).await? {
-        Next::Result => Ok(to_result(&payment.id)),
+    let next = flow::submit_card(&state, &payment, &merchant.name, &valid, submission).await?;
+    Ok(next_page(&payment, &merchant, next))
+}
+
+/// Where the browser goes after a step of the journey: the result page, or the ACS.
+fn next_page(payment: &PaymentRecord, merchant: &MerchantRecord, next: Next) -> Response {
+    match next {
+        Next::Result => to_result(&payment.id),
         Next::Challenge {
             acs_url,
             creq,
             session_data,
         } => {
             // Part of the merchant's (possibly framed) checkout, like the card page.
-            let mut resp = pages::to_acs(locale, acs_url, creq, session_data).into_response();
+            let mut resp =
+                pages::to_acs(payment.locale(), acs_url, creq, session_data).into_response();
             super::security::allow(&mut resp, &[], &merchant.frame_origins());
-            Ok(resp)
+            resp
         }
     }
 }
@@ -356,10 +390,12 @@ pub async fn installments(
     let locale = payment.locale();
     session::check_csrf(
         &state.keys,
+        &session,
         &payment.id,
         crate::form::value(&fields, "csrf_token"),
         locale,
-    )?;
+    )
+    .await?;
     // Six to eight digits: enough for the BIN table, never the card number.
     let bin = crate::form::value(&fields, "bin");
     if !(6..=8).contains(&bin.len()) || !bin.bytes().all(|b| b.is_ascii_digit()) {
@@ -405,6 +441,10 @@ pub async fn result(
     let (payment, merchant) = load_owned(&state, &session, &id, Access::Session, preferred).await?;
     if payment.status() == Status::Created {
         return Ok(Redirect::to(&format!("/checkout/{}", payment.id)).into_response());
+    }
+    // The card submit stopped waiting before the ACS answered: on to the challenge now.
+    if let Some(next) = flow::resume_challenge(&state, &payment) {
+        return Ok(next_page(&payment, &merchant, next));
     }
     Ok(pages::result_page(&payment, &merchant).into_response())
 }

@@ -86,7 +86,7 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         // A request (its body included) must be done within 30 s.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            std::time::Duration::from_secs(30),
+            std::time::Duration::from_millis(crate::config::REQUEST_TIMEOUT_MS),
         ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())

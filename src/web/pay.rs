@@ -30,13 +30,15 @@ pub async fn start(
         limits.window_secs,
         locale,
     )?;
-    let id = start::start_payment(&state, fields, preferred).await?;
-    // A fresh session id whenever a payment is bound to the browser (no fixation); again at
-    // card submit.
-    session
-        .cycle_id()
-        .await
-        .map_err(|e| PageError::internal(preferred, e))?;
-    session::remember_payment(&session, id.as_str()).await?;
+    let payment = start::start_payment(&state, fields, preferred).await?;
+    // Bound to this browser under a fresh session id (no fixation).
+    session::bind_payment(
+        &session,
+        &payment.id,
+        payment.expires_at,
+        state.clock.now_ms(),
+    )
+    .await?;
+    let id = &payment.id;
     Ok(Redirect::to(&format!("/checkout/{id}")).into_response())
 }

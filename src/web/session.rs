@@ -1,8 +1,15 @@
-//! What the browser session holds: which payments this browser started. Never card data.
-//! And the CSRF tokens of a payment's forms.
+//! What the browser session holds: which payments this browser started, and a random binding
+//! value its CSRF tokens are made from. Never card data.
+//!
+//! A payment is bound to the browser that started it (the signed form's `POST /pay`, or a
+//! checkout session's link): its pages and its forms are for that session only (`KP-2004`).
+//! The session id is cycled whenever a payment is bound, so that an id known beforehand (a
+//! planted cookie) never holds a payment. The session lives 30 minutes after the browser's
+//! last request to a payment page, and at least as long as the newest payment it holds is
+//! open.
 
 use secrecy::ExposeSecret;
-use tower_sessions::Session;
+use tower_sessions::{Expiry, Session};
 
 use crate::{
     domain::Locale,
@@ -11,13 +18,29 @@ use crate::{
 };
 
 const PAYMENTS: &str = "payments";
+const BINDING: &str = "binding";
 const MAX_PAYMENTS: usize = 16;
+/// A session expires after this much inactivity…
+const INACTIVITY_MS: i64 = 30 * 60 * 1000;
+/// …but never before the payments it holds could still be paid, plus this margin.
+const AFTER_PAYMENT_MS: i64 = 5 * 60 * 1000;
 
 fn internal(locale: Locale, e: tower_sessions::session::Error) -> PageError {
     PageError::internal(locale, e)
 }
 
-pub async fn remember_payment(session: &Session, payment_id: &str) -> Result<(), PageError> {
+/// Binds the payment to this browser: a fresh session id (the old one is dropped), the payment
+/// remembered, and a lifetime that covers the payment's.
+pub async fn bind_payment(
+    session: &Session,
+    payment_id: &str,
+    expires_at_ms: i64,
+    now_ms: i64,
+) -> Result<(), PageError> {
+    session
+        .cycle_id()
+        .await
+        .map_err(|e| internal(Locale::Tr, e))?;
     let mut ids: Vec<String> = session
         .get(PAYMENTS)
         .await
@@ -31,63 +54,106 @@ pub async fn remember_payment(session: &Session, payment_id: &str) -> Result<(),
     session
         .insert(PAYMENTS, ids)
         .await
-        .map_err(|e| internal(Locale::Tr, e))
+        .map_err(|e| internal(Locale::Tr, e))?;
+    let binding: Option<String> = session
+        .get(BINDING)
+        .await
+        .map_err(|e| internal(Locale::Tr, e))?;
+    if binding.is_none() {
+        session
+            .insert(BINDING, crate::domain::ids::random_token(16))
+            .await
+            .map_err(|e| internal(Locale::Tr, e))?;
+    }
+    keep_alive(session, expires_at_ms, now_ms);
+    Ok(())
 }
 
-/// Pages of a payment are for the browser that started it.
+/// Renews the session's lifetime: 30 minutes from now, or until the payment's deadline and a
+/// margin when that is later. Saved with the answer (tower-sessions saves a changed session).
+pub fn keep_alive(session: &Session, expires_at_ms: i64, now_ms: i64) {
+    let needed = expires_at_ms
+        .saturating_sub(now_ms)
+        .saturating_add(AFTER_PAYMENT_MS)
+        .max(INACTIVITY_MS);
+    session.set_expiry(Some(Expiry::OnInactivity(time::Duration::milliseconds(
+        needed,
+    ))));
+}
+
+/// A payment's pages and forms are for the browser that started it.
 pub async fn require_payment(
     session: &Session,
     payment_id: &str,
     locale: Locale,
 ) -> Result<(), PageError> {
-    let ids: Vec<String> = session
-        .get(PAYMENTS)
-        .await
-        .map_err(|e| internal(locale, e))?
-        .unwrap_or_default();
-    if ids.iter().any(|id| id == payment_id) {
+    if holds_payment(session, payment_id, locale).await? {
         Ok(())
     } else {
         Err(PageError::new(ErrorCode::SessionMismatch, locale))
     }
 }
 
-/// The CSRF token of a payment's forms: a MAC of the payment id. It is in the payment's pages
-/// only, so it proves a form came from them; being tied to the payment rather than to the
-/// session id, it survives the id rotation at card submit (a double click arrives with the
-/// superseded id and is bound to the fresh session again).
-pub fn csrf_token(keys: &Keys, payment_id: &str) -> String {
-    crate::crypto::hmac_hex(
+/// Whether this browser session holds the payment.
+pub async fn holds_payment(
+    session: &Session,
+    payment_id: &str,
+    locale: Locale,
+) -> Result<bool, PageError> {
+    let ids: Vec<String> = session
+        .get(PAYMENTS)
+        .await
+        .map_err(|e| internal(locale, e))?
+        .unwrap_or_default();
+    Ok(ids.iter().any(|id| id == payment_id))
+}
+
+async fn binding(session: &Session, locale: Locale) -> Result<String, PageError> {
+    let value: Option<String> = session
+        .get(BINDING)
+        .await
+        .map_err(|e| internal(locale, e))?;
+    Ok(value.unwrap_or_default())
+}
+
+fn csrf_message(payment_id: &str, binding: &str) -> Vec<u8> {
+    format!("csrf:{payment_id}:{binding}").into_bytes()
+}
+
+/// The CSRF token of a payment's forms in this session: a MAC of the payment id and the
+/// session's random binding value (which survives the id's rotation). It proves a form came
+/// from this browser's page of this payment.
+pub async fn csrf_token(
+    keys: &Keys,
+    session: &Session,
+    payment_id: &str,
+    locale: Locale,
+) -> Result<String, PageError> {
+    let binding = binding(session, locale).await?;
+    Ok(crate::crypto::hmac_hex(
         keys.csrf.expose_secret(),
-        format!("csrf:{payment_id}").as_bytes(),
-    )
+        &csrf_message(payment_id, &binding),
+    ))
 }
 
 /// Checks a form's token in constant time.
-pub fn check_csrf(
+pub async fn check_csrf(
     keys: &Keys,
+    session: &Session,
     payment_id: &str,
     given: &str,
     locale: Locale,
 ) -> Result<(), PageError> {
-    let valid = crate::crypto::verify_hmac_hex(
-        keys.csrf.expose_secret(),
-        format!("csrf:{payment_id}").as_bytes(),
-        given,
-    );
+    let binding = binding(session, locale).await?;
+    let valid = !binding.is_empty()
+        && crate::crypto::verify_hmac_hex(
+            keys.csrf.expose_secret(),
+            &csrf_message(payment_id, &binding),
+            given,
+        );
     if valid {
         Ok(())
     } else {
         Err(PageError::new(ErrorCode::FormExpired, locale))
     }
-}
-
-/// Whether this browser session holds the payment.
-pub async fn holds_payment(session: &Session, payment_id: &str) -> Result<bool, PageError> {
-    let ids: Vec<String> = session
-        .get(PAYMENTS)
-        .await
-        .map_err(|e| internal(Locale::Tr, e))?
-        .unwrap_or_default();
-    Ok(ids.iter().any(|id| id == payment_id))
 }

@@ -358,7 +358,7 @@ async fn card_data_is_gone_after_authorisation_and_never_stored_in_plain() {
 
 #[tokio::test]
 async fn a_payment_interrupted_before_the_bank_fails_and_drops_its_card() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.checkout.sweep_interval_ms = 50).await;
     let id = app.start_payment(&[]).await;
     // As if Kapı stopped right after keeping the card: the payment waits in card_submitted.
     let sealed = app.app_state.vault.encrypt(b"{}", &id).unwrap();
@@ -370,18 +370,30 @@ async fn a_payment_interrupted_before_the_bank_fails_and_drops_its_card() {
         .await
         .unwrap();
     assert_eq!(moved, kapi::storage::Cas::Done);
-    app.clock.advance(16 * 60);
+    // Meanwhile the shopper waits on the processing page.
     let page = app.card_page(&id).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
-    let p = app.app_state.store.get_payment(&id).await.unwrap().unwrap();
+    let waiting = app.get(page.location.as_deref().unwrap()).await;
+    assert!(
+        waiting.body.contains("http-equiv=\"refresh\""),
+        "{}",
+        waiting.body
+    );
+    // Once nothing has moved it for longer than the ACS and bank timeouts, the sweeper fails it.
+    app.clock
+        .advance(app.app_state.settings.recovery_after_ms() / 1000 + 1);
+    let p = app.wait_final(&id).await;
     assert_eq!(p.status, "failed");
+    assert_eq!(p.error_code.as_deref(), Some("KP-5001"));
     assert!(
         app.app_state.store.load_card(&id).await.unwrap().is_none(),
         "the card data is gone"
     );
     let got = app
-        .return_to_merchant(&app.get(&page.location.unwrap()).await)
+        .return_to_merchant(&app.get(page.location.as_deref().unwrap()).await)
         .await;
     assert_eq!(got.get("status"), "failed");
-    assert_eq!(got.get("error_code"), "KP-5000");
+    assert_eq!(got.get("error_code"), "KP-5001");
+    let event = app.receiver.wait_event(&id, "payment.failed").await;
+    assert_eq!(event.json()["data"]["payment"]["error"]["code"], "KP-5001");
 }

@@ -648,6 +648,15 @@ impl TestApp {
         self.return_to_merchant(&result).await
     }
 
+    /// Submits an already filled card form and follows the payment to the merchant.
+    pub async fn pay_with_fields(&self, payment_id: &str, fields: &Fields) -> Received {
+        let submit = self
+            .post_form(&format!("/checkout/{payment_id}"), fields)
+            .await;
+        let result = self.complete_3ds(submit).await;
+        self.return_to_merchant(&result).await
+    }
+
     /// What the bank simulator authorised for an order.
     pub async fn bank_transactions(&self, order_id: &str) -> Vec<serde_json::Value> {
         self.client
@@ -659,6 +668,27 @@ impl TestApp {
             .json()
             .await
             .unwrap()
+    }
+
+    /// Waits until the payment reaches a final status (the sweeper and detached tasks move it
+    /// in the background) and returns it.
+    pub async fn wait_final(&self, payment_id: &str) -> kapi::storage::PaymentRecord {
+        let mut last = String::new();
+        for _ in 0..300 {
+            let p = self
+                .app_state
+                .store
+                .get_payment(payment_id)
+                .await
+                .unwrap()
+                .expect("payment exists");
+            if p.status().is_final() {
+                return p;
+            }
+            last = p.status.clone();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("payment {payment_id} still {last}");
     }
 
     pub fn secret_str(&self) -> &str {

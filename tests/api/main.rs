@@ -3,6 +3,7 @@
 //! Integration tests: the real server on a random port with a fresh database, driven over
 //! HTTP like a shopper's browser, with a small merchant receiver that checks every signature.
 
+mod bank;
 mod helpers;
 
 mod branding;
@@ -16,6 +17,7 @@ mod journeys;
 mod language;
 mod notifications;
 mod protocol;
+mod recovery;
 mod security;
 mod server_api;
 mod start;

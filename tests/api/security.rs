@@ -1069,80 +1069,176 @@ async fn webhook_urls_must_stay_on_registered_origins() {
     }
 }
 
+fn session_cookie(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("kapi_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
 #[tokio::test]
-async fn the_session_id_rotates_at_card_submit_and_a_second_click_still_lands_well() {
+async fn the_session_id_rotates_when_a_payment_is_bound_and_a_double_click_lands_well() {
     let app = spawn_app().await;
-    let order_id = random_id("ROT");
-    let id = app.start_payment(&[("order_id", &order_id)]).await;
-    let fields = app.card_fields(&id, MC_FRICTIONLESS, &[]).await;
-    // What the browser sends before the first click.
-    let cookie = |resp: &reqwest::Response| -> Option<String> {
-        resp.headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("kapi_session="))
-            .map(|c| c.split(';').next().unwrap().to_owned())
-    };
-    let card = app
-        .client
-        .get(app.url(&format!("/checkout/{id}")))
-        .send()
-        .await
-        .unwrap();
-    drop(card);
-    let jar_cookie = {
-        // The test client's own cookie, read back through a request echo.
-        let page = app
-            .client
-            .post(app.url("/pay"))
-            .form(&app.start_form(&[]))
-            .send()
-            .await
-            .unwrap();
-        cookie(&page)
-    };
-    assert!(jar_cookie.is_some());
-    // First click: the answer sets a new session id.
-    let first = app
-        .client
-        .post(app.url(&format!("/checkout/{id}")))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(first.status(), StatusCode::SEE_OTHER);
-    let rotated = cookie(&first).expect("a new session id at card submit");
-    assert_ne!(Some(rotated.clone()), jar_cookie);
-    // A second click from a browser that never saw that answer: the superseded id.
-    let stale = reqwest::Client::builder()
+    let bare = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let second = stale
-        .post(app.url(&format!("/checkout/{id}")))
-        .header("cookie", jar_cookie.unwrap())
-        .form(&fields)
+    // A cookie planted before the shopper arrives never holds the payment.
+    let planted = "kapi_session=AAAAAAAAAAAAAAAAAAAAAA";
+    let started = bare
+        .post(app.url("/pay"))
+        .header("cookie", planted)
+        .form(&app.start_form(&[]))
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        second.status(),
-        StatusCode::SEE_OTHER,
-        "the second click lands on the result"
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let fresh = session_cookie(&started).expect("a session for the payment");
+    assert_ne!(fresh, planted);
+    let card_page = started.headers()["location"].to_str().unwrap().to_owned();
+    let with_planted = bare
+        .get(app.url(&card_page))
+        .header("cookie", planted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_planted.status(), StatusCode::FORBIDDEN);
+
+    // A double click sends the card form twice from the same session: one authorisation,
+    // and both clicks land on the result.
+    let order_id = random_id("DBL");
+    let id = app.start_payment(&[("order_id", &order_id)]).await;
+    let fields = app.card_fields(&id, MC_FRICTIONLESS, &[]).await;
+    let path = format!("/checkout/{id}");
+    let (first, second) =
+        tokio::join!(app.post_form(&path, &fields), app.post_form(&path, &fields));
+    for click in [&first, &second] {
+        assert_eq!(click.status, StatusCode::SEE_OTHER, "{}", click.body);
+        assert_eq!(
+            click.location.as_deref(),
+            Some(format!("/checkout/{id}/result").as_str())
+        );
+    }
+    let result = app.get(&format!("/checkout/{id}/result")).await;
+    assert!(
+        result.body.contains("Ödemeniz onaylandı"),
+        "{}",
+        result.body
     );
-    let fresh = cookie(&second).expect("bound to a fresh session");
-    let result = stale
-        .get(app.url(second.headers()["location"].to_str().unwrap()))
-        .header("cookie", fresh)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(result.status(), StatusCode::OK);
-    assert!(result.text().await.unwrap().contains("Ödemeniz onaylandı"));
     assert_eq!(
         app.bank_transactions(&order_id).await.len(),
         1,
         "authorised once"
     );
+}
+
+#[tokio::test]
+async fn a_form_token_without_the_shoppers_session_takes_nothing_over() {
+    let app = spawn_app().await;
+    let id = app.start_payment(&[]).await;
+    let fields = app.card_fields(&id, MC_FRICTIONLESS, &[]).await;
+    let token = field(&fields, "csrf_token").to_owned();
+    // Another browser that learnt the card page's token, but holds no session of the payment.
+    let other = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let submit = other
+        .post(app.url(&format!("/checkout/{id}")))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submit.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        error_code(&submit.text().await.unwrap()).as_deref(),
+        Some("KP-2004")
+    );
+    let cancel = other
+        .post(app.url(&format!("/checkout/{id}/cancel")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), StatusCode::FORBIDDEN);
+    // Nor is that browser bound to the payment now.
+    let page = other
+        .get(app.url(&format!("/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    let p = app.app_state.store.get_payment(&id).await.unwrap().unwrap();
+    assert_eq!(p.status, "created");
+    // A token from another session of the same payment does not fit this one.
+    let mut forged = fields.clone();
+    forged.retain(|(k, _)| k != "csrf_token");
+    forged.push((
+        "csrf_token".into(),
+        kapi::crypto::hmac_hex(b"guess", format!("csrf:{id}").as_bytes()),
+    ));
+    let refused = app.post_form(&format!("/checkout/{id}"), &forged).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(error_code(&refused.body).as_deref(), Some("KP-2005"));
+    // The shopper's own browser pays as usual.
+    let got = app.pay_with_fields(&id, &fields).await;
+    assert_eq!(got.get("status"), "approved");
+}
+
+#[tokio::test]
+async fn the_session_lives_as_long_as_a_long_checkout_session() {
+    let app = spawn_app().await;
+    let (status, session) = app
+        .create_session(app.session_body(serde_json::json!({"expires_in": 7200})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let opened = app
+        .client
+        .get(session["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+    let max_age: i64 = opened
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("kapi_session="))
+        .and_then(|c| {
+            c.split(';')
+                .find_map(|a| a.trim().strip_prefix("Max-Age="))
+                .map(|v| v.parse().unwrap())
+        })
+        .expect("the session cookie has a lifetime");
+    assert!(
+        max_age >= 7200,
+        "a session bound to a 2 h checkout lives at least 2 h, not {max_age} s"
+    );
+    // A short payment still gets the 30 minutes of inactivity, renewed on each page.
+    let id = app.start_payment(&[]).await;
+    let page = app
+        .client
+        .get(app.url(&format!("/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    let renewed = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("kapi_session="))
+        .expect("each page renews the session")
+        .to_owned();
+    let secs: i64 = renewed
+        .split(';')
+        .find_map(|a| a.trim().strip_prefix("Max-Age="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1800..=1800 + 20 * 60).contains(&secs), "{secs}");
 }

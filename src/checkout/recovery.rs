@@ -1,0 +1,181 @@
+//! Nothing stays in between. A payment that a dropped request, a timeout or a crash left in
+//! `card_submitted`, `authenticated` or `authorising` is settled by the sweeper, and a reversal
+//! of an authorisation whose outcome could not be learnt is retried until the bank
+//! acknowledges it. Every step is a compare-and-set or a lease: several instances may run it
+//! at the same time.
+//!
+//! The rule, documented in docs/PROTOCOL.md §5.4: once a payment has made no move for
+//! `Settings::recovery_after_ms` (the longer of the ACS and bank timeouts plus
+//! `checkout.recovery_margin_secs`),
+//! - in `card_submitted` or `authenticated` nothing has reached the bank: it is failed
+//!   (`KP-5001`);
+//! - in `authorising` the bank is asked what became of the attempt (by its reference): the
+//!   payment ends as the bank booked it, or, when the bank has no booking or cannot say, it is
+//!   failed (`KP-4091`) and the attempt reversed.
+
+use crate::{
+    acquirer::AfterSaleRequest,
+    error::{ErrorCode, PageError},
+    state::AppState,
+    storage::{PaymentUpdate, ReversalOutcome, ReversalRecord, SecurityEvent},
+};
+
+use super::{Status, flow};
+
+const BATCH: i64 = 50;
+/// The longest wait between two tries of a reversal.
+const MAX_REVERSAL_BACKOFF_MS: i64 = 10 * 60 * 1000;
+
+/// Settles the payments that stopped in between. Returns how many it moved.
+pub async fn recover_interrupted(state: &AppState) -> Result<usize, PageError> {
+    let moved_before = state
+        .clock
+        .now_ms()
+        .saturating_sub(state.settings.recovery_after_ms());
+    let ids = state.store.interrupted(moved_before, BATCH).await?;
+    let mut moved = 0;
+    for id in ids {
+        let Some(payment) = state.store.get_payment(&id).await? else {
+            continue;
+        };
+        match payment.status() {
+            status @ (Status::CardSubmitted | Status::Authenticated) => {
+                tracing::warn!(payment_id = %id, status = status.as_str(), "payment interrupted before it reached the bank; failing it");
+                let update = PaymentUpdate {
+                    error_code: Some(ErrorCode::Interrupted.code().to_owned()),
+                    ..Default::default()
+                };
+                if flow::finish(state, &payment, status, Status::Failed, update).await? {
+                    moved += 1;
+                }
+            }
+            Status::Authorising => {
+                tracing::warn!(payment_id = %id, "authorisation interrupted; asking the bank");
+                flow::settle_unknown(state, &payment).await?;
+                moved += 1;
+            }
+            // Moved on since it was listed.
+            _ => {}
+        }
+    }
+    Ok(moved)
+}
+
+/// Tries every reversal that is due, until none is left. Several callers at once share the
+/// work: each reversal is leased to one of them.
+pub async fn retry_reversals(state: AppState) {
+    let lease_ms = i64::try_from(state.settings.acquirer.timeout_secs.saturating_mul(2000))
+        .unwrap_or(i64::MAX)
+        .saturating_add(5000);
+    loop {
+        let now = state.clock.now_ms();
+        let due = match state
+            .store
+            .claim_due_reversals(now, now.saturating_add(lease_ms), BATCH)
+            .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim reversals");
+                return;
+            }
+        };
+        let count = due.len();
+        for reversal in due {
+            reverse(&state, reversal).await;
+        }
+        if i64::try_from(count).unwrap_or(0) < BATCH {
+            return;
+        }
+    }
+}
+
+/// One try of one reversal.
+async fn reverse(state: &AppState, r: ReversalRecord) {
+    let payment = match state.store.get_payment(&r.payment_id).await {
+        Ok(Some(p)) => p,
+        Ok(None) | Err(_) => return,
+    };
+    let req = AfterSaleRequest {
+        terminal_id: r.terminal_id.clone(),
+        merchant_id: payment.merchant_id.clone(),
+        order_id: payment.order_id.clone(),
+        payment_id: payment.id.clone(),
+        reference: r.id.clone(),
+        original_transaction_id: String::new(),
+        original_host_ref: String::new(),
+        original_reference: r.attempt_ref.clone(),
+        amount_minor: r.amount_minor,
+        currency: r.currency.clone(),
+    };
+    let now = state.clock.now_ms();
+    let backoff = 1000_i64
+        .saturating_mul(
+            1_i64
+                .checked_shl(u32::try_from(r.attempts).unwrap_or(30).min(30))
+                .unwrap_or(i64::MAX),
+        )
+        .min(MAX_REVERSAL_BACKOFF_MS);
+    let retry = |error: String| ReversalOutcome::RetryAt {
+        at: now.saturating_add(backoff),
+        error,
+    };
+    let outcome = match state.acquirer.reverse(&req).await {
+        Ok(resp) if resp.proc_return_code == "00" => ReversalOutcome::Settled {
+            status: "reversed",
+            proc_return_code: resp.proc_return_code,
+        },
+        // "No such authorisation" is final once a lost authorisation can no longer arrive.
+        Ok(resp) if resp.proc_return_code == "25" && now >= r.not_found_final_at => {
+            ReversalOutcome::Settled {
+                status: "nothing_to_reverse",
+                proc_return_code: resp.proc_return_code,
+            }
+        }
+        Ok(resp) if resp.proc_return_code == "25" => {
+            retry("the bank has no such authorisation yet".to_owned())
+        }
+        Ok(resp) => retry(format!("reversal refused with {}", resp.proc_return_code)),
+        Err(e) => retry(e.to_string()),
+    };
+    match &outcome {
+        ReversalOutcome::Settled { status, .. } => {
+            tracing::info!(payment_id = %r.payment_id, reversal_id = %r.id, status, "reversal settled");
+        }
+        ReversalOutcome::RetryAt { error, .. } if r.attempts >= 5 => {
+            tracing::error!(payment_id = %r.payment_id, reversal_id = %r.id, attempts = r.attempts + 1, %error, "reversal still not acknowledged; retrying");
+        }
+        ReversalOutcome::RetryAt { error, .. } => {
+            tracing::warn!(payment_id = %r.payment_id, reversal_id = %r.id, %error, "reversal not acknowledged; retrying");
+        }
+    }
+    if let Err(e) = state
+        .store
+        .record_reversal(&r.id, r.lease_until, &outcome, now)
+        .await
+    {
+        tracing::error!(reversal_id = %r.id, error = %e, "could not record a reversal");
+        return;
+    }
+    if matches!(
+        outcome,
+        ReversalOutcome::Settled {
+            status: "reversed",
+            ..
+        }
+    ) {
+        // The operator sees that money moved back for a payment reported as failed.
+        let event = SecurityEvent {
+            kind: "authorisation_reversal".into(),
+            subject: format!("payment:{}", r.payment_id),
+            detail: format!(
+                "the answer to authorisation attempt {} was lost; reversed at the bank",
+                r.attempt_ref
+            ),
+            at: now,
+        };
+        if let Err(e) = state.store.record_security_event(&event).await {
+            tracing::error!(error = %e, "could not record the reversal");
+        }
+    }
+}
