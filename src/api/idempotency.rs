@@ -24,9 +24,17 @@ use crate::{
 };
 
 pub const HEADER: &str = "idempotency-key";
-/// An in-flight entry older than this belongs to a request that died (a request and its
-/// detached work end well within it: the 30 s request limit, the bank's timeout).
-const STALE_MS: i64 = 2 * 60 * 1000;
+
+/// An in-flight entry older than this belongs to a request that died (Kapı stopped): a
+/// request's work ends within the request limit or the bank's timeout, whichever is longer,
+/// and a margin.
+fn stale_ms(state: &AppState) -> i64 {
+    let bank_ms = state.settings.acquirer.timeout_secs.saturating_mul(1000);
+    let ms = bank_ms
+        .max(crate::config::REQUEST_TIMEOUT_MS)
+        .saturating_add(10_000);
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
 
 /// What a handler produces: a status and a JSON body, or a problem.
 pub type ApiResult = Result<(StatusCode, serde_json::Value), Problem>;
@@ -80,7 +88,7 @@ where
     let owner = crate::domain::ids::random_token(8);
     let begun = state
         .store
-        .idempotency_begin(merchant_id, &key, &hash, &owner, now, now - STALE_MS)
+        .idempotency_begin(merchant_id, &key, &hash, &owner, now, now - stale_ms(state))
         .await;
     match begun {
         Err(e) => Problem::from(e).into_response(),

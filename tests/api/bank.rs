@@ -33,6 +33,9 @@ pub enum Auth {
     BookedAnswerLost,
     /// Waits this long, then books and answers (too late for a short timeout).
     Late(Duration),
+    /// Each authorisation at random: mostly `Normal`, else lost, booked with its answer lost,
+    /// or late by 1.5 s.
+    Random,
 }
 
 #[derive(Clone)]
@@ -123,7 +126,15 @@ async fn misbehave(State(front): State<Arc<Front>>, req: Request, next: Next) ->
     if path != "/v1/authorisations" {
         return next.run(req).await;
     }
-    let mode = *front.auth.lock().unwrap();
+    let mode = match *front.auth.lock().unwrap() {
+        Auth::Random => match rand::random_range(0..10) {
+            0 => Auth::Lost,
+            1 => Auth::BookedAnswerLost,
+            2 => Auth::Late(Duration::from_millis(1500)),
+            _ => Auth::Normal,
+        },
+        mode => mode,
+    };
     // The bank's work is its own: it goes on when the caller hangs up (or is killed).
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
@@ -135,7 +146,7 @@ async fn misbehave(State(front): State<Arc<Front>>, req: Request, next: Next) ->
             Auth::Gate => worker.gate.notified().await,
             Auth::Late(d) => tokio::time::sleep(d).await,
             Auth::Lost => std::future::pending::<()>().await,
-            Auth::Normal | Auth::BookedAnswerLost => {}
+            Auth::Normal | Auth::BookedAnswerLost | Auth::Random => {}
         }
         sim.oneshot(req).await.into_response()
     });
