@@ -105,7 +105,8 @@ pub struct ServerSettings {
     pub demo: bool,
     /// Where the demo shop listens; defaults to the next port after `listen`.
     pub demo_listen: Option<String>,
-    /// Proxies whose `X-Forwarded-For` is believed; from anyone else it is ignored.
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR networks); from anyone
+    /// else it is ignored.
     pub trusted_proxies: Vec<String>,
     /// PEM certificate chain and private key: Kapı serves HTTPS with them.
     pub tls_cert: Option<PathBuf>,
@@ -191,10 +192,19 @@ pub struct LimitSettings {
     pub otp_entry: u32,
     /// API calls per merchant and window.
     pub api_calls: u32,
-    /// Declined authorisations within `decline_window_secs` that block an address…
+    /// Declined cards within `decline_window_secs` that block an address (an IPv6 /64).
     pub declines_per_ip: u32,
-    /// …or a whole merchant (card testing through many addresses).
+    /// The most declines a merchant may have in the window, whatever its traffic (a ceiling;
+    /// the relative rule below normally acts long before).
     pub declines_per_merchant: u32,
+    /// A merchant is blocked once it has at least this many declines in the window…
+    pub merchant_decline_min: u32,
+    /// …making up at least this share (percent) of its card payments in the window. The same
+    /// share applies to one BIN range at one merchant.
+    pub decline_percent: u32,
+    /// Declines of one BIN range (first six digits) at one merchant that block that range
+    /// there (card testing through many addresses with generated numbers).
+    pub declines_per_bin: u32,
     pub decline_window_secs: u64,
     /// How long such a block lasts.
     pub block_secs: u64,
@@ -209,7 +219,10 @@ impl Default for LimitSettings {
             otp_entry: 20,
             api_calls: 600,
             declines_per_ip: 5,
-            declines_per_merchant: 100,
+            declines_per_merchant: 5000,
+            merchant_decline_min: 25,
+            decline_percent: 50,
+            declines_per_bin: 10,
             decline_window_secs: 600,
             block_secs: 1800,
         }
@@ -467,9 +480,9 @@ impl Settings {
             ));
         }
         for ip in &self.server.trusted_proxies {
-            if ip.parse::<std::net::IpAddr>().is_err() {
+            if crate::domain::net::ProxyNet::parse(ip).is_none() {
                 return Err(ConfigError::Invalid(format!(
-                    "server.trusted_proxies: `{ip}` is not an IP address"
+                    "server.trusted_proxies: `{ip}` is not an IP address or CIDR network"
                 )));
             }
         }
@@ -497,6 +510,11 @@ impl Settings {
                     "installments.category_limits: `{category} = {limit}` needs a lowercase name and a limit of 1 to 12"
                 )));
             }
+        }
+        if !(1..=100).contains(&self.limits.decline_percent) {
+            return Err(ConfigError::Invalid(
+                "limits.decline_percent must be 1 to 100".into(),
+            ));
         }
         if self.acquirer.terminal_id.is_empty() {
             return Err(ConfigError::Invalid(

@@ -16,6 +16,7 @@ pub mod error;
 pub mod form;
 pub mod i18n;
 pub mod installments;
+pub mod limits;
 pub mod merchants;
 pub mod notify;
 pub mod startup;

@@ -30,6 +30,10 @@ pub struct NewMerchant {
 pub enum MerchantError {
     #[error("merchant name must be 1–128 characters")]
     Name,
+    #[error(
+        "--{0} must be at most 256 characters, without line breaks, control or bidirectional control characters"
+    )]
+    Text(&'static str),
     #[error("`{0}` is not an origin (scheme://host[:port], nothing else)")]
     Origin(String),
     #[error("at least one --return-origin is required")]
@@ -60,8 +64,21 @@ pub async fn register(
     now_ms: i64,
 ) -> Result<(MerchantId, SecretString), MerchantError> {
     let name = input.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+    if name.is_empty() || !crate::domain::text::is_plain(&name, 128) {
         return Err(MerchantError::Name);
+    }
+    // The seller's details are printed in the legal documents the shopper accepts.
+    for (flag, value) in [
+        ("title", &input.legal_title),
+        ("address", &input.address),
+        ("phone", &input.phone),
+        ("email", &input.email),
+        ("mersis", &input.mersis),
+        ("website", &input.website),
+    ] {
+        if !crate::domain::text::is_plain(value.trim(), 256) {
+            return Err(MerchantError::Text(flag));
+        }
     }
     if input.return_origins.is_empty() {
         return Err(MerchantError::NoOrigin);

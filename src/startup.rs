@@ -270,7 +270,7 @@ impl Application {
             urls: Arc::new(urls),
             keys: Arc::new(keys),
             events_wake: Arc::new(tokio::sync::Notify::new()),
-            limiter: Arc::new(crate::web::abuse::Limiter::new(clock.clone())),
+            limiter: Arc::new(crate::limits::Limiter::in_memory(clock.clone())),
         };
         let router = web::router(state.clone(), sessions, sims);
 

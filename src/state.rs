@@ -25,7 +25,7 @@ pub struct AppState {
     /// Wakes the event delivery worker when an event was written.
     pub events_wake: Arc<tokio::sync::Notify>,
     /// Rate limits and card-testing blocks.
-    pub limiter: Arc<crate::web::abuse::Limiter>,
+    pub limiter: Arc<crate::limits::Limiter>,
     /// The BIN table and the regulator's installment caps.
     pub installments: Arc<crate::installments::Installments>,
 }

@@ -30,13 +30,17 @@ impl FromRequestParts<AppState> for ApiMerchant {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // `Bearer`, one space, the key: nothing else (RFC 6750's token characters only).
         let key = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty() && k.len() <= 256)
+            .filter(|k| {
+                (1..=256).contains(&k.len())
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
+            })
             .ok_or_else(|| Problem::of(ErrorCode::ApiKeyInvalid))?;
         let lookup = merchants::key_lookup(&SecretString::from(key.to_owned()));
         let merchant = state
@@ -72,11 +76,15 @@ impl FromRequestParts<AppState> for ApiMerchant {
             }
         }
         let limits = &state.settings.limits;
-        if let Err(wait) = state.limiter.hit(
-            &format!("api:{}", merchant.id),
-            limits.api_calls,
-            limits.window_secs,
-        ) {
+        if let Err(wait) = state
+            .limiter
+            .hit(
+                &format!("api:{}", merchant.id),
+                limits.api_calls,
+                limits.window_secs,
+            )
+            .await
+        {
             return Err(Problem {
                 retry_after: Some(wait),
                 ..Problem::of(ErrorCode::ApiRateLimited)

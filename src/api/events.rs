@@ -85,19 +85,21 @@ async fn view(state: &AppState, e: &EventRecord) -> Result<EventView, Problem> {
 pub struct EventQuery {
     pub payment_id: Option<String>,
     /// `pending`, `delivered`, `dead`, `no_endpoint`.
+    #[param(value_type = Option<super::openapi::EventStatus>, inline)]
     pub status: Option<String>,
     /// e.g. `payment.approved`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", value_type = Option<super::openapi::EventType>, inline)]
     pub kind: Option<String>,
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
 
 /// List events with their delivery attempts
 #[utoipa::path(
-    get, path = "/api/v1/events", tag = "events",
+    get, path = "/api/v1/events", tag = "events", operation_id = "listEvents",
     params(EventQuery),
     responses(
         (status = 200, description = "A page of events, newest first", body = EventList),
@@ -112,6 +114,22 @@ pub async fn list(
 ) -> Result<Json<EventList>, Problem> {
     let q: EventQuery = query(raw.as_deref())?;
     let limit = parse_limit(q.limit)?;
+    if q.status
+        .as_deref()
+        .is_some_and(|s| !super::openapi::EVENT_STATUSES.contains(&s))
+    {
+        return Err(
+            Problem::from_code(ErrorCode::InvalidQuery, "unknown status").with_field("status"),
+        );
+    }
+    if q.kind
+        .as_deref()
+        .is_some_and(|k| !crate::notify::events::KINDS.contains(&k))
+    {
+        return Err(
+            Problem::from_code(ErrorCode::InvalidQuery, "unknown event type").with_field("type"),
+        );
+    }
     let filter = EventFilter {
         payment_id: q.payment_id,
         status: q.status,
@@ -143,7 +161,7 @@ async fn owned_event(
 
 /// Get an event with its delivery attempts
 #[utoipa::path(
-    get, path = "/api/v1/events/{id}", tag = "events",
+    get, path = "/api/v1/events/{id}", tag = "events", operation_id = "getEvent",
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "The event", body = EventView),
@@ -164,7 +182,7 @@ pub async fn get(
 ///
 /// Queues the event for delivery now, whatever its status; receivers deduplicate by id.
 #[utoipa::path(
-    post, path = "/api/v1/events/{id}/resend", tag = "events",
+    post, path = "/api/v1/events/{id}/resend", tag = "events", operation_id = "resendEvent",
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 202, description = "Queued", body = EventView),

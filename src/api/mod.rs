@@ -6,6 +6,9 @@ pub mod auth;
 pub mod events;
 pub mod idempotency;
 pub mod json;
+pub mod openapi;
+
+use openapi::CommonResponses;
 pub mod payments;
 pub mod resources;
 pub mod sessions;
@@ -100,14 +103,14 @@ impl Modify for BearerAuth {
         openapi_json,
     ),
     components(schemas(ProblemDoc, resources::EventBody)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonResponses)
 )]
 pub struct ApiDoc;
 
 /// This document
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", operation_id = "getOpenApiDocument", responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json() -> Response {
-    Json(ApiDoc::openapi()).into_response()
+    Json(openapi::document(&ApiDoc::openapi())).into_response()
 }
 
 async fn not_found() -> Problem {

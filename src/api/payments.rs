@@ -42,7 +42,7 @@ async fn detailed(state: &AppState, p: &PaymentRecord) -> Result<PaymentView, Pr
 
 /// Get a payment
 #[utoipa::path(
-    get, path = "/api/v1/payments/{id}", tag = "payments",
+    get, path = "/api/v1/payments/{id}", tag = "payments", operation_id = "getPayment",
     params(("id" = String, Path, description = "Payment id")),
     responses(
         (status = 200, description = "The payment with its refunds and history", body = PaymentView),
@@ -66,12 +66,16 @@ pub struct PaymentQuery {
     /// Only payments of this order.
     pub order_id: Option<String>,
     /// Only payments in this status.
+    #[param(value_type = Option<super::openapi::PaymentStatus>, inline)]
     pub status: Option<String>,
     /// Created at or after (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// Created before (RFC 3339).
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -128,7 +132,7 @@ fn parse_time(value: &Option<String>, field: &str) -> Result<Option<i64>, Proble
 
 /// List payments
 #[utoipa::path(
-    get, path = "/api/v1/payments", tag = "payments",
+    get, path = "/api/v1/payments", tag = "payments", operation_id = "listPayments",
     params(PaymentQuery),
     responses(
         (status = 200, description = "A page of payments, newest first", body = PaymentList),
@@ -237,10 +241,10 @@ fn after_sale_problem(e: AfterSaleError, currency: &str) -> Problem {
 /// Only on the business day of the authorisation, before the cut-off (Europe/Istanbul), for
 /// the full amount, and only when nothing was refunded.
 #[utoipa::path(
-    post, path = "/api/v1/payments/{id}/void", tag = "payments",
+    post, path = "/api/v1/payments/{id}/void", tag = "payments", operation_id = "voidPayment",
     params(
         ("id" = String, Path, description = "Payment id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Replays the saved response for the same request"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the saved response for the same request (kept at least 24 h)", pattern = r"^[!-~]{1,255}$"),
     ),
     responses(
         (status = 200, description = "Voided", body = PaymentView),
@@ -325,6 +329,7 @@ fn refund_answer(
 pub struct RefundRequest {
     /// Decimal string; all that is left when absent.
     #[serde(default)]
+    #[schema(pattern = r"^[0-9]{1,15}(\.[0-9]{1,2})?$")]
     pub amount: Option<String>,
 }
 
@@ -332,11 +337,11 @@ pub struct RefundRequest {
 ///
 /// Full or partial; several partial refunds up to the authorised amount, never beyond.
 #[utoipa::path(
-    post, path = "/api/v1/payments/{id}/refunds", tag = "payments",
-    request_body(content = Option<RefundRequest>, description = "Optional; an empty body refunds what is left"),
+    post, path = "/api/v1/payments/{id}/refunds", tag = "payments", operation_id = "refundPayment",
+    request_body(content = Option<RefundRequest>, description = "Optional; an empty body (or `null`) refunds what is left"),
     params(
         ("id" = String, Path, description = "Payment id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Replays the saved response for the same request"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the saved response for the same request (kept at least 24 h)", pattern = r"^[!-~]{1,255}$"),
     ),
     responses(
         (status = 201, description = "Refunded", body = RefundView),
@@ -365,7 +370,9 @@ pub async fn refund(
         Some(refund_answer),
         move |key| async move {
             let state = task_state;
-            let req: RefundRequest = if body.iter().all(u8::is_ascii_whitespace) {
+            let empty = body.iter().all(u8::is_ascii_whitespace)
+                || serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_null());
+            let req: RefundRequest = if empty {
                 RefundRequest::default()
             } else {
                 parse(&body)?

@@ -45,27 +45,39 @@ pub struct CustomerInput {
 #[serde(deny_unknown_fields)]
 pub struct CreateSessionRequest {
     /// 1–64 of `[A-Za-z0-9_-]`.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub order_id: String,
     /// Decimal string with a dot, e.g. `150.00`.
+    #[schema(pattern = r"^[0-9]{1,15}(\.[0-9]{1,2})?$")]
     pub amount: String,
     /// `TRY`, `USD`, `EUR` or `949`, `840`, `978`.
+    #[schema(value_type = String, pattern = r"^(TRY|USD|EUR|949|840|978)$")]
     pub currency: String,
+    /// On one of your registered return origins.
+    #[schema(format = "uri")]
     pub ok_url: String,
+    #[schema(format = "uri")]
     pub fail_url: String,
     #[serde(default)]
+    #[schema(format = "uri")]
     pub callback_url: Option<String>,
     /// `tr` (default) or `en`.
     #[serde(default)]
+    #[schema(pattern = r"^(tr|en)$")]
     pub lang: Option<String>,
     /// 1 (default) to 12.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 12)]
     pub installment: Option<u32>,
+    /// At most 255 characters; no line breaks or other control characters.
     #[serde(default)]
+    #[schema(max_length = 255)]
     pub description: Option<String>,
     #[serde(default)]
     pub customer: Option<CustomerInput>,
     /// Seconds the session stays open: 300 to 86400 (default 1800).
     #[serde(default)]
+    #[schema(minimum = 300, maximum = 86400)]
     pub expires_in: Option<u64>,
 }
 
@@ -111,9 +123,9 @@ fn json(v: impl Serialize) -> serde_json::Value {
 
 /// Create a checkout session
 #[utoipa::path(
-    post, path = "/api/v1/checkout-sessions", tag = "checkout",
+    post, path = "/api/v1/checkout-sessions", tag = "checkout", operation_id = "createCheckoutSession",
     request_body = CreateSessionRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the saved response for the same request (kept at least 24 h)")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the saved response for the same request (kept at least 24 h)", pattern = r"^[!-~]{1,255}$")),
     responses(
         (status = 201, description = "Created", body = CheckoutSession),
         (status = 400, description = "Invalid request", body = super::ProblemDoc),
@@ -216,7 +228,7 @@ pub async fn owned_payment(
 
 /// Expire an unpaid checkout session now
 #[utoipa::path(
-    post, path = "/api/v1/checkout-sessions/{id}/expire", tag = "checkout",
+    post, path = "/api/v1/checkout-sessions/{id}/expire", tag = "checkout", operation_id = "expireCheckoutSession",
     params(("id" = String, Path, description = "Checkout session (payment) id")),
     responses(
         (status = 200, description = "Expired", body = CheckoutSession),

@@ -145,10 +145,12 @@ async fn finish_with(
                 // Try it now; the sweeper retries it until the bank acknowledges it.
                 tokio::spawn(super::recovery::retry_reversals(state.clone()));
             }
+            // Card outcomes feed the card-testing guard: approvals too, so that its limits
+            // follow the merchant's own traffic.
             let card_declined = to == Status::Declined
                 || update.error_code.as_deref() == Some(ErrorCode::AuthenticationFailed.code());
-            if card_declined {
-                watch_for_card_testing(state, &after).await;
+            if card_declined || to == Status::Approved {
+                watch_for_card_testing(state, &after, card_declined).await;
             }
             if let Some(url) = payment.callback_url.clone() {
                 tokio::spawn(notify::deliver_callback(
@@ -164,38 +166,32 @@ async fn finish_with(
     }
 }
 
-/// Counts a declined card against its address and its merchant; past the limits, blocks
-/// further card submits from them for a while and tells the operator.
-async fn watch_for_card_testing(state: &AppState, payment: &PaymentRecord) {
-    let limits = &state.settings.limits;
-    let mut subjects = vec![(
-        "merchant",
-        payment.merchant_id.clone(),
-        limits.declines_per_merchant,
-    )];
-    if let Some(ip) = &payment.client_ip {
-        subjects.push(("ip", ip.clone(), limits.declines_per_ip));
-    }
-    for (kind, subject, max) in subjects {
-        let key = format!("declines-{kind}:{subject}");
-        let count = state
-            .limiter
-            .count(&format!("{key}:count"), limits.decline_window_secs);
-        if count >= max && state.limiter.blocked(&key).is_none() {
-            state.limiter.block(&key, limits.block_secs);
-            tracing::warn!(kind, %subject, declines = count, block_secs = limits.block_secs, "card testing suspected: blocked");
-            let event = crate::storage::SecurityEvent {
-                kind: "card_testing_block".into(),
-                subject: format!("{kind}:{subject}"),
-                detail: format!(
-                    "{count} declined cards within {} s; card submits blocked for {} s",
-                    limits.decline_window_secs, limits.block_secs
-                ),
-                at: state.clock.now_ms(),
-            };
-            if let Err(e) = state.store.record_security_event(&event).await {
-                tracing::error!(error = %e, "could not record a security event");
-            }
+/// Counts a card's outcome for the card-testing guard (`crate::limits`); a block it starts
+/// is logged and recorded for the operator.
+async fn watch_for_card_testing(state: &AppState, payment: &PaymentRecord, declined: bool) {
+    let bin = payment
+        .masked_pan
+        .as_deref()
+        .and_then(|m| m.get(..6))
+        .filter(|b| b.bytes().all(|c| c.is_ascii_digit()));
+    let outcome = crate::limits::CardOutcome {
+        merchant_id: &payment.merchant_id,
+        client_ip: payment.client_ip.as_deref(),
+        bin,
+        declined,
+    };
+    let blocks =
+        crate::limits::record_card_outcome(&state.limiter, &state.settings.limits, &outcome).await;
+    for block in blocks {
+        tracing::warn!(subject = %block.subject, detail = %block.detail, "card testing suspected: blocked");
+        let event = crate::storage::SecurityEvent {
+            kind: "card_testing_block".into(),
+            subject: block.subject,
+            detail: block.detail,
+            at: state.clock.now_ms(),
+        };
+        if let Err(e) = state.store.record_security_event(&event).await {
+            tracing::error!(error = %e, "could not record a security event");
         }
     }
 }

@@ -23,8 +23,16 @@ pub fn hmac_bytes(key: &[u8], message: &[u8]) -> Vec<u8> {
 }
 
 /// Constant-time check of a hex MAC: the comparison is done by `hmac::Mac::verify_slice`.
+/// Only the form Kapı writes is accepted: 64 lower-case hex digits, nothing around them.
 pub fn verify_hmac_hex(key: &[u8], message: &[u8], provided_hex: &str) -> bool {
-    let Ok(provided) = hex::decode(provided_hex.trim()) else {
+    let canonical = provided_hex.len() == 64
+        && provided_hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !canonical {
+        return false;
+    }
+    let Ok(provided) = hex::decode(provided_hex) else {
         return false;
     };
     let Ok(mut mac) = <HmacSha256 as KeyInit>::new_from_slice(key) else {

@@ -5,8 +5,10 @@ pub mod card;
 pub mod ids;
 pub mod locale;
 pub mod money;
+pub mod net;
 pub mod order;
 pub mod sensitive;
+pub mod text;
 pub mod url;
 
 pub use brand::{AccentColour, Logo};

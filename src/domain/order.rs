@@ -26,14 +26,15 @@ impl fmt::Display for OrderId {
     }
 }
 
-/// Free text shown to the shopper: at most 255 characters, no control characters.
+/// Free text shown to the shopper: at most 255 characters, no control or bidirectional
+/// control characters (`super::text::is_plain`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Description(String);
 
 impl Description {
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
-        (s.chars().count() <= 255 && !s.chars().any(char::is_control)).then(|| Self(s.to_owned()))
+        super::text::is_plain(s, 255).then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -80,11 +81,12 @@ pub struct Customer {
 }
 
 impl Customer {
-    /// Each field: at most 128 characters, no control characters; e-mail must look like one.
+    /// Each field: at most 128 characters, no control or bidirectional control characters;
+    /// e-mail must look like one.
     pub fn parse(name: &str, email: &str, phone: &str) -> Result<Self, &'static str> {
         let clean = |s: &str| -> Option<String> {
             let s = s.trim();
-            (s.chars().count() <= 128 && !s.chars().any(char::is_control)).then(|| s.to_owned())
+            super::text::is_plain(s, 128).then(|| s.to_owned())
         };
         let name = clean(name).ok_or("customer_name")?;
         let email = clean(email).ok_or("customer_email")?;

@@ -15,6 +15,17 @@ use crate::{
 pub const SIGNATURE_HEADER: &str = "Kapi-Signature";
 pub const EVENT_ID_HEADER: &str = "Kapi-Event-Id";
 
+/// Every event type.
+pub const KINDS: [&str; 7] = [
+    "payment.approved",
+    "payment.declined",
+    "payment.failed",
+    "payment.cancelled",
+    "payment.expired",
+    "payment.voided",
+    "payment.refunded",
+];
+
 /// The event type reporting a move to `to`, if the merchant must hear about it.
 pub fn kind_for(to: Status) -> Option<&'static str> {
     Some(match to {

@@ -179,7 +179,7 @@ struct Inner {
     sms: Arc<dyn SmsSender>,
     txns: Mutex<HashMap<String, Txn>>,
     /// OTP entries per client address and window: guessing codes across transactions.
-    limiter: crate::web::abuse::Limiter,
+    limiter: crate::limits::Limiter,
     otp_limit: (u32, u64),
 }
 
@@ -203,7 +203,7 @@ impl AcsSim {
     pub fn new(c: AcsSimConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
-                limiter: crate::web::abuse::Limiter::new(Arc::clone(&c.clock)),
+                limiter: crate::limits::Limiter::in_memory(Arc::clone(&c.clock)),
                 settings: c.settings,
                 clock: c.clock,
                 channel_key: c.channel_key,
@@ -603,7 +603,8 @@ async fn challenge_action(
     let browser = preferred(&headers);
     let ip = client.map(|c| c.0.0.to_string()).unwrap_or_default();
     let (max, window) = sim.inner.otp_limit;
-    if let Err(wait) = sim.inner.limiter.hit(&format!("otp:{ip}"), max, window) {
+    let key = format!("otp:{}", crate::limits::address_key_str(&ip));
+    if let Err(wait) = sim.inner.limiter.hit(&key, max, window).await {
         let locale = sim.with_txn(&acs_trans_id, |t| t.locale).unwrap_or(browser);
         let mut resp = message(locale, "acs-too-many", StatusCode::TOO_MANY_REQUESTS);
         if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {

@@ -201,24 +201,24 @@ pub async fn submit(
         return Ok(to_result(&payment.id));
     }
     let limits = &state.settings.limits;
-    state.limiter.shopper_hit(
-        &format!("card:{}", client.ip),
+    super::abuse::shopper_hit(
+        &state.limiter,
+        "card",
+        &client.ip,
         limits.card_submit,
         limits.window_secs,
         locale,
-    )?;
+    )
+    .await?;
     // Card testing: after many declines, this address or this merchant waits a while.
-    for key in [
-        format!("declines-ip:{}", client.ip),
-        format!("declines-merchant:{}", merchant.id),
-    ] {
-        if let Some(wait) = state.limiter.blocked(&key) {
-            return Err(PageError::too_many(
-                ErrorCode::CardTestingBlocked,
-                locale,
-                wait,
-            ));
-        }
+    if let Some(wait) =
+        crate::limits::card_submit_blocked(&state.limiter, &merchant.id, &client.ip, None).await
+    {
+        return Err(PageError::too_many(
+            ErrorCode::CardTestingBlocked,
+            locale,
+            wait,
+        ));
     }
     let input = CardInput::from_fields(&fields);
     let plan = merchant.installment_plan();
@@ -277,6 +277,21 @@ pub async fn submit(
             .await;
         }
     };
+    // …and so does a BIN range that was being tested at this merchant.
+    if let Some(wait) = crate::limits::card_submit_blocked(
+        &state.limiter,
+        &merchant.id,
+        &client.ip,
+        valid.pan.expose().get(..6),
+    )
+    .await
+    {
+        return Err(PageError::too_many(
+            ErrorCode::CardTestingBlocked,
+            locale,
+            wait,
+        ));
+    }
     let Some(choices) = choices_for(&state, &payment, plan.as_ref(), valid.pan.expose()) else {
         return Err(PageError::internal(
             locale,
@@ -378,12 +393,15 @@ pub async fn installments(
     RawForm(fields): RawForm,
 ) -> Result<Response, PageError> {
     // Counted before anything is read: the script asks as the shopper types.
-    state.limiter.shopper_hit(
-        &format!("installments:{}", client.ip),
+    super::abuse::shopper_hit(
+        &state.limiter,
+        "installments",
+        &client.ip,
         state.settings.installments.lookups_per_window,
         state.settings.limits.window_secs,
         preferred,
-    )?;
+    )
+    .await?;
     // A question, not an act: the browser must already hold the payment, and show the
     // page's token as its forms do.
     let (payment, merchant) = load_owned(&state, &session, &id, Access::Session, preferred).await?;

@@ -24,12 +24,15 @@ pub async fn start(
         lang => Locale::parse_lenient(lang),
     };
     let limits = &state.settings.limits;
-    state.limiter.shopper_hit(
-        &format!("pay:{}", client.ip),
+    super::abuse::shopper_hit(
+        &state.limiter,
+        "pay",
+        &client.ip,
         limits.pay_start,
         limits.window_secs,
         locale,
-    )?;
+    )
+    .await?;
     let payment = start::start_payment(&state, fields, preferred).await?;
     // Bound to this browser under a fresh session id (no fixation).
     session::bind_payment(

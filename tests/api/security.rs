@@ -1242,3 +1242,59 @@ async fn the_session_lives_as_long_as_a_long_checkout_session() {
         .unwrap();
     assert!((1800..=1800 + 20 * 60).contains(&secs), "{secs}");
 }
+
+#[tokio::test]
+async fn the_protocol_is_taken_as_written_and_nothing_looser() {
+    let app = spawn_app().await;
+    // A signature in upper-case hex is not the signature.
+    let mut fields = app.start_form(&[]);
+    let sig = fields.iter_mut().find(|(k, _)| k == "signature").unwrap();
+    sig.1 = sig.1.to_uppercase();
+    let page = app.pay(&fields).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(error_code(&page.body).as_deref(), Some("KP-1011"));
+    // `Bearer` and the key with two spaces between them: not a bearer key.
+    let resp = app
+        .client
+        .get(app.url("/api/v1/payments"))
+        .header("authorization", format!("Bearer  {}", app.secret_str()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "KP-6001");
+    // Bidirectional controls could make the contract read otherwise than it says.
+    for text in ["Kazak \u{202E}M ebed", "a\u{2066}b\u{2069}", "\u{200F}x"] {
+        let page = app.pay(&app.start_form(&[("description", text)])).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{text:?}");
+        assert_eq!(error_code(&page.body).as_deref(), Some("KP-1004"));
+        let (status, body) = app
+            .create_session(app.session_body(serde_json::json!({"description": text})))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["code"], "KP-1004");
+        assert_eq!(body["field"], "description");
+        let (status, body) = app
+            .create_session(app.session_body(
+                serde_json::json!({"customer": {"name": text, "email": "", "phone": ""}}),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["field"], "customer.name");
+    }
+    let out = app
+        .kapi(&[
+            "merchant",
+            "add",
+            "--name",
+            "Sahte",
+            "--address",
+            "Cad. No: 5 \u{202E}0001 :ON",
+            "--return-origin",
+            "https://shop.example",
+        ])
+        .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--address"));
+}

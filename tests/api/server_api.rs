@@ -862,6 +862,123 @@ async fn a_refund_the_bank_did_not_answer_stays_pending_and_is_settled_once() {
         1,
         "the bank refunded once"
     );
+    // Now the same key answers with the refund as it became, and keeps doing so.
+    for _ in 0..2 {
+        let (status, settled) = app
+            .post_json(&path, Some(json!({"amount": "20.91"})), Some("refund-lost"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{settled}");
+        assert_eq!(settled["id"], body["refund_id"]);
+        assert_eq!(settled["status"], "succeeded");
+    }
+}
+
+#[tokio::test]
+async fn a_refund_retried_after_the_client_gave_up_is_never_made_twice() {
+    let app = spawn_app().await;
+    app.clock_to_istanbul_noon();
+    let id = app.approved_payment().await;
+    let path = format!("/api/v1/payments/{id}/refunds");
+    // The bank takes 3 s (amounts ending in .77); the merchant's client gives up after 0.5 s.
+    let gave_up = app
+        .api(reqwest::Method::POST, &path)
+        .header("Idempotency-Key", "refund-slow")
+        .json(&json!({"amount": "40.77"}))
+        .timeout(std::time::Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(gave_up.is_err());
+    // While the first is still running, a retry is told so.
+    let (status, busy) = app
+        .post_json(&path, Some(json!({"amount": "40.77"})), Some("refund-slow"))
+        .await;
+    assert_problem(status, &busy, StatusCode::CONFLICT, "KP-6012");
+    // The refund completes without the merchant; the key holds its answer.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (status, done) = app
+        .post_json(&path, Some(json!({"amount": "40.77"})), Some("refund-slow"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{done}");
+    assert_eq!(done["status"], "succeeded");
+    // Long after any in-flight request would be taken as dead, still the same refund.
+    app.clock.advance(6 * 60);
+    let (status, later) = app
+        .post_json(&path, Some(json!({"amount": "40.77"})), Some("refund-slow"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(later["id"], done["id"]);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["refunded_amount"], "40.77", "refunded once: {p}");
+    let order = p["order_id"].as_str().unwrap();
+    let bank = app.bank_transactions(order).await;
+    assert_eq!(bank.iter().filter(|t| t["kind"] == "refund").count(), 1);
+}
+
+#[tokio::test]
+async fn a_refund_key_whose_request_died_answers_with_its_refund_not_a_new_one() {
+    let app = spawn_app().await;
+    app.clock_to_istanbul_noon();
+    let id = app.approved_payment().await;
+    // As if Kapı stopped right after reserving a refund under a key: the key is in flight,
+    // linked to a pending refund that no request will finish.
+    let store = &app.app_state.store;
+    let now = kapi::clock::Clock::now_ms(&*app.clock);
+    let owner = "dead-request";
+    let begun = store
+        .idempotency_begin(
+            &app.merchant_id,
+            "refund-crash",
+            &fingerprint(&id),
+            owner,
+            now,
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(begun, kapi::storage::IdempotencyState::Started);
+    let refund = kapi::storage::RefundRecord {
+        id: "rf_crashed000001".into(),
+        payment_id: id.clone(),
+        kind: "refund".into(),
+        amount_minor: 1000,
+        status: "pending".into(),
+        proc_return_code: None,
+        host_ref: None,
+        transaction_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let link = kapi::storage::IdempotencyLink {
+        merchant_id: app.merchant_id.clone(),
+        key: "refund-crash".into(),
+        owner: owner.into(),
+    };
+    store.reserve_refund(&refund, Some(&link)).await.unwrap();
+    let path = format!("/api/v1/payments/{id}/refunds");
+    let retry = || {
+        app.post_json(
+            &path,
+            Some(json!({"amount": "10.00"})),
+            Some("refund-crash"),
+        )
+    };
+    let (status, body) = retry().await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6012");
+    // Past the time any request could still be running: the refund's own state, pending.
+    app.clock.advance(10 * 60);
+    let (status, body) = retry().await;
+    assert_problem(status, &body, StatusCode::BAD_GATEWAY, "KP-4091");
+    assert_eq!(body["refund_id"], "rf_crashed000001");
+    assert_eq!(body["refund_status"], "pending");
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["pending_refund_amount"], "10.00", "no second refund: {p}");
+}
+
+/// The fingerprint the API computes for a refund of 10.00 (method, path, body).
+fn fingerprint(id: &str) -> String {
+    let mut f = format!("POST /api/v1/payments/{id}/refunds\n").into_bytes();
+    f.extend_from_slice(br#"{"amount":"10.00"}"#);
+    kapi::crypto::sha256_hex(&f)
 }
 
 #[tokio::test]
