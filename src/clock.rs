@@ -46,6 +46,17 @@ impl Clock for OffsetClock {
 }
 
 /// Istanbul has been UTC+3 all year since 2016; contracts show its local date.
+/// RFC 3339 UTC time of a unix-milliseconds timestamp (`2026-11-30T10:48:26.512Z`).
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 pub fn istanbul_day(ms: i64) -> Date {
     let t = OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)

@@ -298,8 +298,12 @@ impl ApiSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SimulatorSettings {
-    /// Serve the built-in ACS, bank and SMS outbox under `/sim`.
+    /// Serve the built-in ACS, bank and SMS outbox under `/sim`, and use them when no real
+    /// ACS or bank is configured. Off unless `--demo` (or set).
     pub enabled: bool,
+    /// Serve them even when `server.listen` is not a loopback address (a test system): anyone
+    /// who reaches Kapı can then read the OTPs at `/sim/sms`.
+    pub serve_on_public_address: bool,
     pub otp_ttl_secs: u64,
     pub resend_cooldown_secs: u64,
     pub max_resends: u32,
@@ -373,7 +377,8 @@ impl Default for AcquirerSettings {
 impl Default for SimulatorSettings {
     fn default() -> Self {
         Self {
-            enabled: true,
+            enabled: false,
+            serve_on_public_address: false,
             otp_ttl_secs: 180,
             resend_cooldown_secs: 30,
             max_resends: 3,

@@ -6,6 +6,7 @@
 
 pub mod acquirer;
 pub mod api;
+pub mod assets;
 pub mod checkout;
 pub mod clock;
 pub mod config;
@@ -13,12 +14,16 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod form;
 pub mod i18n;
 pub mod installments;
 pub mod limits;
 pub mod merchants;
 pub mod notify;
+pub mod outbound;
+pub mod sim;
+pub mod simstore;
 pub mod startup;
 pub mod state;
 pub mod storage;
@@ -26,6 +31,7 @@ pub mod telemetry;
 pub mod threeds;
 pub mod tls;
 pub mod web;
+pub mod wire;
 
 pub use startup::Application;
 

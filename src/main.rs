@@ -241,10 +241,7 @@ fn now_ms() -> i64 {
 async fn open(
     config: Option<&std::path::Path>,
     data_dir: Option<PathBuf>,
-) -> anyhow::Result<(
-    kapi::crypto::vault::Vault,
-    kapi::storage::sqlite::SqliteStore,
-)> {
+) -> anyhow::Result<(kapi::crypto::vault::Vault, kapi::storage::Storage)> {
     let settings = Settings::load(
         config,
         CliOverrides {
@@ -297,7 +294,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let (vault, store) = open(cli.config.as_deref(), args.data_dir).await?;
             let (id, secret) = merchants::register(
-                &store,
+                &*store.merchants,
                 &vault,
                 NewMerchant {
                     id: None,
@@ -331,7 +328,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (vault, store) = open(cli.config.as_deref(), args.data_dir).await?;
             let overlap = std::time::Duration::from_secs(args.overlap_hours.saturating_mul(3600));
             let (secret, until) = merchants::rotate_key(
-                &store,
+                &*store.merchants,
                 &vault,
                 &args.merchant_id,
                 overlap,
@@ -339,7 +336,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 now_ms(),
             )
             .await?;
-            let until = kapi::api::resources::rfc3339(until);
+            let until = kapi::clock::rfc3339(until);
             if args.json {
                 let out = serde_json::json!({
                     "merchant_id": args.merchant_id,
@@ -399,21 +396,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     (None, false) => None,
                 },
             };
-            merchants::configure(&store, &args.merchant_id, change).await?;
+            merchants::configure(&*store.merchants, &args.merchant_id, change).await?;
             println!("merchant {} updated", args.merchant_id);
             Ok(())
         }
         Command::Keys { command } => keys(cli.config.as_deref(), command).await,
         Command::SecurityEvents { data_dir, limit } => {
             let (_, store) = open(cli.config.as_deref(), data_dir).await?;
-            let events =
-                kapi::storage::Store::security_events(&store, limit.clamp(1, 1000)).await?;
+            let events = store.security.security_events(limit.clamp(1, 1000)).await?;
             let list: Vec<serde_json::Value> = events
                 .iter()
                 .map(|e| {
                     serde_json::json!({
                         "kind": e.kind, "subject": e.subject, "detail": e.detail,
-                        "at": kapi::api::resources::rfc3339(e.at),
+                        "at": kapi::clock::rfc3339(e.at),
                     })
                 })
                 .collect();
@@ -431,7 +427,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (_, store) = open(cli.config.as_deref(), args.data_dir).await?;
             let mut missing = Vec::new();
             for id in &args.event_ids {
-                if kapi::storage::Store::resend_event(&store, id, now_ms()).await? {
+                if store.outbox.resend_event(id, now_ms()).await? {
                     println!("{id}: queued");
                 } else {
                     missing.push(id.clone());
@@ -489,7 +485,7 @@ async fn keys(config: Option<&std::path::Path>, command: KeysCommand) -> anyhow:
             let (vault, store) = startup::open_data(&settings).await?;
             let mut total = 0;
             loop {
-                let n = rotation::reencrypt_batch(&store, &vault, 500).await?;
+                let n = rotation::reencrypt_batch(&*store.sealed, &vault, 500).await?;
                 if n == 0 {
                     break;
                 }
@@ -520,7 +516,7 @@ async fn keys(config: Option<&std::path::Path>, command: KeysCommand) -> anyhow:
             };
             let mut keys = Vec::new();
             for id in ids {
-                let sealed = kapi::storage::Store::blobs_under(&store, &prefix(id)).await?;
+                let sealed = store.sealed.blobs_under(&prefix(id)).await?;
                 keys.push(serde_json::json!({ "id": id, "current": id == vault.current_key_id(), "sealed_items": sealed }));
             }
             println!(
@@ -538,7 +534,7 @@ async fn keys(config: Option<&std::path::Path>, command: KeysCommand) -> anyhow:
                 args.key_id
             );
             let (_, store) = startup::open_data(&settings).await?;
-            let sealed = kapi::storage::Store::blobs_under(&store, &prefix(args.key_id)).await?;
+            let sealed = store.sealed.blobs_under(&prefix(args.key_id)).await?;
             anyhow::ensure!(
                 sealed == 0,
                 "key {} still seals {sealed} item(s); wait for the server's re-encryption or run `kapi keys reencrypt`",

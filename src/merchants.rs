@@ -6,7 +6,7 @@ use crate::{
     crypto::vault::{Vault, VaultError},
     domain::{AccentColour, Logo, MerchantId, Origin, ids::random_token},
     installments::InstallmentPlan,
-    storage::{MerchantLogo, MerchantRecord, Store, StoreError},
+    storage::{KeyRotation, MerchantLogo, MerchantRecord, MerchantStore, StoreError},
 };
 
 #[derive(Debug, Default, Clone)]
@@ -58,7 +58,7 @@ pub enum MerchantError {
 
 /// Registers a merchant and returns its id and secret key; the key is stored only encrypted.
 pub async fn register(
-    store: &dyn Store,
+    store: &dyn MerchantStore,
     vault: &Vault,
     input: NewMerchant,
     now_ms: i64,
@@ -85,13 +85,17 @@ pub async fn register(
     }
     let mut origins = Vec::new();
     for o in &input.return_origins {
-        let origin = Origin::parse(o).ok_or_else(|| MerchantError::Origin(o.clone()))?;
+        let origin = Origin::parse(o)
+            .ok()
+            .ok_or_else(|| MerchantError::Origin(o.clone()))?;
         if !origins.contains(&origin.as_str().to_owned()) {
             origins.push(origin.as_str().to_owned());
         }
     }
     let id = match &input.id {
-        Some(id) => MerchantId::parse(id).ok_or_else(|| MerchantError::Id(id.clone()))?,
+        Some(id) => MerchantId::parse(id)
+            .ok()
+            .ok_or_else(|| MerchantError::Id(id.clone()))?,
         None => MerchantId::generate(),
     };
     if store.get_merchant(id.as_str()).await?.is_some() {
@@ -177,7 +181,7 @@ pub fn key_lookup(secret: &SecretString) -> String {
 /// Replaces the merchant's secret; the old one keeps working for `overlap`.
 /// Returns the new secret and when the old one stops working.
 pub async fn rotate_key(
-    store: &dyn Store,
+    store: &dyn MerchantStore,
     vault: &Vault,
     merchant_id: &str,
     overlap: std::time::Duration,
@@ -190,23 +194,23 @@ pub async fn rotate_key(
         .ok_or_else(|| MerchantError::NotFound(merchant_id.to_owned()))?;
     if !force && merchant.previous_key(now_ms).is_some() {
         let until = merchant.prev_key_expires_at.unwrap_or_default();
-        return Err(MerchantError::RotationInProgress(
-            crate::api::resources::rfc3339(until),
-        ));
+        return Err(MerchantError::RotationInProgress(crate::clock::rfc3339(
+            until,
+        )));
     }
     let old = secret_key(vault, &merchant)?;
     let new = new_secret();
     let until = now_ms.saturating_add(i64::try_from(overlap.as_millis()).unwrap_or(i64::MAX));
-    store
-        .rotate_merchant_key(
-            merchant_id,
-            &vault.encrypt(new.expose_secret().as_bytes(), merchant_id)?,
-            &key_lookup(&new),
-            &merchant.secret_key_enc,
-            &key_lookup(&old),
-            until,
-        )
-        .await?;
+    let new_enc = vault.encrypt(new.expose_secret().as_bytes(), merchant_id)?;
+    let (new_lookup, prev_lookup) = (key_lookup(&new), key_lookup(&old));
+    let rotation = KeyRotation {
+        new_enc: &new_enc,
+        new_lookup: &new_lookup,
+        prev_enc: &merchant.secret_key_enc,
+        prev_lookup: &prev_lookup,
+        prev_expires_at: until,
+    };
+    store.rotate_merchant_key(merchant_id, &rotation).await?;
     Ok((new, until))
 }
 
@@ -229,7 +233,7 @@ pub struct Settings {
 
 /// Sets where events go, which addresses may call the API, and who may frame the pages.
 pub async fn configure(
-    store: &dyn Store,
+    store: &dyn MerchantStore,
     merchant_id: &str,
     change: Settings,
 ) -> Result<(), MerchantError> {
@@ -252,7 +256,7 @@ pub async fn configure(
             .map(|o| {
                 Origin::parse(o)
                     .map(|o| o.as_str().to_owned())
-                    .ok_or_else(|| MerchantError::Origin(o.clone()))
+                    .map_err(|_| MerchantError::Origin(o.clone()))
             })
             .collect::<Result<Vec<_>, _>>()?,
         None => merchant.frame_origins(),
@@ -285,7 +289,10 @@ pub async fn configure(
 
 /// Brings every merchant's API-key lookup hashes up to date at start-up (merchants registered
 /// before API keys existed, or by an older version).
-pub async fn backfill_key_lookups(store: &dyn Store, vault: &Vault) -> Result<(), MerchantError> {
+pub async fn backfill_key_lookups(
+    store: &dyn MerchantStore,
+    vault: &Vault,
+) -> Result<(), MerchantError> {
     for m in store.list_merchants().await? {
         let lookup = key_lookup(&secret_key(vault, &m)?);
         let prev_lookup = match &m.prev_secret_key_enc {
@@ -303,6 +310,7 @@ pub async fn backfill_key_lookups(store: &dyn Store, vault: &Vault) -> Result<()
 
 fn check_webhook_url(url: &str, origins: &[String]) -> Result<String, MerchantError> {
     let parsed = crate::domain::ReturnUrl::parse(url)
+        .ok()
         .ok_or_else(|| MerchantError::WebhookUrl(url.to_owned()))?;
     if !origins.iter().any(|o| o == parsed.origin().as_str()) {
         return Err(MerchantError::WebhookUrl(url.to_owned()));

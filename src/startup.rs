@@ -1,5 +1,6 @@
 //! Building and running the application: data folder, keys, storage, the external parts
-//! (ACS, bank, SMS) and the routers.
+//! (ACS, bank, SMS), the checkout service and the routers. `Application::builder` takes fakes
+//! for the ACS, the bank, the storage and the clock; `build` uses the configured ones.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -14,62 +15,45 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use tokio::net::TcpListener;
 
 use crate::{
-    acquirer::{HttpAcquirer, bank_sim::BankSim},
-    checkout::flow,
+    acquirer::{Acquirer, HttpAcquirer},
+    checkout::{
+        Checkout,
+        service::{Keys, Parts, PublicUrl},
+    },
     clock::{Clock, SystemClock},
     config::Settings,
     crypto::vault::Vault,
     demo::{DEMO_MERCHANT_ID, DemoShop},
     merchants::{self, NewMerchant},
-    state::{AppState, Keys, Urls},
-    storage::{Store, sqlite::SqliteStore},
-    threeds::{
-        HttpDirectory,
-        acs_sim::{AcsSim, AcsSimConfig, SimOutbox},
-    },
+    notify::Delivery,
+    state::AppState,
+    storage::{MerchantStore, Storage},
+    threeds::{DirectoryServer, HttpDirectory},
     web,
 };
 
-/// The data folder's master key and database, shared by `serve` and the CLI commands.
-pub async fn open_data(settings: &Settings) -> anyhow::Result<(Vault, SqliteStore)> {
-    let (vault, store, _) = open_data_with_source(settings).await?;
-    Ok((vault, store))
+/// The data folder's master keys and storage, shared by `serve` and the CLI commands.
+pub async fn open_data(settings: &Settings) -> anyhow::Result<(Vault, Storage)> {
+    let (vault, storage, _) = open_data_with_source(settings).await?;
+    Ok((vault, storage))
 }
 
 /// As `open_data`, also telling where the master keys came from.
 pub async fn open_data_with_source(
     settings: &Settings,
-) -> anyhow::Result<(Vault, SqliteStore, crate::crypto::keyring::Source)> {
+) -> anyhow::Result<(Vault, Storage, crate::crypto::keyring::Source)> {
     let dir = &settings.server.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data folder {}", dir.display()))?;
     let (current, older, source) = crate::crypto::keyring::initial_keys(settings)?;
     let vault = Vault::with_keys(current, older);
-    let store = SqliteStore::open(&dir.join("kapi.db"))
+    let storage = Storage::open(settings)
         .await
         .context("cannot open the database")?;
-    merchants::backfill_key_lookups(&store, &vault)
+    merchants::backfill_key_lookups(&*storage.merchants, &vault)
         .await
         .context("cannot prepare merchant API keys")?;
-    Ok((vault, store, source))
-}
-
-#[cfg(unix)]
-pub(crate) fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(content.as_bytes())?;
-    Ok(())
-}
-
-#[cfg(not(unix))]
-pub(crate) fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
-    std::fs::write(path, content).with_context(|| format!("cannot create {}", path.display()))
+    Ok((vault, storage, source))
 }
 
 fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
@@ -91,6 +75,45 @@ fn secret_bytes(
     }
 }
 
+/// The external parts the application may be given instead of the configured ones (tests).
+#[derive(Default)]
+pub struct Builder {
+    settings: Settings,
+    clock: Option<Arc<dyn Clock>>,
+    directory: Option<Arc<dyn DirectoryServer>>,
+    acquirer: Option<Arc<dyn Acquirer>>,
+    storage: Option<Storage>,
+}
+
+impl Builder {
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Where AReqs go, instead of `threeds.acs_base_url` or the ACS simulator.
+    pub fn directory(mut self, directory: Arc<dyn DirectoryServer>) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
+    /// The bank, instead of `acquirer.base_url` or the bank simulator.
+    pub fn acquirer(mut self, acquirer: Arc<dyn Acquirer>) -> Self {
+        self.acquirer = Some(acquirer);
+        self
+    }
+
+    /// The storage, instead of the data folder's.
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    pub async fn build(self) -> anyhow::Result<Application> {
+        Application::assemble(self).await
+    }
+}
+
 pub struct Application {
     listener: TcpListener,
     /// The keyring file, when the master keys come from one (reloaded when it changes).
@@ -102,14 +125,72 @@ pub struct Application {
     router: Router,
     demo: Option<(TcpListener, Router)>,
     state: AppState,
+    delivery: Delivery,
+    /// Background work of the simulators (their clean-up), when they are served.
+    simulators: Option<tokio::task::JoinHandle<()>>,
     pub public_url: String,
     pub demo_url: Option<String>,
     pub data_dir: PathBuf,
 }
 
+/// Where this process reaches itself (the built-in simulators), and the root certificate of a
+/// self-signed TLS certificate it made.
+struct Reach {
+    internal: String,
+    extra_root: Option<Vec<u8>>,
+}
+
+impl Reach {
+    fn client(&self, timeout: Duration) -> reqwest::Result<reqwest::Client> {
+        crate::tls::client_builder(self.extra_root.as_deref())
+            .timeout(timeout)
+            .build()
+    }
+}
+
+/// The simulators are served on a loopback address, or where the operator says so by name.
+fn check_simulators(settings: &Settings) -> anyhow::Result<()> {
+    let sims = &settings.simulators;
+    let loopback = settings.listen_addr()?.ip().is_loopback();
+    if sims.enabled && !loopback && !sims.serve_on_public_address {
+        anyhow::bail!(
+            "the built-in simulators would be reachable on {}: anyone could read the OTPs at /sim/sms. Serve them only on a loopback address, or set simulators.serve_on_public_address = true (KAPI__SIMULATORS__SERVE_ON_PUBLIC_ADDRESS) for a test system",
+            settings.server.listen
+        );
+    }
+    if !sims.enabled {
+        let mut missing = Vec::new();
+        if settings.threeds.acs_base_url.is_none() {
+            missing.push("threeds.acs_base_url (the 3-D Secure directory or ACS)");
+        }
+        if settings.acquirer.base_url.is_none() {
+            missing.push("acquirer.base_url (the bank)");
+        }
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "no real ACS or bank is configured and the built-in simulators are off: set {}, or run with --demo or simulators.enabled = true (KAPI__SIMULATORS__ENABLED=true) to use the simulators",
+                missing.join(" and ")
+            );
+        }
+    }
+    if sims.enabled && !loopback {
+        tracing::warn!(
+            "the built-in ACS, bank and SMS simulators are served on a public address: anyone can read the OTPs at /sim/sms"
+        );
+    }
+    Ok(())
+}
+
 impl Application {
+    pub fn builder(settings: Settings) -> Builder {
+        Builder {
+            settings,
+            ..Builder::default()
+        }
+    }
+
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+        Self::builder(settings).build().await
     }
 
     /// Tests pass a clock they can move.
@@ -117,7 +198,31 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let (vault, store, key_source) = open_data_with_source(&settings).await?;
+        Self::builder(settings).clock(clock).build().await
+    }
+
+    async fn assemble(b: Builder) -> anyhow::Result<Self> {
+        let mut settings = b.settings;
+        // The demo runs on the simulators.
+        if settings.server.demo {
+            settings.simulators.enabled = true;
+        }
+        check_simulators(&settings)?;
+        let clock = b.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let dir = settings.server.data_dir.clone();
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create data folder {}", dir.display()))?;
+        let (current, older, key_source) = crate::crypto::keyring::initial_keys(&settings)?;
+        let vault = Vault::with_keys(current, older);
+        let storage = match b.storage {
+            Some(storage) => storage,
+            None => Storage::open(&settings)
+                .await
+                .context("cannot open the database")?,
+        };
+        merchants::backfill_key_lookups(&*storage.merchants, &vault)
+            .await
+            .context("cannot prepare merchant API keys")?;
         let keyring = match key_source {
             crate::crypto::keyring::Source::File(path) => Some(path),
             crate::crypto::keyring::Source::Config => None,
@@ -140,22 +245,22 @@ impl Application {
             .to_owned();
         // Calls to the built-in simulators: straight to this listener, except behind an
         // operator's certificate, whose name only matches the public URL.
-        let (internal, extra_root) = match &tls_mode {
+        let reach = match &tls_mode {
             crate::tls::Mode::Tls {
                 self_signed_pem: Some(pem),
                 ..
-            } => (format!("https://{local}"), Some(pem.clone())),
-            crate::tls::Mode::Tls { .. } => (public.clone(), None),
-            crate::tls::Mode::PlainHttp => (format!("http://{local}"), None),
-        };
-        let client = |timeout: Duration| {
-            crate::tls::client_builder(extra_root.as_deref())
-                .timeout(timeout)
-                .build()
-        };
-        let urls = Urls {
-            public: public.clone(),
-            internal,
+            } => Reach {
+                internal: format!("https://{local}"),
+                extra_root: Some(pem.clone()),
+            },
+            crate::tls::Mode::Tls { .. } => Reach {
+                internal: public.clone(),
+                extra_root: None,
+            },
+            crate::tls::Mode::PlainHttp => Reach {
+                internal: format!("http://{local}"),
+                extra_root: None,
+            },
         };
         let keys = Keys {
             threeds_session: vault.derive_key("threeds-session"),
@@ -169,85 +274,47 @@ impl Application {
                 vault.derive_key("bank-terminal").expose_secret(),
             )),
         };
-        let directory = HttpDirectory::new(
-            settings
-                .threeds
-                .acs_base_url
-                .as_deref()
-                .unwrap_or(&format!("{}/sim/acs", urls.internal)),
-            client(Duration::from_secs(
+        let directory: Arc<dyn DirectoryServer> = match b.directory {
+            Some(d) => d,
+            None => Arc::new(HttpDirectory::new(
                 settings
                     .threeds
-                    .timeout_secs
-                    .unwrap_or(crate::config::DEFAULT_ACS_TIMEOUT_SECS),
-            ))?,
-        );
-        let acquirer = HttpAcquirer::new(
-            settings
-                .acquirer
-                .base_url
-                .as_deref()
-                .unwrap_or(&format!("{}/sim/bank", urls.internal)),
-            settings.acquirer.terminal_id.clone(),
-            bank_key.clone(),
-            client(Duration::from_secs(settings.acquirer.timeout_secs))?,
-        );
-        let mut settings = settings;
+                    .acs_base_url
+                    .as_deref()
+                    .unwrap_or(&format!("{}/sim/acs", reach.internal)),
+                reach.client(Duration::from_secs(
+                    settings
+                        .threeds
+                        .timeout_secs
+                        .unwrap_or(crate::config::DEFAULT_ACS_TIMEOUT_SECS),
+                ))?,
+            )),
+        };
+        let acquirer: Arc<dyn Acquirer> = match b.acquirer {
+            Some(a) => a,
+            None => Arc::new(HttpAcquirer::new(
+                settings
+                    .acquirer
+                    .base_url
+                    .as_deref()
+                    .unwrap_or(&format!("{}/sim/bank", reach.internal)),
+                settings.acquirer.terminal_id.clone(),
+                bank_key.clone(),
+                reach.client(Duration::from_secs(settings.acquirer.timeout_secs))?,
+            )),
+        };
         if settings.server.demo {
             // The demo shop listens on this machine.
             settings.notifications.allow_private_targets = true;
         }
-        // No proxy from the environment: the resolver's address check must see the target.
-        let mut http = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(settings.checkout.callback_timeout_secs));
-        if !settings.notifications.allow_private_targets {
-            http = http.dns_resolver(Arc::new(crate::notify::guard::GuardedResolver));
-        }
-        let http = http.build()?;
-
-        let sessions = tower_sessions_sqlx_store::SqliteStore::new(store.pool().clone());
-        sessions
-            .migrate()
-            .await
-            .context("session table migration")?;
-        tokio::spawn(
-            tower_sessions::ExpiredDeletion::continuously_delete_expired(
-                sessions.clone(),
-                Duration::from_secs(600),
-            ),
+        let settings = Arc::new(settings);
+        let delivery = Delivery::new(
+            storage.clone(),
+            vault.clone(),
+            clock.clone(),
+            settings.clone(),
+            callback_client(&settings)?,
         );
-
-        if settings.simulators.enabled && !settings.listen_addr()?.ip().is_loopback() {
-            tracing::warn!(
-                "the built-in ACS, bank and SMS simulators are enabled on a non-loopback address: anyone can read the OTPs at /sim/sms; set simulators.enabled = false in production"
-            );
-        }
-        let sims = if settings.simulators.enabled {
-            let outbox = Arc::new(SimOutbox::default());
-            let acs = AcsSim::new(AcsSimConfig {
-                settings: settings.simulators.clone(),
-                clock: clock.clone(),
-                channel_key: secret_bytes(&settings.threeds.acs_shared_key, &vault, "acs-channel"),
-                public_base: format!("{public}/sim/acs"),
-                show_outbox_link: settings.server.demo,
-                sms: outbox.clone(),
-                otp_limit: (settings.limits.otp_entry, settings.limits.window_secs),
-                http: client(Duration::from_secs(10))?,
-            });
-            let bank = BankSim::new(settings.acquirer.terminal_id.clone(), bank_key);
-            Some(
-                Router::new()
-                    .nest("/sim/acs", acs.router())
-                    .nest("/sim/bank", bank.router())
-                    .nest("/sim/sms", outbox.router()),
-            )
-        } else {
-            None
-        };
-
-        let store: Arc<dyn Store> = Arc::new(store);
         let bins = crate::installments::BinTable::load(settings.installments.bin_table.as_deref())?;
         tracing::info!(ranges = bins.len(), "BIN table loaded");
         if settings.installments.bin_table.is_none() && !settings.simulators.enabled {
@@ -255,62 +322,32 @@ impl Application {
                 "the built-in BIN table holds only the simulators' test ranges: set installments.bin_table to your acquirer's BIN list, or real cards get no installment table"
             );
         }
-        let state = AppState {
+        let checkout = Checkout::new(Parts {
+            settings: settings.clone(),
+            storage: storage.clone(),
+            vault: vault.clone(),
+            clock: clock.clone(),
+            directory,
+            acquirer,
+            notifier: Arc::new(delivery.clone()),
+            limiter: Arc::new(crate::limits::Limiter::in_memory(clock.clone())),
             installments: Arc::new(crate::installments::Installments {
                 bins,
                 caps: settings.installments.caps(),
             }),
-            settings: Arc::new(settings.clone()),
-            store: store.clone(),
-            vault: vault.clone(),
-            clock: clock.clone(),
-            directory: Arc::new(directory),
-            acquirer: Arc::new(acquirer),
-            http,
-            urls: Arc::new(urls),
             keys: Arc::new(keys),
-            events_wake: Arc::new(tokio::sync::Notify::new()),
-            limiter: Arc::new(crate::limits::Limiter::in_memory(clock.clone())),
-        };
-        let router = web::router(state.clone(), sessions, sims);
-
-        let mut demo_url = None;
-        let demo = if settings.server.demo {
-            let demo_addr: SocketAddr = match &settings.server.demo_listen {
-                Some(a) => crate::config::listen_addr("server.demo_listen", a)?,
-                None => {
-                    // Next to the main port; any free port when the main one was "any" (0),
-                    // since the one after it may well be taken.
-                    let port = if settings.listen_addr()?.port() == 0 {
-                        0
-                    } else {
-                        local.port().saturating_add(1)
-                    };
-                    SocketAddr::new(settings.listen_addr()?.ip(), port)
-                }
-            };
-            let demo_listener = TcpListener::bind(demo_addr)
-                .await
-                .with_context(|| format!("cannot listen on {demo_addr} for the demo shop"))?;
-            let shop_url = format!(
-                "http://{}",
-                loopback_if_unspecified(demo_listener.local_addr()?)
-            );
-            let secret = ensure_demo_merchant(&*store, &vault, &shop_url, clock.now_ms()).await?;
-            let shop = DemoShop::new(
-                public.clone(),
-                shop_url.clone(),
-                DEMO_MERCHANT_ID.to_owned(),
-                secret,
-                clock.clone(),
-                client(Duration::from_secs(20))?,
-            );
-            demo_url = Some(shop_url);
-            Some((demo_listener, shop.router()))
+            public_url: PublicUrl::new(&public),
+        });
+        let state = AppState { checkout };
+        let (sims, simulators) = if settings.simulators.enabled {
+            let config = sim_config(&settings, &state, &reach, &vault, &public, bank_key)?;
+            let (router, cleanup) = crate::sim::router(config);
+            (Some(web::simulators(router, &public)), Some(cleanup))
         } else {
-            None
+            (None, None)
         };
-
+        let router = web::router(state.clone(), storage.sessions.clone(), sims);
+        let (demo, demo_url) = demo_shop(&settings, &state, &vault, local, &public, &reach).await?;
         let tls = match tls_mode {
             crate::tls::Mode::Tls { cert, key, .. } => {
                 let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
@@ -340,12 +377,101 @@ impl Application {
             router,
             demo,
             state,
+            delivery,
+            simulators,
             public_url: public,
             demo_url,
-            data_dir: settings.server.data_dir.clone(),
+            data_dir: dir,
         })
     }
+}
 
+/// For merchant callbacks and events: short timeouts, no redirects, no proxy from the
+/// environment, and (unless allowed) no internal addresses, checked after name resolution.
+fn callback_client(settings: &Settings) -> reqwest::Result<reqwest::Client> {
+    let mut http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(settings.checkout.callback_timeout_secs));
+    if !settings.notifications.allow_private_targets {
+        http = http.dns_resolver(Arc::new(crate::notify::guard::GuardedResolver));
+    }
+    http.build()
+}
+
+fn sim_config(
+    settings: &Settings,
+    state: &AppState,
+    reach: &Reach,
+    vault: &Vault,
+    public: &str,
+    bank_key: SecretString,
+) -> anyhow::Result<crate::sim::SimConfig> {
+    let s = &settings.simulators;
+    Ok(crate::sim::SimConfig {
+        store: state.storage.sim.clone(),
+        clock: state.clock.clone(),
+        otp: crate::sim::OtpRules {
+            otp_ttl_secs: s.otp_ttl_secs,
+            resend_cooldown_secs: s.resend_cooldown_secs,
+            max_resends: s.max_resends,
+            challenge_timeout_secs: s.challenge_timeout_secs,
+            entries_per_window: (settings.limits.otp_entry, settings.limits.window_secs),
+        },
+        acs_channel_key: secret_bytes(&settings.threeds.acs_shared_key, vault, "acs-channel"),
+        acs_public_base: format!("{public}/sim/acs"),
+        show_outbox_link: settings.server.demo,
+        http: reach.client(Duration::from_secs(10))?,
+        bank_terminal_id: settings.acquirer.terminal_id.clone(),
+        bank_api_key: bank_key,
+    })
+}
+
+async fn demo_shop(
+    settings: &Settings,
+    state: &AppState,
+    vault: &Vault,
+    local: SocketAddr,
+    public: &str,
+    reach: &Reach,
+) -> anyhow::Result<(Option<(TcpListener, Router)>, Option<String>)> {
+    if !settings.server.demo {
+        return Ok((None, None));
+    }
+    let demo_addr: SocketAddr = match &settings.server.demo_listen {
+        Some(a) => crate::config::listen_addr("server.demo_listen", a)?,
+        None => {
+            // Next to the main port; any free port when the main one was "any" (0), since the
+            // one after it may well be taken.
+            let port = if settings.listen_addr()?.port() == 0 {
+                0
+            } else {
+                local.port().saturating_add(1)
+            };
+            SocketAddr::new(settings.listen_addr()?.ip(), port)
+        }
+    };
+    let demo_listener = TcpListener::bind(demo_addr)
+        .await
+        .with_context(|| format!("cannot listen on {demo_addr} for the demo shop"))?;
+    let shop_url = format!(
+        "http://{}",
+        loopback_if_unspecified(demo_listener.local_addr()?)
+    );
+    let secret =
+        ensure_demo_merchant(&*state.storage.merchants, vault, &shop_url, state.now_ms()).await?;
+    let shop = DemoShop::new(
+        public.to_owned(),
+        shop_url.clone(),
+        DEMO_MERCHANT_ID.to_owned(),
+        secret,
+        state.clock.clone(),
+        reach.client(Duration::from_secs(20))?,
+    );
+    Ok((Some((demo_listener, shop.router())), Some(shop_url)))
+}
+
+impl Application {
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
@@ -369,14 +495,19 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut background = vec![
-            tokio::spawn(expiry_sweeper(self.state.clone())),
-            tokio::spawn(crate::notify::worker::run(
-                self.state.clone(),
-                self.state.events_wake.clone(),
-            )),
+            tokio::spawn(sweeper(self.state.checkout.clone())),
+            tokio::spawn(crate::notify::worker::run(self.delivery.clone())),
+            self.state
+                .storage
+                .sessions
+                .spawn_cleanup(Duration::from_secs(600)),
         ];
+        background.extend(self.simulators);
         if let Some(path) = self.keyring.clone() {
-            background.push(tokio::spawn(watch_keyring(self.state.clone(), path)));
+            background.push(tokio::spawn(watch_keyring(
+                self.state.checkout.clone(),
+                path,
+            )));
         }
         let mut servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>> = Vec::new();
         let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
@@ -390,6 +521,13 @@ impl Application {
             .into_make_service_with_connect_info::<SocketAddr>();
         let header_timeout =
             Duration::from_millis(self.state.settings.server.header_read_timeout_ms.max(100));
+        let handle = axum_server::Handle::new();
+        let stop = stopped(&tx);
+        let h = handle.clone();
+        background.push(tokio::spawn(async move {
+            stop.await;
+            h.graceful_shutdown(Some(Duration::from_secs(10)));
+        }));
         match self.tls {
             Some((config, cert, key)) => {
                 let every = Duration::from_millis(self.state.settings.server.tls_reload_check_ms);
@@ -399,26 +537,12 @@ impl Application {
                     key,
                     every,
                 )));
-                let handle = axum_server::Handle::new();
-                let stop = stopped(&tx);
-                let h = handle.clone();
-                background.push(tokio::spawn(async move {
-                    stop.await;
-                    h.graceful_shutdown(Some(Duration::from_secs(10)));
-                }));
                 let mut server =
                     axum_server::from_tcp_rustls(self.listener.into_std()?, config)?.handle(handle);
                 harden(server.http_builder(), header_timeout);
                 servers.push(tokio::spawn(async move { server.serve(app).await }));
             }
             None => {
-                let handle = axum_server::Handle::new();
-                let stop = stopped(&tx);
-                let h = handle.clone();
-                background.push(tokio::spawn(async move {
-                    stop.await;
-                    h.graceful_shutdown(Some(Duration::from_secs(10)));
-                }));
                 let mut server = axum_server::from_tcp(self.listener.into_std()?)?.handle(handle);
                 harden(server.http_builder(), header_timeout);
                 servers.push(tokio::spawn(async move { server.serve(app).await }));
@@ -464,8 +588,8 @@ impl Application {
 }
 
 /// Connection limits for the payment page: a client gets `header_timeout` (10 s by default)
-/// to send its headers (slowloris),
-/// at most 100 headers in 64 KiB. Bodies are bounded per route and by the request timeout.
+/// to send its headers (slowloris), at most 100 headers in 64 KiB. Bodies are bounded per
+/// route and by the request timeout.
 fn harden(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
     header_timeout: Duration,
@@ -481,7 +605,7 @@ fn harden(
 
 /// The demo merchant exists once; its return origin follows the demo shop's address.
 async fn ensure_demo_merchant(
-    store: &dyn Store,
+    store: &dyn MerchantStore,
     vault: &Vault,
     shop_url: &str,
     now_ms: i64,
@@ -539,10 +663,10 @@ const DEMO_INSTALLMENT_PLAN: &str = include_str!("../docs/examples/installment-p
 
 /// Reloads the master keys when `kapi keys rotate` or `retire` changed the keyring, then
 /// re-encrypts what the new current key does not seal yet.
-async fn watch_keyring(state: AppState, path: PathBuf) {
+async fn watch_keyring(cx: Checkout, path: PathBuf) {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut seen = modified(&path);
-    let every = Duration::from_millis(state.settings.checkout.sweep_interval_ms.min(2000));
+    let every = Duration::from_millis(cx.settings.checkout.sweep_interval_ms.min(2000));
     loop {
         tokio::time::sleep(every).await;
         let now = modified(&path);
@@ -554,9 +678,9 @@ async fn watch_keyring(state: AppState, path: PathBuf) {
         match crate::crypto::keyring::Keyring::load_or_create(dir).and_then(|ring| ring.keys()) {
             Ok((current, older)) => {
                 let id = current.id;
-                state.vault.replace_keys(current, older);
+                cx.vault.replace_keys(current, older);
                 tracing::info!(current_key_id = id, "master keys reloaded");
-                reencrypt_all(&state).await;
+                reencrypt_all(&cx).await;
             }
             Err(e) => {
                 tracing::error!(error = %e, "could not reload the keyring; keeping the keys in use")
@@ -566,9 +690,9 @@ async fn watch_keyring(state: AppState, path: PathBuf) {
 }
 
 /// Re-encrypts in batches until nothing is sealed with an older key.
-async fn reencrypt_all(state: &AppState) {
+async fn reencrypt_all(cx: &Checkout) {
     loop {
-        match crate::crypto::rotation::reencrypt_batch(&*state.store, &state.vault, 100).await {
+        match crate::crypto::rotation::reencrypt_batch(&*cx.storage.sealed, &cx.vault, 100).await {
             Ok(0) => break,
             Ok(n) => tracing::info!(rows = n, "re-encrypted with the current master key"),
             Err(e) => {
@@ -579,59 +703,61 @@ async fn reencrypt_all(state: &AppState) {
     }
 }
 
-/// Expires abandoned payments so that their merchants hear about them, settles payments,
-/// refunds and reversals the bank left unanswered, and forgets old nonces and idempotency
-/// keys.
-async fn expiry_sweeper(state: AppState) {
+/// Settles payments, reversals and refunds the bank left unanswered, expires abandoned
+/// payments so that their merchants hear about them, re-encrypts what older keys seal, and
+/// forgets old nonces and idempotency keys. The first round runs at start-up.
+async fn sweeper(cx: Checkout) {
     let mut tick = tokio::time::interval(Duration::from_millis(
-        state.settings.checkout.sweep_interval_ms,
+        cx.settings.checkout.sweep_interval_ms,
     ));
     // A form may be stamped up to one window in the past or the future: keep nonces for more
     // than twice the window, after which their forms fail the timestamp check anyway.
-    let keep_ms = i64::try_from(state.settings.checkout.signature_window_secs)
+    let keep_ms = i64::try_from(cx.settings.checkout.signature_window_secs)
         .unwrap_or(i64::MAX / 4000)
         .saturating_mul(3000);
     loop {
         tick.tick().await;
-        let now = state.clock.now_ms();
-        if let Err(e) = state.store.forget_nonces(now.saturating_sub(keep_ms)).await {
-            tracing::warn!(error = %e, "nonce cleanup failed");
-        }
-        // Anything still sealed with an older master key.
-        reencrypt_all(&state).await;
-        // Refunds and voids the bank did not answer: ask again with the same reference.
-        let recheck_ms = i64::try_from(state.settings.api.refund_recheck_secs.saturating_mul(1000))
-            .unwrap_or(i64::MAX);
-        if let Err(e) = crate::checkout::after_sale::recover_pending(&state, recheck_ms).await {
-            tracing::warn!(error = %e, "pending refund recovery failed");
-        }
-        // Idempotency keys are kept at least 24 hours (48 here).
-        if let Err(e) = state
-            .store
-            .idempotency_forget(now.saturating_sub(48 * 3600 * 1000))
-            .await
-        {
-            tracing::warn!(error = %e, "idempotency key cleanup failed");
-        }
-        // Payments a dropped request, a timeout or a crash left in between, and reversals of
-        // authorisations whose outcome was lost (the first tick runs at start-up).
-        if let Err(e) = crate::checkout::recovery::recover_interrupted(&state).await {
+        // First what may hold a shopper's money: payments in between, then reversals.
+        if let Err(e) = crate::checkout::recovery::recover_interrupted(&cx).await {
             tracing::warn!(code = e.code.code(), "recovery sweep failed");
         }
-        crate::checkout::recovery::retry_reversals(state.clone()).await;
-        let due = match state.store.due_for_expiry(state.clock.now_ms(), 100).await {
-            Ok(ids) => ids,
-            Err(e) => {
-                tracing::warn!(error = %e, "expiry sweep failed");
-                continue;
-            }
-        };
-        for id in due {
-            if let Ok(Some(p)) = state.store.get_payment(&id).await
-                && let Err(e) = flow::expire_if_due(&state, &p).await
-            {
-                tracing::warn!(payment_id = %id, code = e.code.code(), "could not expire payment");
-            }
+        crate::checkout::recovery::retry_reversals(cx.clone()).await;
+        // Refunds and voids the bank did not answer: ask again with the same reference.
+        let recheck_ms = i64::try_from(cx.settings.api.refund_recheck_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX);
+        if let Err(e) = cx.recover_pending_refunds(recheck_ms).await {
+            tracing::warn!(error = %e, "pending refund recovery failed");
+        }
+        expire_due(&cx).await;
+        let now = cx.now_ms();
+        let requests = &cx.storage.requests;
+        if let Err(e) = requests.forget_nonces(now.saturating_sub(keep_ms)).await {
+            tracing::warn!(error = %e, "nonce cleanup failed");
+        }
+        // Idempotency keys are kept at least 24 hours (48 here).
+        let before = now.saturating_sub(48 * 3600 * 1000);
+        if let Err(e) = requests.idempotency_forget(before).await {
+            tracing::warn!(error = %e, "idempotency key cleanup failed");
+        }
+        // Anything still sealed with an older master key.
+        reencrypt_all(&cx).await;
+    }
+}
+
+/// Expires the open payments whose deadline has passed.
+async fn expire_due(cx: &Checkout) {
+    let due = match cx.storage.payments.due_for_expiry(cx.now_ms(), 100).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(error = %e, "expiry sweep failed");
+            return;
+        }
+    };
+    for id in due {
+        if let Ok(Some(p)) = cx.storage.payments.get_payment(&id).await
+            && let Err(e) = cx.expire_if_due(&p).await
+        {
+            tracing::warn!(payment_id = %id, code = e.code.code(), "could not expire payment");
         }
     }
 }

@@ -76,7 +76,7 @@ fn self_signed(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let generated =
         rcgen::generate_simple_self_signed(names).context("cannot make a certificate")?;
     std::fs::write(&cert, generated.cert.pem())?;
-    crate::startup::write_private(&key, &generated.signing_key.serialize_pem())?;
+    crate::files::write_private(&key, &generated.signing_key.serialize_pem())?;
     Ok((cert, key))
 }
 

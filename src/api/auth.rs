@@ -8,13 +8,16 @@ use axum::{
 use secrecy::SecretString;
 use subtle::ConstantTimeEq;
 
+use super::problem::Problem;
 use crate::{
-    error::{ErrorCode, Problem},
-    merchants,
-    state::AppState,
-    storage::MerchantRecord,
-    web::abuse::ClientIp,
+    domain::net::ClientIp, error::ErrorCode, merchants, state::AppState, storage::MerchantRecord,
 };
+
+/// The key of `Bearer <key>` (the scheme in any letter case, RFC 7235; one space).
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, key) = header.split_at_checked(7)?;
+    scheme.eq_ignore_ascii_case("bearer ").then_some(key)
+}
 
 /// The merchant making an API call.
 pub struct ApiMerchant(pub MerchantRecord);
@@ -35,7 +38,7 @@ impl FromRequestParts<AppState> for ApiMerchant {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer)
             .filter(|k| {
                 (1..=256).contains(&k.len())
                     && k.bytes()
@@ -44,7 +47,8 @@ impl FromRequestParts<AppState> for ApiMerchant {
             .ok_or_else(|| Problem::of(ErrorCode::ApiKeyInvalid))?;
         let lookup = merchants::key_lookup(&SecretString::from(key.to_owned()));
         let merchant = state
-            .store
+            .storage
+            .merchants
             .find_merchant_by_key(&lookup)
             .await?
             .ok_or_else(|| Problem::of(ErrorCode::ApiKeyInvalid))?;

@@ -8,16 +8,17 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::problem::Problem;
 use super::{
     auth::ApiMerchant,
     json::query,
     payments::{decode_cursor, page, parse_limit},
-    resources::rfc3339,
 };
 use crate::{
-    error::{ErrorCode, Problem},
+    clock::rfc3339,
+    error::ErrorCode,
     state::AppState,
-    storage::{EventFilter, EventRecord},
+    storage::{EventFilter, EventRecord, EventStatus},
 };
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -55,15 +56,15 @@ pub struct EventList {
 }
 
 async fn view(state: &AppState, e: &EventRecord) -> Result<EventView, Problem> {
-    let attempts = state.store.event_attempts(&e.id).await?;
+    let attempts = state.storage.outbox.event_attempts(&e.id).await?;
     Ok(EventView {
         id: e.id.clone(),
         kind: e.kind.clone(),
         payment_id: e.payment_id.clone(),
-        status: e.status.clone(),
+        status: e.status.as_str().to_owned(),
         url: e.url.clone(),
         attempts: e.attempts,
-        next_attempt_at: (e.status == "pending").then(|| rfc3339(e.next_attempt_at)),
+        next_attempt_at: (e.status == EventStatus::Pending).then(|| rfc3339(e.next_attempt_at)),
         created_at: rfc3339(e.created_at),
         delivered_at: e.delivered_at.map(rfc3339),
         payload: serde_json::from_str(&e.payload).unwrap_or_default(),
@@ -85,11 +86,11 @@ async fn view(state: &AppState, e: &EventRecord) -> Result<EventView, Problem> {
 pub struct EventQuery {
     pub payment_id: Option<String>,
     /// `pending`, `delivered`, `dead`, `no_endpoint`.
-    #[param(value_type = Option<super::openapi::EventStatus>, inline)]
+    #[param(value_type = Option<super::openapi::EventStatusSchema>, inline)]
     pub status: Option<String>,
     /// e.g. `payment.approved`.
     #[serde(rename = "type")]
-    #[param(rename = "type", value_type = Option<super::openapi::EventType>, inline)]
+    #[param(rename = "type", value_type = Option<super::openapi::EventTypeSchema>, inline)]
     pub kind: Option<String>,
     /// 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
@@ -114,14 +115,15 @@ pub async fn list(
 ) -> Result<Json<EventList>, Problem> {
     let q: EventQuery = query(raw.as_deref())?;
     let limit = parse_limit(q.limit)?;
-    if q.status
+    let status = q
+        .status
         .as_deref()
-        .is_some_and(|s| !super::openapi::EVENT_STATUSES.contains(&s))
-    {
-        return Err(
-            Problem::from_code(ErrorCode::InvalidQuery, "unknown status").with_field("status"),
-        );
-    }
+        .map(|s| {
+            EventStatus::parse(s).ok_or_else(|| {
+                Problem::from_code(ErrorCode::InvalidQuery, "unknown status").with_field("status")
+            })
+        })
+        .transpose()?;
     if q.kind
         .as_deref()
         .is_some_and(|k| !crate::notify::events::KINDS.contains(&k))
@@ -132,12 +134,16 @@ pub async fn list(
     }
     let filter = EventFilter {
         payment_id: q.payment_id,
-        status: q.status,
+        status,
         kind: q.kind,
         before: q.cursor.as_deref().map(decode_cursor).transpose()?,
         limit: limit + 1,
     };
-    let rows = state.store.list_events(&merchant.id, &filter).await?;
+    let rows = state
+        .storage
+        .outbox
+        .list_events(&merchant.id, &filter)
+        .await?;
     let (rows, next_cursor) = page(rows, limit, |e| (e.created_at, e.id.as_str()));
     let mut data = Vec::with_capacity(rows.len());
     for e in &rows {
@@ -152,7 +158,8 @@ async fn owned_event(
     id: &str,
 ) -> Result<EventRecord, Problem> {
     state
-        .store
+        .storage
+        .outbox
         .get_event(id)
         .await?
         .filter(|e| e.merchant_id == merchant_id)
@@ -198,13 +205,14 @@ pub async fn resend(
 ) -> Result<(StatusCode, Json<EventView>), Problem> {
     let e = owned_event(&state, &merchant.id, &id).await?;
     if !state
-        .store
+        .storage
+        .outbox
         .resend_event(&e.id, state.clock.now_ms())
         .await?
     {
         return Err(Problem::of(ErrorCode::EventNoEndpoint));
     }
-    state.events_wake.notify_one();
+    state.notifier.outbox_written();
     let fresh = owned_event(&state, &merchant.id, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(view(&state, &fresh).await?)))
 }

@@ -16,9 +16,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use super::problem::Problem;
 use crate::{
     crypto::sha256_hex,
-    error::{ErrorCode, Problem},
+    error::ErrorCode,
     state::AppState,
     storage::{IdempotencyLink, IdempotencyState},
 };
@@ -87,7 +88,8 @@ where
     let now = state.clock.now_ms();
     let owner = crate::domain::ids::random_token(8);
     let begun = state
-        .store
+        .storage
+        .requests
         .idempotency_begin(merchant_id, &key, &hash, &owner, now, now - stale_ms(state))
         .await;
     match begun {
@@ -109,7 +111,8 @@ where
                     if settled {
                         let (status, body) = stored(&result);
                         if let Err(e) = state
-                            .store
+                            .storage
+                            .requests
                             .idempotency_settle_refund(
                                 merchant_id,
                                 &key,
@@ -139,7 +142,7 @@ where
             let task = tokio::spawn(async move {
                 let result = handler(Some(link.clone())).await;
                 let (status, body) = stored(&result);
-                let store = &task_state.store;
+                let store = &task_state.storage.requests;
                 let saved = if status.is_server_error() {
                     // Forgotten when nothing was started under it; a refund or void started
                     // under it answers later retries instead.

@@ -7,7 +7,7 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::error::{ErrorCode, Problem};
+use crate::{api::problem::Problem, error::ErrorCode};
 
 const MAX_BODY: usize = 64 * 1024;
 

@@ -10,7 +10,7 @@ pub mod openapi;
 
 use openapi::CommonResponses;
 pub mod payments;
-pub mod resources;
+pub mod problem;
 pub mod sessions;
 
 use axum::{
@@ -24,10 +24,7 @@ use utoipa::{
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
 
-use crate::{
-    error::{ErrorCode, Problem},
-    state::AppState,
-};
+use crate::{api::problem::Problem, error::ErrorCode, state::AppState};
 
 /// Where the API is mounted.
 pub const PREFIX: &str = "/api/v1";
@@ -102,7 +99,7 @@ impl Modify for BearerAuth {
         events::resend,
         openapi_json,
     ),
-    components(schemas(ProblemDoc, resources::EventBody)),
+    components(schemas(ProblemDoc, crate::notify::views::EventBody)),
     modifiers(&BearerAuth, &CommonResponses)
 )]
 pub struct ApiDoc;

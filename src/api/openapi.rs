@@ -4,60 +4,13 @@
 //! statuses, event types), built from the same lists the server uses.
 
 use utoipa::{
-    Modify, PartialSchema, ToSchema,
-    openapi::{
-        Content, OpenApi, RefOr, Response, ResponseBuilder,
-        path::Operation,
-        schema::{ObjectBuilder, Schema, Type},
-    },
+    Modify,
+    openapi::{Content, OpenApi, RefOr, Response, ResponseBuilder, path::Operation},
 };
 
-use crate::checkout::Status;
+pub use crate::notify::views::{EventStatusSchema, EventTypeSchema, PaymentStatusSchema};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
-
-fn string_enum<'a>(values: impl IntoIterator<Item = &'a str>) -> RefOr<Schema> {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(values))
-        .into()
-}
-
-/// A payment status, as `status` in payments and the `status` filter.
-pub struct PaymentStatus;
-
-impl PartialSchema for PaymentStatus {
-    fn schema() -> RefOr<Schema> {
-        string_enum(Status::ALL.iter().map(|s| s.as_str()))
-    }
-}
-
-impl ToSchema for PaymentStatus {}
-
-/// An event's delivery status.
-pub struct EventStatus;
-
-/// The delivery statuses of events.
-pub const EVENT_STATUSES: [&str; 4] = ["pending", "delivered", "dead", "no_endpoint"];
-
-impl PartialSchema for EventStatus {
-    fn schema() -> RefOr<Schema> {
-        string_enum(EVENT_STATUSES)
-    }
-}
-
-impl ToSchema for EventStatus {}
-
-/// An event type, e.g. `payment.approved`.
-pub struct EventType;
-
-impl PartialSchema for EventType {
-    fn schema() -> RefOr<Schema> {
-        string_enum(crate::notify::events::KINDS)
-    }
-}
-
-impl ToSchema for EventType {}
 
 fn problem(description: &str) -> RefOr<Response> {
     ResponseBuilder::new()

@@ -16,27 +16,25 @@ use super::{
     auth::ApiMerchant,
     idempotency::{self, Answer},
     json::{JsonBody, parse, query},
-    resources::{PaymentView, RefundView},
+    problem::Problem,
     sessions::owned_payment,
 };
 use crate::{
-    checkout::{
-        Status,
-        after_sale::{self, AfterSaleError},
-    },
+    checkout::{Status, after_sale::AfterSaleError, payment::Payment},
     domain::{Currency, Money},
-    error::{ErrorCode, Problem},
+    error::ErrorCode,
+    notify::views::{PaymentView, RefundView},
     state::AppState,
-    storage::{PaymentFilter, PaymentRecord},
+    storage::{IdempotencyLink, PaymentFilter, RefundKind, RefundStatus},
 };
 
 fn json(v: impl Serialize) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
-async fn detailed(state: &AppState, p: &PaymentRecord) -> Result<PaymentView, Problem> {
-    let refunds = state.store.refunds(&p.id).await?;
-    let history = state.store.history(&p.id).await?;
+async fn detailed(state: &AppState, p: &Payment) -> Result<PaymentView, Problem> {
+    let refunds = state.storage.payments.refunds(p.id.as_str()).await?;
+    let history = state.storage.payments.history(p.id.as_str()).await?;
     Ok(PaymentView::new(p).with_details(&refunds, &history))
 }
 
@@ -66,7 +64,7 @@ pub struct PaymentQuery {
     /// Only payments of this order.
     pub order_id: Option<String>,
     /// Only payments in this status.
-    #[param(value_type = Option<super::openapi::PaymentStatus>, inline)]
+    #[param(value_type = Option<super::openapi::PaymentStatusSchema>, inline)]
     pub status: Option<String>,
     /// Created at or after (RFC 3339).
     #[param(format = DateTime)]
@@ -146,21 +144,29 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<PaymentList>, Problem> {
     let q: PaymentQuery = query(raw.as_deref())?;
-    if let Some(s) = &q.status {
-        Status::parse(s).ok_or_else(|| {
-            Problem::from_code(ErrorCode::InvalidQuery, "unknown status").with_field("status")
-        })?;
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            Status::parse(s).ok_or_else(|| {
+                Problem::from_code(ErrorCode::InvalidQuery, "unknown status").with_field("status")
+            })
+        })
+        .transpose()?;
     let limit = parse_limit(q.limit)?;
     let filter = PaymentFilter {
         order_id: q.order_id.clone(),
-        status: q.status.clone(),
+        status,
         from: parse_time(&q.from, "from")?,
         to: parse_time(&q.to, "to")?,
         before: q.cursor.as_deref().map(decode_cursor).transpose()?,
         limit: limit + 1,
     };
-    let rows = state.store.list_payments(&merchant.id, &filter).await?;
+    let rows = state
+        .storage
+        .payments
+        .list_payments(&merchant.id, &filter)
+        .await?;
     let (rows, next_cursor) = page(rows, limit, |p| (p.created_at, p.id.as_str()));
     // An order has a handful of attempts: asked by order, each comes with its refunds and
     // history, as from `GET /payments/{id}`. Listings by time stay summaries.
@@ -194,13 +200,11 @@ pub fn page<T>(
     (rows, next)
 }
 
-fn after_sale_problem(e: AfterSaleError, currency: &str) -> Problem {
+fn after_sale_problem(e: AfterSaleError, currency: Currency) -> Problem {
     let decimal = |minor: i64| {
-        Currency::parse(currency)
-            .ok()
-            .and_then(|c| Money::from_minor(minor, c).ok())
+        Money::from_minor(minor, currency)
             .map(|m| m.to_decimal_string())
-            .unwrap_or_else(|| "0.00".into())
+            .unwrap_or_else(|_| "0.00".into())
     };
     match e {
         AfterSaleError::NotAllowed(what) => {
@@ -272,9 +276,10 @@ pub async fn void(
         move |key| async move {
             let state = task_state;
             let payment = owned_payment(&state, &merchant_id, &id).await?;
-            let after = after_sale::void(&state, &payment, key.as_ref())
+            let after = state
+                .void(&payment, key.as_ref())
                 .await
-                .map_err(|e| after_sale_problem(e, &payment.currency))?;
+                .map_err(|e| after_sale_problem(e, payment.currency()))?;
             Ok((StatusCode::OK, json(detailed(&state, &after).await?)))
         },
     )
@@ -289,35 +294,38 @@ fn refund_answer(
 ) -> Pin<Box<dyn Future<Output = Result<Answer, Problem>> + Send>> {
     Box::pin(async move {
         let refund = state
-            .store
+            .storage
+            .payments
             .get_refund(&refund_id)
             .await?
             .ok_or_else(|| Problem::of(ErrorCode::Internal))?;
         let payment = state
-            .store
+            .storage
+            .payments
             .get_payment(&refund.payment_id)
             .await?
             .ok_or_else(|| Problem::of(ErrorCode::Internal))?;
-        let settled = refund.status != "pending";
-        let result = match refund.status.as_str() {
-            "succeeded" if refund.kind == "void" => {
+        let settled = refund.status != RefundStatus::Pending;
+        let currency = payment.currency();
+        let result = match (refund.status, refund.kind) {
+            (RefundStatus::Succeeded, RefundKind::Void) => {
                 Ok((StatusCode::OK, json(detailed(&state, &payment).await?)))
             }
-            "succeeded" => Ok((
+            (RefundStatus::Succeeded, RefundKind::Refund) => Ok((
                 StatusCode::CREATED,
-                json(RefundView::new(&refund, &payment.currency)),
+                json(RefundView::new(&refund, currency)),
             )),
-            "failed" => Err(after_sale_problem(
+            (RefundStatus::Failed, _) => Err(after_sale_problem(
                 AfterSaleError::BankRefused {
                     refund: Box::new(refund),
                 },
-                &payment.currency,
+                currency,
             )),
-            _ => Err(after_sale_problem(
+            (RefundStatus::Pending, _) => Err(after_sale_problem(
                 AfterSaleError::Pending {
                     refund: Box::new(refund),
                 },
-                &payment.currency,
+                currency,
             )),
         };
         Ok(Answer { result, settled })
@@ -360,58 +368,57 @@ pub async fn refund(
 ) -> Response {
     let mut fingerprint = format!("POST /api/v1/payments/{id}/refunds\n").into_bytes();
     fingerprint.extend_from_slice(&body);
-    let task_state = state.clone();
-    let merchant_id = merchant.id.clone();
+    let (task_state, merchant_id) = (state.clone(), merchant.id.clone());
+    let handler = move |key: Option<IdempotencyLink>| async move {
+        refund_payment(&task_state, &merchant_id, &id, &body, key).await
+    };
+    let answer = Some(refund_answer as idempotency::RefundAnswer);
     idempotency::run(
         &state,
         &merchant.id,
         &headers,
         &fingerprint,
-        Some(refund_answer),
-        move |key| async move {
-            let state = task_state;
-            let empty = body.iter().all(u8::is_ascii_whitespace)
-                || serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_null());
-            let req: RefundRequest = if empty {
-                RefundRequest::default()
-            } else {
-                parse(&body)?
-            };
-            let payment = owned_payment(&state, &merchant_id, &id).await?;
-            let amount = match &req.amount {
-                None => None,
-                Some(a) => {
-                    let currency = Currency::parse(&payment.currency)
-                        .map_err(|_| Problem::of(ErrorCode::Internal))?;
-                    Some(
-                        Money::parse(a, currency)
-                            .map_err(|_| {
-                                Problem::of(ErrorCode::InvalidAmount).with_field("amount")
-                            })?
-                            .minor(),
-                    )
-                }
-            };
-            if payment.status() != Status::Approved {
-                return Err(Problem::from_code(
-                    ErrorCode::RefundNotAllowed,
-                    format!("the payment is {}", payment.status),
-                ));
-            }
-            let (refund, _) = after_sale::refund(&state, &payment, amount, key.as_ref())
-                .await
-                .map_err(|e| match e {
-                    AfterSaleError::NotAllowed(what) => Problem::from_code(
-                        ErrorCode::RefundNotAllowed,
-                        format!("the payment is {what}"),
-                    ),
-                    other => after_sale_problem(other, &payment.currency),
-                })?;
-            Ok((
-                StatusCode::CREATED,
-                json(RefundView::new(&refund, &payment.currency)),
-            ))
-        },
+        answer,
+        handler,
     )
     .await
+}
+
+/// The refund a request asks for (all that is left when it names no amount).
+async fn refund_payment(
+    state: &AppState,
+    merchant_id: &str,
+    id: &str,
+    body: &[u8],
+    key: Option<IdempotencyLink>,
+) -> idempotency::ApiResult {
+    let empty = body.iter().all(u8::is_ascii_whitespace)
+        || serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.is_null());
+    let req: RefundRequest = if empty {
+        RefundRequest::default()
+    } else {
+        parse(body)?
+    };
+    let payment = owned_payment(state, merchant_id, id).await?;
+    let currency = payment.currency();
+    let amount = req
+        .amount
+        .as_deref()
+        .map(|a| Money::parse(a, currency).map(|m| m.minor()))
+        .transpose()
+        .map_err(|_| Problem::of(ErrorCode::InvalidAmount).with_field("amount"))?;
+    let (refund, _) = state
+        .refund(&payment, amount, key.as_ref())
+        .await
+        .map_err(|e| match e {
+            AfterSaleError::NotAllowed(what) => Problem::from_code(
+                ErrorCode::RefundNotAllowed,
+                format!("the payment is {what}"),
+            ),
+            other => after_sale_problem(other, currency),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        json(RefundView::new(&refund, currency)),
+    ))
 }

@@ -5,7 +5,6 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -13,23 +12,23 @@ use super::{
     auth::ApiMerchant,
     idempotency,
     json::{JsonBody, parse},
-    resources::rfc3339,
+    problem::Problem,
 };
 use crate::{
     checkout::{
-        flow,
-        start::{self, CreateError, OrderInput},
+        payment::{Payment, Source},
+        start::{CreateError, OrderInput},
     },
-    crypto,
-    error::{ErrorCode, Problem},
+    clock::rfc3339,
+    error::ErrorCode,
     state::AppState,
-    storage::PaymentRecord,
+    storage::MerchantRecord,
 };
 
 const MIN_EXPIRES_IN: u64 = 5 * 60;
 const MAX_EXPIRES_IN: u64 = 24 * 3600;
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerInput {
     #[serde(default)]
@@ -94,31 +93,76 @@ pub struct CheckoutSession {
     pub currency: String,
 }
 
-/// The link that binds the shopper's browser to the session: the id and a MAC.
-pub fn shopper_url(state: &AppState, payment_id: &str) -> String {
-    let token = crypto::hmac_hex(
-        state.keys.session_link.expose_secret(),
-        payment_id.as_bytes(),
-    );
-    state
-        .urls
-        .public(&format!("/checkout/{payment_id}?token={token}"))
-}
-
-pub fn session_view(state: &AppState, p: &PaymentRecord) -> CheckoutSession {
+pub fn session_view(state: &AppState, p: &Payment) -> CheckoutSession {
     CheckoutSession {
-        id: p.id.clone(),
-        url: shopper_url(state, &p.id),
+        id: p.id.to_string(),
+        url: state.shopper_link(p.id.as_str()),
         expires_at: rfc3339(p.expires_at),
-        status: p.status.clone(),
-        order_id: p.order_id.clone(),
-        amount: p.money().map(|m| m.to_decimal_string()).unwrap_or_default(),
-        currency: p.currency.clone(),
+        status: p.status.as_str().to_owned(),
+        order_id: p.order_id.to_string(),
+        amount: p.amount.to_decimal_string(),
+        currency: p.currency().code().to_owned(),
     }
 }
 
 fn json(v: impl Serialize) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
+}
+
+/// The API's names of the order's fields.
+fn api_field(field: &str) -> &str {
+    match field {
+        "customer_name" => "customer.name",
+        "customer_email" => "customer.email",
+        "customer_phone" => "customer.phone",
+        other => other,
+    }
+}
+
+/// Makes the session a request asks for.
+async fn open_session(
+    state: &AppState,
+    merchant: &MerchantRecord,
+    req: CreateSessionRequest,
+) -> Result<Payment, Problem> {
+    let ttl = req
+        .expires_in
+        .unwrap_or(state.settings.api.session_ttl_secs);
+    if !(MIN_EXPIRES_IN..=MAX_EXPIRES_IN).contains(&ttl) {
+        return Err(Problem::from_code(
+            ErrorCode::InvalidJsonValue,
+            "expires_in must be 300 to 86400 seconds",
+        )
+        .with_field("expires_in"));
+    }
+    let installment = req.installment.map(|n| n.to_string()).unwrap_or_default();
+    let customer = req.customer.unwrap_or_default();
+    let input = OrderInput {
+        order_id: &req.order_id,
+        amount: &req.amount,
+        currency: &req.currency,
+        ok_url: &req.ok_url,
+        fail_url: &req.fail_url,
+        callback_url: req.callback_url.as_deref().unwrap_or(""),
+        lang: req.lang.as_deref().unwrap_or(""),
+        installment: &installment,
+        description: req.description.as_deref().unwrap_or(""),
+        customer_name: &customer.name,
+        customer_email: &customer.email,
+        customer_phone: &customer.phone,
+    };
+    let draft = crate::checkout::start::parse_order(&input, merchant)
+        .map_err(|(code, field)| Problem::of(code).with_field(api_field(field)))?;
+    let ttl = std::time::Duration::from_secs(ttl);
+    state
+        .create_payment(merchant, draft, ttl, Source::Api)
+        .await
+        .map_err(|e| match e {
+            CreateError::OrderAlreadyPaid => {
+                Problem::of(ErrorCode::OrderAlreadyPaid).with_field("order_id")
+            }
+            CreateError::Store(e) => Problem::from(e),
+        })
 }
 
 /// Create a checkout session
@@ -143,86 +187,30 @@ pub async fn create(
 ) -> Response {
     let mut fingerprint = b"POST /api/v1/checkout-sessions\n".to_vec();
     fingerprint.extend_from_slice(&body);
-    let task_state = state.clone();
-    let task_merchant = merchant.clone();
-    idempotency::run(
-        &state,
-        &merchant.id,
-        &headers,
-        &fingerprint,
-        None,
-        move |_| async move {
-            let (state, merchant) = (task_state, task_merchant);
-            let req: CreateSessionRequest = parse(&body)?;
-            let ttl = req
-                .expires_in
-                .unwrap_or(state.settings.api.session_ttl_secs);
-            if !(MIN_EXPIRES_IN..=MAX_EXPIRES_IN).contains(&ttl) {
-                return Err(Problem::from_code(
-                    ErrorCode::InvalidJsonValue,
-                    "expires_in must be 300 to 86400 seconds",
-                )
-                .with_field("expires_in"));
-            }
-            let installment = req.installment.map(|n| n.to_string()).unwrap_or_default();
-            let customer = req.customer.unwrap_or(CustomerInput {
-                name: String::new(),
-                email: String::new(),
-                phone: String::new(),
-            });
-            let input = OrderInput {
-                order_id: &req.order_id,
-                amount: &req.amount,
-                currency: &req.currency,
-                ok_url: &req.ok_url,
-                fail_url: &req.fail_url,
-                callback_url: req.callback_url.as_deref().unwrap_or(""),
-                lang: req.lang.as_deref().unwrap_or(""),
-                installment: &installment,
-                description: req.description.as_deref().unwrap_or(""),
-                customer_name: &customer.name,
-                customer_email: &customer.email,
-                customer_phone: &customer.phone,
-            };
-            let draft = start::parse_order(&input, &merchant).map_err(|(code, field)| {
-                let field = match field {
-                    "customer_name" => "customer.name",
-                    "customer_email" => "customer.email",
-                    "customer_phone" => "customer.phone",
-                    other => other,
-                };
-                Problem::from_code(code, code.message(crate::domain::Locale::En)).with_field(field)
-            })?;
-            let payment = start::create_payment(
-                &state,
-                &merchant,
-                draft,
-                std::time::Duration::from_secs(ttl),
-                "api",
-            )
-            .await
-            .map_err(|e| match e {
-                CreateError::OrderAlreadyPaid => {
-                    Problem::of(ErrorCode::OrderAlreadyPaid).with_field("order_id")
-                }
-                CreateError::Store(e) => Problem::from(e),
-            })?;
-            Ok((StatusCode::CREATED, json(session_view(&state, &payment))))
-        },
-    )
-    .await
+    let (task_state, task_merchant) = (state.clone(), merchant.clone());
+    let handler = move |_| async move {
+        let req: CreateSessionRequest = parse(&body)?;
+        let payment = open_session(&task_state, &task_merchant, req).await?;
+        Ok((
+            StatusCode::CREATED,
+            json(session_view(&task_state, &payment)),
+        ))
+    };
+    idempotency::run(&state, &merchant.id, &headers, &fingerprint, None, handler).await
 }
 
+/// A payment of this merchant.
 pub async fn owned_payment(
     state: &AppState,
     merchant_id: &str,
     id: &str,
-) -> Result<PaymentRecord, Problem> {
+) -> Result<Payment, Problem> {
     state
-        .store
+        .storage
+        .payments
         .get_payment(id)
         .await?
-        .filter(|p| p.merchant_id == merchant_id)
+        .filter(|p| p.merchant_id.as_str() == merchant_id)
         .ok_or_else(|| Problem::of(ErrorCode::PaymentNotFound))
 }
 
@@ -243,14 +231,12 @@ pub async fn expire(
     Path(id): Path<String>,
 ) -> Result<axum::Json<CheckoutSession>, Problem> {
     let payment = owned_payment(&state, &merchant.id, &id).await?;
-    let moved = flow::expire_now(&state, &payment)
-        .await
-        .map_err(|e| Problem::from_code(e.code, e.code.message(crate::domain::Locale::En)))?;
+    let moved = state.expire_now(&payment).await?;
     let after = owned_payment(&state, &merchant.id, &id).await?;
     if !moved {
         return Err(Problem::from_code(
             ErrorCode::SessionNotOpen,
-            format!("the session is {}", after.status),
+            format!("the session is {}", after.status.as_str()),
         ));
     }
     Ok(axum::Json(session_view(&state, &after)))

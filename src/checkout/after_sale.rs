@@ -2,21 +2,26 @@
 //! partial, several partials up to the authorised amount), through the acquirer.
 //!
 //! The amount is reserved on the payment before the bank is asked, so two concurrent refunds
-//! can never together exceed what was authorised, and a void cannot race a refund.
+//! can never together exceed what was authorised, and a void cannot race a refund. What the
+//! bank's answer does to the payment (counted, released, voided, refunded in full) is decided
+//! here, on the payment as it is when the answer is recorded.
 
+use super::{
+    Status,
+    payment::{Payment, Transition},
+    service::Checkout,
+};
 use crate::{
     acquirer::{AfterSaleRequest, AuthResponse},
-    api::resources::RefundView,
     domain::ids::random_token,
-    notify::events,
-    state::AppState,
-    storage::{Cas, IdempotencyLink, PaymentRecord, RefundRecord, StoreError},
+    notify::{events, views::RefundView},
+    storage::{Cas, IdempotencyLink, RefundKind, RefundRecord, RefundStatus, Settle, StoreError},
 };
-
-use super::Status;
 
 const ISTANBUL_OFFSET_MS: i64 = 3 * 3600 * 1000;
 const DAY_MS: i64 = 24 * 3600 * 1000;
+/// Moves lost to concurrent writers are recomputed this many times at most.
+const RETRIES: usize = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AfterSaleError {
@@ -52,214 +57,265 @@ pub fn void_deadline(authorised_at: i64, cutoff_minutes: u32) -> i64 {
     deadline_local - ISTANBUL_OFFSET_MS
 }
 
-fn request(state: &AppState, p: &PaymentRecord, r: &RefundRecord) -> AfterSaleRequest {
-    AfterSaleRequest {
-        terminal_id: p
-            .terminal_id
-            .clone()
-            .unwrap_or_else(|| state.acquirer.terminal_id().to_owned()),
-        merchant_id: p.merchant_id.clone(),
-        order_id: p.order_id.clone(),
-        payment_id: p.id.clone(),
-        // The same reference on every try: the bank recognises a repeat.
-        reference: r.id.clone(),
-        original_transaction_id: p.transaction_id.clone().unwrap_or_default(),
-        original_host_ref: p.host_ref.clone().unwrap_or_default(),
-        original_reference: p.attempt_ref.clone().unwrap_or_default(),
-        amount_minor: r.amount_minor,
-        currency: p
-            .money()
-            .map(|m| m.currency().numeric().to_owned())
-            .unwrap_or_default(),
+impl Checkout {
+    fn after_sale_request(&self, p: &Payment, r: &RefundRecord) -> AfterSaleRequest {
+        let a = p.authorisation.as_ref();
+        AfterSaleRequest {
+            terminal_id: a
+                .map(|a| a.terminal_id.clone())
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| self.acquirer.terminal_id().to_owned()),
+            merchant_id: p.merchant_id.to_string(),
+            order_id: p.order_id.to_string(),
+            payment_id: p.id.to_string(),
+            // The same reference on every try: the bank recognises a repeat.
+            reference: r.id.clone(),
+            original_transaction_id: a.and_then(|a| a.transaction_id.clone()).unwrap_or_default(),
+            original_host_ref: a.and_then(|a| a.host_ref.clone()).unwrap_or_default(),
+            original_reference: p.attempt_ref().unwrap_or_default().to_owned(),
+            amount_minor: r.amount_minor,
+            currency: p.currency().numeric().to_owned(),
+        }
     }
-}
 
-/// Voids an approved payment with nothing refunded, before its business day's cut-off.
-/// `key`: the Idempotency-Key it was asked under, linked to it with its reservation.
-pub async fn void(
-    state: &AppState,
-    payment: &PaymentRecord,
-    key: Option<&IdempotencyLink>,
-) -> Result<PaymentRecord, AfterSaleError> {
-    if payment.status() != Status::Approved {
-        return Err(AfterSaleError::NotAllowed(payment.status.clone()));
-    }
-    if payment.refund_reserved_minor > 0 {
-        return Err(AfterSaleError::NotAllowed("partly refunded".to_owned()));
-    }
-    let Some(authorised_at) = payment.authorised_at else {
-        return Err(AfterSaleError::NotAllowed(
-            "of unknown authorisation time".to_owned(),
-        ));
-    };
-    let cutoff = state.settings.api.void_cutoff_minutes().unwrap_or(23 * 60);
-    if state.clock.now_ms() >= void_deadline(authorised_at, cutoff) {
-        return Err(AfterSaleError::CutoffPassed);
-    }
-    let (_, after) = run(state, payment, "void", payment.charged_minor(), key).await?;
-    Ok(after)
-}
-
-/// Refunds `amount_minor` (all that is left when `None`) of an approved payment.
-pub async fn refund(
-    state: &AppState,
-    payment: &PaymentRecord,
-    amount_minor: Option<i64>,
-    key: Option<&IdempotencyLink>,
-) -> Result<(RefundRecord, PaymentRecord), AfterSaleError> {
-    if payment.status() != Status::Approved {
-        return Err(AfterSaleError::NotAllowed(payment.status.clone()));
-    }
-    let refundable = payment.charged_minor() - payment.refund_reserved_minor;
-    let amount = amount_minor.unwrap_or(refundable);
-    if amount <= 0 || amount > refundable {
-        return Err(AfterSaleError::Exceeds {
-            refundable_minor: refundable,
-        });
-    }
-    run(state, payment, "refund", amount, key).await
-}
-
-/// Reserve, then ask the bank and settle. The second half runs in its own task: a merchant
-/// that hangs up must not leave a reservation half done.
-async fn run(
-    state: &AppState,
-    payment: &PaymentRecord,
-    kind: &str,
-    amount: i64,
-    key: Option<&IdempotencyLink>,
-) -> Result<(RefundRecord, PaymentRecord), AfterSaleError> {
-    let now = state.clock.now_ms();
-    let record = RefundRecord {
-        id: format!(
-            "{}_{}",
-            if kind == "void" { "vd" } else { "rf" },
-            random_token(12)
-        ),
-        payment_id: payment.id.clone(),
-        kind: kind.to_owned(),
-        amount_minor: amount,
-        status: "pending".to_owned(),
-        proc_return_code: None,
-        host_ref: None,
-        transaction_id: None,
-        created_at: now,
-        updated_at: now,
-    };
-    if state.store.reserve_refund(&record, key).await? != Cas::Done {
-        // Someone else refunded or voided in the meantime.
-        let fresh = reload(state, &payment.id).await?;
-        return Err(if fresh.status() != Status::Approved {
-            AfterSaleError::NotAllowed(fresh.status)
-        } else if kind == "void" {
-            AfterSaleError::NotAllowed("partly refunded".to_owned())
-        } else {
-            AfterSaleError::Exceeds {
-                refundable_minor: fresh.charged_minor() - fresh.refund_reserved_minor,
+    /// Voids an approved payment with nothing refunded, before its business day's cut-off.
+    /// `key`: the Idempotency-Key it was asked under, linked to it with its reservation.
+    pub async fn void(
+        &self,
+        payment: &Payment,
+        key: Option<&IdempotencyLink>,
+    ) -> Result<Payment, AfterSaleError> {
+        let authorised_at = payment.authorisation.as_ref().and_then(|a| a.authorised_at);
+        if payment.status == Status::Approved {
+            let Some(authorised_at) = authorised_at else {
+                return Err(AfterSaleError::NotAllowed(
+                    "of unknown authorisation time".to_owned(),
+                ));
+            };
+            let cutoff = self.settings.api.void_cutoff_minutes().unwrap_or(23 * 60);
+            if self.now_ms() >= void_deadline(authorised_at, cutoff) {
+                return Err(AfterSaleError::CutoffPassed);
             }
-        });
+        }
+        let (_, after) = self
+            .run_after_sale(payment, RefundKind::Void, None, key)
+            .await?;
+        Ok(after)
     }
-    let task_state = state.clone();
-    let task_payment = payment.clone();
-    tokio::spawn(async move { ask_bank(&task_state, &task_payment, record).await })
-        .await
-        .map_err(|e| AfterSaleError::Internal(format!("after-sale task failed: {e}")))?
-}
 
-/// Sends a pending refund or void to the bank and settles it with the answer.
-async fn ask_bank(
-    state: &AppState,
-    payment: &PaymentRecord,
-    mut record: RefundRecord,
-) -> Result<(RefundRecord, PaymentRecord), AfterSaleError> {
-    let req = request(state, payment, &record);
-    let answer = if record.kind == "void" {
-        state.acquirer.void(&req).await
-    } else {
-        state.acquirer.refund(&req).await
-    };
-    let AuthResponse {
-        proc_return_code,
-        host_ref,
-        transaction_id,
-        ..
-    } = match answer {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::warn!(payment_id = %payment.id, refund_id = %record.id, error = %e, "after-sale outcome unknown; kept pending");
-            return Err(AfterSaleError::Pending {
+    /// Refunds `amount_minor` (all that is left when `None`) of an approved payment.
+    pub async fn refund(
+        &self,
+        payment: &Payment,
+        amount_minor: Option<i64>,
+        key: Option<&IdempotencyLink>,
+    ) -> Result<(RefundRecord, Payment), AfterSaleError> {
+        self.run_after_sale(payment, RefundKind::Refund, amount_minor, key)
+            .await
+    }
+
+    /// Reserves, then asks the bank and settles. The second half runs in its own task: a
+    /// merchant that hangs up must not leave a reservation half done.
+    async fn run_after_sale(
+        &self,
+        payment: &Payment,
+        kind: RefundKind,
+        amount_minor: Option<i64>,
+        key: Option<&IdempotencyLink>,
+    ) -> Result<(RefundRecord, Payment), AfterSaleError> {
+        let mut payment = payment.clone();
+        let mut tries = 0;
+        let record = loop {
+            if payment.status != Status::Approved {
+                return Err(AfterSaleError::NotAllowed(
+                    payment.status.as_str().to_owned(),
+                ));
+            }
+            let refundable = payment.refundable_minor();
+            let amount = match kind {
+                RefundKind::Void if payment.refund_reserved_minor > 0 => {
+                    return Err(AfterSaleError::NotAllowed("partly refunded".to_owned()));
+                }
+                RefundKind::Void => payment.charged_minor(),
+                RefundKind::Refund => amount_minor.unwrap_or(refundable),
+            };
+            if amount <= 0 || amount > refundable {
+                return Err(AfterSaleError::Exceeds {
+                    refundable_minor: refundable,
+                });
+            }
+            let now = self.now_ms();
+            let record = RefundRecord {
+                id: format!(
+                    "{}_{}",
+                    if kind == RefundKind::Void { "vd" } else { "rf" },
+                    random_token(12)
+                ),
+                payment_id: payment.id.to_string(),
+                kind,
+                amount_minor: amount,
+                status: RefundStatus::Pending,
+                proc_return_code: None,
+                host_ref: None,
+                transaction_id: None,
+                created_at: now,
+                updated_at: now,
+            };
+            let after = payment
+                .apply(
+                    Transition::Reserve {
+                        amount_minor: amount,
+                    },
+                    now,
+                )
+                .map_err(|e| AfterSaleError::Internal(e.to_string()))?;
+            match self
+                .storage
+                .payments
+                .reserve_refund(&payment, &after, &record, key)
+                .await?
+            {
+                Cas::Done => break record,
+                // Someone else refunded or voided in the meantime: look again.
+                _ if tries < RETRIES => {
+                    tries += 1;
+                    payment = self.reload(payment.id.as_str()).await?;
+                }
+                _ => {
+                    return Err(AfterSaleError::Internal(
+                        "the payment keeps changing".into(),
+                    ));
+                }
+            }
+        };
+        let task = self.clone();
+        tokio::spawn(async move { task.ask_bank(record).await })
+            .await
+            .map_err(|e| AfterSaleError::Internal(format!("after-sale task failed: {e}")))?
+    }
+
+    /// Sends a pending refund or void to the bank and settles it with the answer.
+    async fn ask_bank(
+        &self,
+        mut record: RefundRecord,
+    ) -> Result<(RefundRecord, Payment), AfterSaleError> {
+        let payment = self.reload(&record.payment_id).await?;
+        let req = self.after_sale_request(&payment, &record);
+        let answer = match record.kind {
+            RefundKind::Void => self.acquirer.void(&req).await,
+            RefundKind::Refund => self.acquirer.refund(&req).await,
+        };
+        let AuthResponse {
+            proc_return_code,
+            host_ref,
+            transaction_id,
+            ..
+        } = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(payment_id = %record.payment_id, refund_id = %record.id, error = %e, "after-sale outcome unknown; kept pending");
+                return Err(AfterSaleError::Pending {
+                    refund: Box::new(record),
+                });
+            }
+        };
+        let ok = proc_return_code == "00";
+        record.status = if ok {
+            RefundStatus::Succeeded
+        } else {
+            RefundStatus::Failed
+        };
+        record.proc_return_code = Some(proc_return_code);
+        record.host_ref = Some(host_ref).filter(|s| !s.is_empty());
+        record.transaction_id = Some(transaction_id).filter(|s| !s.is_empty());
+        record.updated_at = self.now_ms();
+        let after = self.settle(&record).await?;
+        if !ok {
+            return Err(AfterSaleError::BankRefused {
                 refund: Box::new(record),
             });
         }
-    };
-    let ok = proc_return_code == "00";
-    let settled_at = state.clock.now_ms();
-    record.status = if ok { "succeeded" } else { "failed" }.to_owned();
-    record.proc_return_code = Some(proc_return_code);
-    record.host_ref = Some(host_ref).filter(|s| !s.is_empty());
-    record.transaction_id = Some(transaction_id).filter(|s| !s.is_empty());
-    record.updated_at = settled_at;
-    let merchant = state
-        .store
-        .get_merchant(&payment.merchant_id)
-        .await?
-        .ok_or_else(|| AfterSaleError::Internal("merchant missing".into()))?;
-    let kind_name = if record.kind == "void" {
-        "payment.voided"
-    } else {
-        "payment.refunded"
-    };
-    let view = RefundView::new(&record, &payment.currency);
-    let event_for = |p: &PaymentRecord| {
-        events::new_event(&merchant, p, kind_name, Some(view.clone()), settled_at)
-    };
-    let after = state
-        .store
-        .settle_refund(&record, &event_for, settled_at)
-        .await?;
-    if ok {
-        state.events_wake.notify_one();
+        Ok((record, after))
     }
-    let after = match after {
-        Some(p) => p,
-        // Settled meanwhile by the recovery job: report what it found.
-        None => reload(state, &payment.id).await?,
-    };
-    if !ok {
-        return Err(AfterSaleError::BankRefused {
-            refund: Box::new(record),
-        });
-    }
-    Ok((record, after))
-}
 
-/// Asks the bank again about refunds and voids left pending (it did not answer, or Kapı
-/// stopped in the middle) for longer than `older_than_ms`. The same reference makes the bank
-/// answer a repeat without doing it twice.
-pub async fn recover_pending(
-    state: &AppState,
-    older_than_ms: i64,
-) -> Result<usize, AfterSaleError> {
-    let before = state.clock.now_ms().saturating_sub(older_than_ms);
-    let pending = state.store.pending_refunds(before, 50).await?;
-    let mut settled = 0;
-    for record in pending {
-        let payment = reload(state, &record.payment_id).await?;
-        match ask_bank(state, &payment, record).await {
-            Ok(_) | Err(AfterSaleError::BankRefused { .. }) => settled += 1,
-            Err(AfterSaleError::Pending { .. }) => {}
-            Err(e) => tracing::warn!(error = %e, "could not recover a pending refund"),
+    /// Records the bank's answer: the refund settled, the payment moved as the answer implies
+    /// (recomputed if it changed meanwhile), and, for a success, the event that reports it.
+    /// Returns the payment afterwards.
+    async fn settle(&self, record: &RefundRecord) -> Result<Payment, AfterSaleError> {
+        let merchant = {
+            let p = self.reload(&record.payment_id).await?;
+            self.merchant_of(&p)
+                .await
+                .map_err(|e| AfterSaleError::Internal(e.to_string()))?
+        };
+        let succeeded = record.status == RefundStatus::Succeeded;
+        for _ in 0..RETRIES {
+            let before = self.reload(&record.payment_id).await?;
+            let t = Transition::SettleRefund {
+                void: record.kind == RefundKind::Void,
+                amount_minor: record.amount_minor,
+                succeeded,
+            };
+            let after = before
+                .apply(t, record.updated_at)
+                .map_err(|e| AfterSaleError::Internal(e.to_string()))?;
+            let event = succeeded.then(|| {
+                let kind = match record.kind {
+                    RefundKind::Void => "payment.voided",
+                    RefundKind::Refund => "payment.refunded",
+                };
+                let view = RefundView::new(record, after.currency());
+                events::new_event(&merchant, &after, kind, Some(view), record.updated_at)
+            });
+            match self
+                .storage
+                .payments
+                .settle_refund(record, &before, &after, event.as_ref())
+                .await?
+            {
+                Settle::Done => {
+                    if succeeded {
+                        self.notifier.outbox_written();
+                    }
+                    return Ok(after);
+                }
+                Settle::PaymentMoved => continue,
+                // Settled meanwhile by the recovery job: report what it found.
+                Settle::AlreadySettled => return self.reload(&record.payment_id).await,
+            }
         }
+        Err(AfterSaleError::Internal(
+            "the payment keeps changing".into(),
+        ))
     }
-    Ok(settled)
-}
 
-async fn reload(state: &AppState, id: &str) -> Result<PaymentRecord, AfterSaleError> {
-    state
-        .store
-        .get_payment(id)
-        .await?
-        .ok_or_else(|| AfterSaleError::Internal("payment vanished".into()))
+    /// Asks the bank again about refunds and voids left pending (it did not answer, or Kapı
+    /// stopped in the middle) for longer than `older_than_ms`. The same reference makes the
+    /// bank answer a repeat without doing it twice.
+    pub async fn recover_pending_refunds(
+        &self,
+        older_than_ms: i64,
+    ) -> Result<usize, AfterSaleError> {
+        let before = self.now_ms().saturating_sub(older_than_ms);
+        let pending = self.storage.payments.pending_refunds(before, 50).await?;
+        let mut settled = 0;
+        for record in pending {
+            match self.ask_bank(record).await {
+                Ok(_) | Err(AfterSaleError::BankRefused { .. }) => settled += 1,
+                Err(AfterSaleError::Pending { .. }) => {}
+                Err(e) => tracing::warn!(error = %e, "could not recover a pending refund"),
+            }
+        }
+        Ok(settled)
+    }
+
+    async fn reload(&self, id: &str) -> Result<Payment, AfterSaleError> {
+        self.storage
+            .payments
+            .get_payment(id)
+            .await?
+            .ok_or_else(|| AfterSaleError::Internal("payment vanished".into()))
+    }
 }
 
 #[cfg(test)]

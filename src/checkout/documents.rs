@@ -5,12 +5,9 @@
 
 use askama::Template;
 
+use super::payment::Payment;
 use crate::{
-    clock::istanbul_date,
-    crypto::sha256_hex,
-    domain::Locale,
-    i18n::Tr,
-    storage::{MerchantRecord, PaymentRecord},
+    clock::istanbul_date, crypto::sha256_hex, domain::Locale, i18n::Tr, storage::MerchantRecord,
 };
 
 /// Bump when the wording of a document changes: its template or its texts in
@@ -127,7 +124,7 @@ pub fn installment_text(tr: &Tr, count: u8) -> String {
 }
 
 fn doc_data(
-    payment: &PaymentRecord,
+    payment: &Payment,
     merchant: &MerchantRecord,
     locale: Locale,
     installment_choice: bool,
@@ -141,20 +138,17 @@ fn doc_data(
             s.to_owned()
         }
     };
-    let description = if payment.description.trim().is_empty() {
+    let description = if payment.description.as_str().trim().is_empty() {
         tr.t("legal-goods-default")
     } else {
-        payment.description.clone()
+        payment.description.as_str().to_owned()
     };
     let installment = if installment_choice {
         tr.t("legal-installment-choice")
     } else {
-        installment_text(&tr, payment.installment().count())
+        installment_text(&tr, payment.installment.count())
     };
-    let amount = payment
-        .money()
-        .map(|m| m.display(locale))
-        .unwrap_or_default();
+    let amount = payment.amount.display(locale);
     DocData {
         seller_title: or_none(&merchant.legal_title),
         seller_address: or_none(&merchant.address),
@@ -162,10 +156,10 @@ fn doc_data(
         seller_email: or_none(&merchant.email),
         seller_mersis: or_none(&merchant.mersis),
         seller_website: or_none(&merchant.website),
-        buyer_name: or_none(&payment.customer_name),
-        buyer_email: or_none(&payment.customer_email),
-        buyer_phone: or_none(&payment.customer_phone),
-        order_id: or_none(&payment.order_id),
+        buyer_name: or_none(&payment.customer.name),
+        buyer_email: or_none(&payment.customer.email),
+        buyer_phone: or_none(&payment.customer.phone),
+        order_id: or_none(payment.order_id.as_str()),
         description,
         amount: or_none(&amount),
         installment,
@@ -179,7 +173,7 @@ fn doc_data(
 /// shopper choose the installments (with any interest charge shown there), which the texts
 /// then mention.
 pub fn render(
-    payment: &PaymentRecord,
+    payment: &Payment,
     merchant: &MerchantRecord,
     locale: Locale,
     installment_choice: bool,

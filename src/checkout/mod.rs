@@ -1,12 +1,20 @@
-//! The checkout flow: starting a payment from a signed form, the card form, consents, and
-//! the status machine that carries a payment to its result.
+//! The checkout: the payment aggregate and its status machine, and the journey's steps as
+//! methods of the `Checkout` service — starting a payment from a signed form or the API, the
+//! card form and its consents, 3-D Secure, the authorisation, the result, after-sale voids
+//! and refunds, and the recovery of whatever was interrupted.
 
 pub mod after_sale;
 pub mod card;
+pub mod card_form;
 pub mod documents;
+mod error;
 pub mod flow;
+pub mod payment;
 pub mod recovery;
+pub mod service;
 pub mod start;
 pub mod status;
 
+pub use error::CheckoutError;
+pub use service::Checkout;
 pub use status::Status;

@@ -4,7 +4,7 @@
 //! acknowledges it. Every step is a compare-and-set or a lease: several instances may run it
 //! at the same time.
 //!
-//! The rule, documented in docs/PROTOCOL.md §5.4: once a payment has made no move for
+//! The rule, documented in docs/PROTOCOL.md §5.5: once a payment has made no move for
 //! `Settings::recovery_after_ms` (the longer of the ACS and bank timeouts plus
 //! `checkout.recovery_margin_secs`),
 //! - in `card_submitted` or `authenticated` nothing has reached the bank: it is failed
@@ -13,45 +13,44 @@
 //!   payment ends as the bank booked it, or, when the bank has no booking or cannot say, it is
 //!   failed (`KP-4091`) and the attempt reversed.
 
+use super::{
+    CheckoutError, Status,
+    payment::{FailureDetail, Transition},
+    service::Checkout,
+};
 use crate::{
     acquirer::AfterSaleRequest,
-    error::{ErrorCode, PageError},
-    state::AppState,
-    storage::{PaymentUpdate, ReversalOutcome, ReversalRecord, SecurityEvent},
+    error::ErrorCode,
+    storage::{ReversalOutcome, ReversalRecord, ReversalStatus, SecurityEvent},
 };
-
-use super::{Status, flow};
 
 const BATCH: i64 = 50;
 /// The longest wait between two tries of a reversal.
 const MAX_REVERSAL_BACKOFF_MS: i64 = 10 * 60 * 1000;
 
 /// Settles the payments that stopped in between. Returns how many it moved.
-pub async fn recover_interrupted(state: &AppState) -> Result<usize, PageError> {
-    let moved_before = state
-        .clock
-        .now_ms()
-        .saturating_sub(state.settings.recovery_after_ms());
-    let ids = state.store.interrupted(moved_before, BATCH).await?;
+pub async fn recover_interrupted(cx: &Checkout) -> Result<usize, CheckoutError> {
+    let moved_before = cx.now_ms().saturating_sub(cx.settings.recovery_after_ms());
+    let ids = cx.storage.payments.interrupted(moved_before, BATCH).await?;
     let mut moved = 0;
     for id in ids {
-        let Some(payment) = state.store.get_payment(&id).await? else {
+        let Some(payment) = cx.storage.payments.get_payment(&id).await? else {
             continue;
         };
-        match payment.status() {
+        match payment.status {
             status @ (Status::CardSubmitted | Status::Authenticated) => {
                 tracing::warn!(payment_id = %id, status = status.as_str(), "payment interrupted before it reached the bank; failing it");
-                let update = PaymentUpdate {
-                    error_code: Some(ErrorCode::Interrupted.code().to_owned()),
-                    ..Default::default()
+                let t = Transition::Fail {
+                    code: ErrorCode::Interrupted,
+                    detail: FailureDetail::default(),
                 };
-                if flow::finish(state, &payment, status, Status::Failed, update).await? {
+                if cx.finish(&payment, t).await? {
                     moved += 1;
                 }
             }
             Status::Authorising => {
                 tracing::warn!(payment_id = %id, "authorisation interrupted; asking the bank");
-                flow::settle_unknown(state, &payment).await?;
+                cx.settle_unknown(&payment).await?;
                 moved += 1;
             }
             // Moved on since it was listed.
@@ -63,14 +62,15 @@ pub async fn recover_interrupted(state: &AppState) -> Result<usize, PageError> {
 
 /// Tries every reversal that is due, until none is left. Several callers at once share the
 /// work: each reversal is leased to one of them.
-pub async fn retry_reversals(state: AppState) {
-    let lease_ms = i64::try_from(state.settings.acquirer.timeout_secs.saturating_mul(2000))
+pub async fn retry_reversals(cx: Checkout) {
+    let lease_ms = i64::try_from(cx.settings.acquirer.timeout_secs.saturating_mul(2000))
         .unwrap_or(i64::MAX)
         .saturating_add(5000);
     loop {
-        let now = state.clock.now_ms();
-        let due = match state
-            .store
+        let now = cx.now_ms();
+        let due = match cx
+            .storage
+            .payments
             .claim_due_reversals(now, now.saturating_add(lease_ms), BATCH)
             .await
         {
@@ -82,7 +82,7 @@ pub async fn retry_reversals(state: AppState) {
         };
         let count = due.len();
         for reversal in due {
-            reverse(&state, reversal).await;
+            reverse(&cx, reversal).await;
         }
         if i64::try_from(count).unwrap_or(0) < BATCH {
             return;
@@ -91,16 +91,16 @@ pub async fn retry_reversals(state: AppState) {
 }
 
 /// One try of one reversal.
-async fn reverse(state: &AppState, r: ReversalRecord) {
-    let payment = match state.store.get_payment(&r.payment_id).await {
+async fn reverse(cx: &Checkout, r: ReversalRecord) {
+    let payment = match cx.storage.payments.get_payment(&r.payment_id).await {
         Ok(Some(p)) => p,
         Ok(None) | Err(_) => return,
     };
     let req = AfterSaleRequest {
         terminal_id: r.terminal_id.clone(),
-        merchant_id: payment.merchant_id.clone(),
-        order_id: payment.order_id.clone(),
-        payment_id: payment.id.clone(),
+        merchant_id: payment.merchant_id.to_string(),
+        order_id: payment.order_id.to_string(),
+        payment_id: payment.id.to_string(),
         reference: r.id.clone(),
         original_transaction_id: String::new(),
         original_host_ref: String::new(),
@@ -108,7 +108,7 @@ async fn reverse(state: &AppState, r: ReversalRecord) {
         amount_minor: r.amount_minor,
         currency: r.currency.clone(),
     };
-    let now = state.clock.now_ms();
+    let now = cx.now_ms();
     let backoff = 1000_i64
         .saturating_mul(
             1_i64
@@ -120,27 +120,31 @@ async fn reverse(state: &AppState, r: ReversalRecord) {
         at: now.saturating_add(backoff),
         error,
     };
-    let outcome = match state.acquirer.reverse(&req).await {
+    let outcome = match cx.acquirer.reverse(&req).await {
         Ok(resp) if resp.proc_return_code == "00" => ReversalOutcome::Settled {
-            status: "reversed",
+            status: ReversalStatus::Reversed,
             proc_return_code: resp.proc_return_code,
         },
         // "No such authorisation" is final once a lost authorisation can no longer arrive.
         Ok(resp) if resp.proc_return_code == "25" && now >= r.not_found_final_at => {
             ReversalOutcome::Settled {
-                status: "nothing_to_reverse",
+                status: ReversalStatus::NothingToReverse,
                 proc_return_code: resp.proc_return_code,
             }
         }
-        Ok(resp) if resp.proc_return_code == "25" => {
-            retry("the bank has no such authorisation yet".to_owned())
-        }
+        // Not booked yet: again soon, and at the latest when "not found" becomes final.
+        Ok(resp) if resp.proc_return_code == "25" => ReversalOutcome::RetryAt {
+            at: now
+                .saturating_add(backoff)
+                .min(r.not_found_final_at.max(now.saturating_add(100))),
+            error: "the bank has no such authorisation yet".to_owned(),
+        },
         Ok(resp) => retry(format!("reversal refused with {}", resp.proc_return_code)),
         Err(e) => retry(e.to_string()),
     };
     match &outcome {
         ReversalOutcome::Settled { status, .. } => {
-            tracing::info!(payment_id = %r.payment_id, reversal_id = %r.id, status, "reversal settled");
+            tracing::info!(payment_id = %r.payment_id, reversal_id = %r.id, status = status.as_str(), "reversal settled");
         }
         ReversalOutcome::RetryAt { error, .. } if r.attempts >= 5 => {
             tracing::error!(payment_id = %r.payment_id, reversal_id = %r.id, attempts = r.attempts + 1, %error, "reversal still not acknowledged; retrying");
@@ -149,8 +153,9 @@ async fn reverse(state: &AppState, r: ReversalRecord) {
             tracing::warn!(payment_id = %r.payment_id, reversal_id = %r.id, %error, "reversal not acknowledged; retrying");
         }
     }
-    if let Err(e) = state
-        .store
+    if let Err(e) = cx
+        .storage
+        .payments
         .record_reversal(&r.id, r.lease_until, &outcome, now)
         .await
     {
@@ -160,7 +165,7 @@ async fn reverse(state: &AppState, r: ReversalRecord) {
     if matches!(
         outcome,
         ReversalOutcome::Settled {
-            status: "reversed",
+            status: ReversalStatus::Reversed,
             ..
         }
     ) {
@@ -174,7 +179,7 @@ async fn reverse(state: &AppState, r: ReversalRecord) {
             ),
             at: now,
         };
-        if let Err(e) = state.store.record_security_event(&event).await {
+        if let Err(e) = cx.storage.security.record_security_event(&event).await {
             tracing::error!(error = %e, "could not record the reversal");
         }
     }

@@ -1,18 +1,20 @@
 //! `POST /pay`: parse and check the merchant's signed form, then create the payment.
 
+use super::{
+    CheckoutError, Status,
+    payment::{Payment, Source},
+    service::Checkout,
+};
 use crate::{
     crypto::signature::{self, CanonicalError},
     domain::{
         Currency, Customer, Description, Installment, Locale, MerchantId, Money, OrderId,
         PaymentId, ReturnUrl, money::MoneyError,
     },
-    error::{ErrorCode, PageError},
+    error::ErrorCode,
     form, merchants,
-    state::AppState,
-    storage::{MerchantRecord, PaymentRecord},
+    storage::MerchantRecord,
 };
-
-use super::Status;
 
 /// Every field the form may carry. Anything else is refused.
 pub const FIELDS: &[&str] = &[
@@ -50,46 +52,40 @@ const MAX_VALUE_LEN: usize = 4096;
 
 /// Checks shape before anything else: known names, no duplicates, no line breaks, required
 /// fields present.
-fn check_shape(fields: &[(String, String)], locale: Locale) -> Result<(), PageError> {
+fn check_shape(fields: &[(String, String)]) -> Result<(), CheckoutError> {
     if fields.is_empty() {
-        return Err(PageError::new(ErrorCode::MalformedRequest, locale));
+        return Err(CheckoutError::new(ErrorCode::MalformedRequest));
     }
     for (name, value) in fields {
         if !FIELDS.contains(&name.as_str()) {
-            return Err(PageError::field(
+            return Err(CheckoutError::field(
                 ErrorCode::UnknownField,
-                locale,
                 &truncate(name),
             ));
         }
         if value.len() > MAX_VALUE_LEN {
-            return Err(PageError::field(ErrorCode::InvalidField, locale, name));
+            return Err(CheckoutError::field(ErrorCode::InvalidField, name));
         }
     }
     if let Err(e) = signature::canonical_string(fields) {
         return Err(match e {
-            CanonicalError::Duplicate(n) => PageError::field(ErrorCode::DuplicateField, locale, &n),
-            CanonicalError::LineBreak(n) => PageError::field(ErrorCode::LineBreak, locale, &n),
+            CanonicalError::Duplicate(n) => CheckoutError::field(ErrorCode::DuplicateField, &n),
+            CanonicalError::LineBreak(n) => CheckoutError::field(ErrorCode::LineBreak, &n),
             CanonicalError::BadName(n) => {
-                PageError::field(ErrorCode::UnknownField, locale, &truncate(&n))
+                CheckoutError::field(ErrorCode::UnknownField, &truncate(&n))
             }
         });
     }
-    if fields
+    let signatures = fields
         .iter()
         .filter(|(n, _)| n == signature::SIGNATURE_FIELD)
-        .count()
-        > 1
-    {
-        return Err(PageError::field(
-            ErrorCode::DuplicateField,
-            locale,
-            "signature",
-        ));
+        .count();
+    if signatures > 1 {
+        return Err(CheckoutError::field(ErrorCode::DuplicateField, "signature"));
     }
     for required in REQUIRED {
         if form::value(fields, required).is_empty() {
-            return Err(PageError::field(ErrorCode::MissingField, locale, required));
+            return Err(CheckoutError::field(ErrorCode::MissingField, required));
         }
     }
     Ok(())
@@ -137,8 +133,9 @@ pub fn parse_order(
     input: &OrderInput<'_>,
     merchant: &MerchantRecord,
 ) -> Result<OrderDraft, Refusal> {
-    let locale = Locale::parse(input.lang).ok_or((ErrorCode::InvalidField, "lang"))?;
-    let order_id = OrderId::parse(input.order_id).ok_or((ErrorCode::InvalidOrderId, "order_id"))?;
+    let locale = Locale::parse(input.lang).map_err(|_| (ErrorCode::InvalidField, "lang"))?;
+    let order_id =
+        OrderId::parse(input.order_id).map_err(|_| (ErrorCode::InvalidOrderId, "order_id"))?;
     let currency = Currency::parse(input.currency)
         .map_err(|_| (ErrorCode::UnsupportedCurrency, "currency"))?;
     let money = Money::parse(input.amount, currency).map_err(|e| match e {
@@ -146,10 +143,11 @@ pub fn parse_order(
         _ => (ErrorCode::InvalidAmount, "amount"),
     })?;
     let installment = Installment::parse(input.installment)
+        .ok()
         .filter(|n| n.count() == 1 || currency == Currency::Try)
         .ok_or((ErrorCode::InvalidInstallment, "installment"))?;
-    let description =
-        Description::parse(input.description).ok_or((ErrorCode::InvalidField, "description"))?;
+    let description = Description::parse(input.description)
+        .map_err(|_| (ErrorCode::InvalidField, "description"))?;
     let customer = Customer::parse(
         input.customer_name,
         input.customer_email,
@@ -158,7 +156,7 @@ pub fn parse_order(
     .map_err(|field| (ErrorCode::InvalidField, field))?;
     // Return URLs only on the merchant's registered origins: never send a shopper elsewhere.
     let return_url = |value: &str, name: &'static str| -> Result<ReturnUrl, Refusal> {
-        let url = ReturnUrl::parse(value).ok_or((ErrorCode::InvalidField, name))?;
+        let url = ReturnUrl::parse(value).map_err(|_| (ErrorCode::InvalidField, name))?;
         if !merchants::origin_registered(merchant, url.origin()) {
             return Err((ErrorCode::UnregisteredUrl, name));
         }
@@ -191,162 +189,149 @@ pub enum CreateError {
     Store(#[from] crate::storage::StoreError),
 }
 
-/// Creates the payment for a checked order; it waits for the shopper until `ttl` has passed.
-pub async fn create_payment(
-    state: &AppState,
-    merchant: &MerchantRecord,
-    draft: OrderDraft,
-    ttl: std::time::Duration,
-    source: &str,
-) -> Result<PaymentRecord, CreateError> {
-    if state
-        .store
-        .order_is_paid(&merchant.id, draft.order_id.as_str())
-        .await?
-    {
-        return Err(CreateError::OrderAlreadyPaid);
+impl Checkout {
+    /// Creates the payment for a checked order; it waits for the shopper until `ttl` has
+    /// passed.
+    pub async fn create_payment(
+        &self,
+        merchant: &MerchantRecord,
+        draft: OrderDraft,
+        ttl: std::time::Duration,
+        source: Source,
+    ) -> Result<Payment, CreateError> {
+        if self
+            .storage
+            .payments
+            .order_is_paid(&merchant.id, draft.order_id.as_str())
+            .await?
+        {
+            return Err(CreateError::OrderAlreadyPaid);
+        }
+        let now_ms = self.now_ms();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let merchant_id = MerchantId::parse(&merchant.id)
+            .map_err(|e| CreateError::Store(crate::storage::StoreError::Corrupt(e.to_string())))?;
+        let payment = Payment {
+            id: PaymentId::generate(),
+            merchant_id,
+            order_id: draft.order_id,
+            amount: draft.money,
+            installment: draft.installment,
+            installment_fee_minor: 0,
+            locale: draft.locale,
+            description: draft.description,
+            customer: draft.customer,
+            ok_url: draft.ok_url.as_str().to_owned(),
+            fail_url: draft.fail_url.as_str().to_owned(),
+            callback_url: draft.callback_url.map(|u| u.as_str().to_owned()),
+            source,
+            status: Status::Created,
+            created_at: now_ms,
+            updated_at: now_ms,
+            expires_at: now_ms.saturating_add(ttl_ms),
+            version: 0,
+            client_ip: None,
+            card: None,
+            threeds: None,
+            authorisation: None,
+            error_code: None,
+            result: None,
+            refunded_minor: 0,
+            refund_reserved_minor: 0,
+        };
+        self.storage.payments.insert_payment(&payment).await?;
+        tracing::info!(payment_id = %payment.id, merchant_id = %merchant.id, order_id = %payment.order_id, source = source.as_str(), "payment started");
+        Ok(payment)
     }
-    let id = PaymentId::generate();
-    let now_ms = state.clock.now_ms();
-    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-    let record = PaymentRecord {
-        id: id.to_string(),
-        merchant_id: merchant.id.clone(),
-        order_id: draft.order_id.to_string(),
-        amount_minor: draft.money.minor(),
-        currency: draft.money.currency().code().to_owned(),
-        installment: i64::from(draft.installment.count()),
-        locale: draft.locale.as_str().to_owned(),
-        description: draft.description.as_str().to_owned(),
-        customer_name: draft.customer.name,
-        customer_email: draft.customer.email,
-        customer_phone: draft.customer.phone,
-        ok_url: draft.ok_url.as_str().to_owned(),
-        fail_url: draft.fail_url.as_str().to_owned(),
-        callback_url: draft.callback_url.map(|u| u.as_str().to_owned()),
-        status: Status::Created.as_str().to_owned(),
-        created_at: now_ms,
-        updated_at: now_ms,
-        expires_at: now_ms.saturating_add(ttl_ms),
-        card_brand: None,
-        masked_pan: None,
-        card_holder: None,
-        threeds_server_trans_id: None,
-        acs_trans_id: None,
-        ds_trans_id: None,
-        acs_url: None,
-        trans_status: None,
-        trans_status_reason: None,
-        challenge_cancel: None,
-        eci: None,
-        authentication_value: None,
-        md_status: None,
-        rreq_received_at: None,
-        terminal_id: None,
-        proc_return_code: None,
-        auth_code: None,
-        host_ref: None,
-        transaction_id: None,
-        error_code: None,
-        result_fields: None,
-        refunded_minor: 0,
-        refund_reserved_minor: 0,
-        authorised_at: None,
-        source: source.to_owned(),
-        client_ip: None,
-        installment_fee_minor: 0,
-        card_bank: None,
-        card_program: None,
-        card_kind: None,
-        attempt_ref: None,
-    };
-    state.store.insert_payment(&record).await?;
-    tracing::info!(payment_id = %id, merchant_id = %merchant.id, order_id = %record.order_id, source, "payment started");
-    Ok(record)
+
+    /// Creates a payment from a merchant's signed start form. Refusals speak the form's
+    /// language, else the browser's (`preferred`).
+    pub async fn start_payment(
+        &self,
+        raw: Vec<(String, String)>,
+        preferred: Locale,
+    ) -> Result<Payment, CheckoutError> {
+        // The language of error pages, before anything is trusted.
+        let locale = match form::value(&raw, "lang") {
+            "" => preferred,
+            lang => Locale::parse_lenient(lang),
+        };
+        self.check_start_form(&raw)
+            .await
+            .map_err(|e| e.in_locale(locale))
+    }
+
+    async fn check_start_form(&self, raw: &[(String, String)]) -> Result<Payment, CheckoutError> {
+        check_shape(raw)?;
+        let f = |name: &str| form::value(raw, name);
+        // Who is asking, and did they sign it (with the current key, or the previous one while
+        // a rotation overlaps)?
+        let merchant_id = MerchantId::parse(f("merchant_id"))
+            .map_err(|_| CheckoutError::new(ErrorCode::UnknownMerchant))?;
+        let merchant = self
+            .storage
+            .merchants
+            .get_merchant(merchant_id.as_str())
+            .await?
+            .ok_or_else(|| CheckoutError::new(ErrorCode::UnknownMerchant))?;
+        let secrets = merchants::active_secrets(&self.vault, &merchant, self.now_ms())
+            .map_err(CheckoutError::internal)?;
+        let valid = secrets
+            .iter()
+            .any(|secret| signature::verify(raw, secret, f("signature")).unwrap_or(false));
+        if !valid {
+            return Err(CheckoutError::new(ErrorCode::BadSignature));
+        }
+        // Fresh and not replayed.
+        let ts: i64 = f("timestamp")
+            .parse()
+            .map_err(|_| CheckoutError::field(ErrorCode::InvalidField, "timestamp"))?;
+        if (self.clock.now_secs() - ts).unsigned_abs()
+            > self.settings.checkout.signature_window_secs
+        {
+            return Err(CheckoutError::new(ErrorCode::StaleTimestamp));
+        }
+        let nonce = f("nonce");
+        if !(16..=64).contains(&nonce.len()) || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(CheckoutError::field(ErrorCode::InvalidField, "nonce"));
+        }
+        if !self
+            .storage
+            .requests
+            .remember_nonce(&merchant.id, nonce, self.now_ms())
+            .await?
+        {
+            return Err(CheckoutError::new(ErrorCode::NonceReused));
+        }
+        let input = OrderInput {
+            order_id: f("order_id"),
+            amount: f("amount"),
+            currency: f("currency"),
+            ok_url: f("ok_url"),
+            fail_url: f("fail_url"),
+            callback_url: f("callback_url"),
+            lang: f("lang"),
+            installment: f("installment"),
+            description: f("description"),
+            customer_name: f("customer_name"),
+            customer_email: f("customer_email"),
+            customer_phone: f("customer_phone"),
+        };
+        let draft = parse_order(&input, &merchant)
+            .map_err(|(code, field)| CheckoutError::field(code, field))?;
+        let locale = draft.locale;
+        let ttl = self.settings.payment_ttl();
+        self.create_payment(&merchant, draft, ttl, Source::Form)
+            .await
+            .map_err(|e| CheckoutError::from(e).in_locale(locale))
+    }
 }
 
-/// Creates a payment from a merchant's signed start form.
-pub async fn start_payment(
-    state: &AppState,
-    raw: Vec<(String, String)>,
-    preferred: Locale,
-) -> Result<PaymentRecord, PageError> {
-    // The language of error pages, before anything is trusted: the form's, else the browser's.
-    let locale = match form::value(&raw, "lang") {
-        "" => preferred,
-        lang => Locale::parse_lenient(lang),
-    };
-    check_shape(&raw, locale)?;
-    let f = |name: &str| form::value(&raw, name);
-
-    // Who is asking, and did they sign it (with the current key, or the previous one while a
-    // rotation overlaps)?
-    let merchant_id = MerchantId::parse(f("merchant_id"))
-        .ok_or_else(|| PageError::new(ErrorCode::UnknownMerchant, locale))?;
-    let merchant = state
-        .store
-        .get_merchant(merchant_id.as_str())
-        .await?
-        .ok_or_else(|| PageError::new(ErrorCode::UnknownMerchant, locale))?;
-    let secrets = merchants::active_secrets(&state.vault, &merchant, state.clock.now_ms())
-        .map_err(|e| PageError::internal(locale, e))?;
-    let valid = secrets
-        .iter()
-        .any(|secret| signature::verify(&raw, secret, f("signature")).unwrap_or(false));
-    if !valid {
-        return Err(PageError::new(ErrorCode::BadSignature, locale));
-    }
-
-    // Fresh and not replayed.
-    let now = state.clock.now_secs();
-    let ts: i64 = f("timestamp")
-        .parse()
-        .map_err(|_| PageError::field(ErrorCode::InvalidField, locale, "timestamp"))?;
-    if (now - ts).unsigned_abs() > state.settings.checkout.signature_window_secs {
-        return Err(PageError::new(ErrorCode::StaleTimestamp, locale));
-    }
-    let nonce = f("nonce");
-    if !(16..=64).contains(&nonce.len()) || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(PageError::field(ErrorCode::InvalidField, locale, "nonce"));
-    }
-    if !state
-        .store
-        .remember_nonce(merchant_id.as_str(), nonce, state.clock.now_ms())
-        .await?
-    {
-        return Err(PageError::new(ErrorCode::NonceReused, locale));
-    }
-
-    let input = OrderInput {
-        order_id: f("order_id"),
-        amount: f("amount"),
-        currency: f("currency"),
-        ok_url: f("ok_url"),
-        fail_url: f("fail_url"),
-        callback_url: f("callback_url"),
-        lang: f("lang"),
-        installment: f("installment"),
-        description: f("description"),
-        customer_name: f("customer_name"),
-        customer_email: f("customer_email"),
-        customer_phone: f("customer_phone"),
-    };
-    let draft = parse_order(&input, &merchant)
-        .map_err(|(code, field)| PageError::field(code, locale, field))?;
-    let locale = draft.locale;
-    match create_payment(
-        state,
-        &merchant,
-        draft,
-        state.settings.payment_ttl(),
-        "form",
-    )
-    .await
-    {
-        Ok(p) => Ok(p),
-        Err(CreateError::OrderAlreadyPaid) => {
-            Err(PageError::new(ErrorCode::OrderAlreadyPaid, locale))
+impl From<CreateError> for CheckoutError {
+    fn from(e: CreateError) -> Self {
+        match e {
+            CreateError::OrderAlreadyPaid => Self::new(ErrorCode::OrderAlreadyPaid),
+            CreateError::Store(e) => Self::internal(e),
         }
-        Err(CreateError::Store(e)) => Err(PageError::internal(locale, e)),
     }
 }

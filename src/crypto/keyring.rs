@@ -72,7 +72,7 @@ impl Keyring {
         let target = path(data_dir);
         let tmp = data_dir.join("keyring.json.tmp");
         let _ = std::fs::remove_file(&tmp);
-        crate::startup::write_private(&tmp, &json)?;
+        crate::files::write_private(&tmp, &json)?;
         std::fs::rename(&tmp, &target)
             .with_context(|| format!("cannot write {}", target.display()))?;
         Ok(())

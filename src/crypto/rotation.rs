@@ -3,7 +3,7 @@
 //! background. Each row is replaced only if it did not change meanwhile.
 
 use super::vault::{Vault, VaultError};
-use crate::storage::{Store, StoreError};
+use crate::storage::{SealedStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RotationError {
@@ -15,7 +15,7 @@ pub enum RotationError {
 
 /// Re-encrypts up to `batch` rows of each kind; returns how many it did.
 pub async fn reencrypt_batch(
-    store: &dyn Store,
+    store: &dyn SealedStore,
     vault: &Vault,
     batch: i64,
 ) -> Result<usize, RotationError> {

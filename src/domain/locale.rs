@@ -9,11 +9,11 @@ pub enum Locale {
 
 impl Locale {
     /// Empty means the default (Turkish); anything else unknown is an error.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Result<Self, super::Invalid> {
         match s {
-            "" | "tr" | "TR" | "tr-TR" => Some(Self::Tr),
-            "en" | "EN" | "en-US" | "en-GB" => Some(Self::En),
-            _ => None,
+            "" | "tr" | "TR" | "tr-TR" => Ok(Self::Tr),
+            "en" | "EN" | "en-US" | "en-GB" => Ok(Self::En),
+            _ => Err(super::Invalid::new("language", "tr or en")),
         }
     }
 

@@ -9,7 +9,22 @@ pub mod net;
 pub mod order;
 pub mod sensitive;
 pub mod text;
+pub mod threeds;
 pub mod url;
+
+/// Why a value is not one of the domain's types: what it should have been, and why not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {reason}")]
+pub struct Invalid {
+    pub what: &'static str,
+    pub reason: &'static str,
+}
+
+impl Invalid {
+    pub const fn new(what: &'static str, reason: &'static str) -> Self {
+        Self { what, reason }
+    }
+}
 
 pub use brand::{AccentColour, Logo};
 pub use card::{CardBrand, CardHolder, Cvv, Expiry, Pan};

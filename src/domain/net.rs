@@ -2,6 +2,11 @@
 
 use std::net::IpAddr;
 
+/// The client's address, as the web layer worked it out (through trusted proxies): put in each
+/// request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
 /// A trusted proxy: one address, or a network in CIDR notation (`10.0.0.0/8`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProxyNet {

@@ -2,17 +2,22 @@
 
 use std::fmt;
 
+use super::Invalid;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OrderId(String);
 
 impl OrderId {
     /// 1–64 characters of `[A-Za-z0-9_-]`.
-    pub fn parse(s: &str) -> Option<Self> {
-        (!s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-        .then(|| Self(s.to_owned()))
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        if super::ids::token_shaped(s) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(Invalid::new(
+                "order id",
+                "must be 1 to 64 of A-Z, a-z, 0-9, _ and -",
+            ))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -32,9 +37,22 @@ impl fmt::Display for OrderId {
 pub struct Description(String);
 
 impl Description {
-    pub fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
-        super::text::is_plain(s, 255).then(|| Self(s.to_owned()))
+        if super::text::is_plain(s, 255) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(Invalid::new(
+                "description",
+                "at most 255 characters, no control or bidirectional control characters",
+            ))
+        }
+    }
+
+    /// A description as it was stored (it was checked when it was written; the rules for new
+    /// ones may have tightened since).
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
     }
 
     pub fn as_str(&self) -> &str {
@@ -49,22 +67,24 @@ pub struct Installment(u8);
 impl Installment {
     pub const SINGLE: Self = Self(1);
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         if s.is_empty() {
-            return Some(Self::SINGLE);
+            return Ok(Self::SINGLE);
         }
+        let bad = Invalid::new("installment", "a count from 1 to 12");
         if s.len() > 2 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
+            return Err(bad);
         }
-        let n: u8 = s.parse().ok()?;
-        (1..=12).contains(&n).then_some(Self(n))
+        let n: i64 = s.parse().map_err(|_| bad.clone())?;
+        Self::from_count(n)
     }
 
-    pub fn from_count(n: i64) -> Option<Self> {
+    pub fn from_count(n: i64) -> Result<Self, Invalid> {
         u8::try_from(n)
             .ok()
             .filter(|n| (1..=12).contains(n))
             .map(Self)
+            .ok_or(Invalid::new("installment", "a count from 1 to 12"))
     }
 
     pub fn count(self) -> u8 {
@@ -122,22 +142,22 @@ mod tests {
 
     #[test]
     fn order_ids() {
-        assert!(OrderId::parse("ORD-2026_11").is_some());
-        assert!(OrderId::parse(&"a".repeat(64)).is_some());
-        assert!(OrderId::parse(&"a".repeat(65)).is_none());
-        assert!(OrderId::parse("").is_none());
-        assert!(OrderId::parse("sipariş").is_none());
-        assert!(OrderId::parse("a b").is_none());
+        assert!(OrderId::parse("ORD-2026_11").is_ok());
+        assert!(OrderId::parse(&"a".repeat(64)).is_ok());
+        assert!(OrderId::parse(&"a".repeat(65)).is_err());
+        assert!(OrderId::parse("").is_err());
+        assert!(OrderId::parse("sipariş").is_err());
+        assert!(OrderId::parse("a b").is_err());
     }
 
     #[test]
     fn installments() {
-        assert_eq!(Installment::parse("").map(Installment::count), Some(1));
-        assert_eq!(Installment::parse("3").map(Installment::count), Some(3));
-        assert!(Installment::parse("0").is_none());
-        assert!(Installment::parse("13").is_none());
-        assert!(Installment::parse("-1").is_none());
-        assert!(Installment::parse("1.5").is_none());
+        assert_eq!(Installment::parse("").map(Installment::count), Ok(1));
+        assert_eq!(Installment::parse("3").map(Installment::count), Ok(3));
+        assert!(Installment::parse("0").is_err());
+        assert!(Installment::parse("13").is_err());
+        assert!(Installment::parse("-1").is_err());
+        assert!(Installment::parse("1.5").is_err());
     }
 
     #[test]

@@ -2,18 +2,22 @@
 
 use std::fmt;
 
+use super::Invalid;
+
 /// `scheme://host:port`, normalised (lower-case host, explicit port).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Origin(String);
 
 impl Origin {
-    pub fn parse(s: &str) -> Option<Self> {
-        let url = ::url::Url::parse(s.trim()).ok()?;
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let bad = |reason| Invalid::new("origin", reason);
+        let url = ::url::Url::parse(s.trim()).map_err(|_| bad("not a URL"))?;
         // An origin is only scheme, host and port: anything more is a mistake worth reporting.
         let path_ok = url.path() == "/" || url.path().is_empty();
-        (path_ok && url.query().is_none() && url.fragment().is_none())
-            .then(|| Self::of(&url))
-            .flatten()
+        if !path_ok || url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("only scheme, host and port"));
+        }
+        Self::of(&url).ok_or(bad("an http(s) scheme and a host, no user name"))
     }
 
     fn of(url: &::url::Url) -> Option<Self> {
@@ -49,16 +53,17 @@ pub struct ReturnUrl {
 }
 
 impl ReturnUrl {
-    pub fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let bad = |reason| Invalid::new("return URL", reason);
         if s.len() > 2048 {
-            return None;
+            return Err(bad("longer than 2048 characters"));
         }
-        let url = ::url::Url::parse(s).ok()?;
+        let url = ::url::Url::parse(s).map_err(|_| bad("not an absolute URL"))?;
         if url.password().is_some() {
-            return None;
+            return Err(bad("has credentials"));
         }
-        let origin = Origin::of(&url)?;
-        Some(Self { url, origin })
+        let origin = Origin::of(&url).ok_or(bad("not http(s) with a host"))?;
+        Ok(Self { url, origin })
     }
 
     pub fn origin(&self) -> &Origin {
@@ -84,9 +89,9 @@ mod tests {
             Origin::parse("http://127.0.0.1:8081/").unwrap().as_str(),
             "http://127.0.0.1:8081"
         );
-        assert!(Origin::parse("https://shop.example.com/path").is_none());
-        assert!(Origin::parse("javascript:alert(1)").is_none());
-        assert!(Origin::parse("ftp://x.example").is_none());
+        assert!(Origin::parse("https://shop.example.com/path").is_err());
+        assert!(Origin::parse("javascript:alert(1)").is_err());
+        assert!(Origin::parse("ftp://x.example").is_err());
     }
 
     #[test]
@@ -98,8 +103,8 @@ mod tests {
             u.origin(),
             &Origin::parse("https://shop.example.com").unwrap()
         );
-        assert!(ReturnUrl::parse("https://user:pw@shop.example.com/").is_none());
-        assert!(ReturnUrl::parse("/relative").is_none());
-        assert!(ReturnUrl::parse("data:text/html,hi").is_none());
+        assert!(ReturnUrl::parse("https://user:pw@shop.example.com/").is_err());
+        assert!(ReturnUrl::parse("/relative").is_err());
+        assert!(ReturnUrl::parse("data:text/html,hi").is_err());
     }
 }

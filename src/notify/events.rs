@@ -4,12 +4,13 @@
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::views::{EventBody, EventData, PaymentView, RefundView};
 use crate::{
-    api::resources::{EventBody, EventData, PaymentView, RefundView, rfc3339},
-    checkout::Status,
+    checkout::{Status, payment::Payment},
+    clock::rfc3339,
     config::NotificationSettings,
     domain::ids::random_token,
-    storage::{EventRecord, MerchantRecord, PaymentRecord},
+    storage::{EventRecord, EventStatus, MerchantRecord},
 };
 
 pub const SIGNATURE_HEADER: &str = "Kapi-Signature";
@@ -44,7 +45,7 @@ pub fn kind_for(to: Status) -> Option<&'static str> {
 /// callback_url or else the merchant's webhook_url.
 pub fn new_event(
     merchant: &MerchantRecord,
-    payment: &PaymentRecord,
+    payment: &Payment,
     kind: &str,
     refund: Option<RefundView>,
     now_ms: i64,
@@ -67,15 +68,14 @@ pub fn new_event(
     EventRecord {
         id,
         merchant_id: merchant.id.clone(),
-        payment_id: payment.id.clone(),
+        payment_id: payment.id.to_string(),
         kind: kind.to_owned(),
         payload: serde_json::to_string(&body).unwrap_or_default(),
         status: if url.is_some() {
-            "pending"
+            EventStatus::Pending
         } else {
-            "no_endpoint"
-        }
-        .to_owned(),
+            EventStatus::NoEndpoint
+        },
         url,
         attempts: 0,
         next_attempt_at: now_ms,

@@ -1,21 +1,35 @@
-//! The signed result for the merchant: built once when a payment reaches its final status,
-//! posted through the shopper's browser to ok/fail URL and server to server to callback_url.
+//! Telling the merchant. The signed result, built once when a payment reaches its final
+//! status and posted through the shopper's browser to ok/fail URL (and once, promptly, to the
+//! callback URL); the events, written to the outbox with the change they report and delivered
+//! until the merchant takes them. The payloads are the merchant contract (`views`).
 
+pub mod delivery;
 pub mod events;
 pub mod guard;
+pub mod views;
 pub mod worker;
 
-use std::time::Instant;
+use secrecy::SecretString;
 
 use crate::{
+    checkout::payment::Payment,
     crypto::signature,
-    domain::{Locale, ids::random_token},
+    domain::{Locale, ids::random_token, threeds::ResponseCode},
     error::ErrorCode,
     i18n::Tr,
-    merchants,
-    state::AppState,
-    storage::{CallbackAttempt, MerchantRecord, PaymentRecord},
 };
+
+pub use delivery::Delivery;
+
+/// How the core reaches the merchant's endpoints: fire-and-forget calls, so that a slow
+/// merchant never holds up a payment.
+pub trait Notifier: Send + Sync + 'static {
+    /// An event was written to the outbox: deliver it soon.
+    fn outbox_written(&self);
+    /// Posts the signed result once to the payment's callback URL (the event is the durable,
+    /// retried notification).
+    fn send_callback(&self, payment_id: &str, url: &str, fields: Vec<(String, String)>);
+}
 
 /// The order of the result fields (they are signed sorted, but posted in this order).
 pub const RESULT_FIELDS: &[&str] = &[
@@ -45,13 +59,13 @@ pub const RESULT_FIELDS: &[&str] = &[
 /// text of the error code.
 pub fn error_message(
     locale: Locale,
-    error_code: Option<&str>,
-    proc_return_code: Option<&str>,
+    error_code: Option<ErrorCode>,
+    proc_return_code: Option<&ResponseCode>,
 ) -> String {
     let tr = Tr::new(locale);
     match (error_code, proc_return_code) {
         (None, _) => String::new(),
-        (Some(code), Some(prc)) if code == ErrorCode::Declined.code() => {
+        (Some(ErrorCode::Declined), Some(prc)) => {
             let key = format!("bank-{prc}");
             if tr.has(&key) {
                 tr.t(&key)
@@ -59,142 +73,93 @@ pub fn error_message(
                 tr.t("bank-other")
             }
         }
-        (Some(code), _) => ErrorCode::ALL
-            .iter()
-            .find(|c| c.code() == code)
-            .map(|c| c.message(locale))
-            .unwrap_or_default(),
+        (Some(code), _) => code.message(locale),
     }
 }
 
-/// Builds and signs the result of a payment in its final state.
+/// Builds and signs the result of a payment in its final state, at `now_secs`.
 pub fn build_result(
-    payment: &PaymentRecord,
-    merchant: &MerchantRecord,
-    state: &AppState,
-) -> anyhow::Result<Vec<(String, String)>> {
-    let secret = merchants::secret_key(&state.vault, merchant)?;
-    let o = |v: &Option<String>| v.clone().unwrap_or_default();
+    payment: &Payment,
+    secret: &SecretString,
+    now_secs: i64,
+) -> Result<Vec<(String, String)>, signature::CanonicalError> {
+    let t = payment.threeds.as_ref();
+    let a = payment.authorisation.as_ref();
+    let o = |v: Option<&String>| v.cloned().unwrap_or_default();
     let fields: Vec<(String, String)> = vec![
-        ("merchant_id", payment.merchant_id.clone()),
-        ("order_id", payment.order_id.clone()),
-        ("payment_id", payment.id.clone()),
-        ("status", payment.status.clone()),
+        ("merchant_id", payment.merchant_id.to_string()),
+        ("order_id", payment.order_id.to_string()),
+        ("payment_id", payment.id.to_string()),
+        ("status", payment.status.as_str().to_owned()),
+        ("amount", payment.amount.to_decimal_string()),
+        ("currency", payment.currency().code().to_owned()),
+        ("installment", payment.installment.count().to_string()),
         (
-            "amount",
+            "proc_return_code",
             payment
-                .money()
-                .map(|m| m.to_decimal_string())
+                .proc_return_code()
+                .map(|c| c.as_str().to_owned())
                 .unwrap_or_default(),
         ),
-        ("currency", payment.currency.clone()),
-        ("installment", payment.installment.to_string()),
-        ("proc_return_code", o(&payment.proc_return_code)),
-        ("auth_code", o(&payment.auth_code)),
-        ("host_ref", o(&payment.host_ref)),
-        ("transaction_id", o(&payment.transaction_id)),
-        ("masked_pan", o(&payment.masked_pan)),
-        ("card_brand", o(&payment.card_brand)),
-        ("md_status", o(&payment.md_status)),
-        ("eci", o(&payment.eci)),
-        ("error_code", o(&payment.error_code)),
+        ("auth_code", o(a.and_then(|a| a.auth_code.as_ref()))),
+        ("host_ref", o(a.and_then(|a| a.host_ref.as_ref()))),
+        (
+            "transaction_id",
+            o(a.and_then(|a| a.transaction_id.as_ref())),
+        ),
+        (
+            "masked_pan",
+            payment.masked_pan().unwrap_or_default().to_owned(),
+        ),
+        (
+            "card_brand",
+            payment
+                .brand()
+                .map(|b| b.as_str().to_owned())
+                .unwrap_or_default(),
+        ),
+        (
+            "md_status",
+            t.and_then(|t| t.md_status)
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "eci",
+            t.and_then(|t| t.eci.as_ref())
+                .map(|e| e.as_str().to_owned())
+                .unwrap_or_default(),
+        ),
+        (
+            "error_code",
+            payment
+                .error_code
+                .map(|c| c.code().to_owned())
+                .unwrap_or_default(),
+        ),
         (
             "error_message",
             error_message(
-                payment.locale(),
-                payment.error_code.as_deref(),
-                payment.proc_return_code.as_deref(),
+                payment.locale,
+                payment.error_code,
+                payment.proc_return_code(),
             ),
         ),
-        ("timestamp", state.clock.now_secs().to_string()),
+        ("timestamp", now_secs.to_string()),
         ("nonce", random_token(16)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    Ok(signature::signed(fields, &secret)?)
-}
-
-/// What went wrong with an outgoing request, with its causes (a refused address, a timeout,
-/// a TLS failure) but never its URL, which may carry a merchant's query string.
-pub fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    signature::signed(fields, secret)
 }
 
 /// Where the browser goes with the result: the checkout's outcome decides, even after a
 /// void or refund.
-pub fn target_url(payment: &PaymentRecord) -> &str {
-    if payment.status().was_authorised() {
+pub fn target_url(payment: &Payment) -> &str {
+    if payment.status.was_authorised() {
         &payment.ok_url
     } else {
         &payment.fail_url
-    }
-}
-
-/// One prompt server-to-server delivery of the result, recorded in `callback_attempts`.
-/// The durable, retried notification is the event (`notify::worker`).
-pub async fn deliver_callback(
-    state: AppState,
-    payment_id: String,
-    url: String,
-    fields: Vec<(String, String)>,
-) {
-    let started = Instant::now();
-    let timeout = std::time::Duration::from_secs(state.settings.checkout.callback_timeout_secs);
-    if let Err(refused) = guard::check_url(&url, state.settings.notifications.allow_private_targets)
-    {
-        tracing::warn!(%payment_id, error = %refused, "callback target refused");
-        let attempt = CallbackAttempt {
-            payment_id,
-            url,
-            attempted_at: state.clock.now_ms(),
-            status_code: None,
-            error: Some(refused),
-            latency_ms: 0,
-        };
-        let _ = state.store.record_callback_attempt(&attempt).await;
-        return;
-    }
-    let outcome = state
-        .http
-        .post(&url)
-        .form(&fields)
-        .timeout(timeout)
-        .send()
-        .await;
-    let (status_code, error) = match outcome {
-        Ok(resp) => {
-            let code = resp.status().as_u16();
-            let err = (!resp.status().is_success()).then(|| format!("HTTP {code}"));
-            (Some(i64::from(code)), err)
-        }
-        Err(e) => (None, Some(describe(e))),
-    };
-    if let Some(err) = &error {
-        tracing::warn!(%payment_id, error = %err, "callback delivery failed");
-    } else {
-        tracing::info!(%payment_id, "callback delivered");
-    }
-    let attempt = CallbackAttempt {
-        payment_id,
-        url,
-        attempted_at: state.clock.now_ms(),
-        status_code,
-        error,
-        latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-    };
-    if let Err(e) = state.store.record_callback_attempt(&attempt).await {
-        tracing::error!(error = %e, "could not record callback attempt");
     }
 }

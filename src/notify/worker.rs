@@ -9,10 +9,12 @@ use std::{
 
 use tokio::sync::{Notify, Semaphore};
 
-use super::events::{EVENT_ID_HEADER, SIGNATURE_HEADER, retry_delay_ms, signature_header};
+use super::{
+    Delivery,
+    events::{EVENT_ID_HEADER, SIGNATURE_HEADER, retry_delay_ms, signature_header},
+};
 use crate::{
     merchants,
-    state::AppState,
     storage::{DeliveryOutcome, EventAttempt, EventRecord},
 };
 
@@ -21,7 +23,9 @@ const BATCH: i64 = 16;
 /// Deliveries in flight at once: one slow endpoint must not hold up everyone else's events.
 const CONCURRENCY: usize = 32;
 
-pub async fn run(state: AppState, wake: Arc<Notify>) {
+/// Delivers due events until the process ends.
+pub async fn run(state: Delivery) {
+    let wake: Arc<Notify> = state.wake.clone();
     let settings = state.settings.notifications.clone();
     let poll = Duration::from_millis(settings.poll_interval_ms);
     let lease_ms = i64::try_from(settings.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -37,7 +41,8 @@ pub async fn run(state: AppState, wake: Arc<Notify>) {
         }
         let now = state.clock.now_ms();
         let due = match state
-            .store
+            .storage
+            .outbox
             .claim_due_events(now, now.saturating_add(lease_ms), free as i64)
             .await
         {
@@ -67,10 +72,15 @@ pub async fn run(state: AppState, wake: Arc<Notify>) {
     }
 }
 
-async fn deliver(state: AppState, event: EventRecord) {
+async fn deliver(state: Delivery, event: EventRecord) {
     let Some(url) = event.url.clone() else { return };
     let settings = &state.settings.notifications;
-    let secrets = match state.store.get_merchant(&event.merchant_id).await {
+    let secrets = match state
+        .storage
+        .merchants
+        .get_merchant(&event.merchant_id)
+        .await
+    {
         Ok(Some(m)) => {
             merchants::active_secrets(&state.vault, &m, state.clock.now_ms()).unwrap_or_default()
         }
@@ -122,7 +132,8 @@ async fn deliver(state: AppState, event: EventRecord) {
         error,
     };
     if let Err(e) = state
-        .store
+        .storage
+        .outbox
         .record_delivery(&attempt, outcome, event.lease_until)
         .await
     {
@@ -132,7 +143,7 @@ async fn deliver(state: AppState, event: EventRecord) {
 
 /// Posts the signed event once; returns the answer's status code and what went wrong.
 async fn post(
-    state: &AppState,
+    state: &Delivery,
     event: &EventRecord,
     url: &str,
     secrets: &[secrecy::SecretString],
@@ -160,6 +171,6 @@ async fn post(
             Some(i64::from(resp.status().as_u16())),
             Some(format!("HTTP {}", resp.status().as_u16())),
         ),
-        Err(e) => (None, Some(super::describe(e))),
+        Err(e) => (None, Some(crate::outbound::describe(e))),
     }
 }

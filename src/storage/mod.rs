@@ -1,17 +1,27 @@
-//! Storage behind the `Store` trait. SQLite is the embedded default; a PostgreSQL backend
-//! implements the same trait for running several instances.
+//! Storage behind focused traits, one implementation per backend (atuin's way): payments
+//! (with their refunds and reversals), merchants, the events outbox, request records
+//! (idempotency keys and nonces), security events, the sealed data re-encryption walks, the
+//! browser sessions and the simulators' tables. SQLite is the embedded default.
 //!
-//! Every status change is a compare-and-set on the previous status, written together with its
-//! history row; reaching a final status deletes the encrypted card data in the same transaction.
+//! Every move of a payment is a compare-and-set on the version it was computed from, written
+//! together with its history row and what it causes (an event, a reversal, the card data
+//! and the consents); reaching a final status deletes the card data in the same transaction.
+//! Decisions are the core's (`checkout::payment`); storage only writes them all or nothing.
 
 mod models;
+mod rows;
+pub mod sessions;
 pub mod sqlite;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 pub use models::*;
+pub use rows::PaymentRow;
+pub use sessions::SessionStore;
 
-use crate::checkout::Status;
+use crate::checkout::payment::Payment;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -21,8 +31,16 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("the status machine has no move from {0} to {1}")]
-    IllegalMove(&'static str, &'static str),
+}
+
+/// The outcome of a compare-and-set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cas {
+    Done,
+    /// The payment was no longer as expected: someone else moved it first.
+    Lost,
+    /// Moving to `authorising` would make a second charging payment for the same order.
+    OrderAlreadyPaid,
 }
 
 /// What a move writes besides the payment, in the same transaction.
@@ -32,29 +50,118 @@ pub struct Effects<'a> {
     pub event: Option<&'a EventRecord>,
     /// A reversal to retry until the bank acknowledges it.
     pub reversal: Option<&'a ReversalRecord>,
+    /// The card, encrypted, kept until the payment ends (at card submit).
+    pub card: Option<&'a [u8]>,
+    /// The shopper's consents to the legal documents (at card submit).
+    pub consents: &'a [ConsentRecord],
 }
 
 impl<'a> Effects<'a> {
     pub fn event(event: Option<&'a EventRecord>) -> Self {
         Self {
             event,
-            reversal: None,
+            ..Self::default()
         }
     }
 }
 
-/// The outcome of a compare-and-set.
+/// The outcome of settling a refund or void.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cas {
+pub enum Settle {
     Done,
-    /// The payment was not in the expected status: someone else moved it first.
-    Lost,
-    /// Moving to `authorising` would make a second charging payment for the same order.
-    OrderAlreadyPaid,
+    /// The payment changed since it was read: read it again and recompute.
+    PaymentMoved,
+    /// The refund was no longer pending: someone else settled it.
+    AlreadySettled,
 }
 
+/// Payments, their refunds and voids, and the reversals of lost authorisations.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait PaymentStore: Send + Sync + 'static {
+    /// A new payment (status `created`) and its first history row.
+    async fn insert_payment(&self, payment: &Payment) -> Result<(), StoreError>;
+    async fn get_payment(&self, id: &str) -> Result<Option<Payment>, StoreError>;
+    async fn find_payment_by_threeds_id(
+        &self,
+        threeds_server_trans_id: &str,
+    ) -> Result<Option<Payment>, StoreError>;
+    /// A merchant's payments, newest first, by keyset.
+    async fn list_payments(
+        &self,
+        merchant_id: &str,
+        filter: &PaymentFilter,
+    ) -> Result<Vec<Payment>, StoreError>;
+    /// Whether one of the order's payments is being authorised or was approved.
+    async fn order_is_paid(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError>;
+    /// Ids of open payments (`created`, `challenge`) whose deadline has passed.
+    async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// Ids of payments in an in-between status (`card_submitted`, `authenticated`,
+    /// `authorising`) whose last move was at or before `moved_before`.
+    async fn interrupted(&self, moved_before: i64, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// Writes `after` if the stored payment is still `before` (same version), with a history
+    /// row when the status changed, and `effects`, all or nothing. A final status deletes the
+    /// card data. `OrderAlreadyPaid` when another payment of the order is charging or charged.
+    async fn save(
+        &self,
+        before: &Payment,
+        after: &Payment,
+        effects: Effects<'_>,
+    ) -> Result<Cas, StoreError>;
+    async fn load_card(&self, payment_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn consents(&self, payment_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+    async fn history(&self, payment_id: &str) -> Result<Vec<HistoryRecord>, StoreError>;
+    async fn record_callback_attempt(&self, attempt: &CallbackAttempt) -> Result<(), StoreError>;
+    async fn callback_attempts(&self, payment_id: &str)
+    -> Result<Vec<CallbackAttempt>, StoreError>;
+
+    /// Writes the pending refund (or void) with the payment's reservation (`before` →
+    /// `after`), linked to the Idempotency-Key it was asked under, all or nothing.
+    async fn reserve_refund(
+        &self,
+        before: &Payment,
+        after: &Payment,
+        refund: &RefundRecord,
+        key: Option<&IdempotencyLink>,
+    ) -> Result<Cas, StoreError>;
+    /// Records the bank's answer to a pending refund (`refund` as settled) with the payment's
+    /// move (`before` → `after`) and the event that reports it, all or nothing.
+    async fn settle_refund(
+        &self,
+        refund: &RefundRecord,
+        before: &Payment,
+        after: &Payment,
+        event: Option<&EventRecord>,
+    ) -> Result<Settle, StoreError>;
+    async fn get_refund(&self, id: &str) -> Result<Option<RefundRecord>, StoreError>;
+    async fn refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError>;
+    /// Refunds and voids still waiting for an answer, last touched before `before`.
+    async fn pending_refunds(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<RefundRecord>, StoreError>;
+
+    /// Leases up to `limit` pending reversals due by `now` until `lease_until`.
+    async fn claim_due_reversals(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<ReversalRecord>, StoreError>;
+    /// Records one try of a reversal, if `lease_until` is still its lease.
+    async fn record_reversal(
+        &self,
+        id: &str,
+        lease_until: Option<i64>,
+        outcome: &ReversalOutcome,
+        at: i64,
+    ) -> Result<(), StoreError>;
+    async fn reversals(&self, payment_id: &str) -> Result<Vec<ReversalRecord>, StoreError>;
+}
+
+/// Merchants: registration, keys, settings and branding.
+#[async_trait]
+pub trait MerchantStore: Send + Sync + 'static {
     async fn insert_merchant(&self, merchant: &MerchantRecord) -> Result<(), StoreError>;
     async fn get_merchant(&self, id: &str) -> Result<Option<MerchantRecord>, StoreError>;
     async fn list_merchants(&self) -> Result<Vec<MerchantRecord>, StoreError>;
@@ -69,7 +176,51 @@ pub trait Store: Send + Sync + 'static {
         lookup: &str,
         prev_lookup: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// Installs a new secret; the old one keeps working until `prev_expires_at`.
+    async fn rotate_merchant_key(
+        &self,
+        id: &str,
+        rotation: &KeyRotation<'_>,
+    ) -> Result<(), StoreError>;
+    async fn set_merchant_api_settings(
+        &self,
+        id: &str,
+        webhook_url: Option<&str>,
+        allowed_ips: &[String],
+        frame_origins: &[String],
+    ) -> Result<(), StoreError>;
+    /// Sets (or with `None` removes) the merchant's installment plan, as canonical JSON.
+    async fn set_merchant_installment_plan(
+        &self,
+        id: &str,
+        plan: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Sets (or with `None` removes) the accent colour of the merchant's pages.
+    async fn set_merchant_accent(&self, id: &str, colour: Option<&str>) -> Result<(), StoreError>;
+    /// Sets (or with `None` removes) the merchant's logo, in one transaction with its hash.
+    async fn set_merchant_logo(
+        &self,
+        id: &str,
+        logo: Option<&MerchantLogo>,
+    ) -> Result<(), StoreError>;
+    async fn merchant_logo(&self, id: &str) -> Result<Option<MerchantLogo>, StoreError>;
+    /// Replaces the registered return origins (used to keep the demo merchant current).
+    async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError>;
+}
 
+/// A new merchant key and the previous one, valid until `prev_expires_at`.
+#[derive(Debug, Clone)]
+pub struct KeyRotation<'a> {
+    pub new_enc: &'a [u8],
+    pub new_lookup: &'a str,
+    pub prev_enc: &'a [u8],
+    pub prev_lookup: &'a str,
+    pub prev_expires_at: i64,
+}
+
+/// What is sealed under the master keys, for re-encryption after a key rotation.
+#[async_trait]
+pub trait SealedStore: Send + Sync + 'static {
     /// Merchants with a secret not encrypted with the key `prefix` (version + key id) marks.
     async fn merchants_not_under(
         &self,
@@ -99,157 +250,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// How many stored secrets and cards are encrypted with the key `prefix` marks.
     async fn blobs_under(&self, prefix: &[u8]) -> Result<i64, StoreError>;
-    /// Installs a new secret; the old one keeps working until `prev_expires_at`.
-    async fn rotate_merchant_key(
-        &self,
-        id: &str,
-        new_enc: &[u8],
-        new_lookup: &str,
-        prev_enc: &[u8],
-        prev_lookup: &str,
-        prev_expires_at: i64,
-    ) -> Result<(), StoreError>;
-    async fn set_merchant_api_settings(
-        &self,
-        id: &str,
-        webhook_url: Option<&str>,
-        allowed_ips: &[String],
-        frame_origins: &[String],
-    ) -> Result<(), StoreError>;
-    /// Sets (or with `None` removes) the merchant's installment plan, as canonical JSON.
-    async fn set_merchant_installment_plan(
-        &self,
-        id: &str,
-        plan: Option<&str>,
-    ) -> Result<(), StoreError>;
-    /// Sets (or with `None` removes) the accent colour of the merchant's pages.
-    async fn set_merchant_accent(&self, id: &str, colour: Option<&str>) -> Result<(), StoreError>;
-    /// Sets (or with `None` removes) the merchant's logo, in one transaction with its hash.
-    async fn set_merchant_logo(
-        &self,
-        id: &str,
-        logo: Option<&MerchantLogo>,
-    ) -> Result<(), StoreError>;
-    async fn merchant_logo(&self, id: &str) -> Result<Option<MerchantLogo>, StoreError>;
-    /// Replaces the registered return origins (used to keep the demo merchant current).
-    async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError>;
+}
 
-    /// Records a nonce; `false` when the merchant used it before.
-    async fn remember_nonce(
-        &self,
-        merchant_id: &str,
-        nonce: &str,
-        at: i64,
-    ) -> Result<bool, StoreError>;
-
-    /// Drops nonces seen before `before`: older forms fail the timestamp check anyway.
-    async fn forget_nonces(&self, before: i64) -> Result<u64, StoreError>;
-
-    async fn insert_payment(&self, payment: &PaymentRecord) -> Result<(), StoreError>;
-    async fn get_payment(&self, id: &str) -> Result<Option<PaymentRecord>, StoreError>;
-    /// The shopper switched the page's language (only while the payment waits for a card).
-    async fn set_payment_locale(&self, id: &str, locale: &str) -> Result<Cas, StoreError>;
-    async fn list_payments(
-        &self,
-        merchant_id: &str,
-        filter: &PaymentFilter,
-    ) -> Result<Vec<PaymentRecord>, StoreError>;
-    async fn find_payment_by_threeds_id(
-        &self,
-        threeds_server_trans_id: &str,
-    ) -> Result<Option<PaymentRecord>, StoreError>;
-    async fn order_is_paid(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError>;
-    /// Ids of open payments (`created`, `challenge`) whose deadline has passed.
-    async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError>;
-    /// Ids of payments in an in-between status (`card_submitted`, `authenticated`,
-    /// `authorising`) whose last move was at or before `moved_before`: whatever carried them
-    /// on has stopped.
-    async fn interrupted(&self, moved_before: i64, limit: i64) -> Result<Vec<String>, StoreError>;
-
-    /// Compare-and-set `from` → `to`, applying `update`, with the event that reports it (the
-    /// outbox) and, when the outcome of an authorisation is unknown, the reversal that undoes
-    /// it. A final `to` deletes the card data.
-    async fn transition(
-        &self,
-        id: &str,
-        from: Status,
-        to: Status,
-        update: &PaymentUpdate,
-        effects: Effects<'_>,
-        at: i64,
-    ) -> Result<Cas, StoreError>;
-
-    /// `created` → `card_submitted` together with the encrypted card and the consent evidence,
-    /// all or nothing.
-    async fn submit_card(
-        &self,
-        id: &str,
-        update: &PaymentUpdate,
-        card_enc: &[u8],
-        consents: &[ConsentRecord],
-        at: i64,
-    ) -> Result<Cas, StoreError>;
-
-    /// Stores the RReq result once, while the payment is in `challenge`.
-    async fn record_rreq(
-        &self,
-        id: &str,
-        update: &PaymentUpdate,
-        at: i64,
-    ) -> Result<Cas, StoreError>;
-
-    async fn load_card(&self, payment_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
-
-    async fn consents(&self, payment_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
-    async fn history(&self, payment_id: &str) -> Result<Vec<HistoryRecord>, StoreError>;
-    async fn record_callback_attempt(&self, attempt: &CallbackAttempt) -> Result<(), StoreError>;
-
-    /// Reserves a refund's (or void's) amount against the payment (status `approved`, never
-    /// beyond the authorised amount; a void needs nothing reserved yet) and writes it as
-    /// `pending`, linked to the Idempotency-Key it was asked under. `Lost` when it does not
-    /// fit.
-    async fn reserve_refund(
-        &self,
-        refund: &RefundRecord,
-        key: Option<&IdempotencyLink>,
-    ) -> Result<Cas, StoreError>;
-    async fn get_refund(&self, id: &str) -> Result<Option<RefundRecord>, StoreError>;
-    /// Records the bank's final answer for a pending refund or void, in one transaction: a
-    /// success counts the refund (moving the payment to `refunded` once everything is
-    /// refunded, or to `voided`) and writes the event `event_for` builds from the payment as
-    /// it is then; a failure releases the reservation. Returns the payment afterwards, or
-    /// `None` when the refund was no longer pending (settled by someone else).
-    async fn settle_refund(
-        &self,
-        refund: &RefundRecord,
-        event_for: &(dyn for<'p> Fn(&'p PaymentRecord) -> EventRecord + Send + Sync),
-        at: i64,
-    ) -> Result<Option<PaymentRecord>, StoreError>;
-    /// Refunds and voids still waiting for an answer, last touched before `before`.
-    async fn pending_refunds(
-        &self,
-        before: i64,
-        limit: i64,
-    ) -> Result<Vec<RefundRecord>, StoreError>;
-    async fn refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError>;
-
-    /// Leases up to `limit` pending reversals due by `now` until `lease_until`.
-    async fn claim_due_reversals(
-        &self,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> Result<Vec<ReversalRecord>, StoreError>;
-    /// Records one try of a reversal, if `lease_until` is still its lease.
-    async fn record_reversal(
-        &self,
-        id: &str,
-        lease_until: Option<i64>,
-        outcome: &ReversalOutcome,
-        at: i64,
-    ) -> Result<(), StoreError>;
-    async fn reversals(&self, payment_id: &str) -> Result<Vec<ReversalRecord>, StoreError>;
-
+/// The outbox: events the merchants must hear about, leased to delivery workers.
+#[async_trait]
+pub trait OutboxStore: Send + Sync + 'static {
     /// Leases up to `limit` due events to this worker until `lease_until`.
     async fn claim_due_events(
         &self,
@@ -274,7 +279,20 @@ pub trait Store: Send + Sync + 'static {
     async fn event_attempts(&self, event_id: &str) -> Result<Vec<EventAttempt>, StoreError>;
     /// Queues an event for delivery again now; `false` when it has no endpoint or is unknown.
     async fn resend_event(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+}
 
+/// What requests leave behind: Idempotency-Keys and the nonces of signed forms.
+#[async_trait]
+pub trait RequestStore: Send + Sync + 'static {
+    /// Records a nonce; `false` when the merchant used it before.
+    async fn remember_nonce(
+        &self,
+        merchant_id: &str,
+        nonce: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Drops nonces seen before `before`: older forms fail the timestamp check anyway.
+    async fn forget_nonces(&self, before: i64) -> Result<u64, StoreError>;
     /// Starts a request under an Idempotency-Key, held by `owner`. An in-flight entry older
     /// than `stale_before` (its request died) is taken over, unless it started a refund or
     /// void: then its refund is the answer.
@@ -314,9 +332,79 @@ pub trait Store: Send + Sync + 'static {
         body: &str,
     ) -> Result<(), StoreError>;
     async fn idempotency_forget(&self, before: i64) -> Result<u64, StoreError>;
+}
 
+/// Records for the operator: card-testing blocks, reversals.
+#[async_trait]
+pub trait SecurityStore: Send + Sync + 'static {
     async fn record_security_event(&self, event: &SecurityEvent) -> Result<(), StoreError>;
     async fn security_events(&self, limit: i64) -> Result<Vec<SecurityEvent>, StoreError>;
-    async fn callback_attempts(&self, payment_id: &str)
-    -> Result<Vec<CallbackAttempt>, StoreError>;
+}
+
+/// Everything a backend stores.
+pub trait Store:
+    PaymentStore
+    + MerchantStore
+    + SealedStore
+    + OutboxStore
+    + RequestStore
+    + SecurityStore
+    + crate::simstore::SimStore
+{
+}
+
+impl<T> Store for T where
+    T: PaymentStore
+        + MerchantStore
+        + SealedStore
+        + OutboxStore
+        + RequestStore
+        + SecurityStore
+        + crate::simstore::SimStore
+{
+}
+
+/// An opened backend, seen through each of its traits.
+#[derive(Clone)]
+pub struct Storage {
+    pub payments: Arc<dyn PaymentStore>,
+    pub merchants: Arc<dyn MerchantStore>,
+    pub sealed: Arc<dyn SealedStore>,
+    pub outbox: Arc<dyn OutboxStore>,
+    pub requests: Arc<dyn RequestStore>,
+    pub security: Arc<dyn SecurityStore>,
+    pub sim: Arc<dyn crate::simstore::SimStore>,
+    /// The browser sessions, for tower-sessions.
+    pub sessions: SessionStore,
+}
+
+impl Storage {
+    /// The views of one backend.
+    pub fn of<S: Store>(backend: Arc<S>, sessions: SessionStore) -> Self {
+        Self {
+            payments: backend.clone(),
+            merchants: backend.clone(),
+            sealed: backend.clone(),
+            outbox: backend.clone(),
+            requests: backend.clone(),
+            security: backend.clone(),
+            sim: backend,
+            sessions,
+        }
+    }
+
+    /// Opens the data of `settings` (SQLite under the data folder) and brings its schema up to
+    /// date.
+    pub async fn open(settings: &crate::config::Settings) -> Result<Self, StoreError> {
+        let store = sqlite::SqliteStore::open(&settings.server.data_dir.join("kapi.db")).await?;
+        let sessions = store.session_store().await?;
+        Ok(Self::of(Arc::new(store), sessions))
+    }
+
+    /// A fresh database in memory, for tests.
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let store = sqlite::SqliteStore::open_in_memory().await?;
+        let sessions = store.session_store().await?;
+        Ok(Self::of(Arc::new(store), sessions))
+    }
 }

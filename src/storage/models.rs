@@ -1,9 +1,77 @@
-//! Rows as stored. Domain parsing happens in the services that read them.
+//! Records as stored, besides payments (`rows.rs`): merchants, refunds, events, …
 
-use crate::{
-    checkout::Status,
-    domain::{CardBrand, Currency, Installment, Locale, Money},
-};
+use std::fmt;
+
+/// A stored enum's text: `as_str` to write it, `TryFrom<String>` to read it (an unknown
+/// value is corrupt data).
+macro_rules! stored_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(s: String) -> Result<Self, String> {
+                Self::parse(&s).ok_or_else(|| format!("`{s}` is not a {}", stringify!($name)))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+stored_enum!(
+    /// Refund (iade) or void (iptal).
+    RefundKind { Refund = "refund", Void = "void" }
+);
+
+stored_enum!(
+    /// Where a refund or void is: asked, or answered.
+    RefundStatus { Pending = "pending", Succeeded = "succeeded", Failed = "failed" }
+);
+
+stored_enum!(
+    /// An event's delivery.
+    EventStatus {
+        Pending = "pending",
+        Delivered = "delivered",
+        Dead = "dead",
+        NoEndpoint = "no_endpoint",
+    }
+);
+
+stored_enum!(
+    /// Where an Idempotency-Key's request is: running; ended without an answer after it
+    /// started a refund or void (retries answer with that refund); answered.
+    KeyState { InFlight = "in_flight", Refund = "refund", Done = "done" }
+);
+
+stored_enum!(
+    /// Where a reversal is: retried, or acknowledged by the bank.
+    ReversalStatus {
+        Pending = "pending",
+        Reversed = "reversed",
+        NothingToReverse = "nothing_to_reverse",
+    }
+);
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MerchantRecord {
@@ -68,152 +136,6 @@ impl MerchantRecord {
     }
 }
 
-#[derive(Clone, sqlx::FromRow)]
-pub struct PaymentRecord {
-    pub id: String,
-    pub merchant_id: String,
-    pub order_id: String,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub installment: i64,
-    pub locale: String,
-    pub description: String,
-    pub customer_name: String,
-    pub customer_email: String,
-    pub customer_phone: String,
-    pub ok_url: String,
-    pub fail_url: String,
-    pub callback_url: Option<String>,
-    pub status: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub expires_at: i64,
-    pub card_brand: Option<String>,
-    pub masked_pan: Option<String>,
-    pub card_holder: Option<String>,
-    pub threeds_server_trans_id: Option<String>,
-    pub acs_trans_id: Option<String>,
-    pub ds_trans_id: Option<String>,
-    pub acs_url: Option<String>,
-    pub trans_status: Option<String>,
-    pub trans_status_reason: Option<String>,
-    pub challenge_cancel: Option<String>,
-    pub eci: Option<String>,
-    pub authentication_value: Option<String>,
-    pub md_status: Option<String>,
-    pub rreq_received_at: Option<i64>,
-    pub terminal_id: Option<String>,
-    pub proc_return_code: Option<String>,
-    pub auth_code: Option<String>,
-    pub host_ref: Option<String>,
-    pub transaction_id: Option<String>,
-    pub error_code: Option<String>,
-    pub result_fields: Option<String>,
-    /// Refunds that succeeded at the bank.
-    pub refunded_minor: i64,
-    /// Refunds succeeded or still being asked, and a void in progress.
-    pub refund_reserved_minor: i64,
-    pub authorised_at: Option<i64>,
-    pub source: String,
-    pub client_ip: Option<String>,
-    /// Interest (vade farkı) the shopper pays on top of `amount_minor` for the installments.
-    pub installment_fee_minor: i64,
-    /// From the BIN table, when the card's range is in it.
-    pub card_bank: Option<String>,
-    pub card_program: Option<String>,
-    pub card_kind: Option<String>,
-    /// The reference of the authorisation attempt at the bank.
-    pub attempt_ref: Option<String>,
-}
-
-impl std::fmt::Debug for PaymentRecord {
-    // Customer details are personal data: keep them out of debug output.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PaymentRecord")
-            .field("id", &self.id)
-            .field("merchant_id", &self.merchant_id)
-            .field("order_id", &self.order_id)
-            .field("status", &self.status)
-            .field("masked_pan", &self.masked_pan)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PaymentRecord {
-    pub fn status(&self) -> Status {
-        Status::parse(&self.status).unwrap_or(Status::Failed)
-    }
-
-    pub fn locale(&self) -> Locale {
-        Locale::parse_lenient(&self.locale)
-    }
-
-    /// The stored amount; rows are only written from a parsed `Money`.
-    pub fn money(&self) -> Option<Money> {
-        let currency = Currency::parse(&self.currency).ok()?;
-        Money::from_minor(self.amount_minor, currency).ok()
-    }
-
-    /// What the card is charged: the amount plus the installment interest.
-    pub fn charged_minor(&self) -> i64 {
-        self.amount_minor.saturating_add(self.installment_fee_minor)
-    }
-
-    /// The charged amount as money.
-    pub fn charged(&self) -> Option<Money> {
-        let currency = Currency::parse(&self.currency).ok()?;
-        Money::from_minor(self.charged_minor(), currency).ok()
-    }
-
-    pub fn installment(&self) -> Installment {
-        Installment::from_count(self.installment).unwrap_or(Installment::SINGLE)
-    }
-
-    pub fn brand(&self) -> Option<CardBrand> {
-        self.card_brand.as_deref().and_then(CardBrand::parse)
-    }
-
-    pub fn result(&self) -> Option<Vec<(String, String)>> {
-        self.result_fields
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok())
-    }
-}
-
-/// Columns a transition may set; `None` leaves a column as it is.
-#[derive(Debug, Clone, Default)]
-pub struct PaymentUpdate {
-    pub card_brand: Option<String>,
-    pub masked_pan: Option<String>,
-    pub card_holder: Option<String>,
-    pub threeds_server_trans_id: Option<String>,
-    pub acs_trans_id: Option<String>,
-    pub ds_trans_id: Option<String>,
-    pub acs_url: Option<String>,
-    pub trans_status: Option<String>,
-    pub trans_status_reason: Option<String>,
-    pub challenge_cancel: Option<String>,
-    pub eci: Option<String>,
-    pub authentication_value: Option<String>,
-    pub md_status: Option<String>,
-    pub rreq_received_at: Option<i64>,
-    pub terminal_id: Option<String>,
-    pub proc_return_code: Option<String>,
-    pub auth_code: Option<String>,
-    pub host_ref: Option<String>,
-    pub transaction_id: Option<String>,
-    pub error_code: Option<String>,
-    pub result_fields: Option<String>,
-    pub authorised_at: Option<i64>,
-    pub client_ip: Option<String>,
-    pub installment: Option<i64>,
-    pub installment_fee_minor: Option<i64>,
-    pub card_bank: Option<String>,
-    pub card_program: Option<String>,
-    pub card_kind: Option<String>,
-    pub attempt_ref: Option<String>,
-}
-
 /// A merchant's logo, as served on its payment pages.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MerchantLogo {
@@ -255,11 +177,11 @@ pub struct CallbackAttempt {
 pub struct RefundRecord {
     pub id: String,
     pub payment_id: String,
-    /// `refund` or `void`.
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: RefundKind,
     pub amount_minor: i64,
-    /// `pending`, `succeeded` or `failed`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: RefundStatus,
     pub proc_return_code: Option<String>,
     pub host_ref: Option<String>,
     pub transaction_id: Option<String>,
@@ -280,8 +202,8 @@ pub struct ReversalRecord {
     pub amount_minor: i64,
     /// ISO 4217 numeric.
     pub currency: String,
-    /// `pending`, `reversed` or `nothing_to_reverse`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ReversalStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub lease_until: Option<i64>,
@@ -296,9 +218,9 @@ pub struct ReversalRecord {
 /// What became of one try of a reversal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReversalOutcome {
-    /// The bank acknowledged it: `reversed` or `nothing_to_reverse`, with its code.
+    /// The bank acknowledged it, with its code.
     Settled {
-        status: &'static str,
+        status: ReversalStatus,
         proc_return_code: String,
     },
     /// Try again then.
@@ -315,8 +237,8 @@ pub struct EventRecord {
     pub kind: String,
     pub payload: String,
     pub url: Option<String>,
-    /// `pending`, `delivered`, `dead` or `no_endpoint`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: EventStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub lease_until: Option<i64>,
@@ -354,7 +276,7 @@ pub struct IdempotencyLink {
 #[derive(Debug, Clone, Default)]
 pub struct PaymentFilter {
     pub order_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<crate::checkout::Status>,
     pub from: Option<i64>,
     pub to: Option<i64>,
     /// Keyset cursor: strictly older than `(created_at, id)`.
@@ -365,7 +287,7 @@ pub struct PaymentFilter {
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub payment_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<EventStatus>,
     pub kind: Option<String>,
     pub before: Option<(i64, String)>,
     pub limit: i64,

@@ -1,17 +1,22 @@
-//! 3-D Secure: Kapı as the EMV 3DS 2.2 3DS Server, and the built-in ACS simulator.
+//! 3-D Secure: Kapı as the EMV 3DS 2.2 3DS Server — the directory it sends AReqs to, and the
+//! bindings of the browser's return from the ACS.
 
-pub mod acs_sim;
-pub mod messages;
+pub use crate::wire::threeds as messages;
 
 use async_trait::async_trait;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretBox};
 
-use crate::{crypto, domain::CardBrand, state::Keys};
+use crate::{
+    crypto,
+    domain::{
+        CardBrand,
+        threeds::{Eci, TransStatus},
+    },
+};
 
 pub use messages::{AReq, ARes, CReq, CRes, RReq, RRes};
 
-/// Header carrying the MAC of an RReq body.
-pub const ACS_SIGNATURE_HEADER: &str = "kapi-acs-signature";
+pub use messages::ACS_SIGNATURE_HEADER;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ThreeDsError {
@@ -52,7 +57,7 @@ impl DirectoryServer for HttpDirectory {
             .json(areq)
             .send()
             .await
-            .map_err(|e| ThreeDsError::Unreachable(crate::notify::describe(e)))?;
+            .map_err(|e| ThreeDsError::Unreachable(crate::outbound::describe(e)))?;
         if !resp.status().is_success() {
             return Err(ThreeDsError::Unreachable(format!("HTTP {}", resp.status())));
         }
@@ -71,35 +76,25 @@ impl DirectoryServer for HttpDirectory {
     }
 }
 
-/// The usual mapping from the final `transStatus` to the `mdStatus` Turkish banks report.
-pub fn md_status(trans_status: &str) -> &'static str {
-    match trans_status {
-        "Y" => "1",
-        "A" => "4",
-        "N" | "R" => "0",
-        "U" => "5",
-        _ => "7",
-    }
-}
-
 /// ECI when the ACS did not send one: Visa/Amex/Troy 05/06/07, Mastercard 02/01/00.
-pub fn default_eci(brand: CardBrand, trans_status: &str) -> &'static str {
+pub fn default_eci(brand: CardBrand, trans_status: TransStatus) -> Eci {
     let mc = brand == CardBrand::Mastercard;
-    match (trans_status, mc) {
-        ("Y", false) => "05",
-        ("Y", true) => "02",
-        ("A", false) => "06",
-        ("A", true) => "01",
+    let eci = match (trans_status, mc) {
+        (TransStatus::Y, false) => "05",
+        (TransStatus::Y, true) => "02",
+        (TransStatus::A, false) => "06",
+        (TransStatus::A, true) => "01",
         (_, false) => "07",
         (_, true) => "00",
-    }
+    };
+    Eci::known(eci)
 }
 
 /// `threeDSSessionData`: the payment id and a MAC over it and the 3DS transaction, so the
 /// cross-site return from the ACS is bound to its payment without a cookie.
-pub fn session_data(keys: &Keys, payment_id: &str, threeds_trans_id: &str) -> String {
+pub fn session_data(key: &SecretBox<Vec<u8>>, payment_id: &str, threeds_trans_id: &str) -> String {
     let mac = crypto::hmac_hex(
-        keys.threeds_session.expose_secret(),
+        key.expose_secret(),
         format!("{payment_id}:{threeds_trans_id}").as_bytes(),
     );
     format!("{payment_id}.{mac}")
@@ -107,13 +102,13 @@ pub fn session_data(keys: &Keys, payment_id: &str, threeds_trans_id: &str) -> St
 
 /// Splits and checks `threeDSSessionData` in constant time; returns the payment id.
 pub fn verify_session_data<'a>(
-    keys: &Keys,
+    key: &SecretBox<Vec<u8>>,
     data: &'a str,
     threeds_trans_id: &str,
 ) -> Option<&'a str> {
     let (payment_id, mac) = data.split_once('.')?;
     crypto::verify_hmac_hex(
-        keys.threeds_session.expose_secret(),
+        key.expose_secret(),
         format!("{payment_id}:{threeds_trans_id}").as_bytes(),
         mac,
     )
@@ -125,32 +120,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn md_status_and_eci_mapping() {
-        assert_eq!(md_status("Y"), "1");
-        assert_eq!(md_status("A"), "4");
-        assert_eq!(md_status("N"), "0");
-        assert_eq!(md_status("U"), "5");
-        assert_eq!(default_eci(CardBrand::Visa, "Y"), "05");
-        assert_eq!(default_eci(CardBrand::Mastercard, "Y"), "02");
-        assert_eq!(default_eci(CardBrand::Troy, "A"), "06");
-        assert_eq!(default_eci(CardBrand::Mastercard, "N"), "00");
+    fn default_eci_by_brand() {
+        assert_eq!(default_eci(CardBrand::Visa, TransStatus::Y).as_str(), "05");
+        assert_eq!(
+            default_eci(CardBrand::Mastercard, TransStatus::Y).as_str(),
+            "02"
+        );
+        assert_eq!(default_eci(CardBrand::Troy, TransStatus::A).as_str(), "06");
+        assert_eq!(
+            default_eci(CardBrand::Mastercard, TransStatus::N).as_str(),
+            "00"
+        );
     }
 
     #[test]
     fn session_data_is_bound() {
-        let keys = Keys {
-            threeds_session: secrecy::SecretBox::new(Box::new(b"k1".to_vec())),
-            acs_channel: secrecy::SecretBox::new(Box::new(b"k2".to_vec())),
-            session_link: secrecy::SecretBox::new(Box::new(b"k3".to_vec())),
-            csrf: secrecy::SecretBox::new(Box::new(b"k4".to_vec())),
-        };
-        let sd = session_data(&keys, "pay_1", "t1");
-        assert_eq!(verify_session_data(&keys, &sd, "t1"), Some("pay_1"));
-        assert_eq!(verify_session_data(&keys, &sd, "t2"), None);
+        let key = SecretBox::new(Box::new(b"k1".to_vec()));
+        let sd = session_data(&key, "pay_1", "t1");
+        assert_eq!(verify_session_data(&key, &sd, "t1"), Some("pay_1"));
+        assert_eq!(verify_session_data(&key, &sd, "t2"), None);
         assert_eq!(
-            verify_session_data(&keys, &sd.replace("pay_1", "pay_2"), "t1"),
+            verify_session_data(&key, &sd.replace("pay_1", "pay_2"), "t1"),
             None
         );
-        assert_eq!(verify_session_data(&keys, "garbage", "t1"), None);
+        assert_eq!(verify_session_data(&key, "garbage", "t1"), None);
     }
 }

@@ -1,7 +1,7 @@
 //! The web side of the abuse limits (`crate::limits`): who the client is (its address,
 //! through trusted proxies), and the shoppers' rate limits as pages.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::{
     extract::{ConnectInfo, Request, State},
@@ -15,9 +15,7 @@ use crate::{
     limits::Limiter,
 };
 
-/// The client's address (see `domain::net::client_ip`).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub IpAddr);
+pub use crate::domain::net::ClientIp;
 
 /// Middleware: works out the client's address once per request.
 pub async fn resolve_client_ip(
@@ -57,12 +55,11 @@ pub async fn shopper_hit(
     limiter: &Limiter,
     kind: &str,
     client_ip: &str,
-    max: u32,
-    window_secs: u64,
+    (max, window_secs): (u32, u64),
     locale: crate::domain::Locale,
-) -> Result<(), crate::error::PageError> {
+) -> Result<(), super::error::PageError> {
     let key = format!("{kind}:{}", crate::limits::address_key_str(client_ip));
     limiter.hit(&key, max, window_secs).await.map_err(|wait| {
-        crate::error::PageError::too_many(crate::error::ErrorCode::TooManyRequests, locale, wait)
+        super::error::PageError::too_many(crate::error::ErrorCode::TooManyRequests, locale, wait)
     })
 }

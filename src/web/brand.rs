@@ -66,7 +66,7 @@ impl Brand {
 const CACHE: &str = "public, max-age=86400";
 
 pub async fn logo(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.store.merchant_logo(&id).await {
+    match state.storage.merchants.merchant_logo(&id).await {
         Ok(Some(logo)) => (
             [
                 (header::CONTENT_TYPE, logo.content_type),
@@ -84,7 +84,7 @@ pub async fn logo(State(state): State<AppState>, Path(id): Path<String>) -> Resp
 }
 
 pub async fn theme(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let merchant = match state.store.get_merchant(&id).await {
+    let merchant = match state.storage.merchants.get_merchant(&id).await {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "merchant could not be read");

@@ -5,11 +5,7 @@ use axum::{
     http::{header, request::Parts},
 };
 
-use crate::{
-    checkout::flow::ClientInfo,
-    domain::Locale,
-    error::{ErrorCode, PageError},
-};
+use crate::{checkout::flow::ClientInfo, domain::Locale, error::ErrorCode, web::error::PageError};
 
 const MAX_FORM_BYTES: usize = 64 * 1024;
 const MAX_FIELDS: usize = 64;

@@ -4,6 +4,7 @@ pub mod abuse;
 pub mod assets;
 pub mod brand;
 pub mod checkout;
+pub mod error;
 pub mod extract;
 pub mod pages;
 pub mod pay;
@@ -17,7 +18,8 @@ use axum::{
 };
 use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, trace::TraceLayer};
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
-use tower_sessions_sqlx_store::SqliteStore as SessionStore;
+
+use crate::storage::SessionStore;
 
 use crate::state::AppState;
 
@@ -40,15 +42,31 @@ async fn too_large(
         return resp;
     }
     if api {
-        crate::error::Problem::of(crate::error::ErrorCode::ApiBodyTooLarge).into_response()
+        crate::api::problem::Problem::of(crate::error::ErrorCode::ApiBodyTooLarge).into_response()
     } else {
-        crate::error::PageError::new(crate::error::ErrorCode::BodyTooLarge, locale).into_response()
+        crate::web::error::PageError::new(crate::error::ErrorCode::BodyTooLarge, locale)
+            .into_response()
     }
+}
+
+/// The simulators' router, as Kapı serves it: their pages post back to Kapı (the 3-D Secure
+/// return), which their page policy allows.
+pub fn simulators(router: Router, public_url: &str) -> Router {
+    let target: Vec<String> = security::origin_of(public_url).into_iter().collect();
+    router.layer(axum::middleware::map_response(
+        move |mut resp: axum::response::Response| {
+            let target = target.clone();
+            async move {
+                security::allow(&mut resp, &target, &[]);
+                resp
+            }
+        },
+    ))
 }
 
 /// The routes of Kapı, plus the simulators when they are enabled (they need no session).
 pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router>) -> Router {
-    let secure_cookie = state.urls.public.starts_with("https://");
+    let secure_cookie = state.public_url.as_str().starts_with("https://");
     let trusted = abuse::trusted_proxies(&state.settings);
     // Lax: the shopper arrives by a cross-site POST and lands on a GET that must see the
     // cookie; the cross-site 3DS return is bound by its MAC instead.
@@ -75,8 +93,12 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(session_layer)
         .with_state(state.clone())
-        .nest(crate::api::PREFIX, crate::api::router(state))
-        .merge(simulators.unwrap_or_default())
+        .nest(crate::api::PREFIX, crate::api::router(state));
+    let router = match simulators {
+        Some(sims) => router.nest("/sim", sims),
+        None => router,
+    };
+    let router = router
         .layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::new(trusted),
             abuse::resolve_client_ip,

@@ -7,18 +7,20 @@ use axum::{
 };
 
 use super::extract::Preferred;
+pub use crate::checkout::card_form::InstallmentPart;
 use crate::{
     checkout::{
         Status,
         card::CardInput,
         documents::{DocumentKind, RenderedDocument, installment_text},
+        payment::Payment,
     },
     domain::Locale,
-    error::{ErrorCode, PageError},
+    error::ErrorCode,
     i18n::Tr,
-    installments::Choices,
     notify,
-    storage::{MerchantRecord, PaymentRecord},
+    storage::MerchantRecord,
+    web::error::PageError,
 };
 
 /// Renders a template; pages that show or take payment data are never cached.
@@ -137,19 +139,6 @@ pub fn to_acs(locale: Locale, acs_url: String, creq: String, session_data: Strin
 
 // --- Installment table -----------------------------------------------------------------
 
-/// The installment part of the card page, when the shopper may choose.
-#[derive(Debug, Clone, Default)]
-pub struct InstallmentPart {
-    /// The choices for the card typed so far; `None` before a card number is known.
-    pub choices: Option<Choices>,
-    /// The count to show as chosen.
-    pub selected: u8,
-    /// Fluent key of a line above the table (why the page is shown again).
-    pub notice: Option<&'static str>,
-    /// Fluent key of an error about the choice.
-    pub error: Option<&'static str>,
-}
-
 pub struct InstallmentRow {
     pub count: u8,
     pub label: String,
@@ -190,13 +179,12 @@ fn pay_texts(tr: &Tr, total: &str, merchant: &str) -> (String, String) {
 }
 
 impl InstallmentFragment {
-    pub fn new(part: &InstallmentPart, payment: &PaymentRecord, merchant_name: &str) -> Self {
-        let locale = payment.locale();
+    pub fn new(part: &InstallmentPart, payment: &Payment, merchant_name: &str) -> Self {
+        let locale = payment.locale;
         let tr = Tr::new(locale);
-        let currency = payment.money().map(|m| m.currency());
+        let currency = payment.currency();
         let show = |minor: i64| {
-            currency
-                .and_then(|c| crate::domain::Money::from_minor(minor, c).ok())
+            crate::domain::Money::from_minor(minor, currency)
                 .map(|m| m.display(locale))
                 .unwrap_or_default()
         };
@@ -354,7 +342,7 @@ pub struct CardPageParts<'a> {
 }
 
 pub fn card_page(
-    payment: &PaymentRecord,
+    payment: &Payment,
     merchant: &MerchantRecord,
     parts: CardPageParts<'_>,
 ) -> Response {
@@ -366,7 +354,7 @@ pub fn card_page(
         today,
         installments,
     } = parts;
-    let locale = payment.locale();
+    let locale = payment.locale;
     let tr = Tr::new(locale);
     let doc = |kind| {
         docs.iter()
@@ -374,10 +362,7 @@ pub fn card_page(
             .map(|d| d.html.clone())
             .unwrap_or_default()
     };
-    let amount = payment
-        .money()
-        .map(|m| m.display(locale))
-        .unwrap_or_default();
+    let amount = payment.amount.display(locale);
     let installments =
         installments.map(|part| InstallmentFragment::new(&part, payment, &merchant.name));
     let (single_pay_label, single_obligation) = pay_texts(&tr, &amount, &merchant.name);
@@ -398,15 +383,15 @@ pub fn card_page(
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         + time::Duration::hours(3);
     let page = CardPage {
-        payment_id: payment.id.clone(),
+        payment_id: payment.id.to_string(),
         csrf,
         merchant_name: merchant.name.clone(),
-        order_id: payment.order_id.clone(),
-        description: payment.description.clone(),
+        order_id: payment.order_id.to_string(),
+        description: payment.description.as_str().to_owned(),
         installment: if installments.is_some() {
             tr.t("installment-choose-below")
         } else {
-            installment_text(&tr, payment.installment().count())
+            installment_text(&tr, payment.installment.count())
         },
         preinfo_html: doc(DocumentKind::PreInformation),
         contract_html: doc(DocumentKind::DistanceSalesContract),
@@ -464,34 +449,33 @@ pub struct ResultPage {
     pub brand: super::brand::Brand,
 }
 
-pub fn result_page(payment: &PaymentRecord, merchant: &MerchantRecord) -> Response {
-    let locale = payment.locale();
+pub fn result_page(payment: &Payment, merchant: &MerchantRecord) -> Response {
+    let locale = payment.locale;
     let tr = Tr::new(locale);
-    let status = payment.status();
-    let amount = payment
-        .money()
-        .map(|m| m.display(locale))
-        .unwrap_or_default();
+    let status = payment.status;
     let mut details = vec![
         (tr.t("label-merchant"), merchant.name.clone()),
-        (tr.t("label-order"), payment.order_id.clone()),
-        (tr.t("label-amount"), amount),
+        (tr.t("label-order"), payment.order_id.to_string()),
+        (tr.t("label-amount"), payment.amount.display(locale)),
     ];
-    if payment.installment > 1 {
+    if payment.installment.count() > 1 {
         details.push((
             tr.t("label-installment"),
-            installment_text(&tr, payment.installment().count()),
+            installment_text(&tr, payment.installment.count()),
         ));
     }
-    if payment.installment_fee_minor > 0
-        && let Some(charged) = payment.charged()
-    {
-        details.push((tr.t("label-charged"), charged.display(locale)));
+    if payment.installment_fee_minor > 0 {
+        details.push((tr.t("label-charged"), payment.charged().display(locale)));
     }
-    if let Some(pan) = &payment.masked_pan {
-        details.push((tr.t("label-card"), pan.clone()));
+    if let Some(pan) = payment.masked_pan() {
+        details.push((tr.t("label-card"), pan.to_owned()));
     }
-    if let Some(code) = payment.auth_code.as_ref().filter(|c| !c.is_empty()) {
+    let auth_code = payment
+        .authorisation
+        .as_ref()
+        .and_then(|a| a.auth_code.as_ref())
+        .filter(|c| !c.is_empty());
+    if let Some(code) = auth_code {
         details.push((tr.t("label-auth-code"), code.clone()));
     }
     let (kind, title, message, refresh) = match status {
@@ -508,11 +492,7 @@ pub fn result_page(payment: &PaymentRecord, merchant: &MerchantRecord) -> Respon
                 Status::Declined => tr.t("result-declined-title"),
                 _ => tr.t("result-failed-title"),
             };
-            let msg = notify::error_message(
-                locale,
-                payment.error_code.as_deref(),
-                payment.proc_return_code.as_deref(),
-            );
+            let msg = notify::error_message(locale, payment.error_code, payment.proc_return_code());
             ("fail", title, msg, false)
         }
         _ => (
@@ -522,8 +502,10 @@ pub fn result_page(payment: &PaymentRecord, merchant: &MerchantRecord) -> Respon
             true,
         ),
     };
-    let (action, fields) = match payment.result() {
-        Some(fields) if status.is_final() => (notify::target_url(payment).to_owned(), fields),
+    let (action, fields) = match &payment.result {
+        Some(fields) if status.is_final() => {
+            (notify::target_url(payment).to_owned(), fields.clone())
+        }
         _ => (String::new(), Vec::new()),
     };
     let page = ResultPage {
@@ -531,7 +513,10 @@ pub fn result_page(payment: &PaymentRecord, merchant: &MerchantRecord) -> Respon
         title,
         message,
         details,
-        error_code: payment.error_code.clone().unwrap_or_default(),
+        error_code: payment
+            .error_code
+            .map(|c| c.code().to_owned())
+            .unwrap_or_default(),
         action,
         fields,
         merchant_name: merchant.name.clone(),

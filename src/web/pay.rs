@@ -6,11 +6,12 @@ use axum::{
 };
 use tower_sessions::Session;
 
+use super::error::PageError;
 use super::{
     extract::{Client, Preferred, RawForm},
     session,
 };
-use crate::{checkout::start, domain::Locale, error::PageError, state::AppState};
+use crate::{domain::Locale, state::AppState};
 
 pub async fn start(
     State(state): State<AppState>,
@@ -28,18 +29,17 @@ pub async fn start(
         &state.limiter,
         "pay",
         &client.ip,
-        limits.pay_start,
-        limits.window_secs,
+        (limits.pay_start, limits.window_secs),
         locale,
     )
     .await?;
-    let payment = start::start_payment(&state, fields, preferred).await?;
+    let payment = state.start_payment(fields, preferred).await?;
     // Bound to this browser under a fresh session id (no fixation).
     session::bind_payment(
         &session,
-        &payment.id,
+        payment.id.as_str(),
         payment.expires_at,
-        state.clock.now_ms(),
+        state.now_ms(),
     )
     .await?;
     let id = &payment.id;

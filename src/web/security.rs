@@ -29,7 +29,9 @@ pub struct CspNonce(pub String);
 
 /// `scheme://host:port` of a URL, as a CSP source; `None` for anything but http(s).
 pub fn origin_of(url: &str) -> Option<String> {
-    crate::domain::ReturnUrl::parse(url).map(|u| u.origin().as_str().to_owned())
+    crate::domain::ReturnUrl::parse(url)
+        .ok()
+        .map(|u| u.origin().as_str().to_owned())
 }
 
 /// Adds sources to a response's page policy.

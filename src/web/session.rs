@@ -11,14 +11,13 @@
 use secrecy::ExposeSecret;
 use tower_sessions::{Expiry, Session};
 
-use crate::{
-    domain::Locale,
-    error::{ErrorCode, PageError},
-    state::Keys,
-};
+use super::error::PageError;
+use crate::{checkout::service::Keys, domain::Locale, error::ErrorCode};
 
 const PAYMENTS: &str = "payments";
 const BINDING: &str = "binding";
+/// Until when the session must live: the latest deadline of the payments it held.
+const ALIVE_UNTIL: &str = "alive_until";
 const MAX_PAYMENTS: usize = 16;
 /// A session expires after this much inactivity…
 const INACTIVITY_MS: i64 = 30 * 60 * 1000;
@@ -65,20 +64,36 @@ pub async fn bind_payment(
             .await
             .map_err(|e| internal(Locale::Tr, e))?;
     }
-    keep_alive(session, expires_at_ms, now_ms);
-    Ok(())
+    keep_alive(session, expires_at_ms, now_ms).await
 }
 
-/// Renews the session's lifetime: 30 minutes from now, or until the payment's deadline and a
-/// margin when that is later. Saved with the answer (tower-sessions saves a changed session).
-pub fn keep_alive(session: &Session, expires_at_ms: i64, now_ms: i64) {
-    let needed = expires_at_ms
+/// Renews the session's lifetime: 30 minutes from now, or until the latest deadline of the
+/// payments it held and a margin, when that is later. Saved with the answer (tower-sessions
+/// saves a changed session).
+pub async fn keep_alive(
+    session: &Session,
+    expires_at_ms: i64,
+    now_ms: i64,
+) -> Result<(), PageError> {
+    let held: Option<i64> = session
+        .get(ALIVE_UNTIL)
+        .await
+        .map_err(|e| internal(Locale::Tr, e))?;
+    let until = held.unwrap_or(0).max(expires_at_ms);
+    if held != Some(until) {
+        session
+            .insert(ALIVE_UNTIL, until)
+            .await
+            .map_err(|e| internal(Locale::Tr, e))?;
+    }
+    let needed = until
         .saturating_sub(now_ms)
         .saturating_add(AFTER_PAYMENT_MS)
         .max(INACTIVITY_MS);
     session.set_expiry(Some(Expiry::OnInactivity(time::Duration::milliseconds(
         needed,
     ))));
+    Ok(())
 }
 
 /// A payment's pages and forms are for the browser that started it.

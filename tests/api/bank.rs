@@ -56,7 +56,11 @@ impl Bank {
     /// Serves the bank simulator for terminal `KAPI-SIM-0001` (Kapı's default) with the tests'
     /// key, on a port of its own.
     pub async fn start() -> Self {
-        let sim = kapi::acquirer::bank_sim::BankSim::new(
+        // The bank's books: a database of its own, in this process.
+        let books = kapi::storage::Storage::in_memory().await.unwrap();
+        let sim = kapi::sim::bank::BankSim::new(
+            books.sim,
+            std::sync::Arc::new(kapi::clock::SystemClock),
             "KAPI-SIM-0001".into(),
             SecretString::from(BANK_KEY.to_owned()),
         )

@@ -54,6 +54,7 @@ fn start(data_dir: &str, port: u16, key: &str) -> Child {
             "--insecure-http",
         ])
         .env("KAPI__SECURITY__MASTER_KEY", key)
+        .env("KAPI__SIMULATORS__ENABLED", "true")
         .env("KAPI__NOTIFICATIONS__LEASE_SECS", "2")
         .env("KAPI__NOTIFICATIONS__ALLOW_PRIVATE_TARGETS", "true")
         .env("KAPI__NOTIFICATIONS__FIRST_RETRY_MS", "200")
@@ -255,6 +256,7 @@ impl Node {
                 "--insecure-http",
             ])
             .env("KAPI__SECURITY__MASTER_KEY", &self.key)
+            .env("KAPI__SIMULATORS__ENABLED", "true")
             .env("KAPI__ACQUIRER__BASE_URL", &self.bank_url)
             .env("KAPI__ACQUIRER__API_KEY", crate::helpers::BANK_KEY)
             .env("KAPI__ACQUIRER__TIMEOUT_SECS", "1")
@@ -630,7 +632,7 @@ async fn repeated_sigkills_under_load_leave_nothing_in_between() {
     assert!(paid.len() >= shoppers, "journeys ran: {}", paid.len());
     // Late answers settle, reversals go through, events are delivered.
     let mut pending_events = i64::MAX;
-    for _ in 0..200 {
+    for _ in 0..600 {
         let db = open_db(&data_dir).await;
         let pending_reversals: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM reversals WHERE status = 'pending'")

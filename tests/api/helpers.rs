@@ -255,6 +255,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let master_key = MasterKey::generate_base64();
     settings.security.master_key = Some(master_key.clone());
     settings.server.demo = false;
+    // The built-in ACS, bank and SMS outbox stand in for the outside parties.
+    settings.simulators.enabled = true;
     settings.acquirer.api_key = Some(SecretString::from(BANK_KEY.to_owned()));
     // Plain HTTP on loopback: the TLS tests serve HTTPS themselves.
     settings.server.allow_plain_http = true;
@@ -279,7 +281,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     tokio::spawn(app.run_until(std::future::pending()));
 
     let (merchant_id, secret) = merchants::register(
-        &*state.store,
+        &*state.storage.merchants,
         &state.vault,
         NewMerchant {
             name: "Örnek Mağaza".into(),
@@ -672,20 +674,21 @@ impl TestApp {
 
     /// Waits until the payment reaches a final status (the sweeper and detached tasks move it
     /// in the background) and returns it.
-    pub async fn wait_final(&self, payment_id: &str) -> kapi::storage::PaymentRecord {
+    pub async fn wait_final(&self, payment_id: &str) -> kapi::checkout::payment::Payment {
         let mut last = String::new();
         for _ in 0..300 {
             let p = self
                 .app_state
-                .store
+                .storage
+                .payments
                 .get_payment(payment_id)
                 .await
                 .unwrap()
                 .expect("payment exists");
-            if p.status().is_final() {
+            if p.status.is_final() {
                 return p;
             }
-            last = p.status.clone();
+            last = p.status.as_str().to_owned();
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("payment {payment_id} still {last}");

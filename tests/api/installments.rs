@@ -166,8 +166,15 @@ async fn without_javascript_the_table_comes_after_the_first_submit() {
     assert!(first.body.contains("AYSE YILMAZ"));
     // Nothing reached 3-D Secure or the bank yet.
     assert!(app.bank_transactions(&order_id).await.is_empty());
-    let p = app.app_state.store.get_payment(&id).await.unwrap().unwrap();
-    assert_eq!(p.status, "created");
+    let p = app
+        .app_state
+        .storage
+        .payments
+        .get_payment(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.status.as_str(), "created");
     // The second submit, with a choice, pays.
     let fields = app.card_fields(&id, WORLD, &[("installment", "3")]).await;
     let submit = app.post_form(&format!("/checkout/{id}"), &fields).await;
@@ -360,7 +367,8 @@ async fn a_plan_is_checked_before_it_is_stored() {
     assert!(err.contains("`15` must be 2 to 12"), "{err}");
     let m = app
         .app_state
-        .store
+        .storage
+        .merchants
         .get_merchant(&app.merchant_id)
         .await
         .unwrap()

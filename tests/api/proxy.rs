@@ -224,7 +224,7 @@ async fn behind_nginx_the_client_address_cannot_be_forged() {
         .await
         .unwrap();
     assert_eq!(submitted.status(), StatusCode::SEE_OTHER);
-    let consents = app.app_state.store.consents(&id).await.unwrap();
+    let consents = app.app_state.storage.payments.consents(&id).await.unwrap();
     assert_eq!(consents.len(), 2);
     assert!(
         consents.iter().all(|c| c.client_ip == "127.0.0.2"),

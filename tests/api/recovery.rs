@@ -30,8 +30,15 @@ async fn app_with_bank(wait_ms: u64, bank_timeout_secs: u64) -> (TestApp, Bank) 
 
 async fn wait_status(app: &TestApp, id: &str, status: &str) {
     for _ in 0..200 {
-        let p = app.app_state.store.get_payment(id).await.unwrap().unwrap();
-        if p.status == status {
+        let p = app
+            .app_state
+            .storage
+            .payments
+            .get_payment(id)
+            .await
+            .unwrap()
+            .unwrap();
+        if p.status.as_str() == status {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -40,11 +47,17 @@ async fn wait_status(app: &TestApp, id: &str, status: &str) {
 }
 
 /// What every interrupted payment must end with: final, no card data, the merchant told.
-async fn assert_settled(app: &TestApp, id: &str, status: &str) -> kapi::storage::PaymentRecord {
+async fn assert_settled(app: &TestApp, id: &str, status: &str) -> kapi::checkout::payment::Payment {
     let p = app.wait_final(id).await;
-    assert_eq!(p.status, status, "{p:?}");
+    assert_eq!(p.status.as_str(), status, "{p:?}");
     assert!(
-        app.app_state.store.load_card(id).await.unwrap().is_none(),
+        app.app_state
+            .storage
+            .payments
+            .load_card(id)
+            .await
+            .unwrap()
+            .is_none(),
         "card data left for {id}"
     );
     let event = app
@@ -78,7 +91,8 @@ async fn a_shopper_who_hangs_up_during_the_bank_call_still_gets_the_payment_fini
     let books = bank.books(Some(&order_id)).await;
     assert_eq!(books.len(), 1);
     assert_eq!(books[0]["proc_return_code"], "00");
-    assert_eq!(p.auth_code.as_deref(), books[0]["auth_code"].as_str());
+    let auth = p.authorisation.as_ref().unwrap();
+    assert_eq!(auth.auth_code.as_deref(), books[0]["auth_code"].as_str());
     // The shopper who comes back sees the result.
     let result = app.get(&format!("/checkout/{id}/result")).await;
     assert!(result.body.contains("Ödemeniz onaylandı"));
@@ -114,13 +128,13 @@ async fn a_bank_that_never_answers_leaves_a_failed_payment_and_a_free_order() {
     let submit = app.submit_card(&id, MC_FRICTIONLESS).await;
     assert_eq!(submit.status, StatusCode::SEE_OTHER);
     let p = assert_settled(&app, &id, "failed").await;
-    assert_eq!(p.error_code.as_deref(), Some("KP-4091"));
-    assert_eq!(p.proc_return_code.as_deref(), Some("91"));
+    assert_eq!(p.error_code.map(|c| c.code()), Some("KP-4091"));
+    assert_eq!(p.proc_return_code().map(|c| c.as_str()), Some("91"));
     // The bank never booked it; the reversal Kapı kept finds nothing to undo once a late
     // authorisation can no longer arrive.
     app.clock.advance(60);
     let reversal = wait_reversal(&app, &id).await;
-    assert_eq!(reversal.status, "nothing_to_reverse");
+    assert_eq!(reversal.status.as_str(), "nothing_to_reverse");
     assert!(bank.books(Some(&order_id)).await.is_empty());
     // The order is free again.
     bank.set_auth(Auth::Normal);
@@ -140,11 +154,12 @@ async fn an_approval_whose_answer_never_comes_is_found_by_inquiry() {
     let p = assert_settled(&app, &id, "approved").await;
     let books = bank.books(Some(&order_id)).await;
     assert_eq!(books.len(), 1, "{books:?}");
+    let auth = p.authorisation.as_ref().unwrap();
     assert_eq!(
-        p.transaction_id.as_deref(),
+        auth.transaction_id.as_deref(),
         books[0]["transaction_id"].as_str()
     );
-    assert_eq!(p.attempt_ref.as_deref(), books[0]["reference"].as_str());
+    assert_eq!(p.attempt_ref(), books[0]["reference"].as_str());
 }
 
 #[tokio::test]
@@ -157,7 +172,7 @@ async fn a_late_answer_is_reversed_when_it_finally_books() {
     let id = app.start_payment(&[("order_id", &order_id)]).await;
     app.submit_card(&id, MC_FRICTIONLESS).await;
     let p = assert_settled(&app, &id, "failed").await;
-    assert_eq!(p.error_code.as_deref(), Some("KP-4091"));
+    assert_eq!(p.error_code.map(|c| c.code()), Some("KP-4091"));
     // The reversal keeps asking until the late authorisation is booked, then undoes it.
     let mut kinds = vec![];
     for _ in 0..200 {
@@ -172,7 +187,7 @@ async fn a_late_answer_is_reversed_when_it_finally_books() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(kinds, ["reversal", "authorisation"], "newest first");
-    assert_eq!(wait_reversal(&app, &id).await.status, "reversed");
+    assert_eq!(wait_reversal(&app, &id).await.status.as_str(), "reversed");
 }
 
 #[tokio::test]
@@ -186,25 +201,25 @@ async fn a_reversal_is_retried_until_the_bank_is_back() {
     app.submit_card(&id, MC_FRICTIONLESS).await;
     // Failed within the recovery window, although the bank cannot say what it did.
     let p = assert_settled(&app, &id, "failed").await;
-    assert_eq!(p.error_code.as_deref(), Some("KP-4091"));
-    let pending = app.app_state.store.reversals(&id).await.unwrap();
+    assert_eq!(p.error_code.map(|c| c.code()), Some("KP-4091"));
+    let pending = app.app_state.storage.payments.reversals(&id).await.unwrap();
     assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].status, "pending");
+    assert_eq!(pending[0].status.as_str(), "pending");
     // Tries go on, each later than the last.
     for _ in 0..100 {
-        if app.app_state.store.reversals(&id).await.unwrap()[0].attempts >= 2 {
+        if app.app_state.storage.payments.reversals(&id).await.unwrap()[0].attempts >= 2 {
             break;
         }
         app.clock.advance(5);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let tried = app.app_state.store.reversals(&id).await.unwrap();
+    let tried = app.app_state.storage.payments.reversals(&id).await.unwrap();
     assert!(tried[0].attempts >= 2, "{tried:?}");
-    assert_eq!(tried[0].status, "pending");
+    assert_eq!(tried[0].status.as_str(), "pending");
     // The bank is back: the charge is undone, and the operator can see it.
     bank.set_down(false);
     app.clock.advance(15 * 60);
-    assert_eq!(wait_reversal(&app, &id).await.status, "reversed");
+    assert_eq!(wait_reversal(&app, &id).await.status.as_str(), "reversed");
     let kinds: Vec<String> = bank
         .books(Some(&order_id))
         .await
@@ -212,7 +227,13 @@ async fn a_reversal_is_retried_until_the_bank_is_back() {
         .map(|t| t["kind"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(kinds, ["reversal", "authorisation"]);
-    let events = app.app_state.store.security_events(5).await.unwrap();
+    let events = app
+        .app_state
+        .storage
+        .security
+        .security_events(5)
+        .await
+        .unwrap();
     assert!(
         events
             .iter()
@@ -223,9 +244,9 @@ async fn a_reversal_is_retried_until_the_bank_is_back() {
 /// Waits until the payment's reversal is settled, advancing Kapı's clock past its backoff.
 async fn wait_reversal(app: &TestApp, id: &str) -> kapi::storage::ReversalRecord {
     for _ in 0..300 {
-        let list = app.app_state.store.reversals(id).await.unwrap();
+        let list = app.app_state.storage.payments.reversals(id).await.unwrap();
         if let Some(r) = list.first()
-            && r.status != "pending"
+            && r.status != kapi::storage::ReversalStatus::Pending
         {
             return r.clone();
         }

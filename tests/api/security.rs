@@ -537,12 +537,14 @@ async fn many_declines_block_card_testing_and_tell_the_operator() {
     let id = app.start_payment(&[]).await;
     let order = app
         .app_state
-        .store
+        .storage
+        .payments
         .get_payment(&id)
         .await
         .unwrap()
         .unwrap()
-        .order_id;
+        .order_id
+        .to_string();
     let resp = app.submit_card(&id, MC_FRICTIONLESS).await;
     assert_eq!(resp.status, StatusCode::TOO_MANY_REQUESTS, "{}", resp.body);
     assert_eq!(error_code(&resp.body).as_deref(), Some("KP-2008"));
@@ -627,7 +629,13 @@ async fn callbacks_to_internal_addresses_are_refused_unless_allowed() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(app.receiver.events().is_empty());
     assert!(app.receiver.at("/callback").is_empty());
-    let attempts = app.app_state.store.callback_attempts(&id).await.unwrap();
+    let attempts = app
+        .app_state
+        .storage
+        .payments
+        .callback_attempts(&id)
+        .await
+        .unwrap();
     assert!(
         attempts[0]
             .error
@@ -992,7 +1000,7 @@ async fn callbacks_to_metadata_and_private_addresses_are_refused_before_connecti
     // A host name that resolves to loopback: refused by the resolver, after the lookup.
     let by_name = app.receiver_url.replace("127.0.0.1", "localhost");
     let (merchant, secret) = kapi::merchants::register(
-        &*app.app_state.store,
+        &*app.app_state.storage.merchants,
         &app.app_state.vault,
         kapi::merchants::NewMerchant {
             name: "Internal".into(),
@@ -1031,7 +1039,13 @@ async fn callbacks_to_metadata_and_private_addresses_are_refused_before_connecti
         assert_eq!(result.status, StatusCode::OK);
         let mut attempts = vec![];
         for _ in 0..50 {
-            attempts = app.app_state.store.callback_attempts(&id).await.unwrap();
+            attempts = app
+                .app_state
+                .storage
+                .payments
+                .callback_attempts(&id)
+                .await
+                .unwrap();
             if !attempts.is_empty() {
                 break;
             }
@@ -1171,8 +1185,15 @@ async fn a_form_token_without_the_shoppers_session_takes_nothing_over() {
         .await
         .unwrap();
     assert_eq!(page.status(), StatusCode::FORBIDDEN);
-    let p = app.app_state.store.get_payment(&id).await.unwrap().unwrap();
-    assert_eq!(p.status, "created");
+    let p = app
+        .app_state
+        .storage
+        .payments
+        .get_payment(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.status.as_str(), "created");
     // A token from another session of the same payment does not fit this one.
     let mut forged = fields.clone();
     forged.retain(|(k, _)| k != "csrf_token");
@@ -1191,34 +1212,7 @@ async fn a_form_token_without_the_shoppers_session_takes_nothing_over() {
 #[tokio::test]
 async fn the_session_lives_as_long_as_a_long_checkout_session() {
     let app = spawn_app().await;
-    let (status, session) = app
-        .create_session(app.session_body(serde_json::json!({"expires_in": 7200})))
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let opened = app
-        .client
-        .get(session["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
-    let max_age: i64 = opened
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("kapi_session="))
-        .and_then(|c| {
-            c.split(';')
-                .find_map(|a| a.trim().strip_prefix("Max-Age="))
-                .map(|v| v.parse().unwrap())
-        })
-        .expect("the session cookie has a lifetime");
-    assert!(
-        max_age >= 7200,
-        "a session bound to a 2 h checkout lives at least 2 h, not {max_age} s"
-    );
-    // A short payment still gets the 30 minutes of inactivity, renewed on each page.
+    // A short payment gets the 30 minutes of inactivity, renewed on each page.
     let id = app.start_payment(&[]).await;
     let page = app
         .client
@@ -1241,6 +1235,44 @@ async fn the_session_lives_as_long_as_a_long_checkout_session() {
         .parse()
         .unwrap();
     assert!((1800..=1800 + 20 * 60).contains(&secs), "{secs}");
+    // A checkout session of two hours: its browser stays bound that long.
+    let (status, session) = app
+        .create_session(app.session_body(serde_json::json!({"expires_in": 7200})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let opened = app
+        .client
+        .get(session["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+    let max_age = |resp: &reqwest::Response| -> i64 {
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("kapi_session="))
+            .and_then(|c| {
+                c.split(';')
+                    .find_map(|a| a.trim().strip_prefix("Max-Age="))
+                    .map(|v| v.parse().unwrap())
+            })
+            .expect("the session cookie has a lifetime")
+    };
+    let long = max_age(&opened);
+    assert!(
+        long >= 7200,
+        "a session bound to a 2 h checkout lives at least 2 h, not {long} s"
+    );
+    // Visiting the short payment again does not cut the long one's binding short.
+    let again = app
+        .client
+        .get(app.url(&format!("/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(max_age(&again) >= 7000, "{}", max_age(&again));
 }
 
 #[tokio::test]

@@ -527,7 +527,7 @@ async fn payments_list_by_order_and_in_pages() {
     }
     ids.reverse();
     assert_eq!(seen, ids);
-    let from = kapi::api::resources::rfc3339(kapi::clock::Clock::now_ms(&*app.clock) + 60_000);
+    let from = kapi::clock::rfc3339(kapi::clock::Clock::now_ms(&*app.clock) + 60_000);
     let (_, none) = app
         .get_json(&format!(
             "/api/v1/payments?from={}",
@@ -921,10 +921,11 @@ async fn a_refund_key_whose_request_died_answers_with_its_refund_not_a_new_one()
     let id = app.approved_payment().await;
     // As if Kapı stopped right after reserving a refund under a key: the key is in flight,
     // linked to a pending refund that no request will finish.
-    let store = &app.app_state.store;
+    let storage = &app.app_state.storage;
     let now = kapi::clock::Clock::now_ms(&*app.clock);
     let owner = "dead-request";
-    let begun = store
+    let begun = storage
+        .requests
         .idempotency_begin(
             &app.merchant_id,
             "refund-crash",
@@ -939,9 +940,9 @@ async fn a_refund_key_whose_request_died_answers_with_its_refund_not_a_new_one()
     let refund = kapi::storage::RefundRecord {
         id: "rf_crashed000001".into(),
         payment_id: id.clone(),
-        kind: "refund".into(),
+        kind: kapi::storage::RefundKind::Refund,
         amount_minor: 1000,
-        status: "pending".into(),
+        status: kapi::storage::RefundStatus::Pending,
         proc_return_code: None,
         host_ref: None,
         transaction_id: None,
@@ -953,7 +954,19 @@ async fn a_refund_key_whose_request_died_answers_with_its_refund_not_a_new_one()
         key: "refund-crash".into(),
         owner: owner.into(),
     };
-    store.reserve_refund(&refund, Some(&link)).await.unwrap();
+    let before = storage.payments.get_payment(&id).await.unwrap().unwrap();
+    let after = before
+        .apply(
+            kapi::checkout::payment::Transition::Reserve { amount_minor: 1000 },
+            now,
+        )
+        .unwrap();
+    let reserved = storage
+        .payments
+        .reserve_refund(&before, &after, &refund, Some(&link))
+        .await
+        .unwrap();
+    assert_eq!(reserved, kapi::storage::Cas::Done);
     let path = format!("/api/v1/payments/{id}/refunds");
     let retry = || {
         app.post_json(

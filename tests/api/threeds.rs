@@ -172,11 +172,18 @@ async fn a_validly_signed_rreq_sent_again_is_refused() {
         page = app.acs_action(&page.body, "verify", &bad).await;
     }
     // Someone who holds the channel key (or replays a captured message) claims "Y".
-    let p = app.app_state.store.get_payment(&id).await.unwrap().unwrap();
+    let p = app
+        .app_state
+        .storage
+        .payments
+        .get_payment(&id)
+        .await
+        .unwrap()
+        .unwrap();
     let body = serde_json::to_vec(&serde_json::json!({
-        "threeDSServerTransID": p.threeds_server_trans_id.unwrap(),
-        "acsTransID": p.acs_trans_id.unwrap(),
-        "dsTransID": p.ds_trans_id.unwrap(),
+        "threeDSServerTransID": p.threeds.as_ref().unwrap().server_trans_id,
+        "acsTransID": p.threeds.as_ref().unwrap().acs_trans_id,
+        "dsTransID": p.threeds.as_ref().unwrap().ds_trans_id,
         "messageType": "RReq", "messageVersion": "2.2.0", "messageCategory": "01",
         "transStatus": "Y", "eci": "05", "authenticationValue": "AAABBBCCCDDDEEEFFF0011223344=",
         "interactionCounter": "04"

@@ -28,6 +28,7 @@ fn settings(dir: &std::path::Path) -> Settings {
     s.server.listen = "127.0.0.1:0".into();
     s.server.data_dir = dir.to_owned();
     s.security.master_key = Some(MasterKey::generate_base64());
+    s.simulators.enabled = true;
     s
 }
 
@@ -115,11 +116,18 @@ async fn plain_http_needs_the_flag_and_loopback() {
     let mut s = settings(dir.path());
     s.server.allow_plain_http = true;
     s.server.listen = "0.0.0.0:0".into();
+    // Real parts (never called here), so that only the plain-HTTP rule can refuse.
+    s.simulators.enabled = false;
+    s.threeds.acs_base_url = Some("https://acs.example".into());
+    s.acquirer.base_url = Some("https://bank.example".into());
     let err = Application::build(s)
         .await
         .err()
         .expect("refused on a public address");
-    assert!(format!("{err:#}").contains("loopback"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("plain HTTP is only allowed on a loopback address"),
+        "{err:#}"
+    );
     let mut s = settings(dir.path());
     s.server.allow_plain_http = true;
     assert!(Application::build(s).await.is_ok());
@@ -259,6 +267,7 @@ async fn sighup_reloads_the_certificate_of_the_real_binary() {
         )
         // No polling within the test's time: only the signal can reload.
         .env("KAPI__SERVER__TLS_RELOAD_CHECK_MS", "3600000")
+        .env("KAPI__SIMULATORS__ENABLED", "true")
         .env("KAPI_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -1,30 +1,67 @@
-//! The JSON shapes of the API, shared by responses and event payloads.
+//! The JSON shapes merchants receive: a payment, its refunds and history, and the body of
+//! every event. They are the merchant contract (docs/PROTOCOL.md §8, §9): the events carry
+//! them, and the API answers with the same shapes.
 
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use utoipa::ToSchema;
-
-use crate::{
-    checkout::Status,
-    domain::{Currency, Money},
-    notify,
-    storage::{HistoryRecord, PaymentRecord, RefundRecord},
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{
+        RefOr,
+        schema::{ObjectBuilder, Schema, Type},
+    },
 };
 
-/// RFC 3339 UTC time of a unix-milliseconds timestamp.
-pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+use crate::{
+    checkout::{Status, payment::Payment},
+    clock::rfc3339,
+    domain::{Currency, Money},
+    storage::{HistoryRecord, RefundRecord},
+};
+
+fn string_enum<'a>(values: impl IntoIterator<Item = &'a str>) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .into()
 }
 
-fn decimal(minor: i64, currency: &str) -> String {
-    Currency::parse(currency)
-        .ok()
-        .and_then(|c| Money::from_minor(minor, c).ok())
+/// A payment status, as `status` in payments and the `status` filter.
+pub struct PaymentStatusSchema;
+
+impl PartialSchema for PaymentStatusSchema {
+    fn schema() -> RefOr<Schema> {
+        string_enum(Status::ALL.iter().map(|s| s.as_str()))
+    }
+}
+
+impl ToSchema for PaymentStatusSchema {}
+
+/// An event's delivery status.
+pub struct EventStatusSchema;
+
+impl PartialSchema for EventStatusSchema {
+    fn schema() -> RefOr<Schema> {
+        string_enum(crate::storage::EventStatus::ALL.iter().map(|s| s.as_str()))
+    }
+}
+
+impl ToSchema for EventStatusSchema {}
+
+/// An event type, e.g. `payment.approved`.
+pub struct EventTypeSchema;
+
+impl PartialSchema for EventTypeSchema {
+    fn schema() -> RefOr<Schema> {
+        string_enum(super::events::KINDS)
+    }
+}
+
+impl ToSchema for EventTypeSchema {}
+
+fn decimal(minor: i64, currency: Currency) -> String {
+    Money::from_minor(minor, currency)
         .map(|m| m.to_decimal_string())
-        .unwrap_or_else(|| "0.00".to_owned())
+        .unwrap_or_else(|_| "0.00".to_owned())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -90,14 +127,14 @@ pub struct RefundView {
 }
 
 impl RefundView {
-    pub fn new(r: &RefundRecord, currency: &str) -> Self {
+    pub fn new(r: &RefundRecord, currency: Currency) -> Self {
         Self {
             id: r.id.clone(),
             payment_id: r.payment_id.clone(),
-            kind: r.kind.clone(),
+            kind: r.kind.as_str().to_owned(),
             amount: decimal(r.amount_minor, currency),
-            currency: currency.to_owned(),
-            status: r.status.clone(),
+            currency: currency.code().to_owned(),
+            status: r.status.as_str().to_owned(),
             proc_return_code: r.proc_return_code.clone(),
             host_ref: r.host_ref.clone(),
             transaction_id: r.transaction_id.clone(),
@@ -121,6 +158,7 @@ pub struct PaymentView {
     pub order_id: String,
     /// `created`, `card_submitted`, `challenge`, `authenticated`, `authorising`, `approved`,
     /// `declined`, `failed`, `cancelled`, `expired`, `voided`, `refunded`.
+    #[schema(value_type = PaymentStatusSchema)]
     pub status: String,
     /// Decimal string with the currency's minor digits, e.g. `150.00`.
     pub amount: String,
@@ -158,66 +196,68 @@ pub struct PaymentView {
 
 impl PaymentView {
     /// The summary used in lists and events; `with_details` adds refunds and history.
-    pub fn new(p: &PaymentRecord) -> Self {
-        let status = p.status();
-        let authorised = status.was_authorised();
-        let authorised_minor = if authorised { p.charged_minor() } else { 0 };
-        let refundable = if status == Status::Approved {
-            p.charged_minor() - p.refund_reserved_minor
+    pub fn new(p: &Payment) -> Self {
+        let currency = p.currency();
+        let authorised_minor = if p.status.was_authorised() {
+            p.charged_minor()
         } else {
             0
         };
-        let pending = if status == Status::Approved {
+        let pending = if p.status == Status::Approved {
             p.refund_reserved_minor - p.refunded_minor
         } else {
             0
         };
-        let card = p.masked_pan.as_ref().map(|_| CardView {
-            brand: p.card_brand.clone(),
-            masked_pan: p.masked_pan.clone(),
-            bank: p.card_bank.clone(),
-            program: p.card_program.clone(),
-            kind: p.card_kind.clone(),
+        let card = p.card.as_ref().map(|c| CardView {
+            brand: Some(c.brand.as_str().to_owned()),
+            masked_pan: Some(c.masked_pan.clone()),
+            bank: c.bank.clone(),
+            program: c.program.clone(),
+            kind: c.kind.clone(),
         });
-        let three_d_secure = p.threeds_server_trans_id.as_ref().map(|_| ThreeDsView {
-            trans_status: p.trans_status.clone(),
-            trans_status_reason: p.trans_status_reason.clone(),
-            md_status: p.md_status.clone(),
-            eci: p.eci.clone(),
-            challenge_cancel: p.challenge_cancel.clone(),
-            threeds_server_trans_id: p.threeds_server_trans_id.clone(),
-            acs_trans_id: p.acs_trans_id.clone(),
-            ds_trans_id: p.ds_trans_id.clone(),
+        let three_d_secure = p.threeds.as_ref().map(|t| ThreeDsView {
+            trans_status: t.trans_status.map(|s| s.as_str().to_owned()),
+            trans_status_reason: t.trans_status_reason.clone(),
+            md_status: t.md_status.map(|m| m.to_string()),
+            eci: t.eci.as_ref().map(|e| e.as_str().to_owned()),
+            challenge_cancel: t.challenge_cancel.clone(),
+            threeds_server_trans_id: Some(t.server_trans_id.clone()),
+            acs_trans_id: t.acs_trans_id.clone(),
+            ds_trans_id: t.ds_trans_id.clone(),
         });
-        let authorisation = p.terminal_id.as_ref().map(|_| AuthorisationView {
-            terminal_id: p.terminal_id.clone(),
-            proc_return_code: p.proc_return_code.clone(),
-            auth_code: p.auth_code.clone().filter(|c| !c.is_empty()),
-            host_ref: p.host_ref.clone(),
-            transaction_id: p.transaction_id.clone(),
-            authorised_at: p.authorised_at.map(rfc3339),
-        });
-        let error = p.error_code.as_ref().map(|code| ErrorView {
-            code: code.clone(),
-            message: notify::error_message(p.locale(), Some(code), p.proc_return_code.as_deref()),
+        let authorisation = p
+            .authorisation
+            .as_ref()
+            .filter(|a| !a.terminal_id.is_empty())
+            .map(|a| AuthorisationView {
+                terminal_id: Some(a.terminal_id.clone()),
+                proc_return_code: a.proc_return_code.as_ref().map(|c| c.as_str().to_owned()),
+                auth_code: a.auth_code.clone().filter(|c| !c.is_empty()),
+                host_ref: a.host_ref.clone(),
+                transaction_id: a.transaction_id.clone(),
+                authorised_at: a.authorised_at.map(rfc3339),
+            });
+        let error = p.error_code.map(|code| ErrorView {
+            code: code.code().to_owned(),
+            message: super::error_message(p.locale, Some(code), p.proc_return_code()),
         });
         Self {
-            id: p.id.clone(),
-            merchant_id: p.merchant_id.clone(),
-            order_id: p.order_id.clone(),
-            status: p.status.clone(),
-            amount: decimal(p.amount_minor, &p.currency),
-            currency: p.currency.clone(),
-            installment_fee: decimal(p.installment_fee_minor, &p.currency),
-            charged_amount: decimal(p.charged_minor(), &p.currency),
-            authorised_amount: decimal(authorised_minor, &p.currency),
-            refunded_amount: decimal(p.refunded_minor, &p.currency),
-            pending_refund_amount: decimal(pending, &p.currency),
-            refundable_amount: decimal(refundable, &p.currency),
-            installment: p.installment,
-            lang: p.locale.clone(),
-            description: p.description.clone(),
-            source: p.source.clone(),
+            id: p.id.to_string(),
+            merchant_id: p.merchant_id.to_string(),
+            order_id: p.order_id.to_string(),
+            status: p.status.as_str().to_owned(),
+            amount: decimal(p.amount.minor(), currency),
+            currency: currency.code().to_owned(),
+            installment_fee: decimal(p.installment_fee_minor, currency),
+            charged_amount: decimal(p.charged_minor(), currency),
+            authorised_amount: decimal(authorised_minor, currency),
+            refunded_amount: decimal(p.refunded_minor, currency),
+            pending_refund_amount: decimal(pending, currency),
+            refundable_amount: decimal(p.refundable_minor(), currency),
+            installment: i64::from(p.installment.count()),
+            lang: p.locale.as_str().to_owned(),
+            description: p.description.as_str().to_owned(),
+            source: p.source.as_str().to_owned(),
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
             expires_at: rfc3339(p.expires_at),
@@ -231,10 +271,11 @@ impl PaymentView {
     }
 
     pub fn with_details(mut self, refunds: &[RefundRecord], history: &[HistoryRecord]) -> Self {
+        let currency = Currency::parse(&self.currency).unwrap_or(Currency::Try);
         self.refunds = Some(
             refunds
                 .iter()
-                .map(|r| RefundView::new(r, &self.currency))
+                .map(|r| RefundView::new(r, currency))
                 .collect(),
         );
         self.history = Some(

@@ -1,10 +1,14 @@
 //! EMV 3-D Secure 2.2 messages, with the specification's field names (subset used here).
+//! Shared by Kapı's 3DS Server (`crate::threeds`) and the ACS simulator (`crate::sim`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Sensitive;
 
 pub const MESSAGE_VERSION: &str = "2.2.0";
+
+/// Header carrying the MAC of an RReq body (stands in for the Directory Server's mutual TLS).
+pub const ACS_SIGNATURE_HEADER: &str = "kapi-acs-signature";
 
 /// Authentication request, 3DS Server → (Directory Server) → ACS.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,0 +1,822 @@
+//! The payment aggregate and the moves of its status machine.
+//!
+//! A `Payment` is typed through and through: a row that does not make one is corrupt. A move
+//! is a `Transition` value; `Payment::apply` checks that the machine allows it from the
+//! current status and returns the payment as it is after the move (with the next version).
+//! Storage then writes it as a compare-and-set on the version it was computed from, so two
+//! moves from the same state can never both succeed.
+
+use crate::{
+    domain::{
+        CardBrand, Currency, Customer, Description, Installment, Locale, MerchantId, Money,
+        OrderId, PaymentId,
+        threeds::{Eci, MdStatus, ResponseCode, TransStatus},
+    },
+    error::ErrorCode,
+};
+
+use super::Status;
+
+/// How the payment was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The merchant's signed form, `POST /pay`.
+    Form,
+    /// A checkout session made through the API.
+    Api,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Form => "form",
+            Self::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, crate::domain::Invalid> {
+        match s {
+            "form" => Ok(Self::Form),
+            "api" => Ok(Self::Api),
+            _ => Err(crate::domain::Invalid::new("source", "form or api")),
+        }
+    }
+}
+
+/// What is kept of the card: never more than brand, first six and last four digits, the name
+/// on it, and what the BIN table says.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CardSummary {
+    pub brand: CardBrand,
+    /// First 6 and last 4 digits.
+    pub masked_pan: String,
+    pub holder: String,
+    pub bank: Option<String>,
+    pub program: Option<String>,
+    /// `credit`, `debit`, `prepaid` or `commercial`.
+    pub kind: Option<String>,
+}
+
+impl std::fmt::Debug for CardSummary {
+    // The holder's name is personal data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardSummary")
+            .field("brand", &self.brand)
+            .field("masked_pan", &self.masked_pan)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CardSummary {
+    /// The card's first six digits, for the card-testing guard.
+    pub fn bin(&self) -> Option<&str> {
+        self.masked_pan
+            .get(..6)
+            .filter(|b| b.bytes().all(|c| c.is_ascii_digit()))
+    }
+}
+
+/// The ids the issuer's ACS and the Directory Server gave the 3-D Secure transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcsIds {
+    pub acs_trans_id: String,
+    pub ds_trans_id: String,
+}
+
+/// What 3-D Secure concluded: from a frictionless ARes, or the ACS's RReq after a challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authentication {
+    pub trans_status: TransStatus,
+    pub trans_status_reason: Option<String>,
+    pub eci: Option<Eci>,
+    pub authentication_value: Option<String>,
+}
+
+/// The 3-D Secure transaction of a payment, as far as it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreeDs {
+    pub server_trans_id: String,
+    pub acs_trans_id: Option<String>,
+    pub ds_trans_id: Option<String>,
+    pub acs_url: Option<String>,
+    pub trans_status: Option<TransStatus>,
+    pub trans_status_reason: Option<String>,
+    /// `challengeCancel` of the RReq (`01`: the shopper cancelled).
+    pub challenge_cancel: Option<String>,
+    pub eci: Option<Eci>,
+    pub authentication_value: Option<String>,
+    pub md_status: Option<MdStatus>,
+    /// When the RReq arrived (the challenge's outcome).
+    pub rreq_received_at: Option<i64>,
+}
+
+impl ThreeDs {
+    fn started(server_trans_id: String) -> Self {
+        Self {
+            server_trans_id,
+            acs_trans_id: None,
+            ds_trans_id: None,
+            acs_url: None,
+            trans_status: None,
+            trans_status_reason: None,
+            challenge_cancel: None,
+            eci: None,
+            authentication_value: None,
+            md_status: None,
+            rreq_received_at: None,
+        }
+    }
+
+    fn record(&mut self, a: Authentication) {
+        self.md_status = Some(a.trans_status.md_status());
+        self.trans_status = Some(a.trans_status);
+        self.trans_status_reason = a.trans_status_reason;
+        self.eci = a.eci;
+        self.authentication_value = a.authentication_value;
+    }
+
+    fn ids(&mut self, ids: AcsIds) {
+        self.acs_trans_id = Some(ids.acs_trans_id);
+        self.ds_trans_id = Some(ids.ds_trans_id);
+    }
+}
+
+/// The bank's answer to an authorisation (or what Kapı learnt of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankAnswer {
+    pub proc_return_code: ResponseCode,
+    pub auth_code: Option<String>,
+    pub host_ref: Option<String>,
+    pub transaction_id: Option<String>,
+}
+
+/// The authorisation: which terminal took it under which attempt, and what the bank said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorisation {
+    pub terminal_id: String,
+    /// The attempt's reference at the bank (inquiries and reversals find it by it).
+    pub attempt_ref: Option<String>,
+    pub proc_return_code: Option<ResponseCode>,
+    pub auth_code: Option<String>,
+    pub host_ref: Option<String>,
+    pub transaction_id: Option<String>,
+    pub authorised_at: Option<i64>,
+}
+
+/// A payment: an order of a merchant, and how far paying it went.
+#[derive(Clone)]
+pub struct Payment {
+    pub id: PaymentId,
+    pub merchant_id: MerchantId,
+    pub order_id: OrderId,
+    /// The order's amount.
+    pub amount: Money,
+    pub installment: Installment,
+    /// Interest (vade farkı) the shopper pays on top of `amount` for the installments.
+    pub installment_fee_minor: i64,
+    pub locale: Locale,
+    pub description: Description,
+    pub customer: Customer,
+    pub ok_url: String,
+    pub fail_url: String,
+    pub callback_url: Option<String>,
+    pub source: Source,
+    pub status: Status,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: i64,
+    /// Bumped by every write: the compare-and-set of the next one.
+    pub version: i64,
+    /// The address the card was submitted from.
+    pub client_ip: Option<String>,
+    pub card: Option<CardSummary>,
+    pub threeds: Option<ThreeDs>,
+    pub authorisation: Option<Authorisation>,
+    pub error_code: Option<ErrorCode>,
+    /// The signed result posted to the merchant, once final.
+    pub result: Option<Vec<(String, String)>>,
+    /// Refunds the bank confirmed.
+    pub refunded_minor: i64,
+    /// Refunds confirmed or still being asked, and a void in progress.
+    pub refund_reserved_minor: i64,
+}
+
+impl std::fmt::Debug for Payment {
+    // Customer details are personal data: keep them out of debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payment")
+            .field("id", &self.id)
+            .field("merchant_id", &self.merchant_id)
+            .field("order_id", &self.order_id)
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("card", &self.card)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The details of a failure, beyond its code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailureDetail {
+    /// The 3-D Secure outcome that caused it, when the ACS answered.
+    pub acs: Option<AcsIds>,
+    pub authentication: Option<Authentication>,
+    /// The `mdStatus` when 3-D Secure could not run at all (`7`, `6`).
+    pub md_status: Option<MdStatus>,
+    /// Set when the bank's answer is unknown (`91`).
+    pub proc_return_code: Option<ResponseCode>,
+}
+
+/// One move of the status machine, with what it changes.
+#[derive(Debug, Clone)]
+pub enum Transition {
+    /// `created` → `created`: the shopper switched the page's language.
+    SwitchLocale(Locale),
+    /// `created` → `card_submitted`: the card is kept (encrypted) and 3-D Secure begins.
+    SubmitCard {
+        card: CardSummary,
+        threeds_server_trans_id: String,
+        client_ip: Option<String>,
+        installment: Installment,
+        installment_fee_minor: i64,
+    },
+    /// `card_submitted` → `challenge`: the ACS wants the shopper.
+    Challenge { acs: AcsIds, acs_url: String },
+    /// `card_submitted` → `authenticated`: frictionless.
+    Frictionless {
+        acs: AcsIds,
+        authentication: Authentication,
+    },
+    /// `challenge` → `challenge`: the ACS's RReq with the challenge's outcome (once).
+    ChallengeOutcome {
+        authentication: Authentication,
+        challenge_cancel: Option<String>,
+        ds_trans_id: String,
+        received_at: i64,
+    },
+    /// `challenge` → `authenticated`.
+    ChallengePassed,
+    /// `authenticated` → `authorising`: this attempt is the only one talking to the bank.
+    Claim {
+        terminal_id: String,
+        attempt_ref: String,
+    },
+    /// `authorising` → `approved`.
+    Approve { answer: BankAnswer, at: i64 },
+    /// `authorising` → `declined`.
+    Decline { answer: BankAnswer },
+    /// `card_submitted`, `challenge`, `authenticated` or `authorising` → `failed`.
+    Fail {
+        code: ErrorCode,
+        detail: FailureDetail,
+    },
+    /// `created` or `challenge` → `cancelled` (`KP-2007` by the shopper on the card page,
+    /// `KP-3006` at the ACS).
+    Cancel(ErrorCode),
+    /// `created` or `challenge` → `expired`.
+    Expire,
+    /// `approved` → `approved`: an amount reserved for a refund or void being asked.
+    Reserve { amount_minor: i64 },
+    /// `approved` → `approved`, `voided` or `refunded`: the bank's answer to a refund or void
+    /// reserved before. A success counts it; a refusal releases the reservation.
+    SettleRefund {
+        void: bool,
+        amount_minor: i64,
+        succeeded: bool,
+    },
+}
+
+/// A move the machine does not allow from the payment's status (or state).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("payment is {from}: {reason}")]
+pub struct IllegalMove {
+    pub from: &'static str,
+    pub reason: &'static str,
+}
+
+impl Payment {
+    /// What the card is charged: the amount plus the installment interest.
+    pub fn charged_minor(&self) -> i64 {
+        self.amount
+            .minor()
+            .saturating_add(self.installment_fee_minor)
+    }
+
+    /// The charged amount as money.
+    pub fn charged(&self) -> Money {
+        Money::from_minor(self.charged_minor(), self.amount.currency()).unwrap_or(self.amount)
+    }
+
+    pub fn currency(&self) -> Currency {
+        self.amount.currency()
+    }
+
+    /// What can still be refunded (or voided).
+    pub fn refundable_minor(&self) -> i64 {
+        if self.status == Status::Approved {
+            self.charged_minor()
+                .saturating_sub(self.refund_reserved_minor)
+        } else {
+            0
+        }
+    }
+
+    pub fn brand(&self) -> Option<CardBrand> {
+        self.card.as_ref().map(|c| c.brand)
+    }
+
+    pub fn masked_pan(&self) -> Option<&str> {
+        self.card.as_ref().map(|c| c.masked_pan.as_str())
+    }
+
+    pub fn proc_return_code(&self) -> Option<&ResponseCode> {
+        self.authorisation
+            .as_ref()
+            .and_then(|a| a.proc_return_code.as_ref())
+    }
+
+    pub fn attempt_ref(&self) -> Option<&str> {
+        self.authorisation
+            .as_ref()
+            .and_then(|a| a.attempt_ref.as_deref())
+    }
+
+    /// The payment after `t`, at `now`: the machine's rules checked, the version bumped.
+    pub fn apply(&self, t: Transition, now: i64) -> Result<Payment, IllegalMove> {
+        use Status::*;
+        let mut p = self.clone();
+        let illegal = |reason| IllegalMove {
+            from: self.status.as_str(),
+            reason,
+        };
+        let expect = |allowed: &[Status]| {
+            if allowed.contains(&self.status) {
+                Ok(())
+            } else {
+                Err(illegal("not a move from this status"))
+            }
+        };
+        match t {
+            Transition::SwitchLocale(locale) => {
+                expect(&[Created])?;
+                p.locale = locale;
+            }
+            Transition::SubmitCard {
+                card,
+                threeds_server_trans_id,
+                client_ip,
+                installment,
+                installment_fee_minor,
+            } => {
+                expect(&[Created])?;
+                p.status = CardSubmitted;
+                p.card = Some(card);
+                p.threeds = Some(ThreeDs::started(threeds_server_trans_id));
+                p.client_ip = client_ip;
+                p.installment = installment;
+                p.installment_fee_minor = installment_fee_minor;
+            }
+            Transition::Challenge { acs, acs_url } => {
+                expect(&[CardSubmitted])?;
+                let t = p
+                    .threeds
+                    .as_mut()
+                    .ok_or(illegal("3-D Secure was not started"))?;
+                t.ids(acs);
+                t.acs_url = Some(acs_url);
+                t.trans_status = Some(TransStatus::C);
+                p.status = Challenge;
+            }
+            Transition::Frictionless {
+                acs,
+                authentication,
+            } => {
+                expect(&[CardSubmitted])?;
+                if !authentication.trans_status.authenticated() {
+                    return Err(illegal("not authenticated"));
+                }
+                let t = p
+                    .threeds
+                    .as_mut()
+                    .ok_or(illegal("3-D Secure was not started"))?;
+                t.ids(acs);
+                t.record(authentication);
+                p.status = Authenticated;
+            }
+            Transition::ChallengeOutcome {
+                authentication,
+                challenge_cancel,
+                ds_trans_id,
+                received_at,
+            } => {
+                expect(&[Challenge])?;
+                let t = p
+                    .threeds
+                    .as_mut()
+                    .ok_or(illegal("3-D Secure was not started"))?;
+                if t.rreq_received_at.is_some() {
+                    return Err(illegal("the challenge's outcome arrived already"));
+                }
+                t.record(authentication);
+                t.challenge_cancel = challenge_cancel;
+                t.ds_trans_id = Some(ds_trans_id);
+                t.rreq_received_at = Some(received_at);
+            }
+            Transition::ChallengePassed => {
+                expect(&[Challenge])?;
+                let passed = self
+                    .threeds
+                    .as_ref()
+                    .and_then(|t| t.trans_status)
+                    .is_some_and(TransStatus::authenticated);
+                if !passed {
+                    return Err(illegal("the challenge did not authenticate"));
+                }
+                p.status = Authenticated;
+            }
+            Transition::Claim {
+                terminal_id,
+                attempt_ref,
+            } => {
+                expect(&[Authenticated])?;
+                p.status = Authorising;
+                p.authorisation = Some(Authorisation {
+                    terminal_id,
+                    attempt_ref: Some(attempt_ref),
+                    proc_return_code: None,
+                    auth_code: None,
+                    host_ref: None,
+                    transaction_id: None,
+                    authorised_at: None,
+                });
+            }
+            Transition::Approve { answer, at } => {
+                expect(&[Authorising])?;
+                if !answer.proc_return_code.approved() {
+                    return Err(illegal("the bank did not approve"));
+                }
+                let a = p
+                    .authorisation
+                    .as_mut()
+                    .ok_or(illegal("no authorisation was claimed"))?;
+                record_answer(a, answer);
+                a.authorised_at = Some(at);
+                p.status = Approved;
+            }
+            Transition::Decline { answer } => {
+                expect(&[Authorising])?;
+                let a = p
+                    .authorisation
+                    .as_mut()
+                    .ok_or(illegal("no authorisation was claimed"))?;
+                record_answer(a, answer);
+                p.status = Declined;
+                p.error_code = Some(ErrorCode::Declined);
+            }
+            Transition::Fail { code, detail } => {
+                expect(&[CardSubmitted, Challenge, Authenticated, Authorising])?;
+                if let Some(t) = p.threeds.as_mut() {
+                    if let Some(acs) = detail.acs {
+                        t.ids(acs);
+                    }
+                    if let Some(a) = detail.authentication {
+                        t.record(a);
+                    }
+                    if let Some(md) = detail.md_status {
+                        t.md_status = Some(md);
+                    }
+                }
+                if let Some(code) = detail.proc_return_code {
+                    let a = p.authorisation.get_or_insert_with(|| Authorisation {
+                        terminal_id: String::new(),
+                        attempt_ref: None,
+                        proc_return_code: None,
+                        auth_code: None,
+                        host_ref: None,
+                        transaction_id: None,
+                        authorised_at: None,
+                    });
+                    a.proc_return_code = Some(code);
+                }
+                p.status = Failed;
+                p.error_code = Some(code);
+            }
+            Transition::Cancel(code) => {
+                expect(&[Created, Challenge])?;
+                p.status = Cancelled;
+                p.error_code = Some(code);
+            }
+            Transition::Expire => {
+                expect(&[Created, Challenge])?;
+                p.status = Expired;
+                p.error_code = Some(ErrorCode::PaymentExpired);
+            }
+            Transition::Reserve { amount_minor } => {
+                expect(&[Approved])?;
+                if amount_minor <= 0 || amount_minor > self.refundable_minor() {
+                    return Err(illegal("more than can be refunded"));
+                }
+                p.refund_reserved_minor = p.refund_reserved_minor.saturating_add(amount_minor);
+            }
+            Transition::SettleRefund {
+                void,
+                amount_minor,
+                succeeded,
+            } => {
+                expect(&[Approved])?;
+                if !succeeded {
+                    p.refund_reserved_minor =
+                        p.refund_reserved_minor.saturating_sub(amount_minor).max(0);
+                } else if void {
+                    p.status = Voided;
+                } else {
+                    p.refunded_minor = p.refunded_minor.saturating_add(amount_minor);
+                    if p.refunded_minor >= p.charged_minor() {
+                        p.status = Refunded;
+                    }
+                }
+            }
+        }
+        if p.status != self.status && !self.status.can_move_to(p.status) {
+            return Err(illegal("the machine has no such move"));
+        }
+        p.updated_at = now;
+        p.version = self.version.saturating_add(1);
+        Ok(p)
+    }
+}
+
+fn record_answer(a: &mut Authorisation, answer: BankAnswer) {
+    a.proc_return_code = Some(answer.proc_return_code);
+    a.auth_code = answer.auth_code.filter(|s| !s.is_empty());
+    a.host_ref = answer.host_ref.filter(|s| !s.is_empty());
+    a.transaction_id = answer.transaction_id.filter(|s| !s.is_empty());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn created() -> Payment {
+        Payment {
+            id: PaymentId::generate(),
+            merchant_id: MerchantId::parse("mrc_test").unwrap(),
+            order_id: OrderId::parse("ORD-1").unwrap(),
+            amount: Money::parse("150.00", Currency::Try).unwrap(),
+            installment: Installment::SINGLE,
+            installment_fee_minor: 0,
+            locale: Locale::Tr,
+            description: Description::parse("").unwrap(),
+            customer: Customer::default(),
+            ok_url: "https://shop.example/ok".into(),
+            fail_url: "https://shop.example/fail".into(),
+            callback_url: None,
+            source: Source::Form,
+            status: Status::Created,
+            created_at: 0,
+            updated_at: 0,
+            expires_at: 900_000,
+            version: 0,
+            client_ip: None,
+            card: None,
+            threeds: None,
+            authorisation: None,
+            error_code: None,
+            result: None,
+            refunded_minor: 0,
+            refund_reserved_minor: 0,
+        }
+    }
+
+    fn card() -> CardSummary {
+        CardSummary {
+            brand: CardBrand::Mastercard,
+            masked_pan: "555555******4444".into(),
+            holder: "AYSE YILMAZ".into(),
+            bank: None,
+            program: None,
+            kind: None,
+        }
+    }
+
+    fn submitted() -> Payment {
+        created()
+            .apply(
+                Transition::SubmitCard {
+                    card: card(),
+                    threeds_server_trans_id: "t1".into(),
+                    client_ip: Some("203.0.113.9".into()),
+                    installment: Installment::SINGLE,
+                    installment_fee_minor: 0,
+                },
+                1,
+            )
+            .unwrap()
+    }
+
+    fn auth(status: TransStatus) -> Authentication {
+        Authentication {
+            trans_status: status,
+            trans_status_reason: None,
+            eci: Eci::parse("02").ok(),
+            authentication_value: Some("AAAB".into()),
+        }
+    }
+
+    fn ids() -> AcsIds {
+        AcsIds {
+            acs_trans_id: "a1".into(),
+            ds_trans_id: "d1".into(),
+        }
+    }
+
+    fn answer(code: &str) -> BankAnswer {
+        BankAnswer {
+            proc_return_code: ResponseCode::parse(code).unwrap(),
+            auth_code: Some("A1B2C3".into()),
+            host_ref: Some("123456789012".into()),
+            transaction_id: Some("26000001".into()),
+        }
+    }
+
+    #[test]
+    fn a_frictionless_payment_is_approved_and_versions_count_up() {
+        let p = submitted();
+        assert_eq!((p.status, p.version), (Status::CardSubmitted, 1));
+        let p = p
+            .apply(
+                Transition::Frictionless {
+                    acs: ids(),
+                    authentication: auth(TransStatus::Y),
+                },
+                2,
+            )
+            .unwrap();
+        assert_eq!(p.threeds.as_ref().unwrap().md_status.unwrap().digit(), 1);
+        let p = p
+            .apply(
+                Transition::Claim {
+                    terminal_id: "T1".into(),
+                    attempt_ref: "au_1".into(),
+                },
+                3,
+            )
+            .unwrap();
+        let p = p
+            .apply(
+                Transition::Approve {
+                    answer: answer("00"),
+                    at: 4,
+                },
+                4,
+            )
+            .unwrap();
+        assert_eq!(
+            (p.status, p.version, p.updated_at),
+            (Status::Approved, 4, 4)
+        );
+        assert_eq!(p.attempt_ref(), Some("au_1"));
+        assert!(p.apply(Transition::Expire, 5).is_err());
+    }
+
+    #[test]
+    fn the_machine_refuses_what_it_does_not_allow() {
+        let p = created();
+        assert!(p.apply(Transition::ChallengePassed, 1).is_err());
+        assert!(
+            p.apply(
+                Transition::Approve {
+                    answer: answer("00"),
+                    at: 1
+                },
+                1
+            )
+            .is_err()
+        );
+        let s = submitted();
+        // A frictionless answer that did not authenticate is a failure, not a move on.
+        assert!(
+            s.apply(
+                Transition::Frictionless {
+                    acs: ids(),
+                    authentication: auth(TransStatus::N),
+                },
+                2
+            )
+            .is_err()
+        );
+        let c = s
+            .apply(
+                Transition::Challenge {
+                    acs: ids(),
+                    acs_url: "https://acs.example/c".into(),
+                },
+                2,
+            )
+            .unwrap();
+        assert!(
+            c.apply(Transition::ChallengePassed, 3).is_err(),
+            "no RReq yet"
+        );
+        let outcome = Transition::ChallengeOutcome {
+            authentication: auth(TransStatus::Y),
+            challenge_cancel: None,
+            ds_trans_id: "d1".into(),
+            received_at: 3,
+        };
+        let r = c.apply(outcome.clone(), 3).unwrap();
+        assert!(r.apply(outcome, 4).is_err(), "one RReq only");
+        assert_eq!(
+            r.apply(Transition::ChallengePassed, 4).unwrap().status,
+            Status::Authenticated
+        );
+    }
+
+    #[test]
+    fn refunds_are_decided_here_and_never_exceed_the_charge() {
+        let approved = submitted()
+            .apply(
+                Transition::Frictionless {
+                    acs: ids(),
+                    authentication: auth(TransStatus::Y),
+                },
+                2,
+            )
+            .and_then(|p| {
+                p.apply(
+                    Transition::Claim {
+                        terminal_id: "T1".into(),
+                        attempt_ref: "au_1".into(),
+                    },
+                    3,
+                )
+            })
+            .and_then(|p| {
+                p.apply(
+                    Transition::Approve {
+                        answer: answer("00"),
+                        at: 4,
+                    },
+                    4,
+                )
+            })
+            .unwrap();
+        let r = approved
+            .apply(
+                Transition::Reserve {
+                    amount_minor: 10_000,
+                },
+                5,
+            )
+            .unwrap();
+        assert!(
+            r.apply(
+                Transition::Reserve {
+                    amount_minor: 5_001
+                },
+                6
+            )
+            .is_err()
+        );
+        let refused = r
+            .apply(
+                Transition::SettleRefund {
+                    void: false,
+                    amount_minor: 10_000,
+                    succeeded: false,
+                },
+                6,
+            )
+            .unwrap();
+        assert_eq!(refused.refund_reserved_minor, 0);
+        let all = r
+            .apply(
+                Transition::Reserve {
+                    amount_minor: 5_000,
+                },
+                6,
+            )
+            .and_then(|p| {
+                p.apply(
+                    Transition::SettleRefund {
+                        void: false,
+                        amount_minor: 10_000,
+                        succeeded: true,
+                    },
+                    7,
+                )
+            })
+            .and_then(|p| {
+                p.apply(
+                    Transition::SettleRefund {
+                        void: false,
+                        amount_minor: 5_000,
+                        succeeded: true,
+                    },
+                    8,
+                )
+            })
+            .unwrap();
+        assert_eq!(all.status, Status::Refunded);
+    }
+}

@@ -1,0 +1,599 @@
+//! The simulated acquiring bank, served under `/sim/bank`: it answers by test card with a
+//! response code, an auth code, a 12-digit host reference and a transaction id, and takes
+//! voids, refunds and reversals of what it authorised. Its books are stored.
+//!
+//! Voids and refunds of an amount whose minor part is `13` (e.g. `10.13`) are refused with
+//! `58`; `77` takes three seconds (to exercise in-flight requests); `91` is done but the
+//! first answer is lost (HTTP 503), as when a bank times out after acting. A repeat with the
+//! same `reference` gets the first answer again and is not done twice. An authorisation of an
+//! amount whose minor part is `91` is approved and booked but its answer lost the same way;
+//! Kapı then asks what became of it (`/v1/inquiries`, by the attempt's reference) and finishes
+//! or reverses it (`/v1/reversals`, by the same reference).
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::{RawQuery, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use super::{Records, problem, unavailable};
+use crate::{
+    clock::Clock,
+    domain::Pan,
+    simstore::{SimStore, SimStoreError},
+    wire::bank::{AfterSaleRequest, AuthRequest, AuthResponse, InquiryRequest, InquiryResponse},
+};
+
+/// Authorisations, by the attempt's reference (tag: the order id).
+pub(crate) const AUTH: &str = "bank_auth";
+/// Voids, refunds and reversals, by their own reference (tag: the order id).
+pub(crate) const OP: &str = "bank_op";
+/// The reference of an authorisation, by its transaction id.
+pub(crate) const BY_TXN: &str = "bank_auth_by_txn";
+/// The books listed at once, at most.
+const LIST_LIMIT: i64 = 1000;
+
+/// One operation the bank saw. No card data beyond the masked number.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimTransaction {
+    /// `authorisation`, `void`, `refund` or `reversal`.
+    pub kind: String,
+    /// The caller's reference: an authorisation attempt's, or a void's or refund's.
+    pub reference: String,
+    /// For voids, refunds and reversals: the authorisation's transaction id.
+    pub original_transaction_id: Option<String>,
+    pub terminal_id: String,
+    pub order_id: String,
+    pub payment_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub installment: u8,
+    pub masked_pan: String,
+    pub eci: String,
+    pub proc_return_code: String,
+    pub auth_code: String,
+    pub host_ref: String,
+    pub transaction_id: String,
+    /// When the bank booked it (unix ms).
+    #[serde(default)]
+    pub at: i64,
+}
+
+impl SimTransaction {
+    fn answer(&self) -> AuthResponse {
+        AuthResponse {
+            proc_return_code: self.proc_return_code.clone(),
+            auth_code: self.auth_code.clone(),
+            host_ref: self.host_ref.clone(),
+            transaction_id: self.transaction_id.clone(),
+        }
+    }
+
+    fn approved(&self) -> bool {
+        self.proc_return_code == "00"
+    }
+}
+
+#[derive(Clone)]
+pub struct BankSim {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    auths: Records,
+    ops: Records,
+    by_txn: Records,
+    clock: Arc<dyn Clock>,
+    terminal_id: String,
+    api_key: SecretString,
+}
+
+/// What the simulated issuer decides for a card number.
+pub enum Decision {
+    Respond(&'static str),
+    Unreachable,
+}
+
+pub fn decide(pan: &str) -> Decision {
+    match pan {
+        "4000000000009995" => Decision::Respond("51"),
+        "5100000000000057" => Decision::Respond("54"),
+        "4000000000000002" => Decision::Respond("05"),
+        "4000000000000416" => Decision::Respond("41"),
+        "4000000000000432" => Decision::Respond("43"),
+        "4000000000000911" => Decision::Unreachable,
+        _ => Decision::Respond("00"),
+    }
+}
+
+fn random_digits(n: usize) -> String {
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect()
+}
+
+fn random_auth_code() -> String {
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| {
+            let i = rng.random_range(0..CHARS.len());
+            CHARS.get(i).map_or('0', |c| char::from(*c))
+        })
+        .collect()
+}
+
+fn new_transaction_id() -> String {
+    format!(
+        "{}{}",
+        time::OffsetDateTime::now_utc().year() % 100,
+        random_digits(16)
+    )
+}
+
+/// A request the bank refuses before looking at it: status, code and detail of the problem.
+struct Refusal(StatusCode, &'static str, &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        problem(self.0, self.1, self.2)
+    }
+}
+
+fn lost_answer() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "timeout").into_response()
+}
+
+impl BankSim {
+    pub fn new(
+        store: Arc<dyn SimStore>,
+        clock: Arc<dyn Clock>,
+        terminal_id: String,
+        api_key: SecretString,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                auths: Records::new(store.clone(), AUTH),
+                ops: Records::new(store.clone(), OP),
+                by_txn: Records::new(store, BY_TXN),
+                clock,
+                terminal_id,
+                api_key,
+            }),
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/v1/authorisations", post(authorise))
+            .route("/v1/voids", post(void))
+            .route("/v1/refunds", post(refund))
+            .route("/v1/reversals", post(reverse))
+            .route("/v1/inquiries", post(inquire))
+            .route("/v1/transactions", get(transactions))
+            .with_state(self)
+    }
+
+    /// The caller's terminal key, in constant time.
+    fn check_key(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if bool::from(
+            given
+                .as_bytes()
+                .ct_eq(self.inner.api_key.expose_secret().as_bytes()),
+        ) {
+            Ok(())
+        } else {
+            Err(Refusal(
+                StatusCode::UNAUTHORIZED,
+                "BANK-401",
+                "unknown terminal credentials",
+            ))
+        }
+    }
+
+    /// A request of this terminal, parsed.
+    fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        terminal: impl Fn(&T) -> &str,
+    ) -> Result<T, Refusal> {
+        self.check_key(headers)?;
+        let req: T = serde_json::from_slice(body)
+            .map_err(|_| Refusal(StatusCode::BAD_REQUEST, "BANK-400", "malformed request"))?;
+        if terminal(&req) != self.inner.terminal_id {
+            return Err(Refusal(
+                StatusCode::FORBIDDEN,
+                "BANK-403",
+                "terminal id does not match its key",
+            ));
+        }
+        Ok(req)
+    }
+
+    async fn authorisation(
+        &self,
+        reference: &str,
+    ) -> Result<Option<SimTransaction>, SimStoreError> {
+        self.inner.auths.get(reference).await
+    }
+
+    async fn authorisation_by_txn(
+        &self,
+        transaction_id: &str,
+    ) -> Result<Option<SimTransaction>, SimStoreError> {
+        match self.inner.by_txn.get::<String>(transaction_id).await? {
+            Some(reference) => self.authorisation(&reference).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Voids, refunds and reversals of the authorisation with this transaction id.
+    async fn operations_on(
+        &self,
+        original: &SimTransaction,
+    ) -> Result<Vec<SimTransaction>, SimStoreError> {
+        Ok(self
+            .inner
+            .ops
+            .list::<SimTransaction>(Some(&original.order_id), LIST_LIMIT)
+            .await?
+            .into_iter()
+            .filter(|t| t.original_transaction_id.as_deref() == Some(&original.transaction_id))
+            .collect())
+    }
+}
+
+async fn authorise(
+    State(sim): State<BankSim>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: AuthRequest = match sim.parse(&headers, &body, |r: &AuthRequest| &r.terminal_id) {
+        Ok(req) => req,
+        Err(refused) => return refused.into_response(),
+    };
+    match book_authorisation(&sim, &req).await {
+        Ok(Some(answer)) if req.amount_minor % 100 == 91 => {
+            // Approved and booked, but the answer never reaches the caller.
+            drop(answer);
+            lost_answer()
+        }
+        Ok(Some(answer)) => Json(answer).into_response(),
+        Ok(None) => (StatusCode::SERVICE_UNAVAILABLE, "issuer inoperative").into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Books an authorisation (once per reference); `None` when the issuer cannot be reached.
+async fn book_authorisation(
+    sim: &BankSim,
+    req: &AuthRequest,
+) -> Result<Option<AuthResponse>, SimStoreError> {
+    // A repeat of an attempt the bank booked already gets the first answer.
+    if let Some(earlier) = sim.authorisation(&req.reference).await? {
+        return Ok(Some(earlier.answer()));
+    }
+    let Ok(pan) = Pan::parse(req.pan.expose()) else {
+        return Ok(Some(AuthResponse {
+            proc_return_code: "14".into(),
+            auth_code: String::new(),
+            host_ref: random_digits(12),
+            transaction_id: String::new(),
+        }));
+    };
+    let code = match decide(pan.expose()) {
+        Decision::Unreachable => return Ok(None),
+        Decision::Respond(code) => code,
+    };
+    let txn = SimTransaction {
+        kind: "authorisation".into(),
+        reference: req.reference.clone(),
+        original_transaction_id: None,
+        terminal_id: req.terminal_id.clone(),
+        order_id: req.order_id.clone(),
+        payment_id: req.payment_id.clone(),
+        amount_minor: req.amount_minor,
+        currency: req.currency.clone(),
+        installment: req.installment,
+        masked_pan: pan.masked(),
+        eci: req.eci.clone(),
+        proc_return_code: code.into(),
+        auth_code: if code == "00" {
+            random_auth_code()
+        } else {
+            String::new()
+        },
+        host_ref: random_digits(12),
+        transaction_id: new_transaction_id(),
+        at: sim.now_ms(),
+    };
+    if !sim
+        .inner
+        .auths
+        .insert(&txn.reference, Some(&txn.order_id), &txn, txn.at)
+        .await?
+    {
+        // Booked meanwhile by a concurrent repeat: that one's answer.
+        return Ok(sim.authorisation(&req.reference).await?.map(|t| t.answer()));
+    }
+    sim.inner
+        .by_txn
+        .insert(&txn.transaction_id, None, &txn.reference, txn.at)
+        .await?;
+    Ok(Some(txn.answer()))
+}
+
+/// What a void or refund of `req` gets, on the books as they are.
+async fn after_sale_code(
+    sim: &BankSim,
+    req: &AfterSaleRequest,
+    kind: &str,
+) -> Result<(&'static str, Option<SimTransaction>), SimStoreError> {
+    let original = sim
+        .authorisation_by_txn(&req.original_transaction_id)
+        .await?
+        .filter(SimTransaction::approved);
+    let Some(o) = original else {
+        return Ok(("12", None));
+    };
+    let done = sim.operations_on(&o).await?;
+    let done_of = |k: &str| {
+        done.iter()
+            .filter(|t| t.kind == k && t.approved())
+            .map(|t| t.amount_minor)
+            .collect::<Vec<_>>()
+    };
+    let refunded: i64 = done_of("refund").iter().sum();
+    let too_much = match kind {
+        "void" => req.amount_minor != o.amount_minor || refunded > 0,
+        _ => refunded + req.amount_minor > o.amount_minor,
+    };
+    let code = if req.amount_minor % 100 == 13 {
+        "58"
+    } else if !done_of("void").is_empty() || !done_of("reversal").is_empty() {
+        "12"
+    } else if too_much {
+        "13"
+    } else {
+        "00"
+    };
+    Ok((code, Some(o)))
+}
+
+/// Voids and refunds: checked against what this bank authorised; one answer per reference.
+async fn after_sale(sim: BankSim, req: AfterSaleRequest, kind: &str) -> Response {
+    if req.amount_minor % 100 == 77 {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
+    // (the answer, whether this request did it: only a first answer is ever lost)
+    let answer = async {
+        if let Some(earlier) = sim.inner.ops.get::<SimTransaction>(&req.reference).await? {
+            return Ok::<_, SimStoreError>((earlier.answer(), false));
+        }
+        let (code, original) = after_sale_code(&sim, &req, kind).await?;
+        let op = SimTransaction {
+            kind: kind.into(),
+            reference: req.reference.clone(),
+            original_transaction_id: Some(req.original_transaction_id.clone()),
+            terminal_id: req.terminal_id.clone(),
+            order_id: req.order_id.clone(),
+            payment_id: req.payment_id.clone(),
+            amount_minor: req.amount_minor,
+            currency: req.currency.clone(),
+            installment: original.as_ref().map_or(1, |o| o.installment),
+            masked_pan: original
+                .as_ref()
+                .map(|o| o.masked_pan.clone())
+                .unwrap_or_default(),
+            eci: original.as_ref().map(|o| o.eci.clone()).unwrap_or_default(),
+            proc_return_code: code.into(),
+            auth_code: String::new(),
+            host_ref: random_digits(12),
+            transaction_id: new_transaction_id(),
+            at: sim.now_ms(),
+        };
+        sim.inner
+            .ops
+            .insert(&op.reference, Some(&op.order_id), &op, op.at)
+            .await?;
+        Ok((op.answer(), true))
+    }
+    .await;
+    match answer {
+        // Done, but the answer never reaches the caller.
+        Ok((_, true)) if req.amount_minor % 100 == 91 => lost_answer(),
+        Ok((answer, _)) => Json(answer).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// What became of an authorisation attempt, by its reference.
+async fn inquire(
+    State(sim): State<BankSim>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: InquiryRequest = match sim.parse(&headers, &body, |r: &InquiryRequest| &r.terminal_id)
+    {
+        Ok(req) => req,
+        Err(refused) => return refused.into_response(),
+    };
+    let answer = async {
+        let Some(t) = sim.authorisation(&req.reference).await? else {
+            return Ok::<_, SimStoreError>(InquiryResponse {
+                found: false,
+                reversed: false,
+                proc_return_code: String::new(),
+                auth_code: String::new(),
+                host_ref: String::new(),
+                transaction_id: String::new(),
+            });
+        };
+        let reversed = sim
+            .operations_on(&t)
+            .await?
+            .iter()
+            .any(|o| o.kind == "reversal" && o.approved());
+        Ok(InquiryResponse {
+            found: true,
+            reversed,
+            proc_return_code: t.proc_return_code,
+            auth_code: t.auth_code,
+            host_ref: t.host_ref,
+            transaction_id: t.transaction_id,
+        })
+    }
+    .await;
+    match answer {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Reverses the approved, not yet reversed authorisation of an attempt (by its reference).
+async fn reverse(
+    State(sim): State<BankSim>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: AfterSaleRequest =
+        match sim.parse(&headers, &body, |r: &AfterSaleRequest| &r.terminal_id) {
+            Ok(req) => req,
+            Err(refused) => return refused.into_response(),
+        };
+    let answer = async {
+        if let Some(earlier) = sim.inner.ops.get::<SimTransaction>(&req.reference).await? {
+            return Ok::<_, SimStoreError>(earlier.answer());
+        }
+        let found = match sim.authorisation(&req.original_reference).await? {
+            Some(o) if o.approved() => {
+                let reversed = sim
+                    .operations_on(&o)
+                    .await?
+                    .iter()
+                    .any(|t| t.kind == "reversal" && t.approved());
+                (!reversed).then_some(o)
+            }
+            _ => None,
+        };
+        let Some(o) = found else {
+            // Nothing to reverse (yet): not booked, so a later retry may still find one.
+            return Ok(AuthResponse {
+                proc_return_code: "25".into(),
+                auth_code: String::new(),
+                host_ref: random_digits(12),
+                transaction_id: String::new(),
+            });
+        };
+        let op = SimTransaction {
+            kind: "reversal".into(),
+            reference: req.reference.clone(),
+            original_transaction_id: Some(o.transaction_id.clone()),
+            proc_return_code: "00".into(),
+            auth_code: String::new(),
+            host_ref: random_digits(12),
+            transaction_id: String::new(),
+            at: sim.now_ms(),
+            ..o
+        };
+        sim.inner
+            .ops
+            .insert(&op.reference, Some(&op.order_id), &op, op.at)
+            .await?;
+        Ok(op.answer())
+    }
+    .await;
+    match answer {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn void(State(sim): State<BankSim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    match sim.parse(&headers, &body, |r: &AfterSaleRequest| &r.terminal_id) {
+        Ok(req) => after_sale(sim, req, "void").await,
+        Err(refused) => refused.into_response(),
+    }
+}
+
+async fn refund(
+    State(sim): State<BankSim>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match sim.parse(&headers, &body, |r: &AfterSaleRequest| &r.terminal_id) {
+        Ok(req) => after_sale(sim, req, "refund").await,
+        Err(refused) => refused.into_response(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TxnQuery {
+    order_id: Option<String>,
+    payment_id: Option<String>,
+    kind: Option<String>,
+}
+
+/// Simulator only: what the bank saw, newest first, so a test or an operator can check that
+/// a payment was authorised exactly once.
+async fn transactions(
+    State(sim): State<BankSim>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Err(refused) = sim.check_key(&headers) {
+        return refused.into_response();
+    }
+    let Ok(q) = serde_urlencoded::from_str::<TxnQuery>(query.as_deref().unwrap_or("")) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "BANK-400",
+            "unknown query parameter",
+        );
+    };
+    let books = async {
+        let order = q.order_id.as_deref();
+        let mut all: Vec<SimTransaction> = sim.inner.auths.list(order, LIST_LIMIT).await?;
+        all.extend(
+            sim.inner
+                .ops
+                .list::<SimTransaction>(order, LIST_LIMIT)
+                .await?,
+        );
+        Ok::<_, SimStoreError>(all)
+    }
+    .await;
+    let mut all = match books {
+        Ok(all) => all,
+        Err(e) => return unavailable(e),
+    };
+    // Newest first; at the same time, what was done to an authorisation came after it.
+    let rank = |t: &SimTransaction| u8::from(t.kind != "authorisation");
+    all.sort_by(|a, b| b.at.cmp(&a.at).then(rank(b).cmp(&rank(a))));
+    let filtered: Vec<SimTransaction> = all
+        .into_iter()
+        .filter(|t| q.payment_id.as_ref().is_none_or(|p| &t.payment_id == p))
+        .filter(|t| q.kind.as_ref().is_none_or(|k| &t.kind == k))
+        .collect();
+    Json(filtered).into_response()
+}

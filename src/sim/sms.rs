@@ -1,0 +1,84 @@
+//! The simulated SMS gateway: it "sends" a one-time code by keeping it for `GET /sim/sms`
+//! (newest first; `?acs_trans_id=ID` for one challenge's messages).
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::{Query, State},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::{Deserialize, Serialize};
+
+use super::Records;
+use crate::{clock::Clock, domain::ids::random_token, simstore::SimStore};
+
+pub(crate) const KIND: &str = "sms";
+/// Without a filter, the newest this many.
+const NEWEST: i64 = 1000;
+
+/// A message as the outbox shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub acs_trans_id: String,
+    pub phone: String,
+    pub code: String,
+    pub sent_at: String,
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    records: Records,
+    clock: Arc<dyn Clock>,
+}
+
+impl Outbox {
+    pub(crate) fn new(store: Arc<dyn SimStore>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            records: Records::new(store, KIND),
+            clock,
+        }
+    }
+
+    /// "Sends" the code of a challenge to the (masked) phone.
+    pub(crate) async fn send(
+        &self,
+        acs_trans_id: &str,
+        phone_masked: &str,
+        code: &str,
+    ) -> Result<(), String> {
+        let now = self.clock.now_ms();
+        let entry = OutboxEntry {
+            acs_trans_id: acs_trans_id.to_owned(),
+            phone: phone_masked.to_owned(),
+            code: code.to_owned(),
+            sent_at: crate::clock::rfc3339(now),
+        };
+        self.records
+            .insert(&random_token(12), Some(acs_trans_id), &entry, now)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn router(self) -> Router {
+        Router::new().route("/", get(outbox)).with_state(self)
+    }
+}
+
+#[derive(Deserialize)]
+struct OutboxQuery {
+    acs_trans_id: Option<String>,
+}
+
+async fn outbox(State(outbox): State<Outbox>, Query(q): Query<OutboxQuery>) -> Response {
+    match outbox
+        .records
+        .list::<OutboxEntry>(q.acs_trans_id.as_deref(), NEWEST)
+        .await
+    {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => super::unavailable(e),
+    }
+}

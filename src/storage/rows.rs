@@ -1,0 +1,264 @@
+//! A payment as a row of the `payments` table, the same for every backend: the column list
+//! exists here once. A row becomes a `Payment` only if every value parses; otherwise it is
+//! `StoreError::Corrupt`, never a silent default.
+
+use crate::{
+    checkout::{
+        Status,
+        payment::{Authorisation, CardSummary, Payment, Source, ThreeDs},
+    },
+    domain::{
+        CardBrand, Currency, Customer, Description, Installment, Invalid, Locale, MerchantId,
+        Money, OrderId, PaymentId,
+        threeds::{Eci, MdStatus, ResponseCode, TransStatus},
+    },
+    error::ErrorCode,
+};
+
+use super::StoreError;
+
+/// Every column of `payments`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PaymentRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub order_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub installment: i64,
+    pub locale: String,
+    pub description: String,
+    pub customer_name: String,
+    pub customer_email: String,
+    pub customer_phone: String,
+    pub ok_url: String,
+    pub fail_url: String,
+    pub callback_url: Option<String>,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: i64,
+    pub version: i64,
+    pub card_brand: Option<String>,
+    pub masked_pan: Option<String>,
+    pub card_holder: Option<String>,
+    pub threeds_server_trans_id: Option<String>,
+    pub acs_trans_id: Option<String>,
+    pub ds_trans_id: Option<String>,
+    pub acs_url: Option<String>,
+    pub trans_status: Option<String>,
+    pub trans_status_reason: Option<String>,
+    pub challenge_cancel: Option<String>,
+    pub eci: Option<String>,
+    pub authentication_value: Option<String>,
+    pub md_status: Option<String>,
+    pub rreq_received_at: Option<i64>,
+    pub terminal_id: Option<String>,
+    pub attempt_ref: Option<String>,
+    pub proc_return_code: Option<String>,
+    pub auth_code: Option<String>,
+    pub host_ref: Option<String>,
+    pub transaction_id: Option<String>,
+    pub authorised_at: Option<i64>,
+    pub error_code: Option<String>,
+    pub result_fields: Option<String>,
+    pub refunded_minor: i64,
+    pub refund_reserved_minor: i64,
+    pub source: String,
+    pub client_ip: Option<String>,
+    pub installment_fee_minor: i64,
+    pub card_bank: Option<String>,
+    pub card_program: Option<String>,
+    pub card_kind: Option<String>,
+}
+
+fn opt<T>(
+    v: &Option<String>,
+    parse: impl Fn(&str) -> Result<T, Invalid>,
+) -> Result<Option<T>, Invalid> {
+    v.as_deref().map(parse).transpose()
+}
+
+fn error_code(s: &str) -> Result<ErrorCode, Invalid> {
+    ErrorCode::ALL
+        .iter()
+        .copied()
+        .find(|c| c.code() == s)
+        .ok_or(Invalid::new("error code", "not one of Kapı's codes"))
+}
+
+fn status(s: &str) -> Result<Status, Invalid> {
+    Status::parse(s).ok_or(Invalid::new("status", "not a payment status"))
+}
+
+fn brand(s: &str) -> Result<CardBrand, Invalid> {
+    CardBrand::parse(s).ok_or(Invalid::new("card brand", "not a supported brand"))
+}
+
+impl PaymentRow {
+    fn parse(self) -> Result<Payment, Invalid> {
+        let currency =
+            Currency::parse(&self.currency).map_err(|_| Invalid::new("currency", "unknown"))?;
+        let amount = Money::from_minor(self.amount_minor, currency)
+            .map_err(|_| Invalid::new("amount", "not a positive amount"))?;
+        // Free text as stored: it was checked when it was written.
+        let customer = Customer {
+            name: self.customer_name,
+            email: self.customer_email,
+            phone: self.customer_phone,
+        };
+        let card = match (&self.card_brand, &self.masked_pan) {
+            (Some(b), Some(masked_pan)) => Some(CardSummary {
+                brand: brand(b)?,
+                masked_pan: masked_pan.clone(),
+                holder: self.card_holder.clone().unwrap_or_default(),
+                bank: self.card_bank.clone(),
+                program: self.card_program.clone(),
+                kind: self.card_kind.clone(),
+            }),
+            _ => None,
+        };
+        let threeds = match &self.threeds_server_trans_id {
+            Some(id) => Some(ThreeDs {
+                server_trans_id: id.clone(),
+                acs_trans_id: self.acs_trans_id.clone(),
+                ds_trans_id: self.ds_trans_id.clone(),
+                acs_url: self.acs_url.clone(),
+                trans_status: opt(&self.trans_status, TransStatus::parse)?,
+                trans_status_reason: self.trans_status_reason.clone(),
+                challenge_cancel: self.challenge_cancel.clone(),
+                eci: opt(&self.eci, Eci::parse)?,
+                authentication_value: self.authentication_value.clone(),
+                md_status: opt(&self.md_status, MdStatus::parse)?,
+                rreq_received_at: self.rreq_received_at,
+            }),
+            None => None,
+        };
+        let authorisation = match (&self.terminal_id, &self.proc_return_code) {
+            (None, None) => None,
+            _ => Some(Authorisation {
+                terminal_id: self.terminal_id.clone().unwrap_or_default(),
+                attempt_ref: self.attempt_ref.clone(),
+                proc_return_code: opt(&self.proc_return_code, ResponseCode::parse)?,
+                auth_code: self.auth_code.clone(),
+                host_ref: self.host_ref.clone(),
+                transaction_id: self.transaction_id.clone(),
+                authorised_at: self.authorised_at,
+            }),
+        };
+        let result = match &self.result_fields {
+            Some(json) => Some(
+                serde_json::from_str(json)
+                    .map_err(|_| Invalid::new("result", "not a list of fields"))?,
+            ),
+            None => None,
+        };
+        Ok(Payment {
+            id: PaymentId::parse(&self.id)?,
+            merchant_id: MerchantId::parse(&self.merchant_id)?,
+            order_id: OrderId::parse(&self.order_id)?,
+            amount,
+            installment: Installment::from_count(self.installment)?,
+            installment_fee_minor: self.installment_fee_minor,
+            locale: Locale::parse(&self.locale)?,
+            description: Description::from_stored(self.description),
+            customer,
+            ok_url: self.ok_url,
+            fail_url: self.fail_url,
+            callback_url: self.callback_url,
+            source: Source::parse(&self.source)?,
+            status: status(&self.status)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+            version: self.version,
+            client_ip: self.client_ip,
+            card,
+            threeds,
+            authorisation,
+            error_code: opt(&self.error_code, error_code)?,
+            result,
+            refunded_minor: self.refunded_minor,
+            refund_reserved_minor: self.refund_reserved_minor,
+        })
+    }
+}
+
+impl TryFrom<PaymentRow> for Payment {
+    type Error = StoreError;
+
+    fn try_from(row: PaymentRow) -> Result<Self, StoreError> {
+        let id = row.id.clone();
+        row.parse()
+            .map_err(|e| StoreError::Corrupt(format!("payment {id}: {e}")))
+    }
+}
+
+impl From<&Payment> for PaymentRow {
+    fn from(p: &Payment) -> Self {
+        let card = p.card.as_ref();
+        let t = p.threeds.as_ref();
+        let a = p.authorisation.as_ref();
+        Self {
+            id: p.id.to_string(),
+            merchant_id: p.merchant_id.to_string(),
+            order_id: p.order_id.to_string(),
+            amount_minor: p.amount.minor(),
+            currency: p.amount.currency().code().to_owned(),
+            installment: i64::from(p.installment.count()),
+            locale: p.locale.as_str().to_owned(),
+            description: p.description.as_str().to_owned(),
+            customer_name: p.customer.name.clone(),
+            customer_email: p.customer.email.clone(),
+            customer_phone: p.customer.phone.clone(),
+            ok_url: p.ok_url.clone(),
+            fail_url: p.fail_url.clone(),
+            callback_url: p.callback_url.clone(),
+            status: p.status.as_str().to_owned(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            expires_at: p.expires_at,
+            version: p.version,
+            card_brand: card.map(|c| c.brand.as_str().to_owned()),
+            masked_pan: card.map(|c| c.masked_pan.clone()),
+            card_holder: card.map(|c| c.holder.clone()),
+            threeds_server_trans_id: t.map(|t| t.server_trans_id.clone()),
+            acs_trans_id: t.and_then(|t| t.acs_trans_id.clone()),
+            ds_trans_id: t.and_then(|t| t.ds_trans_id.clone()),
+            acs_url: t.and_then(|t| t.acs_url.clone()),
+            trans_status: t
+                .and_then(|t| t.trans_status)
+                .map(|s| s.as_str().to_owned()),
+            trans_status_reason: t.and_then(|t| t.trans_status_reason.clone()),
+            challenge_cancel: t.and_then(|t| t.challenge_cancel.clone()),
+            eci: t
+                .and_then(|t| t.eci.as_ref())
+                .map(|e| e.as_str().to_owned()),
+            authentication_value: t.and_then(|t| t.authentication_value.clone()),
+            md_status: t.and_then(|t| t.md_status).map(|m| m.to_string()),
+            rreq_received_at: t.and_then(|t| t.rreq_received_at),
+            terminal_id: a.map(|a| a.terminal_id.clone()).filter(|t| !t.is_empty()),
+            attempt_ref: a.and_then(|a| a.attempt_ref.clone()),
+            proc_return_code: a
+                .and_then(|a| a.proc_return_code.as_ref())
+                .map(|c| c.as_str().to_owned()),
+            auth_code: a.and_then(|a| a.auth_code.clone()),
+            host_ref: a.and_then(|a| a.host_ref.clone()),
+            transaction_id: a.and_then(|a| a.transaction_id.clone()),
+            authorised_at: a.and_then(|a| a.authorised_at),
+            error_code: p.error_code.map(|c| c.code().to_owned()),
+            result_fields: p
+                .result
+                .as_ref()
+                .and_then(|r| serde_json::to_string(r).ok()),
+            refunded_minor: p.refunded_minor,
+            refund_reserved_minor: p.refund_reserved_minor,
+            source: p.source.as_str().to_owned(),
+            client_ip: p.client_ip.clone(),
+            installment_fee_minor: p.installment_fee_minor,
+            card_bank: card.and_then(|c| c.bank.clone()),
+            card_program: card.and_then(|c| c.program.clone()),
+            card_kind: card.and_then(|c| c.kind.clone()),
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Merchants and the sealed data re-encryption walks, in SQLite.
+
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use crate::storage::*;
+
+#[async_trait]
+impl MerchantStore for SqliteStore {
+    async fn insert_merchant(&self, m: &MerchantRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO merchants (id, name, legal_title, address, phone, email, mersis, website, \
+             secret_key_enc, return_origins, created_at, key_lookup, webhook_url, allowed_ips, frame_origins) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&m.id)
+        .bind(&m.name)
+        .bind(&m.legal_title)
+        .bind(&m.address)
+        .bind(&m.phone)
+        .bind(&m.email)
+        .bind(&m.mersis)
+        .bind(&m.website)
+        .bind(&m.secret_key_enc)
+        .bind(&m.return_origins)
+        .bind(m.created_at)
+        .bind(&m.key_lookup)
+        .bind(&m.webhook_url)
+        .bind(&m.allowed_ips)
+        .bind(&m.frame_origins)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_merchant(&self, id: &str) -> Result<Option<MerchantRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM merchants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn list_merchants(&self) -> Result<Vec<MerchantRecord>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT * FROM merchants ORDER BY created_at")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn find_merchant_by_key(
+        &self,
+        lookup: &str,
+    ) -> Result<Option<MerchantRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM merchants WHERE key_lookup = ? OR prev_key_lookup = ? LIMIT 1",
+        )
+        .bind(lookup)
+        .bind(lookup)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn set_key_lookup(
+        &self,
+        id: &str,
+        lookup: &str,
+        prev_lookup: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE merchants SET key_lookup = ?, prev_key_lookup = ? WHERE id = ?")
+            .bind(lookup)
+            .bind(prev_lookup)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn rotate_merchant_key(&self, id: &str, r: &KeyRotation<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE merchants SET secret_key_enc = ?, key_lookup = ?, prev_secret_key_enc = ?, \
+             prev_key_lookup = ?, prev_key_expires_at = ? WHERE id = ?",
+        )
+        .bind(r.new_enc)
+        .bind(r.new_lookup)
+        .bind(r.prev_enc)
+        .bind(r.prev_lookup)
+        .bind(r.prev_expires_at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_merchant_api_settings(
+        &self,
+        id: &str,
+        webhook_url: Option<&str>,
+        allowed_ips: &[String],
+        frame_origins: &[String],
+    ) -> Result<(), StoreError> {
+        let json =
+            |v: &[String]| serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()));
+        sqlx::query(
+            "UPDATE merchants SET webhook_url = ?, allowed_ips = ?, frame_origins = ? WHERE id = ?",
+        )
+        .bind(webhook_url)
+        .bind(json(allowed_ips)?)
+        .bind(json(frame_origins)?)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_merchant_installment_plan(
+        &self,
+        id: &str,
+        plan: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE merchants SET installment_plan = ? WHERE id = ?")
+            .bind(plan)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_merchant_accent(&self, id: &str, colour: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE merchants SET accent_colour = ? WHERE id = ?")
+            .bind(colour)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_merchant_logo(
+        &self,
+        id: &str,
+        logo: Option<&MerchantLogo>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM merchant_logos WHERE merchant_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(logo) = logo {
+            sqlx::query(
+                "INSERT INTO merchant_logos (merchant_id, content_type, body, sha256) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(&logo.content_type)
+            .bind(&logo.body)
+            .bind(&logo.sha256)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE merchants SET logo_sha256 = ? WHERE id = ?")
+            .bind(logo.map(|l| l.sha256.as_str()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn merchant_logo(&self, id: &str) -> Result<Option<MerchantLogo>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT content_type, body, sha256 FROM merchant_logos WHERE merchant_id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(origins).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("UPDATE merchants SET return_origins = ? WHERE id = ?")
+            .bind(json)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SealedStore for SqliteStore {
+    async fn merchants_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<MerchantRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM merchants WHERE substr(secret_key_enc, 1, 5) != ? \
+             OR (prev_secret_key_enc IS NOT NULL AND substr(prev_secret_key_enc, 1, 5) != ?) LIMIT ?",
+        )
+        .bind(prefix)
+        .bind(prefix)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn replace_merchant_secrets(
+        &self,
+        id: &str,
+        old_enc: &[u8],
+        new_enc: &[u8],
+        new_prev_enc: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE merchants SET secret_key_enc = ?, prev_secret_key_enc = COALESCE(?, prev_secret_key_enc) \
+             WHERE id = ? AND secret_key_enc = ?",
+        )
+        .bind(new_enc)
+        .bind(new_prev_enc)
+        .bind(id)
+        .bind(old_enc)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn cards_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT payment_id, data_enc FROM card_vault WHERE substr(data_enc, 1, 5) != ? LIMIT ?",
+        )
+        .bind(prefix)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn replace_card(
+        &self,
+        payment_id: &str,
+        old_enc: &[u8],
+        new_enc: &[u8],
+    ) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("UPDATE card_vault SET data_enc = ? WHERE payment_id = ? AND data_enc = ?")
+                .bind(new_enc)
+                .bind(payment_id)
+                .bind(old_enc)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    async fn blobs_under(&self, prefix: &[u8]) -> Result<i64, StoreError> {
+        let merchants: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM merchants WHERE substr(secret_key_enc, 1, 5) = ? \
+             OR (prev_secret_key_enc IS NOT NULL AND substr(prev_secret_key_enc, 1, 5) = ?)",
+        )
+        .bind(prefix)
+        .bind(prefix)
+        .fetch_one(&self.pool)
+        .await?;
+        let cards: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM card_vault WHERE substr(data_enc, 1, 5) = ?")
+                .bind(prefix)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(merchants + cards)
+    }
+}

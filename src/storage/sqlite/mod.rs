@@ -1,0 +1,99 @@
+//! The embedded SQLite store: one file under the data folder (or memory, for tests), WAL
+//! journal, foreign keys on, deleted content overwritten.
+
+mod merchants;
+mod outbox;
+mod payments;
+mod requests;
+mod sim;
+
+use std::{path::Path, time::Duration};
+
+use sqlx::{
+    Sqlite, SqlitePool, Transaction,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use super::{EventRecord, SessionStore, StoreError};
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `path` and applies the migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        Self::connect(options, 8).await
+    }
+
+    /// A private database in memory (tests of the core and of the storage contract).
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new().in_memory(true);
+        // One connection: every connection to `:memory:` is a database of its own.
+        Self::connect(options, 1).await
+    }
+
+    async fn connect(options: SqliteConnectOptions, max: u32) -> Result<Self, StoreError> {
+        let options = options
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            // Overwrite deleted content so removed card data does not linger in free pages.
+            .pragma("secure_delete", "ON");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The browser sessions' store, in this database.
+    pub async fn session_store(&self) -> Result<SessionStore, StoreError> {
+        let sessions = tower_sessions_sqlx_store::SqliteStore::new(self.pool.clone());
+        sessions
+            .migrate()
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("session table: {e}")))?;
+        Ok(SessionStore::new(sessions))
+    }
+
+    /// For tests that look at the database directly.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+async fn insert_event(
+    tx: &mut Transaction<'_, Sqlite>,
+    e: &EventRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO events (id, merchant_id, payment_id, type, payload, url, status, attempts, \
+         next_attempt_at, lease_until, created_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&e.id)
+    .bind(&e.merchant_id)
+    .bind(&e.payment_id)
+    .bind(&e.kind)
+    .bind(&e.payload)
+    .bind(&e.url)
+    .bind(e.status.as_str())
+    .bind(e.attempts)
+    .bind(e.next_attempt_at)
+    .bind(e.lease_until)
+    .bind(e.created_at)
+    .bind(e.delivered_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}

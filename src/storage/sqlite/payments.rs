@@ -1,0 +1,591 @@
+//! Payments, refunds and reversals in SQLite. A move is one transaction: the compare-and-set
+//! on the version, the history row, and what the move causes.
+
+use async_trait::async_trait;
+use sqlx::{Sqlite, Transaction};
+
+use super::{SqliteStore, is_unique_violation};
+use crate::{
+    checkout::{Status, payment::Payment},
+    storage::*,
+};
+
+type Tx<'a> = Transaction<'a, Sqlite>;
+
+/// A new row: the columns a payment never changes, and the first status.
+async fn insert_row(tx: &mut Tx<'_>, r: &PaymentRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payments (id, merchant_id, order_id, amount_minor, currency, description, \
+         customer_name, customer_email, customer_phone, ok_url, fail_url, callback_url, source, \
+         created_at, expires_at, locale, status, updated_at, version) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.id)
+    .bind(&r.merchant_id)
+    .bind(&r.order_id)
+    .bind(r.amount_minor)
+    .bind(&r.currency)
+    .bind(&r.description)
+    .bind(&r.customer_name)
+    .bind(&r.customer_email)
+    .bind(&r.customer_phone)
+    .bind(&r.ok_url)
+    .bind(&r.fail_url)
+    .bind(&r.callback_url)
+    .bind(&r.source)
+    .bind(r.created_at)
+    .bind(r.expires_at)
+    .bind(&r.locale)
+    .bind(&r.status)
+    .bind(r.updated_at)
+    .bind(r.version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes every column a move may change, if the row is still at `expected_version`.
+async fn write_row(
+    tx: &mut Tx<'_>,
+    r: &PaymentRow,
+    expected_version: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE payments SET installment = ?, locale = ?, status = ?, updated_at = ?, \
+         version = ?, card_brand = ?, masked_pan = ?, card_holder = ?, \
+         threeds_server_trans_id = ?, acs_trans_id = ?, ds_trans_id = ?, acs_url = ?, \
+         trans_status = ?, trans_status_reason = ?, challenge_cancel = ?, eci = ?, \
+         authentication_value = ?, md_status = ?, rreq_received_at = ?, terminal_id = ?, \
+         attempt_ref = ?, proc_return_code = ?, auth_code = ?, host_ref = ?, transaction_id = ?, \
+         authorised_at = ?, error_code = ?, result_fields = ?, refunded_minor = ?, \
+         refund_reserved_minor = ?, client_ip = ?, installment_fee_minor = ?, card_bank = ?, \
+         card_program = ?, card_kind = ? \
+         WHERE id = ? AND version = ?",
+    )
+    .bind(r.installment)
+    .bind(&r.locale)
+    .bind(&r.status)
+    .bind(r.updated_at)
+    .bind(r.version)
+    .bind(&r.card_brand)
+    .bind(&r.masked_pan)
+    .bind(&r.card_holder)
+    .bind(&r.threeds_server_trans_id)
+    .bind(&r.acs_trans_id)
+    .bind(&r.ds_trans_id)
+    .bind(&r.acs_url)
+    .bind(&r.trans_status)
+    .bind(&r.trans_status_reason)
+    .bind(&r.challenge_cancel)
+    .bind(&r.eci)
+    .bind(&r.authentication_value)
+    .bind(&r.md_status)
+    .bind(r.rreq_received_at)
+    .bind(&r.terminal_id)
+    .bind(&r.attempt_ref)
+    .bind(&r.proc_return_code)
+    .bind(&r.auth_code)
+    .bind(&r.host_ref)
+    .bind(&r.transaction_id)
+    .bind(r.authorised_at)
+    .bind(&r.error_code)
+    .bind(&r.result_fields)
+    .bind(r.refunded_minor)
+    .bind(r.refund_reserved_minor)
+    .bind(&r.client_ip)
+    .bind(r.installment_fee_minor)
+    .bind(&r.card_bank)
+    .bind(&r.card_program)
+    .bind(&r.card_kind)
+    .bind(&r.id)
+    .bind(expected_version)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    Ok(done)
+}
+
+async fn add_history(
+    tx: &mut Tx<'_>,
+    id: &str,
+    from: Option<Status>,
+    to: Status,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payment_history (payment_id, from_status, to_status, at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(from.map(Status::as_str))
+    .bind(to.as_str())
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The move `before` → `after` inside `tx`: `Ok(None)` when it was written.
+async fn move_payment(
+    tx: &mut Tx<'_>,
+    before: &Payment,
+    after: &Payment,
+) -> Result<Option<Cas>, sqlx::Error> {
+    match write_row(tx, &PaymentRow::from(after), before.version).await {
+        Ok(true) => {}
+        Ok(false) => return Ok(Some(Cas::Lost)),
+        Err(e) if is_unique_violation(&e) => return Ok(Some(Cas::OrderAlreadyPaid)),
+        Err(e) => return Err(e),
+    }
+    if before.status != after.status {
+        add_history(
+            tx,
+            after.id.as_str(),
+            Some(before.status),
+            after.status,
+            after.updated_at,
+        )
+        .await?;
+    }
+    if after.status.is_final() {
+        sqlx::query("DELETE FROM card_vault WHERE payment_id = ?")
+            .bind(after.id.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(None)
+}
+
+async fn insert_consent(tx: &mut Tx<'_>, c: &ConsentRecord) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO consents (payment_id, document_kind, template_version, text_sha256, \
+         accepted_at, client_ip, user_agent, locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&c.payment_id)
+    .bind(&c.document_kind)
+    .bind(&c.template_version)
+    .bind(&c.text_sha256)
+    .bind(c.accepted_at)
+    .bind(&c.client_ip)
+    .bind(&c.user_agent)
+    .bind(&c.locale)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_reversal(tx: &mut Tx<'_>, r: &ReversalRecord) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO reversals (id, payment_id, attempt_ref, terminal_id, amount_minor, currency, \
+         status, attempts, next_attempt_at, lease_until, not_found_final_at, proc_return_code, \
+         last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.id)
+    .bind(&r.payment_id)
+    .bind(&r.attempt_ref)
+    .bind(&r.terminal_id)
+    .bind(r.amount_minor)
+    .bind(&r.currency)
+    .bind(r.status.as_str())
+    .bind(r.attempts)
+    .bind(r.next_attempt_at)
+    .bind(r.lease_until)
+    .bind(r.not_found_final_at)
+    .bind(&r.proc_return_code)
+    .bind(&r.last_error)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn payment(row: Option<PaymentRow>) -> Result<Option<Payment>, StoreError> {
+    row.map(Payment::try_from).transpose()
+}
+
+#[async_trait]
+impl PaymentStore for SqliteStore {
+    async fn insert_payment(&self, p: &Payment) -> Result<(), StoreError> {
+        let row = PaymentRow::from(p);
+        let mut tx = self.pool.begin().await?;
+        insert_row(&mut tx, &row).await?;
+        write_row(&mut tx, &row, row.version).await?;
+        add_history(&mut tx, p.id.as_str(), None, p.status, p.created_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_payment(&self, id: &str) -> Result<Option<Payment>, StoreError> {
+        payment(
+            sqlx::query_as("SELECT * FROM payments WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn find_payment_by_threeds_id(&self, tid: &str) -> Result<Option<Payment>, StoreError> {
+        payment(
+            sqlx::query_as("SELECT * FROM payments WHERE threeds_server_trans_id = ?")
+                .bind(tid)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn list_payments(
+        &self,
+        merchant_id: &str,
+        f: &PaymentFilter,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let (before_at, before_id) = f.before.clone().unwrap_or((i64::MAX, String::new()));
+        let status = f.status.map(Status::as_str);
+        let rows: Vec<PaymentRow> = sqlx::query_as(
+            "SELECT * FROM payments WHERE merchant_id = ? \
+              AND (? IS NULL OR order_id = ?) AND (? IS NULL OR status = ?) \
+              AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?) \
+              AND (created_at < ? OR (created_at = ? AND id < ?)) \
+              ORDER BY created_at DESC, id DESC LIMIT ?",
+        )
+        .bind(merchant_id)
+        .bind(&f.order_id)
+        .bind(&f.order_id)
+        .bind(status)
+        .bind(status)
+        .bind(f.from)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.to)
+        .bind(before_at)
+        .bind(before_at)
+        .bind(if f.before.is_some() {
+            before_id
+        } else {
+            "\u{10FFFF}".to_owned()
+        })
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Payment::try_from).collect()
+    }
+
+    async fn save(
+        &self,
+        before: &Payment,
+        after: &Payment,
+        effects: Effects<'_>,
+    ) -> Result<Cas, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(refused) = move_payment(&mut tx, before, after).await? {
+            tx.rollback().await?;
+            return Ok(refused);
+        }
+        if let Some(card) = effects.card {
+            sqlx::query(
+                "INSERT INTO card_vault (payment_id, data_enc, created_at) VALUES (?, ?, ?)",
+            )
+            .bind(after.id.as_str())
+            .bind(card)
+            .bind(after.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for c in effects.consents {
+            insert_consent(&mut tx, c).await?;
+        }
+        if let Some(event) = effects.event {
+            super::insert_event(&mut tx, event).await?;
+        }
+        if let Some(r) = effects.reversal {
+            insert_reversal(&mut tx, r).await?;
+        }
+        tx.commit().await?;
+        Ok(Cas::Done)
+    }
+
+    async fn reserve_refund(
+        &self,
+        before: &Payment,
+        after: &Payment,
+        r: &RefundRecord,
+        key: Option<&IdempotencyLink>,
+    ) -> Result<Cas, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(refused) = move_payment(&mut tx, before, after).await? {
+            tx.rollback().await?;
+            return Ok(refused);
+        }
+        sqlx::query(
+            "INSERT INTO refunds (id, payment_id, kind, amount_minor, status, proc_return_code, \
+             host_ref, transaction_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.id)
+        .bind(&r.payment_id)
+        .bind(r.kind.as_str())
+        .bind(r.amount_minor)
+        .bind(r.status.as_str())
+        .bind(&r.proc_return_code)
+        .bind(&r.host_ref)
+        .bind(&r.transaction_id)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(k) = key {
+            sqlx::query(
+                "UPDATE idempotency_keys SET refund_id = ? \
+                 WHERE merchant_id = ? AND key = ? AND owner = ?",
+            )
+            .bind(&r.id)
+            .bind(&k.merchant_id)
+            .bind(&k.key)
+            .bind(&k.owner)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Cas::Done)
+    }
+
+    async fn settle_refund(
+        &self,
+        r: &RefundRecord,
+        before: &Payment,
+        after: &Payment,
+        event: Option<&EventRecord>,
+    ) -> Result<Settle, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let settled = sqlx::query(
+            "UPDATE refunds SET status = ?, proc_return_code = ?, host_ref = ?, \
+             transaction_id = ?, updated_at = ? WHERE id = ? AND status = ?",
+        )
+        .bind(r.status.as_str())
+        .bind(&r.proc_return_code)
+        .bind(&r.host_ref)
+        .bind(&r.transaction_id)
+        .bind(r.updated_at)
+        .bind(&r.id)
+        .bind(RefundStatus::Pending.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !settled {
+            tx.rollback().await?;
+            return Ok(Settle::AlreadySettled);
+        }
+        if move_payment(&mut tx, before, after).await?.is_some() {
+            tx.rollback().await?;
+            return Ok(Settle::PaymentMoved);
+        }
+        if let Some(event) = event {
+            super::insert_event(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(Settle::Done)
+    }
+
+    async fn load_card(&self, payment_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT data_enc FROM card_vault WHERE payment_id = ?")
+                .bind(payment_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn consents(&self, payment_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT payment_id, document_kind, template_version, text_sha256, accepted_at, client_ip, \
+             user_agent, locale FROM consents WHERE payment_id = ? ORDER BY id",
+        )
+        .bind(payment_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn history(&self, payment_id: &str) -> Result<Vec<HistoryRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT from_status, to_status, at FROM payment_history WHERE payment_id = ? ORDER BY id")
+            .bind(payment_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn record_callback_attempt(&self, a: &CallbackAttempt) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO callback_attempts (payment_id, url, attempted_at, status_code, error, latency_ms) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.payment_id)
+        .bind(&a.url)
+        .bind(a.attempted_at)
+        .bind(a.status_code)
+        .bind(&a.error)
+        .bind(a.latency_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn callback_attempts(
+        &self,
+        payment_id: &str,
+    ) -> Result<Vec<CallbackAttempt>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT payment_id, url, attempted_at, status_code, error, latency_ms FROM callback_attempts \
+             WHERE payment_id = ? ORDER BY id",
+        )
+        .bind(payment_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn get_refund(&self, id: &str) -> Result<Option<RefundRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM refunds WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT * FROM refunds WHERE payment_id = ? ORDER BY created_at, id")
+                .bind(payment_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn pending_refunds(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<RefundRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM refunds WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
+        )
+        .bind(RefundStatus::Pending.as_str())
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn claim_due_reversals(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<ReversalRecord>, StoreError> {
+        let pending = ReversalStatus::Pending.as_str();
+        let due: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM reversals WHERE status = ? AND next_attempt_at <= ? \
+             AND (lease_until IS NULL OR lease_until <= ?)",
+        )
+        .bind(pending)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        if due == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(
+            "UPDATE reversals SET lease_until = ? WHERE id IN ( \
+               SELECT id FROM reversals WHERE status = ? AND next_attempt_at <= ? \
+               AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at LIMIT ?) \
+             RETURNING *",
+        )
+        .bind(lease_until)
+        .bind(pending)
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn record_reversal(
+        &self,
+        id: &str,
+        lease_until: Option<i64>,
+        outcome: &ReversalOutcome,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let (status, next, code, error) = match outcome {
+            ReversalOutcome::Settled {
+                status,
+                proc_return_code,
+            } => (*status, at, Some(proc_return_code.as_str()), None),
+            ReversalOutcome::RetryAt { at: next, error } => {
+                (ReversalStatus::Pending, *next, None, Some(error.as_str()))
+            }
+        };
+        sqlx::query(
+            "UPDATE reversals SET status = ?, next_attempt_at = ?, lease_until = NULL, \
+             attempts = attempts + 1, proc_return_code = COALESCE(?, proc_return_code), \
+             last_error = ?, updated_at = ? WHERE id = ? AND status = ? AND lease_until IS ?",
+        )
+        .bind(status.as_str())
+        .bind(next)
+        .bind(code)
+        .bind(error)
+        .bind(at)
+        .bind(id)
+        .bind(ReversalStatus::Pending.as_str())
+        .bind(lease_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn reversals(&self, payment_id: &str) -> Result<Vec<ReversalRecord>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT * FROM reversals WHERE payment_id = ? ORDER BY created_at")
+                .bind(payment_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM payments WHERE status IN (?, ?) AND expires_at <= ? LIMIT ?",
+        )
+        .bind(Status::Created.as_str())
+        .bind(Status::Challenge.as_str())
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn interrupted(&self, moved_before: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM payments WHERE status IN (?, ?, ?) AND updated_at <= ? \
+             ORDER BY updated_at LIMIT ?",
+        )
+        .bind(Status::CardSubmitted.as_str())
+        .bind(Status::Authenticated.as_str())
+        .bind(Status::Authorising.as_str())
+        .bind(moved_before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn order_is_paid(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM payments WHERE merchant_id = ? AND order_id = ? \
+             AND status IN (?, ?)",
+        )
+        .bind(merchant_id)
+        .bind(order_id)
+        .bind(Status::Authorising.as_str())
+        .bind(Status::Approved.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,6 @@
+//! Message types that cross an HTTP boundary between Kapı's core and an outside party — the
+//! issuer's ACS, the acquiring bank — and so are shared by the core's clients and the built-in
+//! simulators, which know nothing else of each other.
+
+pub mod bank;
+pub mod threeds;
