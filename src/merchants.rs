@@ -56,6 +56,30 @@ pub enum MerchantError {
     Vault(#[from] VaultError),
 }
 
+/// The merchant an API key belongs to: its current key, or its previous one while the
+/// rotation's overlap lasts (compared in constant time).
+pub async fn by_api_key(
+    store: &dyn MerchantStore,
+    key: &str,
+    now_ms: i64,
+) -> Result<Option<MerchantRecord>, StoreError> {
+    let lookup = key_lookup(&SecretString::from(key.to_owned()));
+    let Some(merchant) = store.find_merchant_by_key(&lookup).await? else {
+        return Ok(None);
+    };
+    let same = |l: &Option<String>| {
+        l.as_deref().is_some_and(|l| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                l.as_bytes(),
+                lookup.as_bytes(),
+            ))
+        })
+    };
+    let current = same(&merchant.key_lookup);
+    let previous = same(&merchant.prev_key_lookup) && merchant.previous_key(now_ms).is_some();
+    Ok((current || previous).then_some(merchant))
+}
+
 /// Registers a merchant and returns its id and secret key; the key is stored only encrypted.
 pub async fn register(
     store: &dyn MerchantStore,

@@ -98,6 +98,34 @@ pub struct EventQuery {
     pub cursor: Option<String>,
 }
 
+impl EventQuery {
+    /// The storage's filter, fetching one more than `limit` (to know whether a page follows).
+    fn filter(self, limit: i64) -> Result<EventFilter, Problem> {
+        let bad = |field: &str, what: &str| {
+            Problem::from_code(ErrorCode::InvalidQuery, format!("unknown {what}")).with_field(field)
+        };
+        let status = self
+            .status
+            .as_deref()
+            .map(|s| EventStatus::parse(s).ok_or_else(|| bad("status", "status")))
+            .transpose()?;
+        if self
+            .kind
+            .as_deref()
+            .is_some_and(|k| !crate::notify::events::KINDS.contains(&k))
+        {
+            return Err(bad("type", "event type"));
+        }
+        Ok(EventFilter {
+            payment_id: self.payment_id,
+            status,
+            kind: self.kind,
+            before: self.cursor.as_deref().map(decode_cursor).transpose()?,
+            limit: limit + 1,
+        })
+    }
+}
+
 /// List events with their delivery attempts
 #[utoipa::path(
     get, path = "/api/v1/events", tag = "events", operation_id = "listEvents",
@@ -115,30 +143,7 @@ pub async fn list(
 ) -> Result<Json<EventList>, Problem> {
     let q: EventQuery = query(raw.as_deref())?;
     let limit = parse_limit(q.limit)?;
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| {
-            EventStatus::parse(s).ok_or_else(|| {
-                Problem::from_code(ErrorCode::InvalidQuery, "unknown status").with_field("status")
-            })
-        })
-        .transpose()?;
-    if q.kind
-        .as_deref()
-        .is_some_and(|k| !crate::notify::events::KINDS.contains(&k))
-    {
-        return Err(
-            Problem::from_code(ErrorCode::InvalidQuery, "unknown event type").with_field("type"),
-        );
-    }
-    let filter = EventFilter {
-        payment_id: q.payment_id,
-        status,
-        kind: q.kind,
-        before: q.cursor.as_deref().map(decode_cursor).transpose()?,
-        limit: limit + 1,
-    };
+    let filter = q.filter(limit)?;
     let rows = state
         .storage
         .outbox

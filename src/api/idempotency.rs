@@ -80,18 +80,10 @@ where
     let Some(raw) = headers.get(HEADER) else {
         return render(handler(None).await);
     };
-    let key = match raw.to_str() {
-        Ok(k) if valid_key(k) => k.to_owned(),
-        _ => return Problem::of(ErrorCode::IdempotencyKeyInvalid).into_response(),
+    let Some(key) = raw.to_str().ok().filter(|k| valid_key(k)) else {
+        return Problem::of(ErrorCode::IdempotencyKeyInvalid).into_response();
     };
-    let hash = sha256_hex(fingerprint);
-    let now = state.clock.now_ms();
-    let owner = crate::domain::ids::random_token(8);
-    let begun = state
-        .storage
-        .requests
-        .idempotency_begin(merchant_id, &key, &hash, &owner, now, now - stale_ms(state))
-        .await;
+    let (link, begun) = begin(state, merchant_id, key, fingerprint).await;
     match begun {
         Err(e) => Problem::from(e).into_response(),
         Ok(IdempotencyState::Mismatch) => {
@@ -101,77 +93,113 @@ where
             Problem::of(ErrorCode::IdempotencyInFlight).into_response()
         }
         Ok(IdempotencyState::Done { status, body }) => replay(status, body),
-        Ok(IdempotencyState::Refund { refund_id }) => {
-            let Some(answer) = refund_answer else {
-                return Problem::of(ErrorCode::IdempotencyInFlight).into_response();
-            };
-            match answer(state.clone(), refund_id.clone()).await {
-                Err(p) => p.into_response(),
-                Ok(Answer { result, settled }) => {
-                    if settled {
-                        let (status, body) = stored(&result);
-                        if let Err(e) = state
-                            .storage
-                            .requests
-                            .idempotency_settle_refund(
-                                merchant_id,
-                                &key,
-                                &refund_id,
-                                status.as_u16(),
-                                &body.to_string(),
-                            )
-                            .await
-                        {
-                            tracing::error!(error = %e, "could not store the idempotent response");
-                        }
-                    }
-                    let mut resp = render(result);
-                    resp.headers_mut()
-                        .insert("idempotency-replayed", HeaderValue::from_static("true"));
-                    resp
-                }
-            }
+        Ok(IdempotencyState::Refund { refund_id }) => match refund_answer {
+            Some(answer) => answer_with_refund(state, &link, refund_id, answer).await,
+            None => Problem::of(ErrorCode::IdempotencyInFlight).into_response(),
+        },
+        Ok(IdempotencyState::Started) => start(state, link, handler).await,
+    }
+}
+
+/// Takes the key for this request, or learns what an earlier request with it left.
+async fn begin(
+    state: &AppState,
+    merchant_id: &str,
+    key: &str,
+    fingerprint: &[u8],
+) -> (
+    IdempotencyLink,
+    Result<IdempotencyState, crate::storage::StoreError>,
+) {
+    let now = state.now_ms();
+    let link = IdempotencyLink {
+        merchant_id: merchant_id.to_owned(),
+        key: key.to_owned(),
+        owner: crate::domain::ids::random_token(8),
+    };
+    let begun = state
+        .storage
+        .requests
+        .idempotency_begin(
+            merchant_id,
+            key,
+            &sha256_hex(fingerprint),
+            &link.owner,
+            now,
+            now - stale_ms(state),
+        )
+        .await;
+    (link, begun)
+}
+
+/// A retry of a refund or void whose request ended without its answer: the refund as it is
+/// now, stored as the key's answer once it is final.
+async fn answer_with_refund(
+    state: &AppState,
+    link: &IdempotencyLink,
+    refund_id: String,
+    answer: RefundAnswer,
+) -> Response {
+    let Answer { result, settled } = match answer(state.clone(), refund_id.clone()).await {
+        Ok(answer) => answer,
+        Err(p) => return p.into_response(),
+    };
+    if settled {
+        let (status, body) = stored(&result);
+        let saved = state
+            .storage
+            .requests
+            .idempotency_settle_refund(
+                &link.merchant_id,
+                &link.key,
+                &refund_id,
+                status.as_u16(),
+                &body.to_string(),
+            )
+            .await;
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "could not store the idempotent response");
         }
-        Ok(IdempotencyState::Started) => {
-            let link = IdempotencyLink {
-                merchant_id: merchant_id.to_owned(),
-                key,
-                owner,
-            };
-            let task_state = state.clone();
-            let task = tokio::spawn(async move {
-                let result = handler(Some(link.clone())).await;
-                let (status, body) = stored(&result);
-                let store = &task_state.storage.requests;
-                let saved = if status.is_server_error() {
-                    // Forgotten when nothing was started under it; a refund or void started
-                    // under it answers later retries instead.
-                    store
-                        .idempotency_abandon(&link.merchant_id, &link.key, &link.owner)
-                        .await
-                } else {
-                    store
-                        .idempotency_finish(
-                            &link.merchant_id,
-                            &link.key,
-                            &link.owner,
-                            status.as_u16(),
-                            &body.to_string(),
-                        )
-                        .await
-                };
-                if let Err(e) = saved {
-                    tracing::error!(error = %e, "could not store the idempotent response");
-                }
-                result
-            });
-            match task.await {
-                Ok(result) => render(result),
-                Err(e) => {
-                    tracing::error!(error = %e, "idempotent request task failed");
-                    Problem::of(ErrorCode::Internal).into_response()
-                }
-            }
+    }
+    let mut resp = render(result);
+    resp.headers_mut()
+        .insert("idempotency-replayed", HeaderValue::from_static("true"));
+    resp
+}
+
+/// The first request under a key: runs in a task of its own, which stores the answer
+/// whatever becomes of the request.
+async fn start<F, Fut>(state: &AppState, link: IdempotencyLink, handler: F) -> Response
+where
+    F: FnOnce(Option<IdempotencyLink>) -> Fut + Send + 'static,
+    Fut: Future<Output = ApiResult> + Send + 'static,
+{
+    let task_state = state.clone();
+    let task = tokio::spawn(async move {
+        let result = handler(Some(link.clone())).await;
+        let (status, body) = stored(&result);
+        let requests = &task_state.storage.requests;
+        let (m, k, o) = (&link.merchant_id, &link.key, &link.owner);
+        let saved = if status.is_server_error() {
+            // Forgotten when nothing was started under it; a refund or void started under it
+            // answers later retries instead.
+            requests.idempotency_abandon(m, k, o).await
+        } else {
+            let body = body.to_string();
+            requests
+                .idempotency_finish(m, k, o, status.as_u16(), &body)
+                .await
+        };
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "could not store the idempotent response");
+        }
+        result
+    });
+    match task.await {
+        Ok(result) => render(result),
+        Err(e) => {
+            tracing::error!(error = %e, "idempotent request task failed");
+            Problem::of(ErrorCode::Internal).into_response()
         }
     }
 }

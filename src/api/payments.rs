@@ -79,6 +79,30 @@ pub struct PaymentQuery {
     pub cursor: Option<String>,
 }
 
+impl PaymentQuery {
+    /// The storage's filter, fetching one more than `limit` (to know whether a page follows).
+    fn filter(&self, limit: i64) -> Result<PaymentFilter, Problem> {
+        let status = self
+            .status
+            .as_deref()
+            .map(|s| {
+                Status::parse(s).ok_or_else(|| {
+                    Problem::from_code(ErrorCode::InvalidQuery, "unknown status")
+                        .with_field("status")
+                })
+            })
+            .transpose()?;
+        Ok(PaymentFilter {
+            order_id: self.order_id.clone(),
+            status,
+            from: parse_time(&self.from, "from")?,
+            to: parse_time(&self.to, "to")?,
+            before: self.cursor.as_deref().map(decode_cursor).transpose()?,
+            limit: limit + 1,
+        })
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentList {
     /// Newest first.
@@ -144,24 +168,8 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<PaymentList>, Problem> {
     let q: PaymentQuery = query(raw.as_deref())?;
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| {
-            Status::parse(s).ok_or_else(|| {
-                Problem::from_code(ErrorCode::InvalidQuery, "unknown status").with_field("status")
-            })
-        })
-        .transpose()?;
     let limit = parse_limit(q.limit)?;
-    let filter = PaymentFilter {
-        order_id: q.order_id.clone(),
-        status,
-        from: parse_time(&q.from, "from")?,
-        to: parse_time(&q.to, "to")?,
-        before: q.cursor.as_deref().map(decode_cursor).transpose()?,
-        limit: limit + 1,
-    };
+    let filter = q.filter(limit)?;
     let rows = state
         .storage
         .payments

@@ -101,7 +101,10 @@ impl From<CheckoutError> for Problem {
         if e.code == ErrorCode::Internal {
             tracing::error!(error = ?e.source, "internal error");
         }
-        let problem = Self::of(e.code);
+        let problem = match e.detail {
+            Some(detail) => Self::from_code(e.code, detail),
+            None => Self::of(e.code),
+        };
         let problem = match e.field {
             Some(f) => problem.with_field(f),
             None => problem,

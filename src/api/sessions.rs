@@ -17,7 +17,7 @@ use super::{
 use crate::{
     checkout::{
         payment::{Payment, Source},
-        start::{CreateError, OrderInput},
+        start::{CreateError, OrderDraft, OrderInput, parse_order},
     },
     clock::rfc3339,
     error::ErrorCode,
@@ -119,6 +119,31 @@ fn api_field(field: &str) -> &str {
     }
 }
 
+impl CreateSessionRequest {
+    /// The order it describes, checked against the merchant's registered origins.
+    fn draft(&self, merchant: &MerchantRecord) -> Result<OrderDraft, Problem> {
+        let installment = self.installment.map(|n| n.to_string()).unwrap_or_default();
+        let none = CustomerInput::default();
+        let customer = self.customer.as_ref().unwrap_or(&none);
+        let input = OrderInput {
+            order_id: &self.order_id,
+            amount: &self.amount,
+            currency: &self.currency,
+            ok_url: &self.ok_url,
+            fail_url: &self.fail_url,
+            callback_url: self.callback_url.as_deref().unwrap_or(""),
+            lang: self.lang.as_deref().unwrap_or(""),
+            installment: &installment,
+            description: self.description.as_deref().unwrap_or(""),
+            customer_name: &customer.name,
+            customer_email: &customer.email,
+            customer_phone: &customer.phone,
+        };
+        parse_order(&input, merchant)
+            .map_err(|(code, field)| Problem::of(code).with_field(api_field(field)))
+    }
+}
+
 /// Makes the session a request asks for.
 async fn open_session(
     state: &AppState,
@@ -135,24 +160,7 @@ async fn open_session(
         )
         .with_field("expires_in"));
     }
-    let installment = req.installment.map(|n| n.to_string()).unwrap_or_default();
-    let customer = req.customer.unwrap_or_default();
-    let input = OrderInput {
-        order_id: &req.order_id,
-        amount: &req.amount,
-        currency: &req.currency,
-        ok_url: &req.ok_url,
-        fail_url: &req.fail_url,
-        callback_url: req.callback_url.as_deref().unwrap_or(""),
-        lang: req.lang.as_deref().unwrap_or(""),
-        installment: &installment,
-        description: req.description.as_deref().unwrap_or(""),
-        customer_name: &customer.name,
-        customer_email: &customer.email,
-        customer_phone: &customer.phone,
-    };
-    let draft = crate::checkout::start::parse_order(&input, merchant)
-        .map_err(|(code, field)| Problem::of(code).with_field(api_field(field)))?;
+    let draft = req.draft(merchant)?;
     let ttl = std::time::Duration::from_secs(ttl);
     state
         .create_payment(merchant, draft, ttl, Source::Api)

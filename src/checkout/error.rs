@@ -14,6 +14,8 @@ pub struct CheckoutError {
     pub field: Option<String>,
     /// Seconds, for `Retry-After` on 429.
     pub retry_after: Option<u64>,
+    /// A more precise text than the code's, for machine clients (the API).
+    pub detail: Option<String>,
     /// For the log only: never shown.
     pub source: Option<anyhow::Error>,
 }
@@ -25,8 +27,14 @@ impl CheckoutError {
             locale: None,
             field: None,
             retry_after: None,
+            detail: None,
             source: None,
         }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 
     pub fn field(code: ErrorCode, field: &str) -> Self {

@@ -146,6 +146,37 @@ impl Checkout {
         Ok((cas, after))
     }
 
+    /// The merchant calling the API with `key` from `client_ip`: the key valid, the address
+    /// on its allow-list (when it has one), and its calls within the rate limit.
+    pub async fn api_merchant(
+        &self,
+        key: &str,
+        client_ip: &str,
+    ) -> Result<MerchantRecord, CheckoutError> {
+        let merchant = crate::merchants::by_api_key(&*self.storage.merchants, key, self.now_ms())
+            .await?
+            .ok_or_else(|| CheckoutError::new(ErrorCode::ApiKeyInvalid))?;
+        let allowed = merchant.allowed_ips();
+        if !allowed.is_empty() && !allowed.iter().any(|a| a == client_ip) {
+            tracing::info!(merchant_id = %merchant.id, ip = %client_ip, "API call from an address not on the allow-list");
+            return Err(
+                CheckoutError::new(ErrorCode::IpNotAllowed).with_detail(format!(
+                    "calls from {client_ip} are not allowed for this merchant"
+                )),
+            );
+        }
+        let limits = &self.settings.limits;
+        let key = format!("api:{}", merchant.id);
+        if let Err(wait) = self
+            .limiter
+            .hit(&key, limits.api_calls, limits.window_secs)
+            .await
+        {
+            return Err(CheckoutError::too_many(ErrorCode::ApiRateLimited, wait));
+        }
+        Ok(merchant)
+    }
+
     /// The link a checkout session's shopper follows: the payment id and a MAC of it, which
     /// binds the browser that opens it to the payment.
     pub fn shopper_link(&self, payment_id: &str) -> String {

@@ -194,20 +194,7 @@ async fn areq(State(sim): State<AcsSim>, body: axum::body::Bytes) -> Response {
     let Ok(card) = Pan::parse(areq.acct_number.expose()) else {
         return problem(StatusCode::BAD_REQUEST, "ACS-102", "card range not served");
     };
-    let mut ares = ARes {
-        three_ds_server_trans_id: areq.three_ds_server_trans_id.clone(),
-        acs_trans_id: uuid::Uuid::new_v4().to_string(),
-        ds_trans_id: uuid::Uuid::new_v4().to_string(),
-        message_type: "ARes".into(),
-        message_version: MESSAGE_VERSION.into(),
-        trans_status: String::new(),
-        trans_status_reason: None,
-        eci: None,
-        authentication_value: None,
-        acs_url: None,
-        acs_challenge_mandated: None,
-        authentication_type: None,
-    };
+    let mut ares = ares_for(&areq);
     let brand = card.brand();
     let (status, reason, value) = match profile(card.expose()) {
         Profile::Frictionless => ("Y", None, Some(cavv())),
@@ -229,6 +216,24 @@ async fn areq(State(sim): State<AcsSim>, body: axum::body::Bytes) -> Response {
     ares.eci = Some(eci(brand, status));
     ares.authentication_value = value;
     Json(ares).into_response()
+}
+
+/// An ARes answering `areq`, its outcome still to fill in.
+fn ares_for(areq: &AReq) -> ARes {
+    ARes {
+        three_ds_server_trans_id: areq.three_ds_server_trans_id.clone(),
+        acs_trans_id: uuid::Uuid::new_v4().to_string(),
+        ds_trans_id: uuid::Uuid::new_v4().to_string(),
+        message_type: "ARes".into(),
+        message_version: MESSAGE_VERSION.into(),
+        trans_status: String::new(),
+        trans_status_reason: None,
+        eci: None,
+        authentication_value: None,
+        acs_url: None,
+        acs_challenge_mandated: None,
+        authentication_type: None,
+    }
 }
 
 impl AcsSim {
@@ -388,40 +393,9 @@ impl AcsSim {
             Ok(None) => return unknown(browser),
             Err(e) => return super::unavailable(e),
         };
-        let ok = matches!(status, "Y" | "A");
-        let rreq = RReq {
-            three_ds_server_trans_id: t.server_trans_id.clone(),
-            acs_trans_id: t.acs_trans_id.clone(),
-            ds_trans_id: t.ds_trans_id.clone(),
-            message_type: "RReq".into(),
-            message_version: MESSAGE_VERSION.into(),
-            message_category: "01".into(),
-            trans_status: status.into(),
-            trans_status_reason: reason.map(Into::into),
-            eci: Some(eci(t.brand(), status)),
-            authentication_value: ok.then(cavv),
-            challenge_cancel: cancel.map(Into::into),
-            interaction_counter: format!("{:02}", t.interactions.min(99)),
-            authentication_type: Some("02".into()),
-        };
+        let rreq = rreq_for(&t, (status, reason, cancel));
         self.send_rreq(&t.rreq_url, &rreq).await;
-        let cres = CRes {
-            three_ds_server_trans_id: rreq.three_ds_server_trans_id.clone(),
-            acs_trans_id: rreq.acs_trans_id.clone(),
-            message_type: "CRes".into(),
-            message_version: MESSAGE_VERSION.into(),
-            trans_status: status.into(),
-            challenge_completion_ind: "Y".into(),
-        };
-        let page = PostBack {
-            tr: Tr::new(t.locale()),
-            action: t.notification_url.clone(),
-            fields: vec![
-                ("cres".into(), encode_b64url(&cres)),
-                ("threeDSSessionData".into(), t.session_data.clone()),
-            ],
-        };
-        html(&page, StatusCode::OK)
+        post_back(&t, &rreq, status)
     }
 
     async fn send_rreq(&self, url: &str, rreq: &RReq) {
@@ -465,6 +439,25 @@ impl AcsSim {
     }
 }
 
+/// The RReq reporting how a challenge ended.
+fn rreq_for(t: &Txn, (status, reason, cancel): (&str, Option<&str>, Option<&str>)) -> RReq {
+    RReq {
+        three_ds_server_trans_id: t.server_trans_id.clone(),
+        acs_trans_id: t.acs_trans_id.clone(),
+        ds_trans_id: t.ds_trans_id.clone(),
+        message_type: "RReq".into(),
+        message_version: MESSAGE_VERSION.into(),
+        message_category: "01".into(),
+        trans_status: status.into(),
+        trans_status_reason: reason.map(Into::into),
+        eci: Some(eci(t.brand(), status)),
+        authentication_value: matches!(status, "Y" | "A").then(cavv),
+        challenge_cancel: cancel.map(Into::into),
+        interaction_counter: format!("{:02}", t.interactions.min(99)),
+        authentication_type: Some("02".into()),
+    }
+}
+
 /// First CReq from the browser (or the same again): send the OTP and show the challenge.
 async fn challenge(
     State(sim): State<AcsSim>,
@@ -483,20 +476,7 @@ async fn challenge(
         .inner
         .txns
         .update(&creq.acs_trans_id, now, |t: &mut Txn| {
-            if t.server_trans_id != creq.three_ds_server_trans_id || creq.message_type != "CReq" {
-                Step::Unknown
-            } else if t.finished {
-                Step::Finished(t.locale())
-            } else if sim.timed_out(t, now) {
-                Step::TimedOut
-            } else {
-                t.session_data = session_data.clone();
-                if t.otp.is_none() {
-                    Step::SendFirst
-                } else {
-                    Step::Show
-                }
-            }
+            sim.open(t, &creq, &session_data, now)
         })
         .await;
     let step = match step {
@@ -558,6 +538,24 @@ impl AcsSim {
             }
             Step::Again(key) => self.show(acs_trans_id, browser, Some(key)).await,
             Step::SendFirst | Step::Show => self.show(acs_trans_id, browser, None).await,
+        }
+    }
+
+    /// Decides what a CReq (the browser arriving) does to the transaction.
+    fn open(&self, t: &mut Txn, creq: &CReq, session_data: &str, now: i64) -> Step {
+        if t.server_trans_id != creq.three_ds_server_trans_id || creq.message_type != "CReq" {
+            Step::Unknown
+        } else if t.finished {
+            Step::Finished(t.locale())
+        } else if self.timed_out(t, now) {
+            Step::TimedOut
+        } else {
+            session_data.clone_into(&mut t.session_data);
+            if t.otp.is_none() {
+                Step::SendFirst
+            } else {
+                Step::Show
+            }
         }
     }
 
@@ -651,4 +649,25 @@ async fn challenge_action(
         }
         Err(e) => super::unavailable(e),
     }
+}
+
+/// The page that carries the CRes back to the 3DS requestor's notification URL.
+fn post_back(t: &Txn, rreq: &RReq, status: &str) -> Response {
+    let cres = CRes {
+        three_ds_server_trans_id: rreq.three_ds_server_trans_id.clone(),
+        acs_trans_id: rreq.acs_trans_id.clone(),
+        message_type: "CRes".into(),
+        message_version: MESSAGE_VERSION.into(),
+        trans_status: status.into(),
+        challenge_completion_ind: "Y".into(),
+    };
+    let page = PostBack {
+        tr: Tr::new(t.locale()),
+        action: t.notification_url.clone(),
+        fields: vec![
+            ("cres".into(), encode_b64url(&cres)),
+            ("threeDSSessionData".into(), t.session_data.clone()),
+        ],
+    };
+    html(&page, StatusCode::OK)
 }

@@ -272,14 +272,37 @@ async fn authorise(
         Err(refused) => return refused.into_response(),
     };
     match book_authorisation(&sim, &req).await {
-        Ok(Some(answer)) if req.amount_minor % 100 == 91 => {
-            // Approved and booked, but the answer never reaches the caller.
-            drop(answer);
-            lost_answer()
-        }
+        // Approved and booked, but the answer never reaches the caller.
+        Ok(Some(_)) if req.amount_minor % 100 == 91 => lost_answer(),
         Ok(Some(answer)) => Json(answer).into_response(),
         Ok(None) => (StatusCode::SERVICE_UNAVAILABLE, "issuer inoperative").into_response(),
         Err(e) => unavailable(e),
+    }
+}
+
+/// The issuer's answer to a card, booked as an authorisation under the attempt's reference.
+fn new_authorisation(sim: &BankSim, req: &AuthRequest, pan: &Pan, code: &str) -> SimTransaction {
+    SimTransaction {
+        kind: "authorisation".into(),
+        reference: req.reference.clone(),
+        original_transaction_id: None,
+        terminal_id: req.terminal_id.clone(),
+        order_id: req.order_id.clone(),
+        payment_id: req.payment_id.clone(),
+        amount_minor: req.amount_minor,
+        currency: req.currency.clone(),
+        installment: req.installment,
+        masked_pan: pan.masked(),
+        eci: req.eci.clone(),
+        proc_return_code: code.into(),
+        auth_code: if code == "00" {
+            random_auth_code()
+        } else {
+            String::new()
+        },
+        host_ref: random_digits(12),
+        transaction_id: new_transaction_id(),
+        at: sim.now_ms(),
     }
 }
 
@@ -304,30 +327,9 @@ async fn book_authorisation(
         Decision::Unreachable => return Ok(None),
         Decision::Respond(code) => code,
     };
-    let txn = SimTransaction {
-        kind: "authorisation".into(),
-        reference: req.reference.clone(),
-        original_transaction_id: None,
-        terminal_id: req.terminal_id.clone(),
-        order_id: req.order_id.clone(),
-        payment_id: req.payment_id.clone(),
-        amount_minor: req.amount_minor,
-        currency: req.currency.clone(),
-        installment: req.installment,
-        masked_pan: pan.masked(),
-        eci: req.eci.clone(),
-        proc_return_code: code.into(),
-        auth_code: if code == "00" {
-            random_auth_code()
-        } else {
-            String::new()
-        },
-        host_ref: random_digits(12),
-        transaction_id: new_transaction_id(),
-        at: sim.now_ms(),
-    };
-    if !sim
-        .inner
+    let txn = new_authorisation(sim, req, &pan, code);
+    let books = &sim.inner;
+    if !books
         .auths
         .insert(&txn.reference, Some(&txn.order_id), &txn, txn.at)
         .await?
@@ -335,7 +337,7 @@ async fn book_authorisation(
         // Booked meanwhile by a concurrent repeat: that one's answer.
         return Ok(sim.authorisation(&req.reference).await?.map(|t| t.answer()));
     }
-    sim.inner
+    books
         .by_txn
         .insert(&txn.transaction_id, None, &txn.reference, txn.at)
         .await?;
@@ -379,51 +381,98 @@ async fn after_sale_code(
     Ok((code, Some(o)))
 }
 
+/// A void, refund or reversal of `original`, as booked.
+fn new_operation(
+    sim: &BankSim,
+    req: &AfterSaleRequest,
+    kind: &str,
+    code: &str,
+    original: Option<&SimTransaction>,
+) -> SimTransaction {
+    SimTransaction {
+        kind: kind.into(),
+        reference: req.reference.clone(),
+        original_transaction_id: original
+            .map(|o| o.transaction_id.clone())
+            .or_else(|| Some(req.original_transaction_id.clone())),
+        terminal_id: req.terminal_id.clone(),
+        order_id: original.map_or_else(|| req.order_id.clone(), |o| o.order_id.clone()),
+        payment_id: original.map_or_else(|| req.payment_id.clone(), |o| o.payment_id.clone()),
+        amount_minor: original
+            .filter(|_| kind == "reversal")
+            .map_or(req.amount_minor, |o| o.amount_minor),
+        currency: req.currency.clone(),
+        installment: original.map_or(1, |o| o.installment),
+        masked_pan: original.map(|o| o.masked_pan.clone()).unwrap_or_default(),
+        eci: original.map(|o| o.eci.clone()).unwrap_or_default(),
+        proc_return_code: code.into(),
+        auth_code: String::new(),
+        host_ref: random_digits(12),
+        transaction_id: if kind == "reversal" {
+            String::new()
+        } else {
+            new_transaction_id()
+        },
+        at: sim.now_ms(),
+    }
+}
+
+/// Books a void or refund once per reference: the answer, and whether this request did it.
+async fn book_after_sale(
+    sim: &BankSim,
+    req: &AfterSaleRequest,
+    kind: &str,
+) -> Result<(AuthResponse, bool), SimStoreError> {
+    if let Some(earlier) = sim.inner.ops.get::<SimTransaction>(&req.reference).await? {
+        return Ok((earlier.answer(), false));
+    }
+    let (code, original) = after_sale_code(sim, req, kind).await?;
+    let op = new_operation(sim, req, kind, code, original.as_ref());
+    sim.inner
+        .ops
+        .insert(&op.reference, Some(&op.order_id), &op, op.at)
+        .await?;
+    Ok((op.answer(), true))
+}
+
 /// Voids and refunds: checked against what this bank authorised; one answer per reference.
 async fn after_sale(sim: BankSim, req: AfterSaleRequest, kind: &str) -> Response {
     if req.amount_minor % 100 == 77 {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     }
-    // (the answer, whether this request did it: only a first answer is ever lost)
-    let answer = async {
-        if let Some(earlier) = sim.inner.ops.get::<SimTransaction>(&req.reference).await? {
-            return Ok::<_, SimStoreError>((earlier.answer(), false));
-        }
-        let (code, original) = after_sale_code(&sim, &req, kind).await?;
-        let op = SimTransaction {
-            kind: kind.into(),
-            reference: req.reference.clone(),
-            original_transaction_id: Some(req.original_transaction_id.clone()),
-            terminal_id: req.terminal_id.clone(),
-            order_id: req.order_id.clone(),
-            payment_id: req.payment_id.clone(),
-            amount_minor: req.amount_minor,
-            currency: req.currency.clone(),
-            installment: original.as_ref().map_or(1, |o| o.installment),
-            masked_pan: original
-                .as_ref()
-                .map(|o| o.masked_pan.clone())
-                .unwrap_or_default(),
-            eci: original.as_ref().map(|o| o.eci.clone()).unwrap_or_default(),
-            proc_return_code: code.into(),
-            auth_code: String::new(),
-            host_ref: random_digits(12),
-            transaction_id: new_transaction_id(),
-            at: sim.now_ms(),
-        };
-        sim.inner
-            .ops
-            .insert(&op.reference, Some(&op.order_id), &op, op.at)
-            .await?;
-        Ok((op.answer(), true))
-    }
-    .await;
-    match answer {
-        // Done, but the answer never reaches the caller.
+    match book_after_sale(&sim, &req, kind).await {
+        // Done, but the answer never reaches the caller (only the first time).
         Ok((_, true)) if req.amount_minor % 100 == 91 => lost_answer(),
         Ok((answer, _)) => Json(answer).into_response(),
         Err(e) => unavailable(e),
     }
+}
+
+/// What the books say of an authorisation attempt.
+async fn inquiry(sim: &BankSim, reference: &str) -> Result<InquiryResponse, SimStoreError> {
+    let Some(t) = sim.authorisation(reference).await? else {
+        return Ok(InquiryResponse {
+            found: false,
+            reversed: false,
+            proc_return_code: String::new(),
+            auth_code: String::new(),
+            host_ref: String::new(),
+            transaction_id: String::new(),
+        });
+    };
+    let reversed = sim
+        .operations_on(&t)
+        .await?
+        .iter()
+        .any(|o| o.kind == "reversal" && o.approved());
+    Ok(InquiryResponse {
+        found: true,
+        reversed,
+        proc_return_code: t.proc_return_code,
+        auth_code: t.auth_code,
+        host_ref: t.host_ref,
+        transaction_id: t.transaction_id,
+    })
 }
 
 /// What became of an authorisation attempt, by its reference.
@@ -437,36 +486,46 @@ async fn inquire(
         Ok(req) => req,
         Err(refused) => return refused.into_response(),
     };
-    let answer = async {
-        let Some(t) = sim.authorisation(&req.reference).await? else {
-            return Ok::<_, SimStoreError>(InquiryResponse {
-                found: false,
-                reversed: false,
-                proc_return_code: String::new(),
-                auth_code: String::new(),
-                host_ref: String::new(),
-                transaction_id: String::new(),
-            });
-        };
-        let reversed = sim
-            .operations_on(&t)
-            .await?
-            .iter()
-            .any(|o| o.kind == "reversal" && o.approved());
-        Ok(InquiryResponse {
-            found: true,
-            reversed,
-            proc_return_code: t.proc_return_code,
-            auth_code: t.auth_code,
-            host_ref: t.host_ref,
-            transaction_id: t.transaction_id,
-        })
-    }
-    .await;
-    match answer {
+    match inquiry(&sim, &req.reference).await {
         Ok(answer) => Json(answer).into_response(),
         Err(e) => unavailable(e),
     }
+}
+
+/// Reverses the approved, not yet reversed authorisation of an attempt, once per reversal
+/// reference; `25` when there is none (yet).
+async fn book_reversal(
+    sim: &BankSim,
+    req: &AfterSaleRequest,
+) -> Result<AuthResponse, SimStoreError> {
+    if let Some(earlier) = sim.inner.ops.get::<SimTransaction>(&req.reference).await? {
+        return Ok(earlier.answer());
+    }
+    let mut found = sim
+        .authorisation(&req.original_reference)
+        .await?
+        .filter(SimTransaction::approved);
+    if let Some(o) = &found {
+        let done = sim.operations_on(o).await?;
+        if done.iter().any(|t| t.kind == "reversal" && t.approved()) {
+            found = None;
+        }
+    }
+    let Some(o) = found else {
+        // Not booked, so a later retry may still find one.
+        return Ok(AuthResponse {
+            proc_return_code: "25".into(),
+            auth_code: String::new(),
+            host_ref: random_digits(12),
+            transaction_id: String::new(),
+        });
+    };
+    let op = new_operation(sim, req, "reversal", "00", Some(&o));
+    sim.inner
+        .ops
+        .insert(&op.reference, Some(&op.order_id), &op, op.at)
+        .await?;
+    Ok(op.answer())
 }
 
 /// Reverses the approved, not yet reversed authorisation of an attempt (by its reference).
@@ -480,49 +539,7 @@ async fn reverse(
             Ok(req) => req,
             Err(refused) => return refused.into_response(),
         };
-    let answer = async {
-        if let Some(earlier) = sim.inner.ops.get::<SimTransaction>(&req.reference).await? {
-            return Ok::<_, SimStoreError>(earlier.answer());
-        }
-        let found = match sim.authorisation(&req.original_reference).await? {
-            Some(o) if o.approved() => {
-                let reversed = sim
-                    .operations_on(&o)
-                    .await?
-                    .iter()
-                    .any(|t| t.kind == "reversal" && t.approved());
-                (!reversed).then_some(o)
-            }
-            _ => None,
-        };
-        let Some(o) = found else {
-            // Nothing to reverse (yet): not booked, so a later retry may still find one.
-            return Ok(AuthResponse {
-                proc_return_code: "25".into(),
-                auth_code: String::new(),
-                host_ref: random_digits(12),
-                transaction_id: String::new(),
-            });
-        };
-        let op = SimTransaction {
-            kind: "reversal".into(),
-            reference: req.reference.clone(),
-            original_transaction_id: Some(o.transaction_id.clone()),
-            proc_return_code: "00".into(),
-            auth_code: String::new(),
-            host_ref: random_digits(12),
-            transaction_id: String::new(),
-            at: sim.now_ms(),
-            ..o
-        };
-        sim.inner
-            .ops
-            .insert(&op.reference, Some(&op.order_id), &op, op.at)
-            .await?;
-        Ok(op.answer())
-    }
-    .await;
-    match answer {
+    match book_reversal(&sim, &req).await {
         Ok(answer) => Json(answer).into_response(),
         Err(e) => unavailable(e),
     }
@@ -554,6 +571,24 @@ struct TxnQuery {
     kind: Option<String>,
 }
 
+/// The books, newest first, as a query asks for them.
+async fn books(sim: &BankSim, q: &TxnQuery) -> Result<Vec<SimTransaction>, SimStoreError> {
+    let order = q.order_id.as_deref();
+    let mut all: Vec<SimTransaction> = sim.inner.auths.list(order, LIST_LIMIT).await?;
+    all.extend(
+        sim.inner
+            .ops
+            .list::<SimTransaction>(order, LIST_LIMIT)
+            .await?,
+    );
+    // Newest first; at the same time, what was done to an authorisation came after it.
+    let rank = |t: &SimTransaction| u8::from(t.kind != "authorisation");
+    all.sort_by(|a, b| b.at.cmp(&a.at).then(rank(b).cmp(&rank(a))));
+    all.retain(|t| q.payment_id.as_ref().is_none_or(|p| &t.payment_id == p));
+    all.retain(|t| q.kind.as_ref().is_none_or(|k| &t.kind == k));
+    Ok(all)
+}
+
 /// Simulator only: what the bank saw, newest first, so a test or an operator can check that
 /// a payment was authorised exactly once.
 async fn transactions(
@@ -571,29 +606,8 @@ async fn transactions(
             "unknown query parameter",
         );
     };
-    let books = async {
-        let order = q.order_id.as_deref();
-        let mut all: Vec<SimTransaction> = sim.inner.auths.list(order, LIST_LIMIT).await?;
-        all.extend(
-            sim.inner
-                .ops
-                .list::<SimTransaction>(order, LIST_LIMIT)
-                .await?,
-        );
-        Ok::<_, SimStoreError>(all)
+    match books(&sim, &q).await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => unavailable(e),
     }
-    .await;
-    let mut all = match books {
-        Ok(all) => all,
-        Err(e) => return unavailable(e),
-    };
-    // Newest first; at the same time, what was done to an authorisation came after it.
-    let rank = |t: &SimTransaction| u8::from(t.kind != "authorisation");
-    all.sort_by(|a, b| b.at.cmp(&a.at).then(rank(b).cmp(&rank(a))));
-    let filtered: Vec<SimTransaction> = all
-        .into_iter()
-        .filter(|t| q.payment_id.as_ref().is_none_or(|p| &t.payment_id == p))
-        .filter(|t| q.kind.as_ref().is_none_or(|k| &t.kind == k))
-        .collect();
-    Json(filtered).into_response()
 }

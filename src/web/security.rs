@@ -83,6 +83,12 @@ pub async fn headers(mut req: Request, next: Next) -> Response {
     let nonce = base64::engine::general_purpose::STANDARD.encode(bytes);
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let mut resp = next.run(req).await;
+    protect(&mut resp, &nonce);
+    resp
+}
+
+/// The headers of every answer, and the CSP (with the page's own policy) of every page.
+fn protect(resp: &mut Response, nonce: &str) {
     let is_html = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -107,7 +113,7 @@ pub async fn headers(mut req: Request, next: Next) -> Response {
         HeaderValue::from_static(PERMISSIONS_POLICY),
     );
     if is_html {
-        if let Ok(v) = HeaderValue::from_str(&csp(&nonce, &policy)) {
+        if let Ok(v) = HeaderValue::from_str(&csp(nonce, &policy)) {
             h.insert(header::CONTENT_SECURITY_POLICY, v);
         }
         if policy.frame_ancestors.is_empty() {
@@ -117,7 +123,6 @@ pub async fn headers(mut req: Request, next: Next) -> Response {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
     }
-    resp
 }
 
 #[cfg(test)]

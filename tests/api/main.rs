@@ -3,6 +3,7 @@
 //! Integration tests: the real server on a random port with a fresh database, driven over
 //! HTTP like a shopper's browser, with a small merchant receiver that checks every signature.
 
+mod architecture;
 mod bank;
 mod helpers;
 
