@@ -28,10 +28,9 @@ pub fn parse(body: &[u8], max_fields: usize) -> Result<Vec<(String, String)>, Fo
         if fields.len() == max_fields {
             return Err(FormError::TooManyFields);
         }
-        let (name, value) = match pair.iter().position(|b| *b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &b""[..]),
-        };
+        let mut parts = pair.splitn(2, |b| *b == b'=');
+        let name = parts.next().unwrap_or_default();
+        let value = parts.next().unwrap_or_default();
         fields.push((decode(name)?, decode(value)?));
     }
     Ok(fields)
@@ -40,8 +39,8 @@ pub fn parse(body: &[u8], max_fields: usize) -> Result<Vec<(String, String)>, Fo
 fn decode(raw: &[u8]) -> Result<String, FormError> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
+    while let Some(&b) = raw.get(i) {
+        match b {
             b'+' => out.push(b' '),
             b'%' => {
                 let hex = raw.get(i + 1..i + 3).ok_or(FormError::BadEscape)?;

@@ -1,8 +1,11 @@
 //! Kapı: a hosted secure payment page server with 3-D Secure.
 //!
-//! The flow, by module: `checkout` (signed start form, card form, consents, status machine),
-//! `threeds` (3DS Server and the built-in ACS simulator), `acquirer` (authorisation and the
-//! built-in bank simulator), `notify` (signed results to the merchant), `storage`, `web`.
+//! The core (`domain`, `checkout`, `threeds`, `acquirer`, `notify`, `storage`, `crypto`,
+//! `installments`, `merchants`, `config`) knows nothing of HTTP serving; `web` (the shopper's
+//! pages), `api` (the merchant's JSON API), `sim` (the built-in ACS, bank and SMS simulators)
+//! and `demo` sit on top of it, and `startup` assembles them. `docs/ARCHITECTURE.md` is the map.
+
+#![cfg_attr(test, allow(clippy::string_slice))]
 
 pub mod acquirer;
 pub mod api;

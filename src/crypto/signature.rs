@@ -34,8 +34,12 @@ pub fn canonical_string(fields: &[(String, String)]) -> Result<String, Canonical
         sorted.push((name, value));
     }
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(CanonicalError::Duplicate(w[0].0.to_owned()));
+    if let Some((first, _)) = sorted
+        .iter()
+        .zip(sorted.iter().skip(1))
+        .find(|(a, b)| a.0 == b.0)
+    {
+        return Err(CanonicalError::Duplicate(first.0.to_owned()));
     }
     Ok(sorted
         .iter()

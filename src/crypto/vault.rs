@@ -124,8 +124,12 @@ impl Vault {
 
     /// The id of the key a blob was encrypted with.
     pub fn key_id_of(blob: &[u8]) -> Option<u32> {
-        (blob.len() >= HEADER && blob[0] == VERSION)
-            .then(|| u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]))
+        match blob {
+            [VERSION, a, b, c, d, ..] if blob.len() >= HEADER => {
+                Some(u32::from_be_bytes([*a, *b, *c, *d]))
+            }
+            _ => None,
+        }
     }
 
     /// The header bytes that mark a blob as encrypted with the current key.
@@ -168,23 +172,25 @@ impl Vault {
         blob: &[u8],
         aad: &str,
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, VaultError> {
-        if blob.len() < HEADER + 16 || blob[0] != VERSION {
+        if blob.len() < HEADER + 16 {
             return Err(VaultError::Malformed);
         }
-        let key_id = u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]);
+        let key_id = Self::key_id_of(blob).ok_or(VaultError::Malformed)?;
         let keys = self.keys.read().map_err(|_| VaultError::Decrypt)?;
         let cipher = keys
             .ciphers
             .get(&key_id)
             .ok_or(VaultError::UnknownKey(key_id))?;
-        let nonce: [u8; 12] = blob[5..HEADER]
-            .try_into()
-            .map_err(|_| VaultError::Malformed)?;
+        let (header, msg) = blob.split_at_checked(HEADER).ok_or(VaultError::Malformed)?;
+        let nonce: [u8; 12] = header
+            .get(5..)
+            .and_then(|n| n.try_into().ok())
+            .ok_or(VaultError::Malformed)?;
         cipher
             .decrypt(
                 (&nonce).into(),
                 Payload {
-                    msg: &blob[HEADER..],
+                    msg,
                     aad: aad.as_bytes(),
                 },
             )

@@ -354,16 +354,22 @@ fn event(shop: &DemoShop, headers: &HeaderMap, body: &[u8]) -> Response {
         .unwrap_or("");
     let signature_ok = shop.verify_event(signature, body);
     let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let payment = &json["data"]["payment"];
+    let payment = json
+        .pointer("/data/payment")
+        .unwrap_or(&serde_json::Value::Null);
+    let text = |v: &serde_json::Value, key: &str| {
+        v.get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
     shop.remember(Notification {
-        via: json["type"].as_str().unwrap_or("?").to_owned(),
-        order_id: payment["order_id"].as_str().unwrap_or("").to_owned(),
-        status: payment["status"].as_str().unwrap_or("").to_owned(),
-        amount: format!(
-            "{} {}",
-            payment["amount"].as_str().unwrap_or(""),
-            payment["currency"].as_str().unwrap_or("")
-        ),
+        via: Some(text(&json, "type"))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "?".to_owned()),
+        order_id: text(payment, "order_id"),
+        status: text(payment, "status"),
+        amount: format!("{} {}", text(payment, "amount"), text(payment, "currency")),
         signature_ok,
     });
     if signature_ok {
@@ -424,7 +430,7 @@ async fn buy_api(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Respon
             );
         }
     };
-    match session["url"].as_str() {
+    match session.get("url").and_then(serde_json::Value::as_str) {
         Some(url) => {
             shop.remember_order(&order_id, locale);
             Redirect::to(url).into_response()

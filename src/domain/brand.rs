@@ -115,7 +115,9 @@ impl Logo {
         if bytes.len() > MAX_LOGO_BYTES {
             return Err(LogoError::TooLarge);
         }
-        let webp = bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP";
+        let webp = bytes.len() > 12
+            && bytes.get(..4) == Some(&b"RIFF"[..])
+            && bytes.get(8..12) == Some(&b"WEBP"[..]);
         let content_type = if webp {
             "image/webp"
         } else {

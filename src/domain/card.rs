@@ -154,9 +154,12 @@ impl Pan {
 
     /// First 6 and last 4, the rest as `*`: `411111******1111`.
     pub fn masked(&self) -> String {
+        // A Pan holds 12 to 19 ASCII digits (checked when parsed).
         let d = self.digits.as_str();
         let n = d.len();
-        format!("{}{}{}", &d[..6], "*".repeat(n - 10), &d[n - 4..])
+        let first = d.get(..6).unwrap_or_default();
+        let last = d.get(n.saturating_sub(4)..).unwrap_or_default();
+        format!("{first}{}{last}", "*".repeat(n.saturating_sub(10)))
     }
 
     /// The digits, for the encrypted vault and the outgoing 3DS/bank messages only.

@@ -1,4 +1,10 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 
 //! Integration tests: the real server on a random port with a fresh database, driven over
 //! HTTP like a shopper's browser, with a small merchant receiver that checks every signature.

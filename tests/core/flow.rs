@@ -355,7 +355,11 @@ async fn a_lost_answer_is_found_by_inquiry_and_reported() {
     assert_eq!(p.status, Status::Approved, "the bank booked it: so do we");
     let (calls, inquiries, reversals) = {
         let books = w.bank.books.lock().unwrap();
-        (books.authorise_calls.len(), books.inquiries, books.reversals.len())
+        (
+            books.authorise_calls.len(),
+            books.inquiries,
+            books.reversals.len(),
+        )
     };
     assert_eq!((calls, inquiries, reversals), (1, 1, 0));
     assert!(
