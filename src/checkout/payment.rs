@@ -295,6 +295,44 @@ pub struct IllegalMove {
 }
 
 impl Payment {
+    /// A new payment of `order`, waiting for its shopper from `now` until `expires_at`.
+    pub fn new(
+        merchant_id: MerchantId,
+        order: super::start::OrderDraft,
+        source: Source,
+        now: i64,
+        expires_at: i64,
+    ) -> Self {
+        Self {
+            id: PaymentId::generate(),
+            merchant_id,
+            order_id: order.order_id,
+            amount: order.money,
+            installment: order.installment,
+            installment_fee_minor: 0,
+            locale: order.locale,
+            description: order.description,
+            customer: order.customer,
+            ok_url: order.ok_url.as_str().to_owned(),
+            fail_url: order.fail_url.as_str().to_owned(),
+            callback_url: order.callback_url.map(|u| u.as_str().to_owned()),
+            source,
+            status: Status::Created,
+            created_at: now,
+            updated_at: now,
+            expires_at,
+            version: 0,
+            client_ip: None,
+            card: None,
+            threeds: None,
+            authorisation: None,
+            error_code: None,
+            result: None,
+            refunded_minor: 0,
+            refund_reserved_minor: 0,
+        }
+    }
+
     /// What the card is charged: the amount plus the installment interest.
     pub fn charged_minor(&self) -> i64 {
         self.amount
@@ -558,34 +596,19 @@ mod tests {
     use super::*;
 
     pub(crate) fn created() -> Payment {
-        Payment {
-            id: PaymentId::generate(),
-            merchant_id: MerchantId::parse("mrc_test").unwrap(),
+        let order = crate::checkout::start::OrderDraft {
             order_id: OrderId::parse("ORD-1").unwrap(),
-            amount: Money::parse("150.00", Currency::Try).unwrap(),
-            installment: Installment::SINGLE,
-            installment_fee_minor: 0,
+            money: Money::parse("150.00", Currency::Try).unwrap(),
             locale: Locale::Tr,
+            installment: Installment::SINGLE,
             description: Description::parse("").unwrap(),
             customer: Customer::default(),
-            ok_url: "https://shop.example/ok".into(),
-            fail_url: "https://shop.example/fail".into(),
+            ok_url: crate::domain::ReturnUrl::parse("https://shop.example/ok").unwrap(),
+            fail_url: crate::domain::ReturnUrl::parse("https://shop.example/fail").unwrap(),
             callback_url: None,
-            source: Source::Form,
-            status: Status::Created,
-            created_at: 0,
-            updated_at: 0,
-            expires_at: 900_000,
-            version: 0,
-            client_ip: None,
-            card: None,
-            threeds: None,
-            authorisation: None,
-            error_code: None,
-            result: None,
-            refunded_minor: 0,
-            refund_reserved_minor: 0,
-        }
+        };
+        let merchant = MerchantId::parse("mrc_test").unwrap();
+        Payment::new(merchant, order, Source::Form, 0, 900_000)
     }
 
     fn card() -> CardSummary {

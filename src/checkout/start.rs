@@ -1,7 +1,7 @@
 //! `POST /pay`: parse and check the merchant's signed form, then create the payment.
 
 use super::{
-    CheckoutError, Status,
+    CheckoutError,
     payment::{Payment, Source},
     service::Checkout,
 };
@@ -9,7 +9,7 @@ use crate::{
     crypto::signature::{self, CanonicalError},
     domain::{
         Currency, Customer, Description, Installment, Locale, MerchantId, Money, OrderId,
-        PaymentId, ReturnUrl, money::MoneyError,
+        ReturnUrl, money::MoneyError,
     },
     error::ErrorCode,
     form, merchants,
@@ -211,34 +211,8 @@ impl Checkout {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let merchant_id = MerchantId::parse(&merchant.id)
             .map_err(|e| CreateError::Store(crate::storage::StoreError::Corrupt(e.to_string())))?;
-        let payment = Payment {
-            id: PaymentId::generate(),
-            merchant_id,
-            order_id: draft.order_id,
-            amount: draft.money,
-            installment: draft.installment,
-            installment_fee_minor: 0,
-            locale: draft.locale,
-            description: draft.description,
-            customer: draft.customer,
-            ok_url: draft.ok_url.as_str().to_owned(),
-            fail_url: draft.fail_url.as_str().to_owned(),
-            callback_url: draft.callback_url.map(|u| u.as_str().to_owned()),
-            source,
-            status: Status::Created,
-            created_at: now_ms,
-            updated_at: now_ms,
-            expires_at: now_ms.saturating_add(ttl_ms),
-            version: 0,
-            client_ip: None,
-            card: None,
-            threeds: None,
-            authorisation: None,
-            error_code: None,
-            result: None,
-            refunded_minor: 0,
-            refund_reserved_minor: 0,
-        };
+        let expires_at = now_ms.saturating_add(ttl_ms);
+        let payment = Payment::new(merchant_id, draft, source, now_ms, expires_at);
         self.storage.payments.insert_payment(&payment).await?;
         tracing::info!(payment_id = %payment.id, merchant_id = %merchant.id, order_id = %payment.order_id, source = source.as_str(), "payment started");
         Ok(payment)

@@ -2,13 +2,13 @@
 //! moves, as the checkout would build them.
 
 use kapi::{
-    checkout::{
-        Status,
-        payment::{AcsIds, Authentication, BankAnswer, CardSummary, Payment, Source, Transition},
+    checkout::payment::{
+        AcsIds, Authentication, BankAnswer, CardSummary, Payment, Source, Transition,
     },
+    checkout::start::OrderDraft,
     domain::{
         CardBrand, Currency, Customer, Description, Installment, Locale, MerchantId, Money,
-        OrderId, PaymentId,
+        OrderId, ReturnUrl,
         threeds::{Eci, ResponseCode, TransStatus},
     },
     storage::{
@@ -46,36 +46,25 @@ pub fn merchant(id: &str) -> MerchantRecord {
     }
 }
 
-/// A payment of `order` just created at `at`, for 150.00 TRY.
-pub fn created(merchant: &str, order: &str, at: i64) -> Payment {
-    Payment {
-        id: PaymentId::generate(),
-        merchant_id: MerchantId::parse(merchant).unwrap(),
+/// The order of a payment for 150.00 TRY.
+pub fn order(order: &str) -> OrderDraft {
+    OrderDraft {
         order_id: OrderId::parse(order).unwrap(),
-        amount: Money::parse("150.00", Currency::Try).unwrap(),
-        installment: Installment::SINGLE,
-        installment_fee_minor: 0,
+        money: Money::parse("150.00", Currency::Try).unwrap(),
         locale: Locale::Tr,
+        installment: Installment::SINGLE,
         description: Description::parse("Kitap").unwrap(),
         customer: Customer::parse("Ayşe Yılmaz", "ayse@example.com", "+905550000000").unwrap(),
-        ok_url: "https://ornek.example/ok".into(),
-        fail_url: "https://ornek.example/fail".into(),
-        callback_url: None,
-        source: Source::Api,
-        status: Status::Created,
-        created_at: at,
-        updated_at: at,
-        expires_at: at + 900_000,
-        version: 0,
-        client_ip: None,
-        card: None,
-        threeds: None,
-        authorisation: None,
-        error_code: None,
-        result: None,
-        refunded_minor: 0,
-        refund_reserved_minor: 0,
+        ok_url: ReturnUrl::parse("https://ornek.example/ok").unwrap(),
+        fail_url: ReturnUrl::parse("https://ornek.example/fail").unwrap(),
+        callback_url: Some(ReturnUrl::parse("https://ornek.example/callback").unwrap()),
     }
+}
+
+/// A payment of `order` just created at `at`.
+pub fn created(merchant: &str, order_id: &str, at: i64) -> Payment {
+    let merchant = MerchantId::parse(merchant).unwrap();
+    Payment::new(merchant, order(order_id), Source::Api, at, at + 900_000)
 }
 
 pub fn card() -> CardSummary {

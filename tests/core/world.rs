@@ -19,12 +19,10 @@ use kapi::{
         flow::{ClientInfo, Next},
         payment::{Payment, Source},
         service::{Keys, Parts, PublicUrl},
-        start::OrderDraft,
     },
     clock::{Clock, OffsetClock},
     config::Settings,
     crypto::vault::{MasterKey, Vault},
-    domain::{Currency, Customer, Description, Installment, Locale, Money, OrderId, ReturnUrl},
     installments::{Installments, bins::BinTable},
     limits::Limiter,
     merchants::{self, NewMerchant},
@@ -337,17 +335,7 @@ impl World {
 
     /// A new payment of `order` for 150.00 TRY, with a callback URL.
     pub async fn payment(&self, order: &str) -> Payment {
-        let draft = OrderDraft {
-            order_id: OrderId::parse(order).unwrap(),
-            money: Money::parse("150.00", Currency::Try).unwrap(),
-            locale: Locale::Tr,
-            installment: Installment::SINGLE,
-            description: Description::parse("Kitap").unwrap(),
-            customer: Customer::parse("Ayşe Yılmaz", "ayse@example.com", "+905550000000").unwrap(),
-            ok_url: ReturnUrl::parse("https://ornek.example/ok").unwrap(),
-            fail_url: ReturnUrl::parse("https://ornek.example/fail").unwrap(),
-            callback_url: Some(ReturnUrl::parse("https://ornek.example/callback").unwrap()),
-        };
+        let draft = crate::fixtures::order(order);
         self.checkout
             .create_payment(
                 &self.merchant,

@@ -94,6 +94,63 @@ async fn insert_event(
     Ok(())
 }
 
+/// Tables whose rows are retried by workers under a lease: the outbox and the reversals.
+#[derive(Debug, Clone, Copy)]
+enum Leased {
+    Events,
+    Reversals,
+}
+
+impl Leased {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Events => "events",
+            Self::Reversals => "reversals",
+        }
+    }
+}
+
+/// Leases up to `limit` rows of `leased` that are `pending`, due by `now` and not leased (or
+/// whose lease ran out) until `lease_until`, and returns them. One statement claims and
+/// returns, so two workers never hold the same row. A read comes first: workers poll often and
+/// most polls find nothing, and a write lock on every poll would starve other writers (the
+/// CLI, another instance).
+async fn claim_due<T>(
+    pool: &SqlitePool,
+    leased: Leased,
+    pending: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+{
+    let table = leased.table();
+    let due = "status = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)";
+    let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {due}"))
+        .bind(pending)
+        .bind(now)
+        .bind(now)
+        .fetch_one(pool)
+        .await?;
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(&format!(
+        "UPDATE {table} SET lease_until = ? WHERE id IN ( \
+           SELECT id FROM {table} WHERE {due} ORDER BY next_attempt_at LIMIT ?) \
+         RETURNING *"
+    ))
+    .bind(lease_until)
+    .bind(pending)
+    .bind(now)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }

@@ -13,34 +13,15 @@ impl OutboxStore for SqliteStore {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        // A read first: the worker polls often, and most polls find nothing; a write lock
-        // taken on every poll would starve other writers (the CLI, another instance).
         let pending = EventStatus::Pending.as_str();
-        let due: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM events WHERE status = ? AND next_attempt_at <= ? \
-             AND (lease_until IS NULL OR lease_until <= ?)",
+        Ok(super::claim_due(
+            &self.pool,
+            super::Leased::Events,
+            pending,
+            now,
+            lease_until,
+            limit,
         )
-        .bind(pending)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        if due == 0 {
-            return Ok(Vec::new());
-        }
-        // One statement: claim and return, so two workers never hold the same event.
-        Ok(sqlx::query_as(
-            "UPDATE events SET lease_until = ? WHERE id IN ( \
-               SELECT id FROM events WHERE status = ? AND next_attempt_at <= ? \
-               AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at LIMIT ?) \
-             RETURNING *",
-        )
-        .bind(lease_until)
-        .bind(pending)
-        .bind(now)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
         .await?)
     }
 

@@ -479,31 +479,8 @@ impl PaymentStore for SqliteStore {
         limit: i64,
     ) -> Result<Vec<ReversalRecord>, StoreError> {
         let pending = ReversalStatus::Pending.as_str();
-        let due: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM reversals WHERE status = ? AND next_attempt_at <= ? \
-             AND (lease_until IS NULL OR lease_until <= ?)",
-        )
-        .bind(pending)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        if due == 0 {
-            return Ok(Vec::new());
-        }
-        Ok(sqlx::query_as(
-            "UPDATE reversals SET lease_until = ? WHERE id IN ( \
-               SELECT id FROM reversals WHERE status = ? AND next_attempt_at <= ? \
-               AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at LIMIT ?) \
-             RETURNING *",
-        )
-        .bind(lease_until)
-        .bind(pending)
-        .bind(now)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        let leased = super::Leased::Reversals;
+        Ok(super::claim_due(&self.pool, leased, pending, now, lease_until, limit).await?)
     }
 
     async fn record_reversal(
