@@ -9,7 +9,7 @@
 //! Decisions are the core's (`checkout::payment`); storage only writes them all or nothing.
 
 mod models;
-mod rows;
+pub mod rows;
 pub mod sessions;
 pub mod sqlite;
 

@@ -17,59 +17,126 @@ use crate::{
 
 use super::StoreError;
 
-/// Every column of `payments`.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct PaymentRow {
-    pub id: String,
-    pub merchant_id: String,
-    pub order_id: String,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub installment: i64,
-    pub locale: String,
-    pub description: String,
-    pub customer_name: String,
-    pub customer_email: String,
-    pub customer_phone: String,
-    pub ok_url: String,
-    pub fail_url: String,
-    pub callback_url: Option<String>,
-    pub status: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub expires_at: i64,
-    pub version: i64,
-    pub card_brand: Option<String>,
-    pub masked_pan: Option<String>,
-    pub card_holder: Option<String>,
-    pub threeds_server_trans_id: Option<String>,
-    pub acs_trans_id: Option<String>,
-    pub ds_trans_id: Option<String>,
-    pub acs_url: Option<String>,
-    pub trans_status: Option<String>,
-    pub trans_status_reason: Option<String>,
-    pub challenge_cancel: Option<String>,
-    pub eci: Option<String>,
-    pub authentication_value: Option<String>,
-    pub md_status: Option<String>,
-    pub rreq_received_at: Option<i64>,
-    pub terminal_id: Option<String>,
-    pub attempt_ref: Option<String>,
-    pub proc_return_code: Option<String>,
-    pub auth_code: Option<String>,
-    pub host_ref: Option<String>,
-    pub transaction_id: Option<String>,
-    pub authorised_at: Option<i64>,
-    pub error_code: Option<String>,
-    pub result_fields: Option<String>,
-    pub refunded_minor: i64,
-    pub refund_reserved_minor: i64,
-    pub source: String,
-    pub client_ip: Option<String>,
-    pub installment_fee_minor: i64,
-    pub card_bank: Option<String>,
-    pub card_program: Option<String>,
-    pub card_kind: Option<String>,
+/// A column's value, as every backend binds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
+    Text(Option<&'a str>),
+    Int(Option<i64>),
+}
+
+impl<'a> From<&'a String> for Value<'a> {
+    fn from(v: &'a String) -> Self {
+        Self::Text(Some(v))
+    }
+}
+
+impl<'a> From<&'a Option<String>> for Value<'a> {
+    fn from(v: &'a Option<String>) -> Self {
+        Self::Text(v.as_deref())
+    }
+}
+
+impl From<&i64> for Value<'_> {
+    fn from(v: &i64) -> Self {
+        Self::Int(Some(*v))
+    }
+}
+
+impl From<&Option<i64>> for Value<'_> {
+    fn from(v: &Option<i64>) -> Self {
+        Self::Int(*v)
+    }
+}
+
+/// Declares `PaymentRow` from its two sets of columns, so that the list exists once: the
+/// struct's fields, `FIXED` and `MOVING` (their names, in order), and `fixed()` and `moving()`
+/// (their values, in the same order).
+macro_rules! payment_row {
+    (
+        fixed { $($f:ident: $ft:ty,)* }
+        moving { $($m:ident: $mt:ty,)* }
+    ) => {
+        /// Every column of `payments`.
+        #[derive(Debug, Clone, sqlx::FromRow)]
+        pub struct PaymentRow {
+            $(pub $f: $ft,)*
+            $(pub $m: $mt,)*
+        }
+
+        impl PaymentRow {
+            /// The columns set when the payment is created and never changed, `id` first.
+            pub const FIXED: &'static [&'static str] = &[$(stringify!($f)),*];
+            /// The columns a move may change, `version` last.
+            pub const MOVING: &'static [&'static str] = &[$(stringify!($m)),*];
+
+            /// The values of `FIXED`, in its order.
+            pub fn fixed(&self) -> Vec<Value<'_>> {
+                vec![$(Value::from(&self.$f)),*]
+            }
+
+            /// The values of `MOVING`, in its order.
+            pub fn moving(&self) -> Vec<Value<'_>> {
+                vec![$(Value::from(&self.$m)),*]
+            }
+        }
+    };
+}
+
+payment_row! {
+    fixed {
+        id: String,
+        merchant_id: String,
+        order_id: String,
+        amount_minor: i64,
+        currency: String,
+        description: String,
+        customer_name: String,
+        customer_email: String,
+        customer_phone: String,
+        ok_url: String,
+        fail_url: String,
+        callback_url: Option<String>,
+        source: String,
+        created_at: i64,
+        expires_at: i64,
+    }
+    moving {
+        installment: i64,
+        locale: String,
+        status: String,
+        updated_at: i64,
+        card_brand: Option<String>,
+        masked_pan: Option<String>,
+        card_holder: Option<String>,
+        threeds_server_trans_id: Option<String>,
+        acs_trans_id: Option<String>,
+        ds_trans_id: Option<String>,
+        acs_url: Option<String>,
+        trans_status: Option<String>,
+        trans_status_reason: Option<String>,
+        challenge_cancel: Option<String>,
+        eci: Option<String>,
+        authentication_value: Option<String>,
+        md_status: Option<String>,
+        rreq_received_at: Option<i64>,
+        terminal_id: Option<String>,
+        attempt_ref: Option<String>,
+        proc_return_code: Option<String>,
+        auth_code: Option<String>,
+        host_ref: Option<String>,
+        transaction_id: Option<String>,
+        authorised_at: Option<i64>,
+        error_code: Option<String>,
+        result_fields: Option<String>,
+        refunded_minor: i64,
+        refund_reserved_minor: i64,
+        client_ip: Option<String>,
+        installment_fee_minor: i64,
+        card_bank: Option<String>,
+        card_program: Option<String>,
+        card_kind: Option<String>,
+        version: i64,
+    }
 }
 
 fn opt<T>(

@@ -1,10 +1,13 @@
 //! Payments, refunds and reversals in SQLite. A move is one transaction: the compare-and-set
 //! on the version, the history row, and what the move causes.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use sqlx::{Sqlite, Transaction};
 
 use super::{SqliteStore, is_unique_violation};
+use crate::storage::rows::Value;
 use crate::{
     checkout::{Status, payment::Payment},
     storage::*,
@@ -12,33 +15,46 @@ use crate::{
 
 type Tx<'a> = Transaction<'a, Sqlite>;
 
-/// A new row: the columns a payment never changes, and the first status.
-async fn insert_row(tx: &mut Tx<'_>, r: &PaymentRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO payments (id, merchant_id, order_id, amount_minor, currency, description, \
-         customer_name, customer_email, customer_phone, ok_url, fail_url, callback_url, source, \
-         created_at, expires_at, locale, status, updated_at, version) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+/// `INSERT` of every column of a payment.
+static INSERT: LazyLock<String> = LazyLock::new(|| {
+    let names: Vec<&str> = PaymentRow::FIXED
+        .iter()
+        .chain(PaymentRow::MOVING)
+        .copied()
+        .collect();
+    format!(
+        "INSERT INTO payments ({}) VALUES ({})",
+        names.join(", "),
+        vec!["?"; names.len()].join(", ")
     )
-    .bind(&r.id)
-    .bind(&r.merchant_id)
-    .bind(&r.order_id)
-    .bind(r.amount_minor)
-    .bind(&r.currency)
-    .bind(&r.description)
-    .bind(&r.customer_name)
-    .bind(&r.customer_email)
-    .bind(&r.customer_phone)
-    .bind(&r.ok_url)
-    .bind(&r.fail_url)
-    .bind(&r.callback_url)
-    .bind(&r.source)
-    .bind(r.created_at)
-    .bind(r.expires_at)
-    .bind(&r.locale)
-    .bind(&r.status)
-    .bind(r.updated_at)
-    .bind(r.version)
+});
+
+/// `UPDATE` of the columns a move may change, as a compare-and-set on the version.
+static UPDATE: LazyLock<String> = LazyLock::new(|| {
+    let set: Vec<String> = PaymentRow::MOVING
+        .iter()
+        .map(|name| format!("{name} = ?"))
+        .collect();
+    format!(
+        "UPDATE payments SET {} WHERE id = ? AND version = ?",
+        set.join(", ")
+    )
+});
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind<'q>(q: Query<'q>, values: impl IntoIterator<Item = Value<'q>>) -> Query<'q> {
+    values.into_iter().fold(q, |q, v| match v {
+        Value::Text(t) => q.bind(t),
+        Value::Int(i) => q.bind(i),
+    })
+}
+
+async fn insert_row(tx: &mut Tx<'_>, r: &PaymentRow) -> Result<(), sqlx::Error> {
+    bind(
+        sqlx::query(&INSERT),
+        r.fixed().into_iter().chain(r.moving()),
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -50,58 +66,12 @@ async fn write_row(
     r: &PaymentRow,
     expected_version: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE payments SET installment = ?, locale = ?, status = ?, updated_at = ?, \
-         version = ?, card_brand = ?, masked_pan = ?, card_holder = ?, \
-         threeds_server_trans_id = ?, acs_trans_id = ?, ds_trans_id = ?, acs_url = ?, \
-         trans_status = ?, trans_status_reason = ?, challenge_cancel = ?, eci = ?, \
-         authentication_value = ?, md_status = ?, rreq_received_at = ?, terminal_id = ?, \
-         attempt_ref = ?, proc_return_code = ?, auth_code = ?, host_ref = ?, transaction_id = ?, \
-         authorised_at = ?, error_code = ?, result_fields = ?, refunded_minor = ?, \
-         refund_reserved_minor = ?, client_ip = ?, installment_fee_minor = ?, card_bank = ?, \
-         card_program = ?, card_kind = ? \
-         WHERE id = ? AND version = ?",
-    )
-    .bind(r.installment)
-    .bind(&r.locale)
-    .bind(&r.status)
-    .bind(r.updated_at)
-    .bind(r.version)
-    .bind(&r.card_brand)
-    .bind(&r.masked_pan)
-    .bind(&r.card_holder)
-    .bind(&r.threeds_server_trans_id)
-    .bind(&r.acs_trans_id)
-    .bind(&r.ds_trans_id)
-    .bind(&r.acs_url)
-    .bind(&r.trans_status)
-    .bind(&r.trans_status_reason)
-    .bind(&r.challenge_cancel)
-    .bind(&r.eci)
-    .bind(&r.authentication_value)
-    .bind(&r.md_status)
-    .bind(r.rreq_received_at)
-    .bind(&r.terminal_id)
-    .bind(&r.attempt_ref)
-    .bind(&r.proc_return_code)
-    .bind(&r.auth_code)
-    .bind(&r.host_ref)
-    .bind(&r.transaction_id)
-    .bind(r.authorised_at)
-    .bind(&r.error_code)
-    .bind(&r.result_fields)
-    .bind(r.refunded_minor)
-    .bind(r.refund_reserved_minor)
-    .bind(&r.client_ip)
-    .bind(r.installment_fee_minor)
-    .bind(&r.card_bank)
-    .bind(&r.card_program)
-    .bind(&r.card_kind)
-    .bind(&r.id)
-    .bind(expected_version)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
+    let done = bind(sqlx::query(&UPDATE), r.moving())
+        .bind(&r.id)
+        .bind(expected_version)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
         == 1;
     Ok(done)
 }
@@ -210,7 +180,6 @@ impl PaymentStore for SqliteStore {
         let row = PaymentRow::from(p);
         let mut tx = self.pool.begin().await?;
         insert_row(&mut tx, &row).await?;
-        write_row(&mut tx, &row, row.version).await?;
         add_history(&mut tx, p.id.as_str(), None, p.status, p.created_at).await?;
         tx.commit().await?;
         Ok(())
@@ -564,5 +533,28 @@ impl PaymentStore for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_column_list_names_every_column_of_the_table_once() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let mut table: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('payments')")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        table.sort();
+        let mut listed: Vec<String> = PaymentRow::FIXED
+            .iter()
+            .chain(PaymentRow::MOVING)
+            .map(|s| (*s).to_owned())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, table);
     }
 }
