@@ -485,7 +485,7 @@ impl Settings {
             ));
         }
         for ip in &self.server.trusted_proxies {
-            if crate::domain::net::ProxyNet::parse(ip).is_none() {
+            if crate::domain::net::ProxyNet::parse(ip).is_err() {
                 return Err(ConfigError::Invalid(format!(
                     "server.trusted_proxies: `{ip}` is not an IP address or CIDR network"
                 )));

@@ -10,13 +10,18 @@ pub struct AccentColour([u8; 3]);
 
 impl AccentColour {
     /// `#1A73E8` or `#1a73e8`; nothing else (no names, no short form, no alpha).
-    pub fn parse(s: &str) -> Option<Self> {
-        let hex = s.strip_prefix('#')?;
+    pub fn parse(s: &str) -> Result<Self, super::Invalid> {
+        const BAD: super::Invalid = super::Invalid::new("colour", "not #rrggbb");
+        let hex = s.strip_prefix('#').ok_or(BAD)?;
         if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
+            return Err(BAD);
         }
-        let byte = |i: usize| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok();
-        Some(Self([byte(0)?, byte(2)?, byte(4)?]))
+        let byte = |i: usize| {
+            hex.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or(BAD)
+        };
+        Ok(Self([byte(0)?, byte(2)?, byte(4)?]))
     }
 
     /// `#rrggbb`, lowercase.
@@ -153,7 +158,7 @@ mod tests {
     #[test]
     fn colours_are_strict_hex() {
         assert_eq!(
-            AccentColour::parse("#1A73E8").map(|c| c.as_str()),
+            AccentColour::parse("#1A73E8").ok().map(|c| c.as_str()),
             Some("#1a73e8".into())
         );
         for bad in [
@@ -166,7 +171,7 @@ mod tests {
             "#1a73e8;}",
             "",
         ] {
-            assert_eq!(AccentColour::parse(bad), None, "{bad}");
+            assert!(AccentColour::parse(bad).is_err(), "{bad}");
         }
     }
 
@@ -195,9 +200,9 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn colours_and_logos_never_panic(s in "\\PC{0,12}", bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
-            if let Some(c) = AccentColour::parse(&s) {
+            if let Ok(c) = AccentColour::parse(&s) {
                 proptest::prop_assert!(c.readable().contrast_on_white() >= 4.5);
-                proptest::prop_assert!(AccentColour::parse(&c.as_str()) == Some(c));
+                proptest::prop_assert!(AccentColour::parse(&c.as_str()) == Ok(c));
             }
             let _ = Logo::parse(bytes);
         }

@@ -22,13 +22,16 @@ impl CardBrand {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Result<Self, super::Invalid> {
         match s {
-            "visa" => Some(Self::Visa),
-            "mastercard" => Some(Self::Mastercard),
-            "amex" => Some(Self::Amex),
-            "troy" => Some(Self::Troy),
-            _ => None,
+            "visa" => Ok(Self::Visa),
+            "mastercard" => Ok(Self::Mastercard),
+            "amex" => Ok(Self::Amex),
+            "troy" => Ok(Self::Troy),
+            _ => Err(super::Invalid::new(
+                "card brand",
+                "not visa, mastercard, amex or troy",
+            )),
         }
     }
 

@@ -15,15 +15,23 @@ pub struct ProxyNet {
 }
 
 impl ProxyNet {
-    pub fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Result<Self, super::Invalid> {
+        let bad = |reason| super::Invalid::new("trusted proxy", reason);
+        let ip = |a: &str| a.parse::<IpAddr>().map_err(|_| bad("not an IP address"));
         let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
-            None => (s.parse::<IpAddr>().ok()?, None),
+            Some((a, p)) => (
+                ip(a)?,
+                Some(p.parse::<u8>().map_err(|_| bad("bad prefix"))?),
+            ),
+            None => (ip(s)?, None),
         };
         let addr = addr.to_canonical();
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(Self { addr, prefix })
+        if prefix > max {
+            return Err(bad("prefix longer than the address"));
+        }
+        Ok(Self { addr, prefix })
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -195,7 +203,7 @@ mod tests {
                 .unwrap()
                 .contains(ip("8.8.8.8"))
         );
-        assert!(ProxyNet::parse("10.0.0.0/33").is_none());
-        assert!(ProxyNet::parse("nonsense").is_none());
+        assert!(ProxyNet::parse("10.0.0.0/33").is_err());
+        assert!(ProxyNet::parse("nonsense").is_err());
     }
 }

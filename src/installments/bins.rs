@@ -138,7 +138,7 @@ impl BinTable {
             if !(6..=11).contains(&prefix.len()) || !prefix.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(err("prefix must be 6 to 11 digits"));
             }
-            let brand = CardBrand::parse(brand).ok_or_else(|| err("unknown brand"))?;
+            let brand = CardBrand::parse(brand).map_err(|_| err("unknown brand"))?;
             let kind = CardKind::parse(kind).ok_or_else(|| err("unknown kind"))?;
             if bank.is_empty() || bank.chars().count() > 64 || bank.chars().any(char::is_control) {
                 return Err(err("bank must be 1 to 64 characters"));

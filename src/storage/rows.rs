@@ -159,7 +159,7 @@ fn status(s: &str) -> Result<Status, Invalid> {
 }
 
 fn brand(s: &str) -> Result<CardBrand, Invalid> {
-    CardBrand::parse(s).ok_or(Invalid::new("card brand", "not a supported brand"))
+    CardBrand::parse(s)
 }
 
 impl PaymentRow {

@@ -45,7 +45,7 @@ pub fn trusted_proxies(settings: &Settings) -> Vec<ProxyNet> {
         .server
         .trusted_proxies
         .iter()
-        .filter_map(|p| ProxyNet::parse(p))
+        .filter_map(|p| ProxyNet::parse(p).ok())
         .collect()
 }
 

@@ -27,7 +27,7 @@ fn colour(merchant: &MerchantRecord) -> Option<AccentColour> {
     merchant
         .accent_colour
         .as_deref()
-        .and_then(AccentColour::parse)
+        .and_then(|c| AccentColour::parse(c).ok())
 }
 
 fn integrity(body: &str) -> String {
