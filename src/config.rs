@@ -157,7 +157,7 @@ pub struct CheckoutSettings {
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThreeDsSettings {
-    /// Where AReq messages go; defaults to the built-in ACS simulator.
+    /// Where AReq messages go; required unless the simulators are on (then `/sim/acs`).
     pub acs_base_url: Option<String>,
     /// Key of the RReq channel (stands in for the Directory Server's mutual TLS).
     #[serde(skip_serializing)]
@@ -170,7 +170,7 @@ pub struct ThreeDsSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AcquirerSettings {
-    /// Bank API base; defaults to the built-in bank simulator.
+    /// Bank API base; required unless the simulators are on (then `/sim/bank`).
     pub base_url: Option<String>,
     pub terminal_id: String,
     #[serde(skip_serializing)]

@@ -345,7 +345,7 @@ fn refund_answer(
 pub struct RefundRequest {
     /// Decimal string; all that is left when absent.
     #[serde(default)]
-    #[schema(pattern = r"^[0-9]{1,15}(\.[0-9]{1,2})?$")]
+    #[schema(pattern = r"^0*[0-9]{1,12}(\.[0-9]{1,2})?$")]
     pub amount: Option<String>,
 }
 

@@ -47,7 +47,7 @@ pub struct CreateSessionRequest {
     #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub order_id: String,
     /// Decimal string with a dot, e.g. `150.00`.
-    #[schema(pattern = r"^[0-9]{1,15}(\.[0-9]{1,2})?$")]
+    #[schema(pattern = r"^0*[0-9]{1,12}(\.[0-9]{1,2})?$")]
     pub amount: String,
     /// `TRY`, `USD`, `EUR` or `949`, `840`, `978`.
     #[schema(value_type = String, pattern = r"^(TRY|USD|EUR|949|840|978)$")]
