@@ -208,6 +208,9 @@ pub struct LimitSettings {
     pub decline_window_secs: u64,
     /// How long such a block lasts.
     pub block_secs: u64,
+    /// Merchants whose shoppers try declined cards on purpose (a test shop): the card-testing
+    /// guard takes ten times as many declines before it blocks them. `--demo` adds the demo shop.
+    pub relaxed_merchants: Vec<String>,
 }
 
 impl Default for LimitSettings {
@@ -225,6 +228,7 @@ impl Default for LimitSettings {
             declines_per_bin: 10,
             decline_window_secs: 600,
             block_secs: 1800,
+            relaxed_merchants: Vec::new(),
         }
     }
 }

@@ -45,8 +45,12 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// Print recent security events (card-testing blocks) as JSON, newest first.
+    /// Print recent security events (card-testing blocks) as JSON, newest first; or list and
+    /// lift the card-testing guard's blocks.
+    #[command(args_conflicts_with_subcommands = true)]
     SecurityEvents {
+        #[command(subcommand)]
+        command: Option<SecurityCommand>,
         #[arg(long)]
         data_dir: Option<PathBuf>,
         #[arg(long, default_value_t = 50)]
@@ -55,6 +59,28 @@ enum Command {
     /// Print the inventory of scripts and stylesheets the payment pages load (PCI DSS 6.4.3):
     /// path, Subresource Integrity hash and purpose, as JSON.
     Scripts,
+}
+
+#[derive(Subcommand)]
+enum SecurityCommand {
+    /// Print the card-testing guard's blocks in force, as JSON.
+    Blocks {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Lift a card-testing block now, by its subject as the security events name it
+    /// (`ip:203.0.113.7`, `merchant:ID`, `bin:MERCHANT:BIN`), or every block with --all. Its
+    /// decline counts are forgotten too, so the next decline does not block again at once.
+    Unblock {
+        /// The blocked subject.
+        #[arg(required_unless_present = "all")]
+        subject: Option<String>,
+        /// Lift every block in force.
+        #[arg(long, conflicts_with = "subject")]
+        all: bool,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -161,6 +187,21 @@ struct ConfigureArgs {
     data_dir: Option<PathBuf>,
     #[arg(long)]
     merchant_id: String,
+    /// The seller's legal title in the legal documents.
+    #[arg(long)]
+    title: Option<String>,
+    /// The seller's address (required by law in the pre-information form).
+    #[arg(long)]
+    address: Option<String>,
+    #[arg(long)]
+    phone: Option<String>,
+    #[arg(long)]
+    email: Option<String>,
+    /// MERSİS number (required by law in the pre-information form).
+    #[arg(long)]
+    mersis: Option<String>,
+    #[arg(long)]
+    website: Option<String>,
     /// Where events go for payments without a callback_url (on a return origin).
     #[arg(long, conflicts_with = "no_webhook_url")]
     webhook_url: Option<String>,
@@ -238,6 +279,85 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Warns (on stderr) when the law's details of the seller are missing from a merchant.
+async fn warn_missing_legal_details(
+    store: &dyn kapi::storage::MerchantStore,
+    merchant_id: &str,
+) -> anyhow::Result<()> {
+    let Some(m) = store.get_merchant(merchant_id).await? else {
+        return Ok(());
+    };
+    let missing = merchants::missing_legal_details(&m);
+    if !missing.is_empty() {
+        eprintln!(
+            "warning: the pre-information form and the distance sales contract must name the seller's title, MERSİS number, address, phone and e-mail (Mesafeli Sözleşmeler Yönetmeliği art. 5); {merchant_id} has none for {}, so the documents show \"—\" there. Set them with: kapi merchant configure --merchant-id {merchant_id} {}",
+            missing.join(", "),
+            missing
+                .iter()
+                .map(|f| format!("{f} …"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// The card-testing guard's blocks: listed, or lifted.
+async fn security(
+    config: Option<&std::path::Path>,
+    command: SecurityCommand,
+) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let blocks = |store: &kapi::storage::Storage| {
+        let security = store.security.clone();
+        async move { security.guard_blocks(now).await }
+    };
+    match command {
+        SecurityCommand::Blocks { data_dir } => {
+            let (_, store) = open(config, data_dir).await?;
+            let list: Vec<serde_json::Value> = blocks(&store)
+                .await?
+                .into_iter()
+                .map(|(key, until)| {
+                    serde_json::json!({
+                        "subject": kapi::limits::guard_subject(&key).unwrap_or(key),
+                        "until": kapi::clock::rfc3339(until.saturating_mul(1000)),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        SecurityCommand::Unblock {
+            subject,
+            all,
+            data_dir,
+        } => {
+            let (_, store) = open(config, data_dir).await?;
+            let keys: Vec<String> = if all {
+                blocks(&store).await?.into_iter().map(|(k, _)| k).collect()
+            } else {
+                let subject = subject.unwrap_or_default();
+                let key = kapi::limits::guard_key(&subject).with_context(|| {
+                    format!("`{subject}` is not a blocked subject: ip:ADDRESS, merchant:ID or bin:MERCHANT:BIN, as `kapi security-events` names it")
+                })?;
+                vec![key]
+            };
+            let mut lifted = 0;
+            for key in &keys {
+                if store.security.guard_lift(key, now).await? {
+                    lifted += 1;
+                    let subject = kapi::limits::guard_subject(key).unwrap_or_else(|| key.clone());
+                    println!("lifted the block of {subject}");
+                }
+            }
+            if lifted == 0 {
+                println!("no block to lift");
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn open(
     config: Option<&std::path::Path>,
     data_dir: Option<PathBuf>,
@@ -282,10 +402,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     insecure_http: args.insecure_http,
                 },
             )?;
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), "Kapı starting");
             let app = Application::build(settings).await?;
             tracing::info!(url = %app.public_url, data_dir = %app.data_dir.display(), "Kapı is listening");
             if let Some(shop) = &app.demo_url {
                 tracing::info!(url = %shop, "demo shop is listening: open it in a browser and click Buy");
+            }
+            if let Some(key) = &app.demo_api_key {
+                // A demo only: never printed for a real merchant.
+                tracing::info!(
+                    merchant_id = kapi::demo::DEMO_MERCHANT_ID,
+                    api_key = key.expose_secret(),
+                    "the demo merchant's API key, to query its payments: curl -H \"Authorization: Bearer <api_key>\" \"{}/api/v1/payments?limit=5\"",
+                    app.public_url
+                );
             }
             app.run_until(shutdown_signal()).await
         }
@@ -320,6 +450,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("secret_key:  {}", secret.expose_secret());
                 println!("Keep the secret key safe: it is shown only this once.");
             }
+            warn_missing_legal_details(&*store.merchants, id.as_str()).await?;
             Ok(())
         }
         Command::Merchant {
@@ -358,6 +489,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let list =
                 |values: Vec<String>, clear: bool| (clear || !values.is_empty()).then_some(values);
             let change = merchants::Settings {
+                seller: merchants::SellerChange {
+                    legal_title: args.title,
+                    address: args.address,
+                    phone: args.phone,
+                    email: args.email,
+                    mersis: args.mersis,
+                    website: args.website,
+                },
                 webhook_url: if args.no_webhook_url {
                     Some(None)
                 } else {
@@ -398,10 +537,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             merchants::configure(&*store.merchants, &args.merchant_id, change).await?;
             println!("merchant {} updated", args.merchant_id);
+            warn_missing_legal_details(&*store.merchants, &args.merchant_id).await?;
             Ok(())
         }
         Command::Keys { command } => keys(cli.config.as_deref(), command).await,
-        Command::SecurityEvents { data_dir, limit } => {
+        Command::SecurityEvents {
+            command: Some(command),
+            ..
+        } => security(cli.config.as_deref(), command).await,
+        Command::SecurityEvents {
+            command: None,
+            data_dir,
+            limit,
+        } => {
             let (_, store) = open(cli.config.as_deref(), data_dir).await?;
             let events = store.security.security_events(limit.clamp(1, 1000)).await?;
             let list: Vec<serde_json::Value> = events

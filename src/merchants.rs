@@ -6,7 +6,9 @@ use crate::{
     crypto::vault::{Vault, VaultError},
     domain::{AccentColour, Logo, MerchantId, Origin, ids::random_token},
     installments::InstallmentPlan,
-    storage::{KeyRotation, MerchantLogo, MerchantRecord, MerchantStore, StoreError},
+    storage::{
+        KeyRotation, MerchantLogo, MerchantRecord, MerchantStore, SellerDetails, StoreError,
+    },
 };
 
 #[derive(Debug, Default, Clone)]
@@ -92,18 +94,14 @@ pub async fn register(
         return Err(MerchantError::Name);
     }
     // The seller's details are printed in the legal documents the shopper accepts.
-    for (flag, value) in [
-        ("title", &input.legal_title),
-        ("address", &input.address),
-        ("phone", &input.phone),
-        ("email", &input.email),
-        ("mersis", &input.mersis),
-        ("website", &input.website),
-    ] {
-        if !crate::domain::text::is_plain(value.trim(), 256) {
-            return Err(MerchantError::Text(flag));
-        }
-    }
+    check_seller(&SellerDetails {
+        legal_title: input.legal_title.clone(),
+        address: input.address.clone(),
+        phone: input.phone.clone(),
+        email: input.email.clone(),
+        mersis: input.mersis.clone(),
+        website: input.website.clone(),
+    })?;
     if input.return_origins.is_empty() {
         return Err(MerchantError::NoOrigin);
     }
@@ -238,9 +236,72 @@ pub async fn rotate_key(
     Ok((new, until))
 }
 
+/// Each detail: at most 256 characters of plain text.
+fn check_seller(s: &SellerDetails) -> Result<(), MerchantError> {
+    for (flag, value) in [
+        ("title", &s.legal_title),
+        ("address", &s.address),
+        ("phone", &s.phone),
+        ("email", &s.email),
+        ("mersis", &s.mersis),
+        ("website", &s.website),
+    ] {
+        if !crate::domain::text::is_plain(value.trim(), 256) {
+            return Err(MerchantError::Text(flag));
+        }
+    }
+    Ok(())
+}
+
+/// The details the distance-sales law requires of the seller in the pre-information form
+/// (Mesafeli Sözleşmeler Yönetmeliği art. 5: title, MERSİS number, address, phone, e-mail)
+/// that a merchant lacks, as the flags of `kapi merchant configure` that set them. The
+/// documents show "—" in their place.
+pub fn missing_legal_details(m: &MerchantRecord) -> Vec<&'static str> {
+    [
+        ("--title", &m.legal_title),
+        ("--address", &m.address),
+        ("--phone", &m.phone),
+        ("--email", &m.email),
+        ("--mersis", &m.mersis),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.trim().is_empty())
+    .map(|(flag, _)| flag)
+    .collect()
+}
+
+/// Changes to the seller's details; `None` leaves one as it is.
+#[derive(Debug, Default, Clone)]
+pub struct SellerChange {
+    pub legal_title: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub mersis: Option<String>,
+    pub website: Option<String>,
+}
+
+impl SellerChange {
+    fn is_empty(&self) -> bool {
+        [
+            &self.legal_title,
+            &self.address,
+            &self.phone,
+            &self.email,
+            &self.mersis,
+            &self.website,
+        ]
+        .iter()
+        .all(|v| v.is_none())
+    }
+}
+
 /// Changes to a merchant's settings; `None` leaves a setting as it is.
 #[derive(Debug, Default, Clone)]
 pub struct Settings {
+    /// The seller's details for the legal documents.
+    pub seller: SellerChange,
     /// `Some(None)` removes the webhook URL.
     pub webhook_url: Option<Option<String>>,
     /// `Some(empty)` allows any address.
@@ -297,6 +358,22 @@ pub async fn configure(
         store
             .set_merchant_accent(merchant_id, colour.map(|c| c.as_str()).as_deref())
             .await?;
+    }
+    if !change.seller.is_empty() {
+        let c = change.seller;
+        let keep = |new: Option<String>, old: &str| {
+            new.map_or_else(|| old.to_owned(), |v| v.trim().to_owned())
+        };
+        let seller = SellerDetails {
+            legal_title: keep(c.legal_title, &merchant.legal_title),
+            address: keep(c.address, &merchant.address),
+            phone: keep(c.phone, &merchant.phone),
+            email: keep(c.email, &merchant.email),
+            mersis: keep(c.mersis, &merchant.mersis),
+            website: keep(c.website, &merchant.website),
+        };
+        check_seller(&seller)?;
+        store.set_merchant_seller(merchant_id, &seller).await?;
     }
     if let Some(logo) = change.logo {
         let record = logo.map(|l| MerchantLogo {

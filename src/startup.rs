@@ -130,6 +130,8 @@ pub struct Application {
     simulators: Option<tokio::task::JoinHandle<()>>,
     pub public_url: String,
     pub demo_url: Option<String>,
+    /// The demo merchant's API key, with `--demo` only: shown at start-up, it is a demo.
+    pub demo_api_key: Option<SecretString>,
     pub data_dir: PathBuf,
 }
 
@@ -145,6 +147,25 @@ impl Reach {
         crate::tls::client_builder(self.extra_root.as_deref())
             .timeout(timeout)
             .build()
+    }
+}
+
+/// Warns about every merchant the law's details of the seller are missing from: its legal
+/// documents show "—" there.
+async fn warn_missing_legal_details(storage: &Storage) {
+    let Ok(list) = storage.merchants.list_merchants().await else {
+        return;
+    };
+    for m in list {
+        let missing = merchants::missing_legal_details(&m);
+        if !missing.is_empty() {
+            tracing::warn!(
+                merchant_id = %m.id,
+                missing = %missing.join(" "),
+                "the seller's details the law requires in the legal documents are missing; they show \"—\": set them with `kapi merchant configure --merchant-id {} …`",
+                m.id
+            );
+        }
     }
 }
 
@@ -206,6 +227,11 @@ impl Application {
         // The demo runs on the simulators.
         if settings.server.demo {
             settings.simulators.enabled = true;
+            // Shoppers try the declined test cards on purpose: the guard is looser for the shop.
+            settings
+                .limits
+                .relaxed_merchants
+                .push(crate::demo::DEMO_MERCHANT_ID.to_owned());
         }
         check_simulators(&settings)?;
         let clock = b.clock.unwrap_or_else(|| Arc::new(SystemClock));
@@ -223,6 +249,7 @@ impl Application {
         merchants::backfill_key_lookups(&*storage.merchants, &vault)
             .await
             .context("cannot prepare merchant API keys")?;
+        warn_missing_legal_details(&storage).await;
         let keyring = match key_source {
             crate::crypto::keyring::Source::File(path) => Some(path),
             crate::crypto::keyring::Source::Config => None,
@@ -331,6 +358,13 @@ impl Application {
             acquirer,
             notifier: Arc::new(delivery.clone()),
             limiter: Arc::new(crate::limits::Limiter::in_memory(clock.clone())),
+            guard: Arc::new(crate::limits::Limiter::new(
+                Arc::new(crate::storage::guard::StoredCounters::new(
+                    storage.security.clone(),
+                    clock.clone(),
+                )),
+                clock.clone(),
+            )),
             installments: Arc::new(crate::installments::Installments {
                 bins,
                 caps: settings.installments.caps(),
@@ -347,7 +381,8 @@ impl Application {
             (None, None)
         };
         let router = web::router(state.clone(), storage.sessions.clone(), sims);
-        let (demo, demo_url) = demo_shop(&settings, &state, &vault, local, &public, &reach).await?;
+        let (demo, demo_url, demo_api_key) =
+            demo_shop(&settings, &state, &vault, local, &public, &reach).await?;
         let tls = match tls_mode {
             crate::tls::Mode::Tls { cert, key, .. } => {
                 let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
@@ -381,6 +416,7 @@ impl Application {
             simulators,
             public_url: public,
             demo_url,
+            demo_api_key,
             data_dir: dir,
         })
     }
@@ -434,9 +470,13 @@ async fn demo_shop(
     local: SocketAddr,
     public: &str,
     reach: &Reach,
-) -> anyhow::Result<(Option<(TcpListener, Router)>, Option<String>)> {
+) -> anyhow::Result<(
+    Option<(TcpListener, Router)>,
+    Option<String>,
+    Option<SecretString>,
+)> {
     if !settings.server.demo {
-        return Ok((None, None));
+        return Ok((None, None, None));
     }
     let demo_addr: SocketAddr = match &settings.server.demo_listen {
         Some(a) => crate::config::listen_addr("server.demo_listen", a)?,
@@ -464,11 +504,15 @@ async fn demo_shop(
         public.to_owned(),
         shop_url.clone(),
         DEMO_MERCHANT_ID.to_owned(),
-        secret,
+        secret.clone(),
         state.clock.clone(),
         reach.client(Duration::from_secs(20))?,
     );
-    Ok((Some((demo_listener, shop.router())), Some(shop_url)))
+    Ok((
+        Some((demo_listener, shop.router())),
+        Some(shop_url),
+        Some(secret),
+    ))
 }
 
 impl Application {
@@ -738,6 +782,12 @@ async fn sweeper(cx: Checkout) {
         let before = now.saturating_sub(48 * 3600 * 1000);
         if let Err(e) = requests.idempotency_forget(before).await {
             tracing::warn!(error = %e, "idempotency key cleanup failed");
+        }
+        // The guard's counts outlive their window by a day; ended blocks go with them.
+        let guard_window = i64::try_from(cx.settings.limits.decline_window_secs).unwrap_or(0);
+        let before = (now / 1000).saturating_sub(guard_window.saturating_add(24 * 3600));
+        if let Err(e) = cx.storage.security.guard_forget(before).await {
+            tracing::warn!(error = %e, "card-testing guard cleanup failed");
         }
         // Anything still sealed with an older master key.
         reencrypt_all(&cx).await;

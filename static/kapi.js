@@ -8,6 +8,16 @@
     setTimeout(function () { form.submit(); }, delay);
   });
 
+  // Print buttons work only with this script: without it they stay hidden.
+  document.querySelectorAll("button[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
+
+  // After a submit with errors, the summary of the errors is read first.
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
+
   // The pay button works once: a second click would only resend the same form.
   document.querySelectorAll("button[data-once]").forEach(function (button) {
     var form = button.form;
@@ -48,8 +58,13 @@
       var brand = brandOf(digits);
       number.value = group(digits, brand);
       if (badge) {
+        // SVG elements have no `hidden` property: set the attribute itself.
         badge.querySelectorAll("svg[data-brand]").forEach(function (svg) {
-          svg.hidden = svg.getAttribute("data-brand") !== brand;
+          if (svg.getAttribute("data-brand") === brand) {
+            svg.removeAttribute("hidden");
+          } else {
+            svg.setAttribute("hidden", "");
+          }
         });
       }
       if (cvv) { cvv.maxLength = brand === "amex" ? 4 : 3; }
@@ -59,26 +74,40 @@
     });
   }
 
+  // The expiry as MM/YY: the slash comes by itself after the month.
+  var expiry = document.getElementById("exp");
+  if (expiry) {
+    expiry.addEventListener("input", function (event) {
+      var digits = expiry.value.replace(/\D/g, "").slice(0, 4);
+      if (digits.length === 1 && digits > "1") { digits = "0" + digits; }
+      var deleting = event.inputType && event.inputType.indexOf("delete") === 0;
+      expiry.value = digits.length > 2 || (digits.length === 2 && !deleting)
+        ? digits.slice(0, 2) + "/" + digits.slice(2)
+        : digits;
+    });
+  }
+
   // Installments: the table for the card being typed, asked from Kapı by its first 6 or 8
   // digits (never the whole number); the pay button names the chosen option's total.
   var box = document.getElementById("installments");
   var options = document.getElementById("installment-options");
   var form = document.getElementById("card-form");
-  var payButton = document.getElementById("pay-button");
-  var obligation = document.getElementById("obligation");
   if (box && options && form && number && window.fetch) {
     var initial = options.innerHTML, shownFor = "", asked = 0;
     var status = document.getElementById("installment-status");
-    // The pay button and the note above it name what the card will be charged: the chosen
-    // option's total, or the order amount when there is nothing to choose.
-    var showChoice = function () {
+    // The summary, the order box and the pay button name what the card will be charged: the
+    // chosen option's total and installments, or the order's when there is nothing to choose.
+    var follow = function (id, attribute) {
+      var element = document.getElementById(id);
+      if (!element) { return; }
       var chosen = options.querySelector("input[name=installment]:checked");
-      if (payButton) {
-        payButton.textContent = chosen ? chosen.getAttribute("data-pay-label") : payButton.getAttribute("data-single");
-      }
-      if (obligation) {
-        obligation.textContent = chosen ? chosen.getAttribute("data-obligation") : obligation.getAttribute("data-single");
-      }
+      element.textContent = chosen ? chosen.getAttribute(attribute) : element.getAttribute("data-single");
+    };
+    var showChoice = function () {
+      follow("summary-amount", "data-total");
+      follow("summary-plan", "data-plan");
+      follow("confirm-total", "data-total-line");
+      follow("pay-button", "data-pay-label");
     };
     // A short line for screen readers, instead of reading the whole table again.
     var announce = function () {
@@ -118,9 +147,9 @@
     var tick = function () {
       var left = Math.max(0, Math.floor((deadline - Date.now()) / 1000));
       var m = Math.floor(left / 60), s = left % 60;
-      countdown.textContent = left > 0
-        ? "(" + m + ":" + (s < 10 ? "0" : "") + s + ")"
-        : "(" + countdown.getAttribute("data-expired") + ")";
+      countdown.textContent = "· " + (left > 0
+        ? countdown.getAttribute("data-left").replace("{min}", m).replace("{sec}", s)
+        : countdown.getAttribute("data-expired"));
       if (left === 0) { clearInterval(timer); setTimeout(function () { location.reload(); }, 1500); }
     };
     var timer = setInterval(tick, 1000);

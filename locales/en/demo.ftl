@@ -27,3 +27,13 @@ demo-error-refused = Kapı did not open the payment session ({ $status }): { $de
 # $detail: the connection error
 demo-error-unreachable = Kapı could not be reached: { $detail }
 demo-error-no-url = Kapı did not send the payment session's address.
+
+# The notification list and the API view.
+# $shown: shown, $count: notifications received
+demo-callbacks-latest = The newest { $shown } of the { $count } notifications received:
+demo-api-view = View in the API
+demo-api-title = The order's record in Kapı's API
+demo-api-intro = The shop's server asked Kapı's API this, with its own key; the answer is below as it came.
+demo-api-status = HTTP status
+demo-api-answer = API answer
+demo-view-payment = View this payment in the API

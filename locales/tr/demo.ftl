@@ -27,3 +27,13 @@ demo-error-refused = Kapı ödeme oturumunu açmadı ({ $status }): { $detail }
 # $detail: bağlantı hatası
 demo-error-unreachable = Kapı'ya ulaşılamadı: { $detail }
 demo-error-no-url = Kapı ödeme oturumunun adresini göndermedi.
+
+# Bildirim listesi ve API görünümü.
+# $shown: gösterilen, $count: alınan bildirim sayısı
+demo-callbacks-latest = Alınan { $count } bildirimin en yeni { $shown } tanesi:
+demo-api-view = API'de görüntüle
+demo-api-title = Siparişin Kapı API'sindeki kaydı
+demo-api-intro = Mağazanın sunucusu, Kapı'nın API'sine kendi anahtarıyla şunu sordu; yanıt olduğu gibi aşağıda.
+demo-api-status = HTTP durumu
+demo-api-answer = API yanıtı
+demo-view-payment = Bu ödemeyi API'de görüntüle

@@ -79,6 +79,12 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, detail = %self.detail, "problem");
+        } else {
+            tracing::info!(
+                code = self.code,
+                status = self.status.as_u16(),
+                "request refused"
+            );
         }
         let mut resp = (self.status, Json(self.body())).into_response();
         if let Some(secs) = self.retry_after
@@ -99,7 +105,8 @@ impl IntoResponse for Problem {
 impl From<CheckoutError> for Problem {
     fn from(e: CheckoutError) -> Self {
         if e.code == ErrorCode::Internal {
-            tracing::error!(error = ?e.source, "internal error");
+            let error = e.source.as_ref().map(|e| format!("{e:#}"));
+            tracing::error!(error = error.as_deref().unwrap_or(""), "internal error");
         }
         let problem = match e.detail {
             Some(detail) => Self::from_code(e.code, detail),

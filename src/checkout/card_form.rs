@@ -5,7 +5,7 @@
 use super::{
     CheckoutError, Status,
     card::{self, CardInput, FieldErrors},
-    documents::{self, RenderedDocument},
+    documents::{self, DocumentKind, RenderedDocument},
     flow::{ClientInfo, Next, Submission},
     payment::Payment,
     service::Checkout,
@@ -30,6 +30,13 @@ pub struct InstallmentPart {
     pub notice: Option<&'static str>,
     /// Fluent key of an error about the choice.
     pub error: Option<&'static str>,
+}
+
+/// A legal document as its own page shows it.
+pub struct ShownDocument {
+    pub doc: RenderedDocument,
+    /// When the shopper accepted it; `None` before.
+    pub accepted_at: Option<i64>,
 }
 
 /// What a card form submit leads to.
@@ -75,6 +82,51 @@ impl Checkout {
         let docs = documents::render(payment, merchant, payment.locale, offered)
             .map_err(|e| CheckoutError::internal(e).in_locale(payment.locale))?;
         Ok((docs, offered))
+    }
+
+    /// A document of a payment as its shopper reads it on a page of its own: the one they
+    /// accepted, rendered again byte for byte from their consent; before they accept, as the
+    /// card page shows it now.
+    pub async fn document(
+        &self,
+        payment: &Payment,
+        merchant: &MerchantRecord,
+        kind: DocumentKind,
+    ) -> Result<ShownDocument, CheckoutError> {
+        let locale = payment.locale;
+        let consents = self.storage.payments.consents(payment.id.as_str()).await?;
+        let Some(consent) = consents
+            .into_iter()
+            .find(|c| c.document_kind == kind.as_str())
+        else {
+            let (docs, _) = self.documents_for(payment, merchant)?;
+            let doc = docs
+                .into_iter()
+                .find(|d| d.kind == kind)
+                .ok_or_else(|| CheckoutError::new(ErrorCode::PaymentNotFound).in_locale(locale))?;
+            return Ok(ShownDocument {
+                doc,
+                accepted_at: None,
+            });
+        };
+        let internal = |e: anyhow::Error| CheckoutError::internal(e).in_locale(locale);
+        let data = consent
+            .document_data
+            .as_deref()
+            .ok_or_else(|| internal(anyhow::anyhow!("consent recorded without its data")))?;
+        let doc = documents::render_again(kind, &consent.template_version, data)
+            .map_err(|e| internal(e.into()))?;
+        if doc.sha256 != consent.text_sha256 {
+            return Err(internal(anyhow::anyhow!(
+                "a consented document renders differently: {} of {}",
+                kind.as_str(),
+                payment.id
+            )));
+        }
+        Ok(ShownDocument {
+            doc,
+            accepted_at: Some(consent.accepted_at),
+        })
     }
 
     /// A card form submit.
@@ -198,7 +250,7 @@ impl Checkout {
         client_ip: &str,
         bin: Option<&str>,
     ) -> Result<(), CheckoutError> {
-        match limits::card_submit_blocked(&self.limiter, merchant_id, client_ip, bin).await {
+        match limits::card_submit_blocked(&self.guard, merchant_id, client_ip, bin).await {
             Some(wait) => Err(CheckoutError::too_many(ErrorCode::CardTestingBlocked, wait)),
             None => Ok(()),
         }

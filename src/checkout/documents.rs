@@ -1,7 +1,12 @@
 //! The pre-information form and the distance sales contract, filled with the order's data.
 //!
-//! The same payment always renders the same text (the date is the payment's, not today's), so
-//! the SHA-256 recorded with the shopper's consent identifies exactly what was shown.
+//! Each document is a standalone HTML file (`copy`): the text the card page shows, in a page
+//! of its own with its charset and title. The SHA-256 recorded with the shopper's consent is
+//! that file's. The same data always renders the same bytes (the date is the payment's, not
+//! today's); the consent keeps the data as shown (`Snapshot`) and the template version, so the
+//! exact file can be rendered again at any time, byte for byte, by `render_again`. Versions
+//! that consents refer to are never changed: a new wording is a new version (see
+//! `the_wording_of_a_version_never_changes`).
 
 use askama::Template;
 
@@ -11,8 +16,9 @@ use crate::{
 };
 
 /// Bump when the wording of a document changes: its template or its texts in
-/// `locales/*/documents.ftl` (or the formats of the data in it).
-pub const TEMPLATE_VERSION: &str = "2026-11.2";
+/// `locales/*/documents.ftl` (or the formats of the data in it), and keep what renders the
+/// versions that consents refer to (`render_again`).
+pub const TEMPLATE_VERSION: &str = "2026-12.1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocumentKind {
@@ -37,11 +43,39 @@ impl DocumentKind {
             Self::DistanceSalesContract => "consent_contract",
         }
     }
+
+    /// The document's name in URLs.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::PreInformation => "pre-information-form",
+            Self::DistanceSalesContract => "distance-sales-contract",
+        }
+    }
+
+    pub fn from_slug(slug: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.slug() == slug)
+    }
+
+    /// Fluent keys of its title and of its consent checkbox's label.
+    pub fn title_key(self) -> &'static str {
+        match self {
+            Self::PreInformation => "doc-preinfo-title",
+            Self::DistanceSalesContract => "doc-contract-title",
+        }
+    }
+
+    pub fn consent_key(self) -> &'static str {
+        match self {
+            Self::PreInformation => "consent-preinfo",
+            Self::DistanceSalesContract => "consent-contract",
+        }
+    }
 }
 
 /// What the documents show; every field already formatted for the locale, an empty one
 /// replaced by the locale's "none" mark. The texts around them are in
 /// `locales/*/documents.ftl`, where these fields are the variables of the same names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DocData {
     pub seller_title: String,
     pub seller_address: String,
@@ -109,10 +143,45 @@ macro_rules! document_template {
 document_template!(PreInformation, "documents/preinfo.html");
 document_template!(DistanceSalesContract, "documents/contract.html");
 
+/// The standalone file of a document.
+#[derive(Template)]
+#[template(path = "documents/copy.html")]
+struct Copy<'a> {
+    lang: &'a str,
+    title: String,
+    order_id: &'a str,
+    fragment: &'a str,
+}
+
 pub struct RenderedDocument {
     pub kind: DocumentKind,
+    /// The document's text, as the card page shows it (an `<article>`).
     pub html: String,
+    /// The standalone file: the text in a page of its own, to print or keep.
+    pub copy: String,
+    /// SHA-256 of `copy`: what the consent records.
     pub sha256: String,
+    /// What the text was made from, kept with the consent.
+    pub snapshot: Snapshot,
+}
+
+/// What a document was rendered from: enough to render the same bytes again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    pub locale: String,
+    pub installment_choice: bool,
+    pub data: DocData,
+}
+
+/// Why a consented document cannot be rendered again.
+#[derive(Debug, thiserror::Error)]
+pub enum AgainError {
+    #[error("template version {0} is no longer known")]
+    UnknownVersion(String),
+    #[error("the consent's data is unreadable: {0}")]
+    Snapshot(String),
+    #[error(transparent)]
+    Render(#[from] askama::Error),
 }
 
 pub fn installment_text(tr: &Tr, count: u8) -> String {
@@ -178,37 +247,69 @@ pub fn render(
     locale: Locale,
     installment_choice: bool,
 ) -> Result<Vec<RenderedDocument>, askama::Error> {
-    let d = doc_data(payment, merchant, locale, installment_choice);
-    render_data(&d, locale, installment_choice)
-}
-
-fn render_data(
-    d: &DocData,
-    locale: Locale,
-    installment_choice: bool,
-) -> Result<Vec<RenderedDocument>, askama::Error> {
-    let tr = Tr::new(locale);
+    let snapshot = Snapshot {
+        locale: locale.as_str().to_owned(),
+        installment_choice,
+        data: doc_data(payment, merchant, locale, installment_choice),
+    };
     DocumentKind::ALL
         .into_iter()
-        .map(|kind| {
-            let html = match kind {
-                DocumentKind::PreInformation => PreInformation {
-                    tr,
-                    d,
-                    installment_choice,
-                }
-                .render()?,
-                DocumentKind::DistanceSalesContract => DistanceSalesContract {
-                    tr,
-                    d,
-                    installment_choice,
-                }
-                .render()?,
-            };
-            let sha256 = sha256_hex(html.as_bytes());
-            Ok(RenderedDocument { kind, html, sha256 })
-        })
+        .map(|kind| render_current(kind, &snapshot, locale))
         .collect()
+}
+
+/// A consented document again, from the template version and the data it was rendered with.
+pub fn render_again(
+    kind: DocumentKind,
+    version: &str,
+    snapshot_json: &str,
+) -> Result<RenderedDocument, AgainError> {
+    let snapshot: Snapshot =
+        serde_json::from_str(snapshot_json).map_err(|e| AgainError::Snapshot(e.to_string()))?;
+    let locale =
+        Locale::parse(&snapshot.locale).map_err(|e| AgainError::Snapshot(e.to_string()))?;
+    match version {
+        TEMPLATE_VERSION => Ok(render_current(kind, &snapshot, locale)?),
+        other => Err(AgainError::UnknownVersion(other.to_owned())),
+    }
+}
+
+/// One document with the current templates.
+fn render_current(
+    kind: DocumentKind,
+    snapshot: &Snapshot,
+    locale: Locale,
+) -> Result<RenderedDocument, askama::Error> {
+    let tr = Tr::new(locale);
+    let (d, installment_choice) = (&snapshot.data, snapshot.installment_choice);
+    let html = match kind {
+        DocumentKind::PreInformation => PreInformation {
+            tr,
+            d,
+            installment_choice,
+        }
+        .render()?,
+        DocumentKind::DistanceSalesContract => DistanceSalesContract {
+            tr,
+            d,
+            installment_choice,
+        }
+        .render()?,
+    };
+    let copy = Copy {
+        lang: locale.as_str(),
+        title: Tr::new(locale).t(kind.title_key()),
+        order_id: &d.order_id,
+        fragment: &html,
+    }
+    .render()?;
+    Ok(RenderedDocument {
+        kind,
+        sha256: sha256_hex(copy.as_bytes()),
+        html,
+        copy,
+        snapshot: snapshot.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -254,9 +355,21 @@ mod tests {
         } else {
             installment_text(&tr, 1)
         };
-        let docs = render_data(&data(locale, installment), locale, choice).unwrap();
+        let docs = render_data(&data(locale, installment), locale, choice);
         assert_eq!(docs.len(), 2);
         (docs[0].html.clone(), docs[1].html.clone())
+    }
+
+    fn render_data(d: &DocData, locale: Locale, choice: bool) -> Vec<RenderedDocument> {
+        let snapshot = Snapshot {
+            locale: locale.as_str().to_owned(),
+            installment_choice: choice,
+            data: d.clone(),
+        };
+        DocumentKind::ALL
+            .into_iter()
+            .map(|kind| render_current(kind, &snapshot, locale).unwrap())
+            .collect()
     }
 
     #[test]
@@ -279,17 +392,17 @@ mod tests {
             }
         }
         let (preinfo, contract) = texts(Locale::Tr, false);
-        assert!(preinfo.contains("<h3>Ön Bilgilendirme Formu</h3>"));
+        assert!(preinfo.contains("<h2>Ön Bilgilendirme Formu</h2>"));
         assert!(preinfo.contains("<strong>MERSİS numarası:</strong> —"));
         assert!(preinfo.contains("<strong>Sipariş tarihi:</strong> 29.11.2026"));
         assert!(
             preinfo.contains("<strong>Ödeme şekli:</strong> Kredi kartı / banka kartı, Tek çekim")
         );
-        assert!(contract.contains("<h3>Mesafeli Satış Sözleşmesi</h3>"));
+        assert!(contract.contains("<h2>Mesafeli Satış Sözleşmesi</h2>"));
         assert!(contract.contains("(ödeme sayfası hizmeti: Kapı)"));
         assert!(!contract.contains("translation"));
         let (preinfo, contract) = texts(Locale::En, false);
-        assert!(preinfo.contains("<h3>Pre-Information Form</h3>"));
+        assert!(preinfo.contains("<h2>Pre-Information Form</h2>"));
         assert!(preinfo.contains("This is a translation; the Turkish text prevails."));
         assert!(preinfo.contains("<strong>Order date:</strong> 29 November 2026"));
         assert!(contract.contains("<p>This is a translation; the Turkish text prevails.</p>"));
@@ -353,14 +466,12 @@ mod tests {
             &data(Locale::En, installment_text(&tr, 3)),
             Locale::En,
             false,
-        )
-        .unwrap();
+        );
         let b = render_data(
             &data(Locale::En, installment_text(&tr, 3)),
             Locale::En,
             false,
-        )
-        .unwrap();
+        );
         assert_eq!(a[0].sha256, b[0].sha256);
         assert_eq!(a[1].sha256, b[1].sha256);
         assert_ne!(a[0].sha256, a[1].sha256);
@@ -369,4 +480,65 @@ mod tests {
                 .contains("<strong>Installments:</strong> 3 installments</li>")
         );
     }
+
+    #[test]
+    fn a_consented_document_renders_again_byte_for_byte() {
+        let tr = Tr::new(Locale::Tr);
+        let docs = render_data(
+            &data(Locale::Tr, installment_text(&tr, 1)),
+            Locale::Tr,
+            true,
+        );
+        for doc in &docs {
+            assert!(doc.copy.starts_with("<!DOCTYPE html>\n<html lang=\"tr\">"));
+            assert!(doc.copy.contains("<meta charset=\"utf-8\">"));
+            assert!(
+                doc.copy.contains(&doc.html),
+                "the copy holds the text as shown"
+            );
+            let json = serde_json::to_string(&doc.snapshot).unwrap();
+            let again = render_again(doc.kind, TEMPLATE_VERSION, &json).unwrap();
+            assert_eq!(again.copy, doc.copy);
+            assert_eq!(again.sha256, doc.sha256);
+        }
+        let json = serde_json::to_string(&docs[0].snapshot).unwrap();
+        assert!(matches!(
+            render_again(DocumentKind::PreInformation, "1999-01.1", &json),
+            Err(AgainError::UnknownVersion(_))
+        ));
+        assert!(render_again(DocumentKind::PreInformation, TEMPLATE_VERSION, "{").is_err());
+    }
+
+    /// The digests of fixed data under each template version that consents may refer to. A
+    /// change of wording fails here: give it a new `TEMPLATE_VERSION` and keep rendering the
+    /// old one in `render_again`, so that old consents still render the text they covered.
+    #[test]
+    fn the_wording_of_a_version_never_changes() {
+        let mut current = Vec::new();
+        for locale in [Locale::Tr, Locale::En] {
+            let tr = Tr::new(locale);
+            for choice in [false, true] {
+                let docs = render_data(&data(locale, installment_text(&tr, 1)), locale, choice);
+                current.push(format!(
+                    "{} {} {} {}",
+                    locale.as_str(),
+                    choice,
+                    docs[0].sha256,
+                    docs[1].sha256
+                ));
+            }
+        }
+        assert_eq!(
+            TEMPLATE_VERSION, "2026-12.1",
+            "a new version: record its digests below"
+        );
+        assert_eq!(current, GOLDEN_2026_12_1, "{current:#?}");
+    }
+
+    const GOLDEN_2026_12_1: [&str; 4] = [
+        "tr false f77bad10b281e003fb64ff34a16b3a503768557bf59d3cf7df3122bd8470aee5 ce5c64663e58e8427d3d9cd329db48bac26ce370c699729a1d87074a7d37422e",
+        "tr true 2437fdb718cf421e08389f2547820c4b2657731db44403700cc0de6c4c57fcb2 063da05ee23e041d69e9c2d8a728079438e2a63898d33248d148b62c66061cc2",
+        "en false d8de7ed4251b619ea255f8e8d748b599699abe75741e543dc43279585b5ec402 7b68848c0c0a5028d839b0c7967e703afc3b2790eec968496ece832edade3152",
+        "en true 43273f9aaf3bc7d4c29e4b77381df43cf8d26d4a4ae4405588d9bd727a0d7c60 b6faf0b623a1c29e4a9636b08cc4089c40ba1c5f7a3240b71103f9b7abef680c",
+    ];
 }

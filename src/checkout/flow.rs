@@ -168,8 +168,7 @@ impl Checkout {
             declined,
         };
         let blocks =
-            crate::limits::record_card_outcome(&self.limiter, &self.settings.limits, &outcome)
-                .await;
+            crate::limits::record_card_outcome(&self.guard, &self.settings.limits, &outcome).await;
         for block in blocks {
             tracing::warn!(subject = %block.subject, detail = %block.detail, "card testing suspected: blocked");
             let event = crate::storage::SecurityEvent {
@@ -201,13 +200,16 @@ impl Checkout {
         self.finish(payment, Transition::Expire).await
     }
 
-    /// The shopper gave up on the card page.
+    /// The shopper gave up: on the card page, or on a challenge that cannot continue.
     pub async fn cancel(&self, payment: &Payment) -> Result<bool, CheckoutError> {
-        if payment.status != Status::Created {
-            return Ok(false);
+        match payment.status {
+            Status::Created => {
+                self.finish(payment, Transition::Cancel(ErrorCode::CancelledByShopper))
+                    .await
+            }
+            Status::Challenge => self.abandon_challenge(payment).await,
+            _ => Ok(false),
         }
-        self.finish(payment, Transition::Cancel(ErrorCode::CancelledByShopper))
-            .await
     }
 
     /// The shopper switched the card page's language (only while it waits for a card).
@@ -266,6 +268,7 @@ impl Checkout {
                 client_ip: client.ip.clone(),
                 user_agent: client.user_agent.chars().take(512).collect(),
                 locale: locale.as_str().to_owned(),
+                document_data: serde_json::to_string(&d.snapshot).ok(),
             })
             .collect();
         let t = Transition::SubmitCard {
@@ -308,7 +311,12 @@ impl Checkout {
         match tokio::time::timeout(self.settings.checkout.outcome_wait(), task).await {
             Ok(Ok(Ok(next))) => next,
             Ok(Ok(Err(e))) => {
-                tracing::error!(code = e.code.code(), error = ?e.source, "checkout step failed");
+                let error = e.source.as_ref().map(|s| format!("{s:#}"));
+                tracing::error!(
+                    code = e.code.code(),
+                    error = error.as_deref().unwrap_or(""),
+                    "checkout step failed"
+                );
                 Next::Result
             }
             Ok(Err(e)) => {
@@ -627,17 +635,39 @@ impl Checkout {
         }
         let t = payment.threeds.clone().unwrap_or(t);
         let outcome = t.trans_status.filter(|_| t.rreq_received_at.is_some());
-        let Some(outcome) = outcome.filter(|s| s.as_str() == cres.trans_status) else {
+        if outcome.is_none_or(|s| s.as_str() != cres.trans_status) {
             let t = failed_md(ErrorCode::ChallengeInvalid, MdStatus::ERROR);
             self.finish(&payment, t).await?;
             return Ok(payment_id);
+        }
+        if !self.finish_challenge(&payment).await? {
+            return Err(replayed());
+        }
+        Ok(payment_id)
+    }
+
+    /// Ends a challenge whose outcome the ACS reported (RReq): on to the authorisation (which
+    /// the browser waits for a while), or the final status it calls for. The RReq is the
+    /// outcome; the browser's CRes is not needed, so this also ends a challenge whose shopper
+    /// never came back (the result page, or recovery, calls it then). Returns whether this call
+    /// moved the payment.
+    pub async fn finish_challenge(&self, payment: &Payment) -> Result<bool, CheckoutError> {
+        let locale = payment.locale;
+        let Some(t) = payment.threeds.as_ref() else {
+            return Ok(false);
         };
+        let Some(outcome) = t.trans_status.filter(|_| t.rreq_received_at.is_some()) else {
+            return Ok(false);
+        };
+        if payment.status != Status::Challenge {
+            return Ok(false);
+        }
         if outcome.authenticated() {
             let (cas, _) = self
-                .step(&payment, Transition::ChallengePassed, Effects::default())
+                .step(payment, Transition::ChallengePassed, Effects::default())
                 .await?;
             if cas != Cas::Done {
-                return Err(replayed());
+                return Ok(false);
             }
             // The authorisation runs on its own; the browser waits for it a while.
             let task = tokio::spawn({
@@ -649,7 +679,7 @@ impl Checkout {
                 }
             });
             self.wait_for(task).await;
-            return Ok(payment_id);
+            return Ok(true);
         }
         let t = if t.challenge_cancel.as_deref() == Some("01") {
             Transition::Cancel(ErrorCode::ChallengeCancelled)
@@ -661,10 +691,25 @@ impl Checkout {
             };
             fail(code, FailureDetail::default())
         };
-        if !self.finish(&payment, t).await? {
-            return Err(replayed());
+        self.finish(payment, t).await
+    }
+
+    /// The shopper gave up on a challenge that cannot continue (back from the issuer's page
+    /// without an outcome): the payment ends as cancelled at 3-D Secure, and the merchant hears
+    /// it. Only while no outcome arrived: an RReq already recorded decides instead.
+    pub async fn abandon_challenge(&self, payment: &Payment) -> Result<bool, CheckoutError> {
+        let answered = payment
+            .threeds
+            .as_ref()
+            .is_some_and(|t| t.rreq_received_at.is_some());
+        if payment.status != Status::Challenge {
+            return Ok(false);
         }
-        Ok(payment_id)
+        if answered {
+            return self.finish_challenge(payment).await;
+        }
+        self.finish(payment, Transition::Cancel(ErrorCode::ChallengeCancelled))
+            .await
     }
 
     /// Charges an authenticated payment once. The compare-and-set to `authorising` is the

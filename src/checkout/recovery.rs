@@ -1,5 +1,6 @@
 //! Nothing stays in between. A payment that a dropped request, a timeout or a crash left in
-//! `card_submitted`, `authenticated` or `authorising` is settled by the sweeper, and a reversal
+//! `card_submitted`, `authenticated` or `authorising` (or in `challenge` after the ACS
+//! answered) is settled by the sweeper, and a reversal
 //! of an authorisation whose outcome could not be learnt is retried until the bank
 //! acknowledges it. Every step is a compare-and-set or a lease: several instances may run it
 //! at the same time.
@@ -11,7 +12,9 @@
 //!   (`KP-5001`);
 //! - in `authorising` the bank is asked what became of the attempt (by its reference): the
 //!   payment ends as the bank booked it, or, when the bank has no booking or cannot say, it is
-//!   failed (`KP-4091`) and the attempt reversed.
+//!   failed (`KP-4091`) and the attempt reversed;
+//! - in `challenge` with the ACS's outcome (RReq) recorded, the shopper's browser never brought
+//!   the CRes back: the challenge ends by its outcome, as it would have.
 
 use super::{
     CheckoutError, Status,
@@ -52,6 +55,13 @@ pub async fn recover_interrupted(cx: &Checkout) -> Result<usize, CheckoutError> 
                 tracing::warn!(payment_id = %id, "authorisation interrupted; asking the bank");
                 cx.settle_unknown(&payment).await?;
                 moved += 1;
+            }
+            // The ACS reported the outcome, but the shopper's browser never came back with it.
+            Status::Challenge => {
+                tracing::info!(payment_id = %id, "challenge answered without the shopper's return; finishing it");
+                if cx.finish_challenge(&payment).await? {
+                    moved += 1;
+                }
             }
             // Moved on since it was listed.
             _ => {}

@@ -64,7 +64,10 @@ pub struct Parts {
     pub directory: Arc<dyn DirectoryServer>,
     pub acquirer: Arc<dyn Acquirer>,
     pub notifier: Arc<dyn Notifier>,
+    /// Request rate limits, counted by this instance.
     pub limiter: Arc<Limiter>,
+    /// The card-testing guard, counted in storage: shared by every instance.
+    pub guard: Arc<Limiter>,
     pub installments: Arc<Installments>,
     pub keys: Arc<Keys>,
     pub public_url: PublicUrl,

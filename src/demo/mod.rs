@@ -59,6 +59,9 @@ const PRODUCTS: &[Product] = &[
 
 /// How many orders' languages the shop remembers for their result pages.
 const REMEMBERED_ORDERS: usize = 1000;
+/// How many notifications the shop keeps, and shows.
+const KEPT_NOTIFICATIONS: usize = 50;
+const SHOWN_NOTIFICATIONS: usize = 10;
 
 /// A plain-text refusal; `text` is already in the shopper's language.
 fn refuse(status: StatusCode, text: String) -> Response {
@@ -124,6 +127,7 @@ impl DemoShop {
             .route("/ok", post(back))
             .route("/fail", post(back))
             .route("/callback", post(callback))
+            .route("/payments", get(api_view))
             .route("/static/{file}", get(assets::serve))
             .with_state(self)
             .layer(axum::middleware::from_fn(crate::web::security::headers))
@@ -132,7 +136,7 @@ impl DemoShop {
     fn remember(&self, n: Notification) {
         if let Ok(mut list) = self.inner.notifications.lock() {
             list.push(n);
-            if list.len() > 50 {
+            if list.len() > KEPT_NOTIFICATIONS {
                 list.remove(0);
             }
         }
@@ -195,6 +199,8 @@ struct ShopPage {
     tr: Tr,
     products: Vec<(String, String, String)>,
     notifications: Vec<Notification>,
+    /// "The latest 10 of 23".
+    latest: String,
     /// The other language of the shop: its code and its name in itself.
     other_lang: &'static str,
     other_lang_name: String,
@@ -208,13 +214,23 @@ async fn shop(State(shop): State<DemoShop>, query: axum::extract::RawQuery) -> R
             .and_then(|q| q.strip_prefix("lang="))
             .unwrap_or(""),
     );
-    let notifications = shop
+    let (notifications, received): (Vec<Notification>, usize) = shop
         .inner
         .notifications
         .lock()
-        .map(|n| n.iter().rev().cloned().collect())
+        .map(|n| {
+            let newest = n.iter().rev().take(SHOWN_NOTIFICATIONS).cloned().collect();
+            (newest, n.len())
+        })
         .unwrap_or_default();
     let tr = Tr::new(locale);
+    let latest = tr.t_with(
+        "demo-callbacks-latest",
+        &[
+            ("shown", &notifications.len().to_string()),
+            ("count", &received.to_string()),
+        ],
+    );
     let products = PRODUCTS
         .iter()
         .map(|p| {
@@ -233,10 +249,18 @@ async fn shop(State(shop): State<DemoShop>, query: axum::extract::RawQuery) -> R
         tr,
         products,
         notifications,
+        latest,
         other_lang: other.as_str(),
         other_lang_name: Tr::new(other).t("demo-language-name"),
     };
-    render(&page, StatusCode::OK)
+    let mut resp = render(&page, StatusCode::OK);
+    // "Buy (API)" posts to the shop, which answers with a redirect to Kapı: browsers hold a
+    // form's redirects to the page's form-action too.
+    let kapi: Vec<String> = crate::web::security::origin_of(&shop.inner.kapi_url)
+        .into_iter()
+        .collect();
+    crate::web::security::allow(&mut resp, &kapi, &[]);
+    resp
 }
 
 /// Builds the signed start form and auto-posts it to Kapı, as a merchant's page would.
@@ -289,6 +313,7 @@ async fn buy(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Response {
 #[template(path = "demo/result.html")]
 struct ResultPage {
     tr: Tr,
+    order_id: String,
     ok: bool,
     signature_ok: bool,
     fields: Vec<(String, String)>,
@@ -309,6 +334,7 @@ async fn back(
         .unwrap_or_else(|| preferred(&headers));
     let page = ResultPage {
         tr: Tr::new(locale),
+        order_id: get("order_id").to_owned(),
         ok,
         signature_ok,
         fields: fields
@@ -437,4 +463,69 @@ async fn buy_api(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Respon
         }
         None => refuse(StatusCode::BAD_GATEWAY, tr.t("demo-error-no-url")),
     }
+}
+
+#[derive(Template)]
+#[template(path = "demo/api.html")]
+struct ApiPage {
+    tr: Tr,
+    request: String,
+    status: String,
+    body: String,
+}
+
+/// What the merchant's server sees of an order through Kapı's API: the shop asks
+/// `GET /api/v1/payments?order_id=` with its key and shows the answer as it came.
+async fn api_view(State(shop): State<DemoShop>, query: axum::extract::RawQuery) -> Response {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.0.as_deref().unwrap_or("")).unwrap_or_default();
+    let locale = Locale::parse_lenient(crate::form::value(&pairs, "lang"));
+    let tr = Tr::new(locale);
+    let order_id = crate::form::value(&pairs, "order_id").to_owned();
+    let s = &shop.inner;
+    let request = format!(
+        "GET {}/api/v1/payments?order_id={}",
+        s.kapi_url,
+        url_encode(&order_id)
+    );
+    let answer = s
+        .http
+        .get(format!(
+            "{}/api/v1/payments?order_id={}",
+            s.kapi_url,
+            url_encode(&order_id)
+        ))
+        .bearer_auth(s.secret.expose_secret())
+        .send()
+        .await;
+    let (status, body) = match answer {
+        Ok(resp) => {
+            let status = resp.status().to_string();
+            let text = resp.text().await.unwrap_or_default();
+            let pretty = serde_json::from_str::<serde_json::Value>(&text)
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .unwrap_or(text);
+            (status, pretty)
+        }
+        Err(e) => (
+            String::new(),
+            tr.t_with(
+                "demo-error-unreachable",
+                &[("detail", &e.without_url().to_string())],
+            ),
+        ),
+    };
+    let page = ApiPage {
+        tr,
+        request,
+        status,
+        body,
+    };
+    render(&page, StatusCode::OK)
+}
+
+fn url_encode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|q| q.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
 }

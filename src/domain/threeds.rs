@@ -161,6 +161,49 @@ impl ResponseCode {
     }
 }
 
+/// What a decline means for the shopper, whatever the bank's exact reason: the bank's own
+/// text (lost or stolen card, pick up the card, …) is for the merchant, not the shopper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclineClass {
+    /// Not enough limit or balance, or a daily limit reached.
+    InsufficientFunds,
+    /// The card is closed to this kind of payment (internet shopping, this merchant).
+    NotUsableOnline,
+    /// This card cannot pay: another card may (invalid, expired, lost, stolen, wrong CVV).
+    TryAnotherCard,
+    /// The bank is unavailable for the moment: trying again later may work.
+    TryLater,
+    /// Anything else: only the bank can say why.
+    ContactBank,
+}
+
+impl DeclineClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InsufficientFunds => "insufficient-funds",
+            Self::NotUsableOnline => "not-usable-online",
+            Self::TryAnotherCard => "try-another-card",
+            Self::TryLater => "try-later",
+            Self::ContactBank => "contact-bank",
+        }
+    }
+}
+
+impl ResponseCode {
+    /// The class of a decline with this code (ISO 8583 meanings, as Turkish banks use them).
+    pub fn decline_class(&self) -> DeclineClass {
+        match self.0.as_str() {
+            "51" | "61" | "65" => DeclineClass::InsufficientFunds,
+            "57" | "58" | "62" | "93" => DeclineClass::NotUsableOnline,
+            "04" | "07" | "14" | "15" | "33" | "34" | "41" | "43" | "54" | "55" | "82" => {
+                DeclineClass::TryAnotherCard
+            }
+            "91" | "96" => DeclineClass::TryLater,
+            _ => DeclineClass::ContactBank,
+        }
+    }
+}
+
 impl fmt::Display for ResponseCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -186,5 +229,14 @@ mod tests {
         assert!(ResponseCode::parse("00").unwrap().approved());
         assert!(ResponseCode::parse("V013").is_ok());
         assert!(ResponseCode::parse("").is_err() && ResponseCode::parse("5 1").is_err());
+        let class = |c: &str| ResponseCode::parse(c).unwrap().decline_class();
+        assert_eq!(class("51"), DeclineClass::InsufficientFunds);
+        assert_eq!(class("93"), DeclineClass::NotUsableOnline);
+        for stolen in ["04", "41", "43", "34"] {
+            assert_eq!(class(stolen), DeclineClass::TryAnotherCard);
+        }
+        assert_eq!(class("91"), DeclineClass::TryLater);
+        assert_eq!(class("05"), DeclineClass::ContactBank);
+        assert_eq!(class("V013"), DeclineClass::ContactBank);
     }
 }

@@ -55,8 +55,23 @@ pub const RESULT_FIELDS: &[&str] = &[
     "signature",
 ];
 
-/// The message for the shopper and the merchant: the bank's text for a decline, else the
-/// text of the error code.
+/// The message for the shopper: for a decline, what its class means and what to do next
+/// (never the bank's own text, which may say "stolen card"); else the text of the error code.
+pub fn shopper_message(
+    locale: Locale,
+    error_code: Option<ErrorCode>,
+    proc_return_code: Option<&ResponseCode>,
+) -> String {
+    match (error_code, proc_return_code) {
+        (Some(ErrorCode::Declined), Some(prc)) => {
+            Tr::new(locale).t(&format!("decline-{}", prc.decline_class().as_str()))
+        }
+        _ => error_message(locale, error_code, proc_return_code),
+    }
+}
+
+/// The message for the merchant (the signed result and the API): the bank's text for a
+/// decline, else the text of the error code.
 pub fn error_message(
     locale: Locale,
     error_code: Option<ErrorCode>,

@@ -118,10 +118,10 @@ async fn deliver(state: Delivery, event: EventRecord) {
     match outcome {
         DeliveryOutcome::Delivered => tracing::info!(event_id = %event.id, "event delivered"),
         DeliveryOutcome::RetryAt(_) => {
-            tracing::info!(event_id = %event.id, error = ?error, "event delivery failed; will retry")
+            tracing::info!(event_id = %event.id, error = error.as_deref().unwrap_or(""), "event delivery failed; will retry")
         }
         DeliveryOutcome::Dead => {
-            tracing::warn!(event_id = %event.id, error = ?error, "event delivery gave up")
+            tracing::warn!(event_id = %event.id, error = error.as_deref().unwrap_or(""), "event delivery gave up")
         }
     }
     let attempt = EventAttempt {

@@ -294,7 +294,9 @@ struct ChallengePage {
     phone: String,
     brand: String,
     attempts_text: String,
+    /// A notice (a new code was sent) or, with `error`, what was wrong with the code.
     message: Option<String>,
+    error: bool,
     outbox_link: bool,
 }
 
@@ -332,7 +334,7 @@ fn unknown(browser: Locale) -> Response {
 }
 
 impl AcsSim {
-    fn page(&self, txn: &Txn, message: Option<String>) -> Response {
+    fn page(&self, txn: &Txn, message: Option<String>, error: bool) -> Response {
         let tr = Tr::new(txn.locale());
         let left = MAX_OTP_ATTEMPTS
             .saturating_sub(txn.wrong_attempts)
@@ -347,6 +349,7 @@ impl AcsSim {
                 brand: txn.brand().display_name().to_owned(),
                 attempts_text: tr.t_with("acs-attempts-left", &[("left", &left)]),
                 message,
+                error,
                 outbox_link: self.inner.show_outbox_link,
                 tr,
             },
@@ -431,7 +434,8 @@ impl AcsSim {
                     .saturating_sub(t.wrong_attempts)
                     .to_string();
                 let msg = key.map(|k| Tr::new(t.locale()).t_with(k, &[("left", &left)]));
-                self.page(&t, msg)
+                let error = key.is_some_and(|k| k != "acs-resent");
+                self.page(&t, msg, error)
             }
             Ok(None) => unknown(browser),
             Err(e) => super::unavailable(e),

@@ -8,6 +8,7 @@
 //! and the consents); reaching a final status deletes the card data in the same transaction.
 //! Decisions are the core's (`checkout::payment`); storage only writes them all or nothing.
 
+pub mod guard;
 mod models;
 pub mod rows;
 pub mod sessions;
@@ -96,7 +97,8 @@ pub trait PaymentStore: Send + Sync + 'static {
     /// Ids of open payments (`created`, `challenge`) whose deadline has passed.
     async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError>;
     /// Ids of payments in an in-between status (`card_submitted`, `authenticated`,
-    /// `authorising`) whose last move was at or before `moved_before`.
+    /// `authorising`, or `challenge` with the ACS's outcome recorded) whose last move was at or
+    /// before `moved_before`.
     async fn interrupted(&self, moved_before: i64, limit: i64) -> Result<Vec<String>, StoreError>;
     /// Writes `after` if the stored payment is still `before` (same version), with a history
     /// row when the status changed, and `effects`, all or nothing. A final status deletes the
@@ -206,6 +208,20 @@ pub trait MerchantStore: Send + Sync + 'static {
     async fn merchant_logo(&self, id: &str) -> Result<Option<MerchantLogo>, StoreError>;
     /// Replaces the registered return origins (used to keep the demo merchant current).
     async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError>;
+    /// Replaces the seller's details the legal documents print.
+    async fn set_merchant_seller(&self, id: &str, seller: &SellerDetails)
+    -> Result<(), StoreError>;
+}
+
+/// The seller's details in the pre-information form and the distance sales contract.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SellerDetails {
+    pub legal_title: String,
+    pub address: String,
+    pub phone: String,
+    pub email: String,
+    pub mersis: String,
+    pub website: String,
 }
 
 /// A new merchant key and the previous one, valid until `prev_expires_at`.
@@ -334,11 +350,25 @@ pub trait RequestStore: Send + Sync + 'static {
     async fn idempotency_forget(&self, before: i64) -> Result<u64, StoreError>;
 }
 
-/// Records for the operator: card-testing blocks, reversals.
+/// Records for the operator (card-testing blocks, reversals), and the card-testing guard's
+/// counters and blocks (`crate::limits`), shared by every instance.
 #[async_trait]
 pub trait SecurityStore: Send + Sync + 'static {
     async fn record_security_event(&self, event: &SecurityEvent) -> Result<(), StoreError>;
     async fn security_events(&self, limit: i64) -> Result<Vec<SecurityEvent>, StoreError>;
+    /// Adds `n` to `key`'s count in the window starting at `window_start` and returns the
+    /// count (`n = 0` reads it). Atomic: concurrent adds never lose one.
+    async fn guard_count(&self, key: &str, window_start: i64, n: u32) -> Result<u32, StoreError>;
+    /// Blocks `key` until `until` (unix seconds), or later if it already is.
+    async fn guard_block(&self, key: &str, until: i64) -> Result<(), StoreError>;
+    /// Until when `key` is blocked, if it is at `now`.
+    async fn guard_blocked(&self, key: &str, now: i64) -> Result<Option<i64>, StoreError>;
+    /// Lifts `key`'s block and forgets its counts (`key` and `key:…`); whether it was blocked.
+    async fn guard_lift(&self, key: &str, now: i64) -> Result<bool, StoreError>;
+    /// The blocks in force at `now`: (key, until).
+    async fn guard_blocks(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Drops counts of windows that started before `before`, and blocks that ended by then.
+    async fn guard_forget(&self, before: i64) -> Result<u64, StoreError>;
 }
 
 /// Everything a backend stores.

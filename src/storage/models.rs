@@ -154,6 +154,9 @@ pub struct ConsentRecord {
     pub client_ip: String,
     pub user_agent: String,
     pub locale: String,
+    /// What the document was rendered from (`checkout::documents::Snapshot`, JSON); `None`
+    /// for consents older than that record.
+    pub document_data: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

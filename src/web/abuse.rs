@@ -40,6 +40,31 @@ pub async fn resolve_client_ip(
     next.run(req).await
 }
 
+/// Middleware, inside `resolve_client_ip`: every log line of a request carries its id, method,
+/// path (never the query, which may hold a link's token) and client address, and the answer
+/// carries the id (`X-Request-Id`) for support to find those lines.
+pub async fn request_span(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let id = crate::domain::ids::random_token(8);
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        ip = %ip,
+    );
+    let mut resp = next.run(req).instrument(span).await;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
 pub fn trusted_proxies(settings: &Settings) -> Vec<ProxyNet> {
     settings
         .server

@@ -19,6 +19,7 @@ use crate::{
         Status,
         card::{CardInput, FieldErrors},
         card_form::CardStep,
+        documents::DocumentKind,
         flow::Next,
         payment::Payment,
     },
@@ -72,13 +73,24 @@ async fn card_page(
         csrf,
         values,
         errors,
-        today: state.clock.now().date(),
         installments: offered.then_some(installments),
     };
     Ok(pages::card_page(payment, merchant, parts))
 }
 
 /// Where the browser goes after a step of the journey: the result page, or the ACS.
+async fn next_step(
+    session: &Session,
+    payment: &Payment,
+    merchant: &MerchantRecord,
+    next: Next,
+) -> Result<Response, PageError> {
+    if matches!(next, Next::Challenge { .. }) {
+        session::sent_to_acs(session, payment.id.as_str(), payment.locale).await?;
+    }
+    Ok(next_page(payment, merchant, next))
+}
+
 fn next_page(payment: &Payment, merchant: &MerchantRecord, next: Next) -> Response {
     match next {
         Next::Result => to_result(&payment.id),
@@ -155,7 +167,7 @@ pub async fn submit(
         .card_form(&payment, &merchant, &fields, &client)
         .await?
     {
-        CardStep::Next(next) => Ok(next_page(&payment, &merchant, next)),
+        CardStep::Next(next) => next_step(&session, &payment, &merchant, next).await,
         CardStep::Again {
             payment,
             errors,
@@ -185,7 +197,7 @@ pub async fn installments(
     let part = state
         .installment_table(&payment, &merchant, bin, selected, &client.ip)
         .await?;
-    let fragment = InstallmentFragment::new(&part, &payment, &merchant.name);
+    let fragment = InstallmentFragment::new(&part, &payment);
     Ok(pages::render(&fragment, StatusCode::OK))
 }
 
@@ -209,12 +221,78 @@ pub async fn result(
     Preferred(preferred): Preferred,
 ) -> Result<Response, PageError> {
     let (payment, merchant) = owned(&state, &session, &id, None, preferred).await?;
-    if payment.status == Status::Created {
-        return Ok(Redirect::to(&format!("/checkout/{}", payment.id)).into_response());
+    match payment.status {
+        Status::Created => Ok(Redirect::to(&format!("/checkout/{}", payment.id)).into_response()),
+        Status::Challenge => challenge_unfinished(&state, &session, payment, merchant).await,
+        _ => Ok(pages::result_page(&payment, &merchant)),
     }
-    // The card submit stopped waiting before the ACS answered: on to the challenge now.
-    if let Some(next) = state.resume_challenge(&payment) {
-        return Ok(next_page(&payment, &merchant, next));
+}
+
+/// The result page of a payment still in its challenge. With the ACS's outcome in, the
+/// challenge ends now (the CRes is not needed). Else: the first time, the card submit stopped
+/// waiting before the ACS answered, so on to the challenge; after that the browser came back
+/// without an outcome (the issuer's page failed, or the shopper went back): go back to it, or
+/// give up, which ends the payment at once and tells the merchant.
+async fn challenge_unfinished(
+    state: &AppState,
+    session: &Session,
+    payment: Payment,
+    merchant: MerchantRecord,
+) -> Result<Response, PageError> {
+    if state.finish_challenge(&payment).await? {
+        return Ok(to_result(&payment.id));
     }
-    Ok(pages::result_page(&payment, &merchant))
+    let Some(next) = state.resume_challenge(&payment) else {
+        return Ok(pages::result_page(&payment, &merchant));
+    };
+    if session::sent_to_acs(session, payment.id.as_str(), payment.locale).await? {
+        let csrf =
+            session::csrf_token(&state.keys, session, payment.id.as_str(), payment.locale).await?;
+        return Ok(pages::challenge_unfinished(&payment, &merchant, &csrf));
+    }
+    Ok(next_page(&payment, &merchant, next))
+}
+
+/// Back to the issuer's page for a challenge that has no outcome yet.
+pub async fn resume(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Preferred(preferred): Preferred,
+    RawForm(fields): RawForm,
+) -> Result<Response, PageError> {
+    let csrf = form::value(&fields, "csrf_token");
+    let (payment, merchant) = owned(&state, &session, &id, Some(csrf), preferred).await?;
+    match state.resume_challenge(&payment) {
+        Some(next) => Ok(next_page(&payment, &merchant, next)),
+        None => Ok(to_result(&payment.id)),
+    }
+}
+
+/// A legal document of the payment on a page of its own: readable on a phone, printable.
+pub async fn document(
+    State(state): State<AppState>,
+    session: Session,
+    Path((id, kind)): Path<(String, String)>,
+    Preferred(preferred): Preferred,
+) -> Result<Response, PageError> {
+    let (payment, merchant) = owned(&state, &session, &id, None, preferred).await?;
+    let kind = DocumentKind::from_slug(&kind)
+        .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, payment.locale))?;
+    let shown = state.document(&payment, &merchant, kind).await?;
+    Ok(pages::document_page(&payment, &merchant, &shown))
+}
+
+/// The document's file, byte for byte what the consent's SHA-256 covers.
+pub async fn document_copy(
+    State(state): State<AppState>,
+    session: Session,
+    Path((id, kind)): Path<(String, String)>,
+    Preferred(preferred): Preferred,
+) -> Result<Response, PageError> {
+    let (payment, merchant) = owned(&state, &session, &id, None, preferred).await?;
+    let kind = DocumentKind::from_slug(&kind)
+        .ok_or_else(|| PageError::new(ErrorCode::PaymentNotFound, payment.locale))?;
+    let shown = state.document(&payment, &merchant, kind).await?;
+    Ok(pages::document_copy(&payment, &shown))
 }

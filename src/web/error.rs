@@ -55,9 +55,15 @@ impl PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         if self.code == ErrorCode::Internal {
-            tracing::error!(code = self.code.code(), error = ?self.source, "internal error");
+            let error = self.source.as_ref().map(|e| format!("{e:#}"));
+            tracing::error!(
+                code = self.code.code(),
+                error = error.as_deref().unwrap_or(""),
+                "internal error"
+            );
         } else {
-            tracing::info!(code = self.code.code(), field = ?self.field, "request refused");
+            let field = self.field.as_deref().unwrap_or("");
+            tracing::info!(code = self.code.code(), field, "request refused");
         }
         let mut resp = super::pages::error_page(&self).into_response();
         if let Some(secs) = self.retry_after

@@ -84,6 +84,12 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         .route("/checkout/{id}/cancel", post(checkout::cancel))
         .route("/checkout/{id}/installments", post(checkout::installments))
         .route("/checkout/{id}/result", get(checkout::result))
+        .route("/checkout/{id}/challenge", post(checkout::resume))
+        .route("/checkout/{id}/documents/{kind}", get(checkout::document))
+        .route(
+            "/checkout/{id}/documents/{kind}/copy",
+            get(checkout::document_copy),
+        )
         .route("/3ds/notify", post(threeds::notify))
         .route("/3ds/rreq", post(threeds::rreq))
         .route("/static/{file}", get(assets::serve))
@@ -99,6 +105,7 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         None => router,
     };
     let router = router
+        .layer(axum::middleware::from_fn(abuse::request_span))
         .layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::new(trusted),
             abuse::resolve_client_ip,

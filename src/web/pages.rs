@@ -84,8 +84,19 @@ pub async fn home(Preferred(locale): Preferred) -> Response {
     )
 }
 
+/// An address Kapı does not serve: a page of its own (with the code of a missing payment,
+/// `KP-2001`, as docs/PROTOCOL.md documents).
 pub async fn not_found(Preferred(locale): Preferred) -> Response {
-    error_page(&PageError::new(ErrorCode::PaymentNotFound, locale))
+    let tr = Tr::new(locale);
+    let code = ErrorCode::PaymentNotFound;
+    let page = ErrorPage {
+        code: code.code().to_owned(),
+        title: tr.t("title-page-not-found"),
+        message: tr.t("page-not-found-text"),
+        field: None,
+        tr,
+    };
+    render(&page, code.status())
 }
 
 /// A `GET /pay` typed into the address bar, for example: a page, not an empty 405.
@@ -142,20 +153,24 @@ pub fn to_acs(locale: Locale, acs_url: String, creq: String, session_data: Strin
 pub struct InstallmentRow {
     pub count: u8,
     pub label: String,
-    /// `3 × 51,38 TL`
+    /// `6 × 217,90 TL`
     pub each: String,
     /// When the first installment differs from the others.
     pub first: Option<String>,
     pub fee: String,
     pub total: String,
     pub checked: bool,
-    /// What the pay button and the note above it say when this row is chosen.
+    /// What the summary says of this option: `6 taksit × 217,90 TL (vade farkı … dahil)`.
+    pub plan: String,
+    /// The order box's total line with this option.
+    pub total_line: String,
+    /// What the pay button says when this option is chosen.
     pub pay_label: String,
-    pub obligation: String,
 }
 
-/// The table (or the line that stands in for it), the same with and without JavaScript: the
-/// card page includes it, and the page's script asks for it again as the card number changes.
+/// The options (or the line that stands in for them), the same with and without JavaScript:
+/// the card page includes them, and the page's script asks for them again as the card number
+/// changes.
 #[derive(Template)]
 #[template(path = "installments.html")]
 pub struct InstallmentFragment {
@@ -168,18 +183,17 @@ pub struct InstallmentFragment {
     pub error: Option<String>,
 }
 
-fn pay_texts(tr: &Tr, total: &str, merchant: &str) -> (String, String) {
-    (
-        tr.t_with("pay-button", &[("amount", total)]),
-        tr.t_with(
-            "pay-obligation",
-            &[("amount", total), ("merchant", merchant)],
-        ),
-    )
+/// The total line of the order box: the amount, and the installments when there are some.
+fn total_line(tr: &Tr, total: &str, plan: Option<&str>) -> String {
+    let line = tr.t_with("confirm-total", &[("amount", total)]);
+    match plan {
+        Some(plan) => format!("{line} · {plan}"),
+        None => line,
+    }
 }
 
 impl InstallmentFragment {
-    pub fn new(part: &InstallmentPart, payment: &Payment, merchant_name: &str) -> Self {
+    pub fn new(part: &InstallmentPart, payment: &Payment) -> Self {
         let locale = payment.locale;
         let tr = Tr::new(locale);
         let currency = payment.currency();
@@ -209,18 +223,30 @@ impl InstallmentFragment {
                         .map(|o| {
                             let (first, each) = o.installments();
                             let total = show(o.total_minor);
-                            let (pay_label, obligation) = pay_texts(&tr, &total, merchant_name);
+                            let count = o.count.to_string();
+                            let plan = match (o.count, o.fee_minor) {
+                                (1, _) => installment_text(&tr, 1),
+                                (_, 0) => tr.t_with(
+                                    "installment-plan",
+                                    &[("count", &count), ("each", &show(each))],
+                                ),
+                                (_, fee) => tr.t_with(
+                                    "installment-plan-fee",
+                                    &[
+                                        ("count", &count),
+                                        ("each", &show(each)),
+                                        ("fee", &show(fee)),
+                                    ],
+                                ),
+                            };
+                            let single = o.count == 1;
                             InstallmentRow {
                                 count: o.count,
                                 label: installment_text(&tr, o.count),
-                                each: if o.count == 1 {
-                                    show(each)
-                                } else {
-                                    tr.t_with(
-                                        "installment-each",
-                                        &[("count", &o.count.to_string()), ("each", &show(each))],
-                                    )
-                                },
+                                each: tr.t_with(
+                                    "installment-each",
+                                    &[("count", &count), ("each", &show(each))],
+                                ),
                                 first: (first != each).then(|| {
                                     tr.t_with("installment-first", &[("first", &show(first))])
                                 }),
@@ -229,10 +255,11 @@ impl InstallmentFragment {
                                 } else {
                                     tr.t("installment-fee-none")
                                 },
+                                total_line: total_line(&tr, &total, (!single).then_some(&*plan)),
+                                pay_label: tr.t_with("pay-button", &[("amount", &total)]),
                                 total,
                                 checked: o.count == part.selected,
-                                pay_label,
-                                obligation,
+                                plan,
                             }
                         })
                         .collect()
@@ -263,6 +290,10 @@ impl InstallmentFragment {
         }
         fragment
     }
+
+    fn chosen(&self) -> Option<&InstallmentRow> {
+        self.rows.iter().find(|r| r.checked)
+    }
 }
 
 // --- Card page -------------------------------------------------------------------------
@@ -271,8 +302,8 @@ impl InstallmentFragment {
 #[derive(Debug, Default, Clone)]
 pub struct CardFormValues {
     pub card_holder: String,
-    pub exp_month: String,
-    pub exp_year: String,
+    /// The expiry date as typed (`MM/YY`).
+    pub exp: String,
     pub consent_preinfo: bool,
     pub consent_contract: bool,
 }
@@ -281,12 +312,21 @@ impl CardFormValues {
     pub fn from_input(input: &CardInput) -> Self {
         Self {
             card_holder: input.card_holder.clone(),
-            exp_month: input.exp_month.clone(),
-            exp_year: input.exp_year.clone(),
+            exp: input.expiry_as_typed(),
             consent_preinfo: input.consent_preinfo,
             consent_contract: input.consent_contract,
         }
     }
+}
+
+/// A legal document on the card page: a section to expand, its own page, its consent box.
+pub struct DocView {
+    pub slug: &'static str,
+    pub title: String,
+    pub html: String,
+    pub consent_field: &'static str,
+    pub consent_label: String,
+    pub ticked: bool,
 }
 
 #[derive(Template)]
@@ -298,25 +338,30 @@ pub struct CardPage {
     pub merchant_name: String,
     pub order_id: String,
     pub description: String,
+    /// The order amount, and the installments line, without a choice.
     pub amount: String,
     pub installment: String,
-    pub preinfo_html: String,
-    pub contract_html: String,
+    /// What the summary shows now: the chosen option's total and plan, or the order's.
+    pub summary_amount: String,
+    pub summary_plan: String,
+    /// What the order box names: the goods, and the total line (now and without a choice).
+    pub goods: String,
+    pub total_line: String,
+    pub single_total_line: String,
+    pub documents: Vec<DocView>,
     pub values: CardFormValues,
     pub errors: Vec<(String, String)>,
-    pub months: Vec<String>,
-    pub years: Vec<String>,
     pub expires_at: String,
-    /// The deadline for the countdown, unix milliseconds.
+    /// The deadline for the countdown, unix milliseconds, and its text (`{min}`, `{sec}`).
     pub expires_ms: i64,
+    pub countdown_left: String,
     pub pay_label: String,
-    pub obligation: String,
-    /// The texts for a single payment of the order amount, for the page's script.
+    /// The text for a single payment of the order amount, for the page's script.
     pub single_pay_label: String,
-    pub single_obligation: String,
+    pub obligation: String,
     /// The language the switch offers.
     pub other_lang: &'static str,
-    /// The installment table (rendered `InstallmentFragment`), when the shopper chooses.
+    /// The installment options (rendered `InstallmentFragment`), when the shopper chooses.
     pub installments: Option<String>,
     pub brand: super::brand::Brand,
 }
@@ -336,9 +381,32 @@ pub struct CardPageParts<'a> {
     pub csrf: String,
     pub values: CardFormValues,
     pub errors: &'a [(&'static str, &'static str)],
-    pub today: time::Date,
     /// `Some` when the shopper chooses the installments.
     pub installments: Option<InstallmentPart>,
+}
+
+/// The deadline as the shopper reads it: Istanbul time (UTC+3), `16:01`.
+fn istanbul_clock(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        + time::Duration::hours(3);
+    format!("{:02}:{:02}", t.hour(), t.minute())
+}
+
+fn doc_views(tr: &Tr, docs: &[RenderedDocument], values: &CardFormValues) -> Vec<DocView> {
+    docs.iter()
+        .map(|d| DocView {
+            slug: d.kind.slug(),
+            title: tr.t(d.kind.title_key()),
+            html: d.html.clone(),
+            consent_field: d.kind.consent_field(),
+            consent_label: tr.t(d.kind.consent_key()),
+            ticked: match d.kind {
+                DocumentKind::PreInformation => values.consent_preinfo,
+                DocumentKind::DistanceSalesContract => values.consent_contract,
+            },
+        })
+        .collect()
 }
 
 pub fn card_page(
@@ -351,69 +419,84 @@ pub fn card_page(
         csrf,
         values,
         errors,
-        today,
         installments,
     } = parts;
     let locale = payment.locale;
     let tr = Tr::new(locale);
-    let doc = |kind| {
-        docs.iter()
-            .find(|d| d.kind == kind)
-            .map(|d| d.html.clone())
-            .unwrap_or_default()
-    };
     let amount = payment.amount.display(locale);
-    let installments =
-        installments.map(|part| InstallmentFragment::new(&part, payment, &merchant.name));
-    let (single_pay_label, single_obligation) = pay_texts(&tr, &amount, &merchant.name);
-    let (mut pay_label, mut obligation) = (single_pay_label.clone(), single_obligation.clone());
-    // With a table whose options cost differently, texts that name no amount: without
-    // JavaScript the button cannot follow the choice (the page's script names the total).
+    let installments = installments.map(|part| InstallmentFragment::new(&part, payment));
+    let installment = if installments.is_some() {
+        tr.t("installment-choose-below")
+    } else {
+        installment_text(&tr, payment.installment.count())
+    };
+    let single_pay_label = tr.t_with("pay-button", &[("amount", &amount)]);
+    let single_total_line = total_line(
+        &tr,
+        &amount,
+        (payment.installment.count() > 1).then_some(&*installment),
+    );
+    let chosen = installments.as_ref().and_then(InstallmentFragment::chosen);
+    // With options whose totals differ, a button that names no amount: without JavaScript it
+    // cannot follow the choice (the page's script names the chosen total).
     let totals_differ = installments.as_ref().is_some_and(|f| {
         f.rows
             .first()
             .is_some_and(|first| f.rows.iter().any(|r| r.total != first.total))
     });
-    if totals_differ {
-        pay_label = tr.t("pay-button-chosen");
-        obligation = tr.t_with("pay-obligation-chosen", &[("merchant", &merchant.name)]);
-    }
-    // Istanbul time (UTC+3) for the deadline shown to the shopper.
-    let expires = time::OffsetDateTime::from_unix_timestamp(payment.expires_at / 1000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        + time::Duration::hours(3);
+    let (summary_amount, summary_plan, total, pay_label) = match chosen {
+        Some(r) => (
+            r.total.clone(),
+            r.plan.clone(),
+            r.total_line.clone(),
+            if totals_differ {
+                tr.t("pay-button-chosen")
+            } else {
+                r.pay_label.clone()
+            },
+        ),
+        None => (
+            amount.clone(),
+            installment.clone(),
+            single_total_line.clone(),
+            single_pay_label.clone(),
+        ),
+    };
+    let goods = if payment.description.as_str().trim().is_empty() {
+        payment.order_id.to_string()
+    } else {
+        payment.description.as_str().to_owned()
+    };
     let page = CardPage {
         payment_id: payment.id.to_string(),
         csrf,
         merchant_name: merchant.name.clone(),
         order_id: payment.order_id.to_string(),
         description: payment.description.as_str().to_owned(),
-        installment: if installments.is_some() {
-            tr.t("installment-choose-below")
-        } else {
-            installment_text(&tr, payment.installment.count())
-        },
-        preinfo_html: doc(DocumentKind::PreInformation),
-        contract_html: doc(DocumentKind::DistanceSalesContract),
+        installment,
+        summary_amount,
+        summary_plan,
+        goods,
+        total_line: total,
+        single_total_line,
+        documents: doc_views(&tr, docs, &values),
         values,
         errors: errors
             .iter()
             .map(|(f, k)| ((*f).to_owned(), tr.t(k)))
             .collect(),
-        months: (1..=12).map(|m| format!("{m:02}")).collect(),
-        years: (0..=15).map(|y| (today.year() + y).to_string()).collect(),
-        expires_at: format!("{:02}:{:02}", expires.hour(), expires.minute()),
+        expires_at: istanbul_clock(payment.expires_at),
         expires_ms: payment.expires_at,
+        countdown_left: tr.t_with("countdown-left", &[("min", "{min}"), ("sec", "{sec}")]),
         other_lang: if locale == Locale::En { "tr" } else { "en" },
         pay_label,
-        obligation,
         single_pay_label,
-        single_obligation,
+        obligation: tr.t_with("pay-obligation", &[("merchant", &merchant.name)]),
         brand: super::brand::Brand::of(merchant),
         installments: match installments.map(|f| f.render()).transpose() {
             Ok(html) => html,
             Err(e) => {
-                tracing::error!(error = %e, "installment table rendering failed");
+                tracing::error!(error = %e, "installment options rendering failed");
                 None
             }
         },
@@ -427,6 +510,119 @@ pub fn card_page(
     };
     let mut resp = render(&page, status);
     super::security::allow(&mut resp, &[], &merchant.frame_origins());
+    resp
+}
+
+// --- A legal document on its own page, and its file ------------------------------------
+
+#[derive(Template)]
+#[template(path = "document.html")]
+pub struct DocumentPage {
+    pub tr: Tr,
+    pub title: String,
+    pub html: String,
+    pub sha256: String,
+    /// "This is the exact text you accepted on …", once accepted.
+    pub consented: Option<String>,
+    pub copy_url: String,
+    pub back_url: String,
+    pub back_label: String,
+    pub brand: super::brand::Brand,
+}
+
+pub fn document_page(
+    payment: &Payment,
+    merchant: &MerchantRecord,
+    shown: &crate::checkout::card_form::ShownDocument,
+) -> Response {
+    let locale = payment.locale;
+    let tr = Tr::new(locale);
+    let kind = shown.doc.kind;
+    let base = format!("/checkout/{}", payment.id);
+    let (back_url, back_label) = if payment.status == Status::Created {
+        (base.clone(), tr.t("doc-back"))
+    } else {
+        (format!("{base}/result"), tr.t("doc-back-result"))
+    };
+    let page = DocumentPage {
+        title: tr.t(kind.title_key()),
+        html: shown.doc.html.clone(),
+        sha256: shown.doc.sha256.clone(),
+        consented: shown.accepted_at.map(|at| {
+            let date = crate::clock::istanbul_date(at, locale);
+            tr.t_with("doc-consented", &[("date", &date)])
+        }),
+        copy_url: format!("{base}/documents/{}/copy", kind.slug()),
+        back_url,
+        back_label,
+        brand: super::brand::Brand::of(merchant),
+        tr,
+    };
+    let mut resp = render(&page, StatusCode::OK);
+    super::security::allow(&mut resp, &[], &merchant.frame_origins());
+    resp
+}
+
+/// The standalone file, as an attachment: the exact bytes whose SHA-256 the consent records.
+pub fn document_copy(
+    payment: &Payment,
+    shown: &crate::checkout::card_form::ShownDocument,
+) -> Response {
+    let order: String = payment
+        .order_id
+        .as_str()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let disposition = format!(
+        "attachment; filename=\"{}-{order}.html\"",
+        shown.doc.kind.slug()
+    );
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        shown.doc.copy.clone(),
+    )
+        .into_response()
+}
+
+// --- A challenge the browser came back from without its outcome -------------------------
+
+#[derive(Template)]
+#[template(path = "challenge_unfinished.html")]
+pub struct ChallengeUnfinished {
+    pub tr: Tr,
+    pub payment_id: String,
+    pub csrf: String,
+    pub merchant_name: String,
+    pub amount: String,
+    pub brand: super::brand::Brand,
+}
+
+pub fn challenge_unfinished(payment: &Payment, merchant: &MerchantRecord, csrf: &str) -> Response {
+    let tr = Tr::new(payment.locale);
+    let page = ChallengeUnfinished {
+        payment_id: payment.id.to_string(),
+        csrf: csrf.to_owned(),
+        merchant_name: merchant.name.clone(),
+        amount: payment.charged().display(payment.locale),
+        brand: super::brand::Brand::of(merchant),
+        tr,
+    };
+    // The ACS's origin: "back to the verification" posts there.
+    let mut resp = render(&page, StatusCode::OK);
+    let acs: Vec<String> = payment
+        .threeds
+        .as_ref()
+        .and_then(|t| t.acs_url.as_deref())
+        .and_then(super::security::origin_of)
+        .into_iter()
+        .collect();
+    super::security::allow(&mut resp, &acs, &merchant.frame_origins());
     resp
 }
 
@@ -447,6 +643,8 @@ pub struct ResultPage {
     pub merchant_name: String,
     pub refresh: bool,
     pub brand: super::brand::Brand,
+    /// The legal documents the shopper accepted: (title, URL of their page).
+    pub documents: Vec<(String, String)>,
 }
 
 pub fn result_page(payment: &Payment, merchant: &MerchantRecord) -> Response {
@@ -467,8 +665,13 @@ pub fn result_page(payment: &Payment, merchant: &MerchantRecord) -> Response {
     if payment.installment_fee_minor > 0 {
         details.push((tr.t("label-charged"), payment.charged().display(locale)));
     }
+    // The shopper recognises the card by its last four digits.
     if let Some(pan) = payment.masked_pan() {
-        details.push((tr.t("label-card"), pan.to_owned()));
+        let last4 = pan.get(pan.len().saturating_sub(4)..).unwrap_or_default();
+        details.push((
+            tr.t("label-card"),
+            tr.t_with("label-card-last4", &[("last4", last4)]),
+        ));
     }
     let auth_code = payment
         .authorisation
@@ -492,7 +695,8 @@ pub fn result_page(payment: &Payment, merchant: &MerchantRecord) -> Response {
                 Status::Declined => tr.t("result-declined-title"),
                 _ => tr.t("result-failed-title"),
             };
-            let msg = notify::error_message(locale, payment.error_code, payment.proc_return_code());
+            let msg =
+                notify::shopper_message(locale, payment.error_code, payment.proc_return_code());
             ("fail", title, msg, false)
         }
         _ => (
@@ -522,6 +726,18 @@ pub fn result_page(payment: &Payment, merchant: &MerchantRecord) -> Response {
         merchant_name: merchant.name.clone(),
         refresh,
         brand: super::brand::Brand::of(merchant),
+        // A card was submitted only with both documents accepted.
+        documents: if payment.card.is_some() {
+            DocumentKind::ALL
+                .iter()
+                .map(|k| {
+                    let url = format!("/checkout/{}/documents/{}", payment.id, k.slug());
+                    (tr.t(k.title_key()), url)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
         tr,
     };
     let target: Vec<String> = super::security::origin_of(&page.action)

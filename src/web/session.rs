@@ -19,6 +19,8 @@ const BINDING: &str = "binding";
 /// Until when the session must live: the latest deadline of the payments it held.
 const ALIVE_UNTIL: &str = "alive_until";
 const MAX_PAYMENTS: usize = 16;
+/// The payments whose browser this session sent to the issuer's page (3-D Secure challenge).
+const SENT_TO_ACS: &str = "sent_to_acs";
 /// A session expires after this much inactivity…
 const INACTIVITY_MS: i64 = 30 * 60 * 1000;
 /// …but never before the payments it holds could still be paid, plus this margin.
@@ -121,6 +123,33 @@ pub async fn holds_payment(
         .map_err(|e| internal(locale, e))?
         .unwrap_or_default();
     Ok(ids.iter().any(|id| id == payment_id))
+}
+
+/// Remembers that this browser was sent to the issuer's page for the payment, and says whether
+/// it had been before: a browser back on Kapı without the challenge's outcome is offered a
+/// choice, not sent round in a loop.
+pub async fn sent_to_acs(
+    session: &Session,
+    payment_id: &str,
+    locale: Locale,
+) -> Result<bool, PageError> {
+    let mut ids: Vec<String> = session
+        .get(SENT_TO_ACS)
+        .await
+        .map_err(|e| internal(locale, e))?
+        .unwrap_or_default();
+    if ids.iter().any(|id| id == payment_id) {
+        return Ok(true);
+    }
+    ids.push(payment_id.to_owned());
+    if ids.len() > MAX_PAYMENTS {
+        ids.remove(0);
+    }
+    session
+        .insert(SENT_TO_ACS, ids)
+        .await
+        .map_err(|e| internal(locale, e))?;
+    Ok(false)
 }
 
 async fn binding(session: &Session, locale: Locale) -> Result<String, PageError> {

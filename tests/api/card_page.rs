@@ -39,18 +39,28 @@ async fn card_page_shows_the_order_the_documents_and_unticked_consents() {
         );
     }
     // Standard autocomplete hints for card fields.
-    for ac in [
-        "cc-name",
-        "cc-number",
-        "cc-exp-month",
-        "cc-exp-year",
-        "cc-csc",
-    ] {
+    for ac in ["cc-name", "cc-number", "cc-exp", "cc-csc"] {
         assert!(body.contains(&format!(r#"autocomplete="{ac}""#)), "{ac}");
     }
-    // The button says that pressing it creates an obligation to pay.
-    assert!(text_of(body, "#pay-button")[0].contains("Ödeme yükümlülüğü içeren siparişi onayla"));
-    assert!(text_of(body, "#pay-button")[0].contains("1.234,56 TL"));
+    // Right before the button: the goods, the total and the right of withdrawal together,
+    // and, said once, that pressing it is an order with an obligation to pay.
+    let order_box = text_of(body, ".confirm li").join(" | ");
+    assert!(order_box.contains("Kırmızı kazak — beden M"), "{order_box}");
+    assert!(order_box.contains("Toplam: 1.234,56 TL"), "{order_box}");
+    assert!(order_box.contains("Cayma hakkı: 14 gün"), "{order_box}");
+    let note = text_of(body, "#obligation").join(" ");
+    assert!(
+        note.contains("ödeme yükümlülüğü altına girersiniz"),
+        "{note}"
+    );
+    assert_eq!(text_of(body, "#pay-button"), vec!["1.234,56 TL öde"]);
+    // Each document has a page of its own, linked from the card page.
+    for slug in ["pre-information-form", "distance-sales-contract"] {
+        assert!(
+            body.contains(&format!(r#"href="/checkout/{id}/documents/{slug}""#)),
+            "{slug}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -64,7 +74,8 @@ async fn english_card_page() {
     assert_eq!(text_of(&page.body, ".amount"), vec!["TRY 1,234.56"]);
     assert!(page.body.contains("Pre-Information Form"));
     assert!(page.body.contains("Distance Sales Contract"));
-    assert!(text_of(&page.body, "#pay-button")[0].contains("obligation to pay"));
+    assert_eq!(text_of(&page.body, "#pay-button"), vec!["Pay TRY 1,234.56"]);
+    assert!(text_of(&page.body, "#obligation")[0].contains("obliged to pay"));
 }
 
 #[tokio::test]
@@ -87,8 +98,10 @@ async fn missing_consent_shows_the_error_and_keeps_everything_but_card_number_an
     assert!(text_of(&page.body, "#consent_preinfo-error").is_empty());
     // Kept: holder, expiry, the consent already given. Not kept: card number and CVV.
     assert!(page.body.contains(r#"value="Ayşe Yılmaz""#));
-    assert!(page.body.contains(r#"<option value="12" selected>"#));
-    assert!(page.body.contains(r#"<option value="2030" selected>"#));
+    assert!(
+        page.body.contains(r#"value="12/30""#),
+        "the expiry, as MM/YY"
+    );
     let doc = scraper::Html::parse_document(&page.body);
     let checked = |name: &str| {
         let sel = scraper::Selector::parse(&format!("input[name={name}]")).unwrap();
@@ -125,9 +138,10 @@ async fn card_errors_are_shown_next_to_their_fields() {
         ),
         (
             &[("exp_year", "2020")],
-            "#exp_month-error",
+            "#exp-error",
             "son kullanma tarihi geçmiş",
         ),
+        (&[("exp", "13/30")], "#exp-error", "ay/yıl olarak girin"),
         (&[("cvv", "12")], "#cvv-error", "3 ya da 4 haneli"),
         (
             &[("card_holder", "")],
@@ -182,16 +196,41 @@ async fn consent_evidence_is_recorded_for_the_exact_text_shown() {
     let app = spawn_app().await;
     let id = app.start_payment(&[]).await;
     let page = app.card_page(&id).await;
-    // The documents exactly as the page carried them.
-    let shown: Vec<String> = page
+    // The documents as the page carried them, and their files: each file holds the text
+    // shown, and its SHA-256 is what the consent records.
+    let shown: Vec<&str> = page
         .body
         .match_indices(r#"<article class="legal-doc""#)
         .map(|(start, _)| {
             let end = start + page.body[start..].find("</article>").unwrap() + "</article>".len();
-            hex::encode(Sha256::digest(&page.body.as_bytes()[start..end]))
+            &page.body[start..end]
         })
         .collect();
     assert_eq!(shown.len(), 2);
+    let slugs = ["pre-information-form", "distance-sales-contract"];
+    let mut before = Vec::new();
+    for (slug, text) in slugs.iter().zip(&shown) {
+        let copy = app
+            .client
+            .get(app.url(&format!("/checkout/{id}/documents/{slug}/copy")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(copy.status(), StatusCode::OK);
+        let disposition = copy.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            disposition.starts_with("attachment; filename="),
+            "{disposition}"
+        );
+        let bytes = copy.bytes().await.unwrap();
+        let file = std::str::from_utf8(&bytes).unwrap();
+        assert!(file.starts_with("<!DOCTYPE html>") && file.contains(r#"<meta charset="utf-8">"#));
+        assert!(file.contains(text), "{slug}: the file holds the text shown");
+        before.push(hex::encode(Sha256::digest(&bytes)));
+    }
     let result = app
         .complete_3ds(app.submit_card(&id, MC_FRICTIONLESS).await)
         .await;
@@ -200,7 +239,7 @@ async fn consent_evidence_is_recorded_for_the_exact_text_shown() {
     assert_eq!(consents.len(), 2);
     assert_eq!(consents[0].document_kind, "pre_information_form");
     assert_eq!(consents[1].document_kind, "distance_sales_contract");
-    for (c, hash) in consents.iter().zip(&shown) {
+    for (c, hash) in consents.iter().zip(&before) {
         assert_eq!(&c.text_sha256, hash, "{}", c.document_kind);
         assert_eq!(c.client_ip, "127.0.0.1");
         assert_eq!(c.user_agent, "kapi-tests/1.0");
@@ -208,6 +247,32 @@ async fn consent_evidence_is_recorded_for_the_exact_text_shown() {
         assert!(!c.template_version.is_empty());
         assert!(c.accepted_at > 0);
     }
+    // Afterwards, the files are rendered again from the consent: byte for byte the same, and
+    // their pages say so.
+    for (slug, hash) in slugs.iter().zip(&before) {
+        let bytes = app
+            .client
+            .get(app.url(&format!("/checkout/{id}/documents/{slug}/copy")))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&hex::encode(Sha256::digest(&bytes)), hash, "{slug}");
+        let page = app.get(&format!("/checkout/{id}/documents/{slug}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.body.contains("onayladığınız metnin aynısıdır"),
+            "{slug}"
+        );
+        assert!(
+            page.body.contains(hash.as_str()),
+            "{slug}: the digest is shown"
+        );
+    }
+    let unknown = app.get(&format!("/checkout/{id}/documents/terms")).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     // The evidence cannot be edited or removed afterwards.
     let pool = sqlx::SqlitePool::connect(&format!(
         "sqlite://{}",

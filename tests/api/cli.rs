@@ -98,3 +98,88 @@ fn merchant_add_refuses_a_bad_origin_with_a_message() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an origin"));
 }
+
+#[tokio::test]
+async fn a_merchant_without_the_sellers_legal_details_is_warned_and_can_set_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let out = kapi(&[
+        "merchant",
+        "add",
+        "--data-dir",
+        data_dir,
+        "--name",
+        "Eksik Mağaza",
+        "--return-origin",
+        "https://shop.example",
+        "--phone",
+        "+90 212 000 00 00",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for flag in ["--address", "--mersis", "--email"] {
+        assert!(stderr.contains(flag), "{flag} named: {stderr}");
+    }
+    assert!(!stderr.contains("--phone"), "{stderr}");
+    assert!(stderr.contains("kapi merchant configure"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = json["merchant_id"].as_str().unwrap().to_owned();
+    let out = kapi(&[
+        "merchant",
+        "configure",
+        "--data-dir",
+        data_dir,
+        "--merchant-id",
+        &id,
+        "--address",
+        "Bağdat Cad. No: 5, Kadıköy / İstanbul",
+        "--mersis",
+        "0123456789012345",
+        "--email",
+        "destek@shop.example",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "all required details are set now"
+    );
+    // The documents print them.
+    let app = spawn_app_with(|s| {
+        s.server.data_dir = dir.path().to_owned();
+        s.security.master_key = None;
+    })
+    .await;
+    let m = app
+        .app_state
+        .storage
+        .merchants
+        .get_merchant(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.address, "Bağdat Cad. No: 5, Kadıköy / İstanbul");
+    assert_eq!(m.mersis, "0123456789012345");
+    assert_eq!(m.phone, "+90 212 000 00 00", "left as it was");
+    assert!(kapi::merchants::missing_legal_details(&m).is_empty());
+    // A detail must be plain text.
+    let out = kapi(&[
+        "merchant",
+        "configure",
+        "--data-dir",
+        data_dir,
+        "--merchant-id",
+        &id,
+        "--address",
+        "line\nbreak",
+    ]);
+    assert!(!out.status.success());
+}

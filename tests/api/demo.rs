@@ -55,7 +55,7 @@ async fn demo_shop_sells_with_a_test_card_and_verifies_the_result() {
 async fn wait_for_notification(app: &TestApp, shop: &str, order_id: &str, via: &str) {
     for _ in 0..100 {
         let page = app.get(&format!("{shop}/")).await;
-        let rows = text_of(&page.body, "table.log tr");
+        let rows = text_of(&page.body, ".notifications li");
         if let Some(row) = rows
             .iter()
             .find(|r| r.contains(order_id) && r.contains(via))
@@ -100,7 +100,7 @@ async fn demo_shop_sells_through_the_api_and_gets_the_event_at_its_webhook() {
         let mut found = None;
         for _ in 0..100 {
             let page = app.get(&format!("{shop}/")).await;
-            if let Some(row) = text_of(&page.body, "table.log tr")
+            if let Some(row) = text_of(&page.body, ".notifications li")
                 .into_iter()
                 .find(|r| r.contains("DEMOAPI-"))
             {
@@ -113,4 +113,40 @@ async fn demo_shop_sells_through_the_api_and_gets_the_event_at_its_webhook() {
     };
     assert!(order.contains("payment.approved"), "{order}");
     assert!(order.contains("İmza doğrulandı"), "{order}");
+}
+
+#[tokio::test]
+async fn the_demo_shop_shows_its_orders_through_the_api_and_few_notifications() {
+    let app = spawn_app_with(|s| s.server.demo = true).await;
+    let shop = app.demo_url.clone().unwrap();
+    // With --demo the merchant's key is at hand, and the demo shop is a relaxed merchant.
+    assert!(
+        app.app_state
+            .settings
+            .limits
+            .relaxed_merchants
+            .contains(&"demo-shop".to_owned())
+    );
+    let resp = app
+        .client
+        .post(format!("{shop}/buy"))
+        .form(&[("product", "kahve"), ("lang", "tr")])
+        .send()
+        .await
+        .unwrap();
+    let body = resp.text().await.unwrap();
+    let form = form_by_id(&body, "redirect-form").unwrap();
+    let order_id = field(&form.fields, "order_id").to_owned();
+    let view = app
+        .get(&format!("{shop}/payments?order_id={order_id}&lang=en"))
+        .await;
+    assert_eq!(view.status, StatusCode::OK);
+    assert!(view.body.contains("200 OK"), "{}", view.body);
+    assert!(
+        view.body.contains("api/v1/payments?order_id="),
+        "{}",
+        view.body
+    );
+    // Not paid yet: the API knows no payment of the order until the form reaches Kapı.
+    assert!(view.body.contains("&#34;data&#34;: []"), "{}", view.body);
 }

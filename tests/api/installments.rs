@@ -30,9 +30,9 @@ async fn with_plan(app: &TestApp, plan: &str) {
 /// `(count, total)` of each row of an installment table, and which is checked.
 fn rows(html: &str) -> Vec<(String, String, bool)> {
     let doc = Html::parse_fragment(html);
-    let row = Selector::parse(".installment-table tbody tr").unwrap();
+    let row = Selector::parse(".installment-option").unwrap();
     let radio = Selector::parse("input[name=installment]").unwrap();
-    let total = Selector::parse(".amount-cell").unwrap();
+    let total = Selector::parse(".option-total").unwrap();
     doc.select(&row)
         .map(|r| {
             let input = r.select(&radio).next().unwrap();

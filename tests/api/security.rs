@@ -559,7 +559,43 @@ async fn many_declines_block_card_testing_and_tell_the_operator() {
     let events: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(events[0]["kind"], "card_testing_block");
     assert_eq!(events[0]["subject"], "ip:127.0.0.1");
-    // The block lifts after its time.
+    let blocks: Value =
+        serde_json::from_slice(&app.kapi(&["security-events", "blocks"]).await.stdout).unwrap();
+    assert_eq!(blocks[0]["subject"], "ip:127.0.0.1", "{blocks}");
+    // The operator lifts it from the command line (another process): at once, and the next
+    // decline does not block again.
+    let out = app
+        .kapi(&["security-events", "unblock", "ip:127.0.0.1"])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lifted the block of ip:127.0.0.1"));
+    let got = app.pay_with("5100 0000 0000 0057", &[]).await;
+    assert_eq!(got.get("status"), "declined");
+    let resp = app.submit_card(&id, MC_FRICTIONLESS).await;
+    assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);
+    let bad = app.kapi(&["security-events", "unblock", "card:1"]).await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a blocked subject"));
+}
+
+#[tokio::test]
+async fn a_guard_block_lifts_after_its_time() {
+    let app = spawn_app_with(|s| {
+        s.limits.declines_per_ip = 2;
+        s.limits.block_secs = 600;
+    })
+    .await;
+    for _ in 0..2 {
+        let got = app.pay_with("5100 0000 0000 0057", &[]).await;
+        assert_eq!(got.get("status"), "declined");
+    }
+    let id = app.start_payment(&[]).await;
+    let resp = app.submit_card(&id, MC_FRICTIONLESS).await;
+    assert_eq!(resp.status, StatusCode::TOO_MANY_REQUESTS, "{}", resp.body);
     app.clock.advance(601);
     let resp = app.submit_card(&id, MC_FRICTIONLESS).await;
     assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);

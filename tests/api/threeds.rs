@@ -26,7 +26,10 @@ async fn three_wrong_codes_end_at_fail_url() {
     let bad = wrong(&app.latest_otp().await);
     let first = app.acs_action(&challenge.body, "verify", &bad).await;
     assert!(
-        first.body.contains("Kod hatalı. Kalan deneme hakkı: 2"),
+        first
+            .body
+            .contains("Kod hatalı; SMS ile gelen 6 haneli kodu yeniden girin.")
+            && first.body.contains("Kalan deneme hakkı: 2"),
         "{}",
         first.body
     );

@@ -48,6 +48,7 @@ macro_rules! suite {
             merchant_settings_read_back,
             sealed_data_is_replaced_only_if_unchanged,
             security_events_read_newest_first,
+            the_guard_counts_blocks_and_lifts,
             the_simulators_records_are_compare_and_set,
         );
     };
@@ -487,6 +488,33 @@ pub async fn payments_are_found_by_their_3ds_id_deadline_and_stall(s: &Storage) 
         "a move more recent than the cut-off is still running"
     );
     assert!(done.status.is_final());
+    // A challenge whose outcome the ACS reported is in between too (its shopper may never come
+    // back); one still waiting for the shopper is not.
+    let answered = challenged
+        .apply(
+            Transition::ChallengeOutcome {
+                authentication: kapi::checkout::payment::Authentication {
+                    trans_status: kapi::domain::threeds::TransStatus::Y,
+                    trans_status_reason: None,
+                    eci: None,
+                    authentication_value: None,
+                },
+                challenge_cancel: None,
+                ds_trans_id: "ds-1".into(),
+                received_at: T0 + 100,
+            },
+            T0 + 100,
+        )
+        .unwrap();
+    s.payments
+        .save(&challenged, &answered, Effects::default())
+        .await
+        .unwrap();
+    let mut stalled_ids = s.payments.interrupted(T0 + 100, 10).await.unwrap();
+    stalled_ids.sort();
+    let mut want = vec![stalled.id.to_string(), answered.id.to_string()];
+    want.sort();
+    assert_eq!(stalled_ids, want);
 }
 
 pub async fn payments_page_by_keyset_newest_first(s: &Storage) {
@@ -1498,6 +1526,34 @@ pub async fn merchant_settings_read_back(s: &Storage) {
         got.logo_sha256.is_none() && got.accent_colour.is_none() && got.installment_plan.is_none()
     );
     assert!(m.merchant_logo("mrc_a").await.unwrap().is_none());
+    let seller = kapi::storage::SellerDetails {
+        legal_title: "Yeni Unvan A.Ş.".into(),
+        address: "Yeni adres".into(),
+        phone: "+90 1".into(),
+        email: "yeni@ornek.example".into(),
+        mersis: "9999999999999999".into(),
+        website: "https://yeni.example".into(),
+    };
+    m.set_merchant_seller("mrc_a", &seller).await.unwrap();
+    let got = m.get_merchant("mrc_a").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            got.legal_title.as_str(),
+            got.address.as_str(),
+            got.mersis.as_str(),
+            got.website.as_str()
+        ),
+        (
+            "Yeni Unvan A.Ş.",
+            "Yeni adres",
+            "9999999999999999",
+            "https://yeni.example"
+        )
+    );
+    assert_eq!(
+        (got.phone.as_str(), got.email.as_str()),
+        ("+90 1", "yeni@ornek.example")
+    );
     let other = m.get_merchant("mrc_b").await.unwrap().unwrap();
     assert_eq!(
         other.webhook_url.as_deref(),
@@ -1592,6 +1648,80 @@ pub async fn security_events_read_newest_first(s: &Storage) {
         got.iter().map(|e| e.at).collect::<Vec<_>>(),
         [T0 + 2, T0 + 1]
     );
+}
+
+pub async fn the_guard_counts_blocks_and_lifts(s: &Storage) {
+    let sec = &s.security;
+    let key = "declines-ip:203.0.113.9";
+    // Concurrent counts of one window never lose an add.
+    let adds: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.security
+                    .guard_count("declines-ip:203.0.113.9:count", 600, 1)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for a in adds {
+        a.await.unwrap();
+    }
+    assert_eq!(
+        sec.guard_count(&format!("{key}:count"), 600, 0)
+            .await
+            .unwrap(),
+        8
+    );
+    assert_eq!(
+        sec.guard_count(&format!("{key}:count"), 1200, 0)
+            .await
+            .unwrap(),
+        0,
+        "a new window"
+    );
+    assert_eq!(sec.guard_blocked(key, 1000).await.unwrap(), None);
+    sec.guard_block(key, 2000).await.unwrap();
+    sec.guard_block(key, 1500).await.unwrap();
+    assert_eq!(
+        sec.guard_blocked(key, 1000).await.unwrap(),
+        Some(2000),
+        "never shortened"
+    );
+    assert_eq!(sec.guard_blocked(key, 2000).await.unwrap(), None, "ended");
+    sec.guard_block("declines-merchant:mrc_a", 3000)
+        .await
+        .unwrap();
+    let blocks = sec.guard_blocks(1000).await.unwrap();
+    assert_eq!(blocks.len(), 2);
+    // Lifting a block forgets its counts, not others'.
+    sec.guard_count("declines-ip:203.0.113.99:count", 600, 3)
+        .await
+        .unwrap();
+    assert!(sec.guard_lift(key, 1000).await.unwrap());
+    assert!(
+        !sec.guard_lift(key, 1000).await.unwrap(),
+        "nothing left to lift"
+    );
+    assert_eq!(sec.guard_blocked(key, 1000).await.unwrap(), None);
+    assert_eq!(
+        sec.guard_count(&format!("{key}:count"), 600, 0)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        sec.guard_count("declines-ip:203.0.113.99:count", 600, 0)
+            .await
+            .unwrap(),
+        3,
+        "a key that merely starts the same is not touched"
+    );
+    assert_eq!(sec.guard_blocks(1000).await.unwrap().len(), 1);
+    // Old windows and ended blocks are forgotten.
+    assert!(sec.guard_forget(3001).await.unwrap() >= 2);
+    assert!(sec.guard_blocks(0).await.unwrap().is_empty());
 }
 
 pub async fn the_simulators_records_are_compare_and_set(s: &Storage) {

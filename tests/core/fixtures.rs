@@ -177,6 +177,7 @@ pub fn consent(p: &Payment, kind: &str, at: i64) -> ConsentRecord {
         client_ip: "203.0.113.9".into(),
         user_agent: "Mozilla/5.0".into(),
         locale: "tr".into(),
+        document_data: Some(r#"{"locale":"tr"}"#.into()),
     }
 }
 

@@ -634,3 +634,46 @@ async fn save_path(
         .unwrap();
     assert_eq!(cas, kapi::storage::Cas::Done);
 }
+
+#[tokio::test]
+async fn a_challenge_answered_but_never_brought_back_ends_by_its_outcome() {
+    let w = World::new().await;
+    let (p, _) = challenged(&w, "ORD-1").await;
+    let (body, mac) = w.rreq(&p, "Y", None);
+    w.checkout.record_rreq(&body, &mac).await.unwrap();
+    // The browser never returns with the CRes: recovery ends the challenge by the RReq.
+    assert_eq!(recovery::recover_interrupted(&w.checkout).await.unwrap(), 0);
+    w.clock.advance(120);
+    assert_eq!(recovery::recover_interrupted(&w.checkout).await.unwrap(), 1);
+    let p = w.reload(&p).await;
+    assert_eq!(p.status, Status::Approved);
+    assert_eq!(w.authorise_calls(), 1);
+    // A late CRes changes nothing.
+    let late = w.checkout.complete_challenge(&w.cres(&p, "Y"), "x.y").await;
+    assert!(late.is_err());
+    assert_eq!(w.authorise_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_shopper_gives_up_a_challenge_that_cannot_continue() {
+    let w = World::new().await;
+    let (p, _) = challenged(&w, "ORD-1").await;
+    assert!(w.checkout.cancel(&p).await.unwrap());
+    let p = w.reload(&p).await;
+    assert_eq!(
+        (p.status, p.error_code),
+        (Status::Cancelled, Some(ErrorCode::ChallengeCancelled))
+    );
+    assert_eq!(w.authorise_calls(), 0);
+    assert_eq!(w.events(&p).await, ["payment.cancelled"]);
+    let callbacks = w.notifier.callbacks.lock().unwrap().clone();
+    assert_eq!(field(&callbacks[0].2, "status"), "cancelled");
+    // An outcome that had already arrived decides instead of the shopper's give-up.
+    let w = World::new().await;
+    let (p, _) = challenged(&w, "ORD-2").await;
+    let (body, mac) = w.rreq(&p, "Y", None);
+    w.checkout.record_rreq(&body, &mac).await.unwrap();
+    let answered = w.reload(&p).await;
+    assert!(w.checkout.cancel(&answered).await.unwrap());
+    assert_eq!(w.reload(&p).await.status, Status::Approved);
+}

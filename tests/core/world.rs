@@ -308,7 +308,14 @@ impl World {
             directory: acs.clone(),
             acquirer: bank.clone(),
             notifier: notifier.clone(),
-            limiter: Arc::new(Limiter::in_memory(clock_dyn)),
+            limiter: Arc::new(Limiter::in_memory(clock_dyn.clone())),
+            guard: Arc::new(Limiter::new(
+                Arc::new(kapi::storage::guard::StoredCounters::new(
+                    storage.security.clone(),
+                    clock_dyn.clone(),
+                )),
+                clock_dyn,
+            )),
             installments: Arc::new(installments),
             keys: keys.clone(),
             public_url: PublicUrl::new("https://kapi.example"),

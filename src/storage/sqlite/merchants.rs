@@ -175,6 +175,23 @@ impl MerchantStore for SqliteStore {
         .await?)
     }
 
+    async fn set_merchant_seller(&self, id: &str, s: &SellerDetails) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE merchants SET legal_title = ?, address = ?, phone = ?, email = ?, mersis = ?, \
+             website = ? WHERE id = ?",
+        )
+        .bind(&s.legal_title)
+        .bind(&s.address)
+        .bind(&s.phone)
+        .bind(&s.email)
+        .bind(&s.mersis)
+        .bind(&s.website)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError> {
         let json =
             serde_json::to_string(origins).map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -129,7 +129,8 @@ async fn move_payment(
 async fn insert_consent(tx: &mut Tx<'_>, c: &ConsentRecord) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO consents (payment_id, document_kind, template_version, text_sha256, \
-         accepted_at, client_ip, user_agent, locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         accepted_at, client_ip, user_agent, locale, document_data) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&c.payment_id)
     .bind(&c.document_kind)
@@ -139,6 +140,7 @@ async fn insert_consent(tx: &mut Tx<'_>, c: &ConsentRecord) -> Result<(), sqlx::
     .bind(&c.client_ip)
     .bind(&c.user_agent)
     .bind(&c.locale)
+    .bind(&c.document_data)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -367,7 +369,7 @@ impl PaymentStore for SqliteStore {
     async fn consents(&self, payment_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT payment_id, document_kind, template_version, text_sha256, accepted_at, client_ip, \
-             user_agent, locale FROM consents WHERE payment_id = ? ORDER BY id",
+             user_agent, locale, document_data FROM consents WHERE payment_id = ? ORDER BY id",
         )
         .bind(payment_id)
         .fetch_all(&self.pool)
@@ -509,12 +511,14 @@ impl PaymentStore for SqliteStore {
 
     async fn interrupted(&self, moved_before: i64, limit: i64) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT id FROM payments WHERE status IN (?, ?, ?) AND updated_at <= ? \
+            "SELECT id FROM payments WHERE (status IN (?, ?, ?) \
+             OR (status = ? AND rreq_received_at IS NOT NULL)) AND updated_at <= ? \
              ORDER BY updated_at LIMIT ?",
         )
         .bind(Status::CardSubmitted.as_str())
         .bind(Status::Authenticated.as_str())
         .bind(Status::Authorising.as_str())
+        .bind(Status::Challenge.as_str())
         .bind(moved_before)
         .bind(limit)
         .fetch_all(&self.pool)

@@ -232,4 +232,89 @@ impl SecurityStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    async fn guard_count(&self, key: &str, window_start: i64, n: u32) -> Result<u32, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "INSERT INTO guard_counters (key, window_start, count) VALUES (?, ?, ?) \
+             ON CONFLICT (key, window_start) DO UPDATE SET count = count + excluded.count \
+             RETURNING count",
+        )
+        .bind(key)
+        .bind(window_start)
+        .bind(i64::from(n))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn guard_block(&self, key: &str, until: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO guard_blocks (key, until) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET until = MAX(until, excluded.until)",
+        )
+        .bind(key)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn guard_blocked(&self, key: &str, now: i64) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT until FROM guard_blocks WHERE key = ? AND until > ?")
+                .bind(key)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn guard_lift(&self, key: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let lifted = sqlx::query("DELETE FROM guard_blocks WHERE key = ? AND until > ?")
+            .bind(key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        sqlx::query("DELETE FROM guard_blocks WHERE key = ?")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        // The counts go too, or the next decline would block again at once. `key:` prefixes
+        // are compared as text, not LIKE patterns.
+        let prefix = format!("{key}:");
+        sqlx::query("DELETE FROM guard_counters WHERE key = ? OR substr(key, 1, length(?)) = ?")
+            .bind(key)
+            .bind(&prefix)
+            .bind(&prefix)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(lifted)
+    }
+
+    async fn guard_blocks(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT key, until FROM guard_blocks WHERE until > ? ORDER BY until DESC, key",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn guard_forget(&self, before: i64) -> Result<u64, StoreError> {
+        let counts = sqlx::query("DELETE FROM guard_counters WHERE window_start < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let blocks = sqlx::query("DELETE FROM guard_blocks WHERE until <= ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(counts + blocks)
+    }
 }

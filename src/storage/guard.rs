@@ -1,0 +1,54 @@
+//! The card-testing guard's counters and blocks in storage (`SecurityStore`), behind the
+//! guard's `Counters` interface: every instance sees the same declines and the same blocks,
+//! and the operator lifts a block from the command line.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::SecurityStore;
+use crate::{clock::Clock, limits::Counters};
+
+pub struct StoredCounters {
+    store: Arc<dyn SecurityStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl StoredCounters {
+    pub fn new(store: Arc<dyn SecurityStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+}
+
+#[async_trait]
+impl Counters for StoredCounters {
+    async fn add(&self, key: &str, n: u32, window_secs: u64) -> u32 {
+        let start = crate::limits::window_start(self.clock.now_secs(), window_secs);
+        self.store
+            .guard_count(key, start, n)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "card-testing guard: count not stored"))
+            .unwrap_or(0)
+    }
+
+    async fn block(&self, key: &str, secs: u64) {
+        let until = self
+            .clock
+            .now_secs()
+            .saturating_add(i64::try_from(secs).unwrap_or(i64::MAX));
+        if let Err(e) = self.store.guard_block(key, until).await {
+            tracing::error!(error = %e, "card-testing guard: block not stored");
+        }
+    }
+
+    async fn blocked(&self, key: &str) -> Option<u64> {
+        let now = self.clock.now_secs();
+        match self.store.guard_blocked(key, now).await {
+            Ok(until) => until.map(|u| u64::try_from(u - now).unwrap_or(1).max(1)),
+            Err(e) => {
+                tracing::error!(error = %e, "card-testing guard: block not read");
+                None
+            }
+        }
+    }
+}
