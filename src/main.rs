@@ -127,10 +127,11 @@ struct ResendArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on, HOST:PORT.
+    /// Address to listen on, HOST:PORT [default: 127.0.0.1:8080, or server.listen].
     #[arg(long)]
     listen: Option<String>,
-    /// Folder for the database and, without a configured master key, the key file.
+    /// Folder for the database and, without a configured master key, the key file
+    /// [default: ./data, or server.data_dir].
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Base URL browsers and the ACS use to reach Kapı (default https://HOST:PORT, or

@@ -82,9 +82,61 @@ async fn browser(javascript: bool, width: u32, height: u32) -> Browser {
     panic!("could not start Chromium: {last:?}");
 }
 
+/// A Chrome DevTools command through chromedriver (full-page screenshots).
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params }).to_string();
+        (axum::http::Method::POST, Some(body))
+    }
+}
+
 impl Browser {
+    async fn cdp(&self, cmd: &'static str, params: Value) -> Value {
+        let v = self.client.issue_cmd(Cdp { cmd, params }).await.unwrap();
+        match v.get("value") {
+            Some(inner) => inner.clone(),
+            None => v,
+        }
+    }
+
+    /// A screenshot of the whole page, not only what the screen shows.
     async fn shot(&self, name: &str) {
-        let png = self.client.screenshot().await.unwrap();
+        use base64::Engine;
+        let metrics = self.cdp("Page.getLayoutMetrics", json!({})).await;
+        let size = &metrics["cssContentSize"];
+        let (width, height) = (
+            size["width"].as_f64().unwrap_or(1280.0),
+            size["height"].as_f64().unwrap_or(1000.0).min(12_000.0),
+        );
+        let shot = self
+            .cdp(
+                "Page.captureScreenshot",
+                json!({
+                    "captureBeyondViewport": true,
+                    "clip": { "x": 0, "y": 0, "width": width, "height": height, "scale": 1 },
+                }),
+            )
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap_or_default())
+            .unwrap();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
