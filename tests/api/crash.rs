@@ -743,3 +743,137 @@ async fn repeated_sigkills_under_load_leave_nothing_in_between() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_restart_in_the_middle_of_a_challenge_loses_nothing() {
+    let (receiver, _events) = event_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let key = MasterKey::generate_base64().expose_secret().to_owned();
+    let secret = add_merchant(&data_dir, &key, &receiver);
+    let client = reqwest::Client::new();
+    // The built-in bank and ACS, in the same process as Kapı: the restart takes them too.
+    let mut node = Node::new(&data_dir, &key, "");
+    node.bank_url = format!("{}/sim/bank", node.base());
+    node.start(&client).await;
+    let base = node.base();
+    let session: Value = client
+        .post(format!("{base}/api/v1/checkout-sessions"))
+        .bearer_auth(&secret)
+        .header("Idempotency-Key", "restart-1")
+        .json(&json!({
+            "order_id": "RESTART-1", "amount": "42.00", "currency": "TRY",
+            "ok_url": format!("{receiver}/ok"), "fail_url": format!("{receiver}/fail"),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = session["id"].as_str().unwrap().to_owned();
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let card_page = browser
+        .get(session["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = crate::helpers::forms(&card_page)
+        .into_iter()
+        .find(|f| f.action == format!("/checkout/{id}"))
+        .expect("the card form");
+    let csrf = crate::helpers::field(&form.fields, "csrf_token").to_owned();
+    let to_acs = browser
+        .post(format!("{base}/checkout/{id}"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("card_holder", "AYSE YILMAZ"),
+            ("card_number", "4111 1111 1111 1111"),
+            ("exp", "12/30"),
+            ("cvv", "123"),
+            ("consent_preinfo", "yes"),
+            ("consent_contract", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let creq = crate::helpers::form_by_id(&to_acs, "redirect-form").expect("the post to the ACS");
+    let challenge = browser
+        .post(&creq.action)
+        .form(&creq.fields)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let otp_form = crate::helpers::forms(&challenge)
+        .into_iter()
+        .find(|f| f.action.contains("/sim/acs/challenge/"))
+        .expect("the challenge page");
+    let acs_trans_id = otp_form.action.rsplit('/').next().unwrap().to_owned();
+    // Kapı (and its simulated issuer) dies while the shopper reads the SMS.
+    node.kill();
+    node.start(&client).await;
+    let sms: Value = client
+        .get(format!("{base}/sim/sms?acs_trans_id={acs_trans_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = sms[0]["code"]
+        .as_str()
+        .expect("the SMS survived")
+        .to_owned();
+    let mut fields = otp_form.fields.clone();
+    fields.retain(|(k, _)| k != "otp" && k != "action");
+    fields.push(("otp".into(), code));
+    fields.push(("action".into(), "verify".into()));
+    let back = browser
+        .post(&otp_form.action)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let cres = crate::helpers::forms(&back)
+        .into_iter()
+        .find(|f| f.action.ends_with("/3ds/notify"))
+        .unwrap_or_else(|| panic!("the challenge went on after the restart: {back}"));
+    let result = browser
+        .post(&cres.action)
+        .form(&cres.fields)
+        .send()
+        .await
+        .unwrap();
+    assert!(result.status().is_success(), "{}", result.status());
+    for _ in 0..100 {
+        let p: Value = client
+            .get(format!("{base}/api/v1/payments/{id}"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if p["status"] == "approved" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the payment was not approved after the restart");
+}
