@@ -203,6 +203,10 @@ struct ConfigureArgs {
     mersis: Option<String>,
     #[arg(long)]
     website: Option<String>,
+    /// How many cards a shopper may try on one payment after a decline another card may fix
+    /// (1 to 5; 1, the default, sends the shopper back to you at the first decline).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+    card_attempts: Option<u8>,
     /// Where events go for payments without a callback_url (on a return origin).
     #[arg(long, conflicts_with = "no_webhook_url")]
     webhook_url: Option<String>,
@@ -407,14 +411,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             tracing::info!(url = %app.public_url, data_dir = %app.data_dir.display(), "Kapı is listening");
             if let Some(shop) = &app.demo_url {
-                tracing::info!(url = %shop, "demo shop is listening: open it in a browser and click Buy");
+                tracing::info!(url = %shop, "demo shop is listening: open it in a browser and click \"Satın al\" (Buy)");
             }
             if let Some(key) = &app.demo_api_key {
                 // A demo only: never printed for a real merchant.
                 tracing::info!(
                     merchant_id = kapi::demo::DEMO_MERCHANT_ID,
                     api_key = key.expose_secret(),
-                    "the demo merchant's API key, to query its payments: curl -H \"Authorization: Bearer <api_key>\" \"{}/api/v1/payments?limit=5\"",
+                    "the demo merchant's API key, to query its payments: curl -sk -H \"Authorization: Bearer <api_key>\" \"{}/api/v1/payments?limit=5\" (-k: the demo's certificate is self-signed)",
                     app.public_url
                 );
             }
@@ -489,7 +493,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (_, store) = open(cli.config.as_deref(), args.data_dir).await?;
             let list =
                 |values: Vec<String>, clear: bool| (clear || !values.is_empty()).then_some(values);
+            let card_attempts = args
+                .card_attempts
+                .map(|n| kapi::domain::CardAttempts::from_count(i64::from(n)))
+                .transpose()?;
             let change = merchants::Settings {
+                card_attempts,
                 seller: merchants::SellerChange {
                     legal_title: args.title,
                     address: args.address,

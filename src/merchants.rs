@@ -155,6 +155,7 @@ pub async fn register(
         installment_plan: None,
         accent_colour: None,
         logo_sha256: None,
+        card_attempts: 1,
     };
     store.insert_merchant(&record).await?;
     Ok((id, secret))
@@ -300,6 +301,8 @@ impl SellerChange {
 /// Changes to a merchant's settings; `None` leaves a setting as it is.
 #[derive(Debug, Default, Clone)]
 pub struct Settings {
+    /// How many cards a shopper may try on one payment.
+    pub card_attempts: Option<crate::domain::CardAttempts>,
     /// The seller's details for the legal documents.
     pub seller: SellerChange,
     /// `Some(None)` removes the webhook URL.
@@ -357,6 +360,11 @@ pub async fn configure(
     if let Some(colour) = change.accent_colour {
         store
             .set_merchant_accent(merchant_id, colour.map(|c| c.as_str()).as_deref())
+            .await?;
+    }
+    if let Some(n) = change.card_attempts {
+        store
+            .set_merchant_card_attempts(merchant_id, n.count())
             .await?;
     }
     if !change.seller.is_empty() {

@@ -696,6 +696,8 @@ async fn ensure_demo_merchant(
         DEMO_MERCHANT_ID,
         merchants::Settings {
             installment_plan: Some(Some(plan)),
+            // The demo shows the second chance after a decline.
+            card_attempts: crate::domain::CardAttempts::from_count(3).ok(),
             ..Default::default()
         },
     )

@@ -14,8 +14,9 @@
     button.addEventListener("click", function () { window.print(); });
   });
 
-  // After a submit with errors, the summary of the errors is read first.
-  var summary = document.getElementById("error-summary");
+  // After a submit with errors, the summary of the errors is read first; after a decline,
+  // why it was declined.
+  var summary = document.getElementById("error-summary") || document.getElementById("retry-notice");
   if (summary) { summary.focus(); }
 
   // The pay button works once: a second click would only resend the same form.

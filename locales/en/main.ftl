@@ -3,6 +3,7 @@ secure-payment = Secure payment
 footer-text = Your card details travel over an encrypted connection and are not shared with the seller. Protected by 3-D Secure.
 continue = Continue
 home-text = Kapı is a secure payment page. To start a payment, the seller's website sends you here.
+home-title = Secure payment page
 
 ## Error pages
 title-error = The payment could not be started
@@ -58,6 +59,8 @@ installment-error-unavailable = The number of installments you chose is not avai
 installment-error-card = This order's installments are not available with this card; please use a credit card that allows installments.
 label-charged = Charged to your card
 pay-button-chosen = Pay with the option you chose
+retry-title = Your card was not approved
+retry-notice = { $why } Cards you may still try: { $left }.
 doc-payment-method = Credit card / debit card
 hint-expiry = Month and year, for example 08/29
 placeholder-expiry = MM/YY
@@ -192,6 +195,9 @@ acs-resend = Send a new code
 acs-cancel = Cancel
 acs-outbox-link = Simulator: show the SMS messages sent
 acs-sim-note = This page is Kapı's built-in bank simulator, not a real bank.
+sms-title = Text messages sent (simulator)
+sms-intro = The verification codes, newest first. The code for your payment page is the one at the top.
+sms-none = No text message sent yet.
 acs-unknown = This verification was not found.
 acs-finished = This verification is already complete.
 acs-invalid = The verification request is not valid.

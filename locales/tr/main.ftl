@@ -3,6 +3,7 @@ secure-payment = Güvenli ödeme
 footer-text = Kart bilgileriniz şifreli bağlantıyla alınır ve satıcıyla paylaşılmaz. 3-D Secure ile korunur.
 continue = Devam et
 home-text = Kapı güvenli ödeme sayfasıdır. Bir ödeme başlatmak için satıcının sitesinden yönlendirilmeniz gerekir.
+home-title = Güvenli ödeme sayfası
 
 ## Hata sayfaları
 title-error = Ödeme başlatılamadı
@@ -58,6 +59,8 @@ installment-error-unavailable = Seçtiğiniz taksit sayısı bu kartla yapılam�
 installment-error-card = Bu siparişin taksit sayısı bu kartla yapılamıyor; taksit yapılabilen bir kredi kartı kullanın.
 label-charged = Kartınızdan çekilen tutar
 pay-button-chosen = Seçtiğiniz seçenekle öde
+retry-title = Kartınız onaylanmadı
+retry-notice = { $why } Kalan deneme hakkınız: { $left }.
 doc-payment-method = Kredi kartı / banka kartı
 hint-expiry = Ay ve yıl, örneğin 08/29
 placeholder-expiry = AA/YY
@@ -192,6 +195,9 @@ acs-resend = Kodu yeniden gönder
 acs-cancel = Vazgeç
 acs-outbox-link = Simülatör: gönderilen SMS'leri göster
 acs-sim-note = Bu sayfa Kapı'nın yerleşik banka simülatörüdür; gerçek bir banka değildir.
+sms-title = Gönderilen SMS'ler (simülatör)
+sms-intro = Doğrulama kodları, en yenisi en üstte. Ödeme sayfasındaki kod en üstteki koddur.
+sms-none = Henüz SMS gönderilmedi.
 acs-unknown = Bu doğrulama işlemi bulunamadı.
 acs-finished = Bu doğrulama işlemi tamamlanmış.
 acs-invalid = Doğrulama isteği geçersiz.

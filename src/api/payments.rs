@@ -35,7 +35,10 @@ fn json(v: impl Serialize) -> serde_json::Value {
 async fn detailed(state: &AppState, p: &Payment) -> Result<PaymentView, Problem> {
     let refunds = state.storage.payments.refunds(p.id.as_str()).await?;
     let history = state.storage.payments.history(p.id.as_str()).await?;
-    Ok(PaymentView::new(p).with_details(&refunds, &history))
+    let attempts = state.storage.payments.attempts(p.id.as_str()).await?;
+    Ok(PaymentView::new(p)
+        .with_details(&refunds, &history)
+        .with_attempts(&attempts, p.locale))
 }
 
 /// Get a payment

@@ -78,6 +78,12 @@ pub struct CreateSessionRequest {
     #[serde(default)]
     #[schema(minimum = 300, maximum = 86400)]
     pub expires_in: Option<u64>,
+    /// How many cards the shopper may try when a card is declined for a reason another card
+    /// may fix: 1 (no second chance) to 5. Default: the merchant's setting
+    /// (`kapi merchant configure --card-attempts`), itself 1 unless set.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 5)]
+    pub card_attempts: Option<u32>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -138,6 +144,7 @@ impl CreateSessionRequest {
             customer_name: &customer.name,
             customer_email: &customer.email,
             customer_phone: &customer.phone,
+            card_attempts: self.card_attempts.map(i64::from),
         };
         parse_order(&input, merchant)
             .map_err(|(code, field)| Problem::of(code).with_field(api_field(field)))

@@ -249,6 +249,7 @@ impl Checkout {
                 .map_err(|e| AfterSaleError::Internal(e.to_string()))?
         };
         let succeeded = record.status == RefundStatus::Succeeded;
+        let attempts = self.storage.payments.attempts(&record.payment_id).await?;
         for _ in 0..RETRIES {
             let before = self.reload(&record.payment_id).await?;
             let t = Transition::SettleRefund {
@@ -265,7 +266,14 @@ impl Checkout {
                     RefundKind::Refund => "payment.refunded",
                 };
                 let view = RefundView::new(record, after.currency());
-                events::new_event(&merchant, &after, kind, Some(view), record.updated_at)
+                events::new_event(
+                    &merchant,
+                    &after,
+                    &attempts,
+                    kind,
+                    Some(view),
+                    record.updated_at,
+                )
             });
             match self
                 .storage

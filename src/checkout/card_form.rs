@@ -150,7 +150,7 @@ impl Checkout {
         fields: &[(String, String)],
         client: &ClientInfo,
     ) -> Result<CardStep, CheckoutError> {
-        if payment.status != Status::Created {
+        if !matches!(payment.status, Status::Created | Status::AwaitingRetry) {
             // A second click, or the back button: the first submit carries on.
             return Ok(CardStep::Next(Next::Result));
         }
@@ -284,7 +284,8 @@ impl Checkout {
             return Err(CheckoutError::field(ErrorCode::InvalidField, "bin").in_locale(locale));
         }
         let plan = merchant.installment_plan();
-        if payment.status != Status::Created || !offers_installments(payment, plan.as_ref()) {
+        let waiting = matches!(payment.status, Status::Created | Status::AwaitingRetry);
+        if !waiting || !offers_installments(payment, plan.as_ref()) {
             return Err(CheckoutError::new(ErrorCode::PaymentNotFound).in_locale(locale));
         }
         Ok(InstallmentPart {

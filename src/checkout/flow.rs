@@ -117,18 +117,33 @@ impl Checkout {
         let merchant = self.merchant_of(payment).await?;
         let now = self.now_ms();
         let mut after = payment
-            .apply(t, now)
+            .apply(t.clone(), now)
             .map_err(|e| internal(locale)(e.into()))?;
+        // A decline another card may fix, with attempts left: the shopper gets a second chance
+        // instead of the end (no result, no event yet).
+        if reversal.is_none() && payment.may_retry(&after) {
+            return self.await_retry(payment, t).await;
+        }
         let secret = merchants::secret_key(&self.vault, &merchant)
             .map_err(|e| internal(locale)(e.into()))?;
         let fields = notify::build_result(&after, &secret, self.clock.now_secs())
             .map_err(|e| internal(locale)(e.into()))?;
         after.result = Some(fields.clone());
-        let event = events::kind_for(after.status)
-            .map(|kind| events::new_event(&merchant, &after, kind, None, now));
+        let attempt = payment.concluded_attempt(&after);
+        let event = match events::kind_for(after.status) {
+            Some(kind) => {
+                let mut attempts = self.storage.payments.attempts(payment.id.as_str()).await?;
+                attempts.extend(attempt.clone());
+                Some(events::new_event(
+                    &merchant, &after, &attempts, kind, None, now,
+                ))
+            }
+            None => None,
+        };
         let effects = Effects {
             event: event.as_ref(),
             reversal: reversal.as_ref(),
+            attempt: attempt.as_ref(),
             ..Effects::default()
         };
         if self.storage.payments.save(payment, &after, effects).await? != Cas::Done {
@@ -146,14 +161,46 @@ impl Checkout {
             tokio::spawn(super::recovery::retry_reversals(self.clone()));
         }
         // Card outcomes feed the card-testing guard: approvals too, so that its limits follow
-        // the merchant's own traffic.
+        // the merchant's own traffic. Once per attempt: giving up after a decline counted
+        // already is not another card.
         let declined = after.status == Status::Declined
             || after.error_code == Some(ErrorCode::AuthenticationFailed);
-        if declined || after.status == Status::Approved {
+        if attempt.is_some() && (declined || after.status == Status::Approved) {
             self.watch_for_card_testing(&after, declined).await;
         }
         if let Some(url) = &after.callback_url {
             self.notifier.send_callback(after.id.as_str(), url, fields);
+        }
+        Ok(true)
+    }
+
+    /// Ends the card attempt with `t` (a decline or failure another card may fix) and leaves
+    /// the payment waiting for the shopper's next card: the attempt is recorded, the guard
+    /// counts it, the card data goes, and nothing is sent to the merchant yet.
+    async fn await_retry(&self, payment: &Payment, t: Transition) -> Result<bool, CheckoutError> {
+        let locale = payment.locale;
+        let after = payment
+            .await_retry(t, self.now_ms())
+            .map_err(|e| internal(locale)(e.into()))?;
+        let attempt = payment.concluded_attempt(&after);
+        let effects = Effects {
+            attempt: attempt.as_ref(),
+            ..Effects::default()
+        };
+        if self.storage.payments.save(payment, &after, effects).await? != Cas::Done {
+            return Ok(false);
+        }
+        tracing::info!(
+            payment_id = %after.id,
+            attempt = after.attempt,
+            error_code = after.error_code.map(|c| c.code()).unwrap_or(""),
+            "card declined; the shopper may try another card"
+        );
+        if matches!(
+            after.error_code,
+            Some(ErrorCode::Declined | ErrorCode::AuthenticationFailed)
+        ) {
+            self.watch_for_card_testing(&after, true).await;
         }
         Ok(true)
     }
@@ -192,12 +239,14 @@ impl Checkout {
         self.expire_now(payment).await
     }
 
-    /// Ends an open payment now (its deadline passed, or the merchant expired the session).
+    /// Ends an open payment now (its deadline passed, or the merchant expired the session). A
+    /// payment waiting for another card after a decline ends with that decline's outcome.
     pub async fn expire_now(&self, payment: &Payment) -> Result<bool, CheckoutError> {
-        if !matches!(payment.status, Status::Created | Status::Challenge) {
-            return Ok(false);
+        match payment.status {
+            Status::Created | Status::Challenge => self.finish(payment, Transition::Expire).await,
+            Status::AwaitingRetry => self.finish(payment, Transition::GiveUp).await,
+            _ => Ok(false),
         }
-        self.finish(payment, Transition::Expire).await
     }
 
     /// The shopper gave up: on the card page, or on a challenge that cannot continue.
@@ -208,6 +257,8 @@ impl Checkout {
                     .await
             }
             Status::Challenge => self.abandon_challenge(payment).await,
+            // After a decline: back to the merchant with the last attempt's outcome.
+            Status::AwaitingRetry => self.finish(payment, Transition::GiveUp).await,
             _ => Ok(false),
         }
     }

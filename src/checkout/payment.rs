@@ -8,8 +8,8 @@
 
 use crate::{
     domain::{
-        CardBrand, Currency, Customer, Description, Installment, Locale, MerchantId, Money,
-        OrderId, PaymentId,
+        CardAttempts, CardBrand, Currency, Customer, Description, Installment, Locale, MerchantId,
+        Money, OrderId, PaymentId,
         threeds::{Eci, MdStatus, ResponseCode, TransStatus},
     },
     error::ErrorCode,
@@ -199,6 +199,27 @@ pub struct Payment {
     pub refunded_minor: i64,
     /// Refunds confirmed or still being asked, and a void in progress.
     pub refund_reserved_minor: i64,
+    /// The card attempt under way or last made: 1 for the first card.
+    pub attempt: u8,
+    /// How many cards the shopper may try on this payment.
+    pub card_attempts: CardAttempts,
+}
+
+/// One card tried on a payment, and how it ended: kept when the attempt ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub payment_id: PaymentId,
+    /// 1 for the first card.
+    pub number: u8,
+    pub card: Option<CardSummary>,
+    /// The status the attempt left the payment in (`awaiting_retry` for a decline that another
+    /// card may fix).
+    pub status: Status,
+    pub error_code: Option<ErrorCode>,
+    pub proc_return_code: Option<ResponseCode>,
+    pub md_status: Option<MdStatus>,
+    pub eci: Option<Eci>,
+    pub at: i64,
 }
 
 impl std::fmt::Debug for Payment {
@@ -232,7 +253,8 @@ pub struct FailureDetail {
 pub enum Transition {
     /// `created` → `created`: the shopper switched the page's language.
     SwitchLocale(Locale),
-    /// `created` → `card_submitted`: the card is kept (encrypted) and 3-D Secure begins.
+    /// `created` (or `awaiting_retry`: the next card, a new attempt) → `card_submitted`: the
+    /// card is kept (encrypted) and 3-D Secure begins.
     SubmitCard {
         card: CardSummary,
         threeds_server_trans_id: String,
@@ -275,6 +297,9 @@ pub enum Transition {
     Cancel(ErrorCode),
     /// `created` or `challenge` → `expired`.
     Expire,
+    /// `awaiting_retry` → `declined` or `failed`: the shopper gave up after a decline (or the
+    /// deadline passed); the payment ends with the last attempt's outcome.
+    GiveUp,
     /// `approved` → `approved`: an amount reserved for a refund or void being asked.
     Reserve { amount_minor: i64 },
     /// `approved` → `approved`, `voided` or `refunded`: the bank's answer to a refund or void
@@ -330,6 +355,8 @@ impl Payment {
             result: None,
             refunded_minor: 0,
             refund_reserved_minor: 0,
+            attempt: 1,
+            card_attempts: order.card_attempts,
         }
     }
 
@@ -379,6 +406,64 @@ impl Payment {
             .and_then(|a| a.attempt_ref.as_deref())
     }
 
+    /// Whether a card attempt that ended as `ended` (declined or failed) leaves the shopper a
+    /// second chance: attempts left, and a reason another card may fix — a bank decline other
+    /// than a lost, stolen or fraud-suspect card, or 3-D Secure that did not authenticate or
+    /// could not run. A payment the bank may still hold (`KP-4091`) never does.
+    pub fn may_retry(&self, ended: &Payment) -> bool {
+        // Only a card attempt ends this way (not the shopper giving up afterwards).
+        if !self.status.holds_card() || self.attempt >= self.card_attempts.count() {
+            return false;
+        }
+        match (ended.status, ended.error_code) {
+            (Status::Declined, _) => ended
+                .proc_return_code()
+                .is_none_or(ResponseCode::another_card_may_help),
+            (Status::Failed, Some(code)) => matches!(
+                code,
+                ErrorCode::AuthenticationFailed
+                    | ErrorCode::AuthenticationUnavailable
+                    | ErrorCode::AcsUnreachable
+            ),
+            _ => false,
+        }
+    }
+
+    /// `t` (a decline or failure of the card attempt) as a move to `awaiting_retry`: the
+    /// attempt's outcome recorded as `t` would, the payment still open for the next card.
+    pub fn await_retry(&self, t: Transition, now: i64) -> Result<Payment, IllegalMove> {
+        let mut p = self.apply(t, now)?;
+        if !matches!(p.status, Status::Declined | Status::Failed)
+            || !self.status.can_move_to(Status::AwaitingRetry)
+        {
+            return Err(IllegalMove {
+                from: self.status.as_str(),
+                reason: "only a decline or failure of a card waits for another card",
+            });
+        }
+        p.status = Status::AwaitingRetry;
+        Ok(p)
+    }
+
+    /// The card attempt that the move from `self` to `after` ended, if it ended one: the card
+    /// was held and is not any more.
+    pub fn concluded_attempt(&self, after: &Payment) -> Option<Attempt> {
+        if !self.status.holds_card() || after.status.holds_card() {
+            return None;
+        }
+        Some(Attempt {
+            payment_id: after.id.clone(),
+            number: after.attempt,
+            card: after.card.clone(),
+            status: after.status,
+            error_code: after.error_code,
+            proc_return_code: after.proc_return_code().cloned(),
+            md_status: after.threeds.as_ref().and_then(|t| t.md_status),
+            eci: after.threeds.as_ref().and_then(|t| t.eci.clone()),
+            at: after.updated_at,
+        })
+    }
+
     /// The payment after `t`, at `now`: the machine's rules checked, the version bumped.
     pub fn apply(&self, t: Transition, now: i64) -> Result<Payment, IllegalMove> {
         use Status::*;
@@ -396,7 +481,7 @@ impl Payment {
         };
         match t {
             Transition::SwitchLocale(locale) => {
-                expect(&[Created])?;
+                expect(&[Created, AwaitingRetry])?;
                 p.locale = locale;
             }
             Transition::SubmitCard {
@@ -406,7 +491,13 @@ impl Payment {
                 installment,
                 installment_fee_minor,
             } => {
-                expect(&[Created])?;
+                expect(&[Created, AwaitingRetry])?;
+                if self.status == AwaitingRetry {
+                    // A new attempt: nothing of the last one's outcome stays on the payment.
+                    p.attempt = self.attempt.saturating_add(1);
+                    p.authorisation = None;
+                    p.error_code = None;
+                }
                 p.status = CardSubmitted;
                 p.card = Some(card);
                 p.threeds = Some(ThreeDs::started(threeds_server_trans_id));
@@ -549,6 +640,14 @@ impl Payment {
                 p.status = Expired;
                 p.error_code = Some(ErrorCode::PaymentExpired);
             }
+            Transition::GiveUp => {
+                expect(&[AwaitingRetry])?;
+                p.status = if self.error_code == Some(ErrorCode::Declined) {
+                    Declined
+                } else {
+                    Failed
+                };
+            }
             Transition::Reserve { amount_minor } => {
                 expect(&[Approved])?;
                 if amount_minor <= 0 || amount_minor > self.refundable_minor() {
@@ -606,6 +705,7 @@ mod tests {
             ok_url: crate::domain::ReturnUrl::parse("https://shop.example/ok").unwrap(),
             fail_url: crate::domain::ReturnUrl::parse("https://shop.example/fail").unwrap(),
             callback_url: None,
+            card_attempts: CardAttempts::ONE,
         };
         let merchant = MerchantId::parse("mrc_test").unwrap();
         Payment::new(merchant, order, Source::Form, 0, 900_000)

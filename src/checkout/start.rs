@@ -8,8 +8,8 @@ use super::{
 use crate::{
     crypto::signature::{self, CanonicalError},
     domain::{
-        Currency, Customer, Description, Installment, Locale, MerchantId, Money, OrderId,
-        ReturnUrl, money::MoneyError,
+        CardAttempts, Currency, Customer, Description, Installment, Locale, MerchantId, Money,
+        OrderId, ReturnUrl, money::MoneyError,
     },
     error::ErrorCode,
     form, merchants,
@@ -110,6 +110,8 @@ pub struct OrderInput<'a> {
     pub customer_name: &'a str,
     pub customer_email: &'a str,
     pub customer_phone: &'a str,
+    /// How many cards the shopper may try (API only); `None`: the merchant's setting.
+    pub card_attempts: Option<i64>,
 }
 
 /// A checked order, ready to become a payment.
@@ -123,6 +125,7 @@ pub struct OrderDraft {
     pub ok_url: ReturnUrl,
     pub fail_url: ReturnUrl,
     pub callback_url: Option<ReturnUrl>,
+    pub card_attempts: CardAttempts,
 }
 
 /// A refusal: the stable code and the field it is about.
@@ -168,6 +171,12 @@ pub fn parse_order(
         "" => None,
         value => Some(return_url(value, "callback_url")?),
     };
+    let card_attempts = match input.card_attempts {
+        Some(n) => {
+            CardAttempts::from_count(n).map_err(|_| (ErrorCode::InvalidField, "card_attempts"))?
+        }
+        None => merchant.card_attempts(),
+    };
     Ok(OrderDraft {
         order_id,
         money,
@@ -178,6 +187,7 @@ pub fn parse_order(
         ok_url,
         fail_url,
         callback_url,
+        card_attempts,
     })
 }
 
@@ -290,6 +300,8 @@ impl Checkout {
             customer_name: f("customer_name"),
             customer_email: f("customer_email"),
             customer_phone: f("customer_phone"),
+            // The signed form keeps the bank pages' way: the merchant's setting decides.
+            card_attempts: None,
         };
         let draft = parse_order(&input, &merchant)
             .map_err(|(code, field)| CheckoutError::field(code, field))?;

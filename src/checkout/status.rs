@@ -6,6 +6,12 @@
 //!    │              └─► authenticated (frictionless)  │
 //!    ├─► cancelled / expired         ├─► failed / cancelled / expired
 //!                   └─► failed (3DS refused or unavailable)
+//!
+//! card_submitted, challenge, authenticated, authorising ──► awaiting_retry
+//!     (a decline another card may fix, with attempts left: the shopper may try another card)
+//! awaiting_retry ──► card_submitted (the next card) / declined or failed (gave up, or the
+//!     deadline passed: the last attempt's outcome)
+//!
 //! approved ──► voided (same business day) / refunded (in full; partial refunds stay approved)
 //! ```
 //! Each arrow is one compare-and-set in storage; only the listed moves are legal.
@@ -22,6 +28,9 @@ pub enum Status {
     Failed,
     Cancelled,
     Expired,
+    /// A card was declined (or failed 3-D Secure) for a reason another card may fix, with
+    /// attempts left: the payment waits for the shopper's next card.
+    AwaitingRetry,
     /// Approved, then cancelled the same business day (iptal).
     Voided,
     /// Approved, then refunded in full (iade); partial refunds keep `approved`.
@@ -30,7 +39,7 @@ pub enum Status {
 
 impl Status {
     /// Every status, in the order of the machine.
-    pub const ALL: [Status; 12] = [
+    pub const ALL: [Status; 13] = [
         Self::Created,
         Self::CardSubmitted,
         Self::Challenge,
@@ -41,6 +50,7 @@ impl Status {
         Self::Failed,
         Self::Cancelled,
         Self::Expired,
+        Self::AwaitingRetry,
         Self::Voided,
         Self::Refunded,
     ];
@@ -57,6 +67,7 @@ impl Status {
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
             Self::Expired => "expired",
+            Self::AwaitingRetry => "awaiting_retry",
             Self::Voided => "voided",
             Self::Refunded => "refunded",
         }
@@ -87,16 +98,37 @@ impl Status {
         matches!(self, Self::Approved | Self::Voided | Self::Refunded)
     }
 
+    /// The statuses in which the encrypted card is kept: from its submit until the bank's
+    /// answer. Moving to any other deletes it, with the move.
+    pub fn holds_card(self) -> bool {
+        matches!(
+            self,
+            Self::CardSubmitted | Self::Challenge | Self::Authenticated | Self::Authorising
+        )
+    }
+
+    /// Waiting for the shopper (a card, another card): the payment's deadline applies.
+    pub fn waits_for_shopper(self) -> bool {
+        matches!(self, Self::Created | Self::Challenge | Self::AwaitingRetry)
+    }
+
     /// The legal moves of the machine.
     pub fn can_move_to(self, to: Self) -> bool {
         use Status::*;
         matches!(
             (self, to),
             (Created, CardSubmitted | Cancelled | Expired)
-                | (CardSubmitted, Challenge | Authenticated | Failed)
-                | (Challenge, Authenticated | Failed | Cancelled | Expired)
-                | (Authenticated, Authorising | Failed)
-                | (Authorising, Approved | Declined | Failed)
+                | (
+                    CardSubmitted,
+                    Challenge | Authenticated | Failed | AwaitingRetry
+                )
+                | (
+                    Challenge,
+                    Authenticated | Failed | Cancelled | Expired | AwaitingRetry
+                )
+                | (Authenticated, Authorising | Failed | AwaitingRetry)
+                | (Authorising, Approved | Declined | Failed | AwaitingRetry)
+                | (AwaitingRetry, CardSubmitted | Declined | Failed)
                 | (Approved, Voided | Refunded)
         )
     }
@@ -107,7 +139,7 @@ mod tests {
     use super::Status::*;
     use super::*;
 
-    const ALL: [Status; 12] = Status::ALL;
+    const ALL: [Status; 13] = Status::ALL;
 
     #[test]
     fn names_round_trip() {
@@ -127,5 +159,9 @@ mod tests {
         assert!(!Challenge.can_move_to(Approved));
         assert!(Approved.can_move_to(Voided) && Approved.can_move_to(Refunded));
         assert!(!Voided.can_move_to(Refunded));
+        // Between attempts: the next card, or the end; never approved without a card.
+        assert!(Authorising.can_move_to(AwaitingRetry) && AwaitingRetry.can_move_to(CardSubmitted));
+        assert!(!AwaitingRetry.can_move_to(Approved) && !AwaitingRetry.is_final());
+        assert!(!AwaitingRetry.holds_card() && Authorising.holds_card());
     }
 }

@@ -31,6 +31,6 @@ pub use card::{CardBrand, CardHolder, Cvv, Expiry, Pan};
 pub use ids::{MerchantId, PaymentId};
 pub use locale::Locale;
 pub use money::{Currency, Money};
-pub use order::{Customer, Description, Installment, OrderId};
+pub use order::{CardAttempts, Customer, Description, Installment, OrderId};
 pub use sensitive::Sensitive;
 pub use url::{Origin, ReturnUrl};

@@ -92,6 +92,27 @@ impl Installment {
     }
 }
 
+/// How many cards a shopper may try on one payment: 1 (no second chance) to 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardAttempts(u8);
+
+impl CardAttempts {
+    pub const ONE: Self = Self(1);
+    pub const MAX: u8 = 5;
+
+    pub fn from_count(n: i64) -> Result<Self, Invalid> {
+        u8::try_from(n)
+            .ok()
+            .filter(|n| (1..=Self::MAX).contains(n))
+            .map(Self)
+            .ok_or(Invalid::new("card_attempts", "a count from 1 to 5"))
+    }
+
+    pub fn count(self) -> u8 {
+        self.0
+    }
+}
+
 /// The shopper's contact details as the merchant sent them. Personal data: masked in `Debug`.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Customer {

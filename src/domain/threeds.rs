@@ -190,6 +190,16 @@ impl DeclineClass {
 }
 
 impl ResponseCode {
+    /// Whether another card may succeed where one with this decline failed: not after a lost,
+    /// stolen or fraud-suspect card (the payment ends at once), nor when the transaction itself
+    /// was invalid.
+    pub fn another_card_may_help(&self) -> bool {
+        !matches!(
+            self.0.as_str(),
+            "04" | "07" | "33" | "34" | "41" | "43" | "59" | "12" | "13" | "30"
+        )
+    }
+
     /// The class of a decline with this code (ISO 8583 meanings, as Turkish banks use them).
     pub fn decline_class(&self) -> DeclineClass {
         match self.0.as_str() {
@@ -238,5 +248,12 @@ mod tests {
         assert_eq!(class("91"), DeclineClass::TryLater);
         assert_eq!(class("05"), DeclineClass::ContactBank);
         assert_eq!(class("V013"), DeclineClass::ContactBank);
+        let helps = |c: &str| ResponseCode::parse(c).unwrap().another_card_may_help();
+        for c in ["51", "05", "54", "57", "93", "91"] {
+            assert!(helps(c), "{c}");
+        }
+        for c in ["04", "41", "43", "34", "13"] {
+            assert!(!helps(c), "{c}");
+        }
     }
 }

@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::views::{EventBody, EventData, PaymentView, RefundView};
 use crate::{
+    checkout::payment::Attempt,
     checkout::{Status, payment::Payment},
     clock::rfc3339,
     config::NotificationSettings,
@@ -41,11 +42,12 @@ pub fn kind_for(to: Status) -> Option<&'static str> {
     })
 }
 
-/// A new event about `payment` (as it is after the change), addressed to the payment's
-/// callback_url or else the merchant's webhook_url.
+/// A new event about `payment` (as it is after the change) and its card attempts, addressed
+/// to the payment's callback_url or else the merchant's webhook_url.
 pub fn new_event(
     merchant: &MerchantRecord,
     payment: &Payment,
+    attempts: &[Attempt],
     kind: &str,
     refund: Option<RefundView>,
     now_ms: i64,
@@ -57,7 +59,7 @@ pub fn new_event(
         created_at: rfc3339(now_ms),
         merchant_id: merchant.id.clone(),
         data: EventData {
-            payment: PaymentView::new(payment),
+            payment: PaymentView::new(payment).with_attempts(attempts, payment.locale),
             refund,
         },
     };

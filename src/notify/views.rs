@@ -12,7 +12,10 @@ use utoipa::{
 };
 
 use crate::{
-    checkout::{Status, payment::Payment},
+    checkout::{
+        Status,
+        payment::{Attempt, Payment},
+    },
     clock::rfc3339,
     domain::{Currency, Money},
     storage::{HistoryRecord, RefundRecord},
@@ -143,6 +146,47 @@ impl RefundView {
     }
 }
 
+/// One card tried on the payment, and how its attempt ended.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardAttemptView {
+    /// 1 for the first card.
+    pub attempt: i64,
+    pub card: Option<CardView>,
+    /// The status the attempt left the payment in: `awaiting_retry` for a decline that let
+    /// the shopper try another card, else the payment's final status.
+    #[schema(value_type = PaymentStatusSchema)]
+    pub status: String,
+    pub error: Option<ErrorView>,
+    pub proc_return_code: Option<String>,
+    pub md_status: Option<String>,
+    pub eci: Option<String>,
+    pub at: String,
+}
+
+impl CardAttemptView {
+    pub fn new(a: &Attempt, locale: crate::domain::Locale) -> Self {
+        Self {
+            attempt: i64::from(a.number),
+            card: a.card.as_ref().map(|c| CardView {
+                brand: Some(c.brand.as_str().to_owned()),
+                masked_pan: Some(c.masked_pan.clone()),
+                bank: c.bank.clone(),
+                program: None,
+                kind: None,
+            }),
+            status: a.status.as_str().to_owned(),
+            error: a.error_code.map(|code| ErrorView {
+                code: code.code().to_owned(),
+                message: super::error_message(locale, Some(code), a.proc_return_code.as_ref()),
+            }),
+            proc_return_code: a.proc_return_code.as_ref().map(|c| c.as_str().to_owned()),
+            md_status: a.md_status.map(|m| m.to_string()),
+            eci: a.eci.as_ref().map(|e| e.as_str().to_owned()),
+            at: rfc3339(a.at),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HistoryView {
     pub from: Option<String>,
@@ -156,8 +200,9 @@ pub struct PaymentView {
     pub id: String,
     pub merchant_id: String,
     pub order_id: String,
-    /// `created`, `card_submitted`, `challenge`, `authenticated`, `authorising`, `approved`,
-    /// `declined`, `failed`, `cancelled`, `expired`, `voided`, `refunded`.
+    /// `created`, `card_submitted`, `challenge`, `authenticated`, `authorising`,
+    /// `awaiting_retry`, `approved`, `declined`, `failed`, `cancelled`, `expired`, `voided`,
+    /// `refunded`.
     #[schema(value_type = PaymentStatusSchema)]
     pub status: String,
     /// Decimal string with the currency's minor digits, e.g. `150.00`.
@@ -184,10 +229,18 @@ pub struct PaymentView {
     pub created_at: String,
     pub updated_at: String,
     pub expires_at: String,
+    /// How many cards the shopper may try on this payment (1: no second chance).
+    pub card_attempts: i64,
+    /// The card attempt under way or last made (1 for the first card). `card`,
+    /// `three_d_secure`, `authorisation` and `error` are this attempt's.
+    pub attempt: i64,
     pub card: Option<CardView>,
     pub three_d_secure: Option<ThreeDsView>,
     pub authorisation: Option<AuthorisationView>,
     pub error: Option<ErrorView>,
+    /// Every card attempt that ended, first first (with `refunds` and `history`, and in events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<CardAttemptView>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunds: Option<Vec<RefundView>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,13 +314,27 @@ impl PaymentView {
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
             expires_at: rfc3339(p.expires_at),
+            card_attempts: i64::from(p.card_attempts.count()),
+            attempt: i64::from(p.attempt),
             card,
             three_d_secure,
             authorisation,
             error,
+            attempts: None,
             refunds: None,
             history: None,
         }
+    }
+
+    /// Adds the card attempts that ended.
+    pub fn with_attempts(mut self, attempts: &[Attempt], locale: crate::domain::Locale) -> Self {
+        self.attempts = Some(
+            attempts
+                .iter()
+                .map(|a| CardAttemptView::new(a, locale))
+                .collect(),
+        );
+        self
     }
 
     pub fn with_details(mut self, refunds: &[RefundRecord], history: &[HistoryRecord]) -> Self {

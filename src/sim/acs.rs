@@ -167,7 +167,7 @@ fn eci(brand: CardBrand, status: &str) -> String {
 }
 
 /// The browser's language, for pages about no (known) transaction.
-fn browser(headers: &HeaderMap) -> Locale {
+pub(crate) fn browser(headers: &HeaderMap) -> Locale {
     Locale::from_accept_language(
         headers
             .get(header::ACCEPT_LANGUAGE)
@@ -298,6 +298,7 @@ struct ChallengePage {
     message: Option<String>,
     error: bool,
     outbox_link: bool,
+    acs_trans_id: String,
 }
 
 #[derive(Template)]
@@ -351,6 +352,7 @@ impl AcsSim {
                 message,
                 error,
                 outbox_link: self.inner.show_outbox_link,
+                acs_trans_id: txn.acs_trans_id.clone(),
                 tr,
             },
             StatusCode::OK,

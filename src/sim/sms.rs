@@ -6,13 +6,14 @@ use std::sync::Arc;
 use axum::{
     Json, Router,
     extract::{Query, State},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use serde::{Deserialize, Serialize};
 
 use super::Records;
-use crate::{clock::Clock, domain::ids::random_token, simstore::SimStore};
+use crate::{clock::Clock, domain::ids::random_token, i18n::Tr, simstore::SimStore};
 
 pub(crate) const KIND: &str = "sms";
 /// Without a filter, the newest this many.
@@ -72,13 +73,49 @@ struct OutboxQuery {
     acs_trans_id: Option<String>,
 }
 
-async fn outbox(State(outbox): State<Outbox>, Query(q): Query<OutboxQuery>) -> Response {
-    match outbox
+/// The outbox as a page, for a person reading the code in a browser.
+#[derive(askama::Template)]
+#[template(path = "acs/sms.html")]
+struct OutboxPage {
+    tr: Tr,
+    messages: Vec<OutboxEntry>,
+}
+
+/// JSON (the outbox's contract for tools), or a page when a browser asks for HTML.
+async fn outbox(
+    State(outbox): State<Outbox>,
+    headers: HeaderMap,
+    Query(q): Query<OutboxQuery>,
+) -> Response {
+    let list = match outbox
         .records
         .list::<OutboxEntry>(q.acs_trans_id.as_deref(), NEWEST)
         .await
     {
-        Ok(list) => Json(list).into_response(),
-        Err(e) => super::unavailable(e),
+        Ok(list) => list,
+        Err(e) => return super::unavailable(e),
+    };
+    if wants_html(&headers) {
+        let page = OutboxPage {
+            tr: Tr::new(super::acs::browser(&headers)),
+            messages: list,
+        };
+        return super::html(&page, StatusCode::OK);
+    }
+    Json(list).into_response()
+}
+
+/// Whether the client prefers HTML (a browser) to JSON: `text/html` listed before any JSON.
+fn wants_html(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let html = accept.find("text/html");
+    let json = accept.find("application/json");
+    match (html, json) {
+        (Some(h), Some(j)) => h < j,
+        (Some(_), None) => true,
+        _ => false,
     }
 }

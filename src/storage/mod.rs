@@ -22,7 +22,7 @@ pub use models::*;
 pub use rows::PaymentRow;
 pub use sessions::SessionStore;
 
-use crate::checkout::payment::Payment;
+use crate::checkout::payment::{Attempt, Payment};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -55,6 +55,8 @@ pub struct Effects<'a> {
     pub card: Option<&'a [u8]>,
     /// The shopper's consents to the legal documents (at card submit).
     pub consents: &'a [ConsentRecord],
+    /// The card attempt the move ended.
+    pub attempt: Option<&'a Attempt>,
 }
 
 impl<'a> Effects<'a> {
@@ -94,15 +96,16 @@ pub trait PaymentStore: Send + Sync + 'static {
     ) -> Result<Vec<Payment>, StoreError>;
     /// Whether one of the order's payments is being authorised or was approved.
     async fn order_is_paid(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError>;
-    /// Ids of open payments (`created`, `challenge`) whose deadline has passed.
+    /// Ids of payments waiting for the shopper (`created`, `challenge`, `awaiting_retry`) whose
+    /// deadline has passed.
     async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError>;
     /// Ids of payments in an in-between status (`card_submitted`, `authenticated`,
     /// `authorising`, or `challenge` with the ACS's outcome recorded) whose last move was at or
     /// before `moved_before`.
     async fn interrupted(&self, moved_before: i64, limit: i64) -> Result<Vec<String>, StoreError>;
     /// Writes `after` if the stored payment is still `before` (same version), with a history
-    /// row when the status changed, and `effects`, all or nothing. A final status deletes the
-    /// card data. `OrderAlreadyPaid` when another payment of the order is charging or charged.
+    /// row when the status changed, and `effects`, all or nothing. A status that holds no card
+    /// (`Status::holds_card`) deletes the card data. `OrderAlreadyPaid` when another payment of the order is charging or charged.
     async fn save(
         &self,
         before: &Payment,
@@ -110,6 +113,8 @@ pub trait PaymentStore: Send + Sync + 'static {
         effects: Effects<'_>,
     ) -> Result<Cas, StoreError>;
     async fn load_card(&self, payment_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The card attempts a payment's moves ended, first first.
+    async fn attempts(&self, payment_id: &str) -> Result<Vec<Attempt>, StoreError>;
     async fn consents(&self, payment_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
     async fn history(&self, payment_id: &str) -> Result<Vec<HistoryRecord>, StoreError>;
     async fn record_callback_attempt(&self, attempt: &CallbackAttempt) -> Result<(), StoreError>;
@@ -208,6 +213,8 @@ pub trait MerchantStore: Send + Sync + 'static {
     async fn merchant_logo(&self, id: &str) -> Result<Option<MerchantLogo>, StoreError>;
     /// Replaces the registered return origins (used to keep the demo merchant current).
     async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError>;
+    /// How many cards its shoppers may try on one payment (1 to 5).
+    async fn set_merchant_card_attempts(&self, id: &str, n: u8) -> Result<(), StoreError>;
     /// Replaces the seller's details the legal documents print.
     async fn set_merchant_seller(&self, id: &str, seller: &SellerDetails)
     -> Result<(), StoreError>;

@@ -104,6 +104,8 @@ pub struct MerchantRecord {
     pub accent_colour: Option<String>,
     /// SHA-256 (hex) of the logo, when there is one: it versions the logo's URL.
     pub logo_sha256: Option<String>,
+    /// How many cards a shopper may try on one payment (1: no second chance).
+    pub card_attempts: i64,
 }
 
 impl MerchantRecord {
@@ -125,6 +127,12 @@ impl MerchantRecord {
         crate::installments::InstallmentPlan::from_json(json)
             .inspect_err(|e| tracing::warn!(merchant_id = %self.id, error = %e, "stored installment plan unreadable"))
             .ok()
+    }
+
+    /// How many cards its shoppers may try on one payment, unless a payment says otherwise.
+    pub fn card_attempts(&self) -> crate::domain::CardAttempts {
+        crate::domain::CardAttempts::from_count(self.card_attempts)
+            .unwrap_or(crate::domain::CardAttempts::ONE)
     }
 
     /// The previous key, while its overlap period lasts.

@@ -5,11 +5,11 @@
 use crate::{
     checkout::{
         Status,
-        payment::{Authorisation, CardSummary, Payment, Source, ThreeDs},
+        payment::{Attempt, Authorisation, CardSummary, Payment, Source, ThreeDs},
     },
     domain::{
-        CardBrand, Currency, Customer, Description, Installment, Invalid, Locale, MerchantId,
-        Money, OrderId, PaymentId,
+        CardAttempts, CardBrand, Currency, Customer, Description, Installment, Invalid, Locale,
+        MerchantId, Money, OrderId, PaymentId,
         threeds::{Eci, MdStatus, ResponseCode, TransStatus},
     },
     error::ErrorCode,
@@ -99,6 +99,7 @@ payment_row! {
         source: String,
         created_at: i64,
         expires_at: i64,
+        card_attempts: i64,
     }
     moving {
         installment: i64,
@@ -135,6 +136,7 @@ payment_row! {
         card_bank: Option<String>,
         card_program: Option<String>,
         card_kind: Option<String>,
+        attempt: i64,
         version: i64,
     }
 }
@@ -247,6 +249,11 @@ impl PaymentRow {
             result,
             refunded_minor: self.refunded_minor,
             refund_reserved_minor: self.refund_reserved_minor,
+            attempt: u8::try_from(self.attempt)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or(Invalid::new("attempt", "a count from 1"))?,
+            card_attempts: CardAttempts::from_count(self.card_attempts)?,
         })
     }
 }
@@ -326,6 +333,74 @@ impl From<&Payment> for PaymentRow {
             card_bank: card.and_then(|c| c.bank.clone()),
             card_program: card.and_then(|c| c.program.clone()),
             card_kind: card.and_then(|c| c.kind.clone()),
+            attempt: i64::from(p.attempt),
+            card_attempts: i64::from(p.card_attempts.count()),
         }
+    }
+}
+
+/// A card attempt as a row of `payment_attempts`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub payment_id: String,
+    pub number: i64,
+    pub card_brand: Option<String>,
+    pub masked_pan: Option<String>,
+    pub card_bank: Option<String>,
+    pub status: String,
+    pub error_code: Option<String>,
+    pub proc_return_code: Option<String>,
+    pub md_status: Option<String>,
+    pub eci: Option<String>,
+    pub at: i64,
+}
+
+impl From<&Attempt> for AttemptRow {
+    fn from(a: &Attempt) -> Self {
+        let card = a.card.as_ref();
+        Self {
+            payment_id: a.payment_id.to_string(),
+            number: i64::from(a.number),
+            card_brand: card.map(|c| c.brand.as_str().to_owned()),
+            masked_pan: card.map(|c| c.masked_pan.clone()),
+            card_bank: card.and_then(|c| c.bank.clone()),
+            status: a.status.as_str().to_owned(),
+            error_code: a.error_code.map(|c| c.code().to_owned()),
+            proc_return_code: a.proc_return_code.as_ref().map(|c| c.as_str().to_owned()),
+            md_status: a.md_status.map(|m| m.to_string()),
+            eci: a.eci.as_ref().map(|e| e.as_str().to_owned()),
+            at: a.at,
+        }
+    }
+}
+
+impl TryFrom<AttemptRow> for Attempt {
+    type Error = StoreError;
+
+    fn try_from(r: AttemptRow) -> Result<Self, StoreError> {
+        let corrupt = |e: Invalid| StoreError::Corrupt(format!("attempt of {}: {e}", r.payment_id));
+        let card = match (&r.card_brand, &r.masked_pan) {
+            (Some(b), Some(masked_pan)) => Some(CardSummary {
+                brand: brand(b).map_err(corrupt)?,
+                masked_pan: masked_pan.clone(),
+                holder: String::new(),
+                bank: r.card_bank.clone(),
+                program: None,
+                kind: None,
+            }),
+            _ => None,
+        };
+        Ok(Attempt {
+            payment_id: PaymentId::parse(&r.payment_id).map_err(corrupt)?,
+            number: u8::try_from(r.number)
+                .map_err(|_| corrupt(Invalid::new("attempt", "a count from 1")))?,
+            card,
+            status: status(&r.status).map_err(corrupt)?,
+            error_code: opt(&r.error_code, error_code).map_err(corrupt)?,
+            proc_return_code: opt(&r.proc_return_code, ResponseCode::parse).map_err(corrupt)?,
+            md_status: opt(&r.md_status, MdStatus::parse).map_err(corrupt)?,
+            eci: opt(&r.eci, Eci::parse).map_err(corrupt)?,
+            at: r.at,
+        })
     }
 }

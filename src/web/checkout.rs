@@ -121,7 +121,7 @@ pub async fn show(
         return bind_link(&state, &session, &id, token, preferred).await;
     }
     let (payment, merchant) = owned(&state, &session, &id, None, preferred).await?;
-    if payment.status != Status::Created {
+    if !matches!(payment.status, Status::Created | Status::AwaitingRetry) {
         return Ok(to_result(&payment.id));
     }
     let (values, part) = (CardFormValues::default(), InstallmentPart::default());
@@ -222,7 +222,10 @@ pub async fn result(
 ) -> Result<Response, PageError> {
     let (payment, merchant) = owned(&state, &session, &id, None, preferred).await?;
     match payment.status {
-        Status::Created => Ok(Redirect::to(&format!("/checkout/{}", payment.id)).into_response()),
+        // Waiting for a card: the card page (after a decline, with its second chance).
+        Status::Created | Status::AwaitingRetry => {
+            Ok(Redirect::to(&format!("/checkout/{}", payment.id)).into_response())
+        }
         Status::Challenge => challenge_unfinished(&state, &session, payment, merchant).await,
         _ => Ok(pages::result_page(&payment, &merchant)),
     }

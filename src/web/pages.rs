@@ -364,6 +364,8 @@ pub struct CardPage {
     /// The installment options (rendered `InstallmentFragment`), when the shopper chooses.
     pub installments: Option<String>,
     pub brand: super::brand::Brand,
+    /// After a decline another card may fix: why, and how many cards are left.
+    pub retry: Option<String>,
 }
 
 impl CardPage {
@@ -489,6 +491,16 @@ pub fn card_page(
         expires_ms: payment.expires_at,
         countdown_left: tr.t_with("countdown-left", &[("min", "{min}"), ("sec", "{sec}")]),
         other_lang: if locale == Locale::En { "tr" } else { "en" },
+        retry: (payment.status == Status::AwaitingRetry).then(|| {
+            let why =
+                notify::shopper_message(locale, payment.error_code, payment.proc_return_code());
+            let left = payment
+                .card_attempts
+                .count()
+                .saturating_sub(payment.attempt)
+                .to_string();
+            tr.t_with("retry-notice", &[("why", &why), ("left", &left)])
+        }),
         pay_label,
         single_pay_label,
         obligation: tr.t_with("pay-obligation", &[("merchant", &merchant.name)]),

@@ -422,7 +422,9 @@ async fn browser_declined_card_tells_the_shopper_what_to_do_not_the_banks_text()
     b.wait_for_url("/sim/acs/challenge").await;
     b.type_into("#otp", &otp(&app).await).await;
     b.click("button[value=verify]").await;
-    b.wait_for_url("/result").await;
+    // The demo lets the shopper try another card: back on the card page, told why in plain
+    // words, never the bank's own text.
+    b.wait_for_text("Kartınız onaylanmadı").await;
     let text = b.text().await;
     assert!(
         text.contains("Kartınızın limiti ya da bakiyesi bu ödeme için yetmiyor"),
@@ -433,7 +435,8 @@ async fn browser_declined_card_tells_the_shopper_what_to_do_not_the_banks_text()
         "the bank's text is the merchant's: {text}"
     );
     b.check("07-declined").await;
-    // The merchant's result carries the bank's own text.
+    // Giving up: the merchant's result carries the bank's own text.
+    b.click("form[action$='/cancel'] button").await;
     b.wait_for_url(&format!("{shop}/fail")).await;
     let text = b.text().await;
     assert!(text.contains("Ödeme tamamlanamadı"), "{text}");
@@ -788,4 +791,60 @@ async fn browser_error_pages_and_an_unfinished_challenge_are_clear_and_accessibl
         .await;
     b.wait_for_url(&format!("{shop}/fail")).await;
     b.wait_for_text("cancelled").await;
+}
+
+#[tokio::test]
+async fn browser_a_declined_shopper_pays_with_another_card() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (app, shop) = demo_app().await;
+    let b = browser(true, 390, 844).await;
+    b.buy_in_shop(&shop).await;
+    let card_page = b.url().await;
+    b.fill_card("4000 0000 0000 9995").await;
+    b.click("#pay-button").await;
+    b.wait_for_url("/sim/acs/challenge").await;
+    b.type_into("#otp", &otp(&app).await).await;
+    b.click("button[value=verify]").await;
+    // Back on the card page: why, and another card.
+    b.wait_for_text("Kartınız onaylanmadı").await;
+    assert_eq!(b.url().await, card_page);
+    let notice = b.find("#retry-notice").await.text().await.unwrap();
+    assert!(
+        notice.contains("limiti ya da bakiyesi") && notice.contains("Kalan deneme hakkınız: 2"),
+        "{notice}"
+    );
+    assert_eq!(
+        b.js("return document.activeElement.id").await,
+        "retry-notice"
+    );
+    b.check("17-retry").await;
+    b.fill_card("5555 5555 5555 4444").await;
+    b.click("#pay-button").await;
+    b.wait_for_url(&format!("{shop}/ok")).await;
+    b.wait_for_text("İmza doğrulandı").await;
+    let order_id = b
+        .js("return [...document.querySelectorAll('dt')].find(d => d.textContent === 'order_id').nextElementSibling.textContent")
+        .await;
+    // The shop heard once: one signed result by the browser, one callback and one event.
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        let page = app.get(&format!("{shop}/")).await;
+        rows = text_of(&page.body, ".notifications li")
+            .into_iter()
+            .filter(|r| r.contains(&order_id))
+            .collect();
+        if rows.iter().any(|r| r.contains("payment.approved")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows.len(), 2, "one signed result and one event: {rows:?}");
+    assert!(rows.iter().all(|r| r.contains("approved")), "{rows:?}");
+    // The attempts are in the payment's record.
+    b.click("a[href^='/payments?order_id=']").await;
+    b.wait_for_text("200 OK").await;
+    let text = b.text().await;
+    assert!(text.contains("\"awaiting_retry\""), "{text}");
+    assert!(text.contains("\"attempt\": 2"), "{text}");
+    b.check("18-retry-api-view").await;
 }

@@ -27,6 +27,7 @@ mod openapi;
 mod protocol;
 mod proxy;
 mod recovery;
+mod retry;
 mod security;
 mod server_api;
 mod start;

@@ -218,11 +218,50 @@ async fn a_validly_signed_rreq_sent_again_is_refused() {
 async fn the_demo_acs_page_links_to_the_simulated_sms_outbox() {
     let app = spawn_app_with(|s| s.server.demo = true).await;
     let (_, challenge) = at_challenge(&app, &random_id("SMSLINK")).await;
+    // The link shows this challenge's messages only, as a page a person can read.
+    let acs_trans_id = forms(&challenge.body)
+        .into_iter()
+        .find(|f| f.action.contains("/sim/acs/challenge/"))
+        .unwrap()
+        .action
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let link = format!("/sim/sms?acs_trans_id={acs_trans_id}");
     assert!(
-        challenge.body.contains("href=\"/sim/sms\""),
+        challenge.body.contains(&format!("href=\"{link}\"")),
         "{}",
         challenge.body
     );
+    let page = app
+        .client
+        .get(app.url(&link))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    let code = app.latest_otp().await;
+    assert_eq!(text_of(&html, ".sms-code"), vec![code.clone()]);
+    // Tools keep getting the JSON.
+    let json: serde_json::Value = app
+        .client
+        .get(app.url(&link))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json[0]["code"], code.as_str());
     // Without the demo, the page does not point shoppers at it.
     let app = spawn_app().await;
     let (_, challenge) = at_challenge(&app, &random_id("SMSLINK")).await;

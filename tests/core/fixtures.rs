@@ -43,6 +43,7 @@ pub fn merchant(id: &str) -> MerchantRecord {
         installment_plan: None,
         accent_colour: None,
         logo_sha256: None,
+        card_attempts: 1,
     }
 }
 
@@ -58,6 +59,7 @@ pub fn order(order: &str) -> OrderDraft {
         ok_url: ReturnUrl::parse("https://ornek.example/ok").unwrap(),
         fail_url: ReturnUrl::parse("https://ornek.example/fail").unwrap(),
         callback_url: Some(ReturnUrl::parse("https://ornek.example/callback").unwrap()),
+        card_attempts: kapi::domain::CardAttempts::ONE,
     }
 }
 

@@ -677,3 +677,167 @@ async fn a_shopper_gives_up_a_challenge_that_cannot_continue() {
     assert!(w.checkout.cancel(&answered).await.unwrap());
     assert_eq!(w.reload(&p).await.status, Status::Approved);
 }
+
+/// Declines `times` cards on a payment that allows `cards`, each from the card form.
+async fn decline(w: &World, p: &kapi::checkout::payment::Payment, code: &'static str) {
+    w.bank(Bank::Answer(code));
+    let current = w.reload(p).await;
+    w.pay(&current).await;
+}
+
+#[tokio::test]
+async fn a_declined_shopper_tries_another_card_on_the_same_payment() {
+    let w = World::new().await;
+    let p = w.payment_with_attempts("ORD-1", 3).await;
+    decline(&w, &p, "51").await;
+    let waiting = w.reload(&p).await;
+    assert_eq!(waiting.status, Status::AwaitingRetry);
+    assert_eq!((waiting.attempt, waiting.card_attempts.count()), (1, 3));
+    assert_eq!(waiting.error_code, Some(ErrorCode::Declined));
+    // Nothing reached the merchant yet, and the card is gone.
+    assert!(w.events(&p).await.is_empty());
+    assert!(w.notifier.callbacks.lock().unwrap().is_empty());
+    assert!(
+        w.storage
+            .payments
+            .load_card(p.id.as_str())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The next card pays.
+    w.bank(Bank::Answer("00"));
+    assert_eq!(w.pay(&waiting).await, Next::Result);
+    let p = w.reload(&p).await;
+    assert_eq!(
+        (p.status, p.attempt, p.error_code),
+        (Status::Approved, 2, None)
+    );
+    assert_eq!(
+        w.path(&p).await,
+        statuses(&[
+            "created",
+            "card_submitted",
+            "authenticated",
+            "authorising",
+            "awaiting_retry",
+            "card_submitted",
+            "authenticated",
+            "authorising",
+            "approved"
+        ])
+    );
+    let attempts = w.storage.payments.attempts(p.id.as_str()).await.unwrap();
+    let summary: Vec<_> = attempts
+        .iter()
+        .map(|a| {
+            (
+                a.number,
+                a.status,
+                a.proc_return_code.as_ref().map(|c| c.as_str().to_owned()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (1, Status::AwaitingRetry, Some("51".to_owned())),
+            (2, Status::Approved, Some("00".to_owned()))
+        ]
+    );
+    assert_eq!(
+        attempts[0].card.as_ref().unwrap().masked_pan,
+        "555555******4444"
+    );
+    // One result, one event, when the payment ended.
+    assert_eq!(w.events(&p).await, ["payment.approved"]);
+    let callbacks = w.notifier.callbacks.lock().unwrap().clone();
+    assert_eq!(callbacks.len(), 1);
+    assert_eq!(field(&callbacks[0].2, "status"), "approved");
+    assert_eq!(w.authorise_calls(), 2);
+}
+
+#[tokio::test]
+async fn the_last_allowed_attempt_ends_the_payment() {
+    let w = World::new().await;
+    let p = w.payment_with_attempts("ORD-1", 2).await;
+    decline(&w, &p, "51").await;
+    assert_eq!(w.reload(&p).await.status, Status::AwaitingRetry);
+    decline(&w, &p, "05").await;
+    let p = w.reload(&p).await;
+    assert_eq!((p.status, p.attempt), (Status::Declined, 2));
+    assert_eq!(
+        p.proc_return_code().map(|c| c.as_str()),
+        Some("05"),
+        "the last attempt's code"
+    );
+    assert_eq!(w.events(&p).await, ["payment.declined"]);
+    // Without an opt-in, the first decline ends the payment as before.
+    let q = w.payment("ORD-2").await;
+    decline(&w, &q, "51").await;
+    assert_eq!(w.reload(&q).await.status, Status::Declined);
+}
+
+#[tokio::test]
+async fn a_shopper_who_gives_up_returns_with_the_last_attempts_codes() {
+    let w = World::new().await;
+    let p = w.payment_with_attempts("ORD-1", 3).await;
+    decline(&w, &p, "51").await;
+    let waiting = w.reload(&p).await;
+    assert!(w.checkout.cancel(&waiting).await.unwrap());
+    let p = w.reload(&p).await;
+    assert_eq!(
+        (p.status, p.error_code),
+        (Status::Declined, Some(ErrorCode::Declined))
+    );
+    let callbacks = w.notifier.callbacks.lock().unwrap().clone();
+    assert_eq!(field(&callbacks[0].2, "status"), "declined");
+    assert_eq!(field(&callbacks[0].2, "proc_return_code"), "51");
+    assert_eq!(w.events(&p).await, ["payment.declined"]);
+    // The deadline during a retry ends it the same way.
+    let q = w.payment_with_attempts("ORD-2", 3).await;
+    decline(&w, &q, "54").await;
+    w.clock.advance(901);
+    let waiting = w.reload(&q).await;
+    assert!(w.checkout.expire_if_due(&waiting).await.unwrap());
+    let q = w.reload(&q).await;
+    assert_eq!(q.status, Status::Declined);
+    assert_eq!(q.proc_return_code().map(|c| c.as_str()), Some("54"));
+}
+
+#[tokio::test]
+async fn a_lost_stolen_or_fraud_decline_ends_the_payment_at_once() {
+    for code in ["41", "43", "04", "34"] {
+        let w = World::new().await;
+        let p = w.payment_with_attempts("ORD-1", 5).await;
+        decline(&w, &p, code).await;
+        let p = w.reload(&p).await;
+        assert_eq!((p.status, p.attempt), (Status::Declined, 1), "{code}");
+    }
+    // 3-D Secure: a failed authentication may be another card's chance, a rejection not.
+    let w = World::new().await;
+    w.acs(Acs::Frictionless("N"));
+    let p = w.payment_with_attempts("ORD-1", 3).await;
+    w.pay(&p).await;
+    assert_eq!(w.reload(&p).await.status, Status::AwaitingRetry);
+    w.acs(Acs::Frictionless("R"));
+    let p = w.payment_with_attempts("ORD-2", 3).await;
+    w.pay(&p).await;
+    assert_eq!(w.reload(&p).await.status, Status::Failed);
+}
+
+#[tokio::test]
+async fn the_card_testing_guard_counts_every_attempt() {
+    let mut settings = kapi::config::Settings::default();
+    settings.limits.declines_per_ip = 2;
+    let w = World::with_settings(settings).await;
+    let p = w.payment_with_attempts("ORD-1", 5).await;
+    decline(&w, &p, "51").await;
+    decline(&w, &p, "51").await;
+    // Two declines from this address, on one payment: the third card is refused.
+    let waiting = w.reload(&p).await;
+    assert_eq!(waiting.status, Status::AwaitingRetry);
+    let refused = w.try_submit(&waiting).await.err().expect("blocked");
+    assert_eq!(refused.code, ErrorCode::CardTestingBlocked);
+    assert_eq!(w.authorise_calls(), 2);
+}

@@ -342,7 +342,13 @@ impl World {
 
     /// A new payment of `order` for 150.00 TRY, with a callback URL.
     pub async fn payment(&self, order: &str) -> Payment {
-        let draft = crate::fixtures::order(order);
+        self.payment_with_attempts(order, 1).await
+    }
+
+    /// A new payment whose shopper may try `cards` cards.
+    pub async fn payment_with_attempts(&self, order: &str, cards: i64) -> Payment {
+        let mut draft = crate::fixtures::order(order);
+        draft.card_attempts = kapi::domain::CardAttempts::from_count(cards).unwrap();
         self.checkout
             .create_payment(
                 &self.merchant,
@@ -360,6 +366,11 @@ impl World {
 
     /// The card form as a shopper submits it, with consent ticked.
     pub async fn submit(&self, p: &Payment) -> CardStep {
+        self.try_submit(p).await.unwrap()
+    }
+
+    /// The card form, refusals included.
+    pub async fn try_submit(&self, p: &Payment) -> Result<CardStep, kapi::checkout::CheckoutError> {
         let fields: Vec<(String, String)> = [
             ("card_holder", "AYSE YILMAZ"),
             ("card_number", MASTERCARD),
@@ -380,7 +391,6 @@ impl World {
         self.checkout
             .card_form(p, &self.merchant, &fields, &client)
             .await
-            .unwrap()
     }
 
     /// Submits the card and expects to be sent on (not the form again).

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::SqliteStore;
+use super::{SqliteStore, columns};
 use crate::storage::*;
 
 #[async_trait]
@@ -10,8 +10,8 @@ impl MerchantStore for SqliteStore {
     async fn insert_merchant(&self, m: &MerchantRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO merchants (id, name, legal_title, address, phone, email, mersis, website, \
-             secret_key_enc, return_origins, created_at, key_lookup, webhook_url, allowed_ips, frame_origins) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             secret_key_enc, return_origins, created_at, key_lookup, webhook_url, allowed_ips, frame_origins, \
+             card_attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&m.id)
         .bind(&m.name)
@@ -28,33 +28,39 @@ impl MerchantStore for SqliteStore {
         .bind(&m.webhook_url)
         .bind(&m.allowed_ips)
         .bind(&m.frame_origins)
+        .bind(m.card_attempts)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn get_merchant(&self, id: &str) -> Result<Option<MerchantRecord>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM merchants WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM merchants WHERE id = ?",
+            columns::MERCHANT
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn list_merchants(&self) -> Result<Vec<MerchantRecord>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT * FROM merchants ORDER BY created_at")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM merchants ORDER BY created_at",
+            columns::MERCHANT
+        ))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn find_merchant_by_key(
         &self,
         lookup: &str,
     ) -> Result<Option<MerchantRecord>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM merchants WHERE key_lookup = ? OR prev_key_lookup = ? LIMIT 1",
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM merchants WHERE key_lookup = ? OR prev_key_lookup = ? LIMIT 1",
+            columns::MERCHANT
+        ))
         .bind(lookup)
         .bind(lookup)
         .fetch_optional(&self.pool)
@@ -175,6 +181,15 @@ impl MerchantStore for SqliteStore {
         .await?)
     }
 
+    async fn set_merchant_card_attempts(&self, id: &str, n: u8) -> Result<(), StoreError> {
+        sqlx::query("UPDATE merchants SET card_attempts = ? WHERE id = ?")
+            .bind(i64::from(n))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn set_merchant_seller(&self, id: &str, s: &SellerDetails) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE merchants SET legal_title = ?, address = ?, phone = ?, email = ?, mersis = ?, \
@@ -212,9 +227,10 @@ impl SealedStore for SqliteStore {
         limit: i64,
     ) -> Result<Vec<MerchantRecord>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT * FROM merchants WHERE substr(secret_key_enc, 1, 5) != ? \
+            &format!("SELECT {} FROM merchants WHERE substr(secret_key_enc, 1, 5) != ? \
              OR (prev_secret_key_enc IS NOT NULL AND substr(prev_secret_key_enc, 1, 5) != ?) LIMIT ?",
-        )
+            columns::MERCHANT
+        ))
         .bind(prefix)
         .bind(prefix)
         .bind(limit)

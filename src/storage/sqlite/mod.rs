@@ -94,6 +94,29 @@ async fn insert_event(
     Ok(())
 }
 
+/// The columns each record is read from, named: a newer schema may add columns (an upgrade
+/// running while an older instance still serves) without changing what this build reads.
+pub(super) mod columns {
+    pub const MERCHANT: &str = "id, name, legal_title, address, phone, email, mersis, website, secret_key_enc, return_origins, created_at, key_lookup, prev_secret_key_enc, prev_key_lookup, prev_key_expires_at, webhook_url, allowed_ips, frame_origins, installment_plan, accent_colour, logo_sha256, card_attempts";
+    pub const REFUND: &str = "id, payment_id, kind, amount_minor, status, proc_return_code, host_ref, transaction_id, created_at, updated_at";
+    pub const REVERSAL: &str = "id, payment_id, attempt_ref, terminal_id, amount_minor, currency, status, attempts, next_attempt_at, lease_until, not_found_final_at, proc_return_code, last_error, created_at, updated_at";
+    pub const EVENT: &str = "id, merchant_id, payment_id, type, payload, url, status, attempts, next_attempt_at, lease_until, created_at, delivered_at";
+    pub const ATTEMPT: &str = "payment_id, number, card_brand, masked_pan, card_bank, status, error_code, proc_return_code, md_status, eci, at";
+
+    /// Every column of `payments`, as `PaymentRow` lists them.
+    pub fn payment() -> &'static str {
+        static LIST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            crate::storage::PaymentRow::FIXED
+                .iter()
+                .chain(crate::storage::PaymentRow::MOVING)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        &LIST
+    }
+}
+
 /// Tables whose rows are retried by workers under a lease: the outbox and the reversals.
 #[derive(Debug, Clone, Copy)]
 enum Leased {
@@ -106,6 +129,13 @@ impl Leased {
         match self {
             Self::Events => "events",
             Self::Reversals => "reversals",
+        }
+    }
+
+    fn columns(self) -> &'static str {
+        match self {
+            Self::Events => columns::EVENT,
+            Self::Reversals => columns::REVERSAL,
         }
     }
 }
@@ -126,7 +156,7 @@ async fn claim_due<T>(
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
 {
-    let table = leased.table();
+    let (table, cols) = (leased.table(), leased.columns());
     let due = "status = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)";
     let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {due}"))
         .bind(pending)
@@ -140,7 +170,7 @@ where
     sqlx::query_as(&format!(
         "UPDATE {table} SET lease_until = ? WHERE id IN ( \
            SELECT id FROM {table} WHERE {due} ORDER BY next_attempt_at LIMIT ?) \
-         RETURNING *"
+         RETURNING {cols}"
     ))
     .bind(lease_until)
     .bind(pending)
@@ -153,4 +183,32 @@ where
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_column_list_names_its_tables_columns() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        for (table, list) in [
+            ("merchants", columns::MERCHANT),
+            ("refunds", columns::REFUND),
+            ("reversals", columns::REVERSAL),
+            ("events", columns::EVENT),
+            ("payment_attempts", columns::ATTEMPT),
+            ("payments", columns::payment()),
+        ] {
+            let mut have: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                    .fetch_all(store.pool())
+                    .await
+                    .unwrap();
+            have.sort();
+            let mut listed: Vec<String> = list.split(", ").map(str::to_owned).collect();
+            listed.sort();
+            assert_eq!(listed, have, "{table}");
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::SqliteStore;
+use super::{SqliteStore, columns};
 use crate::storage::*;
 
 #[async_trait]
@@ -76,11 +76,12 @@ impl OutboxStore for SqliteStore {
     ) -> Result<Vec<EventRecord>, StoreError> {
         let (before_at, before_id) = f.before.clone().unwrap_or((i64::MAX, String::new()));
         Ok(sqlx::query_as(
-            "SELECT * FROM events WHERE merchant_id = ? \
+            &format!("SELECT {} FROM events WHERE merchant_id = ? \
               AND (? IS NULL OR payment_id = ?) AND (? IS NULL OR status = ?) AND (? IS NULL OR type = ?) \
               AND (created_at < ? OR (created_at = ? AND id < ?)) \
               ORDER BY created_at DESC, id DESC LIMIT ?",
-        )
+            columns::EVENT
+        ))
         .bind(merchant_id)
         .bind(&f.payment_id)
         .bind(&f.payment_id)
@@ -97,10 +98,13 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM events WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM events WHERE id = ?",
+            columns::EVENT
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn event_attempts(&self, event_id: &str) -> Result<Vec<EventAttempt>, StoreError> {

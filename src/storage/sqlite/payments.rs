@@ -6,10 +6,13 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use sqlx::{Sqlite, Transaction};
 
-use super::{SqliteStore, is_unique_violation};
-use crate::storage::rows::Value;
+use super::{SqliteStore, columns, is_unique_violation};
+use crate::storage::rows::{AttemptRow, Value};
 use crate::{
-    checkout::{Status, payment::Payment},
+    checkout::{
+        Status,
+        payment::{Attempt, Payment},
+    },
     storage::*,
 };
 
@@ -117,7 +120,7 @@ async fn move_payment(
         )
         .await?;
     }
-    if after.status.is_final() {
+    if !after.status.holds_card() {
         sqlx::query("DELETE FROM card_vault WHERE payment_id = ?")
             .bind(after.id.as_str())
             .execute(&mut **tx)
@@ -172,6 +175,28 @@ async fn insert_reversal(tx: &mut Tx<'_>, r: &ReversalRecord) -> Result<(), sqlx
     Ok(())
 }
 
+async fn insert_attempt(tx: &mut Tx<'_>, a: &AttemptRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payment_attempts (payment_id, number, card_brand, masked_pan, card_bank, \
+         status, error_code, proc_return_code, md_status, eci, at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&a.payment_id)
+    .bind(a.number)
+    .bind(&a.card_brand)
+    .bind(&a.masked_pan)
+    .bind(&a.card_bank)
+    .bind(&a.status)
+    .bind(&a.error_code)
+    .bind(&a.proc_return_code)
+    .bind(&a.md_status)
+    .bind(&a.eci)
+    .bind(a.at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 fn payment(row: Option<PaymentRow>) -> Result<Option<Payment>, StoreError> {
     row.map(Payment::try_from).transpose()
 }
@@ -189,19 +214,25 @@ impl PaymentStore for SqliteStore {
 
     async fn get_payment(&self, id: &str) -> Result<Option<Payment>, StoreError> {
         payment(
-            sqlx::query_as("SELECT * FROM payments WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
+            sqlx::query_as(&format!(
+                "SELECT {} FROM payments WHERE id = ?",
+                columns::payment()
+            ))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?,
         )
     }
 
     async fn find_payment_by_threeds_id(&self, tid: &str) -> Result<Option<Payment>, StoreError> {
         payment(
-            sqlx::query_as("SELECT * FROM payments WHERE threeds_server_trans_id = ?")
-                .bind(tid)
-                .fetch_optional(&self.pool)
-                .await?,
+            sqlx::query_as(&format!(
+                "SELECT {} FROM payments WHERE threeds_server_trans_id = ?",
+                columns::payment()
+            ))
+            .bind(tid)
+            .fetch_optional(&self.pool)
+            .await?,
         )
     }
 
@@ -212,13 +243,14 @@ impl PaymentStore for SqliteStore {
     ) -> Result<Vec<Payment>, StoreError> {
         let (before_at, before_id) = f.before.clone().unwrap_or((i64::MAX, String::new()));
         let status = f.status.map(Status::as_str);
-        let rows: Vec<PaymentRow> = sqlx::query_as(
-            "SELECT * FROM payments WHERE merchant_id = ? \
+        let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM payments WHERE merchant_id = ? \
               AND (? IS NULL OR order_id = ?) AND (? IS NULL OR status = ?) \
               AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?) \
               AND (created_at < ? OR (created_at = ? AND id < ?)) \
               ORDER BY created_at DESC, id DESC LIMIT ?",
-        )
+            columns::payment()
+        ))
         .bind(merchant_id)
         .bind(&f.order_id)
         .bind(&f.order_id)
@@ -270,6 +302,9 @@ impl PaymentStore for SqliteStore {
         }
         if let Some(r) = effects.reversal {
             insert_reversal(&mut tx, r).await?;
+        }
+        if let Some(a) = effects.attempt {
+            insert_attempt(&mut tx, &AttemptRow::from(a)).await?;
         }
         tx.commit().await?;
         Ok(Cas::Done)
@@ -366,6 +401,17 @@ impl PaymentStore for SqliteStore {
         )
     }
 
+    async fn attempts(&self, payment_id: &str) -> Result<Vec<Attempt>, StoreError> {
+        let rows: Vec<AttemptRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM payment_attempts WHERE payment_id = ? ORDER BY number",
+            columns::ATTEMPT
+        ))
+        .bind(payment_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Attempt::try_from).collect()
+    }
+
     async fn consents(&self, payment_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT payment_id, document_kind, template_version, text_sha256, accepted_at, client_ip, \
@@ -413,19 +459,23 @@ impl PaymentStore for SqliteStore {
     }
 
     async fn get_refund(&self, id: &str) -> Result<Option<RefundRecord>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM refunds WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM refunds WHERE id = ?",
+            columns::REFUND
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT * FROM refunds WHERE payment_id = ? ORDER BY created_at, id")
-                .bind(payment_id)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM refunds WHERE payment_id = ? ORDER BY created_at, id",
+            columns::REFUND
+        ))
+        .bind(payment_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn pending_refunds(
@@ -434,7 +484,7 @@ impl PaymentStore for SqliteStore {
         limit: i64,
     ) -> Result<Vec<RefundRecord>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT * FROM refunds WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
+            &format!("SELECT {} FROM refunds WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?", columns::REFUND),
         )
         .bind(RefundStatus::Pending.as_str())
         .bind(before)
@@ -489,20 +539,22 @@ impl PaymentStore for SqliteStore {
     }
 
     async fn reversals(&self, payment_id: &str) -> Result<Vec<ReversalRecord>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT * FROM reversals WHERE payment_id = ? ORDER BY created_at")
-                .bind(payment_id)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM reversals WHERE payment_id = ? ORDER BY created_at",
+            columns::REVERSAL
+        ))
+        .bind(payment_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT id FROM payments WHERE status IN (?, ?) AND expires_at <= ? LIMIT ?",
+            "SELECT id FROM payments WHERE status IN (?, ?, ?) AND expires_at <= ? LIMIT ?",
         )
         .bind(Status::Created.as_str())
         .bind(Status::Challenge.as_str())
+        .bind(Status::AwaitingRetry.as_str())
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
