@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
+    pub database: DatabaseSettings,
     pub security: SecuritySettings,
     pub checkout: CheckoutSettings,
     pub threeds: ThreeDsSettings,
@@ -115,10 +116,36 @@ pub struct ServerSettings {
     pub http_listen: Option<String>,
     /// Serve plain HTTP without TLS: only on a loopback address (local testing).
     pub allow_plain_http: bool,
+    /// Serve plain HTTP on any address, because a reverse proxy in front terminates TLS
+    /// (`--plain-http-behind-proxy`): allowed only with `trusted_proxies`, and only where the
+    /// network between the proxy and Kapı is private.
+    pub plain_http_behind_proxy: bool,
     /// How often the certificate files are checked for changes (they reload on SIGHUP too).
     pub tls_reload_check_ms: u64,
     /// A client must send its request headers within this time (slow-client defence).
     pub header_read_timeout_ms: u64,
+}
+
+/// Where the data lives: SQLite under `server.data_dir` by default, or a PostgreSQL database
+/// that several instances share.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DB` (`KAPI__DATABASE__URL`, `--database-url`).
+    /// Unset: SQLite in `DATA_DIR/kapi.db`.
+    #[serde(skip_serializing)]
+    pub url: Option<SecretString>,
+    /// Connections each instance keeps to PostgreSQL at most.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -318,6 +345,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
             security: SecuritySettings {
                 master_key: None,
                 master_key_id: 1,
@@ -348,6 +376,7 @@ impl Default for ServerSettings {
             tls_key: None,
             http_listen: None,
             allow_plain_http: false,
+            plain_http_behind_proxy: false,
             tls_reload_check_ms: 5000,
             header_read_timeout_ms: 10_000,
         }
@@ -421,6 +450,11 @@ pub struct CliOverrides {
         skip_serializing_if = "std::ops::Not::not"
     )]
     pub insecure_http: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub plain_http_behind_proxy: bool,
+    /// `database.url`, from `--database-url`.
+    #[serde(skip)]
+    pub database_url: Option<String>,
 }
 
 impl Settings {
@@ -438,6 +472,11 @@ impl Settings {
         figment = figment
             .merge(Env::prefixed("KAPI__").split("__"))
             .merge(Serialized::defaults(serde_json::json!({ "server": cli })));
+        if let Some(url) = &cli.database_url {
+            figment = figment.merge(Serialized::defaults(
+                serde_json::json!({ "database": { "url": url } }),
+            ));
+        }
         let settings: Settings = figment.extract().map_err(Box::new)?;
         settings.validate()?;
         Ok(settings)

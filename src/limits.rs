@@ -2,8 +2,9 @@
 //! built on them.
 //!
 //! The counters sit behind the `Counters` trait. `MemoryCounters` keeps them in this process
-//! (each instance limits what it sees); a shared implementation can replace it without
-//! touching the callers. Memory stays bounded: a window's counters are dropped whole when the
+//! (one instance on SQLite); `storage::guard::StoredCounters` keeps them in the database, which
+//! the card-testing guard always uses and request limits use when instances share PostgreSQL.
+//! Memory stays bounded: a window's counters are dropped whole when the
 //! window ends, and blocks are pruned in the order they end.
 
 use std::{

@@ -22,6 +22,10 @@ struct Cli {
     /// TOML configuration file (values may also come from KAPI__SECTION__KEY variables).
     #[arg(long, global = true, env = "KAPI_CONFIG")]
     config: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite under the data folder: postgres://USER@HOST:PORT/DB
+    /// (database.url, KAPI__DATABASE__URL). Every command that opens the data takes it.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -153,6 +157,10 @@ struct ServeArgs {
     /// Serve plain HTTP without TLS (loopback addresses only; never in production).
     #[arg(long)]
     insecure_http: bool,
+    /// Serve plain HTTP on any address because a reverse proxy in front terminates TLS: only
+    /// with server.trusted_proxies, on a private network (see DEPLOYMENT.md).
+    #[arg(long)]
+    plain_http_behind_proxy: bool,
 }
 
 #[derive(Subcommand)]
@@ -280,6 +288,25 @@ struct AddArgs {
     allowed_ips: Vec<String>,
 }
 
+/// The options every command shares: the configuration file and the database.
+struct Global {
+    config: Option<PathBuf>,
+    database_url: Option<String>,
+}
+
+impl Global {
+    /// The settings, with `overrides` from the command line on top.
+    fn settings(&self, overrides: CliOverrides) -> anyhow::Result<Settings> {
+        Ok(Settings::load(
+            self.config.as_deref(),
+            CliOverrides {
+                database_url: self.database_url.clone(),
+                ..overrides
+            },
+        )?)
+    }
+}
+
 fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
@@ -308,10 +335,7 @@ async fn warn_missing_legal_details(
 }
 
 /// The card-testing guard's blocks: listed, or lifted.
-async fn security(
-    config: Option<&std::path::Path>,
-    command: SecurityCommand,
-) -> anyhow::Result<()> {
+async fn security(g: &Global, command: SecurityCommand) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let blocks = |store: &kapi::storage::Storage| {
         let security = store.security.clone();
@@ -319,7 +343,7 @@ async fn security(
     };
     match command {
         SecurityCommand::Blocks { data_dir } => {
-            let (_, store) = open(config, data_dir).await?;
+            let (_, store) = open(g, data_dir).await?;
             let list: Vec<serde_json::Value> = blocks(&store)
                 .await?
                 .into_iter()
@@ -337,7 +361,7 @@ async fn security(
             all,
             data_dir,
         } => {
-            let (_, store) = open(config, data_dir).await?;
+            let (_, store) = open(g, data_dir).await?;
             let keys: Vec<String> = if all {
                 blocks(&store).await?.into_iter().map(|(k, _)| k).collect()
             } else {
@@ -364,16 +388,13 @@ async fn security(
 }
 
 async fn open(
-    config: Option<&std::path::Path>,
+    g: &Global,
     data_dir: Option<PathBuf>,
 ) -> anyhow::Result<(kapi::crypto::vault::Vault, kapi::storage::Storage)> {
-    let settings = Settings::load(
-        config,
-        CliOverrides {
-            data_dir,
-            ..Default::default()
-        },
-    )?;
+    let settings = g.settings(CliOverrides {
+        data_dir,
+        ..Default::default()
+    })?;
     startup::open_data(&settings).await
 }
 
@@ -392,21 +413,24 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = Global {
+        config: cli.config,
+        database_url: cli.database_url,
+    };
     match cli.command {
         Command::Serve(args) => {
-            let settings = Settings::load(
-                cli.config.as_deref(),
-                CliOverrides {
-                    listen: args.listen,
-                    public_url: args.public_url,
-                    data_dir: args.data_dir,
-                    demo: args.demo,
-                    tls_cert: args.tls_cert,
-                    tls_key: args.tls_key,
-                    http_listen: args.http_listen,
-                    insecure_http: args.insecure_http,
-                },
-            )?;
+            let settings = g.settings(CliOverrides {
+                listen: args.listen,
+                public_url: args.public_url,
+                data_dir: args.data_dir,
+                demo: args.demo,
+                tls_cert: args.tls_cert,
+                tls_key: args.tls_key,
+                http_listen: args.http_listen,
+                insecure_http: args.insecure_http,
+                plain_http_behind_proxy: args.plain_http_behind_proxy,
+                database_url: None,
+            })?;
             tracing::info!(version = env!("CARGO_PKG_VERSION"), "Kapı starting");
             let app = Application::build(settings).await?;
             tracing::info!(url = %app.public_url, data_dir = %app.data_dir.display(), "Kapı is listening");
@@ -427,7 +451,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Merchant {
             command: MerchantCommand::Add(args),
         } => {
-            let (vault, store) = open(cli.config.as_deref(), args.data_dir).await?;
+            let (vault, store) = open(&g, args.data_dir).await?;
             let (id, secret) = merchants::register(
                 &*store.merchants,
                 &vault,
@@ -461,7 +485,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Merchant {
             command: MerchantCommand::RotateKey(args),
         } => {
-            let (vault, store) = open(cli.config.as_deref(), args.data_dir).await?;
+            let (vault, store) = open(&g, args.data_dir).await?;
             let overlap = std::time::Duration::from_secs(args.overlap_hours.saturating_mul(3600));
             let (secret, until) = merchants::rotate_key(
                 &*store.merchants,
@@ -490,7 +514,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Merchant {
             command: MerchantCommand::Configure(args),
         } => {
-            let (_, store) = open(cli.config.as_deref(), args.data_dir).await?;
+            let (_, store) = open(&g, args.data_dir).await?;
             let list =
                 |values: Vec<String>, clear: bool| (clear || !values.is_empty()).then_some(values);
             let card_attempts = args
@@ -550,17 +574,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             warn_missing_legal_details(&*store.merchants, &args.merchant_id).await?;
             Ok(())
         }
-        Command::Keys { command } => keys(cli.config.as_deref(), command).await,
+        Command::Keys { command } => keys(&g, command).await,
         Command::SecurityEvents {
             command: Some(command),
             ..
-        } => security(cli.config.as_deref(), command).await,
+        } => security(&g, command).await,
         Command::SecurityEvents {
             command: None,
             data_dir,
             limit,
         } => {
-            let (_, store) = open(cli.config.as_deref(), data_dir).await?;
+            let (_, store) = open(&g, data_dir).await?;
             let events = store.security.security_events(limit.clamp(1, 1000)).await?;
             let list: Vec<serde_json::Value> = events
                 .iter()
@@ -582,7 +606,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events {
             command: EventsCommand::Resend(args),
         } => {
-            let (_, store) = open(cli.config.as_deref(), args.data_dir).await?;
+            let (_, store) = open(&g, args.data_dir).await?;
             let mut missing = Vec::new();
             for id in &args.event_ids {
                 if store.outbox.resend_event(id, now_ms()).await? {
@@ -600,7 +624,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn keys(config: Option<&std::path::Path>, command: KeysCommand) -> anyhow::Result<()> {
+async fn keys(g: &Global, command: KeysCommand) -> anyhow::Result<()> {
     use kapi::crypto::{keyring, rotation};
     let data_dir = match &command {
         KeysCommand::Rotate(a) | KeysCommand::Reencrypt(a) | KeysCommand::Status(a) => {
@@ -608,13 +632,10 @@ async fn keys(config: Option<&std::path::Path>, command: KeysCommand) -> anyhow:
         }
         KeysCommand::Retire(a) => a.data_dir.clone(),
     };
-    let settings = Settings::load(
-        config,
-        CliOverrides {
-            data_dir,
-            ..Default::default()
-        },
-    )?;
+    let settings = g.settings(CliOverrides {
+        data_dir,
+        ..Default::default()
+    })?;
     let dir = settings.server.data_dir.clone();
     let from_config = settings.security.master_key.is_some();
     let file_only = |what: &str| {

@@ -43,6 +43,7 @@ pub async fn open_data_with_source(
     settings: &Settings,
 ) -> anyhow::Result<(Vault, Storage, crate::crypto::keyring::Source)> {
     let dir = &settings.server.data_dir;
+    check_shared_key(settings)?;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data folder {}", dir.display()))?;
     let (current, older, source) = crate::crypto::keyring::initial_keys(settings)?;
@@ -54,6 +55,41 @@ pub async fn open_data_with_source(
         .await
         .context("cannot prepare merchant API keys")?;
     Ok((vault, storage, source))
+}
+
+/// A keyring file is one instance's: instances sharing a database would each make their own,
+/// and could not read what the others sealed.
+fn check_shared_key(settings: &Settings) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.database.url.is_none() || settings.security.master_key.is_some(),
+        "with a shared database (database.url), every instance and command needs the same \
+         master key: set security.master_key (KAPI__SECURITY__MASTER_KEY, base64 of 32 bytes); \
+         see DEPLOYMENT.md"
+    );
+    Ok(())
+}
+
+/// Takes `DATA_DIR/kapi.lock` for as long as the returned file is open: one server per data
+/// folder (two on one SQLite file, or one keyring, would step on each other). The lock is the
+/// kernel's, so a killed server leaves none behind.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("kapi.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another kapi server uses the data folder {}: give each instance its own --data-dir",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
 }
 
 fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
@@ -133,6 +169,8 @@ pub struct Application {
     /// The demo merchant's API key, with `--demo` only: shown at start-up, it is a demo.
     pub demo_api_key: Option<SecretString>,
     pub data_dir: PathBuf,
+    /// `DATA_DIR/kapi.lock`, held while this server lives.
+    _lock: std::fs::File,
 }
 
 /// Where this process reaches itself (the built-in simulators), and the root certificate of a
@@ -234,10 +272,12 @@ impl Application {
                 .push(crate::demo::DEMO_MERCHANT_ID.to_owned());
         }
         check_simulators(&settings)?;
+        check_shared_key(&settings)?;
         let clock = b.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let dir = settings.server.data_dir.clone();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create data folder {}", dir.display()))?;
+        let lock = lock_data_dir(&dir)?;
         let (current, older, key_source) = crate::crypto::keyring::initial_keys(&settings)?;
         let vault = Vault::with_keys(current, older);
         let storage = match b.storage {
@@ -349,6 +389,18 @@ impl Application {
                 "the built-in BIN table holds only the simulators' test ranges: set installments.bin_table to your acquirer's BIN list, or real cards get no installment table"
             );
         }
+        // Request limits count in this process on SQLite (one instance), in the shared database
+        // on PostgreSQL, so that a balancer spreading requests over instances does not multiply
+        // them.
+        let counters: Arc<dyn crate::limits::Counters> = if storage.shared {
+            Arc::new(crate::storage::guard::StoredCounters::new(
+                storage.security.clone(),
+                clock.clone(),
+            ))
+        } else {
+            Arc::new(crate::limits::MemoryCounters::new(clock.clone()))
+        };
+        let limiter = Arc::new(crate::limits::Limiter::new(counters, clock.clone()));
         let checkout = Checkout::new(Parts {
             settings: settings.clone(),
             storage: storage.clone(),
@@ -357,7 +409,7 @@ impl Application {
             directory,
             acquirer,
             notifier: Arc::new(delivery.clone()),
-            limiter: Arc::new(crate::limits::Limiter::in_memory(clock.clone())),
+            limiter: limiter.clone(),
             guard: Arc::new(crate::limits::Limiter::new(
                 Arc::new(crate::storage::guard::StoredCounters::new(
                     storage.security.clone(),
@@ -418,6 +470,7 @@ impl Application {
             demo_url,
             demo_api_key,
             data_dir: dir,
+            _lock: lock,
         })
     }
 }
@@ -460,6 +513,7 @@ fn sim_config(
         http: reach.client(Duration::from_secs(10))?,
         bank_terminal_id: settings.acquirer.terminal_id.clone(),
         bank_api_key: bank_key,
+        limiter: state.limiter.clone(),
     })
 }
 

@@ -105,7 +105,7 @@ struct Inner {
     public_base: String,
     show_outbox_link: bool,
     /// OTP entries per client address and window: guessing codes across transactions.
-    limiter: Limiter,
+    limiter: Arc<Limiter>,
 }
 
 impl AcsSim {
@@ -122,7 +122,7 @@ impl AcsSim {
                 http: c.http.clone(),
                 public_base: c.public_base_of_acs(),
                 show_outbox_link: c.show_outbox_link,
-                limiter: Limiter::in_memory(c.clock.clone()),
+                limiter: c.limiter.clone(),
             }),
         }
     }

@@ -60,6 +60,9 @@ pub struct SimConfig {
     /// The simulated bank's one terminal and its API key.
     pub bank_terminal_id: String,
     pub bank_api_key: SecretString,
+    /// Counts OTP entries per client address (shared with Kapı's own limits, so in the shared
+    /// database when instances share one).
+    pub limiter: Arc<crate::limits::Limiter>,
 }
 
 /// The simulators' router, to be mounted at `/sim`, and their periodic clean-up.

@@ -1,6 +1,7 @@
-//! The card-testing guard's counters and blocks in storage (`SecurityStore`), behind the
-//! guard's `Counters` interface: every instance sees the same declines and the same blocks,
-//! and the operator lifts a block from the command line.
+//! Abuse counters and blocks in storage (`SecurityStore`), behind the limits' `Counters`
+//! interface: every instance sees the same declines and the same blocks, and the operator
+//! lifts a block from the command line. The card-testing guard always counts here; request
+//! rate limits count here too when instances share a PostgreSQL database.
 
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ impl Counters for StoredCounters {
         self.store
             .guard_count(key, start, n)
             .await
-            .inspect_err(|e| tracing::error!(error = %e, "card-testing guard: count not stored"))
+            .inspect_err(|e| tracing::error!(error = %e, "abuse counter not stored"))
             .unwrap_or(0)
     }
 
@@ -37,7 +38,7 @@ impl Counters for StoredCounters {
             .now_secs()
             .saturating_add(i64::try_from(secs).unwrap_or(i64::MAX));
         if let Err(e) = self.store.guard_block(key, until).await {
-            tracing::error!(error = %e, "card-testing guard: block not stored");
+            tracing::error!(error = %e, "abuse block not stored");
         }
     }
 
@@ -46,7 +47,7 @@ impl Counters for StoredCounters {
         match self.store.guard_blocked(key, now).await {
             Ok(until) => until.map(|u| u64::try_from(u - now).unwrap_or(1).max(1)),
             Err(e) => {
-                tracing::error!(error = %e, "card-testing guard: block not read");
+                tracing::error!(error = %e, "abuse block not read");
                 None
             }
         }

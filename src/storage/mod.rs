@@ -8,11 +8,12 @@
 //! and the consents); reaching a final status deletes the card data in the same transaction.
 //! Decisions are the core's (`checkout::payment`); storage only writes them all or nothing.
 
+pub(crate) mod columns;
 pub mod guard;
 mod models;
 pub mod rows;
 pub mod sessions;
-pub mod sqlite;
+pub mod sql;
 
 use std::sync::Arc;
 
@@ -413,6 +414,9 @@ pub struct Storage {
     pub sim: Arc<dyn crate::simstore::SimStore>,
     /// The browser sessions, for tower-sessions.
     pub sessions: SessionStore,
+    /// Several instances may share this store (PostgreSQL): whatever limits requests must
+    /// then count in it too, not in one process's memory.
+    pub shared: bool,
 }
 
 impl Storage {
@@ -427,21 +431,35 @@ impl Storage {
             security: backend.clone(),
             sim: backend,
             sessions,
+            shared: false,
         }
     }
 
-    /// Opens the data of `settings` (SQLite under the data folder) and brings its schema up to
-    /// date.
+    /// Opens the data of `settings`: PostgreSQL at `database.url` when it is set, else SQLite
+    /// under the data folder; its schema brought up to date.
     pub async fn open(settings: &crate::config::Settings) -> Result<Self, StoreError> {
-        let store = sqlite::SqliteStore::open(&settings.server.data_dir.join("kapi.db")).await?;
-        let sessions = store.session_store().await?;
-        Ok(Self::of(Arc::new(store), sessions))
+        let store = match settings.database.url.as_ref() {
+            Some(url) => {
+                let url = secrecy::ExposeSecret::expose_secret(url);
+                sql::SqlStore::open_postgres(url, settings.database.max_connections).await?
+            }
+            None => sql::SqlStore::open_sqlite(&settings.server.data_dir.join("kapi.db")).await?,
+        };
+        Ok(Self::from_store(store))
     }
 
     /// A fresh database in memory, for tests.
     pub async fn in_memory() -> Result<Self, StoreError> {
-        let store = sqlite::SqliteStore::open_in_memory().await?;
-        let sessions = store.session_store().await?;
-        Ok(Self::of(Arc::new(store), sessions))
+        Ok(Self::from_store(sql::SqlStore::open_in_memory().await?))
+    }
+
+    /// The views of an opened SQL store.
+    pub fn from_store(store: sql::SqlStore) -> Self {
+        let sessions = store.session_store();
+        let shared = store.backend() == sql::Backend::Postgres;
+        Self {
+            shared,
+            ..Self::of(Arc::new(store), sessions)
+        }
     }
 }

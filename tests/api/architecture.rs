@@ -154,7 +154,7 @@ fn the_simulators_know_only_the_messages_and_their_store() {
 }
 
 #[test]
-fn only_storage_names_sqlite() {
+fn only_storage_names_the_database() {
     let mut found = vec![];
     for file in rust_files(Path::new(SRC)) {
         let rel = relative(&file);
@@ -162,7 +162,14 @@ fn only_storage_names_sqlite() {
             continue;
         }
         let text = std::fs::read_to_string(&file).unwrap();
-        for needle in ["Sqlite", "sqlite", "SqlitePool"] {
+        for needle in [
+            "Sqlite",
+            "sqlite",
+            "sqlx::",
+            "PgPool",
+            "PgConnection",
+            "AnyPool",
+        ] {
             if text.contains(needle) {
                 found.push(format!("{rel} names {needle}"));
             }

@@ -274,12 +274,7 @@ async fn consent_evidence_is_recorded_for_the_exact_text_shown() {
     let unknown = app.get(&format!("/checkout/{id}/documents/terms")).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     // The evidence cannot be edited or removed afterwards.
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        app.data_dir.path().join("kapi.db").display()
-    ))
-    .await
-    .unwrap();
+    let pool = app.db().await;
     assert!(
         sqlx::query("UPDATE consents SET locale = 'en'")
             .execute(&pool)
@@ -375,7 +370,8 @@ async fn expiry_is_configurable() {
     let app = spawn_app_with(|s| s.checkout.payment_ttl_secs = 120).await;
     let id = app.start_payment(&[]).await;
     app.clock.advance(121);
-    assert_eq!(app.card_page(&id).await.status, StatusCode::SEE_OTHER);
+    let page = app.card_page(&id).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
 }
 
 #[tokio::test]
@@ -425,11 +421,13 @@ async fn card_data_is_gone_after_authorisation_and_never_stored_in_plain() {
             .unwrap();
         assert!(p.masked_pan().unwrap().contains("******"));
     }
-    // Nothing in the database files holds a test PAN or the CVV context.
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(app.data_dir.path()).unwrap() {
-        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
-    }
+    // Nothing stored holds a test PAN or the CVV context.
+    let bytes: Vec<u8> = app
+        .stored_bytes()
+        .await
+        .into_iter()
+        .flat_map(|(_, b)| b)
+        .collect();
     for pan in [
         "5555555555554444",
         "4111111111111111",

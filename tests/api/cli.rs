@@ -2,34 +2,83 @@
 
 use std::process::Command;
 
+use secrecy::ExposeSecret;
+
 use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-fn kapi(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kapi"))
-        .args(args)
+/// `kapi` with `args`, on the test's database (`db`: PostgreSQL when the suite runs on it).
+fn kapi(db: &Option<String>, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kapi"));
+    if let Some(url) = db {
+        command.env("KAPI__DATABASE__URL", url);
+        command.env("KAPI__SECURITY__MASTER_KEY", shared_key().expose_secret());
+    }
+    command.args(args).output().expect("kapi runs")
+}
+
+/// The master key of a shared database (PostgreSQL); on SQLite these tests use the data
+/// folder's keyring file.
+fn shared_key() -> secrecy::SecretString {
+    static KEY: std::sync::OnceLock<secrecy::SecretString> = std::sync::OnceLock::new();
+    KEY.get_or_init(kapi::crypto::vault::MasterKey::generate_base64)
+        .clone()
+}
+
+/// What a server on the same data as these commands is configured with.
+fn same_data(s: &mut kapi::config::Settings, dir: &std::path::Path, db: &Option<String>) {
+    s.server.data_dir = dir.to_owned();
+    s.database.url = db.clone().map(secrecy::SecretString::from);
+    s.security.master_key = db.as_ref().map(|_| shared_key());
+}
+
+#[test]
+fn a_shared_database_without_a_master_key_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kapi"))
+        .args([
+            "merchant",
+            "add",
+            "--name",
+            "X",
+            "--return-origin",
+            "https://shop.example",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--database-url",
+            "postgres://kapi@127.0.0.1:1/kapi",
+        ])
+        .env_remove("KAPI__SECURITY__MASTER_KEY")
         .output()
-        .expect("kapi runs")
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("security.master_key"), "{stderr}");
+    assert!(!dir.path().join("keyring.json").exists());
 }
 
 #[tokio::test]
 async fn merchant_add_prints_only_json_and_the_merchant_can_take_payments() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let out = kapi(&[
-        "merchant",
-        "add",
-        "--data-dir",
-        data_dir,
-        "--name",
-        "CLI Mağaza",
-        "--return-origin",
-        "https://shop.example",
-        "--return-origin",
-        "http://127.0.0.1:9",
-        "--json",
-    ]);
+    let db = fresh_database_url().await;
+    let out = kapi(
+        &db,
+        &[
+            "merchant",
+            "add",
+            "--data-dir",
+            data_dir,
+            "--name",
+            "CLI Mağaza",
+            "--return-origin",
+            "https://shop.example",
+            "--return-origin",
+            "http://127.0.0.1:9",
+            "--json",
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -56,11 +105,7 @@ async fn merchant_add_prints_only_json_and_the_merchant_can_take_payments() {
     assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
 
     // A server on the same data folder (and so the same master key) accepts its forms.
-    let app = spawn_app_with(|s| {
-        s.server.data_dir = dir.path().to_owned();
-        s.security.master_key = None;
-    })
-    .await;
+    let app = spawn_app_with(|s| same_data(s, dir.path(), &db)).await;
     let mut fields = app.start_form(&[
         ("merchant_id", &merchant_id),
         ("ok_url", "http://127.0.0.1:9/ok"),
@@ -83,17 +128,22 @@ async fn merchant_add_prints_only_json_and_the_merchant_can_take_payments() {
 #[test]
 fn merchant_add_refuses_a_bad_origin_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    let out = kapi(&[
-        "merchant",
-        "add",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--name",
-        "X",
-        "--return-origin",
-        "https://shop.example/path",
-        "--json",
-    ]);
+    // Refused before any database is opened.
+    let db = None;
+    let out = kapi(
+        &db,
+        &[
+            "merchant",
+            "add",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--name",
+            "X",
+            "--return-origin",
+            "https://shop.example/path",
+            "--json",
+        ],
+    );
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an origin"));
@@ -103,19 +153,23 @@ fn merchant_add_refuses_a_bad_origin_with_a_message() {
 async fn a_merchant_without_the_sellers_legal_details_is_warned_and_can_set_them() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let out = kapi(&[
-        "merchant",
-        "add",
-        "--data-dir",
-        data_dir,
-        "--name",
-        "Eksik Mağaza",
-        "--return-origin",
-        "https://shop.example",
-        "--phone",
-        "+90 212 000 00 00",
-        "--json",
-    ]);
+    let db = fresh_database_url().await;
+    let out = kapi(
+        &db,
+        &[
+            "merchant",
+            "add",
+            "--data-dir",
+            data_dir,
+            "--name",
+            "Eksik Mağaza",
+            "--return-origin",
+            "https://shop.example",
+            "--phone",
+            "+90 212 000 00 00",
+            "--json",
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -129,20 +183,23 @@ async fn a_merchant_without_the_sellers_legal_details_is_warned_and_can_set_them
     assert!(stderr.contains("kapi merchant configure"), "{stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = json["merchant_id"].as_str().unwrap().to_owned();
-    let out = kapi(&[
-        "merchant",
-        "configure",
-        "--data-dir",
-        data_dir,
-        "--merchant-id",
-        &id,
-        "--address",
-        "Bağdat Cad. No: 5, Kadıköy / İstanbul",
-        "--mersis",
-        "0123456789012345",
-        "--email",
-        "destek@shop.example",
-    ]);
+    let out = kapi(
+        &db,
+        &[
+            "merchant",
+            "configure",
+            "--data-dir",
+            data_dir,
+            "--merchant-id",
+            &id,
+            "--address",
+            "Bağdat Cad. No: 5, Kadıköy / İstanbul",
+            "--mersis",
+            "0123456789012345",
+            "--email",
+            "destek@shop.example",
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -153,11 +210,7 @@ async fn a_merchant_without_the_sellers_legal_details_is_warned_and_can_set_them
         "all required details are set now"
     );
     // The documents print them.
-    let app = spawn_app_with(|s| {
-        s.server.data_dir = dir.path().to_owned();
-        s.security.master_key = None;
-    })
-    .await;
+    let app = spawn_app_with(|s| same_data(s, dir.path(), &db)).await;
     let m = app
         .app_state
         .storage
@@ -171,15 +224,71 @@ async fn a_merchant_without_the_sellers_legal_details_is_warned_and_can_set_them
     assert_eq!(m.phone, "+90 212 000 00 00", "left as it was");
     assert!(kapi::merchants::missing_legal_details(&m).is_empty());
     // A detail must be plain text.
-    let out = kapi(&[
-        "merchant",
-        "configure",
-        "--data-dir",
-        data_dir,
-        "--merchant-id",
-        &id,
-        "--address",
-        "line\nbreak",
-    ]);
+    let out = kapi(
+        &db,
+        &[
+            "merchant",
+            "configure",
+            "--data-dir",
+            data_dir,
+            "--merchant-id",
+            &id,
+            "--address",
+            "line\nbreak",
+        ],
+    );
     assert!(!out.status.success());
+}
+
+/// A rolling upgrade: the newest instance has migrated the schema, and one still on the
+/// previous release keeps starting and serving (its migrator ignores the versions it does not
+/// know).
+#[tokio::test]
+async fn an_older_kapi_keeps_working_on_a_schema_a_newer_one_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database_url().await;
+    let add = |name: &str| {
+        kapi(
+            &db,
+            &[
+                "merchant",
+                "add",
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+                "--name",
+                name,
+                "--return-origin",
+                "https://shop.example",
+                "--json",
+            ],
+        )
+    };
+    let out = add("Önce");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pool = raw_db(dir.path(), db.as_deref()).await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(99_990_101_000_000_i64)
+    .bind("a column the next release adds")
+    .bind(true)
+    .bind(vec![7u8; 48])
+    .bind(1_i64)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let out = add("Sonra");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let app = spawn_app_with(|s| same_data(s, dir.path(), &db)).await;
+    app.approved_payment().await;
 }

@@ -43,8 +43,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(data_dir: &str, port: u16, key: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_kapi"))
+/// `kapi` with the test's database: PostgreSQL when the suite runs on it.
+fn kapi_command(db: Option<&str>) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kapi"));
+    if let Some(url) = db {
+        command.env("KAPI__DATABASE__URL", url);
+    }
+    command
+}
+
+fn start(data_dir: &str, db: Option<&str>, port: u16, key: &str) -> Child {
+    kapi_command(db)
         .args([
             "serve",
             "--listen",
@@ -94,8 +103,9 @@ async fn every_event_is_delivered_after_a_sigkill_mid_delivery() {
 
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap().to_owned();
+    let db = crate::helpers::fresh_database_url().await;
     let key = MasterKey::generate_base64();
-    let out = Command::new(env!("CARGO_BIN_EXE_kapi"))
+    let out = kapi_command(db.as_deref())
         .args([
             "merchant",
             "add",
@@ -121,7 +131,7 @@ async fn every_event_is_delivered_after_a_sigkill_mid_delivery() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut server = start(&data_dir, port, key.expose_secret());
+    let mut server = start(&data_dir, db.as_deref(), port, key.expose_secret());
     wait_ready(&client, &base).await;
 
     // Twenty sessions, each expired by the merchant: twenty events.
@@ -166,7 +176,7 @@ async fn every_event_is_delivered_after_a_sigkill_mid_delivery() {
 
     // Start again with the endpoint healthy: every event arrives.
     endpoint.hang.store(false, Ordering::SeqCst);
-    let mut server = start(&data_dir, port, key.expose_secret());
+    let mut server = start(&data_dir, db.as_deref(), port, key.expose_secret());
     wait_ready(&client, &base).await;
     let mut delivered = 0;
     for _ in 0..300 {
@@ -224,6 +234,7 @@ async fn every_event_is_delivered_after_a_sigkill_mid_delivery() {
 /// the same data folder.
 struct Node {
     data_dir: String,
+    database_url: Option<String>,
     port: u16,
     key: String,
     bank_url: String,
@@ -231,9 +242,10 @@ struct Node {
 }
 
 impl Node {
-    fn new(data_dir: &str, key: &str, bank_url: &str) -> Self {
+    fn new(data_dir: &str, db: Option<&str>, key: &str, bank_url: &str) -> Self {
         Self {
             data_dir: data_dir.to_owned(),
+            database_url: db.map(str::to_owned),
             port: free_port(),
             key: key.to_owned(),
             bank_url: bank_url.to_owned(),
@@ -246,7 +258,7 @@ impl Node {
     }
 
     async fn start(&mut self, client: &reqwest::Client) {
-        let child = Command::new(env!("CARGO_BIN_EXE_kapi"))
+        let child = kapi_command(self.database_url.as_deref())
             .args([
                 "serve",
                 "--listen",
@@ -302,8 +314,8 @@ impl Drop for Node {
     }
 }
 
-fn add_merchant(data_dir: &str, key: &str, origin: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_kapi"))
+fn add_merchant(data_dir: &str, db: Option<&str>, key: &str, origin: &str) -> String {
+    let out = kapi_command(db)
         .args([
             "merchant",
             "add",
@@ -458,13 +470,9 @@ async fn pay_once(browser: &reqwest::Client, base: &str, link: &str, id: &str, c
         .await;
 }
 
-/// Reads the data folder's database once Kapı is stopped.
-async fn open_db(data_dir: &str) -> sqlx::SqlitePool {
-    let store =
-        kapi::storage::sqlite::SqliteStore::open(&std::path::Path::new(data_dir).join("kapi.db"))
-            .await
-            .unwrap();
-    store.pool().clone()
+/// Reads the test's database (the data folder's SQLite file, or its PostgreSQL schema).
+async fn open_db(data_dir: &str, db: Option<&str>) -> sqlx::AnyPool {
+    crate::helpers::raw_db(std::path::Path::new(data_dir), db).await
 }
 
 #[tokio::test]
@@ -474,10 +482,11 @@ async fn a_sigkill_during_authorisation_is_settled_after_the_restart() {
     let (receiver, events) = event_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap().to_owned();
+    let db = crate::helpers::fresh_database_url().await;
     let key = MasterKey::generate_base64();
-    let secret = add_merchant(&data_dir, key.expose_secret(), &receiver);
+    let secret = add_merchant(&data_dir, db.as_deref(), key.expose_secret(), &receiver);
     let client = reqwest::Client::new();
-    let mut node = Node::new(&data_dir, key.expose_secret(), &bank.url);
+    let mut node = Node::new(&data_dir, db.as_deref(), key.expose_secret(), &bank.url);
     node.start(&client).await;
     let base = node.base();
     let shopper = tokio::spawn({
@@ -554,7 +563,7 @@ async fn a_sigkill_during_authorisation_is_settled_after_the_restart() {
         "the merchant heard of it"
     );
     node.kill();
-    let db = open_db(&data_dir).await;
+    let db = open_db(&data_dir, db.as_deref()).await;
     let cards: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM card_vault")
         .fetch_one(&db)
         .await
@@ -582,10 +591,11 @@ async fn repeated_sigkills_under_load_leave_nothing_in_between() {
     let (receiver, events) = event_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap().to_owned();
+    let db = crate::helpers::fresh_database_url().await;
     let key = MasterKey::generate_base64();
-    let secret = add_merchant(&data_dir, key.expose_secret(), &receiver);
+    let secret = add_merchant(&data_dir, db.as_deref(), key.expose_secret(), &receiver);
     let client = reqwest::Client::new();
-    let mut node = Node::new(&data_dir, key.expose_secret(), &bank.url);
+    let mut node = Node::new(&data_dir, db.as_deref(), key.expose_secret(), &bank.url);
     node.start(&client).await;
     let base = node.base();
     let stop = Arc::new(AtomicBool::new(false));
@@ -623,7 +633,7 @@ async fn repeated_sigkills_under_load_leave_nothing_in_between() {
             .await
             .is_err()
         {
-            let db = open_db(&data_dir).await;
+            let db = open_db(&data_dir, db.as_deref()).await;
             let open: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
                 "SELECT id, status, updated_at, attempt_ref FROM payments \
                  WHERE status NOT IN ('approved', 'declined', 'failed', 'cancelled', 'expired')",
@@ -639,7 +649,7 @@ async fn repeated_sigkills_under_load_leave_nothing_in_between() {
     // Late answers settle, reversals go through, events are delivered.
     let mut pending_events = i64::MAX;
     for _ in 0..600 {
-        let db = open_db(&data_dir).await;
+        let db = open_db(&data_dir, db.as_deref()).await;
         let pending_reversals: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM reversals WHERE status = 'pending'")
                 .fetch_one(&db)
@@ -658,7 +668,7 @@ async fn repeated_sigkills_under_load_leave_nothing_in_between() {
     assert_eq!(pending_events, 0, "every event delivered");
     node.kill();
 
-    let db = open_db(&data_dir).await;
+    let db = open_db(&data_dir, db.as_deref()).await;
     let statuses: Vec<(String, String, Option<String>)> =
         sqlx::query_as("SELECT id, status, attempt_ref FROM payments")
             .fetch_all(&db)
@@ -749,11 +759,12 @@ async fn a_restart_in_the_middle_of_a_challenge_loses_nothing() {
     let (receiver, _events) = event_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap().to_owned();
+    let db = crate::helpers::fresh_database_url().await;
     let key = MasterKey::generate_base64().expose_secret().to_owned();
-    let secret = add_merchant(&data_dir, &key, &receiver);
+    let secret = add_merchant(&data_dir, db.as_deref(), &key, &receiver);
     let client = reqwest::Client::new();
     // The built-in bank and ACS, in the same process as Kapı: the restart takes them too.
-    let mut node = Node::new(&data_dir, &key, "");
+    let mut node = Node::new(&data_dir, db.as_deref(), &key, "");
     node.bank_url = format!("{}/sim/bank", node.base());
     node.start(&client).await;
     let base = node.base();

@@ -31,8 +31,10 @@ pub struct Received {
     pub signature_ok: bool,
     /// Lower-case header names.
     pub headers: std::collections::HashMap<String, String>,
-    /// The HTTP status the receiver answered.
+    /// The HTTP status the receiver answered (0: it hung up without answering).
     pub answered: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -76,9 +78,16 @@ pub struct Receiver {
     pub received: Arc<Mutex<Vec<Received>>>,
     /// Answer this many JSON events with 500 before accepting.
     pub fail_events: Arc<std::sync::atomic::AtomicUsize>,
+    /// While set, JSON events are recorded and then never answered (a minute's hang).
+    pub hang_events: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Receiver {
+    /// The merchant's secret, which the receiver checks signatures with.
+    pub fn set_secret(&self, secret: SecretString) {
+        *self.secret.lock().unwrap() = Some(secret);
+    }
+
     pub fn all(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
@@ -158,7 +167,12 @@ async fn receive(
             .fail_events
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
-    let answered = if fail { 500 } else { 200 };
+    let hang = is_event && rx.hang_events.load(Ordering::SeqCst);
+    let answered = match (hang, fail) {
+        (true, _) => 0,
+        (false, true) => 500,
+        (false, false) => 200,
+    };
     rx.received.lock().unwrap().push(Received {
         path: uri.path().to_owned(),
         raw: body.to_vec(),
@@ -166,7 +180,11 @@ async fn receive(
         signature_ok,
         headers,
         answered,
+        at: std::time::Instant::now(),
     });
+    if hang {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
     (
         axum::http::StatusCode::from_u16(answered).unwrap(),
         if fail { "try later" } else { "OK" },
@@ -181,7 +199,9 @@ pub fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-pub struct TestApp {
+/// A merchant and a shopper's browser in front of one Kapı address (one instance, or a balancer
+/// before several): the steps of a payment over HTTP.
+pub struct Shop {
     pub address: String,
     pub client: reqwest::Client,
     pub merchant_id: String,
@@ -189,12 +209,84 @@ pub struct TestApp {
     pub receiver: Receiver,
     pub receiver_url: String,
     pub clock: Arc<OffsetClock>,
+}
+
+/// A Kapı in this test process, with the shop in front of it (`app.client`, `app.pay_with` …
+/// come from `Shop`).
+pub struct TestApp {
+    pub shop: Shop,
     pub data_dir: tempfile::TempDir,
     pub app_state: kapi::state::AppState,
     /// The master key, for running the CLI against the same data folder.
     pub master_key: SecretString,
     /// The demo shop, when the settings ask for it.
     pub demo_url: Option<String>,
+    /// The PostgreSQL database of this test (a schema of its own), when the suite runs on
+    /// PostgreSQL; `None`: SQLite in the data folder.
+    pub database_url: Option<String>,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Shop;
+
+    fn deref(&self) -> &Shop {
+        &self.shop
+    }
+}
+
+/// The PostgreSQL database the suite runs against, when `KAPI_TEST_POSTGRES` names one
+/// (`postgres://postgres@127.0.0.1:5432/kapi_test`); unset, every test runs on SQLite.
+pub fn test_postgres() -> Option<String> {
+    std::env::var("KAPI_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// A database of its own for one test, on the suite's PostgreSQL: a fresh schema, named in
+/// the URL's `search_path`. `None` on SQLite.
+pub async fn fresh_database_url() -> Option<String> {
+    let base = test_postgres()?;
+    let schema = format!("t_{}", kapi::domain::ids::random_token(8));
+    let mut conn: sqlx::PgConnection = sqlx::Connection::connect(&base)
+        .await
+        .expect("the test PostgreSQL (KAPI_TEST_POSTGRES) accepts connections");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+/// Raw access to a test's database (SQLite file in `data_dir`, or its PostgreSQL schema),
+/// for the checks that look underneath Kapı.
+pub async fn raw_db(data_dir: &std::path::Path, database_url: Option<&str>) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let url = match database_url {
+        Some(url) => url.to_owned(),
+        None => format!("sqlite://{}", data_dir.join("kapi.db").display()),
+    };
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .unwrap()
+}
+
+/// The merchant's endpoints (`/ok`, `/fail`, `/callback`, `/webhook`) on a port of their own;
+/// returns them and their base URL. Signatures are checked once `set_secret` names the key.
+pub async fn spawn_receiver() -> (Receiver, String) {
+    let receiver = Receiver::default();
+    let rx_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver_url = format!("http://{}", rx_listener.local_addr().unwrap());
+    let rx_router = Router::new()
+        .route("/ok", post(receive))
+        .route("/fail", post(receive))
+        .route("/callback", post(receive))
+        .route("/webhook", post(receive))
+        .with_state(receiver.clone());
+    tokio::spawn(async move { axum::serve(rx_listener, rx_router).await.unwrap() });
+    (receiver, receiver_url)
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -237,16 +329,7 @@ impl std::io::Write for LogSink {
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     kapi::install_crypto_provider();
     captured_logs();
-    let receiver = Receiver::default();
-    let rx_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let receiver_url = format!("http://{}", rx_listener.local_addr().unwrap());
-    let rx_router = Router::new()
-        .route("/ok", post(receive))
-        .route("/fail", post(receive))
-        .route("/callback", post(receive))
-        .route("/webhook", post(receive))
-        .with_state(receiver.clone());
-    tokio::spawn(async move { axum::serve(rx_listener, rx_router).await.unwrap() });
+    let (receiver, receiver_url) = spawn_receiver().await;
 
     let data_dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::default();
@@ -270,7 +353,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     // Quick retries, so that delivery tests take milliseconds.
     settings.notifications.first_retry_ms = 50;
     settings.notifications.poll_interval_ms = 50;
+    if let Some(url) = fresh_database_url().await {
+        settings.database.url = Some(SecretString::from(url));
+        settings.database.max_connections = 5;
+    }
     configure(&mut settings);
+    let database_url = settings
+        .database
+        .url
+        .as_ref()
+        .map(|u| u.expose_secret().to_owned());
     let clock = Arc::new(OffsetClock::default());
     let app = Application::build_with_clock(settings, clock.clone())
         .await
@@ -297,7 +389,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     )
     .await
     .unwrap();
-    *receiver.secret.lock().unwrap() = Some(secret.clone());
+    receiver.set_secret(secret.clone());
 
     let client = reqwest::Client::builder()
         .redirect(Policy::none())
@@ -306,17 +398,20 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .build()
         .unwrap();
     TestApp {
-        address,
-        client,
-        merchant_id: merchant_id.to_string(),
-        secret,
-        receiver,
-        receiver_url,
-        clock,
+        shop: Shop {
+            address,
+            client,
+            merchant_id: merchant_id.to_string(),
+            secret,
+            receiver,
+            receiver_url,
+            clock,
+        },
         data_dir,
         app_state: state,
         master_key,
         demo_url,
+        database_url,
     }
 }
 
@@ -414,7 +509,7 @@ pub fn random_id(prefix: &str) -> String {
     format!("{prefix}-{}", kapi::domain::ids::random_token(6))
 }
 
-impl TestApp {
+impl Shop {
     pub fn url(&self, path: &str) -> String {
         if path.starts_with("http") {
             path.to_owned()
@@ -672,34 +767,12 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Waits until the payment reaches a final status (the sweeper and detached tasks move it
-    /// in the background) and returns it.
-    pub async fn wait_final(&self, payment_id: &str) -> kapi::checkout::payment::Payment {
-        let mut last = String::new();
-        for _ in 0..300 {
-            let p = self
-                .app_state
-                .storage
-                .payments
-                .get_payment(payment_id)
-                .await
-                .unwrap()
-                .expect("payment exists");
-            if p.status.is_final() {
-                return p;
-            }
-            last = p.status.as_str().to_owned();
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("payment {payment_id} still {last}");
-    }
-
     pub fn secret_str(&self) -> &str {
         self.secret.expose_secret()
     }
 }
 
-impl TestApp {
+impl Shop {
     /// An authenticated API request.
     pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
@@ -800,6 +873,30 @@ impl TestApp {
         let target = (now / day + 1) * day + 9 * 3600;
         self.clock.advance(target - now);
     }
+}
+
+impl TestApp {
+    /// Waits until the payment reaches a final status (the sweeper and detached tasks move it
+    /// in the background) and returns it.
+    pub async fn wait_final(&self, payment_id: &str) -> kapi::checkout::payment::Payment {
+        let mut last = String::new();
+        for _ in 0..300 {
+            let p = self
+                .app_state
+                .storage
+                .payments
+                .get_payment(payment_id)
+                .await
+                .unwrap()
+                .expect("payment exists");
+            if p.status.is_final() {
+                return p;
+            }
+            last = p.status.as_str().to_owned();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("payment {payment_id} still {last}");
+    }
 
     /// Runs the `kapi` binary against this app's data folder and master key. Asynchronously:
     /// the server runs on this test's runtime, and a blocking wait here would stall it in the
@@ -811,11 +908,52 @@ impl TestApp {
         self.kapi(&all).await
     }
 
+    /// Raw access to this test's database.
+    pub async fn db(&self) -> sqlx::AnyPool {
+        raw_db(self.data_dir.path(), self.database_url.as_deref()).await
+    }
+
+    /// Everything stored, as bytes to search: the data folder's files (on SQLite, the
+    /// database, its WAL and the keyring) and, on PostgreSQL, every row of every table of the
+    /// test's schema, as text.
+    pub async fn stored_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(self.data_dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                found.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+        if self.database_url.is_some() {
+            let db = self.db().await;
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema()",
+            )
+            .fetch_all(&db)
+            .await
+            .unwrap();
+            for table in tables {
+                let rows: Vec<String> =
+                    sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM \"{table}\" t"))
+                        .fetch_all(&db)
+                        .await
+                        .unwrap();
+                found.push((format!("table {table}"), rows.join("\n").into_bytes()));
+            }
+        }
+        found
+    }
+
     pub async fn kapi(&self, args: &[&str]) -> std::process::Output {
         let mut full: Vec<&str> = args.to_vec();
         let dir = self.data_dir.path().to_str().unwrap().to_owned();
         full.extend(["--data-dir", &dir]);
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kapi"));
+        if let Some(url) = &self.database_url {
+            command.env("KAPI__DATABASE__URL", url);
+        }
+        command
             .args(&full)
             .env(
                 "KAPI__SECURITY__MASTER_KEY",

@@ -107,7 +107,7 @@ fn nginx_binary() -> String {
 }
 
 /// A shopper's or merchant's machine at 127.0.0.2: a different address from nginx's own.
-fn client_from(ip: &str) -> reqwest::Client {
+pub fn client_from(ip: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .local_address(ip.parse::<IpAddr>().unwrap())
         .redirect(reqwest::redirect::Policy::none())

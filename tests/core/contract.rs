@@ -1814,3 +1814,37 @@ pub async fn the_simulators_records_are_compare_and_set(s: &Storage) {
 mod sqlite {
     super::suite!(async { kapi::storage::Storage::in_memory().await.unwrap() });
 }
+
+/// The same suite on PostgreSQL, each test in a fresh schema, when `KAPI_TEST_POSTGRES` names
+/// the server (CI does; `cargo test` alone needs nothing installed and runs it on SQLite only).
+mod postgres {
+    super::suite!(async {
+        match super::postgres_store().await {
+            Some(storage) => storage,
+            None => {
+                eprintln!("KAPI_TEST_POSTGRES unset: the PostgreSQL contract runs in CI");
+                kapi::storage::Storage::in_memory().await.unwrap()
+            }
+        }
+    });
+}
+
+/// A fresh PostgreSQL schema, opened as Kapı opens its database.
+async fn postgres_store() -> Option<Storage> {
+    let base = std::env::var("KAPI_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let schema = format!("c_{}", kapi::domain::ids::random_token(8));
+    let mut conn: sqlx::PgConnection = sqlx::Connection::connect(&base).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let store = kapi::storage::sql::SqlStore::open_postgres(&url, 4)
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), kapi::storage::sql::Backend::Postgres);
+    Some(Storage::from_store(store))
+}

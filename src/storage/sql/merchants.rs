@@ -2,16 +2,17 @@
 
 use async_trait::async_trait;
 
-use super::{SqliteStore, columns};
+use super::SqlStore;
+use crate::storage::columns;
 use crate::storage::*;
 
 #[async_trait]
-impl MerchantStore for SqliteStore {
+impl MerchantStore for SqlStore {
     async fn insert_merchant(&self, m: &MerchantRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO merchants (id, name, legal_title, address, phone, email, mersis, website, \
              secret_key_enc, return_origins, created_at, key_lookup, webhook_url, allowed_ips, frame_origins, \
-             card_attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             card_attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&m.id)
         .bind(&m.name)
@@ -36,7 +37,7 @@ impl MerchantStore for SqliteStore {
 
     async fn get_merchant(&self, id: &str) -> Result<Option<MerchantRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {} FROM merchants WHERE id = ?",
+            "SELECT {} FROM merchants WHERE id = $1",
             columns::MERCHANT
         ))
         .bind(id)
@@ -58,7 +59,7 @@ impl MerchantStore for SqliteStore {
         lookup: &str,
     ) -> Result<Option<MerchantRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {} FROM merchants WHERE key_lookup = ? OR prev_key_lookup = ? LIMIT 1",
+            "SELECT {} FROM merchants WHERE key_lookup = $1 OR prev_key_lookup = $2 LIMIT 1",
             columns::MERCHANT
         ))
         .bind(lookup)
@@ -73,7 +74,7 @@ impl MerchantStore for SqliteStore {
         lookup: &str,
         prev_lookup: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE merchants SET key_lookup = ?, prev_key_lookup = ? WHERE id = ?")
+        sqlx::query("UPDATE merchants SET key_lookup = $1, prev_key_lookup = $2 WHERE id = $3")
             .bind(lookup)
             .bind(prev_lookup)
             .bind(id)
@@ -84,8 +85,8 @@ impl MerchantStore for SqliteStore {
 
     async fn rotate_merchant_key(&self, id: &str, r: &KeyRotation<'_>) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE merchants SET secret_key_enc = ?, key_lookup = ?, prev_secret_key_enc = ?, \
-             prev_key_lookup = ?, prev_key_expires_at = ? WHERE id = ?",
+            "UPDATE merchants SET secret_key_enc = $1, key_lookup = $2, prev_secret_key_enc = $3, \
+             prev_key_lookup = $4, prev_key_expires_at = $5 WHERE id = $6",
         )
         .bind(r.new_enc)
         .bind(r.new_lookup)
@@ -108,7 +109,7 @@ impl MerchantStore for SqliteStore {
         let json =
             |v: &[String]| serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()));
         sqlx::query(
-            "UPDATE merchants SET webhook_url = ?, allowed_ips = ?, frame_origins = ? WHERE id = ?",
+            "UPDATE merchants SET webhook_url = $1, allowed_ips = $2, frame_origins = $3 WHERE id = $4",
         )
         .bind(webhook_url)
         .bind(json(allowed_ips)?)
@@ -124,7 +125,7 @@ impl MerchantStore for SqliteStore {
         id: &str,
         plan: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE merchants SET installment_plan = ? WHERE id = ?")
+        sqlx::query("UPDATE merchants SET installment_plan = $1 WHERE id = $2")
             .bind(plan)
             .bind(id)
             .execute(&self.pool)
@@ -133,7 +134,7 @@ impl MerchantStore for SqliteStore {
     }
 
     async fn set_merchant_accent(&self, id: &str, colour: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE merchants SET accent_colour = ? WHERE id = ?")
+        sqlx::query("UPDATE merchants SET accent_colour = $1 WHERE id = $2")
             .bind(colour)
             .bind(id)
             .execute(&self.pool)
@@ -147,14 +148,14 @@ impl MerchantStore for SqliteStore {
         logo: Option<&MerchantLogo>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM merchant_logos WHERE merchant_id = ?")
+        sqlx::query("DELETE FROM merchant_logos WHERE merchant_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
         if let Some(logo) = logo {
             sqlx::query(
                 "INSERT INTO merchant_logos (merchant_id, content_type, body, sha256) \
-                 VALUES (?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4)",
             )
             .bind(id)
             .bind(&logo.content_type)
@@ -163,7 +164,7 @@ impl MerchantStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE merchants SET logo_sha256 = ? WHERE id = ?")
+        sqlx::query("UPDATE merchants SET logo_sha256 = $1 WHERE id = $2")
             .bind(logo.map(|l| l.sha256.as_str()))
             .bind(id)
             .execute(&mut *tx)
@@ -174,7 +175,7 @@ impl MerchantStore for SqliteStore {
 
     async fn merchant_logo(&self, id: &str) -> Result<Option<MerchantLogo>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT content_type, body, sha256 FROM merchant_logos WHERE merchant_id = ?",
+            "SELECT content_type, body, sha256 FROM merchant_logos WHERE merchant_id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -182,7 +183,7 @@ impl MerchantStore for SqliteStore {
     }
 
     async fn set_merchant_card_attempts(&self, id: &str, n: u8) -> Result<(), StoreError> {
-        sqlx::query("UPDATE merchants SET card_attempts = ? WHERE id = ?")
+        sqlx::query("UPDATE merchants SET card_attempts = $1 WHERE id = $2")
             .bind(i64::from(n))
             .bind(id)
             .execute(&self.pool)
@@ -192,8 +193,8 @@ impl MerchantStore for SqliteStore {
 
     async fn set_merchant_seller(&self, id: &str, s: &SellerDetails) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE merchants SET legal_title = ?, address = ?, phone = ?, email = ?, mersis = ?, \
-             website = ? WHERE id = ?",
+            "UPDATE merchants SET legal_title = $1, address = $2, phone = $3, email = $4, mersis = $5, \
+             website = $6 WHERE id = $7",
         )
         .bind(&s.legal_title)
         .bind(&s.address)
@@ -210,7 +211,7 @@ impl MerchantStore for SqliteStore {
     async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError> {
         let json =
             serde_json::to_string(origins).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("UPDATE merchants SET return_origins = ? WHERE id = ?")
+        sqlx::query("UPDATE merchants SET return_origins = $1 WHERE id = $2")
             .bind(json)
             .bind(id)
             .execute(&self.pool)
@@ -220,15 +221,15 @@ impl MerchantStore for SqliteStore {
 }
 
 #[async_trait]
-impl SealedStore for SqliteStore {
+impl SealedStore for SqlStore {
     async fn merchants_not_under(
         &self,
         prefix: &[u8],
         limit: i64,
     ) -> Result<Vec<MerchantRecord>, StoreError> {
         Ok(sqlx::query_as(
-            &format!("SELECT {} FROM merchants WHERE substr(secret_key_enc, 1, 5) != ? \
-             OR (prev_secret_key_enc IS NOT NULL AND substr(prev_secret_key_enc, 1, 5) != ?) LIMIT ?",
+            &format!("SELECT {} FROM merchants WHERE substr(secret_key_enc, 1, 5) != $1 \
+             OR (prev_secret_key_enc IS NOT NULL AND substr(prev_secret_key_enc, 1, 5) != $2) LIMIT $3",
             columns::MERCHANT
         ))
         .bind(prefix)
@@ -246,8 +247,8 @@ impl SealedStore for SqliteStore {
         new_prev_enc: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
         Ok(sqlx::query(
-            "UPDATE merchants SET secret_key_enc = ?, prev_secret_key_enc = COALESCE(?, prev_secret_key_enc) \
-             WHERE id = ? AND secret_key_enc = ?",
+            "UPDATE merchants SET secret_key_enc = $1, prev_secret_key_enc = COALESCE($2, prev_secret_key_enc) \
+             WHERE id = $3 AND secret_key_enc = $4",
         )
         .bind(new_enc)
         .bind(new_prev_enc)
@@ -265,7 +266,7 @@ impl SealedStore for SqliteStore {
         limit: i64,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT payment_id, data_enc FROM card_vault WHERE substr(data_enc, 1, 5) != ? LIMIT ?",
+            "SELECT payment_id, data_enc FROM card_vault WHERE substr(data_enc, 1, 5) != $1 LIMIT $2",
         )
         .bind(prefix)
         .bind(limit)
@@ -279,29 +280,29 @@ impl SealedStore for SqliteStore {
         old_enc: &[u8],
         new_enc: &[u8],
     ) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query("UPDATE card_vault SET data_enc = ? WHERE payment_id = ? AND data_enc = ?")
-                .bind(new_enc)
-                .bind(payment_id)
-                .bind(old_enc)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-                == 1,
+        Ok(sqlx::query(
+            "UPDATE card_vault SET data_enc = $1 WHERE payment_id = $2 AND data_enc = $3",
         )
+        .bind(new_enc)
+        .bind(payment_id)
+        .bind(old_enc)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
     }
 
     async fn blobs_under(&self, prefix: &[u8]) -> Result<i64, StoreError> {
         let merchants: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM merchants WHERE substr(secret_key_enc, 1, 5) = ? \
-             OR (prev_secret_key_enc IS NOT NULL AND substr(prev_secret_key_enc, 1, 5) = ?)",
+            "SELECT COUNT(*) FROM merchants WHERE substr(secret_key_enc, 1, 5) = $1 \
+             OR (prev_secret_key_enc IS NOT NULL AND substr(prev_secret_key_enc, 1, 5) = $2)",
         )
         .bind(prefix)
         .bind(prefix)
         .fetch_one(&self.pool)
         .await?;
         let cards: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM card_vault WHERE substr(data_enc, 1, 5) = ?")
+            sqlx::query_scalar("SELECT COUNT(*) FROM card_vault WHERE substr(data_enc, 1, 5) = $1")
                 .bind(prefix)
                 .fetch_one(&self.pool)
                 .await?;

@@ -4,9 +4,10 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
-use super::{SqliteStore, columns, is_unique_violation};
+use super::{SqlStore, is_unique_violation};
+use crate::storage::columns;
 use crate::storage::rows::{AttemptRow, Value};
 use crate::{
     checkout::{
@@ -16,7 +17,7 @@ use crate::{
     storage::*,
 };
 
-type Tx<'a> = Transaction<'a, Sqlite>;
+type Tx<'a> = Transaction<'a, Any>;
 
 /// `INSERT` of every column of a payment.
 static INSERT: LazyLock<String> = LazyLock::new(|| {
@@ -28,7 +29,10 @@ static INSERT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO payments ({}) VALUES ({})",
         names.join(", "),
-        vec!["?"; names.len()].join(", ")
+        (1..=names.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 });
 
@@ -36,15 +40,19 @@ static INSERT: LazyLock<String> = LazyLock::new(|| {
 static UPDATE: LazyLock<String> = LazyLock::new(|| {
     let set: Vec<String> = PaymentRow::MOVING
         .iter()
-        .map(|name| format!("{name} = ?"))
+        .enumerate()
+        .map(|(i, name)| format!("{name} = ${}", i + 1))
         .collect();
+    let n = set.len();
     format!(
-        "UPDATE payments SET {} WHERE id = ? AND version = ?",
-        set.join(", ")
+        "UPDATE payments SET {} WHERE id = ${} AND version = ${}",
+        set.join(", "),
+        n + 1,
+        n + 2
     )
 });
 
-type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
 fn bind<'q>(q: Query<'q>, values: impl IntoIterator<Item = Value<'q>>) -> Query<'q> {
     values.into_iter().fold(q, |q, v| match v {
@@ -87,7 +95,7 @@ async fn add_history(
     at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO payment_history (payment_id, from_status, to_status, at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO payment_history (payment_id, from_status, to_status, at) VALUES ($1, $2, $3, $4)",
     )
     .bind(id)
     .bind(from.map(Status::as_str))
@@ -121,7 +129,7 @@ async fn move_payment(
         .await?;
     }
     if !after.status.holds_card() {
-        sqlx::query("DELETE FROM card_vault WHERE payment_id = ?")
+        sqlx::query("DELETE FROM card_vault WHERE payment_id = $1")
             .bind(after.id.as_str())
             .execute(&mut **tx)
             .await?;
@@ -133,7 +141,7 @@ async fn insert_consent(tx: &mut Tx<'_>, c: &ConsentRecord) -> Result<(), sqlx::
     sqlx::query(
         "INSERT INTO consents (payment_id, document_kind, template_version, text_sha256, \
          accepted_at, client_ip, user_agent, locale, document_data) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&c.payment_id)
     .bind(&c.document_kind)
@@ -153,7 +161,7 @@ async fn insert_reversal(tx: &mut Tx<'_>, r: &ReversalRecord) -> Result<(), sqlx
     sqlx::query(
         "INSERT INTO reversals (id, payment_id, attempt_ref, terminal_id, amount_minor, currency, \
          status, attempts, next_attempt_at, lease_until, not_found_final_at, proc_return_code, \
-         last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         last_error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&r.id)
     .bind(&r.payment_id)
@@ -179,7 +187,7 @@ async fn insert_attempt(tx: &mut Tx<'_>, a: &AttemptRow) -> Result<(), sqlx::Err
     sqlx::query(
         "INSERT INTO payment_attempts (payment_id, number, card_brand, masked_pan, card_bank, \
          status, error_code, proc_return_code, md_status, eci, at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&a.payment_id)
     .bind(a.number)
@@ -202,7 +210,7 @@ fn payment(row: Option<PaymentRow>) -> Result<Option<Payment>, StoreError> {
 }
 
 #[async_trait]
-impl PaymentStore for SqliteStore {
+impl PaymentStore for SqlStore {
     async fn insert_payment(&self, p: &Payment) -> Result<(), StoreError> {
         let row = PaymentRow::from(p);
         let mut tx = self.pool.begin().await?;
@@ -215,7 +223,7 @@ impl PaymentStore for SqliteStore {
     async fn get_payment(&self, id: &str) -> Result<Option<Payment>, StoreError> {
         payment(
             sqlx::query_as(&format!(
-                "SELECT {} FROM payments WHERE id = ?",
+                "SELECT {} FROM payments WHERE id = $1",
                 columns::payment()
             ))
             .bind(id)
@@ -227,7 +235,7 @@ impl PaymentStore for SqliteStore {
     async fn find_payment_by_threeds_id(&self, tid: &str) -> Result<Option<Payment>, StoreError> {
         payment(
             sqlx::query_as(&format!(
-                "SELECT {} FROM payments WHERE threeds_server_trans_id = ?",
+                "SELECT {} FROM payments WHERE threeds_server_trans_id = $1",
                 columns::payment()
             ))
             .bind(tid)
@@ -244,11 +252,11 @@ impl PaymentStore for SqliteStore {
         let (before_at, before_id) = f.before.clone().unwrap_or((i64::MAX, String::new()));
         let status = f.status.map(Status::as_str);
         let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM payments WHERE merchant_id = ? \
-              AND (? IS NULL OR order_id = ?) AND (? IS NULL OR status = ?) \
-              AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?) \
-              AND (created_at < ? OR (created_at = ? AND id < ?)) \
-              ORDER BY created_at DESC, id DESC LIMIT ?",
+            "SELECT {} FROM payments WHERE merchant_id = $1 \
+              AND ($2 IS NULL OR order_id = $3) AND ($4 IS NULL OR status = $5) \
+              AND ($6 IS NULL OR created_at >= $7) AND ($8 IS NULL OR created_at < $9) \
+              AND (created_at < $10 OR (created_at = $11 AND id < $12)) \
+              ORDER BY created_at DESC, id DESC LIMIT $13",
             columns::payment()
         ))
         .bind(merchant_id)
@@ -286,7 +294,7 @@ impl PaymentStore for SqliteStore {
         }
         if let Some(card) = effects.card {
             sqlx::query(
-                "INSERT INTO card_vault (payment_id, data_enc, created_at) VALUES (?, ?, ?)",
+                "INSERT INTO card_vault (payment_id, data_enc, created_at) VALUES ($1, $2, $3)",
             )
             .bind(after.id.as_str())
             .bind(card)
@@ -324,7 +332,7 @@ impl PaymentStore for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO refunds (id, payment_id, kind, amount_minor, status, proc_return_code, \
-             host_ref, transaction_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             host_ref, transaction_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&r.id)
         .bind(&r.payment_id)
@@ -340,8 +348,8 @@ impl PaymentStore for SqliteStore {
         .await?;
         if let Some(k) = key {
             sqlx::query(
-                "UPDATE idempotency_keys SET refund_id = ? \
-                 WHERE merchant_id = ? AND key = ? AND owner = ?",
+                "UPDATE idempotency_keys SET refund_id = $1 \
+                 WHERE merchant_id = $2 AND key = $3 AND owner = $4",
             )
             .bind(&r.id)
             .bind(&k.merchant_id)
@@ -363,8 +371,8 @@ impl PaymentStore for SqliteStore {
     ) -> Result<Settle, StoreError> {
         let mut tx = self.pool.begin().await?;
         let settled = sqlx::query(
-            "UPDATE refunds SET status = ?, proc_return_code = ?, host_ref = ?, \
-             transaction_id = ?, updated_at = ? WHERE id = ? AND status = ?",
+            "UPDATE refunds SET status = $1, proc_return_code = $2, host_ref = $3, \
+             transaction_id = $4, updated_at = $5 WHERE id = $6 AND status = $7",
         )
         .bind(r.status.as_str())
         .bind(&r.proc_return_code)
@@ -394,7 +402,7 @@ impl PaymentStore for SqliteStore {
 
     async fn load_card(&self, payment_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT data_enc FROM card_vault WHERE payment_id = ?")
+            sqlx::query_scalar("SELECT data_enc FROM card_vault WHERE payment_id = $1")
                 .bind(payment_id)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -403,7 +411,7 @@ impl PaymentStore for SqliteStore {
 
     async fn attempts(&self, payment_id: &str) -> Result<Vec<Attempt>, StoreError> {
         let rows: Vec<AttemptRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM payment_attempts WHERE payment_id = ? ORDER BY number",
+            "SELECT {} FROM payment_attempts WHERE payment_id = $1 ORDER BY number",
             columns::ATTEMPT
         ))
         .bind(payment_id)
@@ -415,7 +423,7 @@ impl PaymentStore for SqliteStore {
     async fn consents(&self, payment_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT payment_id, document_kind, template_version, text_sha256, accepted_at, client_ip, \
-             user_agent, locale, document_data FROM consents WHERE payment_id = ? ORDER BY id",
+             user_agent, locale, document_data FROM consents WHERE payment_id = $1 ORDER BY id",
         )
         .bind(payment_id)
         .fetch_all(&self.pool)
@@ -423,7 +431,7 @@ impl PaymentStore for SqliteStore {
     }
 
     async fn history(&self, payment_id: &str) -> Result<Vec<HistoryRecord>, StoreError> {
-        Ok(sqlx::query_as("SELECT from_status, to_status, at FROM payment_history WHERE payment_id = ? ORDER BY id")
+        Ok(sqlx::query_as("SELECT from_status, to_status, at FROM payment_history WHERE payment_id = $1 ORDER BY id")
             .bind(payment_id)
             .fetch_all(&self.pool)
             .await?)
@@ -432,7 +440,7 @@ impl PaymentStore for SqliteStore {
     async fn record_callback_attempt(&self, a: &CallbackAttempt) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO callback_attempts (payment_id, url, attempted_at, status_code, error, latency_ms) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&a.payment_id)
         .bind(&a.url)
@@ -451,7 +459,7 @@ impl PaymentStore for SqliteStore {
     ) -> Result<Vec<CallbackAttempt>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT payment_id, url, attempted_at, status_code, error, latency_ms FROM callback_attempts \
-             WHERE payment_id = ? ORDER BY id",
+             WHERE payment_id = $1 ORDER BY id",
         )
         .bind(payment_id)
         .fetch_all(&self.pool)
@@ -460,7 +468,7 @@ impl PaymentStore for SqliteStore {
 
     async fn get_refund(&self, id: &str) -> Result<Option<RefundRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {} FROM refunds WHERE id = ?",
+            "SELECT {} FROM refunds WHERE id = $1",
             columns::REFUND
         ))
         .bind(id)
@@ -470,7 +478,7 @@ impl PaymentStore for SqliteStore {
 
     async fn refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {} FROM refunds WHERE payment_id = ? ORDER BY created_at, id",
+            "SELECT {} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id",
             columns::REFUND
         ))
         .bind(payment_id)
@@ -484,7 +492,7 @@ impl PaymentStore for SqliteStore {
         limit: i64,
     ) -> Result<Vec<RefundRecord>, StoreError> {
         Ok(sqlx::query_as(
-            &format!("SELECT {} FROM refunds WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?", columns::REFUND),
+            &format!("SELECT {} FROM refunds WHERE status = $1 AND updated_at < $2 ORDER BY updated_at LIMIT $3", columns::REFUND),
         )
         .bind(RefundStatus::Pending.as_str())
         .bind(before)
@@ -501,7 +509,7 @@ impl PaymentStore for SqliteStore {
     ) -> Result<Vec<ReversalRecord>, StoreError> {
         let pending = ReversalStatus::Pending.as_str();
         let leased = super::Leased::Reversals;
-        Ok(super::claim_due(&self.pool, leased, pending, now, lease_until, limit).await?)
+        Ok(super::claim_due(self, leased, pending, now, lease_until, limit).await?)
     }
 
     async fn record_reversal(
@@ -521,9 +529,9 @@ impl PaymentStore for SqliteStore {
             }
         };
         sqlx::query(
-            "UPDATE reversals SET status = ?, next_attempt_at = ?, lease_until = NULL, \
-             attempts = attempts + 1, proc_return_code = COALESCE(?, proc_return_code), \
-             last_error = ?, updated_at = ? WHERE id = ? AND status = ? AND lease_until IS ?",
+            "UPDATE reversals SET status = $1, next_attempt_at = $2, lease_until = NULL, \
+             attempts = attempts + 1, proc_return_code = COALESCE($3, proc_return_code), \
+             last_error = $4, updated_at = $5 WHERE id = $6 AND status = $7 AND lease_until IS NOT DISTINCT FROM $8",
         )
         .bind(status.as_str())
         .bind(next)
@@ -540,7 +548,7 @@ impl PaymentStore for SqliteStore {
 
     async fn reversals(&self, payment_id: &str) -> Result<Vec<ReversalRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {} FROM reversals WHERE payment_id = ? ORDER BY created_at",
+            "SELECT {} FROM reversals WHERE payment_id = $1 ORDER BY created_at",
             columns::REVERSAL
         ))
         .bind(payment_id)
@@ -550,7 +558,7 @@ impl PaymentStore for SqliteStore {
 
     async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT id FROM payments WHERE status IN (?, ?, ?) AND expires_at <= ? LIMIT ?",
+            "SELECT id FROM payments WHERE status IN ($1, $2, $3) AND expires_at <= $4 LIMIT $5",
         )
         .bind(Status::Created.as_str())
         .bind(Status::Challenge.as_str())
@@ -563,9 +571,9 @@ impl PaymentStore for SqliteStore {
 
     async fn interrupted(&self, moved_before: i64, limit: i64) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT id FROM payments WHERE (status IN (?, ?, ?) \
-             OR (status = ? AND rreq_received_at IS NOT NULL)) AND updated_at <= ? \
-             ORDER BY updated_at LIMIT ?",
+            "SELECT id FROM payments WHERE (status IN ($1, $2, $3) \
+             OR (status = $4 AND rreq_received_at IS NOT NULL)) AND updated_at <= $5 \
+             ORDER BY updated_at LIMIT $6",
         )
         .bind(Status::CardSubmitted.as_str())
         .bind(Status::Authenticated.as_str())
@@ -579,8 +587,8 @@ impl PaymentStore for SqliteStore {
 
     async fn order_is_paid(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM payments WHERE merchant_id = ? AND order_id = ? \
-             AND status IN (?, ?)",
+            "SELECT COUNT(*) FROM payments WHERE merchant_id = $1 AND order_id = $2 \
+             AND status IN ($3, $4)",
         )
         .bind(merchant_id)
         .bind(order_id)
@@ -598,7 +606,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_column_list_names_every_column_of_the_table_once() {
-        let store = SqliteStore::open_in_memory().await.unwrap();
+        let store = SqlStore::open_in_memory().await.unwrap();
         let mut table: Vec<String> =
             sqlx::query_scalar("SELECT name FROM pragma_table_info('payments')")
                 .fetch_all(store.pool())

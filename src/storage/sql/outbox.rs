@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 
-use super::{SqliteStore, columns};
+use super::SqlStore;
+use crate::storage::columns;
 use crate::storage::*;
 
 #[async_trait]
-impl OutboxStore for SqliteStore {
+impl OutboxStore for SqlStore {
     async fn claim_due_events(
         &self,
         now: i64,
@@ -15,7 +16,7 @@ impl OutboxStore for SqliteStore {
     ) -> Result<Vec<EventRecord>, StoreError> {
         let pending = EventStatus::Pending.as_str();
         Ok(super::claim_due(
-            &self.pool,
+            self,
             super::Leased::Events,
             pending,
             now,
@@ -34,7 +35,7 @@ impl OutboxStore for SqliteStore {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO event_attempts (event_id, attempted_at, status_code, latency_ms, error) \
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&a.event_id)
         .bind(a.attempted_at)
@@ -50,13 +51,13 @@ impl OutboxStore for SqliteStore {
             DeliveryOutcome::RetryAt(t) => (EventStatus::Pending, t, None),
             DeliveryOutcome::Dead => (EventStatus::Dead, a.attempted_at, None),
         };
-        sqlx::query("UPDATE events SET attempts = attempts + 1 WHERE id = ?")
+        sqlx::query("UPDATE events SET attempts = attempts + 1 WHERE id = $1")
             .bind(&a.event_id)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "UPDATE events SET status = ?, next_attempt_at = ?, lease_until = NULL, \
-             delivered_at = COALESCE(?, delivered_at) WHERE id = ? AND lease_until IS ?",
+            "UPDATE events SET status = $1, next_attempt_at = $2, lease_until = NULL, \
+             delivered_at = COALESCE($3, delivered_at) WHERE id = $4 AND lease_until IS NOT DISTINCT FROM $5",
         )
         .bind(status.as_str())
         .bind(next)
@@ -76,10 +77,10 @@ impl OutboxStore for SqliteStore {
     ) -> Result<Vec<EventRecord>, StoreError> {
         let (before_at, before_id) = f.before.clone().unwrap_or((i64::MAX, String::new()));
         Ok(sqlx::query_as(
-            &format!("SELECT {} FROM events WHERE merchant_id = ? \
-              AND (? IS NULL OR payment_id = ?) AND (? IS NULL OR status = ?) AND (? IS NULL OR type = ?) \
-              AND (created_at < ? OR (created_at = ? AND id < ?)) \
-              ORDER BY created_at DESC, id DESC LIMIT ?",
+            &format!("SELECT {} FROM events WHERE merchant_id = $1 \
+              AND ($2 IS NULL OR payment_id = $3) AND ($4 IS NULL OR status = $5) AND ($6 IS NULL OR type = $7) \
+              AND (created_at < $8 OR (created_at = $9 AND id < $10)) \
+              ORDER BY created_at DESC, id DESC LIMIT $11",
             columns::EVENT
         ))
         .bind(merchant_id)
@@ -99,7 +100,7 @@ impl OutboxStore for SqliteStore {
 
     async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {} FROM events WHERE id = ?",
+            "SELECT {} FROM events WHERE id = $1",
             columns::EVENT
         ))
         .bind(id)
@@ -110,7 +111,7 @@ impl OutboxStore for SqliteStore {
     async fn event_attempts(&self, event_id: &str) -> Result<Vec<EventAttempt>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT event_id, attempted_at, status_code, latency_ms, error FROM event_attempts \
-             WHERE event_id = ? ORDER BY id",
+             WHERE event_id = $1 ORDER BY id",
         )
         .bind(event_id)
         .fetch_all(&self.pool)
@@ -119,8 +120,8 @@ impl OutboxStore for SqliteStore {
 
     async fn resend_event(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         Ok(sqlx::query(
-            "UPDATE events SET status = ?, next_attempt_at = ?, lease_until = NULL \
-             WHERE id = ? AND url IS NOT NULL",
+            "UPDATE events SET status = $1, next_attempt_at = $2, lease_until = NULL \
+             WHERE id = $3 AND url IS NOT NULL",
         )
         .bind(EventStatus::Pending.as_str())
         .bind(now)

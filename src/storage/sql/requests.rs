@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::SqliteStore;
+use super::SqlStore;
 use crate::storage::*;
 
 /// An Idempotency-Key as stored.
@@ -41,7 +41,7 @@ impl KeyRow {
 }
 
 #[async_trait]
-impl RequestStore for SqliteStore {
+impl RequestStore for SqlStore {
     async fn remember_nonce(
         &self,
         merchant_id: &str,
@@ -49,7 +49,8 @@ impl RequestStore for SqliteStore {
         at: i64,
     ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO nonces (merchant_id, nonce, seen_at) VALUES (?, ?, ?)",
+            "INSERT INTO nonces (merchant_id, nonce, seen_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(merchant_id)
         .bind(nonce)
@@ -61,7 +62,7 @@ impl RequestStore for SqliteStore {
     }
 
     async fn forget_nonces(&self, before: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM nonces WHERE seen_at < ?")
+        Ok(sqlx::query("DELETE FROM nonces WHERE seen_at < $1")
             .bind(before)
             .execute(&self.pool)
             .await?
@@ -81,8 +82,8 @@ impl RequestStore for SqliteStore {
         // Take over an entry whose request died while in flight before it started anything
         // to keep: one that reserved a refund or void answers with it instead.
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE merchant_id = ? AND key = ? AND state = ? \
-             AND refund_id IS NULL AND created_at < ?",
+            "DELETE FROM idempotency_keys WHERE merchant_id = $1 AND key = $2 AND state = $3 \
+             AND refund_id IS NULL AND created_at < $4",
         )
         .bind(merchant_id)
         .bind(key)
@@ -91,8 +92,9 @@ impl RequestStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO idempotency_keys \
-             (merchant_id, key, request_hash, owner, state, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO idempotency_keys \
+             (merchant_id, key, request_hash, owner, state, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(merchant_id)
         .bind(key)
@@ -109,7 +111,7 @@ impl RequestStore for SqliteStore {
         } else {
             let row: KeyRow = sqlx::query_as(
                 "SELECT request_hash, state, response_status, response_body, created_at, refund_id \
-                 FROM idempotency_keys WHERE merchant_id = ? AND key = ?",
+                 FROM idempotency_keys WHERE merchant_id = $1 AND key = $2",
             )
             .bind(merchant_id)
             .bind(key)
@@ -130,8 +132,8 @@ impl RequestStore for SqliteStore {
         body: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE idempotency_keys SET state = ?, response_status = ?, response_body = ? \
-             WHERE merchant_id = ? AND key = ? AND owner = ?",
+            "UPDATE idempotency_keys SET state = $1, response_status = $2, response_body = $3 \
+             WHERE merchant_id = $4 AND key = $5 AND owner = $6",
         )
         .bind(KeyState::Done.as_str())
         .bind(i64::from(status))
@@ -152,8 +154,8 @@ impl RequestStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE merchant_id = ? AND key = ? AND owner = ? \
-             AND state = ? AND refund_id IS NULL",
+            "DELETE FROM idempotency_keys WHERE merchant_id = $1 AND key = $2 AND owner = $3 \
+             AND state = $4 AND refund_id IS NULL",
         )
         .bind(merchant_id)
         .bind(key)
@@ -162,8 +164,8 @@ impl RequestStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE idempotency_keys SET state = ? WHERE merchant_id = ? AND key = ? \
-             AND owner = ? AND state = ? AND refund_id IS NOT NULL",
+            "UPDATE idempotency_keys SET state = $1 WHERE merchant_id = $2 AND key = $3 \
+             AND owner = $4 AND state = $5 AND refund_id IS NOT NULL",
         )
         .bind(KeyState::Refund.as_str())
         .bind(merchant_id)
@@ -185,8 +187,8 @@ impl RequestStore for SqliteStore {
         body: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE idempotency_keys SET state = ?, response_status = ?, response_body = ? \
-             WHERE merchant_id = ? AND key = ? AND refund_id = ? AND state != ?",
+            "UPDATE idempotency_keys SET state = $1, response_status = $2, response_body = $3 \
+             WHERE merchant_id = $4 AND key = $5 AND refund_id = $6 AND state != $7",
         )
         .bind(KeyState::Done.as_str())
         .bind(i64::from(status))
@@ -202,7 +204,7 @@ impl RequestStore for SqliteStore {
 
     async fn idempotency_forget(&self, before: i64) -> Result<u64, StoreError> {
         Ok(
-            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
                 .bind(before)
                 .execute(&self.pool)
                 .await?
@@ -212,21 +214,23 @@ impl RequestStore for SqliteStore {
 }
 
 #[async_trait]
-impl SecurityStore for SqliteStore {
+impl SecurityStore for SqlStore {
     async fn record_security_event(&self, e: &SecurityEvent) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO security_events (kind, subject, detail, at) VALUES (?, ?, ?, ?)")
-            .bind(&e.kind)
-            .bind(&e.subject)
-            .bind(&e.detail)
-            .bind(e.at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO security_events (kind, subject, detail, at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&e.kind)
+        .bind(&e.subject)
+        .bind(&e.detail)
+        .bind(e.at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     async fn security_events(&self, limit: i64) -> Result<Vec<SecurityEvent>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT kind, subject, detail, at FROM security_events ORDER BY id DESC LIMIT ?",
+            "SELECT kind, subject, detail, at FROM security_events ORDER BY id DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -235,8 +239,8 @@ impl SecurityStore for SqliteStore {
 
     async fn guard_count(&self, key: &str, window_start: i64, n: u32) -> Result<u32, StoreError> {
         let count: i64 = sqlx::query_scalar(
-            "INSERT INTO guard_counters (key, window_start, count) VALUES (?, ?, ?) \
-             ON CONFLICT (key, window_start) DO UPDATE SET count = count + excluded.count \
+            "INSERT INTO guard_counters (key, window_start, count) VALUES ($1, $2, $3) \
+             ON CONFLICT (key, window_start) DO UPDATE SET count = guard_counters.count + excluded.count \
              RETURNING count",
         )
         .bind(key)
@@ -249,8 +253,9 @@ impl SecurityStore for SqliteStore {
 
     async fn guard_block(&self, key: &str, until: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO guard_blocks (key, until) VALUES (?, ?) \
-             ON CONFLICT (key) DO UPDATE SET until = MAX(until, excluded.until)",
+            "INSERT INTO guard_blocks (key, until) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET until = CASE WHEN excluded.until > guard_blocks.until \
+             THEN excluded.until ELSE guard_blocks.until END",
         )
         .bind(key)
         .bind(until)
@@ -261,7 +266,7 @@ impl SecurityStore for SqliteStore {
 
     async fn guard_blocked(&self, key: &str, now: i64) -> Result<Option<i64>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT until FROM guard_blocks WHERE key = ? AND until > ?")
+            sqlx::query_scalar("SELECT until FROM guard_blocks WHERE key = $1 AND until > $2")
                 .bind(key)
                 .bind(now)
                 .fetch_optional(&self.pool)
@@ -271,21 +276,21 @@ impl SecurityStore for SqliteStore {
 
     async fn guard_lift(&self, key: &str, now: i64) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let lifted = sqlx::query("DELETE FROM guard_blocks WHERE key = ? AND until > ?")
+        let lifted = sqlx::query("DELETE FROM guard_blocks WHERE key = $1 AND until > $2")
             .bind(key)
             .bind(now)
             .execute(&mut *tx)
             .await?
             .rows_affected()
             > 0;
-        sqlx::query("DELETE FROM guard_blocks WHERE key = ?")
+        sqlx::query("DELETE FROM guard_blocks WHERE key = $1")
             .bind(key)
             .execute(&mut *tx)
             .await?;
         // The counts go too, or the next decline would block again at once. `key:` prefixes
         // are compared as text, not LIKE patterns.
         let prefix = format!("{key}:");
-        sqlx::query("DELETE FROM guard_counters WHERE key = ? OR substr(key, 1, length(?)) = ?")
+        sqlx::query("DELETE FROM guard_counters WHERE key = $1 OR substr(key, 1, length($2)) = $3")
             .bind(key)
             .bind(&prefix)
             .bind(&prefix)
@@ -297,7 +302,7 @@ impl SecurityStore for SqliteStore {
 
     async fn guard_blocks(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT key, until FROM guard_blocks WHERE until > ? ORDER BY until DESC, key",
+            "SELECT key, until FROM guard_blocks WHERE until > $1 ORDER BY until DESC, key",
         )
         .bind(now)
         .fetch_all(&self.pool)
@@ -305,12 +310,12 @@ impl SecurityStore for SqliteStore {
     }
 
     async fn guard_forget(&self, before: i64) -> Result<u64, StoreError> {
-        let counts = sqlx::query("DELETE FROM guard_counters WHERE window_start < ?")
+        let counts = sqlx::query("DELETE FROM guard_counters WHERE window_start < $1")
             .bind(before)
             .execute(&self.pool)
             .await?
             .rows_affected();
-        let blocks = sqlx::query("DELETE FROM guard_blocks WHERE until <= ?")
+        let blocks = sqlx::query("DELETE FROM guard_blocks WHERE until <= $1")
             .bind(before)
             .execute(&self.pool)
             .await?

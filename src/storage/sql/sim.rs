@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::SqliteStore;
+use super::SqlStore;
 use crate::simstore::{SimRecord, SimStore, SimStoreError};
 
 fn err(e: sqlx::Error) -> SimStoreError {
@@ -31,10 +31,11 @@ impl From<Row> for SimRecord {
 }
 
 #[async_trait]
-impl SimStore for SqliteStore {
+impl SimStore for SqlStore {
     async fn sim_insert(&self, r: &SimRecord) -> Result<bool, SimStoreError> {
         let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO sim_records (kind, key, tag, value, at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO sim_records (kind, key, tag, value, at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(&r.kind)
         .bind(&r.key)
@@ -50,7 +51,7 @@ impl SimStore for SqliteStore {
 
     async fn sim_get(&self, kind: &str, key: &str) -> Result<Option<SimRecord>, SimStoreError> {
         let row: Option<Row> = sqlx::query_as(
-            "SELECT kind, key, tag, value, at FROM sim_records WHERE kind = ? AND key = ?",
+            "SELECT kind, key, tag, value, at FROM sim_records WHERE kind = $1 AND key = $2",
         )
         .bind(kind)
         .bind(key)
@@ -69,7 +70,7 @@ impl SimStore for SqliteStore {
         at: i64,
     ) -> Result<bool, SimStoreError> {
         let done = sqlx::query(
-            "UPDATE sim_records SET value = ?, at = ? WHERE kind = ? AND key = ? AND value = ?",
+            "UPDATE sim_records SET value = $1, at = $2 WHERE kind = $3 AND key = $4 AND value = $5",
         )
         .bind(value)
         .bind(at)
@@ -91,7 +92,7 @@ impl SimStore for SqliteStore {
     ) -> Result<Vec<SimRecord>, SimStoreError> {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT kind, key, tag, value, at FROM sim_records \
-             WHERE kind = ? AND (? IS NULL OR tag = ?) ORDER BY seq DESC LIMIT ?",
+             WHERE kind = $1 AND ($2 IS NULL OR tag = $3) ORDER BY seq DESC LIMIT $4",
         )
         .bind(kind)
         .bind(tag)
@@ -105,7 +106,7 @@ impl SimStore for SqliteStore {
 
     async fn sim_forget(&self, kind: &str, before: i64) -> Result<u64, SimStoreError> {
         Ok(
-            sqlx::query("DELETE FROM sim_records WHERE kind = ? AND at < ?")
+            sqlx::query("DELETE FROM sim_records WHERE kind = $1 AND at < $2")
                 .bind(kind)
                 .bind(before)
                 .execute(&self.pool)

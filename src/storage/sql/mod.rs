@@ -1,0 +1,313 @@
+//! The SQL store: one implementation of every storage trait over sqlx's `Any` driver, for
+//! both backends. SQLite is the embedded default (one file under the data folder, or memory
+//! for tests: WAL journal, foreign keys on, deleted content overwritten); PostgreSQL serves
+//! several instances. Every statement is written once, in SQL both understand: `$1`-style
+//! parameters (SQLite reads `$N` as the N-th argument), `ON CONFLICT`, `IS NOT DISTINCT FROM`;
+//! the one PostgreSQL-only clause (`FOR UPDATE SKIP LOCKED`) is added by `Backend`.
+//!
+//! Times are integer Unix milliseconds and money integer minor units in both (`BIGINT` on
+//! PostgreSQL). Each backend has its own migrations folder; the migrator ignores versions it
+//! does not know, so an older instance keeps serving while a newer one has migrated (the
+//! migrations add before they remove).
+
+mod merchants;
+mod outbox;
+mod payments;
+mod requests;
+mod sim;
+
+use std::{str::FromStr, sync::Once, time::Duration};
+
+use sqlx::{
+    Any, AnyPool, Transaction,
+    any::AnyPoolOptions,
+    migrate::Migrator,
+    postgres::PgConnectOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use super::{EventRecord, SessionStore, StoreError, columns};
+
+/// Which database a store speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// What a claim of rows adds to its `SELECT … FOR` part: PostgreSQL locks the rows it
+    /// claims and skips those another instance is claiming; SQLite has one writer anyway.
+    fn skip_locked(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    /// Where the browser sessions go (tower-sessions takes a concrete pool).
+    sessions: SessionStore,
+}
+
+fn install_drivers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+/// SQLite's settings, run on every connection.
+const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+     PRAGMA secure_delete = ON; PRAGMA synchronous = NORMAL;";
+
+impl SqlStore {
+    /// Opens the SQLite file at `path` (created if needed) and brings its schema up to date.
+    pub async fn open_sqlite(path: &std::path::Path) -> Result<Self, StoreError> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        // WAL is a property of the file: set once, before the pool opens it.
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let sessions_pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options.busy_timeout(Duration::from_secs(10)))
+            .await?;
+        Self::sqlite(&url, 8, sessions_pool).await
+    }
+
+    /// A private SQLite database in memory (tests of the core and of the storage contract).
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        // A named in-memory database lives as long as one connection to it is open. The
+        // sessions' pool holds one for good (no idle timeout, no lifetime): a connection the
+        // main pool closes and reopens (after a cancelled query, say) finds the same tables,
+        // not an empty database of its own.
+        let name = format!(
+            "file:kapi-{}?mode=memory&cache=shared",
+            crate::domain::ids::random_token(12)
+        );
+        let sessions_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(SqliteConnectOptions::from_str(&format!("sqlite:{name}"))?)
+            .await?;
+        Self::sqlite(&format!("sqlite:{name}"), 1, sessions_pool).await
+    }
+
+    async fn sqlite(
+        url: &str,
+        max: u32,
+        sessions_pool: sqlx::SqlitePool,
+    ) -> Result<Self, StoreError> {
+        install_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(conn, SQLITE_PRAGMAS).await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        migrate(&SQLITE_MIGRATIONS, &pool).await?;
+        let sessions = tower_sessions_sqlx_store::SqliteStore::new(sessions_pool);
+        sessions
+            .migrate()
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("session table: {e}")))?;
+        Ok(Self {
+            pool,
+            backend: Backend::Sqlite,
+            sessions: SessionStore::new(sessions),
+        })
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://USER@HOST:PORT/DB`, with
+    /// `?options=-c search_path=…` for a schema of its own) and brings its schema up to date.
+    pub async fn open_postgres(url: &str, max: u32) -> Result<Self, StoreError> {
+        install_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        migrate(&POSTGRES_MIGRATIONS, &pool).await?;
+        // The sessions' table is one of Kapı's own (see the migration), in the same schema.
+        let options = PgConnectOptions::from_str(url)?;
+        let sessions_pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(max.clamp(1, 4))
+            .connect_with(options)
+            .await?;
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&sessions_pool)
+            .await?;
+        let sessions = tower_sessions_sqlx_store::PostgresStore::new(sessions_pool)
+            .with_schema_name(&schema)
+            .and_then(|s| s.with_table_name("sessions"))
+            .map_err(StoreError::Corrupt)?;
+        Ok(Self {
+            pool,
+            backend: Backend::Postgres,
+            sessions: SessionStore::new(sessions),
+        })
+    }
+
+    /// The browser sessions' store, beside this database.
+    pub fn session_store(&self) -> SessionStore {
+        self.sessions.clone()
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// For tests that look at the database directly.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Applies the migrations this build knows. Versions it does not know (a newer instance
+/// migrated the shared database first) are left alone: migrations add before they remove, so
+/// both versions work on the schema in between.
+async fn migrate(migrations: &Migrator, pool: &AnyPool) -> Result<(), StoreError> {
+    let mut migrator = Migrator {
+        migrations: migrations.migrations.clone(),
+        ..Migrator::DEFAULT
+    };
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+async fn insert_event(tx: &mut Transaction<'_, Any>, e: &EventRecord) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO events (id, merchant_id, payment_id, type, payload, url, status, attempts, \
+         next_attempt_at, lease_until, created_at, delivered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&e.id)
+    .bind(&e.merchant_id)
+    .bind(&e.payment_id)
+    .bind(&e.kind)
+    .bind(&e.payload)
+    .bind(&e.url)
+    .bind(e.status.as_str())
+    .bind(e.attempts)
+    .bind(e.next_attempt_at)
+    .bind(e.lease_until)
+    .bind(e.created_at)
+    .bind(e.delivered_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Tables whose rows are retried by workers under a lease: the outbox and the reversals.
+#[derive(Debug, Clone, Copy)]
+enum Leased {
+    Events,
+    Reversals,
+}
+
+impl Leased {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Events => "events",
+            Self::Reversals => "reversals",
+        }
+    }
+
+    fn columns(self) -> &'static str {
+        match self {
+            Self::Events => columns::EVENT,
+            Self::Reversals => columns::REVERSAL,
+        }
+    }
+}
+
+/// Leases up to `limit` rows of `leased` that are `pending`, due by `now` and not leased (or
+/// whose lease ran out) until `lease_until`, and returns them. One statement claims and
+/// returns, so two workers never hold the same row. A read comes first: workers poll often and
+/// most polls find nothing, and a write lock on every poll would starve other writers (the
+/// CLI, another instance).
+async fn claim_due<T>(
+    store: &SqlStore,
+    leased: Leased,
+    pending: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let (table, cols) = (leased.table(), leased.columns());
+    let count: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM {table} WHERE status = $1 AND next_attempt_at <= $2 \
+         AND (lease_until IS NULL OR lease_until <= $2)"
+    ))
+    .bind(pending)
+    .bind(now)
+    .fetch_one(&store.pool)
+    .await?;
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let lock = store.backend.skip_locked();
+    sqlx::query_as(&format!(
+        "UPDATE {table} SET lease_until = $1 WHERE id IN ( \
+           SELECT id FROM {table} WHERE status = $2 AND next_attempt_at <= $3 \
+           AND (lease_until IS NULL OR lease_until <= $3) ORDER BY next_attempt_at LIMIT $4{lock}) \
+         RETURNING {cols}"
+    ))
+    .bind(lease_until)
+    .bind(pending)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&store.pool)
+    .await
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_column_list_names_its_tables_columns() {
+        let store = SqlStore::open_in_memory().await.unwrap();
+        for (table, list) in [
+            ("merchants", columns::MERCHANT),
+            ("refunds", columns::REFUND),
+            ("reversals", columns::REVERSAL),
+            ("events", columns::EVENT),
+            ("payment_attempts", columns::ATTEMPT),
+            ("payments", columns::payment()),
+        ] {
+            let mut have: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                    .fetch_all(store.pool())
+                    .await
+                    .unwrap();
+            have.sort();
+            let mut listed: Vec<String> = list.split(", ").map(str::to_owned).collect();
+            listed.sort();
+            assert_eq!(listed, have, "{table}");
+        }
+    }
+}
