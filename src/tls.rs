@@ -1,7 +1,7 @@
 //! TLS: Kapı terminates HTTPS itself with rustls. Certificates come from PEM files and reload
 //! without dropping connections (on SIGHUP, or when the files change); `--demo` without files
 //! makes a self-signed certificate for localhost; plain HTTP is only for loopback and only
-//! when asked for.
+//! when asked for, or behind trusted proxies that terminate TLS (`--plain-http-behind-proxy`).
 
 use std::{
     path::{Path, PathBuf},
@@ -33,6 +33,26 @@ pub fn mode(settings: &Settings, listen_is_loopback: bool) -> anyhow::Result<Mod
             key: key.clone(),
             self_signed_pem: None,
         });
+    }
+    if s.plain_http_behind_proxy {
+        anyhow::ensure!(
+            !s.trusted_proxies.is_empty(),
+            "--plain-http-behind-proxy needs server.trusted_proxies: plain HTTP on a non-loopback \
+             address is only for a reverse proxy that terminates TLS (see DEPLOYMENT.md)"
+        );
+        anyhow::ensure!(
+            s.public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
+            "--plain-http-behind-proxy needs an https:// --public-url: the proxy's address, \
+             which browsers and the ACS use"
+        );
+        tracing::warn!(
+            trusted_proxies = ?s.trusted_proxies,
+            "serving plain HTTP behind a TLS-terminating proxy: anyone who can reach this port \
+             directly bypasses TLS; keep it on a private network"
+        );
+        return Ok(Mode::PlainHttp);
     }
     if s.allow_plain_http {
         anyhow::ensure!(

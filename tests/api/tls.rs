@@ -133,6 +133,61 @@ async fn plain_http_needs_the_flag_and_loopback() {
     assert!(Application::build(s).await.is_ok());
 }
 
+/// Behind a proxy that terminates TLS on another host, Kapı may serve plain HTTP on any address,
+/// but only when it is told whose `X-Forwarded-For` to believe and which https:// address
+/// browsers use.
+#[tokio::test]
+async fn plain_http_behind_a_proxy_needs_trusted_proxies_and_an_https_public_url() {
+    kapi::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let base = || {
+        let mut s = settings(dir.path());
+        s.server.plain_http_behind_proxy = true;
+        s.server.listen = "0.0.0.0:0".into();
+        s.simulators.enabled = false;
+        s.threeds.acs_base_url = Some("https://acs.example".into());
+        s.acquirer.base_url = Some("https://bank.example".into());
+        s
+    };
+    let mut s = base();
+    s.server.public_url = Some("https://pay.example".into());
+    let err = Application::build(s)
+        .await
+        .err()
+        .expect("refused without proxies");
+    assert!(
+        format!("{err:#}").contains("needs server.trusted_proxies"),
+        "{err:#}"
+    );
+
+    let mut s = base();
+    s.server.trusted_proxies = vec!["10.0.0.0/8".into()];
+    let err = Application::build(s)
+        .await
+        .err()
+        .expect("refused without a public URL");
+    assert!(
+        format!("{err:#}").contains("https:// --public-url"),
+        "{err:#}"
+    );
+
+    let mut s = base();
+    s.server.trusted_proxies = vec!["10.0.0.0/8".into()];
+    s.server.public_url = Some("http://pay.example".into());
+    assert!(
+        Application::build(s).await.is_err(),
+        "an http:// public URL is refused"
+    );
+
+    let mut s = base();
+    s.server.trusted_proxies = vec!["10.0.0.0/8".into()];
+    s.server.public_url = Some("https://pay.example".into());
+    let app = Application::build(s)
+        .await
+        .expect("served behind the proxy");
+    assert_eq!(app.public_url, "https://pay.example");
+}
+
 #[tokio::test]
 async fn demo_serves_https_with_a_self_signed_certificate_end_to_end() {
     kapi::install_crypto_provider();
@@ -249,7 +304,11 @@ async fn sighup_reloads_the_certificate_of_the_real_binary() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kapi"));
+    if let Some(url) = crate::helpers::fresh_database_url().await {
+        command.env("KAPI__DATABASE__URL", url);
+    }
+    let mut child = command
         .args([
             "serve",
             "--listen",
