@@ -17,6 +17,7 @@ mod branding;
 mod browser;
 mod card_page;
 mod cli;
+mod cluster;
 mod crash;
 mod demo;
 mod installments;
