@@ -176,7 +176,7 @@ pub async fn list(
     let rows = state
         .storage
         .payments
-        .list_payments(&merchant.id, &filter)
+        .list_payments(Some(&merchant.id), &filter)
         .await?;
     let (rows, next_cursor) = page(rows, limit, |p| (p.created_at, p.id.as_str()));
     // An order has a handful of attempts: asked by order, each comes with its refunds and

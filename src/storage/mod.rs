@@ -89,12 +89,17 @@ pub trait PaymentStore: Send + Sync + 'static {
         &self,
         threeds_server_trans_id: &str,
     ) -> Result<Option<Payment>, StoreError>;
-    /// A merchant's payments, newest first, by keyset.
+    /// A merchant's payments (every merchant's with `None`: the operator), newest first, by
+    /// keyset.
     async fn list_payments(
         &self,
-        merchant_id: &str,
+        merchant_id: Option<&str>,
         filter: &PaymentFilter,
     ) -> Result<Vec<Payment>, StoreError>;
+    /// How many payments are in a status between card submit and a final status
+    /// (`card_submitted`, `authenticated`, `authorising`) and last moved at or before
+    /// `moved_before`.
+    async fn count_in_between(&self, moved_before: i64) -> Result<i64, StoreError>;
     /// Whether one of the order's payments is being authorised or was approved.
     async fn order_is_paid(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError>;
     /// Ids of payments waiting for the shopper (`created`, `challenge`, `awaiting_retry`) whose
@@ -303,6 +308,35 @@ pub trait OutboxStore: Send + Sync + 'static {
     async fn event_attempts(&self, event_id: &str) -> Result<Vec<EventAttempt>, StoreError>;
     /// Queues an event for delivery again now; `false` when it has no endpoint or is unknown.
     async fn resend_event(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// The events waiting for delivery, and when the oldest of those due by `now` fell due.
+    async fn backlog(&self, now: i64) -> Result<(i64, Option<i64>), StoreError>;
+}
+
+/// Whether the database is there and as this build expects it.
+#[async_trait]
+pub trait HealthStore: Send + Sync + 'static {
+    /// One round trip to the database.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// The migrations this build knows that the database has not applied: (version, name).
+    async fn pending_migrations(&self) -> Result<Vec<(i64, String)>, StoreError>;
+    /// The connection pool right now.
+    fn pool_usage(&self) -> PoolUsage;
+}
+
+/// Connections of a pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// How a command opens the data: a server and the commands that change data migrate the
+/// schema first; read-only commands (and `kapi migrate --check`) never write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadWrite,
+    ReadOnly,
 }
 
 /// What requests leave behind: Idempotency-Keys and the nonces of signed forms.
@@ -387,6 +421,7 @@ pub trait Store:
     + OutboxStore
     + RequestStore
     + SecurityStore
+    + HealthStore
     + crate::simstore::SimStore
 {
 }
@@ -398,9 +433,13 @@ impl<T> Store for T where
         + OutboxStore
         + RequestStore
         + SecurityStore
+        + HealthStore
         + crate::simstore::SimStore
 {
 }
+
+/// The SQLite database's file in the data folder.
+pub const SQLITE_FILE: &str = "kapi.db";
 
 /// An opened backend, seen through each of its traits.
 #[derive(Clone)]
@@ -412,6 +451,7 @@ pub struct Storage {
     pub requests: Arc<dyn RequestStore>,
     pub security: Arc<dyn SecurityStore>,
     pub sim: Arc<dyn crate::simstore::SimStore>,
+    pub health: Arc<dyn HealthStore>,
     /// The browser sessions, for tower-sessions.
     pub sessions: SessionStore,
     /// Several instances may share this store (PostgreSQL): whatever limits requests must
@@ -429,7 +469,8 @@ impl Storage {
             outbox: backend.clone(),
             requests: backend.clone(),
             security: backend.clone(),
-            sim: backend,
+            sim: backend.clone(),
+            health: backend,
             sessions,
             shared: false,
         }
@@ -438,12 +479,24 @@ impl Storage {
     /// Opens the data of `settings`: PostgreSQL at `database.url` when it is set, else SQLite
     /// under the data folder; its schema brought up to date.
     pub async fn open(settings: &crate::config::Settings) -> Result<Self, StoreError> {
+        Self::open_with(settings, Access::ReadWrite).await
+    }
+
+    /// As `open`; with `Access::ReadOnly` nothing is written, the schema is left as it is,
+    /// and a SQLite database that does not exist is not created.
+    pub async fn open_with(
+        settings: &crate::config::Settings,
+        access: Access,
+    ) -> Result<Self, StoreError> {
         let store = match settings.database.url.as_ref() {
             Some(url) => {
                 let url = secrecy::ExposeSecret::expose_secret(url);
-                sql::SqlStore::open_postgres(url, settings.database.max_connections).await?
+                sql::SqlStore::open_postgres(url, settings.database.max_connections, access).await?
             }
-            None => sql::SqlStore::open_sqlite(&settings.server.data_dir.join("kapi.db")).await?,
+            None => {
+                sql::SqlStore::open_sqlite(&settings.server.data_dir.join(SQLITE_FILE), access)
+                    .await?
+            }
         };
         Ok(Self::from_store(store))
     }

@@ -50,6 +50,8 @@ macro_rules! suite {
             security_events_read_newest_first,
             the_guard_counts_blocks_and_lifts,
             the_simulators_records_are_compare_and_set,
+            the_operator_sees_every_merchant_and_what_is_waiting,
+            the_store_reports_its_health,
         );
     };
     (@tests $fresh:expr; $($name:ident),* $(,)?) => {
@@ -538,7 +540,11 @@ pub async fn payments_page_by_keyset_newest_first(s: &Storage) {
         ..PaymentFilter::default()
     };
     loop {
-        let page = s.payments.list_payments("mrc_a", &filter).await.unwrap();
+        let page = s
+            .payments
+            .list_payments(Some("mrc_a"), &filter)
+            .await
+            .unwrap();
         if page.is_empty() {
             break;
         }
@@ -556,7 +562,7 @@ pub async fn payments_page_by_keyset_newest_first(s: &Storage) {
     };
     assert_eq!(
         s.payments
-            .list_payments("mrc_a", &by_order)
+            .list_payments(Some("mrc_a"), &by_order)
             .await
             .unwrap()
             .len(),
@@ -570,7 +576,7 @@ pub async fn payments_page_by_keyset_newest_first(s: &Storage) {
     };
     assert_eq!(
         s.payments
-            .list_payments("mrc_a", &window)
+            .list_payments(Some("mrc_a"), &window)
             .await
             .unwrap()
             .len(),
@@ -583,7 +589,7 @@ pub async fn payments_page_by_keyset_newest_first(s: &Storage) {
     };
     assert!(
         s.payments
-            .list_payments("mrc_a", &approved)
+            .list_payments(Some("mrc_a"), &approved)
             .await
             .unwrap()
             .is_empty()
@@ -1842,9 +1848,63 @@ async fn postgres_store() -> Option<Storage> {
         .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let store = kapi::storage::sql::SqlStore::open_postgres(&url, 4)
-        .await
-        .unwrap();
+    let store =
+        kapi::storage::sql::SqlStore::open_postgres(&url, 4, kapi::storage::Access::ReadWrite)
+            .await
+            .unwrap();
     assert_eq!(store.backend(), kapi::storage::sql::Backend::Postgres);
     Some(Storage::from_store(store))
+}
+
+pub async fn the_operator_sees_every_merchant_and_what_is_waiting(s: &Storage) {
+    with_merchants(s).await;
+    stored(s, created("mrc_a", "ORD-1", T0), &[]).await;
+    let b = stored(s, created("mrc_b", "ORD-1", T0 + 1), &[submit]).await;
+    let all = PaymentFilter {
+        limit: 10,
+        ..PaymentFilter::default()
+    };
+    assert_eq!(s.payments.list_payments(None, &all).await.unwrap().len(), 2);
+    assert_eq!(
+        s.payments
+            .list_payments(Some("mrc_b"), &all)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // In between: `b` since its submit (T0 + 2); `created` is not in between.
+    assert_eq!(s.payments.count_in_between(T0 + 10).await.unwrap(), 1);
+    assert_eq!(
+        s.payments.count_in_between(b.updated_at - 1).await.unwrap(),
+        0
+    );
+    // The outbox: one event due since T0 + 5, one due later, one delivered.
+    assert_eq!(s.outbox.backlog(T0).await.unwrap(), (0, None));
+    let p = stored(s, created("mrc_a", "ORD-2", T0), &[]).await;
+    save_with_event(
+        s,
+        &p,
+        event(&p, "evt_due", T0 + 5, Some("https://m.example/h")),
+    )
+    .await;
+    let q = stored(s, created("mrc_a", "ORD-3", T0), &[]).await;
+    save_with_event(
+        s,
+        &q,
+        event(&q, "evt_later", T0 + 50, Some("https://m.example/h")),
+    )
+    .await;
+    assert_eq!(s.outbox.backlog(T0 + 10).await.unwrap(), (2, Some(T0 + 5)));
+    assert_eq!(s.outbox.backlog(T0).await.unwrap(), (2, None));
+}
+
+pub async fn the_store_reports_its_health(s: &Storage) {
+    s.health.ping().await.unwrap();
+    assert_eq!(s.health.pending_migrations().await.unwrap(), vec![]);
+    let pool = s.health.pool_usage();
+    assert!(
+        pool.max >= 1 && pool.in_use + pool.idle <= pool.max,
+        "{pool:?}"
+    );
 }

@@ -26,7 +26,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::{EventRecord, SessionStore, StoreError, columns};
+use super::{Access, EventRecord, SessionStore, StoreError, columns};
 
 /// Which database a store speaks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,20 +67,31 @@ const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10
      PRAGMA secure_delete = ON; PRAGMA synchronous = NORMAL;";
 
 impl SqlStore {
-    /// Opens the SQLite file at `path` (created if needed) and brings its schema up to date.
-    pub async fn open_sqlite(path: &std::path::Path) -> Result<Self, StoreError> {
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        // WAL is a property of the file: set once, before the pool opens it.
+    /// Opens the SQLite file at `path` (created if needed) and brings its schema up to date;
+    /// read-only, opens an existing file without writing to it.
+    pub async fn open_sqlite(path: &std::path::Path, access: Access) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal);
+            .busy_timeout(Duration::from_secs(10));
+        let (url, options) = match access {
+            // WAL is a property of the file: set once, before the pool opens it.
+            Access::ReadWrite => (
+                format!("sqlite://{}?mode=rwc", path.display()),
+                options
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal),
+            ),
+            Access::ReadOnly => (
+                format!("sqlite://{}?mode=ro", path.display()),
+                options.read_only(true),
+            ),
+        };
         let sessions_pool = SqlitePoolOptions::new()
             .max_connections(2)
-            .connect_with(options.busy_timeout(Duration::from_secs(10)))
+            .connect_with(options)
             .await?;
-        Self::sqlite(&url, 8, sessions_pool).await
+        Self::sqlite(&url, 8, sessions_pool, access).await
     }
 
     /// A private SQLite database in memory (tests of the core and of the storage contract).
@@ -100,13 +111,20 @@ impl SqlStore {
             .max_lifetime(None)
             .connect_with(SqliteConnectOptions::from_str(&format!("sqlite:{name}"))?)
             .await?;
-        Self::sqlite(&format!("sqlite:{name}"), 1, sessions_pool).await
+        Self::sqlite(
+            &format!("sqlite:{name}"),
+            1,
+            sessions_pool,
+            Access::ReadWrite,
+        )
+        .await
     }
 
     async fn sqlite(
         url: &str,
         max: u32,
         sessions_pool: sqlx::SqlitePool,
+        access: Access,
     ) -> Result<Self, StoreError> {
         install_drivers();
         let pool = AnyPoolOptions::new()
@@ -121,12 +139,14 @@ impl SqlStore {
             })
             .connect(url)
             .await?;
-        migrate(&SQLITE_MIGRATIONS, &pool).await?;
         let sessions = tower_sessions_sqlx_store::SqliteStore::new(sessions_pool);
-        sessions
-            .migrate()
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("session table: {e}")))?;
+        if access == Access::ReadWrite {
+            migrate(&SQLITE_MIGRATIONS, &pool).await?;
+            sessions
+                .migrate()
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("session table: {e}")))?;
+        }
         Ok(Self {
             pool,
             backend: Backend::Sqlite,
@@ -136,16 +156,32 @@ impl SqlStore {
 
     /// Connects to the PostgreSQL database at `url` (`postgres://USER@HOST:PORT/DB`, with
     /// `?options=-c search_path=…` for a schema of its own) and brings its schema up to date.
-    pub async fn open_postgres(url: &str, max: u32) -> Result<Self, StoreError> {
+    /// Read-only, every transaction is: PostgreSQL refuses any write.
+    pub async fn open_postgres(url: &str, max: u32, access: Access) -> Result<Self, StoreError> {
         install_drivers();
+        let read_only = access == Access::ReadOnly;
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if read_only {
+                        sqlx::Executor::execute(conn, "SET default_transaction_read_only = on")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(url)
             .await?;
-        migrate(&POSTGRES_MIGRATIONS, &pool).await?;
+        if access == Access::ReadWrite {
+            migrate(&POSTGRES_MIGRATIONS, &pool).await?;
+        }
         // The sessions' table is one of Kapı's own (see the migration), in the same schema.
-        let options = PgConnectOptions::from_str(url)?;
+        let mut options = PgConnectOptions::from_str(url)?;
+        if read_only {
+            options = options.options([("default_transaction_read_only", "on")]);
+        }
         let sessions_pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(max.clamp(1, 4))
             .connect_with(options)
@@ -176,6 +212,54 @@ impl SqlStore {
     /// For tests that look at the database directly.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+}
+
+#[async_trait::async_trait]
+impl super::HealthStore for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        let _: i64 = sqlx::query_scalar("SELECT CAST(1 AS BIGINT)")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn pending_migrations(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        let (known, exists) = match self.backend {
+            Backend::Sqlite => (
+                &SQLITE_MIGRATIONS,
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
+                 AND name = '_sqlx_migrations'",
+            ),
+            Backend::Postgres => (
+                &POSTGRES_MIGRATIONS,
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
+            ),
+        };
+        let tables: i64 = sqlx::query_scalar(exists).fetch_one(&self.pool).await?;
+        let applied: Vec<i64> = if tables > 0 {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(&self.pool)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok(known
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| (m.version, m.description.to_string()))
+            .collect())
+    }
+
+    fn pool_usage(&self) -> super::PoolUsage {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        super::PoolUsage {
+            in_use: size.saturating_sub(idle),
+            idle,
+            max: self.pool.options().get_max_connections(),
+        }
     }
 }
 

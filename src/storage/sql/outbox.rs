@@ -131,4 +131,16 @@ impl OutboxStore for SqlStore {
         .rows_affected()
             == 1)
     }
+
+    async fn backlog(&self, now: i64) -> Result<(i64, Option<i64>), StoreError> {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(CASE WHEN next_attempt_at <= $1 THEN next_attempt_at END) \
+             FROM events WHERE status = $2",
+        )
+        .bind(now)
+        .bind(EventStatus::Pending.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((count, oldest))
+    }
 }

@@ -246,13 +246,13 @@ impl PaymentStore for SqlStore {
 
     async fn list_payments(
         &self,
-        merchant_id: &str,
+        merchant_id: Option<&str>,
         f: &PaymentFilter,
     ) -> Result<Vec<Payment>, StoreError> {
         let (before_at, before_id) = f.before.clone().unwrap_or((i64::MAX, String::new()));
         let status = f.status.map(Status::as_str);
         let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM payments WHERE merchant_id = $1 \
+            "SELECT {} FROM payments WHERE ($14 IS NULL OR merchant_id = $1) \
               AND ($2 IS NULL OR order_id = $3) AND ($4 IS NULL OR status = $5) \
               AND ($6 IS NULL OR created_at >= $7) AND ($8 IS NULL OR created_at < $9) \
               AND (created_at < $10 OR (created_at = $11 AND id < $12)) \
@@ -276,9 +276,22 @@ impl PaymentStore for SqlStore {
             "\u{10FFFF}".to_owned()
         })
         .bind(f.limit)
+        .bind(merchant_id)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(Payment::try_from).collect()
+    }
+
+    async fn count_in_between(&self, moved_before: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM payments WHERE status IN ($1, $2, $3) AND updated_at <= $4",
+        )
+        .bind(Status::CardSubmitted.as_str())
+        .bind(Status::Authenticated.as_str())
+        .bind(Status::Authorising.as_str())
+        .bind(moved_before)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     async fn save(
