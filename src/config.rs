@@ -7,7 +7,7 @@ use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -95,6 +95,17 @@ impl InstallmentSettings {
     }
 }
 
+/// How log lines look.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines, coloured on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, with the request's fields.
+    Json,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
@@ -114,6 +125,11 @@ pub struct ServerSettings {
     pub tls_key: Option<PathBuf>,
     /// A plain-HTTP port that only redirects to HTTPS.
     pub http_listen: Option<String>,
+    /// Where Prometheus scrapes `/metrics` (`--metrics-listen`): a listener of its own, off
+    /// unless set. Keep it on an address only the monitoring system reaches.
+    pub metrics_listen: Option<String>,
+    /// `text` (readable, the default) or `json` (one object per line), `--log-format`.
+    pub log_format: LogFormat,
     /// Serve plain HTTP without TLS: only on a loopback address (local testing).
     pub allow_plain_http: bool,
     /// Serve plain HTTP on any address, because a reverse proxy in front terminates TLS
@@ -375,6 +391,8 @@ impl Default for ServerSettings {
             tls_cert: None,
             tls_key: None,
             http_listen: None,
+            metrics_listen: None,
+            log_format: LogFormat::Text,
             allow_plain_http: false,
             plain_http_behind_proxy: false,
             tls_reload_check_ms: 5000,
@@ -445,6 +463,10 @@ pub struct CliOverrides {
     pub tls_key: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
     #[serde(
         rename = "allow_plain_http",
         skip_serializing_if = "std::ops::Not::not"
@@ -491,6 +513,9 @@ impl Settings {
         }
         if let Some(h) = &self.server.http_listen {
             listen_addr("server.http_listen", h)?;
+        }
+        if let Some(h) = &self.server.metrics_listen {
+            listen_addr("server.metrics_listen", h)?;
         }
         if let Some(h) = &self.server.demo_listen {
             listen_addr("server.demo_listen", h)?;
@@ -572,6 +597,60 @@ impl Settings {
         Ok(())
     }
 
+    /// The settings as TOML, every secret replaced by `"********"` (or left out when unset)
+    /// and the database URL's password masked: what `kapi config check` prints.
+    pub fn masked_toml(&self) -> Result<String, ConfigError> {
+        let mut value = toml::Value::try_from(self)
+            .map_err(|e| ConfigError::Invalid(format!("cannot show the settings: {e}")))?;
+        let masked = || toml::Value::String("********".into());
+        let mut set = |section: &str, key: &str, v: Option<toml::Value>| {
+            if let (Some(v), Some(table)) = (
+                v,
+                value.get_mut(section).and_then(toml::Value::as_table_mut),
+            ) {
+                table.insert(key.to_owned(), v);
+            }
+        };
+        set(
+            "database",
+            "url",
+            self.database
+                .url
+                .as_ref()
+                .map(|u| toml::Value::String(mask_url_password(u.expose_secret()))),
+        );
+        set(
+            "security",
+            "master_key",
+            self.security.master_key.as_ref().map(|_| masked()),
+        );
+        set(
+            "security",
+            "previous_master_keys",
+            (!self.security.previous_master_keys.is_empty()).then(|| {
+                toml::Value::Array(
+                    self.security
+                        .previous_master_keys
+                        .iter()
+                        .map(|_| masked())
+                        .collect(),
+                )
+            }),
+        );
+        set(
+            "threeds",
+            "acs_shared_key",
+            self.threeds.acs_shared_key.as_ref().map(|_| masked()),
+        );
+        set(
+            "acquirer",
+            "api_key",
+            self.acquirer.api_key.as_ref().map(|_| masked()),
+        );
+        toml::to_string_pretty(&value)
+            .map_err(|e| ConfigError::Invalid(format!("cannot show the settings: {e}")))
+    }
+
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         listen_addr("server.listen", &self.server.listen)
     }
@@ -608,6 +687,20 @@ impl CheckoutSettings {
 
 /// `HOST:PORT` where HOST is an IP address or a name (`localhost:8080`); a name is resolved
 /// once, at start-up, preferring IPv4.
+/// `postgres://user:secret@host/db` → `postgres://user:********@host/db`; a URL without a
+/// password as it is (a URL that does not parse is masked whole).
+pub fn mask_url_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("********"));
+            }
+            u.to_string()
+        }
+        Err(_) => "********".into(),
+    }
+}
+
 pub fn listen_addr(name: &str, value: &str) -> Result<SocketAddr, ConfigError> {
     if let Ok(addr) = value.parse() {
         return Ok(addr);

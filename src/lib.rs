@@ -24,6 +24,8 @@ pub mod installments;
 pub mod limits;
 pub mod merchants;
 pub mod notify;
+pub mod observe;
+pub mod operator;
 pub mod outbound;
 pub mod sim;
 pub mod simstore;

@@ -26,6 +26,10 @@ struct Cli {
     /// (database.url, KAPI__DATABASE__URL). Every command that opens the data takes it.
     #[arg(long, global = true)]
     database_url: Option<String>,
+    /// How log lines look: text (readable) or json (one object per line); also
+    /// server.log_format / KAPI__SERVER__LOG_FORMAT.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<kapi::config::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,6 +67,66 @@ enum Command {
     /// Print the inventory of scripts and stylesheets the payment pages load (PCI DSS 6.4.3):
     /// path, Subresource Integrity hash and purpose, as JSON.
     Scripts,
+    /// Bring the database schema up to date, or with --check only report what is pending
+    /// (exit status 1 when something is).
+    Migrate {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Report pending migrations without applying them (writes nothing).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Check the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Look at payments (every merchant's; read only).
+    Payments {
+        #[command(subcommand)]
+        command: PaymentsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load the configuration (file, KAPI__… variables, flags), validate it and print it with
+    /// every secret masked. Opens no database.
+    Check {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// Payments, newest first.
+    List {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        merchant_id: Option<String>,
+        /// created, challenge, approved, declined, … (docs/PROTOCOL.md §5).
+        #[arg(long)]
+        status: Option<String>,
+        /// Created since: a time (2026-11-30T09:00:00Z), a date (2026-11-30) or an age (90m,
+        /// 24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One payment with its history, card attempts, refunds, reversals, events and consents.
+    Show {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The payment id (`pay_…`).
+        payment_id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -154,6 +218,9 @@ struct ServeArgs {
     /// A plain-HTTP port that only redirects to HTTPS, HOST:PORT.
     #[arg(long)]
     http_listen: Option<String>,
+    /// Serve Prometheus metrics at /metrics on this HOST:PORT (a listener of its own).
+    #[arg(long)]
+    metrics_listen: Option<String>,
     /// Serve plain HTTP without TLS (loopback addresses only; never in production).
     #[arg(long)]
     insecure_http: bool,
@@ -167,6 +234,13 @@ struct ServeArgs {
 enum MerchantCommand {
     /// Register a merchant; prints its id and secret key (shown once).
     Add(AddArgs),
+    /// The merchants, with their return origins (read only; never a key).
+    List {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Issue a new secret key; the old one keeps working during the overlap.
     RotateKey(RotateArgs),
     /// Set the webhook URL, the API's IP allow-list, framing, installments and branding.
@@ -343,7 +417,7 @@ async fn security(g: &Global, command: SecurityCommand) -> anyhow::Result<()> {
     };
     match command {
         SecurityCommand::Blocks { data_dir } => {
-            let (_, store) = open(g, data_dir).await?;
+            let store = open_read_only(g, data_dir).await?;
             let list: Vec<serde_json::Value> = blocks(&store)
                 .await?
                 .into_iter()
@@ -387,6 +461,18 @@ async fn security(g: &Global, command: SecurityCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The data for a command that only reads: nothing is created, migrated or written.
+async fn open_read_only(
+    g: &Global,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<kapi::storage::Storage> {
+    let settings = g.settings(CliOverrides {
+        data_dir,
+        ..Default::default()
+    })?;
+    Ok(startup::open_data_read_only(&settings).await?.1)
+}
+
 async fn open(
     g: &Global,
     data_dir: Option<PathBuf>,
@@ -401,8 +487,8 @@ async fn open(
 #[tokio::main]
 async fn main() -> ExitCode {
     kapi::install_crypto_provider();
-    kapi::telemetry::init();
     let cli = Cli::parse();
+    kapi::telemetry::init(log_format(&cli));
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -412,10 +498,19 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The log format: the flag, else the configuration (file and environment), else text.
+fn log_format(cli: &Cli) -> kapi::config::LogFormat {
+    cli.log_format.unwrap_or_else(|| {
+        Settings::load(cli.config.as_deref(), CliOverrides::default())
+            .map(|s| s.server.log_format)
+            .unwrap_or_default()
+    })
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let g = Global {
-        config: cli.config,
-        database_url: cli.database_url,
+        config: cli.config.clone(),
+        database_url: cli.database_url.clone(),
     };
     match cli.command {
         Command::Serve(args) => {
@@ -427,6 +522,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tls_cert: args.tls_cert,
                 tls_key: args.tls_key,
                 http_listen: args.http_listen,
+                metrics_listen: args.metrics_listen,
+                log_format: cli.log_format,
                 insecure_http: args.insecure_http,
                 plain_http_behind_proxy: args.plain_http_behind_proxy,
                 database_url: None,
@@ -584,7 +681,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             limit,
         } => {
-            let (_, store) = open(&g, data_dir).await?;
+            let store = open_read_only(&g, data_dir).await?;
             let events = store.security.security_events(limit.clamp(1, 1000)).await?;
             let list: Vec<serde_json::Value> = events
                 .iter()
@@ -596,6 +693,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&list)?);
+            Ok(())
+        }
+        Command::Merchant {
+            command: MerchantCommand::List { data_dir, json },
+        } => {
+            let store = open_read_only(&g, data_dir).await?;
+            let list = store.merchants.list_merchants().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&kapi::operator::merchants_json(&list))?
+                );
+            } else {
+                print!("{}", kapi::operator::merchants_table(&list));
+            }
+            Ok(())
+        }
+        Command::Payments { command } => payments(&g, command).await,
+        Command::Migrate { data_dir, check } => migrate(&g, data_dir, check).await,
+        Command::Config {
+            command: ConfigCommand::Check { data_dir },
+        } => {
+            let settings = g.settings(CliOverrides {
+                data_dir,
+                ..Default::default()
+            })?;
+            println!("{}", settings.masked_toml()?);
+            eprintln!("configuration OK");
             Ok(())
         }
         Command::Scripts => {
@@ -622,6 +747,99 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+async fn payments(g: &Global, command: PaymentsCommand) -> anyhow::Result<()> {
+    use kapi::operator;
+    match command {
+        PaymentsCommand::List {
+            data_dir,
+            merchant_id,
+            status,
+            since,
+            limit,
+            json,
+        } => {
+            let status = match status {
+                Some(s) => Some(kapi::checkout::Status::parse(&s).with_context(|| {
+                    format!("--status `{s}` is not a payment status (created, challenge, approved, declined, failed, cancelled, expired, …)")
+                })?),
+                None => None,
+            };
+            let since = match since {
+                Some(s) => Some(operator::parse_since(&s, now_ms()).map_err(anyhow::Error::msg)?),
+                None => None,
+            };
+            let store = open_read_only(g, data_dir).await?;
+            let query = operator::PaymentQuery {
+                merchant_id,
+                status,
+                since,
+                limit,
+            };
+            let list = operator::payments(&store, &query).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&operator::payments_json(&list))?
+                );
+            } else {
+                print!("{}", operator::payments_table(&list));
+            }
+            Ok(())
+        }
+        PaymentsCommand::Show {
+            data_dir,
+            payment_id,
+            json,
+        } => {
+            let store = open_read_only(g, data_dir).await?;
+            let detail = operator::payment(&store, &payment_id)
+                .await?
+                .with_context(|| format!("no payment {payment_id}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&detail.to_json())?);
+            } else {
+                print!("{}", detail.to_text());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `kapi migrate`: what is pending, applied unless `--check`.
+async fn migrate(g: &Global, data_dir: Option<PathBuf>, check: bool) -> anyhow::Result<()> {
+    let settings = g.settings(CliOverrides {
+        data_dir,
+        ..Default::default()
+    })?;
+    if check {
+        let (_, store) = startup::open_data_read_only(&settings).await?;
+        let pending = store.health.pending_migrations().await?;
+        let names: Vec<String> = pending.iter().map(|(v, n)| format!("{v} {n}")).collect();
+        println!("{}", serde_json::json!({ "pending": names }));
+        if !pending.is_empty() {
+            anyhow::bail!("{} migration(s) pending: run kapi migrate", pending.len());
+        }
+        return Ok(());
+    }
+    let before = match startup::open_data_read_only(&settings).await {
+        Ok((_, store)) => store.health.pending_migrations().await.unwrap_or_default(),
+        // A new data folder: everything is pending, and created now.
+        Err(_) => Vec::new(),
+    };
+    let (_, store) = startup::open_data(&settings).await?;
+    let left = store.health.pending_migrations().await?;
+    let applied: Vec<String> = before
+        .iter()
+        .filter(|m| !left.contains(m))
+        .map(|(v, n)| format!("{v} {n}"))
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({ "applied": applied, "pending": left.len() })
+    );
+    Ok(())
 }
 
 async fn keys(g: &Global, command: KeysCommand) -> anyhow::Result<()> {
@@ -677,7 +895,7 @@ async fn keys(g: &Global, command: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::Status(_) => {
-            let (vault, store) = startup::open_data(&settings).await?;
+            let (vault, store) = startup::open_data_read_only(&settings).await?;
             let ids = if from_config {
                 let mut ids = vec![settings.security.master_key_id];
                 for k in &settings.security.previous_master_keys {

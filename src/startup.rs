@@ -38,6 +38,36 @@ pub async fn open_data(settings: &Settings) -> anyhow::Result<(Vault, Storage)> 
     Ok((vault, storage))
 }
 
+/// The data as the read-only commands see it: nothing is created or written (no database,
+/// keyring or migration), and a folder that holds no Kapı data is refused, so that a mistyped
+/// `--data-dir` is an error rather than a new, empty Kapı.
+pub async fn open_data_read_only(settings: &Settings) -> anyhow::Result<(Vault, Storage)> {
+    check_shared_key(settings)?;
+    let dir = &settings.server.data_dir;
+    let db = dir.join(crate::storage::SQLITE_FILE);
+    if settings.database.url.is_none() {
+        anyhow::ensure!(
+            db.is_file(),
+            "{} holds no Kapı data (no {}): check --data-dir, or give --database-url",
+            dir.display(),
+            crate::storage::SQLITE_FILE
+        );
+    }
+    if settings.security.master_key.is_none() {
+        anyhow::ensure!(
+            crate::crypto::keyring::path(dir).is_file(),
+            "{} has no keyring.json and no security.master_key is configured: check --data-dir \
+             and KAPI__SECURITY__MASTER_KEY",
+            dir.display()
+        );
+    }
+    let (current, older, _) = crate::crypto::keyring::initial_keys(settings)?;
+    let storage = Storage::open_with(settings, crate::storage::Access::ReadOnly)
+        .await
+        .context("cannot open the database")?;
+    Ok((Vault::with_keys(current, older), storage))
+}
+
 /// As `open_data`, also telling where the master keys came from.
 pub async fn open_data_with_source(
     settings: &Settings,
@@ -171,6 +201,35 @@ pub struct Application {
     pub data_dir: PathBuf,
     /// `DATA_DIR/kapi.lock`, held while this server lives.
     _lock: std::fs::File,
+    /// The metrics listener and its routes, when `server.metrics_listen` is set.
+    metrics: Option<(TcpListener, Router)>,
+}
+
+/// The Prometheus recorder behind the `metrics` facade: installed once per process (the
+/// facade has one global recorder), its handle shared by every server in it.
+fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            // Seconds: from a static file's microseconds to a slow bank's half minute.
+            let buckets = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ];
+            let builder = metrics_exporter_prometheus::PrometheusBuilder::new();
+            let builder = match builder.set_buckets(&buckets) {
+                Ok(b) => b,
+                Err(_) => metrics_exporter_prometheus::PrometheusBuilder::new(),
+            };
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was installed already");
+            }
+            crate::observe::describe();
+            handle
+        })
+        .clone()
 }
 
 /// Where this process reaches itself (the built-in simulators), and the root certificate of a
@@ -273,6 +332,19 @@ impl Application {
         }
         check_simulators(&settings)?;
         check_shared_key(&settings)?;
+        // What can fail without writing anything comes first: a port in use leaves no key
+        // file or database behind.
+        let listener = TcpListener::bind(settings.listen_addr()?)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+        let metrics_listener = match &settings.server.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(crate::config::listen_addr("server.metrics_listen", addr)?)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (metrics)"))?,
+            ),
+            None => None,
+        };
         let clock = b.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let dir = settings.server.data_dir.clone();
         std::fs::create_dir_all(&dir)
@@ -294,9 +366,6 @@ impl Application {
             crate::crypto::keyring::Source::File(path) => Some(path),
             crate::crypto::keyring::Source::Config => None,
         };
-        let listener = TcpListener::bind(settings.listen_addr()?)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let local = loopback_if_unspecified(listener.local_addr()?);
         let tls_mode = crate::tls::mode(&settings, listener.local_addr()?.ip().is_loopback())?;
         let scheme = match tls_mode {
@@ -456,8 +525,15 @@ impl Application {
             (Some(_), None) => anyhow::bail!("server.http_listen needs TLS on the main port"),
             (None, _) => None,
         };
+        let metrics = metrics_listener.map(|l| {
+            (
+                l,
+                web::ops::metrics_router(state.checkout.clone(), prometheus()),
+            )
+        });
         Ok(Self {
             listener,
+            metrics,
             keyring,
             tls,
             redirect,
@@ -665,8 +741,13 @@ impl Application {
             .with_graceful_shutdown(stopped(&tx));
             servers.push(tokio::spawn(async move { serve.await }));
         }
+        if let Some((listener, router)) = self.metrics {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(stopped(&tx));
+            servers.push(tokio::spawn(async move { serve.await }));
+        }
         let trigger = tokio::spawn(async move {
             shutdown.await;
+            tracing::info!("shutting down: no new connections; requests in progress finish");
             let _ = tx.send(());
         });
         let mut result = Ok(());
@@ -677,10 +758,39 @@ impl Application {
                 Err(e) => result = Err(anyhow::anyhow!("server task failed: {e}")),
             }
         }
+        // The servers are closed. Bank and ACS calls that no request waits for any more finish
+        // (bounded by their own timeouts), so that no payment is left in between; whatever
+        // the bound cuts, the next start's sweep (on any instance) settles.
+        let checkout = self.state.checkout.clone();
+        let settings = &checkout.settings;
+        let bound = Duration::from_secs(
+            settings
+                .acquirer
+                .timeout_secs
+                .saturating_add(settings.threeds.timeout_secs.unwrap_or(30))
+                .saturating_add(5)
+                .min(120),
+        );
+        let in_flight = checkout.in_flight();
+        if in_flight > 0 {
+            tracing::info!(in_flight, "waiting for payments in progress");
+        }
+        if !checkout.drain(bound).await {
+            tracing::warn!(
+                still_running = checkout.in_flight(),
+                "payments still in progress at shutdown: the sweep settles them"
+            );
+        }
+        // Then the workers: no new claims; deliveries under way finish or their lease runs out.
         for task in background {
             task.abort();
         }
         trigger.abort();
+        let delivery_bound = Duration::from_secs(settings.notifications.timeout_secs + 1);
+        if !self.delivery.drain(delivery_bound).await {
+            tracing::warn!("event deliveries still under way at shutdown: they are retried");
+        }
+        tracing::info!("Kapı stopped");
         result.context("server error")
     }
 }
@@ -817,16 +927,19 @@ async fn sweeper(cx: Checkout) {
         .saturating_mul(3000);
     loop {
         tick.tick().await;
+        crate::observe::sweep_run();
         // First what may hold a shopper's money: payments in between, then reversals.
-        if let Err(e) = crate::checkout::recovery::recover_interrupted(&cx).await {
-            tracing::warn!(code = e.code.code(), "recovery sweep failed");
+        match crate::checkout::recovery::recover_interrupted(&cx).await {
+            Ok(n) => crate::observe::recovered("interrupted", n),
+            Err(e) => tracing::warn!(code = e.code.code(), "recovery sweep failed"),
         }
         crate::checkout::recovery::retry_reversals(cx.clone()).await;
         // Refunds and voids the bank did not answer: ask again with the same reference.
         let recheck_ms = i64::try_from(cx.settings.api.refund_recheck_secs.saturating_mul(1000))
             .unwrap_or(i64::MAX);
-        if let Err(e) = cx.recover_pending_refunds(recheck_ms).await {
-            tracing::warn!(error = %e, "pending refund recovery failed");
+        match cx.recover_pending_refunds(recheck_ms).await {
+            Ok(n) => crate::observe::recovered("refund", n),
+            Err(e) => tracing::warn!(error = %e, "pending refund recovery failed"),
         }
         expire_due(&cx).await;
         let now = cx.now_ms();
@@ -859,11 +972,17 @@ async fn expire_due(cx: &Checkout) {
             return;
         }
     };
+    let mut expired = 0;
     for id in due {
-        if let Ok(Some(p)) = cx.storage.payments.get_payment(&id).await
-            && let Err(e) = cx.expire_if_due(&p).await
-        {
-            tracing::warn!(payment_id = %id, code = e.code.code(), "could not expire payment");
+        if let Ok(Some(p)) = cx.storage.payments.get_payment(&id).await {
+            match cx.expire_if_due(&p).await {
+                Ok(true) => expired += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(payment_id = %id, code = e.code.code(), "could not expire payment")
+                }
+            }
         }
     }
+    crate::observe::recovered("expired", expired);
 }

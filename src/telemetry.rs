@@ -9,6 +9,8 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::{EnvFilter, fmt};
 
+use crate::config::LogFormat;
+
 /// Libraries quiet unless `KAPI_LOG` names them.
 const QUIET: &[&str] = &[
     "sqlx",
@@ -38,17 +40,33 @@ pub fn filter_directives(kapi_log: Option<&str>) -> String {
     directives.join(",")
 }
 
-pub fn init() {
+/// Logs to stderr as `format` says: readable text (colours only on a terminal, never with
+/// `NO_COLOR`), or one JSON object per line with the current request's fields (`request_id`,
+/// `method`, `path`, `ip`, `payment_id`, `merchant_id`) beside the event's own.
+pub fn init(format: LogFormat) {
     let asked = std::env::var("KAPI_LOG").ok();
     let filter = EnvFilter::try_new(filter_directives(asked.as_deref()))
         .unwrap_or_else(|_| EnvFilter::new(filter_directives(None)));
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .with_target(false)
-        .try_init();
+    let _ = match format {
+        LogFormat::Text => {
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_ansi(colour)
+                .with_target(false)
+                .try_init()
+        }
+        LogFormat::Json => fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .try_init(),
+    };
 }
 
 #[cfg(test)]

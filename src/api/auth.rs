@@ -37,6 +37,8 @@ impl FromRequestParts<AppState> for ApiMerchant {
             .get::<ClientIp>()
             .map(|c| c.0.to_string())
             .unwrap_or_default();
-        Ok(Self(state.api_merchant(key, &ip).await?))
+        let merchant = state.api_merchant(key, &ip).await?;
+        tracing::Span::current().record("merchant_id", merchant.id.as_str());
+        Ok(Self(merchant))
     }
 }

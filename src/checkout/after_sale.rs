@@ -189,7 +189,8 @@ impl Checkout {
             }
         };
         let task = self.clone();
-        tokio::spawn(async move { task.ask_bank(record).await })
+        self.tasks
+            .spawn(async move { task.ask_bank(record).await })
             .await
             .map_err(|e| AfterSaleError::Internal(format!("after-sale task failed: {e}")))?
     }

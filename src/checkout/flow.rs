@@ -151,14 +151,21 @@ impl Checkout {
         }
         tracing::info!(
             payment_id = %after.id,
+            merchant_id = %after.merchant_id,
             status = after.status.as_str(),
             error_code = after.error_code.map(|c| c.code()).unwrap_or(""),
             "payment finished"
         );
+        crate::observe::payment_finished(
+            after.merchant_id.as_str(),
+            after.amount.currency().code(),
+            after.status.as_str(),
+        );
         self.notifier.outbox_written();
         if reversal.is_some() {
             // Try it now; the sweeper retries it until the bank acknowledges it.
-            tokio::spawn(super::recovery::retry_reversals(self.clone()));
+            self.tasks
+                .spawn(super::recovery::retry_reversals(self.clone()));
         }
         // Card outcomes feed the card-testing guard: approvals too, so that its limits follow
         // the merchant's own traffic. Once per attempt: giving up after a decline counted
@@ -347,7 +354,7 @@ impl Checkout {
             // A second submit of the same form: the first one carries on.
             return Ok(Next::Result);
         }
-        let task = tokio::spawn(self.clone().authenticate(
+        let task = self.tasks.spawn(self.clone().authenticate(
             after,
             merchant_name.to_owned(),
             client.clone(),
@@ -629,6 +636,7 @@ impl Checkout {
         if cas != Cas::Done {
             return Err(RreqError::AlreadyReceived);
         }
+        crate::observe::threeds_outcome("rreq", &rreq.trans_status);
         Ok(RRes {
             three_ds_server_trans_id: rreq.three_ds_server_trans_id,
             acs_trans_id: rreq.acs_trans_id,
@@ -721,7 +729,7 @@ impl Checkout {
                 return Ok(false);
             }
             // The authorisation runs on its own; the browser waits for it a while.
-            let task = tokio::spawn({
+            let task = self.tasks.spawn({
                 let checkout = self.clone();
                 let id = payment.id.to_string();
                 async move {

@@ -16,5 +16,5 @@ pub mod start;
 pub mod status;
 
 pub use error::CheckoutError;
-pub use service::Checkout;
+pub use service::{Backlog, Checkout, Readiness};
 pub use status::Status;

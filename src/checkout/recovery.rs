@@ -155,6 +155,7 @@ async fn reverse(cx: &Checkout, r: ReversalRecord) {
     match &outcome {
         ReversalOutcome::Settled { status, .. } => {
             tracing::info!(payment_id = %r.payment_id, reversal_id = %r.id, status = status.as_str(), "reversal settled");
+            crate::observe::recovered("reversal", 1);
         }
         ReversalOutcome::RetryAt { error, .. } if r.attempts >= 5 => {
             tracing::error!(payment_id = %r.payment_id, reversal_id = %r.id, attempts = r.attempts + 1, %error, "reversal still not acknowledged; retrying");

@@ -64,7 +64,7 @@ pub struct Parts {
     pub directory: Arc<dyn DirectoryServer>,
     pub acquirer: Arc<dyn Acquirer>,
     pub notifier: Arc<dyn Notifier>,
-    /// Request rate limits, counted by this instance.
+    /// Request rate limits: in this instance's memory, or in storage when instances share it.
     pub limiter: Arc<Limiter>,
     /// The card-testing guard, counted in storage: shared by every instance.
     pub guard: Arc<Limiter>,
@@ -77,6 +77,9 @@ pub struct Parts {
 #[derive(Clone)]
 pub struct Checkout {
     pub(crate) inner: Arc<Parts>,
+    /// Journey work that runs on its own (3-D Secure, authorisation, reversals, after-sale
+    /// bank calls): a graceful shutdown waits for it.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
 }
 
 impl std::ops::Deref for Checkout {
@@ -88,10 +91,27 @@ impl std::ops::Deref for Checkout {
 }
 
 impl Checkout {
-    pub fn new(parts: Parts) -> Self {
+    /// The checkout over `parts`; its bank and directory server are timed and counted
+    /// (`observe`), whichever they are.
+    pub fn new(mut parts: Parts) -> Self {
+        parts.acquirer = Arc::new(crate::observe::MeteredAcquirer(parts.acquirer));
+        parts.directory = Arc::new(crate::observe::MeteredDirectory(parts.directory));
         Self {
             inner: Arc::new(parts),
+            tasks: tokio_util::task::TaskTracker::new(),
         }
+    }
+
+    /// Journey tasks still running (bank and ACS calls that no request waits for any more).
+    pub fn in_flight(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Takes no new journey task and waits up to `bound` for the running ones; `false` when
+    /// some were still running at the bound (the sweep of the next start settles them).
+    pub async fn drain(&self, bound: std::time::Duration) -> bool {
+        self.tasks.close();
+        tokio::time::timeout(bound, self.tasks.wait()).await.is_ok()
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -198,5 +218,74 @@ impl Checkout {
             payment_id.as_bytes(),
             token,
         )
+    }
+}
+
+/// Whether this instance can serve payments: what `/readyz` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    /// `ok`, or why the database is not usable.
+    pub database: String,
+    /// Migrations this build expects that the database lacks.
+    pub pending_migrations: Vec<String>,
+    /// The id of the master key that seals new data.
+    pub current_key_id: u32,
+}
+
+/// The in-between payments and the outbox, as the metrics report them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Backlog {
+    pub in_between: i64,
+    /// In between for longer than the recovery should ever take.
+    pub overdue: i64,
+    pub pending_events: i64,
+    pub oldest_due_event_ms: i64,
+}
+
+impl Checkout {
+    /// The database answers and has every migration this build knows; the keys are loaded.
+    pub async fn readiness(&self) -> Readiness {
+        let (database, pending) = match self.storage.health.ping().await {
+            Err(e) => (format!("unreachable: {e}"), Vec::new()),
+            Ok(()) => match self.storage.health.pending_migrations().await {
+                Ok(p) => (
+                    "ok".to_owned(),
+                    p.into_iter()
+                        .map(|(v, name)| format!("{v} {name}"))
+                        .collect(),
+                ),
+                Err(e) => (format!("unreadable: {e}"), Vec::new()),
+            },
+        };
+        Readiness {
+            ready: database == "ok" && pending.is_empty(),
+            database,
+            pending_migrations: pending,
+            current_key_id: self.vault.current_key_id(),
+        }
+    }
+
+    /// What is waiting: payments in between and events not yet delivered.
+    pub async fn backlog(&self) -> Result<Backlog, crate::storage::StoreError> {
+        let now = self.now_ms();
+        let overdue_after = self
+            .settings
+            .recovery_after_ms()
+            .saturating_add(i64::try_from(self.settings.checkout.sweep_interval_ms).unwrap_or(0))
+            .saturating_add(60_000);
+        let in_between = self.storage.payments.count_in_between(now).await?;
+        let overdue = self
+            .storage
+            .payments
+            .count_in_between(now.saturating_sub(overdue_after))
+            .await?;
+        let (pending_events, oldest) = self.storage.outbox.backlog(now).await?;
+        Ok(Backlog {
+            in_between,
+            overdue,
+            pending_events,
+            oldest_due_event_ms: oldest.map_or(0, |t| now.saturating_sub(t)),
+        })
     }
 }

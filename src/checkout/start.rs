@@ -225,6 +225,7 @@ impl Checkout {
         let payment = Payment::new(merchant_id, draft, source, now_ms, expires_at);
         self.storage.payments.insert_payment(&payment).await?;
         tracing::info!(payment_id = %payment.id, merchant_id = %merchant.id, order_id = %payment.order_id, source = source.as_str(), "payment started");
+        crate::observe::payment_started(&merchant.id, payment.amount.currency().code());
         Ok(payment)
     }
 

@@ -22,6 +22,8 @@ pub struct Delivery {
     /// No redirects, short timeouts, and (unless allowed) no internal addresses.
     pub(crate) http: reqwest::Client,
     pub(crate) wake: Arc<tokio::sync::Notify>,
+    /// Deliveries under way: a graceful shutdown waits for them.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
 }
 
 impl Delivery {
@@ -39,7 +41,15 @@ impl Delivery {
             settings,
             http,
             wake: Arc::new(tokio::sync::Notify::new()),
+            tasks: tokio_util::task::TaskTracker::new(),
         }
+    }
+
+    /// Waits up to `bound` for the deliveries and callbacks under way; `false` when some were
+    /// still running.
+    pub async fn drain(&self, bound: Duration) -> bool {
+        self.tasks.close();
+        tokio::time::timeout(bound, self.tasks.wait()).await.is_ok()
     }
 
     /// One prompt server-to-server delivery of the result, recorded in `callback_attempts`.
@@ -102,9 +112,10 @@ impl super::Notifier for Delivery {
     }
 
     fn send_callback(&self, payment_id: &str, url: &str, fields: Vec<(String, String)>) {
-        tokio::spawn(
-            self.clone()
-                .deliver_callback(payment_id.to_owned(), url.to_owned(), fields),
-        );
+        self.tasks.spawn(self.clone().deliver_callback(
+            payment_id.to_owned(),
+            url.to_owned(),
+            fields,
+        ));
     }
 }

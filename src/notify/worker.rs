@@ -64,7 +64,8 @@ pub async fn run(state: Delivery) {
                 return;
             };
             let state = state.clone();
-            tokio::spawn(async move {
+            let tasks = state.tasks.clone();
+            tasks.spawn(async move {
                 deliver(state, event).await;
                 drop(permit);
             });
@@ -115,6 +116,7 @@ async fn deliver(state: Delivery, event: EventRecord) {
             DeliveryOutcome::RetryAt(next)
         }
     };
+    crate::observe::delivery(error.is_none());
     match outcome {
         DeliveryOutcome::Delivered => tracing::info!(event_id = %event.id, "event delivered"),
         DeliveryOutcome::RetryAt(_) => {

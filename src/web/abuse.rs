@@ -37,15 +37,45 @@ pub async fn resolve_client_ip(
     if let Some(ip) = ip {
         req.extensions_mut().insert(ClientIp(ip));
     }
+    if peer.is_some_and(|p| trusted.iter().any(|net| net.contains(p))) {
+        req.extensions_mut().insert(ViaTrustedProxy);
+    }
     next.run(req).await
 }
 
+/// The request came from one of `server.trusted_proxies`: its `X-Request-Id` is believed.
+#[derive(Debug, Clone, Copy)]
+pub struct ViaTrustedProxy;
+
+/// A request id as a proxy may send it: 1 to 64 letters, digits, `-`, `_`, `.` or `:`.
+fn proxy_request_id(req: &Request) -> Option<String> {
+    req.extensions().get::<ViaTrustedProxy>()?;
+    let id = req.headers().get("x-request-id")?.to_str().ok()?;
+    let fine = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    fine.then(|| id.to_owned())
+}
+
+/// The payment a shopper's page or a merchant's API call is about, from the path.
+fn payment_in_path(path: &str) -> Option<&str> {
+    path.split('/').find(|part| {
+        part.starts_with("pay_")
+            && part.len() <= 64
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
 /// Middleware, inside `resolve_client_ip`: every log line of a request carries its id, method,
-/// path (never the query, which may hold a link's token) and client address, and the answer
-/// carries the id (`X-Request-Id`) for support to find those lines.
+/// path (never the query, which may hold a link's token), client address, the payment it is
+/// about and (once the API knows it) the merchant, and the answer carries the id
+/// (`X-Request-Id`) for support to find those lines. A trusted proxy's `X-Request-Id` is kept,
+/// so the proxy's log and Kapı's share it.
 pub async fn request_span(req: Request, next: Next) -> Response {
     use tracing::Instrument;
-    let id = crate::domain::ids::random_token(8);
+    let id = proxy_request_id(&req).unwrap_or_else(|| crate::domain::ids::random_token(8));
     let ip = req
         .extensions()
         .get::<ClientIp>()
@@ -53,12 +83,30 @@ pub async fn request_span(req: Request, next: Next) -> Response {
         .unwrap_or_default();
     let span = tracing::info_span!(
         "request",
-        id = %id,
+        request_id = %id,
         method = %req.method(),
         path = %req.uri().path(),
         ip = %ip,
+        payment_id = payment_in_path(req.uri().path()),
+        merchant_id = tracing::field::Empty,
     );
-    let mut resp = next.run(req).instrument(span).await;
+    let quiet = matches!(req.uri().path(), "/healthz" | "/readyz")
+        || req.uri().path().starts_with("/static/");
+    let started = std::time::Instant::now();
+    let mut resp = async {
+        let resp = next.run(req).await;
+        // The access log: one line per answer, in the request's span.
+        let status = resp.status().as_u16();
+        let ms = started.elapsed().as_millis();
+        if quiet {
+            tracing::debug!(status, ms, "answered");
+        } else {
+            tracing::info!(status, ms, "answered");
+        }
+        resp
+    }
+    .instrument(span)
+    .await;
     if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }

@@ -6,6 +6,7 @@ pub mod brand;
 pub mod checkout;
 pub mod error;
 pub mod extract;
+pub mod ops;
 pub mod pages;
 pub mod pay;
 pub mod security;
@@ -98,6 +99,9 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(session_layer)
+        // No session for the operator's probes.
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .with_state(state.clone())
         .nest(crate::api::PREFIX, crate::api::router(state));
     let router = match simulators {
@@ -105,6 +109,7 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         None => router,
     };
     let router = router
+        .layer(axum::middleware::from_fn(ops::measure))
         .layer(axum::middleware::from_fn(abuse::request_span))
         .layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::new(trusted),

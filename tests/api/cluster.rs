@@ -5,7 +5,7 @@
 
 use std::{
     collections::HashMap,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -19,103 +19,15 @@ use axum::{
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
-use kapi::{clock::OffsetClock, crypto::vault::MasterKey};
+use kapi::crypto::vault::MasterKey;
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
+use secrecy::ExposeSecret;
+use serde_json::json;
 
-use crate::helpers::*;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One `kapi serve` process on the shared database, with its own data folder and port.
-struct Instance {
-    child: Option<Child>,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Instance {
-    /// Starts an instance that builds its links with `public_url` (the balancer's address);
-    /// `env` adds or overrides settings.
-    async fn start(db: &str, key: &str, public_url: &str, env: &[(&str, &str)]) -> Self {
-        Self::start_at(free_port(), db, key, public_url, env).await
-    }
-
-    async fn start_at(
-        port: u16,
-        db: &str,
-        key: &str,
-        public_url: &str,
-        env: &[(&str, &str)],
-    ) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kapi"));
-        command
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-                dir.path().to_str().unwrap(),
-                "--database-url",
-                db,
-                "--public-url",
-                public_url,
-                "--insecure-http",
-            ])
-            .env("KAPI__SECURITY__MASTER_KEY", key)
-            .env("KAPI__SIMULATORS__ENABLED", "true")
-            .env("KAPI__ACQUIRER__API_KEY", BANK_KEY)
-            .env("KAPI__NOTIFICATIONS__ALLOW_PRIVATE_TARGETS", "true")
-            .env("KAPI__NOTIFICATIONS__FIRST_RETRY_MS", "200")
-            .env("KAPI__NOTIFICATIONS__POLL_INTERVAL_MS", "50")
-            .env("KAPI__DATABASE__MAX_CONNECTIONS", "5")
-            .env("KAPI_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let instance = Self {
-            child: Some(command.spawn().expect("kapi starts")),
-            base: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if client
-                .get(format!("{}/", instance.base))
-                .send()
-                .await
-                .is_ok()
-            {
-                return instance;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("kapi on {} did not start", instance.base);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap(); // SIGKILL: no goodbye, leases stay behind
-            child.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+use crate::{
+    helpers::*,
+    real::{Instance, free_port, shop_at},
+};
 
 /// A round-robin balancer: every request goes to the next instance in turn, whatever the
 /// request is; it remembers which instance served which request.
@@ -203,52 +115,6 @@ async fn forward(State(lb): State<Balancer>, request: Request) -> Response {
     (status, headers, bytes).into_response()
 }
 
-/// A merchant registered with the `kapi` binary on the shared database; its shop talks to
-/// `address`.
-async fn shop_at(db: &str, key: &str, address: &str) -> Shop {
-    let (receiver, receiver_url) = spawn_receiver().await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
-        .args([
-            "merchant",
-            "add",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--database-url",
-            db,
-            "--name",
-            "Küme Mağazası",
-            "--return-origin",
-            &receiver_url,
-            "--json",
-        ])
-        .env("KAPI__SECURITY__MASTER_KEY", key)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let merchant: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let secret = SecretString::from(merchant["secret_key"].as_str().unwrap().to_owned());
-    receiver.set_secret(secret.clone());
-    Shop {
-        address: address.to_owned(),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .unwrap(),
-        merchant_id: merchant["merchant_id"].as_str().unwrap().to_owned(),
-        secret,
-        receiver,
-        receiver_url,
-        clock: Arc::new(OffsetClock::default()),
-    }
-}
-
 #[tokio::test]
 async fn two_instances_behind_a_round_robin_balancer_share_every_journey() {
     let Some(db) = fresh_database_url().await else {
@@ -261,7 +127,7 @@ async fn two_instances_behind_a_round_robin_balancer_share_every_journey() {
     let a = Instance::start(&db, key, &balancer.url, &[]).await;
     let b = Instance::start(&db, key, &balancer.url, &[]).await;
     balancer.set_upstreams(vec![a.base.clone(), b.base.clone()]);
-    let shop = shop_at(&db, key, &balancer.url).await;
+    let shop = shop_at(Some(&db), key, &balancer.url, a.dir.path()).await;
 
     // Each kind of journey twice, the second time shifted by one request, so that every step
     // of it is served once by each instance.
@@ -393,7 +259,7 @@ async fn two_instances_deliver_each_event_once_and_one_takes_over_after_the_othe
     let balancer = Balancer::start().await;
     let mut a = Instance::start(&db, key, &balancer.url, &env).await;
     balancer.set_upstreams(vec![a.base.clone()]);
-    let shop = shop_at(&db, key, &balancer.url).await;
+    let shop = shop_at(Some(&db), key, &balancer.url, a.dir.path()).await;
 
     // A delivery is under way on A (the endpoint hangs) when A dies; B, started meanwhile,
     // sends it again only once A's lease has run out.
@@ -469,9 +335,9 @@ async fn two_instances_behind_nginx_see_the_shoppers_address_and_survive_losing_
     let ports = [free_port(), free_port()];
     let nginx = crate::proxy::Nginx::start(&ports.map(|p| format!("127.0.0.1:{p}"))).await;
     let env = [("KAPI__SERVER__TRUSTED_PROXIES", "[\"127.0.0.1\"]")];
-    let mut a = Instance::start_at(ports[0], &db, key, &nginx.url, &env).await;
-    let b = Instance::start_at(ports[1], &db, key, &nginx.url, &env).await;
-    let mut shop = shop_at(&db, key, &nginx.url).await;
+    let mut a = Instance::start_at(ports[0], Some(&db), key, &nginx.url, &env).await;
+    let b = Instance::start_at(ports[1], Some(&db), key, &nginx.url, &env).await;
+    let mut shop = shop_at(Some(&db), key, &nginx.url, a.dir.path()).await;
     // The shopper is at 127.0.0.2 and claims to be somewhere else.
     shop.client = reqwest::Client::builder()
         .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())

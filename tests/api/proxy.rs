@@ -136,6 +136,12 @@ async fn behind_nginx_the_client_address_cannot_be_forged() {
     assert!(out.status.success());
     let resp = list(vec![]).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+    // nginx's request id is Kapı's too: one id in both logs.
+    let id = resp.headers()["x-request-id"].to_str().unwrap();
+    assert!(
+        id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "nginx's $request_id: {id}"
+    );
     // Only 127.0.0.3 is allowed: claiming to be it, in any form, does not help.
     let out = app.configure_merchant(&["--allowed-ip", "127.0.0.3"]).await;
     assert!(out.status.success());
