@@ -130,6 +130,9 @@ pub struct ServerSettings {
     pub metrics_listen: Option<String>,
     /// `text` (readable, the default) or `json` (one object per line), `--log-format`.
     pub log_format: LogFormat,
+    /// Requests served at once; one more is answered at once with 503 and `Retry-After`
+    /// instead of waiting in a queue without bound (`/healthz` is never refused).
+    pub max_in_flight: usize,
     /// Serve plain HTTP without TLS: only on a loopback address (local testing).
     pub allow_plain_http: bool,
     /// Serve plain HTTP on any address, because a reverse proxy in front terminates TLS
@@ -153,6 +156,19 @@ pub struct DatabaseSettings {
     pub url: Option<SecretString>,
     /// Connections each instance keeps to PostgreSQL at most.
     pub max_connections: u32,
+    /// SQLite's `synchronous` in WAL mode: `full` (the default: every commit is on disk before
+    /// Kapı answers, and survives a power cut) or `normal` (faster; a power cut may lose the
+    /// last commits). PostgreSQL keeps its own `synchronous_commit` (leave it on).
+    pub sqlite_synchronous: SqliteSync,
+}
+
+/// SQLite's `synchronous` setting in WAL mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    #[default]
+    Full,
+    Normal,
 }
 
 impl Default for DatabaseSettings {
@@ -160,6 +176,7 @@ impl Default for DatabaseSettings {
         Self {
             url: None,
             max_connections: 16,
+            sqlite_synchronous: SqliteSync::Full,
         }
     }
 }
@@ -393,6 +410,7 @@ impl Default for ServerSettings {
             http_listen: None,
             metrics_listen: None,
             log_format: LogFormat::Text,
+            max_in_flight: 1024,
             allow_plain_http: false,
             plain_http_behind_proxy: false,
             tls_reload_check_ms: 5000,

@@ -63,6 +63,7 @@ error_codes! {
     BankUnreachable = "KP-4091", BAD_GATEWAY;
     Internal = "KP-5000", INTERNAL_SERVER_ERROR;
     Interrupted = "KP-5001", OK;
+    Overloaded = "KP-5003", SERVICE_UNAVAILABLE;
     ApiKeyInvalid = "KP-6001", UNAUTHORIZED;
     IpNotAllowed = "KP-6002", FORBIDDEN;
     MalformedJson = "KP-6003", BAD_REQUEST;

@@ -10,6 +10,7 @@
 pub mod acquirer;
 pub mod api;
 pub mod assets;
+pub mod bench;
 pub mod checkout;
 pub mod clock;
 pub mod config;

@@ -81,11 +81,49 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Load test: start Kapı servers (this binary, simulators on, limits lifted) and walk
+    /// complete journeys with N concurrent shoppers; report journeys/s, latencies per step,
+    /// errors, server CPU per journey and RSS, against the floor (BENCHMARKS.md).
+    Bench(BenchArgs),
     /// Look at payments (every merchant's; read only).
     Payments {
         #[command(subcommand)]
         command: PaymentsCommand,
     },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Concurrent shoppers.
+    #[arg(long, default_value_t = 64)]
+    shoppers: usize,
+    /// Measured seconds, after the warm-up.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+    /// Seconds of the floor measurement (GET /healthz, same client); 0 skips it.
+    #[arg(long, default_value_t = 5)]
+    floor_seconds: u64,
+    /// Servers on the shared database (needs --database-url for more than one).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
+    /// Run exactly this many journeys and check them, without timing (a smoke test).
+    #[arg(long)]
+    journeys: Option<usize>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// A server setting for the run, KAPI__SECTION__KEY=VALUE (repeatable).
+    #[arg(long = "server-env", value_parser = parse_env_pair)]
+    server_env: Vec<(String, String)>,
+}
+
+fn parse_env_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if k.starts_with("KAPI") => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not KAPI__SECTION__KEY=VALUE")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -711,6 +749,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Payments { command } => payments(&g, command).await,
+        Command::Bench(args) => {
+            let report = kapi::bench::run(kapi::bench::Options {
+                shoppers: args.shoppers,
+                seconds: args.seconds,
+                warmup: args.warmup,
+                floor_seconds: args.floor_seconds,
+                database_url: g.database_url.clone(),
+                instances: args.instances,
+                journeys: args.journeys,
+                exe: std::env::current_exe().context("cannot find the kapi binary")?,
+                env: args.server_env,
+            })
+            .await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            let errors: usize = report.errors.values().sum();
+            anyhow::ensure!(
+                errors == 0 && report.journeys > 0,
+                "{errors} journey(s) failed, {} completed",
+                report.journeys
+            );
+            Ok(())
+        }
         Command::Migrate { data_dir, check } => migrate(&g, data_dir, check).await,
         Command::Config {
             command: ConfigCommand::Check { data_dir },

@@ -149,6 +149,7 @@ err-KP-4001 = Your bank did not approve the payment.
 err-KP-4091 = The card's bank cannot be reached.
 err-KP-5000 = An unexpected error occurred; your card was not charged.
 err-KP-5001 = The payment was interrupted before it reached the bank; your card was not charged.
+err-KP-5003 = We are very busy right now; please try again in a few seconds. Your card was not charged.
 
 ## Bank response codes
 bank-00 = Approved

@@ -149,6 +149,7 @@ err-KP-4001 = Ödeme bankanız tarafından onaylanmadı.
 err-KP-4091 = Kartın bankasına ulaşılamıyor.
 err-KP-5000 = Beklenmeyen bir hata oluştu; kartınızdan çekim yapılmadı.
 err-KP-5001 = Ödeme bankaya ulaşmadan yarıda kaldı; kartınızdan çekim yapılmadı.
+err-KP-5003 = Şu anda çok yoğunuz; lütfen birkaç saniye sonra yeniden deneyin. Kartınızdan çekim yapılmadı.
 
 ## Banka yanıt kodları
 bank-00 = Onaylandı

@@ -153,6 +153,7 @@ struct Copy<'a> {
     fragment: &'a str,
 }
 
+#[derive(Clone)]
 pub struct RenderedDocument {
     pub kind: DocumentKind,
     /// The document's text, as the card page shows it (an `<article>`).
@@ -252,10 +253,40 @@ pub fn render(
         installment_choice,
         data: doc_data(payment, merchant, locale, installment_choice),
     };
-    DocumentKind::ALL
+    // The card page and the card submit render the same documents: the second time they
+    // come from the cache. The key is everything they are made from, so a hit is always
+    // the same bytes (and the same hash the consent records).
+    let key = serde_json::to_string(&snapshot).unwrap_or_default();
+    if let Some(hit) = cached(&key) {
+        return Ok(hit);
+    }
+    let docs: Vec<RenderedDocument> = DocumentKind::ALL
         .into_iter()
         .map(|kind| render_current(kind, &snapshot, locale))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    remember(key, &docs);
+    Ok(docs)
+}
+
+/// Rendered documents by their snapshot, for the few minutes between a card page and its
+/// submit. Bounded (two documents of some 20 KiB each per entry): emptied whole when full.
+static RENDERED: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, Vec<RenderedDocument>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+const RENDERED_MAX: usize = 256;
+
+fn cached(key: &str) -> Option<Vec<RenderedDocument>> {
+    RENDERED.lock().ok()?.get(key).cloned()
+}
+
+fn remember(key: String, docs: &[RenderedDocument]) {
+    if let Ok(mut map) = RENDERED.lock() {
+        if map.len() >= RENDERED_MAX {
+            map.clear();
+        }
+        map.insert(key, docs.to_vec());
+    }
 }
 
 /// A consented document again, from the template version and the data it was rendered with.

@@ -71,6 +71,8 @@ impl Outbox {
 #[derive(Deserialize)]
 struct OutboxQuery {
     acs_trans_id: Option<String>,
+    /// At most this many, newest first (1–1000, 1000 by default).
+    limit: Option<i64>,
 }
 
 /// The outbox as a page, for a person reading the code in a browser.
@@ -89,7 +91,10 @@ async fn outbox(
 ) -> Response {
     let list = match outbox
         .records
-        .list::<OutboxEntry>(q.acs_trans_id.as_deref(), NEWEST)
+        .list::<OutboxEntry>(
+            q.acs_trans_id.as_deref(),
+            q.limit.unwrap_or(NEWEST).clamp(1, NEWEST),
+        )
         .await
     {
         Ok(list) => list,

@@ -494,8 +494,12 @@ impl Storage {
                 sql::SqlStore::open_postgres(url, settings.database.max_connections, access).await?
             }
             None => {
-                sql::SqlStore::open_sqlite(&settings.server.data_dir.join(SQLITE_FILE), access)
-                    .await?
+                sql::SqlStore::open_sqlite(
+                    &settings.server.data_dir.join(SQLITE_FILE),
+                    access,
+                    settings.database.sqlite_synchronous,
+                )
+                .await?
             }
         };
         Ok(Self::from_store(store))

@@ -50,6 +50,38 @@ async fn too_large(
     }
 }
 
+/// Middleware: at most `limit` requests at once. One more is refused at once — 503 with
+/// `Retry-After: 1`, a page in the shopper's language or the API's problem — rather than queued
+/// without bound; `/healthz` always answers (the process is alive, only busy).
+async fn shed_load(
+    axum::extract::State(slots): axum::extract::State<std::sync::Arc<tokio::sync::Semaphore>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
+    let Ok(_permit) = slots.try_acquire() else {
+        let api = req.uri().path().starts_with(crate::api::PREFIX);
+        let mut resp = if api {
+            crate::api::problem::Problem::of(crate::error::ErrorCode::Overloaded).into_response()
+        } else {
+            crate::web::error::PageError::new(
+                crate::error::ErrorCode::Overloaded,
+                extract::preferred(req.headers()),
+            )
+            .into_response()
+        };
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        return resp;
+    };
+    next.run(req).await
+}
+
 /// The simulators' router, as Kapı serves it: their pages post back to Kapı (the 3-D Secure
 /// return), which their page policy allows.
 pub fn simulators(router: Router, public_url: &str) -> Router {
@@ -69,6 +101,7 @@ pub fn simulators(router: Router, public_url: &str) -> Router {
 pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router>) -> Router {
     let secure_cookie = state.public_url.as_str().starts_with("https://");
     let trusted = abuse::trusted_proxies(&state.settings);
+    let max_in_flight = state.settings.server.max_in_flight.max(1);
     // Lax: the shopper arrives by a cross-site POST and lands on a GET that must see the
     // cookie; the cross-site 3DS return is bound by its MAC instead.
     let session_layer = SessionManagerLayer::new(sessions)
@@ -91,15 +124,17 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
             "/checkout/{id}/documents/{kind}/copy",
             get(checkout::document_copy),
         )
+        .fallback(pages::not_found)
+        .method_not_allowed_fallback(pages::method_not_allowed)
+        .layer(session_layer)
+        // No session where none is needed: the 3-D Secure return (bound by its MAC, and a
+        // cross-site POST that carries no cookie anyway), the ACS's RReq, static files,
+        // branding and the operator's probes.
         .route("/3ds/notify", post(threeds::notify))
         .route("/3ds/rreq", post(threeds::rreq))
         .route("/static/{file}", get(assets::serve))
         .route("/brand/{id}/logo", get(brand::logo))
         .route("/brand/{id}/theme.css", get(brand::theme))
-        .fallback(pages::not_found)
-        .method_not_allowed_fallback(pages::method_not_allowed)
-        .layer(session_layer)
-        // No session for the operator's probes.
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .with_state(state.clone())
@@ -123,6 +158,10 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
             std::time::Duration::from_millis(crate::config::REQUEST_TIMEOUT_MS),
         ))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
+            shed_load,
+        ))
         .layer(CatchPanicLayer::new())
         // Outermost: the headers go on every answer, 413, 408 and 500 included.
         .layer(axum::middleware::from_fn(security::headers));

@@ -11,6 +11,7 @@
 
 mod architecture;
 mod bank;
+mod bench;
 mod helpers;
 
 mod branding;

@@ -62,14 +62,25 @@ fn install_drivers() {
     ONCE.call_once(sqlx::any::install_default_drivers);
 }
 
-/// SQLite's settings, run on every connection.
-const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+/// SQLite's settings, run on every connection: durable (every commit synced before it
+/// returns, in WAL mode), or `normal` when the operator chose speed over the last commits.
+const SQLITE_PRAGMAS_FULL: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+     PRAGMA secure_delete = ON; PRAGMA synchronous = FULL;";
+const SQLITE_PRAGMAS_NORMAL: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
      PRAGMA secure_delete = ON; PRAGMA synchronous = NORMAL;";
 
 impl SqlStore {
     /// Opens the SQLite file at `path` (created if needed) and brings its schema up to date;
     /// read-only, opens an existing file without writing to it.
-    pub async fn open_sqlite(path: &std::path::Path, access: Access) -> Result<Self, StoreError> {
+    pub async fn open_sqlite(
+        path: &std::path::Path,
+        access: Access,
+        sync: crate::config::SqliteSync,
+    ) -> Result<Self, StoreError> {
+        let synchronous = match sync {
+            crate::config::SqliteSync::Full => SqliteSynchronous::Full,
+            crate::config::SqliteSync::Normal => SqliteSynchronous::Normal,
+        };
         let options = SqliteConnectOptions::new()
             .filename(path)
             .busy_timeout(Duration::from_secs(10));
@@ -80,7 +91,7 @@ impl SqlStore {
                 options
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal),
+                    .synchronous(synchronous),
             ),
             Access::ReadOnly => (
                 format!("sqlite://{}?mode=ro", path.display()),
@@ -91,7 +102,7 @@ impl SqlStore {
             .max_connections(2)
             .connect_with(options)
             .await?;
-        Self::sqlite(&url, 8, sessions_pool, access).await
+        Self::sqlite(&url, 8, sessions_pool, access, sync).await
     }
 
     /// A private SQLite database in memory (tests of the core and of the storage contract).
@@ -116,6 +127,7 @@ impl SqlStore {
             1,
             sessions_pool,
             Access::ReadWrite,
+            crate::config::SqliteSync::Normal,
         )
         .await
     }
@@ -125,15 +137,20 @@ impl SqlStore {
         max: u32,
         sessions_pool: sqlx::SqlitePool,
         access: Access,
+        sync: crate::config::SqliteSync,
     ) -> Result<Self, StoreError> {
         install_drivers();
+        let pragmas = match sync {
+            crate::config::SqliteSync::Full => SQLITE_PRAGMAS_FULL,
+            crate::config::SqliteSync::Normal => SQLITE_PRAGMAS_NORMAL,
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .idle_timeout(None)
             .max_lifetime(None)
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    sqlx::Executor::execute(conn, SQLITE_PRAGMAS).await?;
+                    sqlx::Executor::execute(conn, pragmas).await?;
                     Ok(())
                 })
             })
@@ -371,6 +388,33 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sqlite_commits_are_synced_unless_the_operator_chose_otherwise() {
+        let dir =
+            std::env::temp_dir().join(format!("kapi-sync-{}", crate::domain::ids::random_token(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (sync, expected) in [
+            (crate::config::SqliteSync::Full, 2),
+            (crate::config::SqliteSync::Normal, 1),
+        ] {
+            let path = dir.join(format!("{sync:?}.db"));
+            let store = SqlStore::open_sqlite(&path, Access::ReadWrite, sync)
+                .await
+                .unwrap();
+            let got: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert_eq!(got, expected, "{sync:?}");
+            let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert_eq!(journal, "wal");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[tokio::test]
     async fn every_column_list_names_its_tables_columns() {
