@@ -674,10 +674,14 @@ async fn repeated_sigkills_under_load_leave_nothing_in_between() {
             .fetch_all(&db)
             .await
             .unwrap();
+    // A checkout session whose creation a kill cut off before the merchant heard of it (its
+    // key is then taken over and makes a new one) waits in `created`, untouched, until it
+    // expires: no card, no attempt at the bank. Anything else must be final.
     let in_between: Vec<_> = statuses
         .iter()
-        .filter(|(_, s, _)| {
+        .filter(|(_, s, attempt)| {
             !["approved", "declined", "failed", "cancelled", "expired"].contains(&s.as_str())
+                && !(s == "created" && attempt.is_none())
         })
         .collect();
     assert!(in_between.is_empty(), "left in between: {in_between:?}");
@@ -721,8 +725,14 @@ async fn repeated_sigkills_under_load_leave_nothing_in_between() {
     .fetch_all(&db)
     .await
     .unwrap();
+    let waiting: HashSet<&str> = statuses
+        .iter()
+        .filter(|(_, s, _)| s == "created")
+        .map(|(id, _, _)| id.as_str())
+        .collect();
     for (id, n) in &per_payment {
-        assert_eq!(*n, 1, "events for {id}");
+        let expected = if waiting.contains(id.as_str()) { 0 } else { 1 };
+        assert_eq!(*n, expected, "events for {id}");
     }
     let codes: Vec<(String, i64)> = sqlx::query_as(
         "SELECT status || ' ' || COALESCE(error_code, ''), COUNT(*) FROM payments GROUP BY 1",
@@ -746,7 +756,10 @@ async fn repeated_sigkills_under_load_leave_nothing_in_between() {
         .iter()
         .map(|(_, pid, _)| pid.clone())
         .collect();
-    for (id, _, _) in &statuses {
+    for (id, _, _) in statuses
+        .iter()
+        .filter(|(id, _, _)| !waiting.contains(id.as_str()))
+    {
         assert!(
             received.contains(id),
             "no event reached the merchant for {id}"
