@@ -160,6 +160,9 @@ pub struct DatabaseSettings {
     /// Kapı answers, and survives a power cut) or `normal` (faster; a power cut may lose the
     /// last commits). PostgreSQL keeps its own `synchronous_commit` (leave it on).
     pub sqlite_synchronous: SqliteSync,
+    /// Connections to the SQLite file (one writer at a time in any case; more connections let
+    /// reads run beside it, at the price of writers waiting for the lock).
+    pub sqlite_connections: u32,
 }
 
 /// SQLite's `synchronous` setting in WAL mode.
@@ -177,6 +180,7 @@ impl Default for DatabaseSettings {
             url: None,
             max_connections: 16,
             sqlite_synchronous: SqliteSync::Full,
+            sqlite_connections: 8,
         }
     }
 }

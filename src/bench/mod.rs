@@ -201,23 +201,18 @@ impl Drop for Server {
     }
 }
 
+/// CPU seconds (user + system) process `pid` (or `self`) has used, from `/proc`.
+fn process_cpu_secs(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    cpu_of_stat(&stat)
+}
+
 impl Server {
     /// CPU seconds (user + system) the process has used.
     fn cpu_secs(&self) -> f64 {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())) else {
-            return 0.0;
-        };
-        // Fields after the command's closing parenthesis; utime and stime are the 14th and
-        // 15th of the line, in clock ticks (100 a second on Linux).
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / 100.0
+        process_cpu_secs(&self.child.id().to_string())
     }
 
     /// Resident memory in MiB.
@@ -232,6 +227,20 @@ impl Server {
             })
             .map_or(0.0, |kb| kb / 1024.0)
     }
+}
+
+/// utime + stime of a `/proc/PID/stat` line, in seconds: the 14th and 15th fields, counted
+/// after the command's closing parenthesis, in clock ticks (100 a second on Linux).
+fn cpu_of_stat(stat: &str) -> f64 {
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -662,6 +671,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     }
 
     let cpu = |servers: &[Server]| servers.iter().map(Server::cpu_secs).sum::<f64>();
+    let mut client_cpu = 0.0;
     let (elapsed, cpu_used) = if opts.journeys.is_some() {
         let started = Instant::now();
         let cpu0 = cpu(&servers);
@@ -673,10 +683,12 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         tokio::time::sleep(Duration::from_secs(opts.warmup)).await;
         measuring.store(true, Ordering::SeqCst);
         let cpu0 = cpu(&servers);
+        let client0 = process_cpu_secs("self");
         let started = Instant::now();
         tokio::time::sleep(Duration::from_secs(opts.seconds)).await;
         measuring.store(false, Ordering::SeqCst);
         let measured = (started.elapsed(), cpu(&servers) - cpu0);
+        client_cpu = process_cpu_secs("self") - client0;
         stop.store(true, Ordering::SeqCst);
         for t in tasks {
             let _ = t.await;
@@ -704,6 +716,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         t.journey_us,
         elapsed,
         cpu_used,
+        client_cpu,
         rss,
         floor,
     ))
@@ -817,6 +830,13 @@ mod tests {
         );
         let declined = signed_result("declined", &secret);
         assert_eq!(check_result(&declined, &secret, Kind::Decline, 4), Ok(()));
+    }
+
+    #[test]
+    fn cpu_is_read_after_the_command_name_whatever_it_holds() {
+        let stat = "4242 (kapi serve) x) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0";
+        assert_eq!(cpu_of_stat(stat), 3.0);
+        assert_eq!(cpu_of_stat("garbage"), 0.0);
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Report {
     /// Server CPU (user + system, every instance) per journey.
     pub cpu_ms_per_journey: f64,
     pub cpu_us_per_request: f64,
+    /// The load generator's own CPU per journey (it shares the machine).
+    pub client_cpu_ms_per_journey: f64,
     pub rss_mib: f64,
     /// Every request of every journey.
     pub request: StepStats,
@@ -94,6 +96,7 @@ pub(super) fn build(
     journey_us: Vec<u32>,
     elapsed: Duration,
     cpu_secs: f64,
+    client_cpu_secs: f64,
     rss_mib: f64,
     floor: Option<Floor>,
 ) -> Report {
@@ -138,6 +141,11 @@ pub(super) fn build(
             cpu_secs * 1000.0 / journeys as f64
         },
         cpu_us_per_request,
+        client_cpu_ms_per_journey: if journeys == 0 {
+            0.0
+        } else {
+            client_cpu_secs * 1000.0 / journeys as f64
+        },
         rss_mib,
         request: stats("request", all),
         journey: stats("journey", journey_us),
@@ -172,6 +180,11 @@ impl std::fmt::Display for Report {
             f,
             "server CPU    {:.2} ms per journey, {:.0} µs per request; RSS {:.0} MiB",
             self.cpu_ms_per_journey, self.cpu_us_per_request, self.rss_mib
+        )?;
+        writeln!(
+            f,
+            "load CPU      {:.2} ms per journey (the load generator, on the same machine)",
+            self.client_cpu_ms_per_journey
         )?;
         if let Some(floor) = &self.floor {
             writeln!(

@@ -498,6 +498,7 @@ impl Storage {
                     &settings.server.data_dir.join(SQLITE_FILE),
                     access,
                     settings.database.sqlite_synchronous,
+                    settings.database.sqlite_connections,
                 )
                 .await?
             }

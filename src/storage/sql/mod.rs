@@ -76,6 +76,7 @@ impl SqlStore {
         path: &std::path::Path,
         access: Access,
         sync: crate::config::SqliteSync,
+        connections: u32,
     ) -> Result<Self, StoreError> {
         let synchronous = match sync {
             crate::config::SqliteSync::Full => SqliteSynchronous::Full,
@@ -102,7 +103,7 @@ impl SqlStore {
             .max_connections(2)
             .connect_with(options)
             .await?;
-        Self::sqlite(&url, 8, sessions_pool, access, sync).await
+        Self::sqlite(&url, connections.clamp(1, 64), sessions_pool, access, sync).await
     }
 
     /// A private SQLite database in memory (tests of the core and of the storage contract).
@@ -399,7 +400,7 @@ mod tests {
             (crate::config::SqliteSync::Normal, 1),
         ] {
             let path = dir.join(format!("{sync:?}.db"));
-            let store = SqlStore::open_sqlite(&path, Access::ReadWrite, sync)
+            let store = SqlStore::open_sqlite(&path, Access::ReadWrite, sync, 2)
                 .await
                 .unwrap();
             let got: i64 = sqlx::query_scalar("PRAGMA synchronous")
