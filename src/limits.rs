@@ -23,6 +23,15 @@ pub trait Counters: Send + Sync + 'static {
     /// Adds `n` hits to `key` in the current fixed window of `window_secs` and returns the
     /// window's count so far (`n = 0` reads it).
     async fn add(&self, key: &str, n: u32, window_secs: u64) -> u32;
+    /// `add` for several keys at once (in storage: one transaction, one commit); the counts
+    /// in the same order.
+    async fn add_many(&self, items: &[(String, u32)], window_secs: u64) -> Vec<u32> {
+        let mut counts = Vec::with_capacity(items.len());
+        for (key, n) in items {
+            counts.push(self.add(key, *n, window_secs).await);
+        }
+        counts
+    }
     /// Blocks `key` for `secs` from now.
     async fn block(&self, key: &str, secs: u64);
     /// Seconds left on a block of `key`, if it is blocked.
@@ -251,23 +260,41 @@ pub async fn record_card_outcome(
     let limits = &guard_limits(limits, outcome.merchant_id);
     let window = limits.decline_window_secs;
     let declined = u32::from(outcome.declined);
-    let mut blocked = Vec::new();
     let ratio_reached = |declines: u32, total: u32| {
         u64::from(declines) * 100 >= u64::from(total) * u64::from(limits.decline_percent)
     };
+    // Every count this outcome touches, in one go (one commit when they are stored).
+    let merchant = merchant_key(outcome.merchant_id);
+    let bin = outcome.bin.map(|b| (b, bin_key(outcome.merchant_id, b)));
+    let ip = outcome
+        .client_ip
+        .filter(|ip| !ip.is_empty())
+        .map(|ip| (ip, ip_key(ip)));
+    let mut items = vec![
+        (format!("{merchant}:all"), 1),
+        (format!("{merchant}:count"), declined),
+    ];
+    if let Some((_, key)) = &bin {
+        items.push((format!("{key}:all"), 1));
+        items.push((format!("{key}:count"), declined));
+    }
+    if let Some((_, key)) = &ip {
+        items.push((format!("{key}:count"), declined));
+    }
+    let counts = limiter.counters.add_many(&items, window).await;
+    let count = |i: usize| counts.get(i).copied().unwrap_or(0);
+    let mut blocked = Vec::new();
+    if !outcome.declined {
+        // An approval only counts towards the totals: nothing to block.
+        return blocked;
+    }
     // Per merchant.
-    let key = merchant_key(outcome.merchant_id);
-    let total = limiter.counters.add(&format!("{key}:all"), 1, window).await;
-    let declines = limiter
-        .counters
-        .add(&format!("{key}:count"), declined, window)
-        .await;
-    if outcome.declined
-        && ((declines >= limits.merchant_decline_min && ratio_reached(declines, total))
-            || declines >= limits.declines_per_merchant)
-        && limiter.blocked(&key).await.is_none()
+    let (total, declines) = (count(0), count(1));
+    if ((declines >= limits.merchant_decline_min && ratio_reached(declines, total))
+        || declines >= limits.declines_per_merchant)
+        && limiter.blocked(&merchant).await.is_none()
     {
-        limiter.block(&key, limits.block_secs).await;
+        limiter.block(&merchant, limits.block_secs).await;
         blocked.push(Blocked {
             subject: format!("merchant:{}", outcome.merchant_id),
             detail: format!(
@@ -277,19 +304,15 @@ pub async fn record_card_outcome(
         });
     }
     // Per BIN range at this merchant.
-    if let Some(bin) = outcome.bin {
-        let key = bin_key(outcome.merchant_id, bin);
-        let total = limiter.counters.add(&format!("{key}:all"), 1, window).await;
-        let declines = limiter
-            .counters
-            .add(&format!("{key}:count"), declined, window)
-            .await;
-        if outcome.declined
-            && declines >= limits.declines_per_bin
+    let mut next = 2;
+    if let Some((bin, key)) = &bin {
+        let (total, declines) = (count(next), count(next + 1));
+        next += 2;
+        if declines >= limits.declines_per_bin
             && ratio_reached(declines, total)
-            && limiter.blocked(&key).await.is_none()
+            && limiter.blocked(key).await.is_none()
         {
-            limiter.block(&key, limits.block_secs).await;
+            limiter.block(key, limits.block_secs).await;
             blocked.push(Blocked {
                 subject: format!("bin:{}:{bin}", outcome.merchant_id),
                 detail: format!(
@@ -300,17 +323,10 @@ pub async fn record_card_outcome(
         }
     }
     // Per address.
-    if let Some(ip) = outcome.client_ip.filter(|ip| !ip.is_empty()) {
-        let key = ip_key(ip);
-        let declines = limiter
-            .counters
-            .add(&format!("{key}:count"), declined, window)
-            .await;
-        if outcome.declined
-            && declines >= limits.declines_per_ip
-            && limiter.blocked(&key).await.is_none()
-        {
-            limiter.block(&key, limits.block_secs).await;
+    if let Some((ip, key)) = &ip {
+        let declines = count(next);
+        if declines >= limits.declines_per_ip && limiter.blocked(key).await.is_none() {
+            limiter.block(key, limits.block_secs).await;
             blocked.push(Blocked {
                 subject: format!("ip:{}", address_key_str(ip)),
                 detail: format!(

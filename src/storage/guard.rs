@@ -32,6 +32,19 @@ impl Counters for StoredCounters {
             .unwrap_or(0)
     }
 
+    async fn add_many(&self, items: &[(String, u32)], window_secs: u64) -> Vec<u32> {
+        let start = crate::limits::window_start(self.clock.now_secs(), window_secs);
+        let rows: Vec<(String, i64, u32)> = items
+            .iter()
+            .map(|(key, n)| (key.clone(), start, *n))
+            .collect();
+        self.store
+            .guard_count_many(&rows)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "abuse counters not stored"))
+            .unwrap_or_else(|_| vec![0; items.len()])
+    }
+
     async fn block(&self, key: &str, secs: u64) {
         let until = self
             .clock

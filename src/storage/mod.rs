@@ -401,6 +401,9 @@ pub trait SecurityStore: Send + Sync + 'static {
     /// Adds `n` to `key`'s count in the window starting at `window_start` and returns the
     /// count (`n = 0` reads it). Atomic: concurrent adds never lose one.
     async fn guard_count(&self, key: &str, window_start: i64, n: u32) -> Result<u32, StoreError>;
+    /// As `guard_count` for several keys, in one transaction (one commit): the counts in the
+    /// same order. An `n` of 0 only reads.
+    async fn guard_count_many(&self, items: &[(String, i64, u32)]) -> Result<Vec<u32>, StoreError>;
     /// Blocks `key` until `until` (unix seconds), or later if it already is.
     async fn guard_block(&self, key: &str, until: i64) -> Result<(), StoreError>;
     /// Until when `key` is blocked, if it is at `now`.

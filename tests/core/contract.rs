@@ -52,6 +52,7 @@ macro_rules! suite {
             the_simulators_records_are_compare_and_set,
             the_operator_sees_every_merchant_and_what_is_waiting,
             the_store_reports_its_health,
+            several_guard_counts_move_together,
         );
     };
     (@tests $fresh:expr; $($name:ident),* $(,)?) => {
@@ -1906,5 +1907,52 @@ pub async fn the_store_reports_its_health(s: &Storage) {
     assert!(
         pool.max >= 1 && pool.in_use + pool.idle <= pool.max,
         "{pool:?}"
+    );
+}
+
+pub async fn several_guard_counts_move_together(s: &Storage) {
+    let items = |n: u32| {
+        vec![
+            ("declines-merchant:m:all".to_owned(), 100, 1),
+            ("declines-merchant:m:count".to_owned(), 100, n),
+            ("declines-ip:1.2.3.4:count".to_owned(), 100, n),
+        ]
+    };
+    assert_eq!(
+        s.security.guard_count_many(&items(0)).await.unwrap(),
+        [1, 0, 0]
+    );
+    assert_eq!(
+        s.security.guard_count_many(&items(1)).await.unwrap(),
+        [2, 1, 1]
+    );
+    // The same counters as one at a time; another window is apart.
+    assert_eq!(
+        s.security
+            .guard_count("declines-merchant:m:count", 100, 0)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.security
+            .guard_count_many(&[("declines-merchant:m:all".to_owned(), 200, 0)])
+            .await
+            .unwrap(),
+        [0]
+    );
+    // Racing batches lose nothing.
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.security.guard_count_many(&items(1)).await.unwrap() })
+        })
+        .collect();
+    for r in racers {
+        r.await.unwrap();
+    }
+    assert_eq!(
+        s.security.guard_count_many(&items(0)).await.unwrap(),
+        [11, 9, 9]
     );
 }

@@ -251,6 +251,37 @@ impl SecurityStore for SqlStore {
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
+    async fn guard_count_many(&self, items: &[(String, i64, u32)]) -> Result<Vec<u32>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut counts = Vec::with_capacity(items.len());
+        for (key, window_start, n) in items {
+            let count: i64 = if *n == 0 {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count FROM guard_counters WHERE key = $1 AND window_start = $2",
+                )
+                .bind(key)
+                .bind(*window_start)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or(0)
+            } else {
+                sqlx::query_scalar(
+                    "INSERT INTO guard_counters (key, window_start, count) VALUES ($1, $2, $3) \
+                     ON CONFLICT (key, window_start) DO UPDATE SET count = guard_counters.count + excluded.count \
+                     RETURNING count",
+                )
+                .bind(key)
+                .bind(*window_start)
+                .bind(i64::from(*n))
+                .fetch_one(&mut *tx)
+                .await?
+            };
+            counts.push(u32::try_from(count).unwrap_or(u32::MAX));
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
     async fn guard_block(&self, key: &str, until: i64) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO guard_blocks (key, until) VALUES ($1, $2) \
