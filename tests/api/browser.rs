@@ -2,7 +2,7 @@
 //! chromedriver (WebDriver), against the real server and its demo shop. Screenshots of every
 //! step go to `target/screenshots/`; axe-core checks accessibility.
 
-use std::{process::Stdio, time::Duration};
+use std::{os::unix::process::CommandExt, process::Stdio, time::Duration};
 
 use fantoccini::{Client, ClientBuilder, Locator, key::Key};
 use serde_json::{Value, json};
@@ -18,7 +18,14 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// chromedriver and every Chromium it started: they share a process group of their own
+    /// (killing chromedriver alone would leave Chromium running, and a suite run would pile
+    /// up hundreds of them).
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -38,6 +45,7 @@ async fn browser(javascript: bool, width: u32, height: u32) -> Browser {
     let port = free_port();
     let driver = std::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -238,17 +238,10 @@ impl SecurityStore for SqlStore {
     }
 
     async fn guard_count(&self, key: &str, window_start: i64, n: u32) -> Result<u32, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "INSERT INTO guard_counters (key, window_start, count) VALUES ($1, $2, $3) \
-             ON CONFLICT (key, window_start) DO UPDATE SET count = guard_counters.count + excluded.count \
-             RETURNING count",
-        )
-        .bind(key)
-        .bind(window_start)
-        .bind(i64::from(n))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        let counts = self
+            .guard_count_many(&[(key.to_owned(), window_start, n)])
+            .await?;
+        Ok(counts.into_iter().next().unwrap_or(0))
     }
 
     async fn guard_count_many(&self, items: &[(String, i64, u32)]) -> Result<Vec<u32>, StoreError> {
