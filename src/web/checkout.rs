@@ -47,7 +47,8 @@ async fn owned(
     if let Some(token) = csrf {
         session::check_csrf(&state.keys, session, id.as_str(), token, locale).await?;
     }
-    // Every visit renews the session; it lasts at least as long as the payment is open.
+    // Visits keep the session alive (renewed at most every ten minutes); it lasts at least as
+    // long as the payment is open.
     session::keep_alive(session, payment.expires_at, state.now_ms()).await?;
     Ok(state.open(payment).await?)
 }

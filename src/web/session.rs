@@ -25,6 +25,9 @@ const SENT_TO_ACS: &str = "sent_to_acs";
 const INACTIVITY_MS: i64 = 30 * 60 * 1000;
 /// …but never before the payments it holds could still be paid, plus this margin.
 const AFTER_PAYMENT_MS: i64 = 5 * 60 * 1000;
+/// When the session's lifetime is next renewed (a write); until then page views write nothing.
+const RENEW_AFTER: &str = "renew_after";
+const RENEW_EVERY_MS: i64 = 10 * 60 * 1000;
 
 fn internal(locale: Locale, e: tower_sessions::session::Error) -> PageError {
     PageError::internal(locale, e)
@@ -72,6 +75,11 @@ pub async fn bind_payment(
 /// Renews the session's lifetime: 30 minutes from now, or until the latest deadline of the
 /// payments it held and a margin, when that is later. Saved with the answer (tower-sessions
 /// saves a changed session).
+///
+/// A renewal is a write, so it is not made on every page: the session is renewed when it holds
+/// a new deadline, when the last renewal is `RENEW_EVERY_MS` old (so it always has at least 20
+/// of its 30 minutes left), or when its deadline lies beyond the inactivity window (then a save
+/// with the default lifetime later in the request could shorten it).
 pub async fn keep_alive(
     session: &Session,
     expires_at_ms: i64,
@@ -82,12 +90,26 @@ pub async fn keep_alive(
         .await
         .map_err(|e| internal(Locale::Tr, e))?;
     let until = held.unwrap_or(0).max(expires_at_ms);
+    let renew_after: Option<i64> = session
+        .get(RENEW_AFTER)
+        .await
+        .map_err(|e| internal(Locale::Tr, e))?;
+    let fresh = held == Some(until)
+        && renew_after.is_some_and(|t| now_ms < t)
+        && until.saturating_add(AFTER_PAYMENT_MS) <= now_ms.saturating_add(INACTIVITY_MS);
+    if fresh {
+        return Ok(());
+    }
     if held != Some(until) {
         session
             .insert(ALIVE_UNTIL, until)
             .await
             .map_err(|e| internal(Locale::Tr, e))?;
     }
+    session
+        .insert(RENEW_AFTER, now_ms.saturating_add(RENEW_EVERY_MS))
+        .await
+        .map_err(|e| internal(Locale::Tr, e))?;
     let needed = until
         .saturating_sub(now_ms)
         .saturating_add(AFTER_PAYMENT_MS)

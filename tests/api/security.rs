@@ -1256,29 +1256,45 @@ async fn a_form_token_without_the_shoppers_session_takes_nothing_over() {
 #[tokio::test]
 async fn the_session_lives_as_long_as_a_long_checkout_session() {
     let app = spawn_app().await;
-    // A short payment gets the 30 minutes of inactivity, renewed on each page.
-    let id = app.start_payment(&[]).await;
-    let page = app
+    let cookie = |resp: &reqwest::Response| -> Option<String> {
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("kapi_session="))
+            .map(str::to_owned)
+    };
+    let max_age_of = |cookie: &str| -> i64 {
+        cookie
+            .split(';')
+            .find_map(|a| a.trim().strip_prefix("Max-Age="))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // A short payment gets the 30 minutes of inactivity from its start.
+    let started = app
         .client
-        .get(app.url(&format!("/checkout/{id}")))
+        .post(app.url("/pay"))
+        .form(&app.start_form(&[]))
         .send()
         .await
         .unwrap();
-    let renewed = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("kapi_session="))
-        .expect("each page renews the session")
-        .to_owned();
-    let secs: i64 = renewed
-        .split(';')
-        .find_map(|a| a.trim().strip_prefix("Max-Age="))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let secs = max_age_of(&cookie(&started).expect("the session starts with the payment"));
     assert!((1800..=1800 + 20 * 60).contains(&secs), "{secs}");
+    let card_page = started.headers()["location"].to_str().unwrap().to_owned();
+    // The pages right after write nothing (no renewal, no cookie): the session has most of
+    // its time left.
+    let page = app.client.get(app.url(&card_page)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(cookie(&page).is_none(), "no write on every page view");
+    // Ten minutes on, a page view renews it: 30 minutes again from then.
+    app.clock.advance(11 * 60);
+    let page = app.client.get(app.url(&card_page)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let secs = max_age_of(&cookie(&page).expect("renewed after ten minutes"));
+    assert!((1800..=1800 + 20 * 60).contains(&secs), "{secs}");
+    let id = card_page.trim_start_matches("/checkout/").to_owned();
     // A checkout session of two hours: its browser stays bound that long.
     let (status, session) = app
         .create_session(app.session_body(serde_json::json!({"expires_in": 7200})))
