@@ -246,8 +246,13 @@ pub struct Backlog {
 impl Checkout {
     /// The database answers and has every migration this build knows; the keys are loaded.
     pub async fn readiness(&self) -> Readiness {
+        // The probe is public: it says what is wrong, the log says why (the driver's error may
+        // name hosts and users).
         let (database, pending) = match self.storage.health.ping().await {
-            Err(e) => (format!("unreachable: {e}"), Vec::new()),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: the database does not answer");
+                ("unreachable".to_owned(), Vec::new())
+            }
             Ok(()) => match self.storage.health.pending_migrations().await {
                 Ok(p) => (
                     "ok".to_owned(),
@@ -255,7 +260,10 @@ impl Checkout {
                         .map(|(v, name)| format!("{v} {name}"))
                         .collect(),
                 ),
-                Err(e) => (format!("unreadable: {e}"), Vec::new()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "readiness: the schema cannot be read");
+                    ("unreadable".to_owned(), Vec::new())
+                }
             },
         };
         Readiness {

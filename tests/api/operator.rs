@@ -95,13 +95,7 @@ async fn readyz_is_503_with_the_database_down() {
     );
     let body: Value = serde_json::from_str(&ready.body).unwrap();
     assert_eq!(body["status"], "not_ready");
-    assert!(
-        body["database"]
-            .as_str()
-            .unwrap()
-            .starts_with("unreachable"),
-        "{body}"
-    );
+    assert_eq!(body["database"], "unreachable", "{body}");
     assert!(!ready.body.contains(&base), "no database URL in the answer");
     assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
 }
