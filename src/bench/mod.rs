@@ -51,6 +51,10 @@ pub struct Options {
     pub env: Vec<(String, String)>,
 }
 
+/// Each shopper walks the mix in its own order (every 7th kind), so that at any moment the
+/// kinds are mixed.
+const STRIDE: usize = 7;
+
 /// The kinds of journey, in the mix 6 challenge : 3 frictionless : 1 decline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -73,6 +77,14 @@ impl Kind {
             Self::Challenge => "4111111111111111",
             Self::Frictionless => "5555555555554444",
             Self::Decline => "5100000000000057",
+        }
+    }
+
+    fn expected_name(self) -> &'static str {
+        match self {
+            Self::Challenge => "challenge",
+            Self::Frictionless => "frictionless",
+            Self::Decline => "decline",
         }
     }
 
@@ -645,7 +657,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                     break;
                 }
                 let kind = Kind::nth(i);
-                i += opts_stride();
+                i += STRIDE;
                 browser.timings.clear();
                 let started = Instant::now();
                 let outcome = journey(&mut browser, &merchant_id, &secret, kind).await;
@@ -720,21 +732,6 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         rss,
         floor,
     ))
-}
-
-/// Each shopper walks the mix in its own order, so that at any moment the kinds are mixed.
-const fn opts_stride() -> usize {
-    7
-}
-
-impl Kind {
-    fn expected_name(self) -> &'static str {
-        match self {
-            Self::Challenge => "challenge",
-            Self::Frictionless => "frictionless",
-            Self::Decline => "decline",
-        }
-    }
 }
 
 /// The floor: `GET /healthz` from `shoppers` concurrent clients for `seconds`: requests per
@@ -847,7 +844,7 @@ mod tests {
         assert_eq!(count(Kind::Frictionless), 3);
         assert_eq!(count(Kind::Decline), 1);
         // A shopper's stride visits every kind.
-        let walked: Vec<Kind> = (0..10).map(|i| Kind::nth(i * opts_stride())).collect();
+        let walked: Vec<Kind> = (0..10).map(|i| Kind::nth(i * STRIDE)).collect();
         assert_eq!(walked.iter().filter(|k| **k == Kind::Decline).count(), 1);
     }
 }

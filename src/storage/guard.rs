@@ -24,11 +24,10 @@ impl StoredCounters {
 #[async_trait]
 impl Counters for StoredCounters {
     async fn add(&self, key: &str, n: u32, window_secs: u64) -> u32 {
-        let start = crate::limits::window_start(self.clock.now_secs(), window_secs);
-        self.store
-            .guard_count(key, start, n)
+        self.add_many(&[(key.to_owned(), n)], window_secs)
             .await
-            .inspect_err(|e| tracing::error!(error = %e, "abuse counter not stored"))
+            .first()
+            .copied()
             .unwrap_or(0)
     }
 
