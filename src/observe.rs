@@ -33,6 +33,7 @@ pub const RECOVERIES: &str = "kapi_recoveries_total";
 pub const PAYMENTS_IN_BETWEEN: &str = "kapi_payments_in_between";
 pub const DB_CONNECTIONS: &str = "kapi_db_pool_connections";
 pub const DB_MAX_CONNECTIONS: &str = "kapi_db_pool_max_connections";
+pub const STORE_BATCH: &str = "kapi_db_group_commit_units";
 
 /// Describes every series once (their `# HELP` lines).
 pub fn describe() {
@@ -99,6 +100,10 @@ pub fn describe() {
         "Database pool connections by state (in_use, idle)"
     );
     describe_gauge!(DB_MAX_CONNECTIONS, "Database pool size limit");
+    describe_histogram!(
+        STORE_BATCH,
+        "Units of work per SQLite group commit (one transaction, one fsync)"
+    );
     // Series an alert watches exist from the start, at zero, so that a rate over them is
     // defined before the first failure.
     for kind in ["expired", "interrupted", "reversal", "refund"] {

@@ -8,6 +8,7 @@
 //! and the consents); reaching a final status deletes the card data in the same transaction.
 //! Decisions are the core's (`checkout::payment`); storage only writes them all or nothing.
 
+pub mod cache;
 pub(crate) mod columns;
 pub mod guard;
 mod models;
@@ -33,6 +34,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The write's transaction did not commit (the group commit it was part of failed, or the
+    /// writer stopped): nothing of it was written.
+    #[error("not written: {0}")]
+    NotWritten(String),
 }
 
 /// The outcome of a compare-and-set.

@@ -15,11 +15,12 @@ mod outbox;
 mod payments;
 mod requests;
 mod sim;
+mod writer;
 
 use std::{str::FromStr, sync::Once, time::Duration};
 
 use sqlx::{
-    Any, AnyPool, Transaction,
+    AnyPool,
     any::AnyPoolOptions,
     migrate::Migrator,
     postgres::PgConnectOptions,
@@ -27,6 +28,7 @@ use sqlx::{
 };
 
 use super::{Access, EventRecord, SessionStore, StoreError, columns};
+use writer::{Fut, Unit, Writer};
 
 /// Which database a store speaks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,8 @@ pub struct SqlStore {
     backend: Backend,
     /// Where the browser sessions go (tower-sessions takes a concrete pool).
     sessions: SessionStore,
+    /// SQLite's group-commit writer; `None` on PostgreSQL and read-only.
+    writer: Option<Writer>,
 }
 
 fn install_drivers() {
@@ -165,10 +169,12 @@ impl SqlStore {
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("session table: {e}")))?;
         }
+        let writer = (access == Access::ReadWrite).then(|| Writer::start(pool.clone()));
         Ok(Self {
             pool,
             backend: Backend::Sqlite,
             sessions: SessionStore::new(sessions),
+            writer,
         })
     }
 
@@ -215,6 +221,7 @@ impl SqlStore {
             pool,
             backend: Backend::Postgres,
             sessions: SessionStore::new(sessions),
+            writer: None,
         })
     }
 
@@ -225,6 +232,21 @@ impl SqlStore {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Runs a unit of work (see `writer`): in SQLite's next group commit, or as a transaction
+    /// of its own on PostgreSQL. Answers once what it kept is durable.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> Fut<'c, Result<Unit<T>, StoreError>>
+            + Send
+            + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.write(work).await,
+            None => writer::write_alone(&self.pool, work).await,
+        }
     }
 
     /// For tests that look at the database directly.
@@ -294,7 +316,7 @@ async fn migrate(migrations: &Migrator, pool: &AnyPool) -> Result<(), StoreError
     Ok(())
 }
 
-async fn insert_event(tx: &mut Transaction<'_, Any>, e: &EventRecord) -> Result<(), sqlx::Error> {
+async fn insert_event(tx: &mut sqlx::AnyConnection, e: &EventRecord) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO events (id, merchant_id, payment_id, type, payload, url, status, attempts, \
          next_attempt_at, lease_until, created_at, delivered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -311,7 +333,7 @@ async fn insert_event(tx: &mut Transaction<'_, Any>, e: &EventRecord) -> Result<
     .bind(e.lease_until)
     .bind(e.created_at)
     .bind(e.delivered_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -347,13 +369,13 @@ impl Leased {
 async fn claim_due<T>(
     store: &SqlStore,
     leased: Leased,
-    pending: &str,
+    pending: &'static str,
     now: i64,
     lease_until: i64,
     limit: i64,
-) -> Result<Vec<T>, sqlx::Error>
+) -> Result<Vec<T>, StoreError>
 where
-    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin + 'static,
 {
     let (table, cols) = (leased.table(), leased.columns());
     let count: i64 = sqlx::query_scalar(&format!(
@@ -368,18 +390,26 @@ where
         return Ok(Vec::new());
     }
     let lock = store.backend.skip_locked();
-    sqlx::query_as(&format!(
+    let claim = format!(
         "UPDATE {table} SET lease_until = $1 WHERE id IN ( \
            SELECT id FROM {table} WHERE status = $2 AND next_attempt_at <= $3 \
            AND (lease_until IS NULL OR lease_until <= $3) ORDER BY next_attempt_at LIMIT $4{lock}) \
          RETURNING {cols}"
-    ))
-    .bind(lease_until)
-    .bind(pending)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&store.pool)
-    .await
+    );
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let claimed = sqlx::query_as(&claim)
+                    .bind(lease_until)
+                    .bind(pending)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                Ok(Unit::Keep(claimed))
+            })
+        })
+        .await
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::SqlStore;
+use super::{SqlStore, Unit};
 use crate::storage::columns;
 use crate::storage::*;
 
@@ -32,18 +32,7 @@ impl OutboxStore for SqlStore {
         outcome: DeliveryOutcome,
         lease_until: Option<i64>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO event_attempts (event_id, attempted_at, status_code, latency_ms, error) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&a.event_id)
-        .bind(a.attempted_at)
-        .bind(a.status_code)
-        .bind(a.latency_ms)
-        .bind(&a.error)
-        .execute(&mut *tx)
-        .await?;
+        let a = a.clone();
         let (status, next, delivered) = match outcome {
             DeliveryOutcome::Delivered => {
                 (EventStatus::Delivered, a.attempted_at, Some(a.attempted_at))
@@ -51,23 +40,38 @@ impl OutboxStore for SqlStore {
             DeliveryOutcome::RetryAt(t) => (EventStatus::Pending, t, None),
             DeliveryOutcome::Dead => (EventStatus::Dead, a.attempted_at, None),
         };
-        sqlx::query("UPDATE events SET attempts = attempts + 1 WHERE id = $1")
-            .bind(&a.event_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE events SET status = $1, next_attempt_at = $2, lease_until = NULL, \
-             delivered_at = COALESCE($3, delivered_at) WHERE id = $4 AND lease_until IS NOT DISTINCT FROM $5",
-        )
-        .bind(status.as_str())
-        .bind(next)
-        .bind(delivered)
-        .bind(&a.event_id)
-        .bind(lease_until)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO event_attempts (event_id, attempted_at, status_code, latency_ms, error) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&a.event_id)
+                .bind(a.attempted_at)
+                .bind(a.status_code)
+                .bind(a.latency_ms)
+                .bind(&a.error)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE events SET attempts = attempts + 1 WHERE id = $1")
+                    .bind(&a.event_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE events SET status = $1, next_attempt_at = $2, lease_until = NULL, \
+                     delivered_at = COALESCE($3, delivered_at) WHERE id = $4 AND lease_until IS NOT DISTINCT FROM $5",
+                )
+                .bind(status.as_str())
+                .bind(next)
+                .bind(delivered)
+                .bind(&a.event_id)
+                .bind(lease_until)
+                .execute(&mut *tx)
+                .await?;
+                Ok(Unit::Keep(()))
+            })
+        })
+        .await
     }
 
     async fn list_events(
@@ -119,17 +123,24 @@ impl OutboxStore for SqlStore {
     }
 
     async fn resend_event(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE events SET status = $1, next_attempt_at = $2, lease_until = NULL \
-             WHERE id = $3 AND url IS NOT NULL",
-        )
-        .bind(EventStatus::Pending.as_str())
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1)
+        let id = id.to_owned();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let resent = sqlx::query(
+                    "UPDATE events SET status = $1, next_attempt_at = $2, lease_until = NULL \
+                     WHERE id = $3 AND url IS NOT NULL",
+                )
+                .bind(EventStatus::Pending.as_str())
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                Ok(Unit::Keep(resent))
+            })
+        })
+        .await
     }
 
     async fn backlog(&self, now: i64) -> Result<(i64, Option<i64>), StoreError> {

@@ -4,9 +4,9 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use sqlx::{Any, Transaction};
+use sqlx::AnyConnection as Conn;
 
-use super::{SqlStore, is_unique_violation};
+use super::{SqlStore, Unit, is_unique_violation};
 use crate::storage::columns;
 use crate::storage::rows::{AttemptRow, Value};
 use crate::{
@@ -16,8 +16,6 @@ use crate::{
     },
     storage::*,
 };
-
-type Tx<'a> = Transaction<'a, Any>;
 
 /// `INSERT` of every column of a payment.
 static INSERT: LazyLock<String> = LazyLock::new(|| {
@@ -52,7 +50,7 @@ static UPDATE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 fn bind<'q>(q: Query<'q>, values: impl IntoIterator<Item = Value<'q>>) -> Query<'q> {
     values.into_iter().fold(q, |q, v| match v {
@@ -61,26 +59,26 @@ fn bind<'q>(q: Query<'q>, values: impl IntoIterator<Item = Value<'q>>) -> Query<
     })
 }
 
-async fn insert_row(tx: &mut Tx<'_>, r: &PaymentRow) -> Result<(), sqlx::Error> {
+async fn insert_row(tx: &mut Conn, r: &PaymentRow) -> Result<(), sqlx::Error> {
     bind(
         sqlx::query(&INSERT),
         r.fixed().into_iter().chain(r.moving()),
     )
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// Writes every column a move may change, if the row is still at `expected_version`.
 async fn write_row(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     r: &PaymentRow,
     expected_version: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = bind(sqlx::query(&UPDATE), r.moving())
         .bind(&r.id)
         .bind(expected_version)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
         == 1;
@@ -88,7 +86,7 @@ async fn write_row(
 }
 
 async fn add_history(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     id: &str,
     from: Option<Status>,
     to: Status,
@@ -101,14 +99,14 @@ async fn add_history(
     .bind(from.map(Status::as_str))
     .bind(to.as_str())
     .bind(at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// The move `before` → `after` inside `tx`: `Ok(None)` when it was written.
 async fn move_payment(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     before: &Payment,
     after: &Payment,
 ) -> Result<Option<Cas>, sqlx::Error> {
@@ -131,13 +129,13 @@ async fn move_payment(
     if !after.status.holds_card() {
         sqlx::query("DELETE FROM card_vault WHERE payment_id = $1")
             .bind(after.id.as_str())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
     Ok(None)
 }
 
-async fn insert_consent(tx: &mut Tx<'_>, c: &ConsentRecord) -> Result<(), sqlx::Error> {
+async fn insert_consent(tx: &mut Conn, c: &ConsentRecord) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO consents (payment_id, document_kind, template_version, text_sha256, \
          accepted_at, client_ip, user_agent, locale, document_data) \
@@ -152,12 +150,12 @@ async fn insert_consent(tx: &mut Tx<'_>, c: &ConsentRecord) -> Result<(), sqlx::
     .bind(&c.user_agent)
     .bind(&c.locale)
     .bind(&c.document_data)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-async fn insert_reversal(tx: &mut Tx<'_>, r: &ReversalRecord) -> Result<(), sqlx::Error> {
+async fn insert_reversal(tx: &mut Conn, r: &ReversalRecord) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO reversals (id, payment_id, attempt_ref, terminal_id, amount_minor, currency, \
          status, attempts, next_attempt_at, lease_until, not_found_final_at, proc_return_code, \
@@ -178,12 +176,12 @@ async fn insert_reversal(tx: &mut Tx<'_>, r: &ReversalRecord) -> Result<(), sqlx
     .bind(&r.last_error)
     .bind(r.created_at)
     .bind(r.updated_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-async fn insert_attempt(tx: &mut Tx<'_>, a: &AttemptRow) -> Result<(), sqlx::Error> {
+async fn insert_attempt(tx: &mut Conn, a: &AttemptRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO payment_attempts (payment_id, number, card_brand, masked_pan, card_bank, \
          status, error_code, proc_return_code, md_status, eci, at) \
@@ -200,9 +198,30 @@ async fn insert_attempt(tx: &mut Tx<'_>, a: &AttemptRow) -> Result<(), sqlx::Err
     .bind(&a.md_status)
     .bind(&a.eci)
     .bind(a.at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// A move's effects, owned: a unit of work outlives the call that sent it.
+struct OwnedEffects {
+    event: Option<EventRecord>,
+    reversal: Option<ReversalRecord>,
+    card: Option<Vec<u8>>,
+    consents: Vec<ConsentRecord>,
+    attempt: Option<AttemptRow>,
+}
+
+impl From<Effects<'_>> for OwnedEffects {
+    fn from(e: Effects<'_>) -> Self {
+        Self {
+            event: e.event.cloned(),
+            reversal: e.reversal.cloned(),
+            card: e.card.map(<[u8]>::to_vec),
+            consents: e.consents.to_vec(),
+            attempt: e.attempt.map(AttemptRow::from),
+        }
+    }
 }
 
 fn payment(row: Option<PaymentRow>) -> Result<Option<Payment>, StoreError> {
@@ -213,11 +232,15 @@ fn payment(row: Option<PaymentRow>) -> Result<Option<Payment>, StoreError> {
 impl PaymentStore for SqlStore {
     async fn insert_payment(&self, p: &Payment) -> Result<(), StoreError> {
         let row = PaymentRow::from(p);
-        let mut tx = self.pool.begin().await?;
-        insert_row(&mut tx, &row).await?;
-        add_history(&mut tx, p.id.as_str(), None, p.status, p.created_at).await?;
-        tx.commit().await?;
-        Ok(())
+        let (status, at) = (p.status, p.created_at);
+        self.write(move |tx| {
+            Box::pin(async move {
+                insert_row(tx, &row).await?;
+                add_history(tx, &row.id, None, status, at).await?;
+                Ok(Unit::Keep(()))
+            })
+        })
+        .await
     }
 
     async fn get_payment(&self, id: &str) -> Result<Option<Payment>, StoreError> {
@@ -300,35 +323,39 @@ impl PaymentStore for SqlStore {
         after: &Payment,
         effects: Effects<'_>,
     ) -> Result<Cas, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(refused) = move_payment(&mut tx, before, after).await? {
-            tx.rollback().await?;
-            return Ok(refused);
-        }
-        if let Some(card) = effects.card {
-            sqlx::query(
-                "INSERT INTO card_vault (payment_id, data_enc, created_at) VALUES ($1, $2, $3)",
-            )
-            .bind(after.id.as_str())
-            .bind(card)
-            .bind(after.updated_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for c in effects.consents {
-            insert_consent(&mut tx, c).await?;
-        }
-        if let Some(event) = effects.event {
-            super::insert_event(&mut tx, event).await?;
-        }
-        if let Some(r) = effects.reversal {
-            insert_reversal(&mut tx, r).await?;
-        }
-        if let Some(a) = effects.attempt {
-            insert_attempt(&mut tx, &AttemptRow::from(a)).await?;
-        }
-        tx.commit().await?;
-        Ok(Cas::Done)
+        let (before, after) = (before.clone(), after.clone());
+        let effects = OwnedEffects::from(effects);
+        self.write(move |tx| {
+            Box::pin(async move {
+                if let Some(refused) = move_payment(tx, &before, &after).await? {
+                    return Ok(Unit::Discard(refused));
+                }
+                if let Some(card) = &effects.card {
+                    sqlx::query(
+                        "INSERT INTO card_vault (payment_id, data_enc, created_at) VALUES ($1, $2, $3)",
+                    )
+                    .bind(after.id.as_str())
+                    .bind(card)
+                    .bind(after.updated_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for c in &effects.consents {
+                    insert_consent(tx, c).await?;
+                }
+                if let Some(event) = &effects.event {
+                    super::insert_event(tx, event).await?;
+                }
+                if let Some(r) = &effects.reversal {
+                    insert_reversal(tx, r).await?;
+                }
+                if let Some(a) = &effects.attempt {
+                    insert_attempt(tx, a).await?;
+                }
+                Ok(Unit::Keep(Cas::Done))
+            })
+        })
+        .await
     }
 
     async fn reserve_refund(
@@ -338,41 +365,44 @@ impl PaymentStore for SqlStore {
         r: &RefundRecord,
         key: Option<&IdempotencyLink>,
     ) -> Result<Cas, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(refused) = move_payment(&mut tx, before, after).await? {
-            tx.rollback().await?;
-            return Ok(refused);
-        }
-        sqlx::query(
-            "INSERT INTO refunds (id, payment_id, kind, amount_minor, status, proc_return_code, \
-             host_ref, transaction_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&r.id)
-        .bind(&r.payment_id)
-        .bind(r.kind.as_str())
-        .bind(r.amount_minor)
-        .bind(r.status.as_str())
-        .bind(&r.proc_return_code)
-        .bind(&r.host_ref)
-        .bind(&r.transaction_id)
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(k) = key {
-            sqlx::query(
-                "UPDATE idempotency_keys SET refund_id = $1 \
-                 WHERE merchant_id = $2 AND key = $3 AND owner = $4",
-            )
-            .bind(&r.id)
-            .bind(&k.merchant_id)
-            .bind(&k.key)
-            .bind(&k.owner)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(Cas::Done)
+        let (before, after, r, key) = (before.clone(), after.clone(), r.clone(), key.cloned());
+        self.write(move |tx| {
+            Box::pin(async move {
+                if let Some(refused) = move_payment(tx, &before, &after).await? {
+                    return Ok(Unit::Discard(refused));
+                }
+                sqlx::query(
+                    "INSERT INTO refunds (id, payment_id, kind, amount_minor, status, proc_return_code, \
+                     host_ref, transaction_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&r.id)
+                .bind(&r.payment_id)
+                .bind(r.kind.as_str())
+                .bind(r.amount_minor)
+                .bind(r.status.as_str())
+                .bind(&r.proc_return_code)
+                .bind(&r.host_ref)
+                .bind(&r.transaction_id)
+                .bind(r.created_at)
+                .bind(r.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(k) = &key {
+                    sqlx::query(
+                        "UPDATE idempotency_keys SET refund_id = $1 \
+                         WHERE merchant_id = $2 AND key = $3 AND owner = $4",
+                    )
+                    .bind(&r.id)
+                    .bind(&k.merchant_id)
+                    .bind(&k.key)
+                    .bind(&k.owner)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Ok(Unit::Keep(Cas::Done))
+            })
+        })
+        .await
     }
 
     async fn settle_refund(
@@ -382,35 +412,37 @@ impl PaymentStore for SqlStore {
         after: &Payment,
         event: Option<&EventRecord>,
     ) -> Result<Settle, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let settled = sqlx::query(
-            "UPDATE refunds SET status = $1, proc_return_code = $2, host_ref = $3, \
-             transaction_id = $4, updated_at = $5 WHERE id = $6 AND status = $7",
-        )
-        .bind(r.status.as_str())
-        .bind(&r.proc_return_code)
-        .bind(&r.host_ref)
-        .bind(&r.transaction_id)
-        .bind(r.updated_at)
-        .bind(&r.id)
-        .bind(RefundStatus::Pending.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !settled {
-            tx.rollback().await?;
-            return Ok(Settle::AlreadySettled);
-        }
-        if move_payment(&mut tx, before, after).await?.is_some() {
-            tx.rollback().await?;
-            return Ok(Settle::PaymentMoved);
-        }
-        if let Some(event) = event {
-            super::insert_event(&mut tx, event).await?;
-        }
-        tx.commit().await?;
-        Ok(Settle::Done)
+        let (r, before, after, event) = (r.clone(), before.clone(), after.clone(), event.cloned());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let settled = sqlx::query(
+                    "UPDATE refunds SET status = $1, proc_return_code = $2, host_ref = $3, \
+                     transaction_id = $4, updated_at = $5 WHERE id = $6 AND status = $7",
+                )
+                .bind(r.status.as_str())
+                .bind(&r.proc_return_code)
+                .bind(&r.host_ref)
+                .bind(&r.transaction_id)
+                .bind(r.updated_at)
+                .bind(&r.id)
+                .bind(RefundStatus::Pending.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !settled {
+                    return Ok(Unit::Discard(Settle::AlreadySettled));
+                }
+                if move_payment(tx, &before, &after).await?.is_some() {
+                    return Ok(Unit::Discard(Settle::PaymentMoved));
+                }
+                if let Some(event) = &event {
+                    super::insert_event(tx, event).await?;
+                }
+                Ok(Unit::Keep(Settle::Done))
+            })
+        })
+        .await
     }
 
     async fn load_card(&self, payment_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -451,19 +483,25 @@ impl PaymentStore for SqlStore {
     }
 
     async fn record_callback_attempt(&self, a: &CallbackAttempt) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO callback_attempts (payment_id, url, attempted_at, status_code, error, latency_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&a.payment_id)
-        .bind(&a.url)
-        .bind(a.attempted_at)
-        .bind(a.status_code)
-        .bind(&a.error)
-        .bind(a.latency_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let a = a.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO callback_attempts (payment_id, url, attempted_at, status_code, error, latency_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&a.payment_id)
+                .bind(&a.url)
+                .bind(a.attempted_at)
+                .bind(a.status_code)
+                .bind(&a.error)
+                .bind(a.latency_ms)
+                .execute(&mut *tx)
+                .await?;
+                Ok(Unit::Keep(()))
+            })
+        })
+        .await
     }
 
     async fn callback_attempts(
@@ -536,27 +574,33 @@ impl PaymentStore for SqlStore {
             ReversalOutcome::Settled {
                 status,
                 proc_return_code,
-            } => (*status, at, Some(proc_return_code.as_str()), None),
+            } => (*status, at, Some(proc_return_code.clone()), None),
             ReversalOutcome::RetryAt { at: next, error } => {
-                (ReversalStatus::Pending, *next, None, Some(error.as_str()))
+                (ReversalStatus::Pending, *next, None, Some(error.clone()))
             }
         };
-        sqlx::query(
-            "UPDATE reversals SET status = $1, next_attempt_at = $2, lease_until = NULL, \
-             attempts = attempts + 1, proc_return_code = COALESCE($3, proc_return_code), \
-             last_error = $4, updated_at = $5 WHERE id = $6 AND status = $7 AND lease_until IS NOT DISTINCT FROM $8",
-        )
-        .bind(status.as_str())
-        .bind(next)
-        .bind(code)
-        .bind(error)
-        .bind(at)
-        .bind(id)
-        .bind(ReversalStatus::Pending.as_str())
-        .bind(lease_until)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let id = id.to_owned();
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE reversals SET status = $1, next_attempt_at = $2, lease_until = NULL, \
+                     attempts = attempts + 1, proc_return_code = COALESCE($3, proc_return_code), \
+                     last_error = $4, updated_at = $5 WHERE id = $6 AND status = $7 AND lease_until IS NOT DISTINCT FROM $8",
+                )
+                .bind(status.as_str())
+                .bind(next)
+                .bind(code)
+                .bind(error)
+                .bind(at)
+                .bind(&id)
+                .bind(ReversalStatus::Pending.as_str())
+                .bind(lease_until)
+                .execute(&mut *tx)
+                .await?;
+                Ok(Unit::Keep(()))
+            })
+        })
+        .await
     }
 
     async fn reversals(&self, payment_id: &str) -> Result<Vec<ReversalRecord>, StoreError> {

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 
-use super::SqlStore;
+use super::{SqlStore, Unit};
 use crate::simstore::{SimRecord, SimStore, SimStoreError};
 
-fn err(e: sqlx::Error) -> SimStoreError {
+fn err(e: impl std::fmt::Display) -> SimStoreError {
     SimStoreError(e.to_string())
 }
 
@@ -33,20 +33,26 @@ impl From<Row> for SimRecord {
 #[async_trait]
 impl SimStore for SqlStore {
     async fn sim_insert(&self, r: &SimRecord) -> Result<bool, SimStoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO sim_records (kind, key, tag, value, at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&r.kind)
-        .bind(&r.key)
-        .bind(&r.tag)
-        .bind(&r.value)
-        .bind(r.at)
-        .execute(&self.pool)
+        let r = r.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let inserted = sqlx::query(
+                    "INSERT INTO sim_records (kind, key, tag, value, at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&r.kind)
+                .bind(&r.key)
+                .bind(&r.tag)
+                .bind(&r.value)
+                .bind(r.at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                Ok(Unit::Keep(inserted == 1))
+            })
+        })
         .await
-        .map_err(err)?
-        .rows_affected();
-        Ok(inserted == 1)
+        .map_err(err)
     }
 
     async fn sim_get(&self, kind: &str, key: &str) -> Result<Option<SimRecord>, SimStoreError> {
@@ -69,19 +75,26 @@ impl SimStore for SqlStore {
         value: &str,
         at: i64,
     ) -> Result<bool, SimStoreError> {
-        let done = sqlx::query(
-            "UPDATE sim_records SET value = $1, at = $2 WHERE kind = $3 AND key = $4 AND value = $5",
-        )
-        .bind(value)
-        .bind(at)
-        .bind(kind)
-        .bind(key)
-        .bind(expected)
-        .execute(&self.pool)
+        let (kind, key) = (kind.to_owned(), key.to_owned());
+        let (expected, value) = (expected.to_owned(), value.to_owned());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE sim_records SET value = $1, at = $2 WHERE kind = $3 AND key = $4 AND value = $5",
+                )
+                .bind(&value)
+                .bind(at)
+                .bind(&kind)
+                .bind(&key)
+                .bind(&expected)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                Ok(Unit::Keep(done == 1))
+            })
+        })
         .await
-        .map_err(err)?
-        .rows_affected();
-        Ok(done == 1)
+        .map_err(err)
     }
 
     async fn sim_list(
@@ -105,14 +118,19 @@ impl SimStore for SqlStore {
     }
 
     async fn sim_forget(&self, kind: &str, before: i64) -> Result<u64, SimStoreError> {
-        Ok(
-            sqlx::query("DELETE FROM sim_records WHERE kind = $1 AND at < $2")
-                .bind(kind)
-                .bind(before)
-                .execute(&self.pool)
-                .await
-                .map_err(err)?
-                .rows_affected(),
-        )
+        let kind = kind.to_owned();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let gone = sqlx::query("DELETE FROM sim_records WHERE kind = $1 AND at < $2")
+                    .bind(&kind)
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                Ok(Unit::Keep(gone))
+            })
+        })
+        .await
+        .map_err(err)
     }
 }
