@@ -216,11 +216,16 @@ fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
             let buckets = [
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             ];
-            let builder = metrics_exporter_prometheus::PrometheusBuilder::new();
-            let builder = match builder.set_buckets(&buckets) {
-                Ok(b) => b,
-                Err(_) => metrics_exporter_prometheus::PrometheusBuilder::new(),
-            };
+            // Units per group commit: counts, not seconds.
+            let units =
+                metrics_exporter_prometheus::Matcher::Full(crate::observe::STORE_BATCH.to_owned());
+            // Either fails only for an empty list of buckets.
+            let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets(&buckets)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(units, &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0])
+                })
+                .unwrap_or_else(|_| metrics_exporter_prometheus::PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
@@ -352,12 +357,18 @@ impl Application {
         let lock = lock_data_dir(&dir)?;
         let (current, older, key_source) = crate::crypto::keyring::initial_keys(&settings)?;
         let vault = Vault::with_keys(current, older);
-        let storage = match b.storage {
+        let mut storage = match b.storage {
             Some(storage) => storage,
             None => Storage::open(&settings)
                 .await
                 .context("cannot open the database")?,
         };
+        // Every step of a journey reads its merchant: the server reads them through a cache
+        // (see `storage::cache` for when a change is seen).
+        storage.merchants = Arc::new(crate::storage::cache::CachedMerchants::new(
+            storage.merchants.clone(),
+            crate::storage::cache::MERCHANT_TTL,
+        ));
         merchants::backfill_key_lookups(&*storage.merchants, &vault)
             .await
             .context("cannot prepare merchant API keys")?;

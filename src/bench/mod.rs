@@ -608,7 +608,36 @@ struct Tally {
 }
 
 /// Runs the benchmark and returns its report.
-pub async fn run(opts: Options) -> anyhow::Result<Report> {
+pub async fn run(mut opts: Options) -> anyhow::Result<Report> {
+    let Some(url) = opts.database_url.clone() else {
+        return run_on(opts).await;
+    };
+    // Each run gets a PostgreSQL schema of its own (its merchant is sealed under the run's own
+    // master key, so a schema another run left behind could not be opened), dropped after.
+    let schema = format!(
+        "kapi_bench_{}",
+        crate::domain::ids::random_token(8).to_lowercase()
+    );
+    let admin = sqlx::PgPool::connect(&url)
+        .await
+        .context("cannot connect to --database-url")?;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .context("cannot create the bench's schema")?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    opts.database_url = Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"));
+    let report = run_on(opts).await;
+    if let Err(e) = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+    {
+        eprintln!("kapi bench: could not drop schema {schema}: {e}");
+    }
+    report
+}
+
+async fn run_on(opts: Options) -> anyhow::Result<Report> {
     anyhow::ensure!(opts.shoppers >= 1, "--shoppers must be at least 1");
     anyhow::ensure!(
         opts.instances >= 1 && (opts.instances == 1 || opts.database_url.is_some()),

@@ -14,6 +14,7 @@ mod merchants;
 mod outbox;
 mod payments;
 mod requests;
+mod sessions;
 mod sim;
 mod writer;
 
@@ -161,19 +162,26 @@ impl SqlStore {
             })
             .connect(url)
             .await?;
-        let sessions = tower_sessions_sqlx_store::SqliteStore::new(sessions_pool);
+        let tower = tower_sessions_sqlx_store::SqliteStore::new(sessions_pool);
         if access == Access::ReadWrite {
             migrate(&SQLITE_MIGRATIONS, &pool).await?;
-            sessions
+            tower
                 .migrate()
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("session table: {e}")))?;
         }
         let writer = (access == Access::ReadWrite).then(|| Writer::start(pool.clone()));
+        let sessions = match &writer {
+            Some(writer) => SessionStore::new(sessions::SqliteSessions {
+                writer: writer.clone(),
+                reader: tower,
+            }),
+            None => SessionStore::new(tower),
+        };
         Ok(Self {
             pool,
             backend: Backend::Sqlite,
-            sessions: SessionStore::new(sessions),
+            sessions,
             writer,
         })
     }
@@ -246,6 +254,22 @@ impl SqlStore {
         match &self.writer {
             Some(writer) => writer.write(work).await,
             None => writer::write_alone(&self.pool, work).await,
+        }
+    }
+
+    /// As `write`, for a unit of exactly one statement that keeps what it wrote. On
+    /// PostgreSQL it runs without `BEGIN`/`COMMIT` (a statement is atomic by itself: one round
+    /// trip instead of three); on SQLite it joins the group commit like any unit.
+    async fn write_one<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> Fut<'c, Result<Unit<T>, StoreError>>
+            + Send
+            + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.write(work).await,
+            None => writer::write_statement(&self.pool, work).await,
         }
     }
 
@@ -397,7 +421,7 @@ where
          RETURNING {cols}"
     );
     store
-        .write(move |tx| {
+        .write_one(move |tx| {
             Box::pin(async move {
                 let claimed = sqlx::query_as(&claim)
                     .bind(lease_until)

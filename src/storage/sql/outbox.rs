@@ -124,7 +124,7 @@ impl OutboxStore for SqlStore {
 
     async fn resend_event(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 let resent = sqlx::query(
                     "UPDATE events SET status = $1, next_attempt_at = $2, lease_until = NULL \

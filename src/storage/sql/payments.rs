@@ -484,7 +484,7 @@ impl PaymentStore for SqlStore {
 
     async fn record_callback_attempt(&self, a: &CallbackAttempt) -> Result<(), StoreError> {
         let a = a.clone();
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 sqlx::query(
                     "INSERT INTO callback_attempts (payment_id, url, attempted_at, status_code, error, latency_ms) \
@@ -580,7 +580,7 @@ impl PaymentStore for SqlStore {
             }
         };
         let id = id.to_owned();
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 sqlx::query(
                     "UPDATE reversals SET status = $1, next_attempt_at = $2, lease_until = NULL, \

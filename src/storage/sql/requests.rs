@@ -49,7 +49,7 @@ impl RequestStore for SqlStore {
         at: i64,
     ) -> Result<bool, StoreError> {
         let (merchant_id, nonce) = (merchant_id.to_owned(), nonce.to_owned());
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 let inserted = sqlx::query(
                     "INSERT INTO nonces (merchant_id, nonce, seen_at) VALUES ($1, $2, $3) \
@@ -68,7 +68,7 @@ impl RequestStore for SqlStore {
     }
 
     async fn forget_nonces(&self, before: i64) -> Result<u64, StoreError> {
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 let gone = sqlx::query("DELETE FROM nonces WHERE seen_at < $1")
                     .bind(before)
@@ -150,7 +150,7 @@ impl RequestStore for SqlStore {
     ) -> Result<(), StoreError> {
         let (merchant_id, key) = (merchant_id.to_owned(), key.to_owned());
         let (owner, body) = (owner.to_owned(), body.to_owned());
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 sqlx::query(
                     "UPDATE idempotency_keys SET state = $1, response_status = $2, response_body = $3 \
@@ -216,7 +216,7 @@ impl RequestStore for SqlStore {
     ) -> Result<(), StoreError> {
         let (merchant_id, key) = (merchant_id.to_owned(), key.to_owned());
         let (refund_id, body) = (refund_id.to_owned(), body.to_owned());
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 sqlx::query(
                     "UPDATE idempotency_keys SET state = $1, response_status = $2, response_body = $3 \
@@ -238,7 +238,7 @@ impl RequestStore for SqlStore {
     }
 
     async fn idempotency_forget(&self, before: i64) -> Result<u64, StoreError> {
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 let gone = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
                     .bind(before)
@@ -256,7 +256,7 @@ impl RequestStore for SqlStore {
 impl SecurityStore for SqlStore {
     async fn record_security_event(&self, e: &SecurityEvent) -> Result<(), StoreError> {
         let e = e.clone();
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 sqlx::query(
                     "INSERT INTO security_events (kind, subject, detail, at) VALUES ($1, $2, $3, $4)",
@@ -326,7 +326,7 @@ impl SecurityStore for SqlStore {
 
     async fn guard_block(&self, key: &str, until: i64) -> Result<(), StoreError> {
         let key = key.to_owned();
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 sqlx::query(
                     "INSERT INTO guard_blocks (key, until) VALUES ($1, $2) \

@@ -34,7 +34,7 @@ impl From<Row> for SimRecord {
 impl SimStore for SqlStore {
     async fn sim_insert(&self, r: &SimRecord) -> Result<bool, SimStoreError> {
         let r = r.clone();
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 let inserted = sqlx::query(
                     "INSERT INTO sim_records (kind, key, tag, value, at) VALUES ($1, $2, $3, $4, $5) \
@@ -77,7 +77,7 @@ impl SimStore for SqlStore {
     ) -> Result<bool, SimStoreError> {
         let (kind, key) = (kind.to_owned(), key.to_owned());
         let (expected, value) = (expected.to_owned(), value.to_owned());
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 let done = sqlx::query(
                     "UPDATE sim_records SET value = $1, at = $2 WHERE kind = $3 AND key = $4 AND value = $5",
@@ -119,7 +119,7 @@ impl SimStore for SqlStore {
 
     async fn sim_forget(&self, kind: &str, before: i64) -> Result<u64, SimStoreError> {
         let kind = kind.to_owned();
-        self.write(move |tx| {
+        self.write_one(move |tx| {
             Box::pin(async move {
                 let gone = sqlx::query("DELETE FROM sim_records WHERE kind = $1 AND at < $2")
                     .bind(&kind)

@@ -1,0 +1,294 @@
+//! Merchants, cached: every step of a journey reads its merchant, and merchants change
+//! rarely (an operator's command, a settings call).
+//!
+//! The rule: a merchant read through this cache is at most [`MERCHANT_TTL`] old. A change
+//! made through this process's store empties the cache at once; a change made elsewhere (the
+//! CLI, another instance on a shared database) is seen within the TTL. Only merchants found are
+//! cached (a new key or a new merchant is never hidden by a cached miss); the logo is not.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+
+use super::{KeyRotation, MerchantLogo, MerchantRecord, MerchantStore, SellerDetails, StoreError};
+
+/// How long a cached merchant is used before it is read again.
+pub const MERCHANT_TTL: Duration = Duration::from_secs(2);
+
+/// Entries kept at most; past that the cache starts again empty.
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Id(String),
+    ApiKey(String),
+}
+
+pub struct CachedMerchants {
+    inner: Arc<dyn MerchantStore>,
+    ttl: Duration,
+    entries: Mutex<HashMap<Key, (Instant, MerchantRecord)>>,
+}
+
+impl CachedMerchants {
+    pub fn new(inner: Arc<dyn MerchantStore>, ttl: Duration) -> Self {
+        Self {
+            inner,
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &Key) -> Option<MerchantRecord> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, m)| m.clone())
+    }
+
+    fn put(&self, key: Key, m: &MerchantRecord) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, (Instant::now(), m.clone()));
+    }
+
+    fn forget_all(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    async fn read(
+        &self,
+        key: Key,
+        load: impl Future<Output = Result<Option<MerchantRecord>, StoreError>>,
+    ) -> Result<Option<MerchantRecord>, StoreError> {
+        if let Some(m) = self.get(&key) {
+            return Ok(Some(m));
+        }
+        let found = load.await?;
+        if let Some(m) = &found {
+            self.put(key, m);
+        }
+        Ok(found)
+    }
+
+    /// Runs a change, then empties the cache (after, so that no read in between caches the
+    /// old merchant for a full TTL).
+    async fn change(
+        &self,
+        write: impl Future<Output = Result<(), StoreError>>,
+    ) -> Result<(), StoreError> {
+        let done = write.await;
+        self.forget_all();
+        done
+    }
+}
+
+#[async_trait]
+impl MerchantStore for CachedMerchants {
+    async fn insert_merchant(&self, merchant: &MerchantRecord) -> Result<(), StoreError> {
+        self.change(self.inner.insert_merchant(merchant)).await
+    }
+
+    async fn get_merchant(&self, id: &str) -> Result<Option<MerchantRecord>, StoreError> {
+        self.read(Key::Id(id.to_owned()), self.inner.get_merchant(id))
+            .await
+    }
+
+    async fn list_merchants(&self) -> Result<Vec<MerchantRecord>, StoreError> {
+        self.inner.list_merchants().await
+    }
+
+    async fn find_merchant_by_key(
+        &self,
+        lookup: &str,
+    ) -> Result<Option<MerchantRecord>, StoreError> {
+        self.read(
+            Key::ApiKey(lookup.to_owned()),
+            self.inner.find_merchant_by_key(lookup),
+        )
+        .await
+    }
+
+    async fn set_key_lookup(
+        &self,
+        id: &str,
+        lookup: &str,
+        prev_lookup: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.change(self.inner.set_key_lookup(id, lookup, prev_lookup))
+            .await
+    }
+
+    async fn rotate_merchant_key(
+        &self,
+        id: &str,
+        rotation: &KeyRotation<'_>,
+    ) -> Result<(), StoreError> {
+        self.change(self.inner.rotate_merchant_key(id, rotation))
+            .await
+    }
+
+    async fn set_merchant_api_settings(
+        &self,
+        id: &str,
+        webhook_url: Option<&str>,
+        allowed_ips: &[String],
+        frame_origins: &[String],
+    ) -> Result<(), StoreError> {
+        self.change(self.inner.set_merchant_api_settings(
+            id,
+            webhook_url,
+            allowed_ips,
+            frame_origins,
+        ))
+        .await
+    }
+
+    async fn set_merchant_installment_plan(
+        &self,
+        id: &str,
+        plan: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.change(self.inner.set_merchant_installment_plan(id, plan))
+            .await
+    }
+
+    async fn set_merchant_accent(&self, id: &str, colour: Option<&str>) -> Result<(), StoreError> {
+        self.change(self.inner.set_merchant_accent(id, colour))
+            .await
+    }
+
+    async fn set_merchant_logo(
+        &self,
+        id: &str,
+        logo: Option<&MerchantLogo>,
+    ) -> Result<(), StoreError> {
+        self.change(self.inner.set_merchant_logo(id, logo)).await
+    }
+
+    async fn merchant_logo(&self, id: &str) -> Result<Option<MerchantLogo>, StoreError> {
+        self.inner.merchant_logo(id).await
+    }
+
+    async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError> {
+        self.change(self.inner.set_merchant_origins(id, origins))
+            .await
+    }
+
+    async fn set_merchant_card_attempts(&self, id: &str, n: u8) -> Result<(), StoreError> {
+        self.change(self.inner.set_merchant_card_attempts(id, n))
+            .await
+    }
+
+    async fn set_merchant_seller(
+        &self,
+        id: &str,
+        seller: &SellerDetails,
+    ) -> Result<(), StoreError> {
+        self.change(self.inner.set_merchant_seller(id, seller))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::sql::SqlStore;
+
+    async fn demo(store: &SqlStore) {
+        let m = MerchantRecord {
+            id: "m1".into(),
+            name: "Örnek Mağaza".into(),
+            legal_title: "Örnek Ticaret A.Ş.".into(),
+            address: "Kadıköy, İstanbul".into(),
+            phone: "+90 216 000 00 00".into(),
+            email: "destek@ornek.example".into(),
+            mersis: "0123456789012345".into(),
+            website: "https://ornek.example".into(),
+            secret_key_enc: vec![1, 0, 0, 0, 1, 0xAA],
+            return_origins: r#"["https://ornek.example"]"#.into(),
+            created_at: 1_000,
+            key_lookup: Some("lookup-m1".into()),
+            prev_secret_key_enc: None,
+            prev_key_lookup: None,
+            prev_key_expires_at: None,
+            webhook_url: None,
+            allowed_ips: "[]".into(),
+            frame_origins: "[]".into(),
+            installment_plan: None,
+            accent_colour: None,
+            logo_sha256: None,
+            card_attempts: 1,
+        };
+        store.insert_merchant(&m).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_change_made_here_is_seen_at_once_one_made_elsewhere_within_the_ttl() {
+        let store = SqlStore::open_in_memory().await.unwrap();
+        demo(&store).await;
+        let inner: Arc<dyn MerchantStore> = Arc::new(store.clone());
+        let cached = CachedMerchants::new(inner, Duration::from_millis(300));
+        let accent = |m: Option<MerchantRecord>| m.unwrap().accent_colour;
+        assert_eq!(accent(cached.get_merchant("m1").await.unwrap()), None);
+
+        // Through the cache: seen at once.
+        cached
+            .set_merchant_accent("m1", Some("#112233"))
+            .await
+            .unwrap();
+        assert_eq!(
+            accent(cached.get_merchant("m1").await.unwrap()).as_deref(),
+            Some("#112233")
+        );
+
+        // Behind its back (another process): the cached merchant until the TTL runs out.
+        store
+            .set_merchant_accent("m1", Some("#445566"))
+            .await
+            .unwrap();
+        assert_eq!(
+            accent(cached.get_merchant("m1").await.unwrap()).as_deref(),
+            Some("#112233")
+        );
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(
+            accent(cached.get_merchant("m1").await.unwrap()).as_deref(),
+            Some("#445566")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_miss_is_not_cached() {
+        let store = SqlStore::open_in_memory().await.unwrap();
+        let inner: Arc<dyn MerchantStore> = Arc::new(store.clone());
+        let cached = CachedMerchants::new(inner, Duration::from_secs(60));
+        assert!(cached.get_merchant("m1").await.unwrap().is_none());
+        assert!(
+            cached
+                .find_merchant_by_key("lookup-m1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        demo(&store).await;
+        assert!(cached.get_merchant("m1").await.unwrap().is_some());
+        assert!(
+            cached
+                .find_merchant_by_key("lookup-m1")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+}
