@@ -3,4 +3,5 @@
 //! simulators, which know nothing else of each other.
 
 pub mod bank;
+pub mod nestpay;
 pub mod threeds;
