@@ -78,13 +78,28 @@ pub async fn open_data_with_source(
         .with_context(|| format!("cannot create data folder {}", dir.display()))?;
     let (current, older, source) = crate::crypto::keyring::initial_keys(settings)?;
     let vault = Vault::with_keys(current, older);
-    let storage = Storage::open(settings)
+    let mut storage = Storage::open(settings)
         .await
         .context("cannot open the database")?;
+    // A command's merchant changes signal the server on this data folder (`storage::cache`).
+    cache_merchants(&mut storage, dir);
     merchants::backfill_key_lookups(&*storage.merchants, &vault)
         .await
         .context("cannot prepare merchant API keys")?;
     Ok((vault, storage, source))
+}
+
+/// Merchants read through a cache whose changes signal the server on the data folder `dir`
+/// (`storage::cache`): the merchant and sealed-data views both go through it.
+fn cache_merchants(storage: &mut Storage, dir: &std::path::Path) {
+    let cached = Arc::new(crate::storage::cache::CachedMerchants::new(
+        storage.merchants.clone(),
+        storage.sealed.clone(),
+        crate::storage::cache::MERCHANT_TTL,
+        Some(dir.join(crate::storage::cache::SIGNAL_FILE)),
+    ));
+    storage.merchants = cached.clone();
+    storage.sealed = cached;
 }
 
 /// A keyring file is one instance's: instances sharing a database would each make their own,
@@ -365,10 +380,7 @@ impl Application {
         };
         // Every step of a journey reads its merchant: the server reads them through a cache
         // (see `storage::cache` for when a change is seen).
-        storage.merchants = Arc::new(crate::storage::cache::CachedMerchants::new(
-            storage.merchants.clone(),
-            crate::storage::cache::MERCHANT_TTL,
-        ));
+        cache_merchants(&mut storage, &dir);
         merchants::backfill_key_lookups(&*storage.merchants, &vault)
             .await
             .context("cannot prepare merchant API keys")?;

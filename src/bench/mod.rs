@@ -618,20 +618,13 @@ pub async fn run(mut opts: Options) -> anyhow::Result<Report> {
         "kapi_bench_{}",
         crate::domain::ids::random_token(8).to_lowercase()
     );
-    let admin = sqlx::PgPool::connect(&url)
-        .await
-        .context("cannot connect to --database-url")?;
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .context("cannot create the bench's schema")?;
-    let sep = if url.contains('?') { '&' } else { '?' };
-    opts.database_url = Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"));
+    opts.database_url = Some(
+        crate::storage::sql::scratch_schema(&url, &schema)
+            .await
+            .context("cannot create the bench's schema in --database-url")?,
+    );
     let report = run_on(opts).await;
-    if let Err(e) = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-    {
+    if let Err(e) = crate::storage::sql::drop_scratch_schema(&url, &schema).await {
         eprintln!("kapi bench: could not drop schema {schema}: {e}");
     }
     report

@@ -2,19 +2,27 @@
 //! rarely (an operator's command, a settings call).
 //!
 //! The rule: a merchant read through this cache is at most [`MERCHANT_TTL`] old. A change
-//! made through this process's store empties the cache at once; a change made elsewhere (the
-//! CLI, another instance on a shared database) is seen within the TTL. Only merchants found are
-//! cached (a new key or a new merchant is never hidden by a cached miss); the logo is not.
+//! made through this process's store empties the cache at once. A change made by a command on
+//! the same data folder (`kapi merchant configure`, key rotation) is seen at once too: every
+//! cache over that folder touches its signal file (`DATA_DIR/merchants.changed`) after a change,
+//! and the server's cache empties itself when the file's time moves (one `stat` per read, no
+//! database round trip). A change made elsewhere (another instance, a command with another data
+//! folder on a shared database) is seen within the TTL. Only merchants found are cached (a new
+//! key or a new merchant is never hidden by a cached miss); the logo is not.
 
 use std::{
     collections::HashMap,
+    path::PathBuf,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use async_trait::async_trait;
 
-use super::{KeyRotation, MerchantLogo, MerchantRecord, MerchantStore, SellerDetails, StoreError};
+use super::{
+    KeyRotation, MerchantLogo, MerchantRecord, MerchantStore, SealedStore, SellerDetails,
+    StoreError,
+};
 
 /// How long a cached merchant is used before it is read again.
 pub const MERCHANT_TTL: Duration = Duration::from_secs(2);
@@ -22,29 +30,57 @@ pub const MERCHANT_TTL: Duration = Duration::from_secs(2);
 /// Entries kept at most; past that the cache starts again empty.
 const MAX_ENTRIES: usize = 10_000;
 
+/// The signal file's name in the data folder.
+pub const SIGNAL_FILE: &str = "merchants.changed";
+
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Key {
     Id(String),
     ApiKey(String),
 }
 
+/// The cache, also the sealed-data view of the same store: re-encrypting a merchant's secret
+/// (a master key rotation) is a change of the merchant too.
 pub struct CachedMerchants {
     inner: Arc<dyn MerchantStore>,
+    sealed: Arc<dyn SealedStore>,
     ttl: Duration,
     entries: Mutex<HashMap<Key, (Instant, MerchantRecord)>>,
+    /// The signal file, and its time when the entries were last known good.
+    signal: Option<(PathBuf, Mutex<Option<SystemTime>>)>,
 }
 
 impl CachedMerchants {
-    pub fn new(inner: Arc<dyn MerchantStore>, ttl: Duration) -> Self {
+    /// A cache over `inner`; `signal`: the signal file of the data folder, if there is one.
+    pub fn new(
+        inner: Arc<dyn MerchantStore>,
+        sealed: Arc<dyn SealedStore>,
+        ttl: Duration,
+        signal: Option<PathBuf>,
+    ) -> Self {
+        let signal = signal.map(|path| {
+            let seen = modified(&path);
+            (path, Mutex::new(seen))
+        });
         Self {
             inner,
+            sealed,
             ttl,
             entries: Mutex::new(HashMap::new()),
+            signal,
         }
     }
 
     fn get(&self, key: &Key) -> Option<MerchantRecord> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((path, seen)) = &self.signal {
+            let now = modified(path);
+            let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+            if *seen != now {
+                entries.clear();
+                *seen = now;
+            }
+        }
         entries
             .get(key)
             .filter(|(at, _)| at.elapsed() < self.ttl)
@@ -83,14 +119,74 @@ impl CachedMerchants {
 
     /// Runs a change, then empties the cache (after, so that no read in between caches the
     /// old merchant for a full TTL).
-    async fn change(
+    async fn change<T>(
         &self,
-        write: impl Future<Output = Result<(), StoreError>>,
-    ) -> Result<(), StoreError> {
+        write: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         let done = write.await;
         self.forget_all();
+        if let Some((path, _)) = &self.signal {
+            let stamp = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+                .to_string();
+            if let Err(e) = std::fs::write(path, stamp) {
+                tracing::warn!(error = %e, path = %path.display(), "cannot signal a merchant change");
+            }
+        }
         done
     }
+}
+
+#[async_trait]
+impl SealedStore for CachedMerchants {
+    async fn merchants_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<MerchantRecord>, StoreError> {
+        self.sealed.merchants_not_under(prefix, limit).await
+    }
+
+    async fn replace_merchant_secrets(
+        &self,
+        id: &str,
+        old_enc: &[u8],
+        new_enc: &[u8],
+        new_prev_enc: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        self.change(
+            self.sealed
+                .replace_merchant_secrets(id, old_enc, new_enc, new_prev_enc),
+        )
+        .await
+    }
+
+    async fn cards_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.sealed.cards_not_under(prefix, limit).await
+    }
+
+    async fn replace_card(
+        &self,
+        payment_id: &str,
+        old_enc: &[u8],
+        new_enc: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.sealed.replace_card(payment_id, old_enc, new_enc).await
+    }
+
+    async fn blobs_under(&self, prefix: &[u8]) -> Result<i64, StoreError> {
+        self.sealed.blobs_under(prefix).await
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 #[async_trait]
@@ -238,7 +334,12 @@ mod tests {
         let store = SqlStore::open_in_memory().await.unwrap();
         demo(&store).await;
         let inner: Arc<dyn MerchantStore> = Arc::new(store.clone());
-        let cached = CachedMerchants::new(inner, Duration::from_millis(300));
+        let cached = CachedMerchants::new(
+            inner,
+            Arc::new(store.clone()),
+            Duration::from_millis(300),
+            None,
+        );
         let accent = |m: Option<MerchantRecord>| m.unwrap().accent_colour;
         assert_eq!(accent(cached.get_merchant("m1").await.unwrap()), None);
 
@@ -272,7 +373,12 @@ mod tests {
     async fn a_miss_is_not_cached() {
         let store = SqlStore::open_in_memory().await.unwrap();
         let inner: Arc<dyn MerchantStore> = Arc::new(store.clone());
-        let cached = CachedMerchants::new(inner, Duration::from_secs(60));
+        let cached = CachedMerchants::new(
+            inner,
+            Arc::new(store.clone()),
+            Duration::from_secs(60),
+            None,
+        );
         assert!(cached.get_merchant("m1").await.unwrap().is_none());
         assert!(
             cached
@@ -290,5 +396,48 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    #[tokio::test]
+    async fn a_change_by_a_command_on_the_same_data_folder_is_seen_at_once() {
+        let store = SqlStore::open_in_memory().await.unwrap();
+        demo(&store).await;
+        let signal = std::env::temp_dir().join(format!(
+            "kapi-signal-{}",
+            crate::domain::ids::random_token(6)
+        ));
+        let inner: Arc<dyn MerchantStore> = Arc::new(store.clone());
+        let server = CachedMerchants::new(
+            inner.clone(),
+            Arc::new(store.clone()),
+            Duration::from_secs(60),
+            Some(signal.clone()),
+        );
+        let command = CachedMerchants::new(
+            inner,
+            Arc::new(store.clone()),
+            Duration::from_secs(60),
+            Some(signal.clone()),
+        );
+        assert_eq!(
+            server
+                .get_merchant("m1")
+                .await
+                .unwrap()
+                .unwrap()
+                .card_attempts,
+            1
+        );
+        command.set_merchant_card_attempts("m1", 3).await.unwrap();
+        assert_eq!(
+            server
+                .get_merchant("m1")
+                .await
+                .unwrap()
+                .unwrap()
+                .card_attempts,
+            3
+        );
+        std::fs::remove_file(&signal).unwrap();
     }
 }

@@ -436,6 +436,36 @@ where
         .await
 }
 
+/// A PostgreSQL schema of its own inside the database at `url` (for `kapi bench`): creates it
+/// and returns the URL whose connections use it. Drop it with [`drop_scratch_schema`].
+pub async fn scratch_schema(url: &str, name: &str) -> Result<String, StoreError> {
+    install_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?;
+    sqlx::query(&format!("CREATE SCHEMA {name}"))
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{sep}options=-c%20search_path%3D{name}"))
+}
+
+/// Drops a schema [`scratch_schema`] made, with everything in it.
+pub async fn drop_scratch_schema(url: &str, name: &str) -> Result<(), StoreError> {
+    install_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?;
+    sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    Ok(())
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
