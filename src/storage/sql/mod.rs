@@ -318,7 +318,11 @@ impl super::HealthStore for SqlStore {
 
     fn pool_usage(&self) -> super::PoolUsage {
         let size = self.pool.size();
-        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        // Read a moment apart while the writer takes and returns connections: never more idle
+        // than open (sqlx's idle count can run ahead of its size for a moment).
+        let idle = u32::try_from(self.pool.num_idle())
+            .unwrap_or(u32::MAX)
+            .min(size);
         super::PoolUsage {
             in_use: size.saturating_sub(idle),
             idle,
