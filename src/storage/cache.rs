@@ -72,9 +72,13 @@ impl CachedMerchants {
     }
 
     fn get(&self, key: &Key) -> Option<MerchantRecord> {
+        // The file's time is read before taking the lock: no system call under it.
+        let signalled = self
+            .signal
+            .as_ref()
+            .map(|(path, seen)| (modified(path), seen));
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((path, seen)) = &self.signal {
-            let now = modified(path);
+        if let Some((now, seen)) = signalled {
             let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
             if *seen != now {
                 entries.clear();

@@ -52,8 +52,11 @@ fn kapi_command(db: Option<&str>) -> Command {
     command
 }
 
-fn start(data_dir: &str, db: Option<&str>, port: u16, key: &str) -> Child {
-    kapi_command(db)
+/// `kapi serve` on `port` and `data_dir` with the simulators and quick, retrying deliveries;
+/// the caller adds settings and spawns it.
+fn serve_command(data_dir: &str, db: Option<&str>, port: u16, key: &str) -> Command {
+    let mut command = kapi_command(db);
+    command
         .args([
             "serve",
             "--listen",
@@ -71,7 +74,12 @@ fn start(data_dir: &str, db: Option<&str>, port: u16, key: &str) -> Child {
         .env("KAPI__NOTIFICATIONS__POLL_INTERVAL_MS", "100")
         .env("KAPI_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+fn start(data_dir: &str, db: Option<&str>, port: u16, key: &str) -> Child {
+    serve_command(data_dir, db, port, key)
         .spawn()
         .expect("kapi starts")
 }
@@ -105,28 +113,7 @@ async fn every_event_is_delivered_after_a_sigkill_mid_delivery() {
     let data_dir = dir.path().to_str().unwrap().to_owned();
     let db = crate::helpers::fresh_database_url().await;
     let key = MasterKey::generate_base64();
-    let out = kapi_command(db.as_deref())
-        .args([
-            "merchant",
-            "add",
-            "--data-dir",
-            &data_dir,
-            "--name",
-            "Crash Shop",
-            "--return-origin",
-            &receiver,
-            "--json",
-        ])
-        .env("KAPI__SECURITY__MASTER_KEY", key.expose_secret())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let merchant: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let secret = merchant["secret_key"].as_str().unwrap().to_owned();
+    let secret = add_merchant(&data_dir, db.as_deref(), key.expose_secret(), &receiver);
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -258,44 +245,29 @@ impl Node {
     }
 
     async fn start(&mut self, client: &reqwest::Client) {
-        let child = kapi_command(self.database_url.as_deref())
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{}", self.port),
-                "--data-dir",
-                &self.data_dir,
-                "--insecure-http",
-            ])
-            .env("KAPI__SECURITY__MASTER_KEY", &self.key)
-            .env("KAPI__SIMULATORS__ENABLED", "true")
-            .env("KAPI__ACQUIRER__BASE_URL", &self.bank_url)
-            .env("KAPI__ACQUIRER__API_KEY", crate::helpers::BANK_KEY)
-            .env("KAPI__ACQUIRER__TIMEOUT_SECS", "1")
-            .env("KAPI__THREEDS__TIMEOUT_SECS", "1")
-            .env("KAPI__CHECKOUT__RECOVERY_MARGIN_SECS", "1")
-            .env("KAPI__CHECKOUT__SWEEP_INTERVAL_MS", "100")
-            // Every shopper here comes from one address, and a third of the cards decline: the
-            // card-testing guard (stored, so it outlives the kills) would stop them all.
-            .env("KAPI__LIMITS__DECLINES_PER_IP", "1000000")
-            .env("KAPI__LIMITS__DECLINES_PER_BIN", "1000000")
-            .env("KAPI__LIMITS__MERCHANT_DECLINE_MIN", "1000000")
-            .env("KAPI__LIMITS__DECLINES_PER_MERCHANT", "1000000")
-            .env("KAPI__NOTIFICATIONS__LEASE_SECS", "2")
-            .env("KAPI__NOTIFICATIONS__ALLOW_PRIVATE_TARGETS", "true")
-            .env("KAPI__NOTIFICATIONS__FIRST_RETRY_MS", "200")
-            .env("KAPI__NOTIFICATIONS__TIMEOUT_SECS", "1")
-            .env("KAPI__NOTIFICATIONS__POLL_INTERVAL_MS", "100")
-            .env("KAPI__LIMITS__PAY_START", "100000")
-            .env("KAPI__LIMITS__CARD_SUBMIT", "100000")
-            .env("KAPI__LIMITS__API_CALLS", "100000")
-            .env("KAPI__LIMITS__DECLINES_PER_IP", "100000")
-            .env("KAPI__LIMITS__DECLINES_PER_MERCHANT", "100000")
-            .env("KAPI_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("kapi starts");
+        let child = serve_command(
+            &self.data_dir,
+            self.database_url.as_deref(),
+            self.port,
+            &self.key,
+        )
+        .env("KAPI__ACQUIRER__BASE_URL", &self.bank_url)
+        .env("KAPI__ACQUIRER__API_KEY", crate::helpers::BANK_KEY)
+        .env("KAPI__ACQUIRER__TIMEOUT_SECS", "1")
+        .env("KAPI__THREEDS__TIMEOUT_SECS", "1")
+        .env("KAPI__CHECKOUT__RECOVERY_MARGIN_SECS", "1")
+        .env("KAPI__CHECKOUT__SWEEP_INTERVAL_MS", "100")
+        // Every shopper here comes from one address, and a third of the cards decline: the
+        // card-testing guard (stored, so it outlives the kills) would stop them all.
+        .env("KAPI__LIMITS__DECLINES_PER_IP", "1000000")
+        .env("KAPI__LIMITS__DECLINES_PER_BIN", "1000000")
+        .env("KAPI__LIMITS__MERCHANT_DECLINE_MIN", "1000000")
+        .env("KAPI__LIMITS__DECLINES_PER_MERCHANT", "1000000")
+        .env("KAPI__LIMITS__PAY_START", "100000")
+        .env("KAPI__LIMITS__CARD_SUBMIT", "100000")
+        .env("KAPI__LIMITS__API_CALLS", "100000")
+        .spawn()
+        .expect("kapi starts");
         self.child = Some(child);
         wait_ready(client, &self.base()).await;
     }

@@ -273,6 +273,29 @@ impl SqlStore {
         }
     }
 
+    /// Runs each of `statements` (deletes whose only parameter, `$1`, is `before`) in one
+    /// unit; the rows they removed.
+    async fn forget(
+        &self,
+        statements: &'static [&'static str],
+        before: i64,
+    ) -> Result<u64, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                let mut gone = 0;
+                for sql in statements {
+                    gone += sqlx::query(sql)
+                        .bind(before)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                Ok(Unit::Keep(gone))
+            })
+        })
+        .await
+    }
+
     /// For tests that look at the database directly.
     pub fn pool(&self) -> &AnyPool {
         &self.pool

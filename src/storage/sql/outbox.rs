@@ -15,7 +15,7 @@ impl OutboxStore for SqlStore {
         limit: i64,
     ) -> Result<Vec<EventRecord>, StoreError> {
         let pending = EventStatus::Pending.as_str();
-        Ok(super::claim_due(
+        super::claim_due(
             self,
             super::Leased::Events,
             pending,
@@ -23,7 +23,7 @@ impl OutboxStore for SqlStore {
             lease_until,
             limit,
         )
-        .await?)
+        .await
     }
 
     async fn record_delivery(

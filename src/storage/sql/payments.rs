@@ -104,31 +104,40 @@ async fn add_history(
     Ok(())
 }
 
-/// The move `before` → `after` inside `tx`: `Ok(None)` when it was written.
-async fn move_payment(
-    tx: &mut Conn,
-    before: &Payment,
-    after: &Payment,
-) -> Result<Option<Cas>, sqlx::Error> {
-    match write_row(tx, &PaymentRow::from(after), before.version).await {
+/// A move, owned (a unit of work outlives the call that sent it): what the compare-and-set
+/// needs of the payment before, and the payment after as its row.
+struct Move {
+    version: i64,
+    from: Status,
+    to: Status,
+    row: PaymentRow,
+}
+
+impl Move {
+    fn new(before: &Payment, after: &Payment) -> Self {
+        Self {
+            version: before.version,
+            from: before.status,
+            to: after.status,
+            row: PaymentRow::from(after),
+        }
+    }
+}
+
+/// The move inside `tx`: `Ok(None)` when it was written.
+async fn move_payment(tx: &mut Conn, m: &Move) -> Result<Option<Cas>, sqlx::Error> {
+    match write_row(tx, &m.row, m.version).await {
         Ok(true) => {}
         Ok(false) => return Ok(Some(Cas::Lost)),
         Err(e) if is_unique_violation(&e) => return Ok(Some(Cas::OrderAlreadyPaid)),
         Err(e) => return Err(e),
     }
-    if before.status != after.status {
-        add_history(
-            tx,
-            after.id.as_str(),
-            Some(before.status),
-            after.status,
-            after.updated_at,
-        )
-        .await?;
+    if m.from != m.to {
+        add_history(tx, &m.row.id, Some(m.from), m.to, m.row.updated_at).await?;
     }
-    if !after.status.holds_card() {
+    if !m.to.holds_card() {
         sqlx::query("DELETE FROM card_vault WHERE payment_id = $1")
-            .bind(after.id.as_str())
+            .bind(&m.row.id)
             .execute(&mut *tx)
             .await?;
     }
@@ -323,20 +332,20 @@ impl PaymentStore for SqlStore {
         after: &Payment,
         effects: Effects<'_>,
     ) -> Result<Cas, StoreError> {
-        let (before, after) = (before.clone(), after.clone());
+        let m = Move::new(before, after);
         let effects = OwnedEffects::from(effects);
         self.write(move |tx| {
             Box::pin(async move {
-                if let Some(refused) = move_payment(tx, &before, &after).await? {
+                if let Some(refused) = move_payment(tx, &m).await? {
                     return Ok(Unit::Discard(refused));
                 }
                 if let Some(card) = &effects.card {
                     sqlx::query(
                         "INSERT INTO card_vault (payment_id, data_enc, created_at) VALUES ($1, $2, $3)",
                     )
-                    .bind(after.id.as_str())
+                    .bind(&m.row.id)
                     .bind(card)
-                    .bind(after.updated_at)
+                    .bind(m.row.updated_at)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -365,10 +374,10 @@ impl PaymentStore for SqlStore {
         r: &RefundRecord,
         key: Option<&IdempotencyLink>,
     ) -> Result<Cas, StoreError> {
-        let (before, after, r, key) = (before.clone(), after.clone(), r.clone(), key.cloned());
+        let (m, r, key) = (Move::new(before, after), r.clone(), key.cloned());
         self.write(move |tx| {
             Box::pin(async move {
-                if let Some(refused) = move_payment(tx, &before, &after).await? {
+                if let Some(refused) = move_payment(tx, &m).await? {
                     return Ok(Unit::Discard(refused));
                 }
                 sqlx::query(
@@ -412,7 +421,7 @@ impl PaymentStore for SqlStore {
         after: &Payment,
         event: Option<&EventRecord>,
     ) -> Result<Settle, StoreError> {
-        let (r, before, after, event) = (r.clone(), before.clone(), after.clone(), event.cloned());
+        let (r, m, event) = (r.clone(), Move::new(before, after), event.cloned());
         self.write(move |tx| {
             Box::pin(async move {
                 let settled = sqlx::query(
@@ -433,7 +442,7 @@ impl PaymentStore for SqlStore {
                 if !settled {
                     return Ok(Unit::Discard(Settle::AlreadySettled));
                 }
-                if move_payment(tx, &before, &after).await?.is_some() {
+                if move_payment(tx, &m).await?.is_some() {
                     return Ok(Unit::Discard(Settle::PaymentMoved));
                 }
                 if let Some(event) = &event {
@@ -560,7 +569,7 @@ impl PaymentStore for SqlStore {
     ) -> Result<Vec<ReversalRecord>, StoreError> {
         let pending = ReversalStatus::Pending.as_str();
         let leased = super::Leased::Reversals;
-        Ok(super::claim_due(self, leased, pending, now, lease_until, limit).await?)
+        super::claim_due(self, leased, pending, now, lease_until, limit).await
     }
 
     async fn record_reversal(

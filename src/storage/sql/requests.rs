@@ -68,17 +68,8 @@ impl RequestStore for SqlStore {
     }
 
     async fn forget_nonces(&self, before: i64) -> Result<u64, StoreError> {
-        self.write_one(move |tx| {
-            Box::pin(async move {
-                let gone = sqlx::query("DELETE FROM nonces WHERE seen_at < $1")
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                Ok(Unit::Keep(gone))
-            })
-        })
-        .await
+        self.forget(&["DELETE FROM nonces WHERE seen_at < $1"], before)
+            .await
     }
 
     async fn idempotency_begin(
@@ -238,16 +229,10 @@ impl RequestStore for SqlStore {
     }
 
     async fn idempotency_forget(&self, before: i64) -> Result<u64, StoreError> {
-        self.write_one(move |tx| {
-            Box::pin(async move {
-                let gone = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                Ok(Unit::Keep(gone))
-            })
-        })
+        self.forget(
+            &["DELETE FROM idempotency_keys WHERE created_at < $1"],
+            before,
+        )
         .await
     }
 }
@@ -395,21 +380,13 @@ impl SecurityStore for SqlStore {
     }
 
     async fn guard_forget(&self, before: i64) -> Result<u64, StoreError> {
-        self.write(move |tx| {
-            Box::pin(async move {
-                let counts = sqlx::query("DELETE FROM guard_counters WHERE window_start < $1")
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                let blocks = sqlx::query("DELETE FROM guard_blocks WHERE until <= $1")
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                Ok(Unit::Keep(counts + blocks))
-            })
-        })
+        self.forget(
+            &[
+                "DELETE FROM guard_counters WHERE window_start < $1",
+                "DELETE FROM guard_blocks WHERE until <= $1",
+            ],
+            before,
+        )
         .await
     }
 }

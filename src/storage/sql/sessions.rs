@@ -17,8 +17,6 @@ use tower_sessions::{
 use super::writer::{Unit, Writer};
 use crate::storage::StoreError;
 
-const TABLE: &str = "tower_sessions";
-
 #[derive(Clone)]
 pub(super) struct SqliteSessions {
     pub(super) writer: Writer,
@@ -103,7 +101,7 @@ impl TowerStore for SqliteSessions {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                    sqlx::query(&format!("DELETE FROM {TABLE} WHERE id = $1"))
+                    sqlx::query("DELETE FROM tower_sessions WHERE id = $1")
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
@@ -121,9 +119,9 @@ impl ExpiredDeletion for SqliteSessions {
         self.writer
             .write(|tx| {
                 Box::pin(async move {
-                    sqlx::query(&format!(
-                        "DELETE FROM {TABLE} WHERE datetime(expiry_date) < datetime('now')"
-                    ))
+                    sqlx::query(
+                        "DELETE FROM tower_sessions WHERE datetime(expiry_date) < datetime('now')",
+                    )
                     .execute(&mut *tx)
                     .await?;
                     Ok(Unit::Keep(()))
