@@ -46,6 +46,10 @@ error_codes! {
     OrderAlreadyPaid = "KP-1018", CONFLICT;
     InvalidInstallment = "KP-1019", BAD_REQUEST;
     TooManyRequests = "KP-1020", TOO_MANY_REQUESTS;
+    HashAlgorithmRefused = "KP-1021", BAD_REQUEST;
+    UnsupportedStoreType = "KP-1022", BAD_REQUEST;
+    ReservedField = "KP-1023", BAD_REQUEST;
+    InvalidCard = "KP-1024", BAD_REQUEST;
     PaymentNotFound = "KP-2001", NOT_FOUND;
     PaymentExpired = "KP-2002", GONE;
     SessionMismatch = "KP-2004", FORBIDDEN;

@@ -4,13 +4,14 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use kapi::clock::Clock;
 use kapi::{
     Application,
     config::{CliOverrides, Settings},
     merchants::{self, NewMerchant},
     startup,
 };
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Parser)]
 #[command(
@@ -271,7 +272,7 @@ struct ServeArgs {
 #[derive(Subcommand)]
 enum MerchantCommand {
     /// Register a merchant; prints its id and secret key (shown once).
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// The merchants, with their return origins (read only; never a key).
     List {
         #[arg(long)]
@@ -282,7 +283,7 @@ enum MerchantCommand {
     /// Issue a new secret key; the old one keeps working during the overlap.
     RotateKey(RotateArgs),
     /// Set the webhook URL, the API's IP allow-list, framing, installments and branding.
-    Configure(ConfigureArgs),
+    Configure(Box<ConfigureArgs>),
 }
 
 #[derive(Args)]
@@ -363,6 +364,29 @@ struct ConfigureArgs {
     /// Remove the logo.
     #[arg(long)]
     no_logo: bool,
+    /// NestPay-compatible gateway (docs/NESTPAY.md): the client id the merchant's NestPay code
+    /// sends (digits, unique). Give the four NestPay credentials together.
+    #[arg(long, requires_all = ["nestpay_store_key", "nestpay_api_user", "nestpay_api_password"], conflicts_with = "no_nestpay")]
+    nestpay_client_id: Option<String>,
+    /// The NestPay store key (signs the gate's requests and results).
+    #[arg(long, env = "KAPI_NESTPAY_STORE_KEY", hide_env_values = true)]
+    nestpay_store_key: Option<String>,
+    /// The NestPay XML API user (`Name`).
+    #[arg(long, requires = "nestpay_client_id")]
+    nestpay_api_user: Option<String>,
+    /// The NestPay XML API password.
+    #[arg(long, env = "KAPI_NESTPAY_API_PASSWORD", hide_env_values = true)]
+    nestpay_api_password: Option<String>,
+    /// The merchant shows the pre-information form and the distance sales contract itself
+    /// (`3d_pay` then goes straight to 3-D Secure).
+    #[arg(long, conflicts_with_all = ["nestpay_kapi_shows_consents", "no_nestpay"])]
+    nestpay_shows_consents: bool,
+    /// Kapı shows the legal documents in `3d_pay` (the default).
+    #[arg(long, conflicts_with = "no_nestpay")]
+    nestpay_kapi_shows_consents: bool,
+    /// Remove the NestPay set-up.
+    #[arg(long)]
+    no_nestpay: bool,
 }
 
 #[derive(Args)]
@@ -511,6 +535,43 @@ async fn open_read_only(
     Ok(startup::open_data_read_only(&settings).await?.1)
 }
 
+/// The NestPay options of `merchant configure`.
+struct NestpayArgs {
+    client_id: Option<String>,
+    store_key: Option<String>,
+    api_user: Option<String>,
+    api_password: Option<String>,
+    shows_consents: bool,
+    kapi_shows_consents: bool,
+    remove: bool,
+}
+
+/// The NestPay changes the options ask for, in order (credentials before the declaration).
+fn nestpay_changes(a: NestpayArgs) -> Vec<merchants::NestpayChange> {
+    use merchants::{NestpayChange, NestpayCredentials};
+    if a.remove {
+        return vec![NestpayChange::Remove];
+    }
+    let mut changes = Vec::new();
+    if let (Some(client_id), Some(store_key), Some(api_user), Some(api_password)) =
+        (a.client_id, a.store_key, a.api_user, a.api_password)
+    {
+        changes.push(NestpayChange::Set(NestpayCredentials {
+            client_id,
+            store_key: SecretString::from(store_key),
+            api_user,
+            api_password: SecretString::from(api_password),
+        }));
+    }
+    if a.shows_consents {
+        changes.push(NestpayChange::ShowsConsents(true));
+    }
+    if a.kapi_shows_consents {
+        changes.push(NestpayChange::ShowsConsents(false));
+    }
+    changes
+}
+
 async fn open(
     g: &Global,
     data_dir: Option<PathBuf>,
@@ -649,7 +710,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Merchant {
             command: MerchantCommand::Configure(args),
         } => {
-            let (_, store) = open(&g, args.data_dir).await?;
+            let (vault, store) = open(&g, args.data_dir).await?;
+            let nestpay = NestpayArgs {
+                client_id: args.nestpay_client_id,
+                store_key: args.nestpay_store_key,
+                api_user: args.nestpay_api_user,
+                api_password: args.nestpay_api_password,
+                shows_consents: args.nestpay_shows_consents,
+                kapi_shows_consents: args.nestpay_kapi_shows_consents,
+                remove: args.no_nestpay,
+            };
             let list =
                 |values: Vec<String>, clear: bool| (clear || !values.is_empty()).then_some(values);
             let card_attempts = args
@@ -705,6 +775,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             };
             merchants::configure(&*store.merchants, &args.merchant_id, change).await?;
+            for change in nestpay_changes(nestpay) {
+                merchants::configure_nestpay(
+                    &*store.merchants,
+                    &vault,
+                    &args.merchant_id,
+                    change,
+                    kapi::clock::SystemClock.now_ms(),
+                )
+                .await?;
+            }
             println!("merchant {} updated", args.merchant_id);
             warn_missing_legal_details(&*store.merchants, &args.merchant_id).await?;
             Ok(())
@@ -738,10 +818,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let store = open_read_only(&g, data_dir).await?;
             let list = store.merchants.list_merchants().await?;
+            let mut nestpay = Vec::new();
+            for m in &list {
+                nestpay.extend(store.merchants.nestpay_of(&m.id).await?);
+            }
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&kapi::operator::merchants_json(&list))?
+                    serde_json::to_string_pretty(&kapi::operator::merchants_json(&list, &nestpay))?
                 );
             } else {
                 print!("{}", kapi::operator::merchants_table(&list));

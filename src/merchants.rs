@@ -7,7 +7,8 @@ use crate::{
     domain::{AccentColour, Logo, MerchantId, Origin, ids::random_token},
     installments::InstallmentPlan,
     storage::{
-        KeyRotation, MerchantLogo, MerchantRecord, MerchantStore, SellerDetails, StoreError,
+        KeyRotation, MerchantLogo, MerchantRecord, MerchantStore, NestpayRecord, SellerDetails,
+        StoreError,
     },
 };
 
@@ -52,6 +53,18 @@ pub enum MerchantError {
         "the previous key is still valid until {0}; rotating again now would cut it off (use --force)"
     )]
     RotationInProgress(String),
+    #[error("the NestPay client id must be 1–20 digits")]
+    NestpayClientId,
+    #[error("NestPay client id {0} is already used by another merchant")]
+    NestpayClientIdTaken(String),
+    #[error(
+        "the NestPay store key, API user and API password must be 1–128 characters, without line breaks or control characters"
+    )]
+    NestpayCredential,
+    #[error(
+        "{0} has no NestPay set-up yet: give --nestpay-client-id, --nestpay-store-key, --nestpay-api-user and --nestpay-api-password together"
+    )]
+    NoNestpay(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -440,4 +453,109 @@ fn parse_ips(ips: &[String]) -> Result<Vec<String>, MerchantError> {
 
 pub fn origin_registered(merchant: &MerchantRecord, origin: &Origin) -> bool {
     merchant.origins().iter().any(|o| o == origin.as_str())
+}
+
+/// A merchant's NestPay credentials, as the operator gives them.
+pub struct NestpayCredentials {
+    pub client_id: String,
+    pub store_key: SecretString,
+    pub api_user: String,
+    pub api_password: SecretString,
+}
+
+/// A change of a merchant's NestPay set-up.
+pub enum NestpayChange {
+    /// Installs (or replaces) the credentials; what the merchant declared about the consents
+    /// stays as it was (Kapı shows them, for a new set-up).
+    Set(NestpayCredentials),
+    /// Whether the merchant shows the legal documents itself (`3d_pay` then skips Kapı's
+    /// consent page).
+    ShowsConsents(bool),
+    /// Removes the set-up: the gate and the XML API no longer know the client id.
+    Remove,
+}
+
+/// The associated data sealing a NestPay secret: bound to its merchant and its role.
+pub fn nestpay_aad(merchant_id: &str, what: &str) -> String {
+    format!("nestpay-{what}:{merchant_id}")
+}
+
+fn credential_ok(value: &str) -> bool {
+    (1..=128).contains(&value.chars().count()) && !value.chars().any(char::is_control)
+}
+
+/// Changes a merchant's NestPay set-up.
+pub async fn configure_nestpay(
+    store: &dyn MerchantStore,
+    vault: &Vault,
+    merchant_id: &str,
+    change: NestpayChange,
+    now_ms: i64,
+) -> Result<(), MerchantError> {
+    if store.get_merchant(merchant_id).await?.is_none() {
+        return Err(MerchantError::NotFound(merchant_id.to_owned()));
+    }
+    let current = store.nestpay_of(merchant_id).await?;
+    let record = match change {
+        NestpayChange::Remove => return Ok(store.set_nestpay(merchant_id, None).await?),
+        NestpayChange::ShowsConsents(shows) => {
+            let mut record =
+                current.ok_or_else(|| MerchantError::NoNestpay(merchant_id.to_owned()))?;
+            record.shows_consents = i64::from(shows);
+            record.updated_at = now_ms;
+            record
+        }
+        NestpayChange::Set(c) => {
+            let id = c.client_id.trim();
+            if !(1..=20).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(MerchantError::NestpayClientId);
+            }
+            if let Some(other) = store.nestpay_by_client_id(id).await?
+                && other.merchant_id != merchant_id
+            {
+                return Err(MerchantError::NestpayClientIdTaken(id.to_owned()));
+            }
+            let ok = credential_ok(c.store_key.expose_secret())
+                && credential_ok(&c.api_user)
+                && credential_ok(c.api_password.expose_secret());
+            if !ok {
+                return Err(MerchantError::NestpayCredential);
+            }
+            NestpayRecord {
+                merchant_id: merchant_id.to_owned(),
+                client_id: id.to_owned(),
+                store_key_enc: vault.encrypt(
+                    c.store_key.expose_secret().as_bytes(),
+                    &nestpay_aad(merchant_id, "store-key"),
+                )?,
+                api_user: c.api_user,
+                api_password_enc: vault.encrypt(
+                    c.api_password.expose_secret().as_bytes(),
+                    &nestpay_aad(merchant_id, "api-password"),
+                )?,
+                shows_consents: current.map_or(0, |r| r.shows_consents),
+                updated_at: now_ms,
+            }
+        }
+    };
+    store.set_nestpay(merchant_id, Some(&record)).await?;
+    Ok(())
+}
+
+/// The store key that signs a NestPay merchant's gate requests and results.
+pub fn nestpay_store_key(vault: &Vault, r: &NestpayRecord) -> Result<SecretString, VaultError> {
+    decrypt_secret(
+        vault,
+        &r.store_key_enc,
+        &nestpay_aad(&r.merchant_id, "store-key"),
+    )
+}
+
+/// The password of a NestPay merchant's XML API user.
+pub fn nestpay_api_password(vault: &Vault, r: &NestpayRecord) -> Result<SecretString, VaultError> {
+    decrypt_secret(
+        vault,
+        &r.api_password_enc,
+        &nestpay_aad(&r.merchant_id, "api-password"),
+    )
 }

@@ -12,7 +12,9 @@ use crate::{
     checkout::{Status, payment::Payment},
     clock::rfc3339,
     notify::views::{PaymentView, RefundView},
-    storage::{EventFilter, EventRecord, MerchantRecord, PaymentFilter, Storage, StoreError},
+    storage::{
+        EventFilter, EventRecord, MerchantRecord, NestpayRecord, PaymentFilter, Storage, StoreError,
+    },
 };
 
 /// Which payments to list.
@@ -310,16 +312,25 @@ pub fn merchants_table(list: &[MerchantRecord]) -> String {
     out
 }
 
-pub fn merchants_json(list: &[MerchantRecord]) -> Value {
+/// The merchants as JSON, with their NestPay set-ups (`nestpay`: client id, API user and the
+/// consents declaration; never the store key or the password).
+pub fn merchants_json(list: &[MerchantRecord], nestpay: &[NestpayRecord]) -> Value {
     Value::Array(
         list.iter()
             .map(|m| {
+                let gateway = nestpay.iter().find(|n| n.merchant_id == m.id).map(|n| {
+                    json!({
+                        "client_id": n.client_id, "api_user": n.api_user,
+                        "shows_consents": n.shows_consents(),
+                    })
+                });
                 json!({
                     "id": m.id, "name": m.name, "legal_title": m.legal_title,
                     "email": m.email, "phone": m.phone, "mersis": m.mersis,
                     "website": m.website, "return_origins": m.origins(),
                     "webhook_url": m.webhook_url, "created_at": rfc3339(m.created_at),
                     "missing_legal_details": crate::merchants::missing_legal_details(m),
+                    "nestpay": gateway,
                 })
             })
             .collect(),

@@ -217,6 +217,7 @@ demo-title = Kapı Demo Shop
 demo-intro = This little shop is a merchant's website. "Buy" sends you to the Kapı payment page with a signed form; "Buy (via the API)" has the shop's server create a checkout session and sends you to its URL.
 demo-buy = Buy
 demo-buy-api = Buy (via the API)
+demo-buy-nestpay = Buy (NestPay)
 demo-test-cards = Test cards: 4111 1111 1111 1111 (SMS challenge), 5555 5555 5555 4444 (frictionless), 4000 0000 0000 9995 (insufficient funds). Any future expiry month, any 3-digit CVV.
 demo-ok-title = Thank you, your payment was received
 demo-fail-title = The payment was not completed
@@ -248,5 +249,9 @@ err-KP-6041 = The query parameters are invalid.
 err-KP-6042 = This event has no endpoint to be delivered to.
 err-KP-6044 = No such API endpoint.
 err-KP-1020 = Too many attempts; please try again in a little while.
+err-KP-1021 = The request’s hash algorithm is not accepted: use hashAlgorithm=ver3.
+err-KP-1022 = This payment model is not available: use storetype 3d_pay_hosting or 3d_pay with TranType Auth.
+err-KP-1023 = A field of the request has the name of a result field.
+err-KP-1024 = The card details sent by the shop are not valid.
 err-KP-2008 = Too many declined payment attempts from this connection; please try again later.
 err-KP-6050 = API rate limit reached; wait for the Retry-After time.

@@ -217,6 +217,7 @@ demo-title = Kapı Demo Mağaza
 demo-intro = Bu küçük mağaza bir satıcının sitesidir. "Satın al" sizi imzalı bir formla Kapı ödeme sayfasına gönderir; "Satın al (API ile)" ise mağazanın sunucusunda bir ödeme oturumu açıp sizi onun adresine yönlendirir.
 demo-buy = Satın al
 demo-buy-api = Satın al (API ile)
+demo-buy-nestpay = Satın al (NestPay ile)
 demo-test-cards = Test kartları: 4111 1111 1111 1111 (SMS doğrulamalı), 5555 5555 5555 4444 (doğrudan onay), 4000 0000 0000 9995 (limit yetersiz). Son kullanma tarihi gelecekte herhangi bir ay, CVV herhangi 3 hane.
 demo-ok-title = Teşekkürler, ödemeniz alındı
 demo-fail-title = Ödeme tamamlanamadı
@@ -248,5 +249,9 @@ err-KP-6041 = Sorgu parametreleri geçersiz.
 err-KP-6042 = Bu olayın gönderileceği bir adres yok.
 err-KP-6044 = Böyle bir API adresi yok.
 err-KP-1020 = Çok fazla deneme yapıldı; lütfen biraz sonra yeniden deneyin.
+err-KP-1021 = İsteğin özet (hash) algoritması kabul edilmiyor: hashAlgorithm=ver3 kullanın.
+err-KP-1022 = Bu ödeme modeli kullanılamıyor: storetype 3d_pay_hosting veya 3d_pay, TranType Auth kullanın.
+err-KP-1023 = İstekteki bir alan, sonuç alanlarından birinin adını taşıyor.
+err-KP-1024 = Mağazanın gönderdiği kart bilgileri geçerli değil.
 err-KP-2008 = Bu bağlantıdan çok sayıda reddedilen ödeme denemesi yapıldı; lütfen daha sonra yeniden deneyin.
 err-KP-6050 = API çağrı sınırı aşıldı; Retry-After süresi kadar bekleyin.

@@ -56,7 +56,15 @@ pub enum CardStep {
 /// Whether the shopper chooses the installments on this payment's card page: the merchant has
 /// a plan, did not fix the count when starting the payment, and the payment is in TRY.
 pub fn offers_installments(payment: &Payment, plan: Option<&InstallmentPlan>) -> bool {
-    payment.installment.count() <= 1 && plan.is_some() && payment.currency() == Currency::Try
+    // A card the merchant's own form took comes with the count the merchant posted.
+    let card_given = payment
+        .gateway
+        .as_ref()
+        .is_some_and(|g| g.held_card().is_some());
+    payment.installment.count() <= 1
+        && plan.is_some()
+        && payment.currency() == Currency::Try
+        && !card_given
 }
 
 impl Checkout {
@@ -190,6 +198,29 @@ impl Checkout {
         {
             let switched = self.switch_locale(payment, lang).await?;
             return Ok(again(&switched, vec![], typed_choices(), None, None));
+        }
+        // NestPay `3d_pay`: the shop's form took the card; this page asks only the consents.
+        if payment.status == Status::Created
+            && payment
+                .gateway
+                .as_ref()
+                .and_then(|g| g.held_card())
+                .is_some()
+        {
+            let errors: FieldErrors = DocumentKind::ALL
+                .iter()
+                .filter(|k| form::value(fields, k.consent_field()).is_empty())
+                .map(|k| (k.consent_field(), k.consent_error_key()))
+                .collect();
+            if !errors.is_empty() {
+                return Ok(again(payment, errors, None, None, None));
+            }
+            let card = self.given_card(payment).await?;
+            let (docs, _) = self.documents_for(payment, merchant)?;
+            let next = self
+                .pay_with_given_card(payment, merchant, &card, client, &docs)
+                .await?;
+            return Ok(CardStep::Next(next));
         }
         let valid = match card::validate(&input, self.clock.now().date()) {
             Ok(valid) => valid,

@@ -37,6 +37,14 @@ impl DocumentKind {
     }
 
     /// The name of the consent checkbox in the card form.
+    /// The Fluent key of the error when its box was not ticked.
+    pub fn consent_error_key(self) -> &'static str {
+        match self {
+            Self::PreInformation => "consent-required-preinfo",
+            Self::DistanceSalesContract => "consent-required-contract",
+        }
+    }
+
     pub fn consent_field(self) -> &'static str {
         match self {
             Self::PreInformation => "consent_preinfo",

@@ -11,6 +11,7 @@ use super::{
     CheckoutError, Status,
     card::{ValidCard, VaultedCard},
     documents::{RenderedDocument, TEMPLATE_VERSION},
+    gateway::{Gateway, NestpayOrder},
     payment::{
         AcsIds, Authentication, BankAnswer, CardSummary, FailureDetail, Payment, Transition,
     },
@@ -126,9 +127,25 @@ impl Checkout {
         }
         let secret = merchants::secret_key(&self.vault, &merchant)
             .map_err(|e| internal(locale)(e.into()))?;
-        let fields = notify::build_result(&after, &secret, self.clock.now_secs())
-            .map_err(|e| internal(locale)(e.into()))?;
+        let fields = match &payment.gateway {
+            Some(Gateway::Nestpay(order)) => self
+                .nestpay_result(&after, order)
+                .await
+                .map_err(|e| e.in_locale(locale))?,
+            None => notify::build_result(&after, &secret, self.clock.now_secs())
+                .map_err(|e| internal(locale)(e.into()))?,
+        };
         after.result = Some(fields.clone());
+        // NestPay's callback: its own form, retried through the outbox until `Approved`.
+        let callback = match &payment.gateway {
+            Some(Gateway::Nestpay(NestpayOrder {
+                callback_url: Some(url),
+                ..
+            })) => Some(events::nestpay_callback(
+                &merchant, &after, url, &fields, now,
+            )),
+            _ => None,
+        };
         let attempt = payment.concluded_attempt(&after);
         let event = match events::kind_for(after.status) {
             Some(kind) => {
@@ -142,6 +159,7 @@ impl Checkout {
         };
         let effects = Effects {
             event: event.as_ref(),
+            callback: callback.as_ref(),
             reversal: reversal.as_ref(),
             attempt: attempt.as_ref(),
             ..Effects::default()

@@ -24,6 +24,8 @@ pub enum Source {
     Form,
     /// A checkout session made through the API.
     Api,
+    /// NestPay's gate, `POST /fim/est3Dgate`.
+    Nestpay,
 }
 
 impl Source {
@@ -31,6 +33,7 @@ impl Source {
         match self {
             Self::Form => "form",
             Self::Api => "api",
+            Self::Nestpay => "nestpay",
         }
     }
 
@@ -38,7 +41,11 @@ impl Source {
         match s {
             "form" => Ok(Self::Form),
             "api" => Ok(Self::Api),
-            _ => Err(crate::domain::Invalid::new("source", "form or api")),
+            "nestpay" => Ok(Self::Nestpay),
+            _ => Err(crate::domain::Invalid::new(
+                "source",
+                "form, api or nestpay",
+            )),
         }
     }
 }
@@ -203,6 +210,8 @@ pub struct Payment {
     pub attempt: u8,
     /// How many cards the shopper may try on this payment.
     pub card_attempts: CardAttempts,
+    /// The bank-compatible gate the payment came through, if not Kapı's own protocol.
+    pub gateway: Option<super::gateway::Gateway>,
 }
 
 /// One card tried on a payment, and how it ended: kept when the attempt ends.
@@ -357,6 +366,7 @@ impl Payment {
             refund_reserved_minor: 0,
             attempt: 1,
             card_attempts: order.card_attempts,
+            gateway: None,
         }
     }
 

@@ -34,6 +34,17 @@ pub async fn reencrypt_batch(
             done += 1;
         }
     }
+    for n in store.nestpay_not_under(&prefix, batch).await? {
+        let aad = |what| crate::merchants::nestpay_aad(&n.merchant_id, what);
+        let store_key = vault.reencrypt(&n.store_key_enc, &aad("store-key"))?;
+        let password = vault.reencrypt(&n.api_password_enc, &aad("api-password"))?;
+        if store
+            .replace_nestpay_secrets(&n.merchant_id, &n.store_key_enc, &store_key, &password)
+            .await?
+        {
+            done += 1;
+        }
+    }
     for (payment_id, blob) in store.cards_not_under(&prefix, batch).await? {
         let sealed = vault.reencrypt(&blob, &payment_id)?;
         // Gone meanwhile (authorised): nothing to do.

@@ -17,8 +17,12 @@ use crate::{
 pub const SIGNATURE_HEADER: &str = "Kapi-Signature";
 pub const EVENT_ID_HEADER: &str = "Kapi-Event-Id";
 
+/// NestPay's callback of a result (`callbackUrl`): the result's form fields, delivered until
+/// the merchant answers `Approved`.
+pub const NESTPAY_CALLBACK: &str = "nestpay.callback";
+
 /// Every event type.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 8] = [
     "payment.approved",
     "payment.declined",
     "payment.failed",
@@ -26,6 +30,7 @@ pub const KINDS: [&str; 7] = [
     "payment.expired",
     "payment.voided",
     "payment.refunded",
+    NESTPAY_CALLBACK,
 ];
 
 /// The event type reporting a move to `to`, if the merchant must hear about it.
@@ -85,6 +90,42 @@ pub fn new_event(
         created_at: now_ms,
         delivered_at: None,
     }
+}
+
+/// NestPay's callback of `payment`'s result `fields` to `url`: an outbox record delivered as a
+/// form post (the payload keeps the fields in order, as `{"fields": [[name, value], …]}`).
+pub fn nestpay_callback(
+    merchant: &MerchantRecord,
+    payment: &Payment,
+    url: &str,
+    fields: &[(String, String)],
+    now_ms: i64,
+) -> EventRecord {
+    EventRecord {
+        id: format!("evt_{}", random_token(16)),
+        merchant_id: merchant.id.clone(),
+        payment_id: payment.id.to_string(),
+        kind: NESTPAY_CALLBACK.to_owned(),
+        payload: serde_json::json!({ "fields": fields }).to_string(),
+        status: EventStatus::Pending,
+        url: Some(url.to_owned()),
+        attempts: 0,
+        next_attempt_at: now_ms,
+        lease_until: None,
+        created_at: now_ms,
+        delivered_at: None,
+    }
+}
+
+/// The form fields of a NestPay callback's payload.
+pub fn nestpay_callback_fields(payload: &str) -> Option<Vec<(String, String)>> {
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        fields: Vec<(String, String)>,
+    }
+    serde_json::from_str::<Payload>(payload)
+        .ok()
+        .map(|p| p.fields)
 }
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, one `v1` per valid key.

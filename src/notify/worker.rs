@@ -11,7 +11,10 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::{
     Delivery,
-    events::{EVENT_ID_HEADER, SIGNATURE_HEADER, retry_delay_ms, signature_header},
+    events::{
+        EVENT_ID_HEADER, NESTPAY_CALLBACK, SIGNATURE_HEADER, nestpay_callback_fields,
+        retry_delay_ms, signature_header,
+    },
 };
 use crate::{
     merchants,
@@ -88,7 +91,8 @@ async fn deliver(state: Delivery, event: EventRecord) {
         _ => Vec::new(),
     };
     let started = Instant::now();
-    let refusal = if secrets.is_empty() {
+    let nestpay = event.kind == NESTPAY_CALLBACK;
+    let refusal = if secrets.is_empty() && !nestpay {
         // Unsigned, the merchant would rightly refuse it.
         Some("no signing key available".to_owned())
     } else {
@@ -100,6 +104,7 @@ async fn deliver(state: Delivery, event: EventRecord) {
             tracing::error!(event_id = %event.id, error = %refusal, "event not sent");
             (None, Some(refusal))
         }
+        None if nestpay => post_nestpay(&state, &event, &url).await,
         None => post(&state, &event, &url, &secrets).await,
     };
     let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -174,5 +179,53 @@ async fn post(
             Some(format!("HTTP {}", resp.status().as_u16())),
         ),
         Err(e) => (None, Some(crate::outbound::describe(e))),
+    }
+}
+
+/// Posts a NestPay callback once, as a NestPay bank does: the result's fields as a form. The
+/// merchant takes it by answering `Approved`; anything else is retried.
+async fn post_nestpay(
+    state: &Delivery,
+    event: &EventRecord,
+    url: &str,
+) -> (Option<i64>, Option<String>) {
+    let Some(fields) = nestpay_callback_fields(&event.payload) else {
+        return (
+            None,
+            Some("the callback's fields are unreadable".to_owned()),
+        );
+    };
+    let sent = state
+        .http
+        .post(url)
+        .header(reqwest::header::USER_AGENT, "Kapi-NestPay/1")
+        .form(&fields)
+        .timeout(Duration::from_secs(
+            state.settings.notifications.timeout_secs,
+        ))
+        .send()
+        .await;
+    let resp = match sent {
+        Ok(resp) => resp,
+        Err(e) => return (None, Some(crate::outbound::describe(e))),
+    };
+    let code = resp.status().as_u16();
+    if !resp.status().is_success() {
+        return (Some(i64::from(code)), Some(format!("HTTP {code}")));
+    }
+    // The acknowledgement is one word: a large body is not it.
+    let body = match resp.bytes().await {
+        Ok(b) => b,
+        Err(e) => return (Some(i64::from(code)), Some(crate::outbound::describe(e))),
+    };
+    let text = String::from_utf8_lossy(body.get(..body.len().min(256)).unwrap_or_default());
+    if text.trim().eq_ignore_ascii_case("Approved") {
+        (Some(i64::from(code)), None)
+    } else {
+        let shown: String = text.trim().chars().take(40).collect();
+        (
+            Some(i64::from(code)),
+            Some(format!("answered `{shown}`, not `Approved`")),
+        )
     }
 }

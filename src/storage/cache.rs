@@ -20,8 +20,8 @@ use std::{
 use async_trait::async_trait;
 
 use super::{
-    KeyRotation, MerchantLogo, MerchantRecord, MerchantStore, SealedStore, SellerDetails,
-    StoreError,
+    KeyRotation, MerchantLogo, MerchantRecord, MerchantStore, NestpayRecord, SealedStore,
+    SellerDetails, StoreError,
 };
 
 /// How long a cached merchant is used before it is read again.
@@ -184,6 +184,31 @@ impl SealedStore for CachedMerchants {
         self.sealed.replace_card(payment_id, old_enc, new_enc).await
     }
 
+    async fn nestpay_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<NestpayRecord>, StoreError> {
+        self.sealed.nestpay_not_under(prefix, limit).await
+    }
+
+    async fn replace_nestpay_secrets(
+        &self,
+        merchant_id: &str,
+        old_store_key_enc: &[u8],
+        store_key_enc: &[u8],
+        api_password_enc: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.sealed
+            .replace_nestpay_secrets(
+                merchant_id,
+                old_store_key_enc,
+                store_key_enc,
+                api_password_enc,
+            )
+            .await
+    }
+
     async fn blobs_under(&self, prefix: &[u8]) -> Result<i64, StoreError> {
         self.sealed.blobs_under(prefix).await
     }
@@ -296,6 +321,27 @@ impl MerchantStore for CachedMerchants {
         seller: &SellerDetails,
     ) -> Result<(), StoreError> {
         self.change(self.inner.set_merchant_seller(id, seller))
+            .await
+    }
+
+    // NestPay set-ups are read where they are needed (the gate, the XML API): not cached.
+    async fn nestpay_of(&self, merchant_id: &str) -> Result<Option<NestpayRecord>, StoreError> {
+        self.inner.nestpay_of(merchant_id).await
+    }
+
+    async fn nestpay_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<NestpayRecord>, StoreError> {
+        self.inner.nestpay_by_client_id(client_id).await
+    }
+
+    async fn set_nestpay(
+        &self,
+        merchant_id: &str,
+        record: Option<&NestpayRecord>,
+    ) -> Result<(), StoreError> {
+        self.change(self.inner.set_nestpay(merchant_id, record))
             .await
     }
 }

@@ -57,8 +57,11 @@ pub struct Effects<'a> {
     pub event: Option<&'a EventRecord>,
     /// A reversal to retry until the bank acknowledges it.
     pub reversal: Option<&'a ReversalRecord>,
-    /// The card, encrypted, kept until the payment ends (at card submit).
+    /// The card, encrypted, kept until the payment ends (at card submit; replaces a card the
+    /// payment's start carried).
     pub card: Option<&'a [u8]>,
+    /// NestPay's callback of the result (its own form and acknowledgement), through the outbox.
+    pub callback: Option<&'a EventRecord>,
     /// The shopper's consents to the legal documents (at card submit).
     pub consents: &'a [ConsentRecord],
     /// The card attempt the move ended.
@@ -89,6 +92,13 @@ pub enum Settle {
 pub trait PaymentStore: Send + Sync + 'static {
     /// A new payment (status `created`) and its first history row.
     async fn insert_payment(&self, payment: &Payment) -> Result<(), StoreError>;
+    /// Inserts a new payment with the card its start carried (encrypted), kept until the
+    /// payment ends.
+    async fn insert_payment_holding(
+        &self,
+        payment: &Payment,
+        card: Option<&[u8]>,
+    ) -> Result<(), StoreError>;
     async fn get_payment(&self, id: &str) -> Result<Option<Payment>, StoreError>;
     async fn find_payment_by_threeds_id(
         &self,
@@ -229,6 +239,19 @@ pub trait MerchantStore: Send + Sync + 'static {
     /// Replaces the seller's details the legal documents print.
     async fn set_merchant_seller(&self, id: &str, seller: &SellerDetails)
     -> Result<(), StoreError>;
+    /// The merchant's NestPay set-up, if it has one.
+    async fn nestpay_of(&self, merchant_id: &str) -> Result<Option<NestpayRecord>, StoreError>;
+    /// The NestPay set-up with this client id.
+    async fn nestpay_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<NestpayRecord>, StoreError>;
+    /// Sets (or with `None` removes) a merchant's NestPay set-up.
+    async fn set_nestpay(
+        &self,
+        merchant_id: &str,
+        record: Option<&NestpayRecord>,
+    ) -> Result<(), StoreError>;
 }
 
 /// The seller's details in the pre-information form and the distance sales contract.
@@ -281,6 +304,21 @@ pub trait SealedStore: Send + Sync + 'static {
         payment_id: &str,
         old_enc: &[u8],
         new_enc: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// NestPay set-ups with a store key not encrypted with the key `prefix` marks.
+    async fn nestpay_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<NestpayRecord>, StoreError>;
+    /// Replaces a NestPay set-up's sealed store key and API password, if `old_store_key_enc`
+    /// is still the current one.
+    async fn replace_nestpay_secrets(
+        &self,
+        merchant_id: &str,
+        old_store_key_enc: &[u8],
+        store_key_enc: &[u8],
+        api_password_enc: &[u8],
     ) -> Result<bool, StoreError>;
     /// How many stored secrets and cards are encrypted with the key `prefix` marks.
     async fn blobs_under(&self, prefix: &[u8]) -> Result<i64, StoreError>;

@@ -73,6 +73,40 @@ stored_enum!(
     }
 );
 
+/// A merchant's NestPay set-up (the NestPay-compatible gateway): its client id, the store key
+/// that signs the gate's requests and results, and the XML API's user. The store key and the
+/// API password are sealed under the master key like the merchant's secret.
+#[derive(Clone, sqlx::FromRow)]
+pub struct NestpayRecord {
+    pub merchant_id: String,
+    /// Digits, unique across merchants.
+    pub client_id: String,
+    pub store_key_enc: Vec<u8>,
+    pub api_user: String,
+    pub api_password_enc: Vec<u8>,
+    /// 1: the merchant shows the pre-information form and the distance sales contract itself
+    /// (`3d_pay` then goes straight to 3-D Secure).
+    pub shows_consents: i64,
+    pub updated_at: i64,
+}
+
+impl NestpayRecord {
+    pub fn shows_consents(&self) -> bool {
+        self.shows_consents != 0
+    }
+}
+
+impl fmt::Debug for NestpayRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NestpayRecord")
+            .field("merchant_id", &self.merchant_id)
+            .field("client_id", &self.client_id)
+            .field("api_user", &self.api_user)
+            .field("shows_consents", &self.shows_consents())
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MerchantRecord {
     pub id: String,

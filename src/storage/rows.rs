@@ -100,6 +100,7 @@ payment_row! {
         created_at: i64,
         expires_at: i64,
         card_attempts: i64,
+        gateway: Option<String>,
     }
     moving {
         installment: i64,
@@ -254,6 +255,13 @@ impl PaymentRow {
                 .filter(|n| *n >= 1)
                 .ok_or(Invalid::new("attempt", "a count from 1"))?,
             card_attempts: CardAttempts::from_count(self.card_attempts)?,
+            gateway: match &self.gateway {
+                Some(json) => Some(
+                    serde_json::from_str(json)
+                        .map_err(|_| Invalid::new("gateway", "not a gateway record"))?,
+                ),
+                None => None,
+            },
         })
     }
 }
@@ -335,6 +343,10 @@ impl From<&Payment> for PaymentRow {
             card_kind: card.and_then(|c| c.kind.clone()),
             attempt: i64::from(p.attempt),
             card_attempts: i64::from(p.card_attempts.count()),
+            gateway: p
+                .gateway
+                .as_ref()
+                .and_then(|g| serde_json::to_string(g).ok()),
         }
     }
 }

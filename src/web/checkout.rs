@@ -80,7 +80,7 @@ async fn card_page(
 }
 
 /// Where the browser goes after a step of the journey: the result page, or the ACS.
-async fn next_step(
+pub(super) async fn next_step(
     session: &Session,
     payment: &Payment,
     merchant: &MerchantRecord,

@@ -18,6 +18,24 @@ impl<S: Send + Sync> FromRequest<S> for RawForm {
     type Rejection = PageError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        read_form(req, MAX_FIELDS).await.map(Self)
+    }
+}
+
+/// A bank-compatible gate's form (NestPay's `est3Dgate`): as `RawForm`, with room for the
+/// many fields real shop integrations post.
+pub struct GateForm(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for GateForm {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        read_form(req, 200).await.map(Self)
+    }
+}
+
+async fn read_form(req: Request, max_fields: usize) -> Result<Vec<(String, String)>, PageError> {
+    {
         // No payment is known yet: the refusal speaks the browser's language.
         let locale = preferred(req.headers());
         let bad = || PageError::new(ErrorCode::MalformedRequest, locale);
@@ -42,8 +60,7 @@ impl<S: Send + Sync> FromRequest<S> for RawForm {
                     bad()
                 }
             })?;
-        let fields = crate::form::parse(&bytes, MAX_FIELDS).map_err(|_| bad())?;
-        Ok(Self(fields))
+        crate::form::parse(&bytes, max_fields).map_err(|_| bad())
     }
 }
 

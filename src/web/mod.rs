@@ -6,6 +6,7 @@ pub mod brand;
 pub mod checkout;
 pub mod error;
 pub mod extract;
+pub mod nestpay;
 pub mod ops;
 pub mod pages;
 pub mod pay;
@@ -114,6 +115,9 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
     let router = Router::new()
         .route("/", get(pages::home))
         .route("/pay", post(pay::start))
+        .route("/fim/est3Dgate", post(nestpay::gate))
+        // Some banks' documents write the path in lower case.
+        .route("/fim/est3dgate", post(nestpay::gate))
         .route("/checkout/{id}", get(checkout::show).post(checkout::submit))
         .route("/checkout/{id}/cancel", post(checkout::cancel))
         .route("/checkout/{id}/installments", post(checkout::installments))
@@ -132,6 +136,7 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         // branding and the operator's probes.
         .route("/3ds/notify", post(threeds::notify))
         .route("/3ds/rreq", post(threeds::rreq))
+        .route("/fim/api", post(nestpay::api))
         .route("/static/{file}", get(assets::serve))
         .route("/brand/{id}/logo", get(brand::logo))
         .route("/brand/{id}/theme.css", get(brand::theme))

@@ -148,6 +148,21 @@ pub fn to_acs(locale: Locale, acs_url: String, creq: String, session_data: Strin
     }
 }
 
+/// A refused NestPay gate post, answered as NestPay answers it: the signed error result,
+/// auto-posted to the merchant's registered `failUrl`.
+pub fn to_merchant(locale: Locale, action: String, fields: Vec<(String, String)>) -> PostRedirect {
+    let tr = Tr::new(locale);
+    PostRedirect {
+        title: tr.t("result-failed-title"),
+        message: tr.t("result-returning"),
+        button: tr.t("continue"),
+        action,
+        fields,
+        delay_ms: 0,
+        tr,
+    }
+}
+
 // --- Installment table -----------------------------------------------------------------
 
 pub struct InstallmentRow {
@@ -366,6 +381,9 @@ pub struct CardPage {
     pub brand: super::brand::Brand,
     /// After a decline another card may fix: why, and how many cards are left.
     pub retry: Option<String>,
+    /// The card the merchant's own form already took (NestPay `3d_pay`): the page asks only
+    /// for the consents, and shows the card's last four digits.
+    pub card_given: Option<String>,
 }
 
 impl CardPage {
@@ -501,6 +519,16 @@ pub fn card_page(
                 .to_string();
             tr.t_with("retry-notice", &[("why", &why), ("left", &left)])
         }),
+        card_given: payment
+            .gateway
+            .as_ref()
+            .and_then(|g| g.held_card())
+            .filter(|_| payment.status == Status::Created)
+            .map(|card| {
+                let pan = card.masked_pan.as_str();
+                let last4 = pan.get(pan.len().saturating_sub(4)..).unwrap_or_default();
+                tr.t_with("label-card-last4", &[("last4", last4)])
+            }),
         pay_label,
         single_pay_label,
         obligation: tr.t_with("pay-obligation", &[("merchant", &merchant.name)]),

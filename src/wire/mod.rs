@@ -3,5 +3,6 @@
 //! simulators, which know nothing else of each other.
 
 pub mod bank;
+pub mod cc5;
 pub mod nestpay;
 pub mod threeds;

@@ -80,12 +80,30 @@ pub struct Receiver {
     pub fail_events: Arc<std::sync::atomic::AtomicUsize>,
     /// While set, JSON events are recorded and then never answered (a minute's hang).
     pub hang_events: Arc<std::sync::atomic::AtomicBool>,
+    /// Scripted answers to form posts (not JSON events), by path: see `script`.
+    scripts: Arc<Mutex<Scripts>>,
 }
+
+/// Answers (status, body) to give, in turn, by path.
+type Scripts = std::collections::HashMap<String, std::collections::VecDeque<(u16, String)>>;
 
 impl Receiver {
     /// The merchant's secret, which the receiver checks signatures with.
     pub fn set_secret(&self, secret: SecretString) {
         *self.secret.lock().unwrap() = Some(secret);
+    }
+
+    /// Form posts to `path` are answered with `answers` (status, body) in turn; the last one
+    /// then answers every later post. Without a script a post is answered 200 `OK`.
+    pub fn script(&self, path: &str, answers: &[(u16, &str)]) {
+        let answers = answers
+            .iter()
+            .map(|(status, body)| (*status, (*body).to_owned()))
+            .collect();
+        self.scripts
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), answers);
     }
 
     pub fn all(&self) -> Vec<Received> {
@@ -136,7 +154,7 @@ async fn receive(
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
     body: Bytes,
-) -> (axum::http::StatusCode, &'static str) {
+) -> (axum::http::StatusCode, String) {
     use std::sync::atomic::Ordering;
     let headers: std::collections::HashMap<String, String> = headers
         .iter()
@@ -168,10 +186,23 @@ async fn receive(
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
     let hang = is_event && rx.hang_events.load(Ordering::SeqCst);
-    let answered = match (hang, fail) {
-        (true, _) => 0,
-        (false, true) => 500,
-        (false, false) => 200,
+    let scripted = if is_event {
+        None
+    } else {
+        let mut scripts = rx.scripts.lock().unwrap();
+        scripts.get_mut(uri.path()).and_then(|answers| {
+            if answers.len() > 1 {
+                answers.pop_front()
+            } else {
+                answers.front().cloned()
+            }
+        })
+    };
+    let answered = match (hang, fail, &scripted) {
+        (true, _, _) => 0,
+        (false, true, _) => 500,
+        (false, false, Some((status, _))) => *status,
+        (false, false, None) => 200,
     };
     rx.received.lock().unwrap().push(Received {
         path: uri.path().to_owned(),
@@ -185,10 +216,12 @@ async fn receive(
     if hang {
         tokio::time::sleep(Duration::from_secs(60)).await;
     }
-    (
-        axum::http::StatusCode::from_u16(answered).unwrap(),
-        if fail { "try later" } else { "OK" },
-    )
+    let body = match scripted {
+        Some((_, body)) => body,
+        None if fail => "try later".to_owned(),
+        None => "OK".to_owned(),
+    };
+    (axum::http::StatusCode::from_u16(answered).unwrap(), body)
 }
 
 pub fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {

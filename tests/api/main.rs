@@ -24,6 +24,7 @@ mod demo;
 mod installments;
 mod journeys;
 mod language;
+mod nestpay;
 mod notifications;
 mod openapi;
 mod operator;

@@ -218,6 +218,64 @@ impl MerchantStore for SqlStore {
             .await?;
         Ok(())
     }
+
+    async fn nestpay_of(&self, merchant_id: &str) -> Result<Option<NestpayRecord>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM nestpay_merchants WHERE merchant_id = $1",
+            columns::NESTPAY
+        ))
+        .bind(merchant_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn nestpay_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<NestpayRecord>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM nestpay_merchants WHERE client_id = $1",
+            columns::NESTPAY
+        ))
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn set_nestpay(
+        &self,
+        merchant_id: &str,
+        record: Option<&NestpayRecord>,
+    ) -> Result<(), StoreError> {
+        match record {
+            None => {
+                sqlx::query("DELETE FROM nestpay_merchants WHERE merchant_id = $1")
+                    .bind(merchant_id)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Some(r) => {
+                sqlx::query(
+                    "INSERT INTO nestpay_merchants (merchant_id, client_id, store_key_enc, api_user, \
+                     api_password_enc, shows_consents, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (merchant_id) DO UPDATE SET client_id = excluded.client_id, \
+                     store_key_enc = excluded.store_key_enc, api_user = excluded.api_user, \
+                     api_password_enc = excluded.api_password_enc, \
+                     shows_consents = excluded.shows_consents, updated_at = excluded.updated_at",
+                )
+                .bind(merchant_id)
+                .bind(&r.client_id)
+                .bind(&r.store_key_enc)
+                .bind(&r.api_user)
+                .bind(&r.api_password_enc)
+                .bind(r.shows_consents)
+                .bind(r.updated_at)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -292,6 +350,44 @@ impl SealedStore for SqlStore {
             == 1)
     }
 
+    async fn nestpay_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<NestpayRecord>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM nestpay_merchants WHERE substr(store_key_enc, 1, 5) != $1 \
+             OR substr(api_password_enc, 1, 5) != $2 LIMIT $3",
+            columns::NESTPAY
+        ))
+        .bind(prefix)
+        .bind(prefix)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn replace_nestpay_secrets(
+        &self,
+        merchant_id: &str,
+        old_store_key_enc: &[u8],
+        store_key_enc: &[u8],
+        api_password_enc: &[u8],
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE nestpay_merchants SET store_key_enc = $1, api_password_enc = $2 \
+             WHERE merchant_id = $3 AND store_key_enc = $4",
+        )
+        .bind(store_key_enc)
+        .bind(api_password_enc)
+        .bind(merchant_id)
+        .bind(old_store_key_enc)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
     async fn blobs_under(&self, prefix: &[u8]) -> Result<i64, StoreError> {
         let merchants: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM merchants WHERE substr(secret_key_enc, 1, 5) = $1 \
@@ -306,6 +402,14 @@ impl SealedStore for SqlStore {
                 .bind(prefix)
                 .fetch_one(&self.pool)
                 .await?;
-        Ok(merchants + cards)
+        let nestpay: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM nestpay_merchants WHERE substr(store_key_enc, 1, 5) = $1 \
+             OR substr(api_password_enc, 1, 5) = $2",
+        )
+        .bind(prefix)
+        .bind(prefix)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(merchants + cards + nestpay)
     }
 }

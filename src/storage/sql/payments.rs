@@ -135,13 +135,33 @@ async fn move_payment(tx: &mut Conn, m: &Move) -> Result<Option<Cas>, sqlx::Erro
     if m.from != m.to {
         add_history(tx, &m.row.id, Some(m.from), m.to, m.row.updated_at).await?;
     }
-    if !m.to.holds_card() {
+    // A payment waiting for its shopper may hold the card its start carried (NestPay `3d_pay`).
+    if !m.to.holds_card() && m.to != Status::Created {
         sqlx::query("DELETE FROM card_vault WHERE payment_id = $1")
             .bind(&m.row.id)
             .execute(&mut *tx)
             .await?;
     }
     Ok(None)
+}
+
+/// Keeps a payment's card (encrypted), replacing one kept before.
+async fn keep_card(
+    tx: &mut Conn,
+    payment_id: &str,
+    card: &[u8],
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO card_vault (payment_id, data_enc, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (payment_id) DO UPDATE SET data_enc = excluded.data_enc, created_at = excluded.created_at",
+    )
+    .bind(payment_id)
+    .bind(card)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 async fn insert_consent(tx: &mut Conn, c: &ConsentRecord) -> Result<(), sqlx::Error> {
@@ -215,6 +235,7 @@ async fn insert_attempt(tx: &mut Conn, a: &AttemptRow) -> Result<(), sqlx::Error
 /// A move's effects, owned: a unit of work outlives the call that sent it.
 struct OwnedEffects {
     event: Option<EventRecord>,
+    callback: Option<EventRecord>,
     reversal: Option<ReversalRecord>,
     card: Option<Vec<u8>>,
     consents: Vec<ConsentRecord>,
@@ -225,6 +246,7 @@ impl From<Effects<'_>> for OwnedEffects {
     fn from(e: Effects<'_>) -> Self {
         Self {
             event: e.event.cloned(),
+            callback: e.callback.cloned(),
             reversal: e.reversal.cloned(),
             card: e.card.map(<[u8]>::to_vec),
             consents: e.consents.to_vec(),
@@ -240,12 +262,24 @@ fn payment(row: Option<PaymentRow>) -> Result<Option<Payment>, StoreError> {
 #[async_trait]
 impl PaymentStore for SqlStore {
     async fn insert_payment(&self, p: &Payment) -> Result<(), StoreError> {
+        self.insert_payment_holding(p, None).await
+    }
+
+    async fn insert_payment_holding(
+        &self,
+        p: &Payment,
+        card: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         let row = PaymentRow::from(p);
         let (status, at) = (p.status, p.created_at);
+        let card = card.map(<[u8]>::to_vec);
         self.write(move |tx| {
             Box::pin(async move {
                 insert_row(tx, &row).await?;
                 add_history(tx, &row.id, None, status, at).await?;
+                if let Some(card) = &card {
+                    keep_card(tx, &row.id, card, at).await?;
+                }
                 Ok(Unit::Keep(()))
             })
         })
@@ -340,19 +374,15 @@ impl PaymentStore for SqlStore {
                     return Ok(Unit::Discard(refused));
                 }
                 if let Some(card) = &effects.card {
-                    sqlx::query(
-                        "INSERT INTO card_vault (payment_id, data_enc, created_at) VALUES ($1, $2, $3)",
-                    )
-                    .bind(&m.row.id)
-                    .bind(card)
-                    .bind(m.row.updated_at)
-                    .execute(&mut *tx)
-                    .await?;
+                    keep_card(tx, &m.row.id, card, m.row.updated_at).await?;
                 }
                 for c in &effects.consents {
                     insert_consent(tx, c).await?;
                 }
                 if let Some(event) = &effects.event {
+                    super::insert_event(tx, event).await?;
+                }
+                if let Some(event) = &effects.callback {
                     super::insert_event(tx, event).await?;
                 }
                 if let Some(r) = &effects.reversal {

@@ -1,0 +1,523 @@
+//! NestPay's XML API (`POST /fim/api`) over Kapı's payments: status and history queries, void
+//! and refund (`Credit`), answered as a NestPay bank answers — a `CC5Response` in the
+//! request's encoding, errors included (docs/NESTPAY.md). Voids and refunds follow Kapı's own
+//! rules and produce its events.
+
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+
+use super::{
+    Status,
+    after_sale::AfterSaleError,
+    nestpay::{masked_credit_card, trx_date},
+    payment::Payment,
+    service::Checkout,
+};
+use crate::{
+    domain::{Currency, Money},
+    merchants,
+    storage::{NestpayRecord, PaymentFilter, RefundKind, RefundRecord, RefundStatus},
+    wire::cc5::{Cc5Request, Cc5Response, MAX_REQUEST_BYTES, XmlEncoding, XmlError},
+};
+
+/// An answer of the XML API: the document and the encoding it is in.
+pub struct ApiAnswer {
+    pub body: Vec<u8>,
+    pub encoding: XmlEncoding,
+}
+
+/// Where the XML document is in a request body: raw (any content type; curl posts it raw as
+/// `application/x-www-form-urlencoded`), or in the form field `DATA`.
+pub fn xml_of_body(body: &[u8]) -> Result<Vec<u8>, XmlError> {
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(XmlError::TooLarge);
+    }
+    let trimmed = body
+        .strip_prefix(b"\xef\xbb\xbf".as_slice())
+        .unwrap_or(body)
+        .trim_ascii_start();
+    if trimmed.starts_with(b"<") {
+        return Ok(trimmed.to_vec());
+    }
+    for pair in body.split(|&b| b == b'&') {
+        if let Some(value) = pair
+            .strip_prefix(b"DATA=".as_slice())
+            .or_else(|| pair.strip_prefix(b"data=".as_slice()))
+        {
+            return Ok(percent_decode(value));
+        }
+    }
+    Err(XmlError::NotCc5)
+}
+
+/// `application/x-www-form-urlencoded` decoding to bytes (the XML declares its own encoding).
+fn percent_decode(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while let Some(&b) = value.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = value
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                if let Some(byte) = hex {
+                    out.push(byte);
+                    i += 2;
+                } else {
+                    out.push(b'%');
+                }
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Texts of the XML API's errors (Turkish, as NestPay banks answer).
+mod text {
+    pub const MALFORMED: &str = "İstek okunamadı: CC5Request XML belgesi bekleniyor.";
+    pub const CREDENTIALS: &str = "Kullanıcı adı, şifre veya üye işyeri numarası hatalı.";
+    pub const NOT_ALLOWED_IP: &str = "Bu adresten API isteği kabul edilmiyor.";
+    pub const UNSUPPORTED: &str =
+        "Bu işlem tipi desteklenmiyor (Void, Credit, ORDERSTATUS, ORDERHISTORY).";
+    pub const NEXT_ISSUE: &str = "Auth, PreAuth ve PostAuth bu ağ geçidinde henüz desteklenmiyor; 3-D Secure ile 3d_pay veya 3d_pay_hosting kullanın.";
+    pub const NOT_FOUND: &str = "Sipariş bulunamadı.";
+    pub const ORDER_ID: &str = "OrderId gerekli.";
+    pub const AMOUNT: &str = "Tutar (Total) geçersiz.";
+    pub const CURRENCY: &str = "Para birimi siparişinkiyle aynı olmalı.";
+    pub const NOT_VOIDABLE: &str = "Sipariş iptal edilemez (onaylı ve iade görmemiş olmalı).";
+    pub const CUTOFF: &str = "İptal süresi (gün sonu) geçti; iade (Credit) kullanın.";
+    pub const NOT_REFUNDABLE: &str = "Sipariş iade edilemez (onaylı olmalı).";
+    pub const PENDING: &str =
+        "Bankadan yanıt alınamadı; işlem sonuçlandığında sipariş durumunda görünecek.";
+    pub const INTERNAL: &str = "Sistem hatası; lütfen daha sonra yeniden deneyin.";
+    pub const LIMITED: &str = "Çok fazla istek; lütfen biraz sonra yeniden deneyin.";
+}
+
+fn error(order_id: &str, message: &str, now_ms: i64) -> Cc5Response {
+    Cc5Response {
+        order_id: order_id.to_owned(),
+        group_id: order_id.to_owned(),
+        response: "Error".to_owned(),
+        proc_return_code: "99".to_owned(),
+        err_msg: message.to_owned(),
+        extra: vec![
+            ("SETTLEID".to_owned(), String::new()),
+            ("TRXDATE".to_owned(), trx_date(now_ms)),
+            ("ERRORCODE".to_owned(), String::new()),
+            ("NUMCODE".to_owned(), "99".to_owned()),
+        ],
+        ..Cc5Response::default()
+    }
+}
+
+/// `TRANS_STAT` of a payment: `S` sale, `V` voided, `PN` under way, `D` not paid.
+fn trans_stat(status: Status) -> &'static str {
+    match status {
+        Status::Approved | Status::Refunded => "S",
+        Status::Voided => "V",
+        Status::Declined | Status::Failed | Status::Cancelled | Status::Expired => "D",
+        _ => "PN",
+    }
+}
+
+impl Checkout {
+    /// Answers one XML API request.
+    pub async fn nestpay_api(&self, body: &[u8], client_ip: &str) -> ApiAnswer {
+        let now = self.now_ms();
+        let xml = match xml_of_body(body) {
+            Ok(xml) => xml,
+            Err(_) => {
+                return ApiAnswer {
+                    body: error("", text::MALFORMED, now).render(XmlEncoding::Utf8),
+                    encoding: XmlEncoding::Utf8,
+                };
+            }
+        };
+        let encoding = XmlEncoding::declared(&xml).unwrap_or(XmlEncoding::Utf8);
+        let answer = match XmlEncoding::declared(&xml)
+            .and_then(|e| e.decode(&xml))
+            .and_then(|text| Cc5Request::parse(&text))
+        {
+            Ok(req) => self.nestpay_request(&req, client_ip).await,
+            Err(e) => {
+                tracing::info!(error = %e, "NestPay API request refused");
+                error("", text::MALFORMED, now)
+            }
+        };
+        ApiAnswer {
+            body: answer.render(encoding),
+            encoding,
+        }
+    }
+
+    async fn nestpay_request(&self, req: &Cc5Request, client_ip: &str) -> Cc5Response {
+        let now = self.now_ms();
+        let order_id = req.order_id.as_str();
+        let limits = &self.settings.limits;
+        let key = format!("nestpay-api:{}", crate::limits::address_key_str(client_ip));
+        if self
+            .limiter
+            .hit(&key, limits.pay_start, limits.window_secs)
+            .await
+            .is_err()
+        {
+            return error(order_id, text::LIMITED, now);
+        }
+        let nestpay = match self.nestpay_login(req).await {
+            Ok(Some(n)) => n,
+            Ok(None) => return error(order_id, text::CREDENTIALS, now),
+            Err(()) => return error(order_id, text::INTERNAL, now),
+        };
+        let merchant = match self
+            .storage
+            .merchants
+            .get_merchant(&nestpay.merchant_id)
+            .await
+        {
+            Ok(Some(m)) => m,
+            Ok(None) => return error(order_id, text::CREDENTIALS, now),
+            Err(_) => return error(order_id, text::INTERNAL, now),
+        };
+        let ips = merchant.allowed_ips();
+        if !ips.is_empty() && !ips.iter().any(|ip| ip == client_ip) {
+            return error(order_id, text::NOT_ALLOWED_IP, now);
+        }
+        let kind = req.kind.as_str();
+        let query = |name: &str| {
+            req.extra(name)
+                .is_some_and(|v| v.eq_ignore_ascii_case("QUERY"))
+        };
+        if kind.is_empty() && !query("ORDERSTATUS") && !query("ORDERHISTORY") {
+            return error(order_id, text::UNSUPPORTED, now);
+        }
+        if ["Auth", "PreAuth", "PostAuth"]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(kind))
+        {
+            return error(order_id, text::NEXT_ISSUE, now);
+        }
+        if !kind.is_empty()
+            && !kind.eq_ignore_ascii_case("Void")
+            && !kind.eq_ignore_ascii_case("Credit")
+        {
+            return error(order_id, text::UNSUPPORTED, now);
+        }
+        if order_id.is_empty() {
+            return error(order_id, text::ORDER_ID, now);
+        }
+        let payment = match self.payment_of_order(&merchant.id, order_id).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return error(order_id, text::NOT_FOUND, now),
+            Err(()) => return error(order_id, text::INTERNAL, now),
+        };
+        if kind.eq_ignore_ascii_case("Void") {
+            self.nestpay_void(&payment).await
+        } else if kind.eq_ignore_ascii_case("Credit") {
+            self.nestpay_credit(&payment, req).await
+        } else if query("ORDERHISTORY") {
+            self.nestpay_history(&payment).await
+        } else {
+            self.nestpay_status(&payment)
+        }
+    }
+
+    /// The NestPay set-up whose client id, API user and password the request carries (all
+    /// compared in constant time); `Err` when the store failed.
+    async fn nestpay_login(&self, req: &Cc5Request) -> Result<Option<NestpayRecord>, ()> {
+        if req.client_id.is_empty() {
+            return Ok(None);
+        }
+        let found = self
+            .storage
+            .merchants
+            .nestpay_by_client_id(&req.client_id)
+            .await
+            .map_err(|e| tracing::error!(error = %e, "NestPay API: store"))?;
+        let Some(nestpay) = found else {
+            return Ok(None);
+        };
+        let password = merchants::nestpay_api_password(&self.vault, &nestpay)
+            .map_err(|e| tracing::error!(error = %e, "NestPay API: password unreadable"))?;
+        let user_ok = nestpay.api_user.as_bytes().ct_eq(req.name.as_bytes());
+        let password_ok = password
+            .expose_secret()
+            .as_bytes()
+            .ct_eq(req.password.expose().as_bytes());
+        Ok(bool::from(user_ok & password_ok).then_some(nestpay))
+    }
+
+    /// The payment an order id means: the one that was paid, else the latest attempt.
+    async fn payment_of_order(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<Option<Payment>, ()> {
+        let filter = PaymentFilter {
+            order_id: Some(order_id.to_owned()),
+            limit: 50,
+            ..PaymentFilter::default()
+        };
+        let list = self
+            .storage
+            .payments
+            .list_payments(Some(merchant_id), &filter)
+            .await
+            .map_err(|e| tracing::error!(error = %e, "NestPay API: store"))?;
+        let paid = list.iter().position(|p| p.status.was_authorised());
+        Ok(match paid {
+            Some(i) => list.into_iter().nth(i),
+            None => list.into_iter().next(),
+        })
+    }
+
+    fn answer_of(&self, payment: &Payment) -> Cc5Response {
+        let a = payment.authorisation.as_ref();
+        let o = |v: Option<&String>| v.cloned().unwrap_or_default();
+        Cc5Response {
+            order_id: payment.order_id.to_string(),
+            group_id: payment.order_id.to_string(),
+            response: "Approved".to_owned(),
+            auth_code: o(a.and_then(|a| a.auth_code.as_ref())),
+            host_ref_num: o(a.and_then(|a| a.host_ref.as_ref())),
+            proc_return_code: "00".to_owned(),
+            trans_id: o(a.and_then(|a| a.transaction_id.as_ref())),
+            err_msg: String::new(),
+            extra: Vec::new(),
+        }
+    }
+
+    fn nestpay_status(&self, payment: &Payment) -> Cc5Response {
+        let mut answer = self.answer_of(payment);
+        let a = payment.authorisation.as_ref();
+        let charged = payment.charged_minor();
+        let captured = if payment.status.was_authorised() && payment.status != Status::Voided {
+            charged
+        } else {
+            0
+        };
+        answer.extra = vec![
+            ("SETTLEID".to_owned(), String::new()),
+            ("TRXDATE".to_owned(), trx_date(payment.updated_at)),
+            (
+                "ERRORCODE".to_owned(),
+                payment
+                    .error_code
+                    .map(|c| c.code())
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            ("AUTH_CODE".to_owned(), answer.auth_code.clone()),
+            (
+                "AUTH_DTTM".to_owned(),
+                a.and_then(|a| a.authorised_at)
+                    .map(trx_date)
+                    .unwrap_or_default(),
+            ),
+            ("HOST_REF_NUM".to_owned(), answer.host_ref_num.clone()),
+            ("ORIG_TRANS_AMT".to_owned(), charged.to_string()),
+            ("CAPTURE_AMT".to_owned(), captured.to_string()),
+            ("REFUND_AMT".to_owned(), payment.refunded_minor.to_string()),
+            (
+                "PAN".to_owned(),
+                payment
+                    .masked_pan()
+                    .map(masked_credit_card)
+                    .unwrap_or_default(),
+            ),
+            (
+                "NUMCODE".to_owned(),
+                payment
+                    .proc_return_code()
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_else(|| "99".to_owned()),
+            ),
+            ("CHARGE_TYPE_CD".to_owned(), "S".to_owned()),
+            (
+                "TRANS_STAT".to_owned(),
+                trans_stat(payment.status).to_owned(),
+            ),
+            ("ORDERSTATUS".to_owned(), payment.status.as_str().to_owned()),
+        ];
+        answer
+    }
+
+    async fn nestpay_history(&self, payment: &Payment) -> Cc5Response {
+        let mut answer = self.answer_of(payment);
+        let refunds = match self.storage.payments.refunds(payment.id.as_str()).await {
+            Ok(r) => r,
+            Err(_) => return error(payment.order_id.as_str(), text::INTERNAL, self.now_ms()),
+        };
+        let a = payment.authorisation.as_ref();
+        let mut lines = vec![format!(
+            "S\t{}\t{}\t{}\t{}\t{}",
+            trans_stat(payment.status),
+            payment.charged_minor(),
+            trx_date(
+                a.and_then(|a| a.authorised_at)
+                    .unwrap_or(payment.created_at)
+            ),
+            answer.trans_id,
+            payment
+                .proc_return_code()
+                .map(|c| c.as_str())
+                .unwrap_or_default(),
+        )];
+        lines.extend(refunds.iter().map(|r| {
+            let kind = match r.kind {
+                RefundKind::Void => "V",
+                RefundKind::Refund => "C",
+            };
+            let stat = match r.status {
+                RefundStatus::Succeeded => "A",
+                RefundStatus::Pending => "PN",
+                RefundStatus::Failed => "D",
+            };
+            format!(
+                "{kind}\t{stat}\t{}\t{}\t{}\t{}",
+                r.amount_minor,
+                trx_date(r.created_at),
+                r.transaction_id.as_deref().unwrap_or_default(),
+                r.proc_return_code.as_deref().unwrap_or_default(),
+            )
+        }));
+        answer.extra = vec![
+            ("SETTLEID".to_owned(), String::new()),
+            ("TRXDATE".to_owned(), trx_date(self.now_ms())),
+            ("ERRORCODE".to_owned(), String::new()),
+            ("NUMCODE".to_owned(), "00".to_owned()),
+            ("TRXCOUNT".to_owned(), lines.len().to_string()),
+        ];
+        for (i, line) in lines.into_iter().enumerate() {
+            answer.extra.push((format!("TRX{}", i + 1), line));
+        }
+        answer
+    }
+
+    async fn nestpay_void(&self, payment: &Payment) -> Cc5Response {
+        let order_id = payment.order_id.as_str();
+        match self.void(payment, None).await {
+            Ok(after) => {
+                let refund = self
+                    .latest_refund(after.id.as_str(), RefundKind::Void)
+                    .await;
+                self.after_sale_answer(&after, refund.as_ref())
+            }
+            Err(e) => self.after_sale_error(order_id, e, text::NOT_VOIDABLE),
+        }
+    }
+
+    async fn nestpay_credit(&self, payment: &Payment, req: &Cc5Request) -> Cc5Response {
+        let now = self.now_ms();
+        let order_id = payment.order_id.as_str();
+        let currency = payment.amount.currency();
+        if !req.currency.is_empty() && Currency::parse(&req.currency).ok() != Some(currency) {
+            return error(order_id, text::CURRENCY, now);
+        }
+        let Ok(amount) = Money::parse(req.total.trim(), currency) else {
+            return error(order_id, text::AMOUNT, now);
+        };
+        match self.refund(payment, Some(amount.minor()), None).await {
+            Ok((refund, after)) => self.after_sale_answer(&after, Some(&refund)),
+            Err(e) => self.after_sale_error(order_id, e, text::NOT_REFUNDABLE),
+        }
+    }
+
+    async fn latest_refund(&self, payment_id: &str, kind: RefundKind) -> Option<RefundRecord> {
+        let list = self.storage.payments.refunds(payment_id).await.ok()?;
+        list.into_iter()
+            .filter(|r| r.kind == kind)
+            .max_by_key(|r| r.created_at)
+    }
+
+    fn after_sale_answer(&self, payment: &Payment, refund: Option<&RefundRecord>) -> Cc5Response {
+        let mut answer = self.answer_of(payment);
+        answer.auth_code = String::new();
+        if let Some(r) = refund {
+            answer.host_ref_num = r.host_ref.clone().unwrap_or_default();
+            answer.trans_id = r.transaction_id.clone().unwrap_or_default();
+        }
+        answer.extra = vec![
+            ("SETTLEID".to_owned(), String::new()),
+            ("TRXDATE".to_owned(), trx_date(self.now_ms())),
+            ("ERRORCODE".to_owned(), String::new()),
+            ("NUMCODE".to_owned(), "00".to_owned()),
+        ];
+        answer
+    }
+
+    fn after_sale_error(
+        &self,
+        order_id: &str,
+        e: AfterSaleError,
+        not_allowed: &str,
+    ) -> Cc5Response {
+        let now = self.now_ms();
+        match e {
+            AfterSaleError::NotAllowed(_) => error(order_id, not_allowed, now),
+            AfterSaleError::CutoffPassed => error(order_id, text::CUTOFF, now),
+            AfterSaleError::Exceeds { refundable_minor } => error(
+                order_id,
+                &format!("İade tutarı kalan tutarı aşıyor (en fazla {refundable_minor} kuruş)."),
+                now,
+            ),
+            AfterSaleError::BankRefused { refund } => {
+                let code = refund
+                    .proc_return_code
+                    .clone()
+                    .unwrap_or_else(|| "99".to_owned());
+                let mut answer = error(order_id, "Banka işlemi reddetti.", now);
+                answer.response = "Declined".to_owned();
+                answer.proc_return_code = code.clone();
+                answer.trans_id = refund.transaction_id.clone().unwrap_or_default();
+                if let Some((_, numcode)) = answer.extra.iter_mut().find(|(n, _)| n == "NUMCODE") {
+                    *numcode = code;
+                }
+                answer
+            }
+            AfterSaleError::Pending { .. } => error(order_id, text::PENDING, now),
+            AfterSaleError::Store(e) => {
+                tracing::error!(error = %e, "NestPay API: store");
+                error(order_id, text::INTERNAL, now)
+            }
+            AfterSaleError::Internal(e) => {
+                tracing::error!(error = %e, "NestPay API");
+                error(order_id, text::INTERNAL, now)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_found_in_every_shape() {
+        let xml = b"<?xml version=\"1.0\"?><CC5Request/>";
+        assert_eq!(xml_of_body(xml).unwrap(), xml.to_vec());
+        assert_eq!(
+            xml_of_body(b"  \n<CC5Request/>").unwrap(),
+            b"<CC5Request/>".to_vec()
+        );
+        assert_eq!(
+            xml_of_body(b"DATA=%3CCC5Request%3E%3CName%3Ea+b%3C%2FName%3E%3C%2FCC5Request%3E")
+                .unwrap(),
+            b"<CC5Request><Name>a b</Name></CC5Request>".to_vec()
+        );
+        // Latin-5 bytes survive percent-decoding untouched.
+        assert_eq!(xml_of_body(b"x=1&DATA=%DE").unwrap(), vec![0xDE]);
+        assert!(xml_of_body(b"x=1").is_err());
+    }
+
+    #[test]
+    fn statuses_map_to_nestpay_trans_stat() {
+        assert_eq!(trans_stat(Status::Approved), "S");
+        assert_eq!(trans_stat(Status::Voided), "V");
+        assert_eq!(trans_stat(Status::Declined), "D");
+        assert_eq!(trans_stat(Status::Challenge), "PN");
+    }
+}

@@ -1,0 +1,1768 @@
+//! NestPay's ways in (`/fim/est3Dgate`, `/fim/api`), driven as a merchant's NestPay client
+//! drives a bank: the client below is written from the published rules (bank-protocols.md §1),
+//! not from Kapı's code — its ver3 hash signs the requests and checks every result.
+
+use std::{cmp::Ordering, time::Duration};
+
+use base64::Engine as _;
+use kapi::{
+    clock::Clock as _,
+    merchants::{NestpayChange, NestpayCredentials, configure_nestpay},
+};
+use reqwest::{StatusCode, header::CONTENT_TYPE};
+use secrecy::SecretString;
+use sha2::{Digest, Sha512};
+
+use crate::helpers::*;
+
+// ---------------------------------------------------------------------------------------------
+// The merchant's NestPay set-up
+
+const CLIENT_ID: &str = "700655000200";
+/// With a `|` and a `\`: the store key is escaped like a value before it is hashed.
+const STORE_KEY: &str = "TRPS0200|St\\ore";
+const API_USER: &str = "kapiapi";
+/// With Turkish letters: a request in ISO-8859-9 only matches it when decoded as such.
+const API_PASSWORD: &str = "Şifre-ğüıİ-2024";
+
+async fn configure(app: &TestApp, change: NestpayChange) {
+    configure_nestpay(
+        &*app.app_state.storage.merchants,
+        &app.app_state.vault,
+        &app.merchant_id,
+        change,
+        app.clock.now_ms(),
+    )
+    .await
+    .unwrap();
+}
+
+/// A Kapı whose test merchant has its NestPay credentials (Kapı shows the consents).
+async fn nestpay_app() -> TestApp {
+    let app = spawn_app().await;
+    configure(
+        &app,
+        NestpayChange::Set(NestpayCredentials {
+            client_id: CLIENT_ID.to_owned(),
+            store_key: SecretString::from(STORE_KEY.to_owned()),
+            api_user: API_USER.to_owned(),
+            api_password: SecretString::from(API_PASSWORD.to_owned()),
+        }),
+    )
+    .await;
+    app
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client's hash ver3
+
+/// Names left out of a request's hash, and out of a result's (`HASH` is `hash` in any case).
+const REQUEST_EXCLUDED: &[&str] = &["hash", "encoding"];
+const RESULT_EXCLUDED: &[&str] = &["hash", "encoding", "nationalidno"];
+
+/// A piece of a field name as PHP's `strnatcasecmp` sees it.
+enum Piece {
+    /// A run of digits, without its leading zeros (compared by value).
+    Number(String),
+    /// Any other character, folded to upper case.
+    Letter(char),
+}
+
+fn pieces(name: &str) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let mut digits = String::new();
+    for c in name.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if !digits.is_empty() {
+            out.push(Piece::Number(
+                std::mem::take(&mut digits)
+                    .trim_start_matches('0')
+                    .to_owned(),
+            ));
+        }
+        out.push(Piece::Letter(c.to_ascii_uppercase()));
+    }
+    if !digits.is_empty() {
+        out.push(Piece::Number(digits.trim_start_matches('0').to_owned()));
+    }
+    out
+}
+
+/// NestPay's order of names: case-insensitive (upper case, so `_` after letters), digit runs
+/// by value (`Field1`, `field2`, `Field10`).
+fn natural_order(a: &str, b: &str) -> Ordering {
+    let (pa, pb) = (pieces(a), pieces(b));
+    for (x, y) in pa.iter().zip(&pb) {
+        let order = match (x, y) {
+            (Piece::Number(m), Piece::Number(n)) => m.len().cmp(&n.len()).then_with(|| m.cmp(n)),
+            (Piece::Letter(c), Piece::Letter(d)) => c.cmp(d),
+            (Piece::Number(_), Piece::Letter(d)) => '0'.cmp(d),
+            (Piece::Letter(c), Piece::Number(_)) => c.cmp(&'0'),
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    pa.len().cmp(&pb.len())
+}
+
+/// `\` → `\\`, then `|` → `\|`.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('|', "\\|")
+}
+
+/// The plaintext: the values of the fields not excluded, in name order, escaped, each followed
+/// by `|`, then the escaped key.
+fn plaintext(fields: &Fields, excluded: &[&str], key: &str) -> String {
+    let mut kept: Vec<&(String, String)> = fields
+        .iter()
+        .filter(|f| !excluded.iter().any(|x| x.eq_ignore_ascii_case(&f.0)))
+        .collect();
+    kept.sort_by(|a, b| natural_order(&a.0, &b.0));
+    let mut plain: String = kept.iter().map(|f| escape(&f.1) + "|").collect();
+    plain.push_str(&escape(key));
+    plain
+}
+
+fn ver3(fields: &Fields, excluded: &[&str], key: &str) -> String {
+    let digest = Sha512::digest(plaintext(fields, excluded, key).as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(digest)
+}
+
+/// The request signed as a NestPay client signs it: `hash` over every other field.
+fn signed(mut fields: Fields) -> Fields {
+    fields.retain(|(n, _)| !n.eq_ignore_ascii_case("hash"));
+    let hash = ver3(&fields, REQUEST_EXCLUDED, STORE_KEY);
+    fields.push(("hash".to_owned(), hash));
+    fields
+}
+
+/// The client's check of a result: its `HASH` over every field it received.
+fn result_hash_ok(fields: &Fields) -> bool {
+    let sent = field(fields, "HASH");
+    !sent.is_empty() && ver3(fields, RESULT_EXCLUDED, STORE_KEY) == sent
+}
+
+fn fields_of(pairs: &[(&str, &str)]) -> Fields {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn the_test_client_reproduces_the_published_ver3_vectors() {
+    // bank-protocols.md §1.4.3 (mews tests), store key 123456.
+    let mut fields = fields_of(&[
+        ("clientid", "190100000"),
+        ("storetype", "3d_pay"),
+        ("amount", "100.25"),
+        ("oid", "order222"),
+        ("okUrl", "https://domain.com/success"),
+        ("failUrl", "https://domain.com/fail_url"),
+        ("rnd", "rand"),
+        ("lang", "tr"),
+        ("currency", "949"),
+        ("taksit", ""),
+        ("islemtipi", "Auth"),
+        ("firmaadi", "siparis veren"),
+        ("Email", "test@test.com"),
+        ("hashAlgorithm", "ver3"),
+    ]);
+    assert_eq!(
+        plaintext(&fields, REQUEST_EXCLUDED, "123456"),
+        "100.25|190100000|949|test@test.com|https://domain.com/fail_url|siparis veren|ver3|\
+         Auth|tr|order222|https://domain.com/success|rand|3d_pay||123456"
+    );
+    assert_eq!(
+        ver3(&fields, REQUEST_EXCLUDED, "123456"),
+        "/uPxhEKWCEGi3NsDOOQ4u8Hu5g71v5GWspOid70WehTWEz97PqxG3IN1Jv5jsbOXOw3Z3Rr/0UtywzEgbqFfdA=="
+    );
+    // `hash` and `encoding` in any case take no part.
+    fields.push(("HASH".into(), "x".into()));
+    fields.push(("Encoding".into(), "UTF-8".into()));
+    assert_eq!(
+        ver3(&fields, REQUEST_EXCLUDED, "123456"),
+        "/uPxhEKWCEGi3NsDOOQ4u8Hu5g71v5GWspOid70WehTWEz97PqxG3IN1Jv5jsbOXOw3Z3Rr/0UtywzEgbqFfdA=="
+    );
+    let second = fields_of(&[
+        ("clientid", "190100000"),
+        ("storetype", "3d"),
+        ("amount", "100.25"),
+        ("oid", "order222"),
+        ("okUrl", "https://domain.com/success"),
+        ("failUrl", "https://domain.com/fail_url"),
+        ("rnd", "12345"),
+        ("lang", "tr"),
+        ("currency", "949"),
+        ("taksit", ""),
+        ("islemtipi", "Auth"),
+        ("hashAlgorithm", "ver3"),
+    ]);
+    assert_eq!(
+        ver3(&second, REQUEST_EXCLUDED, "123456"),
+        "4aUsG5hqlIFLc9s8PKc5rWb2OLhmxDDewNgKa2XrwoYCIxlyVq8Fjl4IVaZzoqL983CfTseicmnTA0PjZr74xg=="
+    );
+}
+
+#[test]
+fn the_test_client_sorts_naturally_and_escapes_in_order() {
+    let mut names = vec!["Field10", "field2", "F_x", "Field1", "FA", "amount"];
+    names.sort_by(|a, b| natural_order(a, b));
+    assert_eq!(
+        names,
+        ["amount", "FA", "Field1", "field2", "Field10", "F_x"]
+    );
+    assert_eq!(escape(r"a\|b"), r"a\\\|b");
+    let fields = fields_of(&[("b", "x|y"), ("a", r"p\q")]);
+    assert_eq!(plaintext(&fields, &[], r"k|\"), r"p\\q|x\|y|k\|\\");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client's gate requests
+
+/// The fields a NestPay client posts to the gate (unsigned); `extra` replaces or adds fields.
+fn gate_form(
+    app: &TestApp,
+    store_type: &str,
+    oid: &str,
+    amount: &str,
+    extra: &[(&str, &str)],
+) -> Fields {
+    let mut fields = fields_of(&[
+        ("clientid", CLIENT_ID),
+        ("storetype", store_type),
+        ("amount", amount),
+        ("oid", oid),
+        ("okUrl", &format!("{}/ok", app.receiver_url)),
+        ("failUrl", &format!("{}/fail", app.receiver_url)),
+        // As PHP's microtime() prints it: with a space.
+        (
+            "rnd",
+            &format!(
+                "0.{} {}",
+                kapi::domain::ids::random_token(4),
+                app.clock.now_secs()
+            ),
+        ),
+        ("lang", "tr"),
+        ("currency", "949"),
+        ("taksit", ""),
+        ("TranType", "Auth"),
+        ("hashAlgorithm", "ver3"),
+        ("refreshtime", "10"),
+        ("BillToName", "Ayşe Yılmaz"),
+        ("email", "ayse@example.com"),
+        ("encoding", "UTF-8"),
+    ]);
+    for (k, v) in extra {
+        set(&mut fields, k, v);
+    }
+    fields
+}
+
+fn set(fields: &mut Fields, name: &str, value: &str) {
+    match fields.iter_mut().find(|(n, _)| n == name) {
+        Some(f) => f.1 = value.to_owned(),
+        None => fields.push((name.to_owned(), value.to_owned())),
+    }
+}
+
+fn without(mut fields: Fields, name: &str) -> Fields {
+    fields.retain(|(n, _)| n != name);
+    fields
+}
+
+fn has(fields: &Fields, name: &str) -> bool {
+    fields.iter().any(|(n, _)| n == name)
+}
+
+/// `3d_pay`'s card fields, as the shop's own card form posts them.
+fn with_card(mut fields: Fields, pan: &str, month: &str, year: &str) -> Fields {
+    let cvv = if pan.len() == 15 { "1234" } else { "123" };
+    for (k, v) in [
+        ("pan", pan),
+        ("Ecom_Payment_Card_ExpDate_Month", month),
+        ("Ecom_Payment_Card_ExpDate_Year", year),
+        ("cv2", cvv),
+    ] {
+        set(&mut fields, k, v);
+    }
+    fields
+}
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+async fn post_gate(app: &TestApp, fields: &Fields) -> Page {
+    app.post_form("/fim/est3Dgate", fields).await
+}
+
+/// The payment id from the gate's `303 /checkout/{id}` (or `/checkout/{id}/result`).
+fn checkout_id(page: &Page) -> String {
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location.as_deref().unwrap();
+    let (_, rest) = location
+        .split_once("/checkout/")
+        .unwrap_or_else(|| panic!("not to the checkout: {location}"));
+    rest.split('/').next().unwrap().to_owned()
+}
+
+/// `3d_pay_hosting`: the gate, Kapı's card page with `card`, 3-D Secure; the id and the
+/// result page.
+async fn pay_hosting(app: &TestApp, fields: &Fields, card: &str) -> (String, Page) {
+    let gate = post_gate(app, fields).await;
+    let id = checkout_id(&gate);
+    let result = app.complete_3ds(app.submit_card(&id, card).await).await;
+    assert_eq!(result.status, StatusCode::OK, "{}", result.body);
+    (id, result)
+}
+
+/// An order paid through `3d_pay_hosting` with the frictionless card: its oid, payment id and
+/// what the merchant's okUrl received.
+async fn approved_order(app: &TestApp, amount: &str) -> (String, String, Received) {
+    let oid = random_id("NP");
+    let posted = signed(gate_form(app, "3d_pay_hosting", &oid, amount, &[]));
+    let (id, result) = pay_hosting(app, &posted, MC_FRICTIONLESS).await;
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.path, "/ok");
+    assert_eq!(got.get("Response"), "Approved", "{:?}", got.fields);
+    (oid, id, got)
+}
+
+// ---------------------------------------------------------------------------------------------
+// What every result must be
+
+/// Present in every result, even empty.
+const ALWAYS: &[&str] = &[
+    "storetype",
+    "oid",
+    "maskedCreditCard",
+    "Ecom_Payment_Card_ExpDate_Month",
+    "Ecom_Payment_Card_ExpDate_Year",
+    "amount",
+    "currency",
+    "taksit",
+    "mdErrorMsg",
+    "ErrMsg",
+];
+
+/// Non-empty in an approved result.
+const WHEN_APPROVED: &[&str] = &[
+    "AuthCode",
+    "eci",
+    "cavv",
+    "TransId",
+    "HostRefNum",
+    "EXTRA_TRXDATE",
+];
+
+/// Posted fields a result does not echo as posted.
+const NOT_ECHOED: &[&str] = &[
+    "hash",
+    "encoding",
+    "pan",
+    "cv2",
+    "Ecom_Payment_Card_ExpDate_Month",
+    "Ecom_Payment_Card_ExpDate_Year",
+    "cardHolderName",
+    "amount",
+];
+
+/// `100.1` → `100.10`, `100` → `100.00`.
+fn two_decimals(amount: &str) -> String {
+    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+    format!("{whole}.{fraction:0<2}")
+}
+
+/// `YYYYMMDD HH:MM:SS`.
+fn is_trxdate(s: &str) -> bool {
+    s.len() == 17
+        && s.bytes().enumerate().all(|(i, c)| match i {
+            8 => c == b' ',
+            11 | 14 => c == b':',
+            _ => c.is_ascii_digit(),
+        })
+        && (1..=12).contains(&s[4..6].parse::<u32>().unwrap_or(0))
+        && s[9..11].parse::<u32>().unwrap_or(99) < 24
+}
+
+/// NestPay's `4355 08** **** 4358` (or any masking): first 6 and last 4 digits, the rest hidden.
+fn assert_masked(masked: &str, card: &str, ctx: &str) {
+    let card = digits(card);
+    assert_eq!(
+        digits(masked),
+        format!("{}{}", &card[..6], &card[card.len() - 4..]),
+        "{ctx}: {masked}"
+    );
+    assert!(masked.contains('*'), "{ctx}: {masked}");
+}
+
+/// What a result posted to okUrl/failUrl (or callbackUrl) must be, whatever the outcome, for
+/// the fields the client `posted`.
+fn assert_nestpay_result(got: &Fields, posted: &Fields, ctx: &str) {
+    assert!(
+        result_hash_ok(got),
+        "{ctx}: the client's HASH check fails: {got:?}"
+    );
+    assert_eq!(field(got, "hashAlgorithm"), "ver3", "{ctx}");
+    for name in ALWAYS {
+        assert!(has(got, name), "{ctx}: {name} missing: {got:?}");
+    }
+    // Each name once (in any letter case), none that PHP would rewrite.
+    let mut names: Vec<String> = got.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
+    names.sort();
+    let count = names.len();
+    names.dedup();
+    assert_eq!(names.len(), count, "{ctx}: a field posted twice: {got:?}");
+    for (name, _) in got {
+        assert!(
+            !name.contains('.') && !name.contains(' '),
+            "{ctx}: PHP rewrites {name:?}"
+        );
+        assert_ne!(name, "hash", "{ctx}: the request's hash is not echoed");
+        for card in ["pan", "cv2", "cardholdername"] {
+            assert!(!name.eq_ignore_ascii_case(card), "{ctx}: {name} sent back");
+        }
+    }
+    // A card number never goes back: no value holds the posted one.
+    let pan = field(posted, "pan");
+    if !pan.is_empty() {
+        assert!(
+            got.iter().all(|(_, v)| !digits(v).contains(pan)),
+            "{ctx}: the card number is in the result"
+        );
+    }
+    // Every other field as posted; the amount with two decimals.
+    for (name, value) in posted {
+        if NOT_ECHOED.iter().any(|x| x.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        assert!(has(got, name), "{ctx}: {name} not echoed: {got:?}");
+        assert_eq!(field(got, name), value, "{ctx}: {name} echoed unchanged");
+    }
+    assert_eq!(
+        field(got, "amount"),
+        two_decimals(field(posted, "amount")),
+        "{ctx}"
+    );
+    for expiry in [
+        "Ecom_Payment_Card_ExpDate_Month",
+        "Ecom_Payment_Card_ExpDate_Year",
+    ] {
+        let v = field(got, expiry);
+        assert!(
+            v.is_empty() || (v.len() == 2 && v.bytes().all(|b| b.is_ascii_digit())),
+            "{ctx}: {expiry} = {v:?}"
+        );
+    }
+    if field(got, "Response") == "Approved" {
+        assert_eq!(field(got, "ProcReturnCode"), "00", "{ctx}");
+        for name in WHEN_APPROVED {
+            assert!(!field(got, name).is_empty(), "{ctx}: {name} empty: {got:?}");
+        }
+        assert!(is_trxdate(field(got, "EXTRA_TRXDATE")), "{ctx}: {got:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3d_pay_hosting
+
+#[tokio::test]
+async fn pay_hosting_approved_posts_a_signed_result_to_ok_url() {
+    let app = nestpay_app().await;
+    let oid = random_id("NP");
+    // The shop's own fields: one with `|` and `\`, and names that sort differently naturally
+    // than character by character.
+    let note = r"Kırmızı kazak | beden M \ uzun";
+    let posted = signed(gate_form(
+        &app,
+        "3d_pay_hosting",
+        &oid,
+        "100.1",
+        &[
+            ("siparisNotu", note),
+            ("Field1", "bir"),
+            ("field2", "iki"),
+            ("Field10", "on"),
+        ],
+    ));
+    let gate = post_gate(&app, &posted).await;
+    let id = checkout_id(&gate);
+    assert_eq!(
+        gate.location.as_deref(),
+        Some(format!("/checkout/{id}").as_str())
+    );
+    // Kapı's own card page, for the amount posted.
+    let page = app.card_page(&id).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(text_of(&page.body, ".amount"), vec!["100,10 TL"]);
+    let result = app
+        .complete_3ds(app.submit_card(&id, MC_FRICTIONLESS).await)
+        .await;
+    assert_eq!(result.status, StatusCode::OK, "{}", result.body);
+    let form = form_by_id(&result.body, "merchant-return").expect("the result form");
+    assert_eq!(form.action, format!("{}/ok", app.receiver_url));
+    // A button for browsers without JavaScript (with no name: it would add a field).
+    assert!(
+        !text_of(
+            &result.body,
+            "#merchant-return button, #merchant-return input[type=submit]"
+        )
+        .is_empty(),
+        "{}",
+        result.body
+    );
+    assert!(
+        !result.body.contains("5555555555554444") && !result.body.contains("5555 5555 5555 4444")
+    );
+
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.path, "/ok");
+    let f = &got.fields;
+    assert_nestpay_result(f, &posted, "3d_pay_hosting");
+    assert_eq!(got.get("Response"), "Approved");
+    assert_eq!(got.get("ProcReturnCode"), "00");
+    assert_eq!(got.get("mdStatus"), "1");
+    assert_eq!(got.get("amount"), "100.10");
+    assert_eq!(got.get("storetype"), "3d_pay_hosting");
+    assert_eq!(got.get("oid"), oid);
+    assert_eq!(got.get("clientid"), CLIENT_ID);
+    assert_eq!(got.get("currency"), "949");
+    assert_eq!(got.get("taksit"), "");
+    assert_eq!(got.get("TranType"), "Auth");
+    assert_eq!(got.get("siparisNotu"), note);
+    assert_eq!(
+        [got.get("Field1"), got.get("field2"), got.get("Field10")],
+        ["bir", "iki", "on"]
+    );
+    assert_masked(
+        got.get("maskedCreditCard"),
+        MC_FRICTIONLESS,
+        "3d_pay_hosting",
+    );
+    assert_eq!(got.get("Ecom_Payment_Card_ExpDate_Month"), "12");
+    assert_eq!(got.get("Ecom_Payment_Card_ExpDate_Year"), "30");
+    assert!(
+        is_trxdate(got.get("EXTRA_TRXDATE")),
+        "{}",
+        got.get("EXTRA_TRXDATE")
+    );
+    assert_eq!(got.get("ErrMsg"), "");
+    assert!(!String::from_utf8_lossy(&got.raw).contains("5555555555554444"));
+
+    // The same payment, in Kapı's own API.
+    let (status, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(p["status"], "approved", "{p}");
+    assert_eq!(p["order_id"], oid.as_str());
+    assert_eq!(p["amount"], "100.10");
+    assert_eq!(p["authorisation"]["auth_code"], got.get("AuthCode"));
+    assert_eq!(p["authorisation"]["host_ref"], got.get("HostRefNum"));
+    assert_eq!(app.bank_transactions(&oid).await.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3d_pay
+
+#[tokio::test]
+async fn pay_with_the_merchant_showing_consents_goes_straight_to_3ds() {
+    let app = nestpay_app().await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+
+    // A card the issuer challenges: the gate's answer sends the browser to the ACS.
+    let oid = random_id("NP");
+    let posted = signed(with_card(
+        gate_form(&app, "3d_pay", &oid, "250.5", &[]),
+        "4111111111111111",
+        "7",
+        "2030",
+    ));
+    let gate = post_gate(&app, &posted).await;
+    assert_eq!(gate.status, StatusCode::OK, "{}", gate.body);
+    let to_acs = forms(&gate.body)
+        .into_iter()
+        .next()
+        .expect("a form to the ACS");
+    assert!(to_acs.action.contains("/sim/acs/"), "{}", to_acs.action);
+    assert!(!gate.body.contains("4111111111111111"));
+    let result = app.complete_3ds(gate).await;
+    assert_eq!(result.status, StatusCode::OK, "{}", result.body);
+    assert!(!result.body.contains("4111111111111111"));
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.path, "/ok");
+    assert_nestpay_result(&got.fields, &posted, "3d_pay challenge");
+    assert_eq!(got.get("Response"), "Approved");
+    assert_eq!(got.get("ProcReturnCode"), "00");
+    assert_eq!(got.get("mdStatus"), "1");
+    assert_eq!(got.get("eci"), "05");
+    assert_eq!(got.get("storetype"), "3d_pay");
+    assert_eq!(got.get("amount"), "250.50");
+    assert_eq!(got.get("Ecom_Payment_Card_ExpDate_Month"), "07");
+    assert_eq!(got.get("Ecom_Payment_Card_ExpDate_Year"), "30");
+    assert_masked(got.get("maskedCreditCard"), "4111111111111111", "3d_pay");
+    assert!(!String::from_utf8_lossy(&got.raw).contains("4111111111111111"));
+
+    // Insufficient funds: the signed refusal goes to failUrl.
+    let oid = random_id("NP");
+    let posted = signed(with_card(
+        gate_form(&app, "3d_pay", &oid, "250.5", &[]),
+        "4000000000009995",
+        "12",
+        "30",
+    ));
+    let result = app.complete_3ds(post_gate(&app, &posted).await).await;
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.path, "/fail");
+    assert_nestpay_result(&got.fields, &posted, "3d_pay declined");
+    assert_eq!(got.get("Response"), "Declined");
+    assert_eq!(got.get("ProcReturnCode"), "51");
+    assert_eq!(got.get("mdStatus"), "1");
+    assert_eq!(got.get("AuthCode"), "");
+    assert!(!got.get("ErrMsg").is_empty());
+    assert_masked(
+        got.get("maskedCreditCard"),
+        "4000000000009995",
+        "3d_pay declined",
+    );
+}
+
+/// The consent page of a `3d_pay` payment: the two documents and their boxes, no card fields.
+fn assert_consent_page(page: &Page, id: &str, card: &str, status: StatusCode) {
+    assert_eq!(page.status, status, "{}", page.body);
+    let form = form_by_id(&page.body, "card-form").expect("the consent form");
+    assert_eq!(form.action, format!("/checkout/{id}"));
+    let names: Vec<&str> = form.fields.iter().map(|(n, _)| n.as_str()).collect();
+    for wanted in ["csrf_token", "consent_preinfo", "consent_contract"] {
+        assert!(names.contains(&wanted), "{wanted} missing: {names:?}");
+    }
+    for card_field in [
+        "card_number",
+        "card_holder",
+        "cvv",
+        "exp_month",
+        "exp_year",
+        "pan",
+        "cv2",
+    ] {
+        assert!(
+            !names.contains(&card_field),
+            "{card_field} on the consent page"
+        );
+    }
+    assert!(!page.body.contains("autocomplete=\"cc-number\""));
+    assert!(page.body.contains("Ön Bilgilendirme Formu"));
+    assert!(page.body.contains("Mesafeli Satış Sözleşmesi"));
+    assert!(!page.body.contains(card), "the card number is on the page");
+    let doc = scraper::Html::parse_document(&page.body);
+    for name in ["consent_preinfo", "consent_contract"] {
+        let sel = scraper::Selector::parse(&format!("input[type=checkbox][name={name}]")).unwrap();
+        let boxes: Vec<_> = doc.select(&sel).collect();
+        assert_eq!(boxes.len(), 1, "{name}");
+        assert!(
+            boxes[0].value().attr("checked").is_none(),
+            "{name} ticked for the shopper"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pay_with_kapi_showing_consents_asks_for_them_without_card_fields() {
+    let app = nestpay_app().await;
+    let oid = random_id("NP");
+    let card = "5555555555554444";
+    let posted = signed(with_card(
+        gate_form(&app, "3d_pay", &oid, "100.25", &[]),
+        card,
+        "12",
+        "30",
+    ));
+    let gate = post_gate(&app, &posted).await;
+    let id = checkout_id(&gate);
+    let page = app.card_page(&id).await;
+    assert_consent_page(&page, &id, card, StatusCode::OK);
+    let path = format!("/checkout/{id}");
+
+    // Without ticking the boxes: the page again, with an error, and nothing charged.
+    let csrf = field(
+        &form_by_id(&page.body, "card-form").unwrap().fields,
+        "csrf_token",
+    )
+    .to_owned();
+    let again = app
+        .post_form(&path, &fields_of(&[("csrf_token", &csrf)]))
+        .await;
+    // As the card page answers a form with errors.
+    assert_consent_page(&again, &id, card, StatusCode::UNPROCESSABLE_ENTITY);
+    let errors = [
+        text_of(&again.body, "#consent_preinfo-error"),
+        text_of(&again.body, "#consent_contract-error"),
+    ]
+    .concat();
+    assert!(errors.iter().any(|e| !e.is_empty()), "{}", again.body);
+    assert!(app.bank_transactions(&oid).await.is_empty());
+    assert!(
+        app.app_state
+            .storage
+            .payments
+            .consents(&id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Ticked: on to 3-D Secure and the bank.
+    let csrf = field(
+        &form_by_id(&again.body, "card-form").unwrap().fields,
+        "csrf_token",
+    )
+    .to_owned();
+    let submit = app
+        .post_form(
+            &path,
+            &fields_of(&[
+                ("csrf_token", &csrf),
+                ("consent_preinfo", "yes"),
+                ("consent_contract", "yes"),
+            ]),
+        )
+        .await;
+    let result = app.complete_3ds(submit).await;
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.path, "/ok");
+    assert_nestpay_result(&got.fields, &posted, "3d_pay after consents");
+    assert_eq!(got.get("Response"), "Approved");
+    assert_eq!(got.get("storetype"), "3d_pay");
+    assert_eq!(got.get("amount"), "100.25");
+
+    let consents = app.app_state.storage.payments.consents(&id).await.unwrap();
+    let kinds: Vec<&str> = consents.iter().map(|c| c.document_kind.as_str()).collect();
+    assert_eq!(kinds, ["pre_information_form", "distance_sales_contract"]);
+    for c in &consents {
+        assert_eq!(c.client_ip, "127.0.0.1");
+        assert_eq!(c.user_agent, "kapi-tests/1.0");
+        assert!(!c.text_sha256.is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client's hash check
+
+#[tokio::test]
+async fn a_tampered_result_fails_the_clients_hash_check() {
+    let app = nestpay_app().await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+    let oid = random_id("NP");
+    let posted = signed(with_card(
+        gate_form(&app, "3d_pay", &oid, "100.25", &[("sepet", r"a|b\c")]),
+        "5555555555554444",
+        "12",
+        "30",
+    ));
+    let result = app.complete_3ds(post_gate(&app, &posted).await).await;
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.get("Response"), "Approved");
+    assert!(result_hash_ok(&got.fields), "{:?}", got.fields);
+
+    // Any one value changed, whichever: the HASH covers every field.
+    for (i, (name, value)) in got.fields.iter().enumerate() {
+        if RESULT_EXCLUDED.iter().any(|x| x.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        let mut tampered = got.fields.clone();
+        tampered[i].1 = if value.is_empty() {
+            "1".to_owned()
+        } else {
+            format!("{value}0")
+        };
+        assert!(
+            !result_hash_ok(&tampered),
+            "{name} changed and the HASH still matches"
+        );
+    }
+    // A field dropped, or one added.
+    let dropped = without(got.fields.clone(), "mdStatus");
+    assert!(!result_hash_ok(&dropped));
+    let mut added = got.fields.clone();
+    added.push(("indirim".to_owned(), "100".to_owned()));
+    assert!(!result_hash_ok(&added));
+    // Signed with another key.
+    assert_ne!(
+        ver3(&got.fields, RESULT_EXCLUDED, "another key"),
+        got.get("HASH")
+    );
+
+    // A decline dressed up as an approval.
+    let oid = random_id("NP");
+    let posted = signed(with_card(
+        gate_form(&app, "3d_pay", &oid, "100.25", &[]),
+        "5100000000000057",
+        "12",
+        "30",
+    ));
+    let result = app.complete_3ds(post_gate(&app, &posted).await).await;
+    let declined = app.return_to_merchant(&result).await;
+    assert_eq!(declined.path, "/fail");
+    assert!(result_hash_ok(&declined.fields));
+    let mut forged = declined.fields.clone();
+    set(&mut forged, "Response", "Approved");
+    set(&mut forged, "ProcReturnCode", "00");
+    assert!(!result_hash_ok(&forged));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refusals
+
+/// A refusal with a good failUrl: an auto-posted, signed error result to failUrl, never a
+/// redirect, never a form to anywhere else. Returns its fields.
+fn refusal(app: &TestApp, page: &Page, ctx: &str) -> Fields {
+    assert!(
+        page.location.is_none(),
+        "{ctx}: a redirect to {:?}",
+        page.location
+    );
+    let fail_url = format!("{}/fail", app.receiver_url);
+    let all = forms(&page.body);
+    for f in &all {
+        assert!(
+            f.action == fail_url || !f.action.starts_with("http"),
+            "{ctx}: a form to {}",
+            f.action
+        );
+    }
+    let got = all
+        .into_iter()
+        .find(|f| f.action == fail_url)
+        .unwrap_or_else(|| panic!("{ctx}: no form to failUrl: {} {}", page.status, page.body))
+        .fields;
+    assert_eq!(field(&got, "Response"), "Error", "{ctx}: {got:?}");
+    assert_eq!(field(&got, "ProcReturnCode"), "99", "{ctx}: {got:?}");
+    assert!(!field(&got, "ErrMsg").is_empty(), "{ctx}: {got:?}");
+    assert_eq!(field(&got, "AuthCode"), "", "{ctx}");
+    assert!(
+        result_hash_ok(&got),
+        "{ctx}: the client's HASH check fails: {got:?}"
+    );
+    assert_eq!(field(&got, "hashAlgorithm"), "ver3", "{ctx}");
+    for name in ALWAYS {
+        assert!(has(&got, name), "{ctx}: {name} missing: {got:?}");
+    }
+    got
+}
+
+/// Kapı's own error page: no form or redirect off Kapı.
+fn error_page(page: &Page, ctx: &str) {
+    assert!(
+        page.status.is_client_error(),
+        "{ctx}: {} {}",
+        page.status,
+        page.body
+    );
+    assert!(error_code(&page.body).is_some(), "{ctx}: {}", page.body);
+    assert!(page.location.is_none(), "{ctx}: {:?}", page.location);
+    for f in forms(&page.body) {
+        assert!(
+            !f.action.starts_with("http"),
+            "{ctx}: a form to {}",
+            f.action
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bad_hash_posts_a_signed_error_to_fail_url() {
+    let app = nestpay_app().await;
+    let oid = random_id("NP");
+    let mut posted = signed(gate_form(&app, "3d_pay_hosting", &oid, "100.25", &[]));
+    // Changed after signing: the amount a shopper would pay is not the one the shop signed.
+    set(&mut posted, "amount", "1.00");
+    let page = post_gate(&app, &posted).await;
+    let got = refusal(&app, &page, "bad hash");
+    assert_eq!(field(&got, "oid"), oid);
+    assert!(app.bank_transactions(&oid).await.is_empty());
+    // A hash made with another key: the same.
+    let oid = random_id("NP");
+    let mut posted = without(
+        gate_form(&app, "3d_pay_hosting", &oid, "100.25", &[]),
+        "hash",
+    );
+    let hash = ver3(&posted, REQUEST_EXCLUDED, "not the store key");
+    posted.push(("hash".to_owned(), hash));
+    refusal(&app, &post_gate(&app, &posted).await, "other key");
+    assert!(app.bank_transactions(&oid).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_client_id_gets_kapis_error_page() {
+    let app = nestpay_app().await;
+    let oid = random_id("NP");
+    let posted = signed(gate_form(
+        &app,
+        "3d_pay_hosting",
+        &oid,
+        "100.25",
+        &[("clientid", "999000111222")],
+    ));
+    let page = post_gate(&app, &posted).await;
+    error_page(&page, "unknown clientid");
+    assert!(app.bank_transactions(&oid).await.is_empty());
+}
+
+#[tokio::test]
+async fn unregistered_urls_are_never_posted_or_redirected_to() {
+    let app = nestpay_app().await;
+    let evil = "https://shop.evil.example";
+    // An unregistered okUrl (failUrl good): a signed error to failUrl, or Kapı's error page.
+    for (name, url) in [
+        ("okUrl", format!("{evil}/ok")),
+        ("callbackUrl", format!("{evil}/callback")),
+        // Same host, another port: not the registered origin either.
+        ("okUrl", "http://127.0.0.1:1/ok".to_owned()),
+    ] {
+        let oid = random_id("NP");
+        let posted = signed(gate_form(
+            &app,
+            "3d_pay_hosting",
+            &oid,
+            "10",
+            &[(name, &url)],
+        ));
+        let page = post_gate(&app, &posted).await;
+        let ctx = format!("{name}={url}");
+        assert!(
+            page.location
+                .as_deref()
+                .is_none_or(|l| !l.contains("evil") && !l.contains(":1/")),
+            "{ctx}: {:?}",
+            page.location
+        );
+        if page.status.is_client_error() {
+            error_page(&page, &ctx);
+        } else {
+            refusal(&app, &page, &ctx);
+        }
+        assert!(app.bank_transactions(&oid).await.is_empty());
+    }
+    // An unregistered failUrl: nowhere to post the error but Kapı's page.
+    let oid = random_id("NP");
+    let posted = signed(gate_form(
+        &app,
+        "3d_pay_hosting",
+        &oid,
+        "10",
+        &[("failUrl", &format!("{evil}/fail"))],
+    ));
+    let page = post_gate(&app, &posted).await;
+    error_page(&page, "unregistered failUrl");
+    assert!(forms(&page.body).iter().all(|f| !f.action.contains("evil")));
+}
+
+#[tokio::test]
+async fn legacy_hashes_are_refused_by_name() {
+    let app = nestpay_app().await;
+    // ver2, and ver1 (no hashAlgorithm at all).
+    let ver2 = signed(gate_form(
+        &app,
+        "3d_pay_hosting",
+        &random_id("NP"),
+        "10",
+        &[("hashAlgorithm", "ver2")],
+    ));
+    let ver1 = signed(without(
+        gate_form(&app, "3d_pay_hosting", &random_id("NP"), "10", &[]),
+        "hashAlgorithm",
+    ));
+    for (name, posted) in [("ver2", ver2), ("ver1", ver1)] {
+        let got = refusal(&app, &post_gate(&app, &posted).await, name);
+        assert!(
+            field(&got, "ErrMsg").to_lowercase().contains(name),
+            "{name}: {}",
+            field(&got, "ErrMsg")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_shop_field_named_like_a_result_field_is_refused() {
+    let app = nestpay_app().await;
+    for (name, value) in [
+        ("procreturncode", "00"),
+        ("PROCRETURNCODE", "00"),
+        ("RESPONSE", "Approved"),
+        ("mdstatus", "1"),
+        ("authcode", "123456"),
+    ] {
+        let oid = random_id("NP");
+        let posted = signed(gate_form(
+            &app,
+            "3d_pay_hosting",
+            &oid,
+            "10",
+            &[(name, value)],
+        ));
+        let got = refusal(&app, &post_gate(&app, &posted).await, name);
+        // Kapı never signs the shop's value under a result field's name.
+        for (n, v) in &got {
+            assert!(
+                !(n.eq_ignore_ascii_case(name) && v == value),
+                "{name}: Kapı signed {n}={v}"
+            );
+        }
+        assert!(app.bank_transactions(&oid).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn other_store_types_and_bad_amounts_or_currencies_are_refused() {
+    let app = nestpay_app().await;
+    let oid = random_id("NP");
+    let posted = signed(with_card(
+        gate_form(&app, "3d", &oid, "10", &[]),
+        "5555555555554444",
+        "12",
+        "30",
+    ));
+    let got = refusal(&app, &post_gate(&app, &posted).await, "storetype 3d");
+    assert!(
+        field(&got, "ErrMsg").to_lowercase().contains("storetype"),
+        "{}",
+        field(&got, "ErrMsg")
+    );
+    assert!(got.iter().all(|(_, v)| !v.contains("5555555555554444")));
+    for (name, value) in [
+        ("amount", "10,50"),
+        ("amount", "-5"),
+        ("amount", "0"),
+        ("amount", "10.505"),
+        ("currency", "999"),
+    ] {
+        let oid = random_id("NP");
+        let posted = signed(gate_form(
+            &app,
+            "3d_pay_hosting",
+            &oid,
+            "10",
+            &[(name, value)],
+        ));
+        refusal(
+            &app,
+            &post_gate(&app, &posted).await,
+            &format!("{name}={value}"),
+        );
+        assert!(app.bank_transactions(&oid).await.is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// callbackUrl
+
+async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not in time");
+}
+
+fn sorted(fields: &Fields) -> Fields {
+    let mut f = fields.clone();
+    f.sort();
+    f
+}
+
+#[tokio::test]
+async fn callback_url_is_retried_until_the_merchant_answers_approved() {
+    let app = nestpay_app().await;
+    // The merchant's callback answers something else twice (a 200 without `Approved`, then an
+    // error), then `Approved`.
+    app.receiver.script(
+        "/callback",
+        &[(200, "OK"), (503, "busy"), (200, "Approved")],
+    );
+    let oid = random_id("NP");
+    let callback_url = format!("{}/callback", app.receiver_url);
+    let posted = signed(gate_form(
+        &app,
+        "3d_pay_hosting",
+        &oid,
+        "75.5",
+        &[("callbackUrl", &callback_url)],
+    ));
+    let (id, result) = pay_hosting(&app, &posted, MC_FRICTIONLESS).await;
+    let browser = app.return_to_merchant(&result).await;
+    assert_eq!(browser.get("Response"), "Approved");
+    assert_eq!(browser.get("callbackUrl"), callback_url);
+
+    let calls = || -> Vec<Received> {
+        app.receiver
+            .at("/callback")
+            .into_iter()
+            .filter(|r| !r.is_event())
+            .collect()
+    };
+    wait_until("three callbacks", || calls().len() >= 3).await;
+    // Approved: no more.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let calls = calls();
+    let answered: Vec<u16> = calls.iter().map(|c| c.answered).collect();
+    assert_eq!(
+        answered,
+        [200, 503, 200],
+        "retried until Approved, then no more"
+    );
+    for c in &calls {
+        assert!(
+            c.headers["content-type"].starts_with("application/x-www-form-urlencoded"),
+            "{:?}",
+            c.headers
+        );
+        assert_nestpay_result(&c.fields, &posted, "callback");
+        assert_eq!(
+            sorted(&c.fields),
+            sorted(&browser.fields),
+            "the browser's fields"
+        );
+    }
+    // Kapı's JSON events do not go to the NestPay callback.
+    assert!(app.receiver.at("/callback").iter().all(|r| !r.is_event()));
+    // The events API lists the callback with its attempts.
+    let (status, list) = app
+        .get_json(&format!("/api/v1/events?payment_id={id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let event = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "nestpay.callback")
+        .unwrap_or_else(|| panic!("no nestpay.callback event: {list}"))
+        .clone();
+    assert_eq!(event["status"], "delivered", "{event}");
+    assert_eq!(event["attempts"], 3, "{event}");
+    assert_eq!(event["url"], callback_url.as_str());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The XML API
+
+/// How a client sends its `CC5Request`.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// The raw XML, `Content-Type: text/xml`.
+    TextXml,
+    /// The raw XML, `Content-Type: application/xml`.
+    ApplicationXml,
+    /// The raw XML as the body of `application/x-www-form-urlencoded` (curl's `-d`).
+    CurlForm,
+    /// A form field `DATA=<xml>` (older clients).
+    DataField,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Enc {
+    Utf8,
+    Iso8859_9,
+}
+
+impl Enc {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Utf8 => "UTF-8",
+            Self::Iso8859_9 => "ISO-8859-9",
+        }
+    }
+}
+
+/// Turkish ISO-8859-9: Latin-1 with Ğ İ Ş ğ ı ş in place of Ð Ý Þ ð ý þ.
+fn iso_8859_9(s: &str) -> Vec<u8> {
+    s.chars()
+        .map(|c| match c {
+            'Ğ' => 0xD0,
+            'İ' => 0xDD,
+            'Ş' => 0xDE,
+            'ğ' => 0xF0,
+            'ı' => 0xFD,
+            'ş' => 0xFE,
+            'Ð' | 'Ý' | 'Þ' | 'ð' | 'ý' | 'þ' => panic!("{c} is not in ISO-8859-9"),
+            c => u8::try_from(u32::from(c)).unwrap_or_else(|_| panic!("{c} is not in ISO-8859-9")),
+        })
+        .collect()
+}
+
+fn from_iso_8859_9(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| match b {
+            0xD0 => 'Ğ',
+            0xDD => 'İ',
+            0xDE => 'Ş',
+            0xF0 => 'ğ',
+            0xFD => 'ı',
+            0xFE => 'ş',
+            b => char::from(b),
+        })
+        .collect()
+}
+
+fn xml_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn xml_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The content of the first `<name>` element, as written (`<name/>`: empty).
+fn raw_tag(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    if let Some(start) = xml.find(&open) {
+        let rest = &xml[start + open.len()..];
+        let end = rest.find(&format!("</{name}>"))?;
+        return Some(rest[..end].to_owned());
+    }
+    (xml.contains(&format!("<{name}/>")) || xml.contains(&format!("<{name} />"))).then(String::new)
+}
+
+fn tag(xml: &str, name: &str) -> Option<String> {
+    raw_tag(xml, name).map(|v| xml_unescape(v.trim()))
+}
+
+/// `encoding="…"` of the XML declaration, if there is one.
+fn declared_encoding(xml: &str) -> Option<String> {
+    let xml = xml.trim_start_matches('\u{feff}').trim_start();
+    if !xml.starts_with("<?xml") {
+        return None;
+    }
+    let declaration = &xml[..xml.find("?>")?];
+    let at = declaration.find("encoding=")? + "encoding=".len();
+    let rest = &declaration[at..];
+    let quote = rest.chars().next()?;
+    let rest = &rest[quote.len_utf8()..];
+    Some(rest[..rest.find(quote)?].to_owned())
+}
+
+/// A `CC5Response` as the client read it.
+struct Cc5 {
+    xml: String,
+}
+
+impl Cc5 {
+    fn get(&self, name: &str) -> String {
+        tag(&self.xml, name).unwrap_or_else(|| panic!("no <{name}> in {}", self.xml))
+    }
+
+    fn extra_xml(&self) -> String {
+        raw_tag(&self.xml, "Extra").unwrap_or_else(|| panic!("no <Extra> in {}", self.xml))
+    }
+
+    fn extra(&self, name: &str) -> String {
+        tag(&self.extra_xml(), name).unwrap_or_else(|| panic!("no Extra/{name} in {}", self.xml))
+    }
+}
+
+fn cc5_request(enc: Enc, user: &str, password: &str, inner: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"{}\"?>\n<CC5Request>\n  <Name>{}</Name>\n  \
+         <Password>{}</Password>\n  <ClientId>{CLIENT_ID}</ClientId>\n  {inner}\n</CC5Request>\n",
+        enc.name(),
+        xml_text(user),
+        xml_text(password),
+    )
+}
+
+async fn cc5(app: &TestApp, shape: Shape, enc: Enc, inner: &str) -> Cc5 {
+    cc5_raw(
+        app,
+        shape,
+        enc,
+        &cc5_request(enc, API_USER, API_PASSWORD, inner),
+    )
+    .await
+}
+
+/// Sends `xml` (encoded as `enc`) the way `shape` says; checks what every answer must be: XML,
+/// a `CC5Response`, HTTP 200, in the request's encoding.
+async fn cc5_raw(app: &TestApp, shape: Shape, enc: Enc, xml: &str) -> Cc5 {
+    let bytes = match enc {
+        Enc::Utf8 => xml.as_bytes().to_vec(),
+        Enc::Iso8859_9 => iso_8859_9(xml),
+    };
+    let post = app.client.post(app.url("/fim/api"));
+    let request = match shape {
+        Shape::TextXml => post
+            .header(CONTENT_TYPE, format!("text/xml; charset={}", enc.name()))
+            .body(bytes),
+        Shape::ApplicationXml => post.header(CONTENT_TYPE, "application/xml").body(bytes),
+        Shape::CurlForm => post
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(bytes),
+        Shape::DataField => {
+            assert_eq!(enc, Enc::Utf8, "DATA= is sent percent-encoded UTF-8");
+            post.form(&[("DATA", xml)])
+        }
+    };
+    let resp = request.send().await.unwrap();
+    let status = resp.status();
+    let content_type = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = resp.bytes().await.unwrap();
+    let ctx = format!("{shape:?} {enc:?}");
+    let text = match enc {
+        Enc::Utf8 => String::from_utf8(body.to_vec())
+            .unwrap_or_else(|_| panic!("{ctx}: the answer is not UTF-8")),
+        Enc::Iso8859_9 => from_iso_8859_9(&body),
+    };
+    assert_eq!(status, StatusCode::OK, "{ctx}: {text}");
+    assert!(content_type.contains("xml"), "{ctx}: {content_type}");
+    assert!(text.contains("<CC5Response>"), "{ctx}: {text}");
+    let declared = declared_encoding(&text);
+    match enc {
+        Enc::Iso8859_9 => {
+            assert!(
+                declared
+                    .as_deref()
+                    .is_some_and(|d| d.eq_ignore_ascii_case("ISO-8859-9")),
+                "{ctx}: declared {declared:?}"
+            );
+            assert!(
+                content_type
+                    .to_ascii_lowercase()
+                    .contains("charset=iso-8859-9"),
+                "{ctx}: {content_type}"
+            );
+            // UTF-8 bytes read as ISO-8859-9 would show up as Ã, Ä, Å.
+            assert!(
+                !text.contains(['Ã', 'Ä', 'Å']),
+                "{ctx}: not ISO-8859-9: {text}"
+            );
+        }
+        Enc::Utf8 => {
+            assert!(
+                declared
+                    .as_deref()
+                    .is_none_or(|d| d.eq_ignore_ascii_case("UTF-8")),
+                "{ctx}: declared {declared:?}"
+            );
+            let lower = content_type.to_ascii_lowercase();
+            assert!(
+                !lower.contains("charset=") || lower.contains("charset=utf-8"),
+                "{ctx}: {content_type}"
+            );
+        }
+    }
+    Cc5 { xml: text }
+}
+
+fn status_query(oid: &str) -> String {
+    format!(
+        "<OrderId>{}</OrderId>\n  <Extra><ORDERSTATUS>QUERY</ORDERSTATUS></Extra>",
+        xml_text(oid)
+    )
+}
+
+fn history_query(oid: &str) -> String {
+    format!(
+        "<OrderId>{}</OrderId>\n  <Extra><ORDERHISTORY>QUERY</ORDERHISTORY></Extra>",
+        xml_text(oid)
+    )
+}
+
+fn void(oid: &str) -> String {
+    format!("<Type>Void</Type>\n  <OrderId>{}</OrderId>", xml_text(oid))
+}
+
+fn credit(oid: &str, total: &str) -> String {
+    format!(
+        "<Type>Credit</Type>\n  <OrderId>{}</OrderId>\n  <Total>{total}</Total>\n  \
+         <Currency>949</Currency>",
+        xml_text(oid)
+    )
+}
+
+fn assert_approved(a: &Cc5, oid: &str, ctx: &str) {
+    assert_eq!(a.get("Response"), "Approved", "{ctx}: {}", a.xml);
+    assert_eq!(a.get("ProcReturnCode"), "00", "{ctx}: {}", a.xml);
+    assert_eq!(a.get("OrderId"), oid, "{ctx}");
+    assert_eq!(a.get("ErrMsg"), "", "{ctx}");
+    a.extra_xml();
+}
+
+fn assert_error(a: &Cc5, ctx: &str) {
+    assert_eq!(a.get("Response"), "Error", "{ctx}: {}", a.xml);
+    assert_eq!(a.get("ProcReturnCode"), "99", "{ctx}: {}", a.xml);
+    assert!(!a.get("ErrMsg").is_empty(), "{ctx}: {}", a.xml);
+    a.extra_xml();
+}
+
+/// How many transactions of `kind` the simulated bank booked for the order.
+async fn bank_count(app: &TestApp, oid: &str, kind: &str) -> usize {
+    app.bank_transactions(oid)
+        .await
+        .iter()
+        .filter(|t| t["kind"] == kind)
+        .count()
+}
+
+async fn events_of(app: &TestApp, payment_id: &str) -> Vec<String> {
+    let (status, list) = app
+        .get_json(&format!("/api/v1/events?payment_id={payment_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn xml_api_order_status_of_an_approved_payment() {
+    let app = nestpay_app().await;
+    let (oid, _, got) = approved_order(&app, "100.25").await;
+    let a = cc5(&app, Shape::TextXml, Enc::Iso8859_9, &status_query(&oid)).await;
+    assert_approved(&a, &oid, "status");
+    assert_eq!(a.extra("TRANS_STAT"), "S", "{}", a.xml);
+    assert_eq!(a.extra("ORIG_TRANS_AMT"), "10025");
+    assert_eq!(a.extra("CHARGE_TYPE_CD"), "S");
+    assert_eq!(a.extra("AUTH_CODE"), got.get("AuthCode"));
+    assert_eq!(a.extra("HOST_REF_NUM"), got.get("HostRefNum"));
+    assert!(!a.extra("NUMCODE").is_empty());
+    a.extra("CAPTURE_AMT");
+    let pan = a.extra("PAN");
+    assert_masked(&pan, MC_FRICTIONLESS, "status PAN");
+    assert!(!a.xml.contains("5555555555554444"));
+}
+
+#[tokio::test]
+async fn xml_api_void_on_the_same_day_then_status_says_voided() {
+    let app = nestpay_app().await;
+    app.clock_to_istanbul_noon();
+    let (oid, id, _) = approved_order(&app, "10").await;
+    let a = cc5(&app, Shape::CurlForm, Enc::Iso8859_9, &void(&oid)).await;
+    assert_approved(&a, &oid, "void");
+    assert!(is_trxdate(&a.extra("TRXDATE")), "{}", a.xml);
+    assert_eq!(bank_count(&app, &oid, "void").await, 1);
+    let status = cc5(&app, Shape::DataField, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(status.extra("TRANS_STAT"), "V", "{}", status.xml);
+    // The same in Kapı's API and events.
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "voided", "{p}");
+    assert!(
+        events_of(&app, &id)
+            .await
+            .iter()
+            .any(|t| t == "payment.voided")
+    );
+    // Voided once, whatever a second Void answers.
+    cc5(&app, Shape::TextXml, Enc::Utf8, &void(&oid)).await;
+    assert_eq!(bank_count(&app, &oid, "void").await, 1);
+}
+
+#[tokio::test]
+async fn xml_api_partial_credits_add_up_and_an_over_refund_is_refused() {
+    let app = nestpay_app().await;
+    let (oid, id, _) = approved_order(&app, "100.25").await;
+    // The same partial refund twice is two refunds (a Credit carries no reference).
+    for n in 1..=2 {
+        let a = cc5(&app, Shape::TextXml, Enc::Utf8, &credit(&oid, "25.5")).await;
+        assert_approved(&a, &oid, &format!("credit {n}"));
+        assert!(is_trxdate(&a.extra("TRXDATE")), "{}", a.xml);
+    }
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["refunded_amount"], "51.00", "{p}");
+    assert_eq!(p["refundable_amount"], "49.25", "{p}");
+    // More than is left.
+    let a = cc5(
+        &app,
+        Shape::ApplicationXml,
+        Enc::Iso8859_9,
+        &credit(&oid, "49.26"),
+    )
+    .await;
+    assert_error(&a, "over-refund");
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["refunded_amount"], "51.00", "{p}");
+    assert_eq!(bank_count(&app, &oid, "refund").await, 2);
+    let refunded = events_of(&app, &id)
+        .await
+        .iter()
+        .filter(|t| *t == "payment.refunded")
+        .count();
+    assert_eq!(refunded, 2);
+    // The history: the sale and the two refunds.
+    let h = cc5(&app, Shape::TextXml, Enc::Iso8859_9, &history_query(&oid)).await;
+    assert_eq!(h.get("ProcReturnCode"), "00", "{}", h.xml);
+    assert_eq!(h.extra("TRXCOUNT"), "3", "{}", h.xml);
+    for n in 1..=3 {
+        assert!(!h.extra(&format!("TRX{n}")).is_empty(), "{}", h.xml);
+    }
+    assert!(tag(&h.extra_xml(), "TRX4").is_none(), "{}", h.xml);
+}
+
+#[tokio::test]
+async fn xml_api_refuses_unknown_orders_bad_credentials_and_card_data() {
+    let app = nestpay_app().await;
+    let (oid, _, _) = approved_order(&app, "20").await;
+
+    // An unknown order.
+    let unknown = random_id("YOK");
+    let a = cc5(
+        &app,
+        Shape::TextXml,
+        Enc::Iso8859_9,
+        &status_query(&unknown),
+    )
+    .await;
+    assert_eq!(a.get("ProcReturnCode"), "99", "{}", a.xml);
+    assert!(!a.get("ErrMsg").is_empty());
+    a.get("OrderId");
+    a.get("TransId");
+    a.extra_xml();
+
+    // Bad password, unknown user: an XML error, and nothing about the order.
+    for (user, password) in [
+        (API_USER, "wrong"),
+        ("someone", API_PASSWORD),
+        (API_USER, ""),
+    ] {
+        let xml = cc5_request(Enc::Utf8, user, password, &status_query(&oid));
+        let a = cc5_raw(&app, Shape::TextXml, Enc::Utf8, &xml).await;
+        assert_error(&a, &format!("{user}/{password}"));
+        assert!(
+            tag(&a.extra_xml(), "AUTH_CODE").is_none_or(|v| v.is_empty()),
+            "{}",
+            a.xml
+        );
+        let a = cc5_raw(
+            &app,
+            Shape::TextXml,
+            Enc::Utf8,
+            &cc5_request(Enc::Utf8, user, password, &void(&oid)),
+        )
+        .await;
+        assert_error(&a, "void with bad credentials");
+    }
+    let (_, p) = app
+        .get_json(&format!("/api/v1/payments?order_id={oid}"))
+        .await;
+    assert_eq!(p["data"][0]["status"], "approved", "{p}");
+
+    // An authorisation with raw card data is never accepted (nor, yet, the others).
+    let auth_oid = random_id("NP");
+    let auth = format!(
+        "<Type>Auth</Type>\n  <OrderId>{auth_oid}</OrderId>\n  <Total>10.00</Total>\n  \
+         <Currency>949</Currency>\n  <Number>5555555555554444</Number>\n  \
+         <Expires>12/30</Expires>\n  <Cvv2Val>123</Cvv2Val>\n  <Mode>P</Mode>"
+    );
+    let a = cc5(&app, Shape::TextXml, Enc::Utf8, &auth).await;
+    assert_error(&a, "Auth");
+    assert!(!a.xml.contains("5555555555554444"));
+    assert!(app.bank_transactions(&auth_oid).await.is_empty());
+    for kind in ["PreAuth", "PostAuth"] {
+        let body = format!(
+            "<Type>{kind}</Type>\n  <OrderId>{oid}</OrderId>\n  <Total>20.00</Total>\n  \
+             <Currency>949</Currency>"
+        );
+        assert_error(&cc5(&app, Shape::TextXml, Enc::Utf8, &body).await, kind);
+    }
+
+    // Not even XML: still an XML answer.
+    let a = cc5_raw(
+        &app,
+        Shape::TextXml,
+        Enc::Utf8,
+        "<CC5Request><Name>kapiapi</Name><Password>",
+    )
+    .await;
+    assert_error(&a, "malformed");
+}
+
+#[tokio::test]
+async fn xml_api_accepts_both_encodings_and_all_three_request_shapes() {
+    let app = nestpay_app().await;
+    let (oid, _, _) = approved_order(&app, "100.25").await;
+    // The API password has Turkish letters: each request only authenticates when its bytes
+    // are read in the encoding it declares.
+    for (shape, enc) in [
+        (Shape::TextXml, Enc::Iso8859_9),
+        (Shape::TextXml, Enc::Utf8),
+        (Shape::ApplicationXml, Enc::Iso8859_9),
+        (Shape::ApplicationXml, Enc::Utf8),
+        (Shape::CurlForm, Enc::Iso8859_9),
+        (Shape::CurlForm, Enc::Utf8),
+        (Shape::DataField, Enc::Utf8),
+    ] {
+        let a = cc5(&app, shape, enc, &status_query(&oid)).await;
+        let ctx = format!("{shape:?} {enc:?}");
+        assert_approved(&a, &oid, &ctx);
+        assert_eq!(a.extra("TRANS_STAT"), "S", "{ctx}");
+        assert_eq!(a.extra("ORIG_TRANS_AMT"), "10025", "{ctx}");
+    }
+    // An answer with text in it (an unknown order's message) comes back in the declared
+    // encoding too: checked by cc5_raw for both.
+    let unknown = random_id("YOK");
+    for enc in [Enc::Iso8859_9, Enc::Utf8] {
+        let a = cc5(&app, Shape::TextXml, enc, &status_query(&unknown)).await;
+        assert_eq!(a.get("ProcReturnCode"), "99");
+        assert!(!a.get("ErrMsg").is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every test card through 3d_pay
+
+struct CardCase {
+    pan: &'static str,
+    /// Whether the issuer asks for the SMS code.
+    challenge: bool,
+    approved: bool,
+    /// `None`: not checked beyond "not 00".
+    proc_return_code: Option<&'static str>,
+    md_status: &'static str,
+}
+
+const CARDS: &[CardCase] = &[
+    CardCase {
+        pan: "5555555555554444",
+        challenge: false,
+        approved: true,
+        proc_return_code: Some("00"),
+        md_status: "1",
+    },
+    CardCase {
+        pan: "4111111111111111",
+        challenge: true,
+        approved: true,
+        proc_return_code: Some("00"),
+        md_status: "1",
+    },
+    // An attempt (half 3-D Secure): authorised, reported as it is.
+    CardCase {
+        pan: "4000000000003014",
+        challenge: false,
+        approved: true,
+        proc_return_code: Some("00"),
+        md_status: "4",
+    },
+    CardCase {
+        pan: "4000000000009995",
+        challenge: true,
+        approved: false,
+        proc_return_code: Some("51"),
+        md_status: "1",
+    },
+    CardCase {
+        pan: "4000000000000002",
+        challenge: true,
+        approved: false,
+        proc_return_code: Some("05"),
+        md_status: "1",
+    },
+    CardCase {
+        pan: "5100000000000057",
+        challenge: false,
+        approved: false,
+        proc_return_code: Some("54"),
+        md_status: "1",
+    },
+    CardCase {
+        pan: "4000000000000416",
+        challenge: true,
+        approved: false,
+        proc_return_code: Some("41"),
+        md_status: "1",
+    },
+    CardCase {
+        pan: "4000000000000432",
+        challenge: true,
+        approved: false,
+        proc_return_code: Some("43"),
+        md_status: "1",
+    },
+    // 3-D Secure fails: no authorisation, so no bank code.
+    CardCase {
+        pan: "4000000000003006",
+        challenge: false,
+        approved: false,
+        proc_return_code: Some(""),
+        md_status: "0",
+    },
+    // The bank does not answer.
+    CardCase {
+        pan: "4000000000000911",
+        challenge: true,
+        approved: false,
+        proc_return_code: None,
+        md_status: "1",
+    },
+];
+
+#[tokio::test]
+async fn every_test_card_ends_as_documented_through_3d_pay() {
+    let app = nestpay_app().await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+    for case in CARDS {
+        let ctx = case.pan;
+        let oid = random_id("CARD");
+        let posted = signed(with_card(
+            gate_form(&app, "3d_pay", &oid, "100", &[]),
+            case.pan,
+            "12",
+            "30",
+        ));
+        let sms_before = app.sms_count().await;
+        let result = app.complete_3ds(post_gate(&app, &posted).await).await;
+        assert_eq!(
+            app.sms_count().await - sms_before,
+            usize::from(case.challenge),
+            "{ctx}: an SMS code exactly when there is a challenge"
+        );
+        let got = app.return_to_merchant(&result).await;
+        assert_nestpay_result(&got.fields, &posted, ctx);
+        assert_eq!(
+            got.path,
+            if case.approved { "/ok" } else { "/fail" },
+            "{ctx}"
+        );
+        assert_eq!(got.get("oid"), oid, "{ctx}");
+        assert_eq!(got.get("amount"), "100.00", "{ctx}");
+        assert_eq!(got.get("mdStatus"), case.md_status, "{ctx}");
+        assert_masked(got.get("maskedCreditCard"), case.pan, ctx);
+        if case.approved {
+            assert_eq!(got.get("Response"), "Approved", "{ctx}");
+        } else {
+            assert_ne!(got.get("Response"), "Approved", "{ctx}");
+            assert_ne!(got.get("ProcReturnCode"), "00", "{ctx}");
+            assert!(
+                !got.get("ErrMsg").is_empty() || !got.get("mdErrorMsg").is_empty(),
+                "{ctx}: no message"
+            );
+        }
+        if let Some(code) = case.proc_return_code {
+            assert_eq!(got.get("ProcReturnCode"), code, "{ctx}");
+            if !case.approved && !code.is_empty() {
+                assert_eq!(got.get("Response"), "Declined", "{ctx}");
+            }
+        }
+        if case.md_status != "1" && !case.approved {
+            // 3-D Secure failed: nothing went to the bank.
+            assert!(app.bank_transactions(&oid).await.is_empty(), "{ctx}");
+        }
+    }
+}
