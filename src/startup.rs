@@ -653,6 +653,7 @@ async fn demo_shop(
     );
     let secret =
         ensure_demo_merchant(&*state.storage.merchants, vault, &shop_url, state.now_ms()).await?;
+    let nestpay = ensure_demo_nestpay(&*state.storage.merchants, vault, state.now_ms()).await?;
     let shop = DemoShop::new(
         public.to_owned(),
         shop_url.clone(),
@@ -660,6 +661,7 @@ async fn demo_shop(
         secret.clone(),
         state.clock.clone(),
         reach.client(Duration::from_secs(20))?,
+        nestpay,
     );
     Ok((
         Some((demo_listener, shop.router())),
@@ -890,6 +892,42 @@ async fn ensure_demo_merchant(
     )
     .await?;
     Ok(secret)
+}
+
+/// The demo merchant's NestPay set-up (a store key of its own, made once), so that the demo
+/// shop can buy through the NestPay gate: its client id and store key. `None` when another
+/// merchant already uses the demo's client id.
+async fn ensure_demo_nestpay(
+    store: &dyn MerchantStore,
+    vault: &Vault,
+    now_ms: i64,
+) -> anyhow::Result<Option<(String, SecretString)>> {
+    let record = match store.nestpay_of(DEMO_MERCHANT_ID).await? {
+        Some(record) => record,
+        None => {
+            if store
+                .nestpay_by_client_id(crate::demo::DEMO_NESTPAY_CLIENT_ID)
+                .await?
+                .is_some()
+            {
+                return Ok(None);
+            }
+            let credentials = merchants::NestpayCredentials {
+                client_id: crate::demo::DEMO_NESTPAY_CLIENT_ID.to_owned(),
+                store_key: SecretString::from(crate::domain::ids::random_token(16)),
+                api_user: "demoapi".to_owned(),
+                api_password: SecretString::from(crate::domain::ids::random_token(16)),
+            };
+            let change = merchants::NestpayChange::Set(credentials);
+            merchants::configure_nestpay(store, vault, DEMO_MERCHANT_ID, change, now_ms).await?;
+            match store.nestpay_of(DEMO_MERCHANT_ID).await? {
+                Some(record) => record,
+                None => return Ok(None),
+            }
+        }
+    };
+    let key = merchants::nestpay_store_key(vault, &record)?;
+    Ok(Some((record.client_id, key)))
 }
 
 const DEMO_INSTALLMENT_PLAN: &str = include_str!("../docs/examples/installment-plan.json");

@@ -30,7 +30,11 @@ use crate::{
     },
 };
 
+mod nestpay;
+
 pub const DEMO_MERCHANT_ID: &str = "demo-shop";
+/// The demo shop's NestPay client id (Payten's test client id style).
+pub const DEMO_NESTPAY_CLIENT_ID: &str = "700655000200";
 
 struct Product {
     id: &'static str,
@@ -83,6 +87,8 @@ struct Inner {
     notifications: Mutex<Vec<Notification>>,
     /// The language each recent order was placed in, for its result page.
     orders: Mutex<VecDeque<(String, Locale)>>,
+    /// The shop's NestPay client id and store key, when Kapı's NestPay gate is set up for it.
+    nestpay: Option<(String, SecretString)>,
 }
 
 #[derive(Clone)]
@@ -103,6 +109,7 @@ impl DemoShop {
         secret: SecretString,
         clock: Arc<dyn Clock>,
         http: reqwest::Client,
+        nestpay: Option<(String, SecretString)>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -114,6 +121,7 @@ impl DemoShop {
                 http,
                 notifications: Mutex::default(),
                 orders: Mutex::default(),
+                nestpay,
             }),
         }
     }
@@ -123,6 +131,10 @@ impl DemoShop {
             .route("/", get(shop))
             .route("/buy", post(buy))
             .route("/buy-api", post(buy_api))
+            .route("/buy-nestpay", post(nestpay::buy))
+            .route("/nestpay/ok", post(nestpay::back))
+            .route("/nestpay/fail", post(nestpay::back))
+            .route("/nestpay/callback", post(nestpay::callback))
             .route("/webhook", post(webhook))
             .route("/ok", post(back))
             .route("/fail", post(back))
@@ -197,6 +209,8 @@ impl DemoShop {
 #[template(path = "demo/shop.html")]
 struct ShopPage {
     tr: Tr,
+    /// The shop buys through Kapı's NestPay gate too.
+    nestpay: bool,
     products: Vec<(String, String, String)>,
     notifications: Vec<Notification>,
     /// "The latest 10 of 23".
@@ -246,6 +260,7 @@ async fn shop(State(shop): State<DemoShop>, query: axum::extract::RawQuery) -> R
         Locale::En
     };
     let page = ShopPage {
+        nestpay: shop.inner.nestpay.is_some(),
         tr,
         products,
         notifications,

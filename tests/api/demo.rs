@@ -51,6 +51,70 @@ async fn demo_shop_sells_with_a_test_card_and_verifies_the_result() {
     wait_for_notification(&app, &shop, &order_id, "payment.approved").await;
 }
 
+#[tokio::test]
+async fn demo_shop_sells_through_the_nestpay_gate_and_checks_the_hash() {
+    let app = spawn_app_with(|s| s.server.demo = true).await;
+    let shop = app.demo_url.clone().expect("demo shop runs");
+    let front = app.get(&format!("{shop}/")).await;
+    assert!(
+        front.body.contains("Satın al (NestPay ile)"),
+        "{}",
+        front.body
+    );
+    let buy = forms(&front.body)
+        .into_iter()
+        .next()
+        .expect("a product form");
+
+    // "NestPay": the shop's NestPay code posts its ver3-hashed form to Kapı's gate.
+    let signed = app
+        .post_form(&format!("{shop}/buy-nestpay"), &buy.fields)
+        .await;
+    let to_kapi = forms(&signed.body).into_iter().next().unwrap();
+    assert_eq!(to_kapi.action, format!("{}/fim/est3Dgate", app.address));
+    assert_eq!(field(&to_kapi.fields, "storetype"), "3d_pay_hosting");
+    let started = app.post_form(&to_kapi.action, &to_kapi.fields).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let id = started
+        .location
+        .unwrap()
+        .trim_start_matches("/checkout/")
+        .to_owned();
+    assert!(app.card_page(&id).await.body.contains("Kapı Demo Mağaza"));
+
+    let result = app
+        .complete_3ds(app.submit_card(&id, VISA_CHALLENGE).await)
+        .await;
+    let back = form_by_id(&result.body, "merchant-return").unwrap();
+    assert_eq!(back.action, format!("{shop}/nestpay/ok"));
+    assert_eq!(field(&back.fields, "Response"), "Approved");
+    let thanks = app.post_form(&back.action, &back.fields).await;
+    assert!(
+        thanks.body.contains("Teşekkürler, ödemeniz alındı"),
+        "{}",
+        thanks.body
+    );
+    assert!(thanks.body.contains("İmza doğrulandı"));
+
+    // A result changed on the way fails the shop's hash check.
+    let mut forged = back.fields.clone();
+    for (name, value) in forged.iter_mut() {
+        if name == "amount" {
+            *value = "0.01".to_owned();
+        }
+    }
+    let refused = app.post_form(&back.action, &forged).await;
+    assert!(
+        !refused.body.contains("İmza doğrulandı"),
+        "{}",
+        refused.body
+    );
+
+    // NestPay's callback reaches the shop, which takes it with `Approved`.
+    let order_id = field(&back.fields, "oid").to_owned();
+    wait_for_notification(&app, &shop, &order_id, "nestpay").await;
+}
+
 /// Waits until the shop's front page lists a verified notification for the order.
 async fn wait_for_notification(app: &TestApp, shop: &str, order_id: &str, via: &str) {
     for _ in 0..100 {
