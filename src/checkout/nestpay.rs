@@ -219,7 +219,7 @@ pub fn result_fields(
     payment: &Payment,
     order: &NestpayOrder,
     expiry: Option<&str>,
-    store_key: &str,
+    store_key: Option<&str>,
     now_ms: i64,
 ) -> Vec<(String, String)> {
     let mut f = order.fields.clone();
@@ -319,7 +319,12 @@ pub fn result_fields(
     };
     set(&mut f, "Ecom_Payment_Card_ExpDate_Month", month);
     set(&mut f, "Ecom_Payment_Card_ExpDate_Year", year);
-    sign(with_always(f), store_key)
+    match store_key {
+        Some(key) => sign(with_always(f), key),
+        // Without the store key (the set-up was removed meanwhile) the result still goes, and
+        // the merchant's hash check refuses it: the payment must end all the same.
+        None => with_always(f),
+    }
 }
 
 /// The checked gate post, before its payment exists.
@@ -750,7 +755,8 @@ impl Checkout {
     }
 
     /// The signed NestPay result of `after` (a payment moving to its final status), while the
-    /// vault still holds its card (for the expiry fields).
+    /// vault still holds its card (for the expiry fields). A store that fails is an error (the
+    /// move is retried); a NestPay set-up removed meanwhile is not: the result goes unsigned.
     pub(crate) async fn nestpay_result(
         &self,
         after: &Payment,
@@ -761,15 +767,18 @@ impl Checkout {
             .merchants
             .nestpay_of(after.merchant_id.as_str())
             .await?
-            .filter(|n| n.client_id == order.client_id)
-            .ok_or_else(|| {
-                CheckoutError::internal(anyhow::anyhow!(
-                    "the NestPay set-up of {} is gone",
-                    after.merchant_id
-                ))
-            })?;
-        let store_key = merchants::nestpay_store_key(&self.vault, &nestpay)
-            .map_err(|e| CheckoutError::internal(anyhow::anyhow!("{e}")))?;
+            .filter(|n| n.client_id == order.client_id);
+        let store_key = match nestpay.map(|n| merchants::nestpay_store_key(&self.vault, &n)) {
+            Some(Ok(key)) => Some(key),
+            Some(Err(e)) => {
+                tracing::error!(payment_id = %after.id, error = %e, "NestPay store key unreadable: result not signed");
+                None
+            }
+            None => {
+                tracing::error!(payment_id = %after.id, "NestPay set-up removed: result not signed");
+                None
+            }
+        };
         let expiry = match self.storage.payments.load_card(after.id.as_str()).await? {
             Some(blob) => self
                 .vault
@@ -783,7 +792,7 @@ impl Checkout {
             after,
             order,
             expiry.as_deref(),
-            store_key.expose_secret(),
+            store_key.as_ref().map(|k| k.expose_secret()),
             self.now_ms(),
         ))
     }

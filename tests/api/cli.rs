@@ -292,3 +292,158 @@ async fn an_older_kapi_keeps_working_on_a_schema_a_newer_one_migrated() {
     let app = spawn_app_with(|s| same_data(s, dir.path(), &db)).await;
     app.approved_payment().await;
 }
+
+/// `merchant configure`'s NestPay options: the credentials go in sealed and are never printed,
+/// a client id belongs to one merchant, the consents declaration and the removal work, and the
+/// gate of a server on the same data takes a post hashed with the stored key.
+#[tokio::test]
+async fn nestpay_credentials_are_set_listed_without_secrets_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let db = fresh_database_url().await;
+    let add = |name: &str| {
+        let out = kapi(
+            &db,
+            &[
+                "merchant",
+                "add",
+                "--data-dir",
+                data_dir,
+                "--name",
+                name,
+                "--return-origin",
+                "http://127.0.0.1:9",
+                "--json",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["merchant_id"].as_str().unwrap().to_owned()
+    };
+    let (first, second) = (add("Birinci"), add("İkinci"));
+    let store_key = "Gizli|Anahtar\\42";
+    let password = "Api-Şifre-7";
+    let configure = |id: &str, extra: &[&str], env: Option<(&str, &str)>| {
+        let mut args = vec![
+            "merchant",
+            "configure",
+            "--data-dir",
+            data_dir,
+            "--merchant-id",
+            id,
+        ];
+        args.extend_from_slice(extra);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kapi"));
+        if let Some(url) = &db {
+            command.env("KAPI__DATABASE__URL", url);
+            command.env("KAPI__SECURITY__MASTER_KEY", shared_key().expose_secret());
+        }
+        if let Some((name, value)) = env {
+            command.env(name, value);
+        }
+        command.args(&args).output().expect("kapi runs")
+    };
+    let creds = [
+        "--nestpay-client-id",
+        "700655000200",
+        "--nestpay-api-user",
+        "apiuser",
+        "--nestpay-api-password",
+        password,
+    ];
+    // The store key from the environment, as an operator keeps it out of the shell history.
+    let out = configure(&first, &creds, Some(("KAPI_NESTPAY_STORE_KEY", store_key)));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = |db: &Option<String>| {
+        let out = kapi(db, &["merchant", "list", "--data-dir", data_dir, "--json"]);
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            !text.contains(store_key) && !text.contains("Gizli"),
+            "{text}"
+        );
+        assert!(!text.contains(password), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        json.as_array().unwrap().clone()
+    };
+    let of = |list: &[serde_json::Value], id: &str| {
+        list.iter().find(|m| m["id"] == id).unwrap()["nestpay"].clone()
+    };
+    let merchants = list(&db);
+    assert_eq!(of(&merchants, &first)["client_id"], "700655000200");
+    assert_eq!(of(&merchants, &first)["api_user"], "apiuser");
+    assert_eq!(of(&merchants, &first)["shows_consents"], false);
+    assert!(of(&merchants, &second).is_null());
+
+    // One merchant per client id; digits only; the four credentials together.
+    let mut taken = creds.to_vec();
+    taken.extend(["--nestpay-store-key", "başka"]);
+    let out = configure(&second, &taken, None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("already used by another merchant"),
+        "{stderr}"
+    );
+    let mut letters = taken.clone();
+    letters[1] = "7006AB";
+    let out = configure(&second, &letters, None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("digits"));
+    let out = configure(&second, &["--nestpay-client-id", "123"], None);
+    assert!(!out.status.success(), "a client id alone is refused");
+    // Declaring the consents needs a set-up.
+    let out = configure(&second, &["--nestpay-shows-consents"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no NestPay set-up"));
+
+    let out = configure(&first, &["--nestpay-shows-consents"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(of(&list(&db), &first)["shows_consents"], true);
+
+    // A server on the same data takes a gate post hashed with the stored key.
+    let app = spawn_app_with(|s| same_data(s, dir.path(), &db)).await;
+    let mut fields: Vec<(String, String)> = [
+        ("clientid", "700655000200"),
+        ("storetype", "3d_pay_hosting"),
+        ("amount", "10.5"),
+        ("currency", "949"),
+        ("oid", "CLI-1"),
+        ("okUrl", "http://127.0.0.1:9/ok"),
+        ("failUrl", "http://127.0.0.1:9/fail"),
+        ("rnd", "abc"),
+        ("lang", "tr"),
+        ("TranType", "Auth"),
+        ("hashAlgorithm", "ver3"),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    .collect();
+    let hash = kapi::wire::nestpay::ver3(
+        fields.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        kapi::wire::nestpay::REQUEST_EXCLUDED,
+        store_key,
+    );
+    fields.push(("hash".to_owned(), hash));
+    let started = app.post_form("/fim/est3Dgate", &fields).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+
+    // Removed: the gate no longer knows the client id.
+    let out = configure(&first, &["--no-nestpay"], None);
+    assert!(out.status.success());
+    assert!(of(&list(&db), &first).is_null());
+    fields.retain(|(n, _)| n != "oid");
+    let refused = app.post_form("/fim/est3Dgate", &fields).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(error_code(&refused.body).as_deref(), Some("KP-1010"));
+}

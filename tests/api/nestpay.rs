@@ -1766,3 +1766,23 @@ async fn every_test_card_ends_as_documented_through_3d_pay() {
         }
     }
 }
+
+/// The merchant's NestPay set-up removed while a shopper pays: the payment still ends (never
+/// stuck in between) and the result goes back unsigned, which the shop's hash check refuses.
+#[tokio::test]
+async fn a_payment_ends_even_when_the_nestpay_set_up_is_removed_meanwhile() {
+    let app = nestpay_app().await;
+    let oid = random_id("NP");
+    let posted = signed(gate_form(&app, "3d_pay_hosting", &oid, "20", &[]));
+    let id = checkout_id(&post_gate(&app, &posted).await);
+    configure(&app, NestpayChange::Remove).await;
+    let result = app
+        .complete_3ds(app.submit_card(&id, MC_FRICTIONLESS).await)
+        .await;
+    let payment = app.wait_final(&id).await;
+    assert_eq!(payment.status.as_str(), "approved");
+    let form = form_by_id(&result.body, "merchant-return").expect("the result form");
+    assert_eq!(field(&form.fields, "Response"), "Approved");
+    assert!(!has(&form.fields, "HASH"), "signed without a store key");
+    assert!(!result_hash_ok(&form.fields));
+}

@@ -989,6 +989,22 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
     })
     .await;
     assert!(app.data_dir.path().join("keyring.json").exists());
+    // The merchant's NestPay store key and API password are sealed with key 1 too.
+    let credentials = kapi::merchants::NestpayCredentials {
+        client_id: "700655000299".into(),
+        store_key: secrecy::SecretString::from("STOREKEY1".to_owned()),
+        api_user: "api".into(),
+        api_password: secrecy::SecretString::from("Parola-1".to_owned()),
+    };
+    kapi::merchants::configure_nestpay(
+        &*app.app_state.storage.merchants,
+        &app.app_state.vault,
+        &app.merchant_id,
+        kapi::merchants::NestpayChange::Set(credentials),
+        kapi::clock::Clock::now_ms(&*app.clock),
+    )
+    .await
+    .unwrap();
     // A challenge left open: its card waits in the vault, sealed with key 1.
     let id = app.start_payment(&[]).await;
     let submit = app.submit_card(&id, VISA_CHALLENGE).await;
@@ -1005,7 +1021,7 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
     for _ in 0..100 {
         status = kapi_keyring(&app, &["keys", "status"]).await.1;
         if status["keys"][0]["sealed_items"] == 0
-            && status["keys"][1]["sealed_items"].as_i64() >= Some(2)
+            && status["keys"][1]["sealed_items"].as_i64() >= Some(3)
         {
             break;
         }
@@ -1034,6 +1050,23 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
     let again = app.pay_with(MC_FRICTIONLESS, &[]).await;
     assert_eq!(again.get("status"), "approved");
     assert!(again.signature_ok);
+    // The NestPay API password, re-sealed, still logs in (an unknown order, not a refusal).
+    let status = app
+        .client
+        .post(app.url("/fim/api"))
+        .header("content-type", "text/xml")
+        .body(
+            "<CC5Request><Name>api</Name><Password>Parola-1</Password>\
+             <ClientId>700655000299</ClientId><OrderId>NONE-1</OrderId>\
+             <Extra><ORDERSTATUS>QUERY</ORDERSTATUS></Extra></CC5Request>",
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(status.contains("Sipariş bulunamadı"), "{status}");
 }
 
 #[tokio::test]
