@@ -774,7 +774,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     (None, false) => None,
                 },
             };
-            merchants::configure(&*store.merchants, &args.merchant_id, change).await?;
+            // NestPay first: a refused client id leaves nothing half applied.
             for change in nestpay_changes(nestpay) {
                 merchants::configure_nestpay(
                     &*store.merchants,
@@ -785,6 +785,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .await?;
             }
+            merchants::configure(&*store.merchants, &args.merchant_id, change).await?;
             println!("merchant {} updated", args.merchant_id);
             warn_missing_legal_details(&*store.merchants, &args.merchant_id).await?;
             Ok(())

@@ -499,11 +499,13 @@ pub async fn configure_nestpay(
     let record = match change {
         NestpayChange::Remove => return Ok(store.set_nestpay(merchant_id, None).await?),
         NestpayChange::ShowsConsents(shows) => {
-            let mut record =
-                current.ok_or_else(|| MerchantError::NoNestpay(merchant_id.to_owned()))?;
-            record.shows_consents = i64::from(shows);
-            record.updated_at = now_ms;
-            record
+            if !store
+                .set_nestpay_shows_consents(merchant_id, shows, now_ms)
+                .await?
+            {
+                return Err(MerchantError::NoNestpay(merchant_id.to_owned()));
+            }
+            return Ok(());
         }
         NestpayChange::Set(c) => {
             let id = c.client_id.trim();

@@ -215,7 +215,12 @@ impl Checkout {
             if !errors.is_empty() {
                 return Ok(again(payment, errors, None, None, None));
             }
-            let card = self.given_card(payment).await?;
+            // A second submit, or one that lost to a cancel: the first carries on.
+            let Some(card) = self.given_card(payment).await? else {
+                return Ok(CardStep::Next(Next::Result));
+            };
+            self.guard(&merchant.id, &client.ip, card.pan.expose().get(..6))
+                .await?;
             let (docs, _) = self.documents_for(payment, merchant)?;
             let next = self
                 .pay_with_given_card(payment, merchant, &card, client, &docs)
@@ -275,7 +280,7 @@ impl Checkout {
     }
 
     /// Refuses a card submit the card-testing guard blocks.
-    async fn guard(
+    pub(super) async fn guard(
         &self,
         merchant_id: &str,
         client_ip: &str,

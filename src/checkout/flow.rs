@@ -125,15 +125,17 @@ impl Checkout {
         if reversal.is_none() && payment.may_retry(&after) {
             return self.await_retry(payment, t).await;
         }
-        let secret = merchants::secret_key(&self.vault, &merchant)
-            .map_err(|e| internal(locale)(e.into()))?;
         let fields = match &payment.gateway {
             Some(Gateway::Nestpay(order)) => self
                 .nestpay_result(&after, order)
                 .await
                 .map_err(|e| e.in_locale(locale))?,
-            None => notify::build_result(&after, &secret, self.clock.now_secs())
-                .map_err(|e| internal(locale)(e.into()))?,
+            None => {
+                let secret = merchants::secret_key(&self.vault, &merchant)
+                    .map_err(|e| internal(locale)(e.into()))?;
+                notify::build_result(&after, &secret, self.clock.now_secs())
+                    .map_err(|e| internal(locale)(e.into()))?
+            }
         };
         after.result = Some(fields.clone());
         // NestPay's callback: its own form, retried through the outbox until `Approved`.

@@ -71,6 +71,9 @@ fn not_echoed(name: &str) -> bool {
 }
 
 const MAX_FIELDS: usize = 200;
+
+/// What the error result of a post whose hash did not verify echoes.
+const UNVERIFIED_ECHO: &[&str] = &["clientid", "storetype", "lang"];
 const MAX_VALUE_LEN: usize = 4096;
 
 /// What a gate post leads to.
@@ -347,13 +350,21 @@ impl Gate<'_> {
         let Some(fail_url) = registered else {
             return GateRefusal::Page(error);
         };
+        // A post whose hash did not verify is anyone's: its fields are not signed back (a
+        // signed failure must not carry an order id or amounts a stranger chose).
+        let verified = !matches!(
+            error.code,
+            ErrorCode::BadSignature | ErrorCode::HashAlgorithmRefused
+        );
         let mut f: Vec<(String, String)> = self
             .raw
             .iter()
             .filter(|(n, _)| !not_echoed(n) && !is_result_field(n))
+            .filter(|(n, _)| verified || UNVERIFIED_ECHO.iter().any(|e| e.eq_ignore_ascii_case(n)))
             .cloned()
             .collect();
-        if let Ok(currency) = Currency::parse(get(self.raw, "currency"))
+        if verified
+            && let Ok(currency) = Currency::parse(get(self.raw, "currency"))
             && let Ok(money) = crate::domain::Money::parse(get(self.raw, "amount"), currency)
         {
             set(&mut f, "amount", money.to_decimal_string());
@@ -554,7 +565,23 @@ impl Checkout {
             StoreType::Pay => Some(self.posted_card(raw)?),
             StoreType::PayHosting => None,
         };
-        if card.is_some() {
+        if let Some(card) = &card {
+            // The card page's limits hold for a card the shop's form took: its submits per
+            // address, and the card-testing guard (the address, the merchant, the BIN).
+            let limits = &self.settings.limits;
+            let key = format!("card:{}", crate::limits::address_key_str(&client.ip));
+            if let Err(wait) = self
+                .limiter
+                .hit(&key, limits.card_submit, limits.window_secs)
+                .await
+            {
+                return Err(CheckoutError::too_many(ErrorCode::TooManyRequests, wait));
+            }
+            self.guard(&gate.merchant.id, &client.ip, card.pan.expose().get(..6))
+                .await?;
+            // The count the shop posted must be one the card and the plan allow, before a
+            // payment exists.
+            self.offer_for_given_card(&gate.merchant, draft.money, draft.installment, card)?;
             // The shop's own form took the card: another card is the shop's to ask for.
             draft.card_attempts = crate::domain::CardAttempts::from_count(1)
                 .map_err(|e| CheckoutError::internal(anyhow::anyhow!("{e}")))?;
@@ -587,15 +614,47 @@ impl Checkout {
                 card.as_ref(),
             )
             .await?;
-        match card {
-            Some(card) if gate.nestpay.shows_consents() => {
-                let next = self
-                    .pay_with_given_card(&payment, &gate.merchant, &card, client, &[])
+        let Some(card) = card.filter(|_| gate.nestpay.shows_consents()) else {
+            return Ok(GateOutcome::Waiting(payment));
+        };
+        // From here the payment exists: whatever goes wrong ends it (one result, the card
+        // gone), and the shopper sees its result page.
+        match self
+            .pay_with_given_card(&payment, &gate.merchant, &card, client, &[])
+            .await
+        {
+            Ok(next) => Ok(GateOutcome::Started(payment, next)),
+            Err(e) => {
+                tracing::warn!(payment_id = %payment.id, code = e.code.code(), "3d_pay card not submitted: payment ended");
+                self.finish(&payment, super::payment::Transition::Cancel(e.code))
                     .await?;
-                Ok(GateOutcome::Started(payment, next))
+                Ok(GateOutcome::Started(payment, Next::Result))
             }
-            _ => Ok(GateOutcome::Waiting(payment)),
         }
+    }
+
+    /// The way to pay a card the shop's form took: the count the shop posted, if the card
+    /// and the merchant's plan allow it, else a single payment.
+    fn offer_for_given_card(
+        &self,
+        merchant: &MerchantRecord,
+        money: crate::domain::Money,
+        installment: crate::domain::Installment,
+        card: &ValidCard,
+    ) -> Result<crate::installments::Offer, CheckoutError> {
+        if installment.count() <= 1 {
+            return Ok(crate::installments::Offer::single(money.minor()));
+        }
+        let plan = merchant.installment_plan();
+        let choices =
+            self.installments
+                .choices(plan.as_ref(), money, installment.count(), card.pan.expose());
+        choices
+            .offers
+            .first()
+            .copied()
+            .filter(|o| o.count == installment.count())
+            .ok_or_else(|| CheckoutError::field(ErrorCode::InvalidInstallment, "taksit"))
     }
 
     /// The card of a `3d_pay` post, checked as the card page checks a typed one.
@@ -685,18 +744,10 @@ impl Checkout {
         client: &ClientInfo,
         documents: &[super::documents::RenderedDocument],
     ) -> Result<Next, CheckoutError> {
+        let offer =
+            self.offer_for_given_card(merchant, payment.amount, payment.installment, card)?;
         let plan = merchant.installment_plan();
         let choices = self.choices_for(payment, plan.as_ref(), card.pan.expose());
-        let offer = if payment.installment.count() > 1 {
-            // The shop fixed the count: the card and the merchant's plan must allow it.
-            *choices
-                .offers
-                .first()
-                .filter(|o| o.count == payment.installment.count())
-                .ok_or_else(|| CheckoutError::field(ErrorCode::InvalidInstallment, "taksit"))?
-        } else {
-            crate::installments::Offer::single(payment.amount.minor())
-        };
         let submission = Submission {
             client,
             documents,
@@ -708,7 +759,11 @@ impl Checkout {
     }
 
     /// The card a `3d_pay` post left with its payment, as the card page would have read it.
-    pub(crate) async fn given_card(&self, payment: &Payment) -> Result<ValidCard, CheckoutError> {
+    /// `None` when it is gone: the payment moved on (a second submit, a cancel).
+    pub(crate) async fn given_card(
+        &self,
+        payment: &Payment,
+    ) -> Result<Option<ValidCard>, CheckoutError> {
         let locale = payment.locale;
         let internal = |what: &str| {
             CheckoutError::internal(anyhow::anyhow!("{what} of {}", payment.id)).in_locale(locale)
@@ -719,12 +774,9 @@ impl Checkout {
             })) => held.clone(),
             _ => return Err(internal("no card was given")),
         };
-        let blob = self
-            .storage
-            .payments
-            .load_card(payment.id.as_str())
-            .await?
-            .ok_or_else(|| internal("the given card is gone"))?;
+        let Some(blob) = self.storage.payments.load_card(payment.id.as_str()).await? else {
+            return Ok(None);
+        };
         let plain = self
             .vault
             .decrypt(&blob, payment.id.as_str())
@@ -746,12 +798,12 @@ impl Checkout {
             Cvv::parse(vaulted.cvv.expose(), pan.brand()).map_err(|_| internal("the given CVV"))?;
         let holder = crate::domain::CardHolder::parse(&held.holder)
             .map_err(|_| internal("the given card holder"))?;
-        Ok(ValidCard {
+        Ok(Some(ValidCard {
             holder,
             pan,
             expiry,
             cvv,
-        })
+        }))
     }
 
     /// The signed NestPay result of `after` (a payment moving to its final status), while the

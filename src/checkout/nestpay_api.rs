@@ -15,10 +15,14 @@ use super::{
 };
 use crate::{
     domain::{Currency, Money},
+    error::ErrorCode,
     merchants,
     storage::{NestpayRecord, PaymentFilter, RefundKind, RefundRecord, RefundStatus},
     wire::cc5::{Cc5Request, Cc5Response, MAX_REQUEST_BYTES, XmlEncoding, XmlError},
 };
+
+/// Failed logins an address may make in a limits window.
+const FAILED_LOGINS: u32 = 10;
 
 /// An answer of the XML API: the document and the encoding it is in.
 pub struct ApiAnswer {
@@ -80,7 +84,6 @@ fn percent_decode(value: &[u8]) -> Vec<u8> {
 mod text {
     pub const MALFORMED: &str = "İstek okunamadı: CC5Request XML belgesi bekleniyor.";
     pub const CREDENTIALS: &str = "Kullanıcı adı, şifre veya üye işyeri numarası hatalı.";
-    pub const NOT_ALLOWED_IP: &str = "Bu adresten API isteği kabul edilmiyor.";
     pub const UNSUPPORTED: &str =
         "Bu işlem tipi desteklenmiyor (Void, Credit, ORDERSTATUS, ORDERHISTORY).";
     pub const NEXT_ISSUE: &str = "Auth, PreAuth ve PostAuth bu ağ geçidinde henüz desteklenmiyor; 3-D Secure ile 3d_pay veya 3d_pay_hosting kullanın.";
@@ -97,7 +100,7 @@ mod text {
     pub const LIMITED: &str = "Çok fazla istek; lütfen biraz sonra yeniden deneyin.";
 }
 
-fn error(order_id: &str, message: &str, now_ms: i64) -> Cc5Response {
+fn error(order_id: &str, code: ErrorCode, message: &str, now_ms: i64) -> Cc5Response {
     Cc5Response {
         order_id: order_id.to_owned(),
         group_id: order_id.to_owned(),
@@ -107,7 +110,7 @@ fn error(order_id: &str, message: &str, now_ms: i64) -> Cc5Response {
         extra: vec![
             ("SETTLEID".to_owned(), String::new()),
             ("TRXDATE".to_owned(), trx_date(now_ms)),
-            ("ERRORCODE".to_owned(), String::new()),
+            ("ERRORCODE".to_owned(), code.code().to_owned()),
             ("NUMCODE".to_owned(), "99".to_owned()),
         ],
         ..Cc5Response::default()
@@ -132,7 +135,8 @@ impl Checkout {
             Ok(xml) => xml,
             Err(_) => {
                 return ApiAnswer {
-                    body: error("", text::MALFORMED, now).render(XmlEncoding::Utf8),
+                    body: error("", ErrorCode::MalformedRequest, text::MALFORMED, now)
+                        .render(XmlEncoding::Utf8),
                     encoding: XmlEncoding::Utf8,
                 };
             }
@@ -145,7 +149,7 @@ impl Checkout {
             Ok(req) => self.nestpay_request(&req, client_ip).await,
             Err(e) => {
                 tracing::info!(error = %e, "NestPay API request refused");
-                error("", text::MALFORMED, now)
+                error("", ErrorCode::MalformedRequest, text::MALFORMED, now)
             }
         };
         ApiAnswer {
@@ -157,20 +161,22 @@ impl Checkout {
     async fn nestpay_request(&self, req: &Cc5Request, client_ip: &str) -> Cc5Response {
         let now = self.now_ms();
         let order_id = req.order_id.as_str();
+        // Guessing passwords: after `FAILED_LOGINS` failures in a window, an address waits.
         let limits = &self.settings.limits;
-        let key = format!("nestpay-api:{}", crate::limits::address_key_str(client_ip));
-        if self
-            .limiter
-            .hit(&key, limits.pay_start, limits.window_secs)
-            .await
-            .is_err()
-        {
-            return error(order_id, text::LIMITED, now);
+        let failures = format!(
+            "nestpay-login:{}",
+            crate::limits::address_key_str(client_ip)
+        );
+        if self.limiter.peek(&failures, limits.window_secs).await >= FAILED_LOGINS {
+            return error(order_id, ErrorCode::TooManyRequests, text::LIMITED, now);
         }
         let nestpay = match self.nestpay_login(req).await {
             Ok(Some(n)) => n,
-            Ok(None) => return error(order_id, text::CREDENTIALS, now),
-            Err(()) => return error(order_id, text::INTERNAL, now),
+            Ok(None) => {
+                self.limiter.count(&failures, limits.window_secs).await;
+                return error(order_id, ErrorCode::ApiKeyInvalid, text::CREDENTIALS, now);
+            }
+            Err(()) => return error(order_id, ErrorCode::Internal, text::INTERNAL, now),
         };
         let merchant = match self
             .storage
@@ -179,12 +185,25 @@ impl Checkout {
             .await
         {
             Ok(Some(m)) => m,
-            Ok(None) => return error(order_id, text::CREDENTIALS, now),
-            Err(_) => return error(order_id, text::INTERNAL, now),
+            Ok(None) => return error(order_id, ErrorCode::ApiKeyInvalid, text::CREDENTIALS, now),
+            Err(_) => return error(order_id, ErrorCode::Internal, text::INTERNAL, now),
         };
+        // The merchant's API budget, shared with its JSON API calls.
+        let budget = format!("api:{}", merchant.id);
+        if self
+            .limiter
+            .hit(&budget, limits.api_calls, limits.window_secs)
+            .await
+            .is_err()
+        {
+            return error(order_id, ErrorCode::ApiRateLimited, text::LIMITED, now);
+        }
+        // Refused as a wrong password is: a guesser from elsewhere must not learn it was right.
         let ips = merchant.allowed_ips();
         if !ips.is_empty() && !ips.iter().any(|ip| ip == client_ip) {
-            return error(order_id, text::NOT_ALLOWED_IP, now);
+            tracing::warn!(merchant_id = %merchant.id, client_ip, "NestPay API call from an address not allowed");
+            self.limiter.count(&failures, limits.window_secs).await;
+            return error(order_id, ErrorCode::ApiKeyInvalid, text::CREDENTIALS, now);
         }
         let kind = req.kind.as_str();
         let query = |name: &str| {
@@ -192,27 +211,42 @@ impl Checkout {
                 .is_some_and(|v| v.eq_ignore_ascii_case("QUERY"))
         };
         if kind.is_empty() && !query("ORDERSTATUS") && !query("ORDERHISTORY") {
-            return error(order_id, text::UNSUPPORTED, now);
+            return error(
+                order_id,
+                ErrorCode::UnsupportedStoreType,
+                text::UNSUPPORTED,
+                now,
+            );
         }
         if ["Auth", "PreAuth", "PostAuth"]
             .iter()
             .any(|k| k.eq_ignore_ascii_case(kind))
         {
-            return error(order_id, text::NEXT_ISSUE, now);
+            return error(
+                order_id,
+                ErrorCode::UnsupportedStoreType,
+                text::NEXT_ISSUE,
+                now,
+            );
         }
         if !kind.is_empty()
             && !kind.eq_ignore_ascii_case("Void")
             && !kind.eq_ignore_ascii_case("Credit")
         {
-            return error(order_id, text::UNSUPPORTED, now);
+            return error(
+                order_id,
+                ErrorCode::UnsupportedStoreType,
+                text::UNSUPPORTED,
+                now,
+            );
         }
         if order_id.is_empty() {
-            return error(order_id, text::ORDER_ID, now);
+            return error(order_id, ErrorCode::MissingField, text::ORDER_ID, now);
         }
         let payment = match self.payment_of_order(&merchant.id, order_id).await {
             Ok(Some(p)) => p,
-            Ok(None) => return error(order_id, text::NOT_FOUND, now),
-            Err(()) => return error(order_id, text::INTERNAL, now),
+            Ok(None) => return error(order_id, ErrorCode::PaymentNotFound, text::NOT_FOUND, now),
+            Err(()) => return error(order_id, ErrorCode::Internal, text::INTERNAL, now),
         };
         if kind.eq_ignore_ascii_case("Void") {
             self.nestpay_void(&payment).await
@@ -349,7 +383,14 @@ impl Checkout {
         let mut answer = self.answer_of(payment);
         let refunds = match self.storage.payments.refunds(payment.id.as_str()).await {
             Ok(r) => r,
-            Err(_) => return error(payment.order_id.as_str(), text::INTERNAL, self.now_ms()),
+            Err(_) => {
+                return error(
+                    payment.order_id.as_str(),
+                    ErrorCode::Internal,
+                    text::INTERNAL,
+                    self.now_ms(),
+                );
+            }
         };
         let a = payment.authorisation.as_ref();
         let mut lines = vec![format!(
@@ -398,7 +439,6 @@ impl Checkout {
     }
 
     async fn nestpay_void(&self, payment: &Payment) -> Cc5Response {
-        let order_id = payment.order_id.as_str();
         match self.void(payment, None).await {
             Ok(after) => {
                 let refund = self
@@ -406,7 +446,9 @@ impl Checkout {
                     .await;
                 self.after_sale_answer(&after, refund.as_ref())
             }
-            Err(e) => self.after_sale_error(order_id, e, text::NOT_VOIDABLE),
+            Err(e) => {
+                self.after_sale_error(payment, e, (ErrorCode::VoidNotAllowed, text::NOT_VOIDABLE))
+            }
         }
     }
 
@@ -415,14 +457,23 @@ impl Checkout {
         let order_id = payment.order_id.as_str();
         let currency = payment.amount.currency();
         if !req.currency.is_empty() && Currency::parse(&req.currency).ok() != Some(currency) {
-            return error(order_id, text::CURRENCY, now);
+            return error(
+                order_id,
+                ErrorCode::UnsupportedCurrency,
+                text::CURRENCY,
+                now,
+            );
         }
         let Ok(amount) = Money::parse(req.total.trim(), currency) else {
-            return error(order_id, text::AMOUNT, now);
+            return error(order_id, ErrorCode::InvalidAmount, text::AMOUNT, now);
         };
         match self.refund(payment, Some(amount.minor()), None).await {
             Ok((refund, after)) => self.after_sale_answer(&after, Some(&refund)),
-            Err(e) => self.after_sale_error(order_id, e, text::NOT_REFUNDABLE),
+            Err(e) => self.after_sale_error(
+                payment,
+                e,
+                (ErrorCode::RefundNotAllowed, text::NOT_REFUNDABLE),
+            ),
         }
     }
 
@@ -451,25 +502,35 @@ impl Checkout {
 
     fn after_sale_error(
         &self,
-        order_id: &str,
+        payment: &Payment,
         e: AfterSaleError,
-        not_allowed: &str,
+        (not_allowed, not_allowed_text): (ErrorCode, &str),
     ) -> Cc5Response {
         let now = self.now_ms();
+        let order_id = payment.order_id.as_str();
         match e {
-            AfterSaleError::NotAllowed(_) => error(order_id, not_allowed, now),
-            AfterSaleError::CutoffPassed => error(order_id, text::CUTOFF, now),
-            AfterSaleError::Exceeds { refundable_minor } => error(
-                order_id,
-                &format!("İade tutarı kalan tutarı aşıyor (en fazla {refundable_minor} kuruş)."),
-                now,
-            ),
+            AfterSaleError::NotAllowed(_) => error(order_id, not_allowed, not_allowed_text, now),
+            AfterSaleError::CutoffPassed => {
+                error(order_id, ErrorCode::VoidCutoffPassed, text::CUTOFF, now)
+            }
+            AfterSaleError::Exceeds { refundable_minor } => {
+                let left = Money::from_minor(refundable_minor, payment.amount.currency())
+                    .map(|m| format!("{} {}", m.to_decimal_string(), m.currency().code()))
+                    .unwrap_or_else(|_| "0".to_owned());
+                let message = format!("İade tutarı kalan tutarı aşıyor (en fazla {left}).");
+                error(order_id, ErrorCode::RefundExceeds, &message, now)
+            }
             AfterSaleError::BankRefused { refund } => {
                 let code = refund
                     .proc_return_code
                     .clone()
                     .unwrap_or_else(|| "99".to_owned());
-                let mut answer = error(order_id, "Banka işlemi reddetti.", now);
+                let mut answer = error(
+                    order_id,
+                    ErrorCode::BankRefused,
+                    "Banka işlemi reddetti.",
+                    now,
+                );
                 answer.response = "Declined".to_owned();
                 answer.proc_return_code = code.clone();
                 answer.trans_id = refund.transaction_id.clone().unwrap_or_default();
@@ -478,14 +539,16 @@ impl Checkout {
                 }
                 answer
             }
-            AfterSaleError::Pending { .. } => error(order_id, text::PENDING, now),
+            AfterSaleError::Pending { .. } => {
+                error(order_id, ErrorCode::BankUnreachable, text::PENDING, now)
+            }
             AfterSaleError::Store(e) => {
                 tracing::error!(error = %e, "NestPay API: store");
-                error(order_id, text::INTERNAL, now)
+                error(order_id, ErrorCode::Internal, text::INTERNAL, now)
             }
             AfterSaleError::Internal(e) => {
                 tracing::error!(error = %e, "NestPay API");
-                error(order_id, text::INTERNAL, now)
+                error(order_id, ErrorCode::Internal, text::INTERNAL, now)
             }
         }
     }

@@ -23,6 +23,9 @@ use crate::{
 
 const BATCH: i64 = 16;
 
+/// The most of a NestPay callback's answer read: enough for `Approved` and some whitespace.
+const ACK_BYTES: usize = 256;
+
 /// Deliveries in flight at once: one slow endpoint must not hold up everyone else's events.
 const CONCURRENCY: usize = 32;
 
@@ -213,12 +216,17 @@ async fn post_nestpay(
     if !resp.status().is_success() {
         return (Some(i64::from(code)), Some(format!("HTTP {code}")));
     }
-    // The acknowledgement is one word: a large body is not it.
-    let body = match resp.bytes().await {
-        Ok(b) => b,
-        Err(e) => return (Some(i64::from(code)), Some(crate::outbound::describe(e))),
-    };
-    let text = String::from_utf8_lossy(body.get(..body.len().min(256)).unwrap_or_default());
+    // The acknowledgement is one word: at most 256 bytes are read, the rest is not it.
+    let mut resp = resp;
+    let mut body: Vec<u8> = Vec::new();
+    while body.len() <= ACK_BYTES {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => return (Some(i64::from(code)), Some(crate::outbound::describe(e))),
+        }
+    }
+    let text = String::from_utf8_lossy(body.get(..body.len().min(ACK_BYTES)).unwrap_or_default());
     if text.trim().eq_ignore_ascii_case("Approved") {
         (Some(i64::from(code)), None)
     } else {

@@ -336,6 +336,17 @@ impl MerchantStore for CachedMerchants {
         self.inner.nestpay_by_client_id(client_id).await
     }
 
+    async fn set_nestpay_shows_consents(
+        &self,
+        merchant_id: &str,
+        shows: bool,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .set_nestpay_shows_consents(merchant_id, shows, at)
+            .await
+    }
+
     async fn set_nestpay(
         &self,
         merchant_id: &str,

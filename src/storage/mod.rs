@@ -246,6 +246,14 @@ pub trait MerchantStore: Send + Sync + 'static {
         &self,
         client_id: &str,
     ) -> Result<Option<NestpayRecord>, StoreError>;
+    /// Records whether the merchant shows the legal documents itself (its sealed secrets
+    /// untouched).
+    async fn set_nestpay_shows_consents(
+        &self,
+        merchant_id: &str,
+        shows: bool,
+        at: i64,
+    ) -> Result<bool, StoreError>;
     /// Sets (or with `None` removes) a merchant's NestPay set-up.
     async fn set_nestpay(
         &self,

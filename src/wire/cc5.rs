@@ -7,6 +7,9 @@ use quick_xml::events::Event;
 
 use crate::domain::Sensitive;
 
+/// How deep elements may nest (Kapı reads two levels: the request's and `Extra`'s).
+const MAX_DEPTH: usize = 16;
+
 /// The largest request accepted (a real one is well under 2 KiB).
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
@@ -52,7 +55,7 @@ impl XmlEncoding {
             .collect();
         match value.to_ascii_uppercase().as_str() {
             "UTF-8" | "UTF8" => Ok(Self::Utf8),
-            "ISO-8859-9" | "ISO8859-9" | "LATIN5" | "WINDOWS-1254" | "CP1254" => Ok(Self::Latin5),
+            "ISO-8859-9" | "ISO8859-9" | "ISO_8859-9" | "LATIN5" => Ok(Self::Latin5),
             _ => Err(XmlError::Encoding(value.chars().take(32).collect())),
         }
     }
@@ -184,7 +187,8 @@ impl Cc5Request {
                         }
                         root_seen = true;
                     }
-                    if path.len() >= 3 {
+                    // Deeper structures (order items, addresses) are read past, to a limit.
+                    if path.len() >= MAX_DEPTH {
                         return Err(XmlError::Malformed("nested too deeply".to_owned()));
                     }
                     path.push(name);
@@ -353,6 +357,14 @@ mod tests {
     }
 
     #[test]
+    fn deeper_structures_are_read_past() {
+        let xml = "<CC5Request><ClientId>1</ClientId><OrderItemList><OrderItem><ItemNumber>a</ItemNumber><Price>2</Price></OrderItem></OrderItemList><OrderId>X</OrderId></CC5Request>";
+        let r = Cc5Request::parse(xml).unwrap();
+        assert_eq!(r.order_id, "X");
+        assert_eq!(r.client_id, "1");
+    }
+
+    #[test]
     fn a_request_parses_with_its_extra() {
         let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CC5Request>\n <Name>api</Name>\n <Password>p&amp;w</Password>\n <ClientId>700655000200</ClientId>\n <OrderId>ORD-1</OrderId>\n <Extra><ORDERSTATUS>QUERY</ORDERSTATUS></Extra>\n</CC5Request>";
         let r = Cc5Request::parse(xml).unwrap();
@@ -371,6 +383,12 @@ mod tests {
         );
         assert!(Cc5Request::parse("<!DOCTYPE x [<!ENTITY a \"b\">]><CC5Request/>").is_err());
         assert!(Cc5Request::parse("<CC5Request><Name>a</CC5Request>").is_err());
+        let deep = format!(
+            "<CC5Request>{}{}</CC5Request>",
+            "<a>".repeat(20),
+            "</a>".repeat(20)
+        );
+        assert!(Cc5Request::parse(&deep).is_err());
         assert!(Cc5Request::parse("not xml").is_err());
     }
 

@@ -882,7 +882,10 @@ async fn a_bad_hash_posts_a_signed_error_to_fail_url() {
     set(&mut posted, "amount", "1.00");
     let page = post_gate(&app, &posted).await;
     let got = refusal(&app, &page, "bad hash");
-    assert_eq!(field(&got, "oid"), oid);
+    // Signed, but nothing a stranger chose is signed back: not the order id, not the amount.
+    assert_eq!(field(&got, "oid"), "");
+    assert_eq!(field(&got, "amount"), "");
+    assert_eq!(field(&got, "clientid"), CLIENT_ID);
     assert!(app.bank_transactions(&oid).await.is_empty());
     // A hash made with another key: the same.
     let oid = random_id("NP");
@@ -1785,4 +1788,106 @@ async fn a_payment_ends_even_when_the_nestpay_set_up_is_removed_meanwhile() {
     assert_eq!(field(&form.fields, "Response"), "Approved");
     assert!(!has(&form.fields, "HASH"), "signed without a store key");
     assert!(!result_hash_ok(&form.fields));
+}
+
+/// A card the shop's form took meets the card page's limits: after `limits.card_submit`
+/// cards from one address, the next is refused before any payment holds it.
+#[tokio::test]
+async fn three_d_pay_cards_count_against_the_card_submit_limit() {
+    let app = spawn_app_with(|s| s.limits.card_submit = 2).await;
+    configure(
+        &app,
+        NestpayChange::Set(NestpayCredentials {
+            client_id: CLIENT_ID.to_owned(),
+            store_key: SecretString::from(STORE_KEY.to_owned()),
+            api_user: API_USER.to_owned(),
+            api_password: SecretString::from(API_PASSWORD.to_owned()),
+        }),
+    )
+    .await;
+    for _ in 0..2 {
+        let oid = random_id("NP");
+        let posted = signed(with_card(
+            gate_form(&app, "3d_pay", &oid, "10", &[]),
+            "5555555555554444",
+            "12",
+            "30",
+        ));
+        let page = post_gate(&app, &posted).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    }
+    let oid = random_id("NP");
+    let posted = signed(with_card(
+        gate_form(&app, "3d_pay", &oid, "10", &[]),
+        "5555555555554444",
+        "12",
+        "30",
+    ));
+    let got = refusal(&app, &post_gate(&app, &posted).await, "over the card limit");
+    assert_eq!(field(&got, "ErrCode"), "KP-1020");
+    let (_, list) = app
+        .get_json(&format!("/api/v1/payments?order_id={oid}"))
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
+}
+
+/// A `taksit` the card and the merchant's plan do not allow is refused before a payment
+/// exists: one answer for the order, no card kept.
+#[tokio::test]
+async fn three_d_pay_with_an_installment_the_plan_does_not_offer_is_refused_up_front() {
+    let app = nestpay_app().await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+    let oid = random_id("NP");
+    // A debit card (Ziraat's BIN in the table): no installments.
+    let posted = signed(with_card(
+        gate_form(&app, "3d_pay", &oid, "300", &[("taksit", "3")]),
+        "4355080000000005",
+        "12",
+        "30",
+    ));
+    let got = refusal(
+        &app,
+        &post_gate(&app, &posted).await,
+        "taksit without a plan",
+    );
+    assert_eq!(field(&got, "ErrCode"), "KP-1019");
+    assert!(field(&got, "ErrMsg").contains("taksit"), "{got:?}");
+    let (_, list) = app
+        .get_json(&format!("/api/v1/payments?order_id={oid}"))
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
+}
+
+/// Guessing the API password: after ten failures an address is refused even with the right
+/// one, and a call from an address the merchant does not allow reads as a wrong password.
+#[tokio::test]
+async fn xml_api_logins_are_limited_and_say_nothing_about_the_address() {
+    let app = nestpay_app().await;
+    let (oid, _, _) = approved_order(&app, "10").await;
+    for _ in 0..10 {
+        let xml = cc5_request(Enc::Utf8, API_USER, "wrong", &status_query(&oid));
+        let a = cc5_raw(&app, Shape::TextXml, Enc::Utf8, &xml).await;
+        assert_eq!(a.get("ProcReturnCode"), "99");
+        assert_eq!(a.extra("ERRORCODE"), "KP-6001");
+    }
+    let a = cc5(&app, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(a.get("Response"), "Error");
+    assert_eq!(a.extra("ERRORCODE"), "KP-1020");
+
+    let app = nestpay_app().await;
+    let (oid, _, _) = approved_order(&app, "10").await;
+    kapi::merchants::configure(
+        &*app.app_state.storage.merchants,
+        &app.merchant_id,
+        kapi::merchants::Settings {
+            allowed_ips: Some(vec!["192.0.2.7".to_owned()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let a = cc5(&app, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(a.get("Response"), "Error");
+    assert_eq!(a.extra("ERRORCODE"), "KP-6001");
+    assert!(!a.extra_xml().contains("TRANS_STAT"), "{}", a.extra_xml());
 }

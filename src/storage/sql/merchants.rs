@@ -242,6 +242,24 @@ impl MerchantStore for SqlStore {
         .await?)
     }
 
+    async fn set_nestpay_shows_consents(
+        &self,
+        merchant_id: &str,
+        shows: bool,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE nestpay_merchants SET shows_consents = $1, updated_at = $2 WHERE merchant_id = $3",
+        )
+        .bind(i64::from(shows))
+        .bind(at)
+        .bind(merchant_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
     async fn set_nestpay(
         &self,
         merchant_id: &str,
