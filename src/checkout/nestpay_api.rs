@@ -188,6 +188,13 @@ impl Checkout {
             Ok(None) => return error(order_id, ErrorCode::ApiKeyInvalid, text::CREDENTIALS, now),
             Err(_) => return error(order_id, ErrorCode::Internal, text::INTERNAL, now),
         };
+        // Refused as a wrong password is: a guesser from elsewhere must not learn it was right.
+        let ips = merchant.allowed_ips();
+        if !ips.is_empty() && !ips.iter().any(|ip| ip == client_ip) {
+            tracing::warn!(merchant_id = %merchant.id, client_ip, "NestPay API call from an address not allowed");
+            self.limiter.count(&failures, limits.window_secs).await;
+            return error(order_id, ErrorCode::ApiKeyInvalid, text::CREDENTIALS, now);
+        }
         // The merchant's API budget, shared with its JSON API calls.
         let budget = format!("api:{}", merchant.id);
         if self
@@ -197,13 +204,6 @@ impl Checkout {
             .is_err()
         {
             return error(order_id, ErrorCode::ApiRateLimited, text::LIMITED, now);
-        }
-        // Refused as a wrong password is: a guesser from elsewhere must not learn it was right.
-        let ips = merchant.allowed_ips();
-        if !ips.is_empty() && !ips.iter().any(|ip| ip == client_ip) {
-            tracing::warn!(merchant_id = %merchant.id, client_ip, "NestPay API call from an address not allowed");
-            self.limiter.count(&failures, limits.window_secs).await;
-            return error(order_id, ErrorCode::ApiKeyInvalid, text::CREDENTIALS, now);
         }
         let kind = req.kind.as_str();
         let query = |name: &str| {
