@@ -186,7 +186,8 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("never showed {part:?}; at {}", self.url().await);
+        let (url, text) = (self.url().await, self.text().await);
+        panic!("never showed {part:?}; at {url}, which says:\n{text}");
     }
 
     async fn type_into(&self, css: &str, text: &str) {
@@ -855,4 +856,91 @@ async fn browser_a_declined_shopper_pays_with_another_card() {
     assert!(text.contains("\"awaiting_retry\""), "{text}");
     assert!(text.contains("\"attempt\": 2"), "{text}");
     b.check("18-retry-api-view").await;
+}
+
+/// NestPay's two ways in on a phone: the demo shop's NestPay button (`3d_pay_hosting`, Kapı's
+/// card page) and a shop's own card form posting the card (`3d_pay`: Kapı asks only for the
+/// consents); every page fits and passes axe, and the shop's hash check accepts the result.
+#[tokio::test]
+async fn browser_nestpay_ways_in_on_a_phone() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (app, shop) = demo_app().await;
+    let b = browser(true, 360, 800).await;
+    b.client.goto(&format!("{shop}/")).await.unwrap();
+    b.check("nestpay-1-shop").await;
+    b.click("form.product button[formaction='/buy-nestpay']")
+        .await;
+    b.wait_for_url("/checkout/pay_").await;
+    b.check("nestpay-2-card-page").await;
+    b.fill_card("4111111111111111").await;
+    b.click("#pay-button").await;
+    b.wait_for_url("/sim/acs/challenge").await;
+    b.type_into("#otp", &otp(&app).await).await;
+    b.click("button[value=verify]").await;
+    b.wait_for_url(&format!("{shop}/nestpay/ok")).await;
+    b.wait_for_text("İmza doğrulandı").await;
+    b.check("nestpay-3-merchant-ok").await;
+
+    // `3d_pay`: a form like a shop's own card form, built on the shop's page (whose CSP lets
+    // forms go to Kapı) and signed with the demo merchant's store key.
+    let store = &app.app_state.storage.merchants;
+    let record = store.nestpay_of("demo-shop").await.unwrap().unwrap();
+    let key = kapi::merchants::nestpay_store_key(&app.app_state.vault, &record).unwrap();
+    let mut fields: Vec<(String, String)> = [
+        ("clientid", record.client_id.as_str()),
+        ("storetype", "3d_pay"),
+        ("amount", "89.9"),
+        ("currency", "949"),
+        ("oid", &random_id("NP")),
+        ("okUrl", &format!("{shop}/nestpay/ok")),
+        ("failUrl", &format!("{shop}/nestpay/fail")),
+        ("rnd", "browser"),
+        ("lang", "tr"),
+        ("TranType", "Auth"),
+        ("taksit", ""),
+        ("pan", "4111111111111111"),
+        ("Ecom_Payment_Card_ExpDate_Month", "12"),
+        ("Ecom_Payment_Card_ExpDate_Year", "30"),
+        ("cv2", "123"),
+        ("hashAlgorithm", "ver3"),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    .collect();
+    let hash = kapi::wire::nestpay::ver3(
+        fields.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        kapi::wire::nestpay::REQUEST_EXCLUDED,
+        secrecy::ExposeSecret::expose_secret(&key),
+    );
+    fields.push(("hash".to_owned(), hash));
+    b.client.goto(&format!("{shop}/")).await.unwrap();
+    let script = "const [action, fields] = arguments;
+         const form = document.createElement('form');
+         form.method = 'post'; form.action = action;
+         for (const [name, value] of fields) {
+           const input = document.createElement('input');
+           input.type = 'hidden'; input.name = name; input.value = value;
+           form.appendChild(input);
+         }
+         document.body.appendChild(form); form.submit();";
+    let args = vec![
+        Value::String(format!("{}/fim/est3Dgate", app.address)),
+        serde_json::to_value(&fields).unwrap(),
+    ];
+    b.client.execute(script, args).await.unwrap();
+    b.wait_for_url("/checkout/pay_").await;
+    b.check("nestpay-4-consent-page").await;
+    let page = b.text().await;
+    assert!(page.contains("•••• 1111"), "{page}");
+    assert!(!page.contains("4111111111111111") && !page.contains("4111 1111"));
+    assert!(b.client.find(Locator::Css("#card_number")).await.is_err());
+    b.click("#consent_preinfo").await;
+    b.click("#consent_contract").await;
+    b.click("#pay-button").await;
+    b.wait_for_url("/sim/acs/challenge").await;
+    b.type_into("#otp", &otp(&app).await).await;
+    b.click("button[value=verify]").await;
+    b.wait_for_url(&format!("{shop}/nestpay/ok")).await;
+    // An order the demo shop did not place: its page speaks the browser's language.
+    b.wait_for_text("Signature verified").await;
 }
