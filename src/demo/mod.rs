@@ -334,8 +334,7 @@ struct ResultPage {
     fields: Vec<(String, String)>,
 }
 
-/// The browser brings the signed result back to ok_url / fail_url. The page speaks the
-/// language the order was placed in (the browser's for an order the shop does not know).
+/// The browser brings the signed result back to ok_url / fail_url.
 async fn back(
     State(shop): State<DemoShop>,
     headers: HeaderMap,
@@ -344,17 +343,44 @@ async fn back(
     let signature_ok = shop.verify(&fields);
     let get = |n: &str| crate::form::value(&fields, n);
     let ok = signature_ok && get("status") == "approved" && get("proc_return_code") == "00";
-    let locale = shop
-        .order_locale(get("order_id"))
-        .unwrap_or_else(|| preferred(&headers));
-    let page = ResultPage {
-        tr: Tr::new(locale),
-        order_id: get("order_id").to_owned(),
+    let outcome = Outcome {
         ok,
         signature_ok,
+        order_field: "order_id",
+        signature_field: "signature",
+    };
+    result_page(&shop, &headers, fields, &outcome)
+}
+
+/// What the shop concluded from a result, and where the result keeps its order id and
+/// signature.
+struct Outcome {
+    ok: bool,
+    signature_ok: bool,
+    order_field: &'static str,
+    signature_field: &'static str,
+}
+
+/// The shop's page for a result brought back by the browser, in the language the order was
+/// placed in (the browser's for an order the shop does not know).
+fn result_page(
+    shop: &DemoShop,
+    headers: &HeaderMap,
+    fields: Vec<(String, String)>,
+    outcome: &Outcome,
+) -> Response {
+    let order_id = crate::form::value(&fields, outcome.order_field).to_owned();
+    let locale = shop
+        .order_locale(&order_id)
+        .unwrap_or_else(|| preferred(headers));
+    let page = ResultPage {
+        tr: Tr::new(locale),
+        order_id,
+        ok: outcome.ok,
+        signature_ok: outcome.signature_ok,
         fields: fields
             .into_iter()
-            .filter(|(k, _)| k != "signature")
+            .filter(|(k, _)| k != outcome.signature_field)
             .collect(),
     };
     render(&page, StatusCode::OK)

@@ -12,14 +12,11 @@ use axum::{
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
-use super::{DemoShop, Notification, PRODUCTS, ResultPage, refuse};
+use super::{DemoShop, Notification, Outcome, PRODUCTS, refuse, result_page};
 use crate::{
     domain::{Locale, ids::random_token},
     i18n::Tr,
-    web::{
-        extract::{RawForm, preferred},
-        pages::{PostRedirect, render},
-    },
+    web::{extract::RawForm, pages::PostRedirect},
     wire::nestpay as hash,
 };
 
@@ -98,17 +95,13 @@ pub(super) async fn back(
     let signature_ok = verified(&shop, &fields);
     let get = |n: &str| crate::form::value(&fields, n);
     let ok = signature_ok && get("Response") == "Approved" && get("ProcReturnCode") == "00";
-    let locale = shop
-        .order_locale(get("oid"))
-        .unwrap_or_else(|| preferred(&headers));
-    let page = ResultPage {
-        tr: Tr::new(locale),
-        order_id: get("oid").to_owned(),
+    let outcome = Outcome {
         ok,
         signature_ok,
-        fields: fields.into_iter().filter(|(k, _)| k != "HASH").collect(),
+        order_field: "oid",
+        signature_field: "HASH",
     };
-    render(&page, StatusCode::OK)
+    result_page(&shop, &headers, fields, &outcome)
 }
 
 /// NestPay's server-to-server callback: taken by answering `Approved`.
