@@ -328,6 +328,22 @@ impl Cc5Response {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        // Hostile bodies: XML-ish noise never panics the parser, whatever the encoding says.
+        #[test]
+        fn noise_never_panics(text in "[<>/a-zA-Z&;#0-9 \"'=?!\\[\\]-]{0,300}", bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = Cc5Request::parse(&text);
+            let _ = Cc5Request::parse(&format!("<CC5Request>{text}</CC5Request>"));
+            if let Ok(encoding) = XmlEncoding::declared(&bytes)
+                && let Ok(decoded) = encoding.decode(&bytes)
+            {
+                let _ = Cc5Request::parse(&decoded);
+            }
+            let encoded = XmlEncoding::Latin5.encode(&text);
+            proptest::prop_assert_eq!(XmlEncoding::Latin5.decode(&encoded).unwrap(), text);
+        }
+    }
+
     #[test]
     fn latin5_round_trips_turkish_letters() {
         let text = "ĞİŞğış çöü ÇÖÜ";

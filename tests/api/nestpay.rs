@@ -1891,3 +1891,75 @@ async fn xml_api_logins_are_limited_and_say_nothing_about_the_address() {
     assert_eq!(a.extra("ERRORCODE"), "KP-6001");
     assert!(!a.extra_xml().contains("TRANS_STAT"), "{}", a.extra_xml());
 }
+
+/// Hostile bodies at both NestPay endpoints: never a server error; the XML API answers every
+/// one with a `CC5Response`.
+#[tokio::test]
+async fn hostile_bodies_never_get_a_server_error() {
+    use rand::{Rng, seq::IndexedRandom};
+    let app = nestpay_app().await;
+    let mut rng = rand::rng();
+    let pieces: &[&str] = &[
+        "clientid=700655000200",
+        "storetype=3d_pay",
+        "storetype=3D_PAY_HOSTING",
+        "amount=1e9",
+        "amount=99999999999999999999",
+        "hash=%FF%FE",
+        "oid=%00",
+        "okUrl=javascript:alert(1)",
+        "failUrl=http://127.0.0.1:1/fail",
+        "hashAlgorithm=ver3",
+        "currency=949",
+        "pan=4111",
+        "taksit=99",
+        "lang=xx",
+        "a.b=1",
+        "=",
+        "&&",
+        "%",
+        "x=%E2%80%AE",
+        "DATA=%3CCC5Request",
+        "<CC5Request>",
+        "<Extra><ORDERSTATUS>QUERY",
+        "</CC5Request>",
+        "<!DOCTYPE x>",
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-9\"?>",
+        "&amp;",
+        "&#0;",
+        "]]>",
+        "\u{0}",
+    ];
+    for _ in 0..150 {
+        let n = rng.random_range(0..8);
+        let body: Vec<&str> = (0..n)
+            .filter_map(|_| pieces.choose(&mut rng).copied())
+            .collect();
+        let joiner = if rng.random_bool(0.5) { "&" } else { "" };
+        let body = body.join(joiner);
+        let gate = app
+            .client
+            .post(app.url("/fim/est3Dgate"))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !gate.status().is_server_error(),
+            "{body:?}: {}",
+            gate.status()
+        );
+        let api = app
+            .client
+            .post(app.url("/fim/api"))
+            .header(CONTENT_TYPE, "text/xml")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(api.status(), StatusCode::OK, "{body:?}");
+        let text = api.text().await.unwrap();
+        assert!(text.contains("<CC5Response>"), "{body:?}: {text}");
+    }
+}
