@@ -327,7 +327,9 @@ async fn nestpay_credentials_are_set_listed_without_secrets_and_removed() {
     let (first, second) = (add("Birinci"), add("İkinci"));
     let store_key = "Gizli|Anahtar\\42";
     let password = "Api-Şifre-7";
-    let configure = |id: &str, extra: &[&str], env: Option<(&str, &str)>| {
+    // Async: once a server runs in this test's (single-threaded) runtime, a blocking wait for
+    // a command would stop the server mid-transaction while the command waits for its lock.
+    let configure = async |id: &str, extra: &[&str], env: Option<(&str, &str)>| {
         let mut args = vec![
             "merchant",
             "configure",
@@ -337,7 +339,7 @@ async fn nestpay_credentials_are_set_listed_without_secrets_and_removed() {
             id,
         ];
         args.extend_from_slice(extra);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kapi"));
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kapi"));
         if let Some(url) = &db {
             command.env("KAPI__DATABASE__URL", url);
             command.env("KAPI__SECURITY__MASTER_KEY", shared_key().expose_secret());
@@ -345,7 +347,7 @@ async fn nestpay_credentials_are_set_listed_without_secrets_and_removed() {
         if let Some((name, value)) = env {
             command.env(name, value);
         }
-        command.args(&args).output().expect("kapi runs")
+        command.args(&args).output().await.expect("kapi runs")
     };
     let creds = [
         "--nestpay-client-id",
@@ -356,14 +358,20 @@ async fn nestpay_credentials_are_set_listed_without_secrets_and_removed() {
         password,
     ];
     // The store key from the environment, as an operator keeps it out of the shell history.
-    let out = configure(&first, &creds, Some(("KAPI_NESTPAY_STORE_KEY", store_key)));
+    let out = configure(&first, &creds, Some(("KAPI_NESTPAY_STORE_KEY", store_key))).await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let list = |db: &Option<String>| {
-        let out = kapi(db, &["merchant", "list", "--data-dir", data_dir, "--json"]);
+    let list = async |db: &Option<String>| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kapi"));
+        if let Some(url) = db {
+            command.env("KAPI__DATABASE__URL", url);
+            command.env("KAPI__SECURITY__MASTER_KEY", shared_key().expose_secret());
+        }
+        let args = ["merchant", "list", "--data-dir", data_dir, "--json"];
+        let out = command.args(args).output().await.expect("kapi runs");
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
@@ -377,7 +385,7 @@ async fn nestpay_credentials_are_set_listed_without_secrets_and_removed() {
     let of = |list: &[serde_json::Value], id: &str| {
         list.iter().find(|m| m["id"] == id).unwrap()["nestpay"].clone()
     };
-    let merchants = list(&db);
+    let merchants = list(&db).await;
     assert_eq!(of(&merchants, &first)["client_id"], "700655000200");
     assert_eq!(of(&merchants, &first)["api_user"], "apiuser");
     assert_eq!(of(&merchants, &first)["shows_consents"], false);
@@ -386,7 +394,7 @@ async fn nestpay_credentials_are_set_listed_without_secrets_and_removed() {
     // One merchant per client id; digits only; the four credentials together.
     let mut taken = creds.to_vec();
     taken.extend(["--nestpay-store-key", "başka"]);
-    let out = configure(&second, &taken, None);
+    let out = configure(&second, &taken, None).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -395,21 +403,21 @@ async fn nestpay_credentials_are_set_listed_without_secrets_and_removed() {
     );
     let mut letters = taken.clone();
     letters[1] = "7006AB";
-    let out = configure(&second, &letters, None);
+    let out = configure(&second, &letters, None).await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("digits"));
-    let out = configure(&second, &["--nestpay-client-id", "123"], None);
+    let out = configure(&second, &["--nestpay-client-id", "123"], None).await;
     assert!(!out.status.success(), "a client id alone is refused");
     // Declaring the consents needs a set-up.
-    let out = configure(&second, &["--nestpay-shows-consents"], None);
+    let out = configure(&second, &["--nestpay-shows-consents"], None).await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("no NestPay set-up"));
 
-    let out = configure(&first, &["--nestpay-shows-consents"], None);
+    let out = configure(&first, &["--nestpay-shows-consents"], None).await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(of(&list(&db), &first)["shows_consents"], true);
+    assert_eq!(of(&list(&db).await, &first)["shows_consents"], true);
 
     // A server on the same data takes a gate post hashed with the stored key.
     let app = spawn_app_with(|s| same_data(s, dir.path(), &db)).await;
@@ -439,9 +447,13 @@ async fn nestpay_credentials_are_set_listed_without_secrets_and_removed() {
     assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
 
     // Removed: the gate no longer knows the client id.
-    let out = configure(&first, &["--no-nestpay"], None);
-    assert!(out.status.success());
-    assert!(of(&list(&db), &first).is_null());
+    let out = configure(&first, &["--no-nestpay"], None).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(of(&list(&db).await, &first).is_null());
     fields.retain(|(n, _)| n != "oid");
     let refused = app.post_form("/fim/est3Dgate", &fields).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
