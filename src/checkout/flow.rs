@@ -201,6 +201,30 @@ impl Checkout {
         Ok(true)
     }
 
+    /// Leaves an authenticated payment of NestPay's `3d` model to the merchant's
+    /// authorisation: its 3-D Secure result (signed, without a bank's answer) goes back through
+    /// the shopper's browser, and the payment waits for the XML API's `Auth` until its deadline.
+    async fn await_merchant(&self, payment: &Payment) -> Result<(), CheckoutError> {
+        let locale = payment.locale;
+        let Some(Gateway::Nestpay(order)) = &payment.gateway else {
+            return Ok(());
+        };
+        let mut after = payment
+            .apply(Transition::AwaitMerchant, self.now_ms())
+            .map_err(|e| internal(locale)(e.into()))?;
+        after.result = Some(self.nestpay_result(&after, order).await?);
+        if self
+            .storage
+            .payments
+            .save(payment, &after, Effects::default())
+            .await?
+            == Cas::Done
+        {
+            tracing::info!(payment_id = %after.id, "3-D Secure done; waiting for the merchant's authorisation");
+        }
+        Ok(())
+    }
+
     /// Ends the card attempt with `t` (a decline or failure another card may fix) and leaves
     /// the payment waiting for the shopper's next card: the attempt is recorded, the guard
     /// counts it, the card data goes, and nothing is sent to the merchant yet.
@@ -270,7 +294,9 @@ impl Checkout {
     /// payment waiting for another card after a decline ends with that decline's outcome.
     pub async fn expire_now(&self, payment: &Payment) -> Result<bool, CheckoutError> {
         match payment.status {
-            Status::Created | Status::Challenge => self.finish(payment, Transition::Expire).await,
+            Status::Created | Status::Challenge | Status::AwaitingAuthorisation => {
+                self.finish(payment, Transition::Expire).await
+            }
             Status::AwaitingRetry => self.finish(payment, Transition::GiveUp).await,
             _ => Ok(false),
         }
@@ -798,6 +824,15 @@ impl Checkout {
             .payment(payment_id)
             .await
             .map_err(|e| e.in_locale(locale))?;
+        // NestPay's `3d` model: the merchant's server authorises, through the XML API.
+        if payment.status == Status::Authenticated
+            && payment
+                .gateway
+                .as_ref()
+                .is_some_and(Gateway::merchant_authorises)
+        {
+            return self.await_merchant(&payment).await;
+        }
         let claim = Transition::Claim {
             terminal_id: self.acquirer.terminal_id().to_owned(),
             attempt_ref: format!("au_{}", random_token(16)),

@@ -33,6 +33,10 @@ pub enum StoreType {
     /// `3d_pay`: the shop's own card form posts the card to the gate.
     #[serde(rename = "3d_pay")]
     Pay,
+    /// `3d`: as `3d_pay`, but the gate only authenticates; the shop's server authorises
+    /// through the XML API with the 3-D Secure values the result carried.
+    #[serde(rename = "3d")]
+    ThreeD,
 }
 
 impl StoreType {
@@ -40,6 +44,7 @@ impl StoreType {
         match s.to_ascii_lowercase().as_str() {
             "3d_pay_hosting" => Some(Self::PayHosting),
             "3d_pay" => Some(Self::Pay),
+            "3d" => Some(Self::ThreeD),
             _ => None,
         }
     }
@@ -48,7 +53,13 @@ impl StoreType {
         match self {
             Self::PayHosting => "3d_pay_hosting",
             Self::Pay => "3d_pay",
+            Self::ThreeD => "3d",
         }
+    }
+
+    /// The card comes in the post (the shop's own card form).
+    pub fn card_posted(self) -> bool {
+        matches!(self, Self::Pay | Self::ThreeD)
     }
 }
 
@@ -78,6 +89,13 @@ pub struct HeldCard {
 }
 
 impl Gateway {
+    /// The merchant's server authorises after 3-D Secure (NestPay's `3d` model).
+    pub fn merchant_authorises(&self) -> bool {
+        match self {
+            Self::Nestpay(o) => o.store_type == StoreType::ThreeD,
+        }
+    }
+
     /// The card a `3d_pay` post gave, while it waits for the consents.
     pub fn held_card(&self) -> Option<&HeldCard> {
         match self {

@@ -322,13 +322,31 @@ pub fn result_fields(
     };
     set(&mut f, "Ecom_Payment_Card_ExpDate_Month", month);
     set(&mut f, "Ecom_Payment_Card_ExpDate_Year", year);
+    let mut f = with_always(f);
+    // `3d` before an authorisation: 3-D Secure's outcome only, nothing of a bank's answer.
+    if order.store_type == StoreType::ThreeD && payment.authorisation.is_none() {
+        f.retain(|(n, _)| {
+            !AUTHORISATION_FIELDS
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(n))
+        });
+    }
     match store_key {
-        Some(key) => sign(with_always(f), key),
+        Some(key) => sign(f, key),
         // Without the store key (the set-up was removed meanwhile) the result still goes, and
         // the merchant's hash check refuses it: the payment must end all the same.
-        None => with_always(f),
+        None => f,
     }
 }
+
+/// What a `3d` result leaves out before the merchant's authorisation.
+const AUTHORISATION_FIELDS: &[&str] = &[
+    "ProcReturnCode",
+    "Response",
+    "AuthCode",
+    "HostRefNum",
+    "TransId",
+];
 
 /// The checked gate post, before its payment exists.
 struct Gate<'a> {
@@ -562,7 +580,7 @@ impl Checkout {
         let mut draft = parse_order(&input, &gate.merchant)
             .map_err(|(code, field)| CheckoutError::field(code, field_name(field)))?;
         let card = match store_type {
-            StoreType::Pay => Some(self.posted_card(raw)?),
+            StoreType::Pay | StoreType::ThreeD => Some(self.posted_card(raw)?),
             StoreType::PayHosting => None,
         };
         if let Some(card) = &card {

@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 use super::{
     Status,
     after_sale::AfterSaleError,
+    gateway::Gateway,
     nestpay::{masked_credit_card, trx_date},
     payment::Payment,
     service::Checkout,
@@ -86,7 +87,15 @@ mod text {
     pub const CREDENTIALS: &str = "Kullanıcı adı, şifre veya üye işyeri numarası hatalı.";
     pub const UNSUPPORTED: &str =
         "Bu işlem tipi desteklenmiyor (Void, Credit, ORDERSTATUS, ORDERHISTORY).";
-    pub const NEXT_ISSUE: &str = "Auth, PreAuth ve PostAuth bu ağ geçidinde henüz desteklenmiyor; 3-D Secure ile 3d_pay veya 3d_pay_hosting kullanın.";
+    pub const NEXT_ISSUE: &str = "PreAuth ve PostAuth bu ağ geçidinde henüz desteklenmiyor.";
+    pub const AUTH_NOT_3D: &str =
+        "Auth yalnızca 3d modelinde, 3-D Secure doğrulamasının değerleriyle yapılır.";
+    pub const MD_USED: &str = "Bu 3-D Secure doğrulaması (md) zaten kullanıldı.";
+    pub const MD_EXPIRED: &str = "Bu 3-D Secure doğrulamasının (md) süresi doldu.";
+    pub const MD_NOT_READY: &str = "Sipariş için geçerli bir 3-D Secure doğrulaması yok.";
+    pub const MD_MISMATCH: &str =
+        "3-D Secure değerleri (md, xid, eci, cavv) siparişin doğrulamasıyla eşleşmiyor.";
+    pub const INSTALLMENT: &str = "Taksit sayısı siparişinkiyle aynı olmalı.";
     pub const NOT_FOUND: &str = "Sipariş bulunamadı.";
     pub const ORDER_ID: &str = "OrderId gerekli.";
     pub const AMOUNT: &str = "Tutar (Total) geçersiz.";
@@ -218,7 +227,7 @@ impl Checkout {
                 now,
             );
         }
-        if ["Auth", "PreAuth", "PostAuth"]
+        if ["PreAuth", "PostAuth"]
             .iter()
             .any(|k| k.eq_ignore_ascii_case(kind))
         {
@@ -230,8 +239,9 @@ impl Checkout {
             );
         }
         if !kind.is_empty()
-            && !kind.eq_ignore_ascii_case("Void")
-            && !kind.eq_ignore_ascii_case("Credit")
+            && !["Void", "Credit", "Auth"]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(kind))
         {
             return error(
                 order_id,
@@ -248,7 +258,9 @@ impl Checkout {
             Ok(None) => return error(order_id, ErrorCode::PaymentNotFound, text::NOT_FOUND, now),
             Err(()) => return error(order_id, ErrorCode::Internal, text::INTERNAL, now),
         };
-        if kind.eq_ignore_ascii_case("Void") {
+        if kind.eq_ignore_ascii_case("Auth") {
+            self.nestpay_auth(&payment, req).await
+        } else if kind.eq_ignore_ascii_case("Void") {
             self.nestpay_void(&payment).await
         } else if kind.eq_ignore_ascii_case("Credit") {
             self.nestpay_credit(&payment, req).await
@@ -474,6 +486,145 @@ impl Checkout {
                 e,
                 (ErrorCode::RefundNotAllowed, text::NOT_REFUNDABLE),
             ),
+        }
+    }
+
+    /// `Auth` in NestPay's `3d` model: the merchant's server authorises a payment that 3-D
+    /// Secure authenticated, with the values its result carried; they must be that
+    /// authentication's, unused and in time.
+    async fn nestpay_auth(&self, payment: &Payment, req: &Cc5Request) -> Cc5Response {
+        let now = self.now_ms();
+        let order_id = payment.order_id.as_str();
+        let three_d = payment
+            .gateway
+            .as_ref()
+            .is_some_and(Gateway::merchant_authorises);
+        if !three_d {
+            return error(
+                order_id,
+                ErrorCode::UnsupportedStoreType,
+                text::AUTH_NOT_3D,
+                now,
+            );
+        }
+        match payment.status {
+            Status::AwaitingAuthorisation => {}
+            Status::Expired => {
+                return error(order_id, ErrorCode::PaymentExpired, text::MD_EXPIRED, now);
+            }
+            _ if payment.authorisation.is_some() => {
+                return error(order_id, ErrorCode::ChallengeReplayed, text::MD_USED, now);
+            }
+            _ => {
+                return error(
+                    order_id,
+                    ErrorCode::ChallengeInvalid,
+                    text::MD_NOT_READY,
+                    now,
+                );
+            }
+        }
+        let t = payment.threeds.as_ref();
+        let same = |posted: &str, ours: Option<&str>| {
+            posted.as_bytes().ct_eq(ours.unwrap_or_default().as_bytes())
+        };
+        let matches = same(req.number.expose(), Some(payment.id.as_str()))
+            & same(&req.payer_txn_id, t.map(|t| t.server_trans_id.as_str()))
+            & same(
+                &req.payer_security_level,
+                t.and_then(|t| t.eci.as_ref()).map(|e| e.as_str()),
+            )
+            & same(
+                &req.payer_authentication_code,
+                t.and_then(|t| t.authentication_value.as_deref()),
+            );
+        if !bool::from(matches) {
+            return error(
+                order_id,
+                ErrorCode::ChallengeInvalid,
+                text::MD_MISMATCH,
+                now,
+            );
+        }
+        let currency = payment.amount.currency();
+        if !req.currency.is_empty() && Currency::parse(&req.currency).ok() != Some(currency) {
+            return error(
+                order_id,
+                ErrorCode::UnsupportedCurrency,
+                text::CURRENCY,
+                now,
+            );
+        }
+        let total = Money::parse(req.total.trim(), currency);
+        if total.map(|m| m.minor()).ok() != Some(payment.amount.minor()) {
+            return error(order_id, ErrorCode::InvalidAmount, text::AMOUNT, now);
+        }
+        let count = match req.taksit.trim() {
+            "" | "0" => Ok(1),
+            n => n.parse::<u8>(),
+        };
+        if count.ok() != Some(payment.installment.count()) {
+            return error(
+                order_id,
+                ErrorCode::InvalidInstallment,
+                text::INSTALLMENT,
+                now,
+            );
+        }
+        if let Err(e) = self.authorise(payment.id.as_str(), payment.locale).await {
+            tracing::error!(payment_id = %payment.id, code = e.code.code(), "NestPay API: authorisation failed");
+        }
+        match self.payment(payment.id.as_str()).await {
+            Ok(after) => self.auth_answer(&after),
+            Err(_) => error(order_id, ErrorCode::Internal, text::INTERNAL, now),
+        }
+    }
+
+    /// The answer to an `Auth`, from where the payment ended.
+    fn auth_answer(&self, payment: &Payment) -> Cc5Response {
+        let now = self.now_ms();
+        let order_id = payment.order_id.as_str();
+        let mut answer = self.answer_of(payment);
+        let code = payment
+            .proc_return_code()
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default();
+        let extra = |numcode: &str, error: &str| {
+            vec![
+                ("SETTLEID".to_owned(), String::new()),
+                ("TRXDATE".to_owned(), trx_date(now)),
+                ("ERRORCODE".to_owned(), error.to_owned()),
+                ("NUMCODE".to_owned(), numcode.to_owned()),
+            ]
+        };
+        match payment.status {
+            Status::Approved => {
+                answer.extra = extra("00", "");
+                answer
+            }
+            Status::Declined => {
+                answer.response = "Declined".to_owned();
+                answer.auth_code = String::new();
+                answer.proc_return_code = code.clone();
+                answer.err_msg = crate::notify::error_message(
+                    payment.locale,
+                    payment.error_code,
+                    payment.proc_return_code(),
+                );
+                answer.extra = extra(&code, ErrorCode::Declined.code());
+                answer
+            }
+            Status::Failed => {
+                let failure = payment.error_code.unwrap_or(ErrorCode::Internal);
+                let message = crate::notify::error_message(
+                    payment.locale,
+                    Some(failure),
+                    payment.proc_return_code(),
+                );
+                error(order_id, failure, &message, now)
+            }
+            // The bank's answer was lost: recovery asks it, and the status query tells.
+            _ => error(order_id, ErrorCode::BankUnreachable, text::PENDING, now),
         }
     }
 

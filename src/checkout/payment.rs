@@ -287,7 +287,11 @@ pub enum Transition {
     },
     /// `challenge` → `authenticated`.
     ChallengePassed,
-    /// `authenticated` → `authorising`: this attempt is the only one talking to the bank.
+    /// `authenticated` → `awaiting_authorisation`: NestPay's `3d` model, the merchant
+    /// authorises through the XML API.
+    AwaitMerchant,
+    /// `authenticated` (or `awaiting_authorisation`, the merchant asked) → `authorising`: this
+    /// attempt is the only one talking to the bank.
     Claim {
         terminal_id: String,
         attempt_ref: String,
@@ -304,7 +308,7 @@ pub enum Transition {
     /// `created` or `challenge` → `cancelled` (`KP-2007` by the shopper on the card page,
     /// `KP-3006` at the ACS).
     Cancel(ErrorCode),
-    /// `created` or `challenge` → `expired`.
+    /// `created`, `challenge` or `awaiting_authorisation` → `expired`.
     Expire,
     /// `awaiting_retry` → `declined` or `failed`: the shopper gave up after a decline (or the
     /// deadline passed); the payment ends with the last attempt's outcome.
@@ -573,11 +577,15 @@ impl Payment {
                 }
                 p.status = Authenticated;
             }
+            Transition::AwaitMerchant => {
+                expect(&[Authenticated])?;
+                p.status = AwaitingAuthorisation;
+            }
             Transition::Claim {
                 terminal_id,
                 attempt_ref,
             } => {
-                expect(&[Authenticated])?;
+                expect(&[Authenticated, AwaitingAuthorisation])?;
                 p.status = Authorising;
                 p.authorisation = Some(Authorisation {
                     terminal_id,
@@ -613,7 +621,13 @@ impl Payment {
                 p.error_code = Some(ErrorCode::Declined);
             }
             Transition::Fail { code, detail } => {
-                expect(&[CardSubmitted, Challenge, Authenticated, Authorising])?;
+                expect(&[
+                    CardSubmitted,
+                    Challenge,
+                    Authenticated,
+                    Authorising,
+                    AwaitingAuthorisation,
+                ])?;
                 if let Some(t) = p.threeds.as_mut() {
                     if let Some(acs) = detail.acs {
                         t.ids(acs);
@@ -646,7 +660,7 @@ impl Payment {
                 p.error_code = Some(code);
             }
             Transition::Expire => {
-                expect(&[Created, Challenge])?;
+                expect(&[Created, Challenge, AwaitingAuthorisation])?;
                 p.status = Expired;
                 p.error_code = Some(ErrorCode::PaymentExpired);
             }

@@ -40,7 +40,16 @@ pub async fn recover_interrupted(cx: &Checkout) -> Result<usize, CheckoutError> 
         let Some(payment) = cx.storage.payments.get_payment(&id).await? else {
             continue;
         };
+        let merchant_authorises = payment
+            .gateway
+            .as_ref()
+            .is_some_and(crate::checkout::gateway::Gateway::merchant_authorises);
         match payment.status {
+            // NestPay's `3d` model stopped between 3-D Secure and handing it to the merchant.
+            Status::Authenticated if merchant_authorises => {
+                cx.authorise(&id, payment.locale).await?;
+                moved += 1;
+            }
             status @ (Status::CardSubmitted | Status::Authenticated) => {
                 tracing::warn!(payment_id = %id, status = status.as_str(), "payment interrupted before it reached the bank; failing it");
                 let t = Transition::Fail {

@@ -13,6 +13,9 @@
 //!     deadline passed: the last attempt's outcome)
 //!
 //! approved ──► voided (same business day) / refunded (in full; partial refunds stay approved)
+//!
+//! NestPay's `3d` model: authenticated ──► awaiting_authorisation (the merchant authorises
+//!     through the XML API) ──► authorising / expired / failed
 //! ```
 //! Each arrow is one compare-and-set in storage; only the listed moves are legal.
 
@@ -35,11 +38,14 @@ pub enum Status {
     Voided,
     /// Approved, then refunded in full (iade); partial refunds keep `approved`.
     Refunded,
+    /// Authenticated through NestPay's `3d` model: the merchant's server authorises with the
+    /// 3-D Secure values through the XML API, until the payment's deadline.
+    AwaitingAuthorisation,
 }
 
 impl Status {
     /// Every status, in the order of the machine.
-    pub const ALL: [Status; 13] = [
+    pub const ALL: [Status; 14] = [
         Self::Created,
         Self::CardSubmitted,
         Self::Challenge,
@@ -53,6 +59,7 @@ impl Status {
         Self::AwaitingRetry,
         Self::Voided,
         Self::Refunded,
+        Self::AwaitingAuthorisation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +77,7 @@ impl Status {
             Self::AwaitingRetry => "awaiting_retry",
             Self::Voided => "voided",
             Self::Refunded => "refunded",
+            Self::AwaitingAuthorisation => "awaiting_authorisation",
         }
     }
 
@@ -103,7 +111,11 @@ impl Status {
     pub fn holds_card(self) -> bool {
         matches!(
             self,
-            Self::CardSubmitted | Self::Challenge | Self::Authenticated | Self::Authorising
+            Self::CardSubmitted
+                | Self::Challenge
+                | Self::Authenticated
+                | Self::Authorising
+                | Self::AwaitingAuthorisation
         )
     }
 
@@ -126,7 +138,11 @@ impl Status {
                     Challenge,
                     Authenticated | Failed | Cancelled | Expired | AwaitingRetry
                 )
-                | (Authenticated, Authorising | Failed | AwaitingRetry)
+                | (
+                    Authenticated,
+                    Authorising | Failed | AwaitingRetry | AwaitingAuthorisation
+                )
+                | (AwaitingAuthorisation, Authorising | Expired | Failed)
                 | (Authorising, Approved | Declined | Failed | AwaitingRetry)
                 | (AwaitingRetry, CardSubmitted | Declined | Failed)
                 | (Approved, Voided | Refunded)
@@ -139,7 +155,7 @@ mod tests {
     use super::Status::*;
     use super::*;
 
-    const ALL: [Status; 13] = Status::ALL;
+    const ALL: [Status; 14] = Status::ALL;
 
     #[test]
     fn names_round_trip() {

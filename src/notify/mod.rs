@@ -172,7 +172,9 @@ pub fn build_result(
 /// Where the browser goes with the result: the checkout's outcome decides, even after a
 /// void or refund.
 pub fn target_url(payment: &Payment) -> &str {
-    if payment.status.was_authorised() {
+    // NestPay's `3d` model: authenticated, the merchant authorises next.
+    let authenticated = payment.status == crate::checkout::Status::AwaitingAuthorisation;
+    if payment.status.was_authorised() || authenticated {
         &payment.ok_url
     } else {
         &payment.fail_url

@@ -722,6 +722,12 @@ pub fn result_page(payment: &Payment, merchant: &MerchantRecord) -> Response {
         details.push((tr.t("label-auth-code"), code.clone()));
     }
     let (kind, title, message, refresh) = match status {
+        Status::AwaitingAuthorisation => (
+            "ok",
+            tr.t("result-authenticated-title"),
+            tr.t("result-authenticated-text"),
+            false,
+        ),
         s if s.was_authorised() => (
             "ok",
             tr.t("result-approved-title"),
@@ -747,7 +753,7 @@ pub fn result_page(payment: &Payment, merchant: &MerchantRecord) -> Response {
         ),
     };
     let (action, fields) = match &payment.result {
-        Some(fields) if status.is_final() => {
+        Some(fields) if status.is_final() || status == Status::AwaitingAuthorisation => {
             (notify::target_url(payment).to_owned(), fields.clone())
         }
         _ => (String::new(), Vec::new()),

@@ -137,6 +137,15 @@ pub struct Cc5Request {
     pub order_id: String,
     pub total: String,
     pub currency: String,
+    /// `Number`: the card, or in the `3d` model the `md` of its authentication; never echoed.
+    pub number: Sensitive,
+    /// The `3d` model's 3-D Secure values: `PayerTxnId` (`xid`), `PayerSecurityLevel`
+    /// (`eci`), `PayerAuthenticationCode` (`cavv`).
+    pub payer_txn_id: String,
+    pub payer_security_level: String,
+    pub payer_authentication_code: String,
+    /// `Taksit` (or `Instalment`): the installment count, empty for a single payment.
+    pub taksit: String,
     /// `<Extra>`'s children, e.g. `ORDERSTATUS` = `QUERY`.
     pub extra: Vec<(String, String)>,
     /// Top-level elements Kapı does not read (a card number among them is never kept).
@@ -264,6 +273,11 @@ impl Cc5Request {
                     "OrderId" => self.order_id = value,
                     "Total" => self.total = value,
                     "Currency" => self.currency = value,
+                    "Number" => self.number = Sensitive::new(value),
+                    "PayerTxnId" => self.payer_txn_id = value,
+                    "PayerSecurityLevel" => self.payer_security_level = value,
+                    "PayerAuthenticationCode" => self.payer_authentication_code = value,
+                    "Taksit" | "Instalment" => self.taksit = value,
                     _ => self.others.push(name),
                 }
             }

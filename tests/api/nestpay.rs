@@ -1023,13 +1023,14 @@ async fn a_shop_field_named_like_a_result_field_is_refused() {
 async fn other_store_types_and_bad_amounts_or_currencies_are_refused() {
     let app = nestpay_app().await;
     let oid = random_id("NP");
+    // A model without 3-D Secure is never served.
     let posted = signed(with_card(
-        gate_form(&app, "3d", &oid, "10", &[]),
+        gate_form(&app, "pay_hosting", &oid, "10", &[]),
         "5555555555554444",
         "12",
         "30",
     ));
-    let got = refusal(&app, &post_gate(&app, &posted).await, "storetype 3d");
+    let got = refusal(&app, &post_gate(&app, &posted).await, "storetype pay_hosting");
     assert!(
         field(&got, "ErrMsg").to_lowercase().contains("storetype"),
         "{}",
@@ -1962,4 +1963,246 @@ async fn hostile_bodies_never_get_a_server_error() {
         let text = api.text().await.unwrap();
         assert!(text.contains("<CC5Response>"), "{body:?}: {text}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The `3d` model: the gate authenticates, the shop's server authorises through the XML API
+
+/// An `Auth` with the 3-D Secure values of a `3d` result.
+fn auth_with(oid: &str, result: &Fields, total: &str) -> String {
+    format!(
+        "<Type>Auth</Type>\n  <OrderId>{}</OrderId>\n  <Total>{total}</Total>\n  \
+         <Currency>949</Currency>\n  <Number>{}</Number>\n  <PayerTxnId>{}</PayerTxnId>\n  \
+         <PayerSecurityLevel>{}</PayerSecurityLevel>\n  \
+         <PayerAuthenticationCode>{}</PayerAuthenticationCode>\n  <Taksit></Taksit>",
+        xml_text(oid),
+        xml_text(field(result, "md")),
+        xml_text(field(result, "xid")),
+        xml_text(field(result, "eci")),
+        xml_text(field(result, "cavv")),
+    )
+}
+
+/// A `3d` post from a merchant that shows the consents: 3-D Secure at once; the result the
+/// browser brings back.
+async fn authenticate_3d(app: &TestApp, oid: &str, card: &str) -> Received {
+    let posted = signed(with_card(
+        gate_form(app, "3d", oid, "120.5", &[]),
+        card,
+        "12",
+        "30",
+    ));
+    let result = app.complete_3ds(post_gate(app, &posted).await).await;
+    let got = app.return_to_merchant(&result).await;
+    assert!(result_hash_ok(&got.fields), "{:?}", got.fields);
+    got
+}
+
+#[tokio::test]
+async fn three_d_model_authenticates_then_the_merchant_authorises_by_xml() {
+    let app = nestpay_app().await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+    let oid = random_id("NP");
+    let got = authenticate_3d(&app, &oid, VISA_CHALLENGE).await;
+    // Authenticated: back to okUrl with 3-D Secure's values, and nothing of a bank's answer.
+    assert_eq!(got.path, "/ok");
+    assert_eq!(got.get("mdStatus"), "1");
+    assert_eq!(got.get("storetype"), "3d");
+    assert_eq!(got.get("amount"), "120.50");
+    for name in ["md", "xid", "eci", "cavv"] {
+        assert!(!got.get(name).is_empty(), "{name}: {:?}", got.fields);
+    }
+    for name in [
+        "ProcReturnCode",
+        "AuthCode",
+        "Response",
+        "HostRefNum",
+        "TransId",
+    ] {
+        assert!(
+            !has(&got.fields, name),
+            "{name} in a 3d result: {:?}",
+            got.fields
+        );
+    }
+    assert!(!got.get("md").contains("4111"), "md is no card number");
+    let status = cc5(&app, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(status.extra("TRANS_STAT"), "PN");
+    assert_eq!(status.extra("ORDERSTATUS"), "awaiting_authorisation");
+
+    // The shop's server authorises with them.
+    let auth = cc5(
+        &app,
+        Shape::TextXml,
+        Enc::Iso8859_9,
+        &auth_with(&oid, &got.fields, "120.50"),
+    )
+    .await;
+    assert_eq!(auth.get("Response"), "Approved", "{}", auth.xml);
+    assert_eq!(auth.get("ProcReturnCode"), "00");
+    assert!(!auth.get("AuthCode").is_empty());
+    assert!(!auth.get("TransId").is_empty());
+    assert!(!auth.xml.contains("4111"));
+    let status = cc5(&app, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(status.extra("TRANS_STAT"), "S");
+    assert_eq!(status.extra("AUTH_CODE"), auth.get("AuthCode"));
+
+    // The same authentication cannot pay twice.
+    let again = cc5(
+        &app,
+        Shape::TextXml,
+        Enc::Utf8,
+        &auth_with(&oid, &got.fields, "120.50"),
+    )
+    .await;
+    assert_eq!(again.get("Response"), "Error");
+    assert_eq!(again.extra("ERRORCODE"), "KP-3004");
+    let transactions = app.bank_transactions(&oid).await;
+    assert_eq!(transactions.len(), 1, "{transactions:?}");
+}
+
+#[tokio::test]
+async fn three_d_model_refuses_values_that_are_not_the_authentications() {
+    let app = nestpay_app().await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+    let oid = random_id("NP");
+    let got = authenticate_3d(&app, &oid, MC_FRICTIONLESS).await;
+    assert_eq!(got.get("mdStatus"), "1");
+    for (name, value) in [
+        ("xid", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        ("md", "4111111111111111"),
+        ("eci", "07"),
+        ("cavv", "jJJJJJJJJJJJJJJJJJJJJJJJJJJ="),
+    ] {
+        let mut forged = got.fields.clone();
+        set(&mut forged, name, value);
+        let a = cc5(
+            &app,
+            Shape::TextXml,
+            Enc::Utf8,
+            &auth_with(&oid, &forged, "120.50"),
+        )
+        .await;
+        assert_eq!(a.get("Response"), "Error", "{name}");
+        assert_eq!(a.extra("ERRORCODE"), "KP-3005", "{name}");
+        assert!(
+            !a.xml.contains("4111111111111111"),
+            "the posted number is never echoed"
+        );
+    }
+    // Another amount, another count: refused too.
+    let a = cc5(
+        &app,
+        Shape::TextXml,
+        Enc::Utf8,
+        &auth_with(&oid, &got.fields, "99.00"),
+    )
+    .await;
+    assert_eq!(a.extra("ERRORCODE"), "KP-1015");
+    assert!(
+        app.bank_transactions(&oid).await.is_empty(),
+        "nothing reached the bank"
+    );
+    // The right values still work.
+    let a = cc5(
+        &app,
+        Shape::TextXml,
+        Enc::Utf8,
+        &auth_with(&oid, &got.fields, "120.5"),
+    )
+    .await;
+    assert_eq!(a.get("Response"), "Approved", "{}", a.xml);
+}
+
+#[tokio::test]
+async fn three_d_model_authentication_expires_and_the_merchant_is_told() {
+    let app = spawn_app_with(|s| s.checkout.sweep_interval_ms = 50).await;
+    configure(
+        &app,
+        NestpayChange::Set(NestpayCredentials {
+            client_id: CLIENT_ID.to_owned(),
+            store_key: SecretString::from(STORE_KEY.to_owned()),
+            api_user: API_USER.to_owned(),
+            api_password: SecretString::from(API_PASSWORD.to_owned()),
+        }),
+    )
+    .await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+    let oid = random_id("NP");
+    let callback = format!("{}/callback", app.receiver_url);
+    let posted = signed(with_card(
+        gate_form(&app, "3d", &oid, "120.5", &[("callbackUrl", &callback)]),
+        MC_FRICTIONLESS,
+        "12",
+        "30",
+    ));
+    let result = app.complete_3ds(post_gate(&app, &posted).await).await;
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.get("mdStatus"), "1");
+    let ttl = i64::try_from(app.app_state.settings.checkout.payment_ttl_secs).unwrap();
+    app.clock.advance(ttl + 1);
+    let (_, list) = app
+        .get_json(&format!("/api/v1/payments?order_id={oid}"))
+        .await;
+    let id = list["data"][0]["id"].as_str().unwrap().to_owned();
+    let payment = app.wait_final(&id).await;
+    assert_eq!(payment.status.as_str(), "expired");
+    // The card is gone with it, and the merchant hears it.
+    let raw = raw_db(app.data_dir.path(), app.database_url.as_deref()).await;
+    let cards: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM card_vault WHERE payment_id = $1")
+        .bind(&id)
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    assert_eq!(cards, 0);
+    // NestPay's callback says so, signed; and Kapı's own event is there.
+    wait_until("the expiry's callback", || {
+        !app.receiver.at("/callback").is_empty()
+    })
+    .await;
+    let told = app.receiver.at("/callback").remove(0);
+    assert_eq!(told.get("oid"), oid);
+    assert_eq!(told.get("ErrCode"), "KP-2002");
+    assert!(result_hash_ok(&told.fields));
+    let (_, events) = app
+        .get_json(&format!("/api/v1/events?payment_id={id}"))
+        .await;
+    let kinds: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(kinds.contains(&"payment.expired"), "{kinds:?}");
+    let a = cc5(
+        &app,
+        Shape::TextXml,
+        Enc::Utf8,
+        &auth_with(&oid, &got.fields, "120.50"),
+    )
+    .await;
+    assert_eq!(a.get("Response"), "Error");
+    assert_eq!(a.extra("ERRORCODE"), "KP-2002");
+    assert!(app.bank_transactions(&oid).await.is_empty());
+}
+
+#[tokio::test]
+async fn three_d_model_failed_authentication_goes_to_fail_url_without_a_bank_answer() {
+    let app = nestpay_app().await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+    let oid = random_id("NP");
+    // The ACS simulator's card that fails 3-D Secure.
+    let got = authenticate_3d(&app, &oid, "4000000000003006").await;
+    assert_eq!(got.path, "/fail");
+    assert_ne!(got.get("mdStatus"), "1");
+    assert!(!has(&got.fields, "ProcReturnCode") && !has(&got.fields, "AuthCode"));
+    let a = cc5(
+        &app,
+        Shape::TextXml,
+        Enc::Utf8,
+        &auth_with(&oid, &got.fields, "120.50"),
+    )
+    .await;
+    assert_eq!(a.get("Response"), "Error");
+    assert!(app.bank_transactions(&oid).await.is_empty());
 }

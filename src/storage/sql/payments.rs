@@ -654,11 +654,12 @@ impl PaymentStore for SqlStore {
 
     async fn due_for_expiry(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT id FROM payments WHERE status IN ($1, $2, $3) AND expires_at <= $4 LIMIT $5",
+            "SELECT id FROM payments WHERE status IN ($1, $2, $3, $4) AND expires_at <= $5 LIMIT $6",
         )
         .bind(Status::Created.as_str())
         .bind(Status::Challenge.as_str())
         .bind(Status::AwaitingRetry.as_str())
+        .bind(Status::AwaitingAuthorisation.as_str())
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
