@@ -1030,7 +1030,11 @@ async fn other_store_types_and_bad_amounts_or_currencies_are_refused() {
         "12",
         "30",
     ));
-    let got = refusal(&app, &post_gate(&app, &posted).await, "storetype pay_hosting");
+    let got = refusal(
+        &app,
+        &post_gate(&app, &posted).await,
+        "storetype pay_hosting",
+    );
     assert!(
         field(&got, "ErrMsg").to_lowercase().contains("storetype"),
         "{}",
@@ -2205,4 +2209,104 @@ async fn three_d_model_failed_authentication_goes_to_fail_url_without_a_bank_ans
     .await;
     assert_eq!(a.get("Response"), "Error");
     assert!(app.bank_transactions(&oid).await.is_empty());
+}
+
+/// The `3d` model from a merchant that leaves the consents to Kapı: the consent page first,
+/// the consents recorded, then 3-D Secure and the merchant's authorisation.
+#[tokio::test]
+async fn three_d_model_with_kapi_showing_the_consents() {
+    let app = nestpay_app().await;
+    let oid = random_id("NP");
+    let posted = signed(with_card(
+        gate_form(&app, "3d", &oid, "75", &[]),
+        "5555555555554444",
+        "12",
+        "30",
+    ));
+    let id = checkout_id(&post_gate(&app, &posted).await);
+    let page = app.card_page(&id).await;
+    let form = form_by_id(&page.body, "card-form").expect("the consent form");
+    assert!(!form.fields.iter().any(|(n, _)| n == "card_number"));
+    let submit = app
+        .post_form(
+            &format!("/checkout/{id}"),
+            &fields_of(&[
+                ("csrf_token", field(&form.fields, "csrf_token")),
+                ("consent_preinfo", "yes"),
+                ("consent_contract", "yes"),
+            ]),
+        )
+        .await;
+    let result = app.complete_3ds(submit).await;
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.path, "/ok");
+    assert!(result_hash_ok(&got.fields));
+    assert!(!has(&got.fields, "ProcReturnCode"));
+    let consents = app.app_state.storage.payments.consents(&id).await.unwrap();
+    assert_eq!(consents.len(), 2);
+    let auth = cc5(
+        &app,
+        Shape::TextXml,
+        Enc::Utf8,
+        &auth_with(&oid, &got.fields, "75.00"),
+    )
+    .await;
+    assert_eq!(auth.get("Response"), "Approved", "{}", auth.xml);
+    assert_eq!(app.wait_final(&id).await.status.as_str(), "approved");
+}
+
+/// A crash between 3-D Secure and the hand-over to the merchant (the payment left
+/// `authenticated`): recovery hands it over instead of failing it.
+#[tokio::test]
+async fn three_d_model_interrupted_after_authentication_is_handed_to_the_merchant() {
+    let app = spawn_app_with(|s| s.checkout.sweep_interval_ms = 50).await;
+    configure(
+        &app,
+        NestpayChange::Set(NestpayCredentials {
+            client_id: CLIENT_ID.to_owned(),
+            store_key: SecretString::from(STORE_KEY.to_owned()),
+            api_user: API_USER.to_owned(),
+            api_password: SecretString::from(API_PASSWORD.to_owned()),
+        }),
+    )
+    .await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+    let oid = random_id("NP");
+    let got = authenticate_3d(&app, &oid, MC_FRICTIONLESS).await;
+    let id = field(&got.fields, "md").to_owned();
+    // As a crash would have left it: authenticated, the hand-over not written.
+    let raw = raw_db(app.data_dir.path(), app.database_url.as_deref()).await;
+    sqlx::query(
+        "UPDATE payments SET status = 'authenticated', version = version + 1 WHERE id = $1",
+    )
+    .bind(&id)
+    .execute(&raw)
+    .await
+    .unwrap();
+    app.clock
+        .advance(i64::try_from(app.app_state.settings.recovery_after_ms() / 1000 + 1).unwrap());
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = app
+            .app_state
+            .payment(&id)
+            .await
+            .unwrap()
+            .status
+            .as_str()
+            .to_owned();
+        if status == "awaiting_authorisation" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "awaiting_authorisation");
+    let auth = cc5(
+        &app,
+        Shape::TextXml,
+        Enc::Utf8,
+        &auth_with(&oid, &got.fields, "120.50"),
+    )
+    .await;
+    assert_eq!(auth.get("Response"), "Approved", "{}", auth.xml);
 }
