@@ -2284,7 +2284,7 @@ async fn three_d_model_interrupted_after_authentication_is_handed_to_the_merchan
     .await
     .unwrap();
     app.clock
-        .advance(i64::try_from(app.app_state.settings.recovery_after_ms() / 1000 + 1).unwrap());
+        .advance(app.app_state.settings.recovery_after_ms() / 1000 + 1);
     let mut status = String::new();
     for _ in 0..100 {
         status = app
