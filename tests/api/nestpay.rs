@@ -39,7 +39,12 @@ async fn configure(app: &TestApp, change: NestpayChange) {
 
 /// A Kapı whose test merchant has its NestPay credentials (Kapı shows the consents).
 async fn nestpay_app() -> TestApp {
-    let app = spawn_app().await;
+    nestpay_app_with(|_| {}).await
+}
+
+/// As `nestpay_app`, with settings of the test's own.
+async fn nestpay_app_with(settings: impl FnOnce(&mut kapi::config::Settings)) -> TestApp {
+    let app = spawn_app_with(settings).await;
     configure(
         &app,
         NestpayChange::Set(NestpayCredentials {
@@ -1799,17 +1804,7 @@ async fn a_payment_ends_even_when_the_nestpay_set_up_is_removed_meanwhile() {
 /// cards from one address, the next is refused before any payment holds it.
 #[tokio::test]
 async fn three_d_pay_cards_count_against_the_card_submit_limit() {
-    let app = spawn_app_with(|s| s.limits.card_submit = 2).await;
-    configure(
-        &app,
-        NestpayChange::Set(NestpayCredentials {
-            client_id: CLIENT_ID.to_owned(),
-            store_key: SecretString::from(STORE_KEY.to_owned()),
-            api_user: API_USER.to_owned(),
-            api_password: SecretString::from(API_PASSWORD.to_owned()),
-        }),
-    )
-    .await;
+    let app = nestpay_app_with(|s| s.limits.card_submit = 2).await;
     for _ in 0..2 {
         let oid = random_id("NP");
         let posted = signed(with_card(
@@ -2120,17 +2115,7 @@ async fn three_d_model_refuses_values_that_are_not_the_authentications() {
 
 #[tokio::test]
 async fn three_d_model_authentication_expires_and_the_merchant_is_told() {
-    let app = spawn_app_with(|s| s.checkout.sweep_interval_ms = 50).await;
-    configure(
-        &app,
-        NestpayChange::Set(NestpayCredentials {
-            client_id: CLIENT_ID.to_owned(),
-            store_key: SecretString::from(STORE_KEY.to_owned()),
-            api_user: API_USER.to_owned(),
-            api_password: SecretString::from(API_PASSWORD.to_owned()),
-        }),
-    )
-    .await;
+    let app = nestpay_app_with(|s| s.checkout.sweep_interval_ms = 50).await;
     configure(&app, NestpayChange::ShowsConsents(true)).await;
     let oid = random_id("NP");
     let callback = format!("{}/callback", app.receiver_url);
@@ -2259,17 +2244,7 @@ async fn three_d_model_with_kapi_showing_the_consents() {
 /// `authenticated`): recovery hands it over instead of failing it.
 #[tokio::test]
 async fn three_d_model_interrupted_after_authentication_is_handed_to_the_merchant() {
-    let app = spawn_app_with(|s| s.checkout.sweep_interval_ms = 50).await;
-    configure(
-        &app,
-        NestpayChange::Set(NestpayCredentials {
-            client_id: CLIENT_ID.to_owned(),
-            store_key: SecretString::from(STORE_KEY.to_owned()),
-            api_user: API_USER.to_owned(),
-            api_password: SecretString::from(API_PASSWORD.to_owned()),
-        }),
-    )
-    .await;
+    let app = nestpay_app_with(|s| s.checkout.sweep_interval_ms = 50).await;
     configure(&app, NestpayChange::ShowsConsents(true)).await;
     let oid = random_id("NP");
     let got = authenticate_3d(&app, &oid, MC_FRICTIONLESS).await;
