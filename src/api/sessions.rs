@@ -177,6 +177,9 @@ async fn open_session(
                 Problem::of(ErrorCode::OrderAlreadyPaid).with_field("order_id")
             }
             CreateError::Store(e) => Problem::from(e),
+            seal @ CreateError::Seal(_) => {
+                Problem::from(crate::checkout::CheckoutError::from(seal))
+            }
         })
 }
 

@@ -162,15 +162,7 @@ impl Checkout {
             // A second click, or the back button: the first submit carries on.
             return Ok(CardStep::Next(Next::Result));
         }
-        let limits = &self.settings.limits;
-        let key = format!("card:{}", limits::address_key_str(&client.ip));
-        if let Err(wait) = self
-            .limiter
-            .hit(&key, limits.card_submit, limits.window_secs)
-            .await
-        {
-            return Err(CheckoutError::too_many(ErrorCode::TooManyRequests, wait));
-        }
+        self.limit_card_submits(&client.ip).await?;
         // Card testing: after many declines, this address or this merchant waits a while.
         self.guard(&merchant.id, &client.ip, None).await?;
         let input = CardInput::from_fields(fields);
@@ -277,6 +269,17 @@ impl Checkout {
             .submit_card(payment, &merchant.name, &valid, submission)
             .await?;
         Ok(CardStep::Next(next))
+    }
+
+    /// Counts a card submitted from `client_ip` (the card page, or a shop's card form at a
+    /// gate); refuses it past `limits.card_submit` in the window.
+    pub(super) async fn limit_card_submits(&self, client_ip: &str) -> Result<(), CheckoutError> {
+        let limits = &self.settings.limits;
+        let key = format!("card:{}", limits::address_key_str(client_ip));
+        self.limiter
+            .hit(&key, limits.card_submit, limits.window_secs)
+            .await
+            .map_err(|wait| CheckoutError::too_many(ErrorCode::TooManyRequests, wait))
     }
 
     /// Refuses a card submit the card-testing guard blocks.

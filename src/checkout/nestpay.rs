@@ -17,10 +17,7 @@ use super::{
     start::{OrderInput, parse_order},
 };
 use crate::{
-    domain::{
-        Currency, Cvv, Expiry, Locale, MerchantId, Pan, Sensitive, ids::random_token,
-        threeds::MdStatus,
-    },
+    domain::{Currency, Cvv, Expiry, Locale, Pan, Sensitive, ids::random_token, threeds::MdStatus},
     error::ErrorCode,
     merchants,
     notify::error_message,
@@ -586,15 +583,7 @@ impl Checkout {
         if let Some(card) = &card {
             // The card page's limits hold for a card the shop's form took: its submits per
             // address, and the card-testing guard (the address, the merchant, the BIN).
-            let limits = &self.settings.limits;
-            let key = format!("card:{}", crate::limits::address_key_str(&client.ip));
-            if let Err(wait) = self
-                .limiter
-                .hit(&key, limits.card_submit, limits.window_secs)
-                .await
-            {
-                return Err(CheckoutError::too_many(ErrorCode::TooManyRequests, wait));
-            }
+            self.limit_card_submits(&client.ip).await?;
             self.guard(&gate.merchant.id, &client.ip, card.pan.expose().get(..6))
                 .await?;
             // The count the shop posted must be one the card and the plan allow, before a
@@ -712,43 +701,17 @@ impl Checkout {
         gateway: Gateway,
         card: Option<&ValidCard>,
     ) -> Result<Payment, CheckoutError> {
-        if self
-            .storage
-            .payments
-            .order_is_paid(&merchant.id, draft.order_id.as_str())
-            .await?
-        {
-            return Err(CheckoutError::new(ErrorCode::OrderAlreadyPaid));
-        }
-        let now_ms = self.now_ms();
-        let ttl_ms = i64::try_from(self.settings.payment_ttl().as_millis()).unwrap_or(i64::MAX);
-        let merchant_id = MerchantId::parse(&merchant.id)
-            .map_err(|e| CheckoutError::internal(anyhow::anyhow!("{e}")))?;
-        let mut payment = Payment::new(
-            merchant_id,
-            draft,
-            Source::Nestpay,
-            now_ms,
-            now_ms.saturating_add(ttl_ms),
-        );
-        payment.gateway = Some(gateway);
-        let sealed = match card {
-            Some(card) => Some(
-                self.vault
-                    .encrypt(
-                        &VaultedCard::from_valid(card).to_bytes(),
-                        payment.id.as_str(),
-                    )
-                    .map_err(|e| CheckoutError::internal(anyhow::anyhow!("{e}")))?,
-            ),
-            None => None,
-        };
-        self.storage
-            .payments
-            .insert_payment_holding(&payment, sealed.as_deref())
+        let ttl = self.settings.payment_ttl();
+        let payment = self
+            .create_payment_with(merchant, draft, ttl, Source::Nestpay, |payment| {
+                payment.gateway = Some(gateway);
+                let sealed = card.map(|card| {
+                    let plain = VaultedCard::from_valid(card).to_bytes();
+                    self.vault.encrypt(&plain, payment.id.as_str())
+                });
+                Ok(sealed.transpose()?)
+            })
             .await?;
-        tracing::info!(payment_id = %payment.id, merchant_id = %merchant.id, order_id = %payment.order_id, source = "nestpay", "payment started");
-        crate::observe::payment_started(&merchant.id, payment.amount.currency().code());
         Ok(payment)
     }
 

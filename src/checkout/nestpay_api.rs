@@ -507,7 +507,14 @@ impl Checkout {
                 now,
             );
         }
+        // Past its deadline, the payment expires now, whether or not the sweeper came by.
+        let expired = payment.status == Status::AwaitingAuthorisation
+            && payment.expires_at <= now
+            && self.expire_now(payment).await.is_ok();
         match payment.status {
+            _ if expired => {
+                return error(order_id, ErrorCode::PaymentExpired, text::MD_EXPIRED, now);
+            }
             Status::AwaitingAuthorisation => {}
             Status::Expired => {
                 return error(order_id, ErrorCode::PaymentExpired, text::MD_EXPIRED, now);

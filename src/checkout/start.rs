@@ -195,6 +195,8 @@ pub fn parse_order(
 pub enum CreateError {
     #[error("order already paid")]
     OrderAlreadyPaid,
+    #[error("the card could not be sealed: {0}")]
+    Seal(#[from] crate::crypto::vault::VaultError),
     #[error(transparent)]
     Store(#[from] crate::storage::StoreError),
 }
@@ -209,6 +211,20 @@ impl Checkout {
         ttl: std::time::Duration,
         source: Source,
     ) -> Result<Payment, CreateError> {
+        self.create_payment_with(merchant, draft, ttl, source, |_| Ok(None))
+            .await
+    }
+
+    /// As `create_payment`; `finish` completes the new payment before it is written (a
+    /// gateway's record) and may give the card its start carried, sealed, kept with it.
+    pub(crate) async fn create_payment_with(
+        &self,
+        merchant: &MerchantRecord,
+        draft: OrderDraft,
+        ttl: std::time::Duration,
+        source: Source,
+        finish: impl FnOnce(&mut Payment) -> Result<Option<Vec<u8>>, CreateError>,
+    ) -> Result<Payment, CreateError> {
         if self
             .storage
             .payments
@@ -222,8 +238,12 @@ impl Checkout {
         let merchant_id = MerchantId::parse(&merchant.id)
             .map_err(|e| CreateError::Store(crate::storage::StoreError::Corrupt(e.to_string())))?;
         let expires_at = now_ms.saturating_add(ttl_ms);
-        let payment = Payment::new(merchant_id, draft, source, now_ms, expires_at);
-        self.storage.payments.insert_payment(&payment).await?;
+        let mut payment = Payment::new(merchant_id, draft, source, now_ms, expires_at);
+        let card = finish(&mut payment)?;
+        self.storage
+            .payments
+            .insert_payment_holding(&payment, card.as_deref())
+            .await?;
         tracing::info!(payment_id = %payment.id, merchant_id = %merchant.id, order_id = %payment.order_id, source = source.as_str(), "payment started");
         crate::observe::payment_started(&merchant.id, payment.amount.currency().code());
         Ok(payment)
@@ -318,6 +338,7 @@ impl From<CreateError> for CheckoutError {
     fn from(e: CreateError) -> Self {
         match e {
             CreateError::OrderAlreadyPaid => Self::new(ErrorCode::OrderAlreadyPaid),
+            CreateError::Seal(e) => Self::internal(anyhow::Error::from(e)),
             CreateError::Store(e) => Self::internal(e),
         }
     }

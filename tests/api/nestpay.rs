@@ -2285,3 +2285,28 @@ async fn three_d_model_interrupted_after_authentication_is_handed_to_the_merchan
     .await;
     assert_eq!(auth.get("Response"), "Approved", "{}", auth.xml);
 }
+
+/// An `Auth` after the deadline, before any sweep came by: refused, and the payment expires.
+#[tokio::test]
+async fn three_d_model_auth_after_the_deadline_is_refused_at_once() {
+    let app = nestpay_app().await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+    let oid = random_id("NP");
+    let got = authenticate_3d(&app, &oid, MC_FRICTIONLESS).await;
+    let ttl = i64::try_from(app.app_state.settings.checkout.payment_ttl_secs).unwrap();
+    app.clock.advance(ttl + 1);
+    let a = cc5(
+        &app,
+        Shape::TextXml,
+        Enc::Utf8,
+        &auth_with(&oid, &got.fields, "120.50"),
+    )
+    .await;
+    assert_eq!(a.extra("ERRORCODE"), "KP-2002", "{}", a.xml);
+    assert!(app.bank_transactions(&oid).await.is_empty());
+    let id = field(&got.fields, "md");
+    assert_eq!(
+        app.app_state.payment(id).await.unwrap().status.as_str(),
+        "expired"
+    );
+}
