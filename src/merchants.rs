@@ -475,6 +475,12 @@ pub enum NestpayChange {
     Remove,
 }
 
+/// A NestPay client id as merchants are set up with one: 1–20 digits. Anything else is
+/// nobody's, and is not looked up (PostgreSQL refuses a NUL in a text parameter).
+pub fn is_nestpay_client_id(s: &str) -> bool {
+    (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The associated data sealing a NestPay secret: bound to its merchant and its role.
 pub fn nestpay_aad(merchant_id: &str, what: &str) -> String {
     format!("nestpay-{what}:{merchant_id}")
@@ -509,7 +515,7 @@ pub async fn configure_nestpay(
         }
         NestpayChange::Set(c) => {
             let id = c.client_id.trim();
-            if !(1..=20).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_digit()) {
+            if !is_nestpay_client_id(id) {
                 return Err(MerchantError::NestpayClientId);
             }
             if let Some(other) = store.nestpay_by_client_id(id).await?

@@ -455,9 +455,12 @@ impl Checkout {
         }
         let internal = |e: anyhow::Error| GateRefusal::Page(CheckoutError::internal(e));
         let client_id = get(&raw, "clientid");
+        if !merchants::is_nestpay_client_id(client_id) {
+            return Err(page(ErrorCode::UnknownMerchant));
+        }
         let store = &self.storage.merchants;
         let nestpay = match store.nestpay_by_client_id(client_id).await {
-            Ok(Some(n)) if !client_id.is_empty() => n,
+            Ok(Some(n)) => n,
             Ok(_) => return Err(page(ErrorCode::UnknownMerchant)),
             Err(e) => return Err(internal(e.into())),
         };

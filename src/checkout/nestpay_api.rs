@@ -253,6 +253,10 @@ impl Checkout {
         if order_id.is_empty() {
             return error(order_id, ErrorCode::MissingField, text::ORDER_ID, now);
         }
+        // An order id Kapı could never have taken is no order of this merchant.
+        if crate::domain::OrderId::parse(order_id).is_err() {
+            return error("", ErrorCode::PaymentNotFound, text::NOT_FOUND, now);
+        }
         let payment = match self.payment_of_order(&merchant.id, order_id).await {
             Ok(Some(p)) => p,
             Ok(None) => return error(order_id, ErrorCode::PaymentNotFound, text::NOT_FOUND, now),
@@ -274,7 +278,7 @@ impl Checkout {
     /// The NestPay set-up whose client id, API user and password the request carries (all
     /// compared in constant time); `Err` when the store failed.
     async fn nestpay_login(&self, req: &Cc5Request) -> Result<Option<NestpayRecord>, ()> {
-        if req.client_id.is_empty() {
+        if !merchants::is_nestpay_client_id(&req.client_id) {
             return Ok(None);
         }
         let found = self
