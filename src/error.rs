@@ -84,6 +84,8 @@ error_codes! {
     RefundExceeds = "KP-6032", UNPROCESSABLE_ENTITY;
     RefundNotAllowed = "KP-6033", CONFLICT;
     BankRefused = "KP-6034", UNPROCESSABLE_ENTITY;
+    CaptureNotAllowed = "KP-6035", CONFLICT;
+    CaptureExceeds = "KP-6036", UNPROCESSABLE_ENTITY;
     EventNotFound = "KP-6040", NOT_FOUND;
     InvalidQuery = "KP-6041", BAD_REQUEST;
     EventNoEndpoint = "KP-6042", CONFLICT;

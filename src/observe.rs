@@ -250,6 +250,13 @@ impl Acquirer for MeteredAcquirer {
         bank("refund", started, &result, answered);
         result
     }
+
+    async fn capture(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
+        let started = Instant::now();
+        let result = self.0.capture(req).await;
+        bank("capture", started, &result, answered);
+        result
+    }
 }
 
 /// Any directory server, timed, with the ARes outcome counted.

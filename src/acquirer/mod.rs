@@ -30,6 +30,9 @@ pub trait Acquirer: Send + Sync + 'static {
     /// What became of an authorisation attempt, by its reference.
     async fn inquire(&self, req: &InquiryRequest) -> Result<Inquiry, AcquirerError>;
     async fn refund(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError>;
+    /// Captures a pre-authorisation (`AuthRequest::preauth`): the full held amount or less,
+    /// once. `00`: captured.
+    async fn capture(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError>;
 }
 
 /// JSON over HTTP to `{base}/v1/authorisations`, authenticated by the terminal's API key.
@@ -77,6 +80,10 @@ impl Acquirer for HttpAcquirer {
 
     async fn refund(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
         self.post("/v1/refunds", req).await
+    }
+
+    async fn capture(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
+        self.post("/v1/captures", req).await
     }
 
     async fn inquire(&self, req: &InquiryRequest) -> Result<Inquiry, AcquirerError> {

@@ -70,6 +70,13 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
         "$response.body#/data/0/id",
     ),
     (
+        "listPayments",
+        "200",
+        "capture",
+        "capturePayment",
+        "$response.body#/data/0/id",
+    ),
+    (
         "listEvents",
         "200",
         "event",
@@ -127,7 +134,8 @@ pub struct CommonResponses;
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let money = path.ends_with("/void") || path.ends_with("/refunds");
+            let money =
+                path.ends_with("/void") || path.ends_with("/refunds") || path.ends_with("/capture");
             for op in [&mut item.get, &mut item.post].into_iter().flatten() {
                 if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
                     add(op, "401", "Missing or invalid API key (`KP-6001`)");

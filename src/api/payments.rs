@@ -1,4 +1,5 @@
-//! Payments: status with history, listing, void (iptal) and refunds (iade).
+//! Payments: status with history, listing, void (iptal), refunds (iade), and the capture of a
+//! pre-authorisation.
 
 use std::{future::Future, pin::Pin};
 
@@ -319,7 +320,7 @@ fn refund_answer(
         let settled = refund.status != RefundStatus::Pending;
         let currency = payment.currency();
         let result = match (refund.status, refund.kind) {
-            (RefundStatus::Succeeded, RefundKind::Void) => {
+            (RefundStatus::Succeeded, RefundKind::Void | RefundKind::Capture) => {
                 Ok((StatusCode::OK, json(detailed(&state, &payment).await?)))
             }
             (RefundStatus::Succeeded, RefundKind::Refund) => Ok((
@@ -395,6 +396,22 @@ pub async fn refund(
     .await
 }
 
+/// The amount an optional body names: `None` for an empty body, `null`, or no `amount`.
+fn optional_amount(body: &[u8], currency: Currency) -> Result<Option<i64>, Problem> {
+    let empty = body.iter().all(u8::is_ascii_whitespace)
+        || serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.is_null());
+    let req: RefundRequest = if empty {
+        RefundRequest::default()
+    } else {
+        parse(body)?
+    };
+    req.amount
+        .as_deref()
+        .map(|a| Money::parse(a, currency).map(|m| m.minor()))
+        .transpose()
+        .map_err(|_| Problem::of(ErrorCode::InvalidAmount).with_field("amount"))
+}
+
 /// The refund a request asks for (all that is left when it names no amount).
 async fn refund_payment(
     state: &AppState,
@@ -403,21 +420,9 @@ async fn refund_payment(
     body: &[u8],
     key: Option<IdempotencyLink>,
 ) -> idempotency::ApiResult {
-    let empty = body.iter().all(u8::is_ascii_whitespace)
-        || serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.is_null());
-    let req: RefundRequest = if empty {
-        RefundRequest::default()
-    } else {
-        parse(body)?
-    };
     let payment = owned_payment(state, merchant_id, id).await?;
     let currency = payment.currency();
-    let amount = req
-        .amount
-        .as_deref()
-        .map(|a| Money::parse(a, currency).map(|m| m.minor()))
-        .transpose()
-        .map_err(|_| Problem::of(ErrorCode::InvalidAmount).with_field("amount"))?;
+    let amount = optional_amount(body, currency)?;
     let (refund, _) = state
         .refund(&payment, amount, key.as_ref())
         .await
@@ -432,4 +437,84 @@ async fn refund_payment(
         StatusCode::CREATED,
         json(RefundView::new(&refund, currency)),
     ))
+}
+
+/// Capture a pre-authorisation
+///
+/// Takes the amount an `authorised` payment (intent `preauth`) holds: the full amount or
+/// less, once; the payment becomes `captured` and refunds then work on what was captured. A
+/// hold that is not captured is released by `POST /api/v1/payments/{id}/void`.
+#[utoipa::path(
+    post, path = "/api/v1/payments/{id}/capture", tag = "payments", operation_id = "capturePayment",
+    request_body(content = Option<RefundRequest>, description = "Optional; an empty body (or `null`) captures the whole hold"),
+    params(
+        ("id" = String, Path, description = "Payment id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the saved response for the same request (kept at least 24 h)", pattern = r"^[!-~]{1,255}$"),
+    ),
+    responses(
+        (status = 200, description = "Captured", body = PaymentView),
+        (status = 404, description = "No such payment", body = super::ProblemDoc),
+        (status = 409, description = "No hold to capture: not an authorised pre-authorisation, or captured already (`KP-6035`)", body = super::ProblemDoc),
+        (status = 422, description = "More than the hold (`KP-6036`), or the bank refused (`KP-6034`)", body = super::ProblemDoc),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn capture(
+    State(state): State<AppState>,
+    ApiMerchant(merchant): ApiMerchant,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Response {
+    let mut fingerprint = format!("POST /api/v1/payments/{id}/capture\n").into_bytes();
+    fingerprint.extend_from_slice(&body);
+    let (task_state, merchant_id) = (state.clone(), merchant.id.clone());
+    let handler = move |key: Option<IdempotencyLink>| async move {
+        capture_payment(&task_state, &merchant_id, &id, &body, key).await
+    };
+    let answer = Some(refund_answer as idempotency::RefundAnswer);
+    idempotency::run(
+        &state,
+        &merchant.id,
+        &headers,
+        &fingerprint,
+        answer,
+        handler,
+    )
+    .await
+}
+
+/// The capture a request asks for (the whole hold when it names no amount).
+async fn capture_payment(
+    state: &AppState,
+    merchant_id: &str,
+    id: &str,
+    body: &[u8],
+    key: Option<IdempotencyLink>,
+) -> idempotency::ApiResult {
+    let payment = owned_payment(state, merchant_id, id).await?;
+    let currency = payment.currency();
+    let amount = optional_amount(body, currency)?;
+    let (_, after) = state
+        .capture(&payment, amount, key.as_ref())
+        .await
+        .map_err(|e| match e {
+            AfterSaleError::NotAllowed(what) => Problem::from_code(
+                ErrorCode::CaptureNotAllowed,
+                format!("the payment is {what}"),
+            ),
+            AfterSaleError::Exceeds { refundable_minor } => {
+                let held = Money::from_minor(refundable_minor, currency)
+                    .map(|m| m.to_decimal_string())
+                    .unwrap_or_else(|_| "0.00".into());
+                Problem::from_code(
+                    ErrorCode::CaptureExceeds,
+                    format!("at most {held} can be captured"),
+                )
+                .with_field("amount")
+                .with_extra("capturable_amount", held.into())
+            }
+            other => after_sale_problem(other, currency),
+        })?;
+    Ok((StatusCode::OK, json(detailed(state, &after).await?)))
 }

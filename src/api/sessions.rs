@@ -84,6 +84,12 @@ pub struct CreateSessionRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 5)]
     pub card_attempts: Option<u32>,
+    /// `sale` (default): the card is charged at once. `preauth`: the amount is only held
+    /// (status `authorised`) until `POST /api/v1/payments/{id}/capture` takes it (the full
+    /// amount or less, once) or `/void` releases it.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::notify::views::IntentSchema>)]
+    pub intent: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -145,6 +151,7 @@ impl CreateSessionRequest {
             customer_email: &customer.email,
             customer_phone: &customer.phone,
             card_attempts: self.card_attempts.map(i64::from),
+            intent: self.intent.as_deref().unwrap_or(""),
         };
         parse_order(&input, merchant)
             .map_err(|(code, field)| Problem::of(code).with_field(api_field(field)))

@@ -1,5 +1,7 @@
-//! After the sale: void (iptal: the same business day, full amount) and refund (iade: full or
-//! partial, several partials up to the authorised amount), through the acquirer.
+//! After the sale: void (iptal: the same business day, full amount), refund (iade: full or
+//! partial, several partials up to the charged amount), and for a pre-authorisation the
+//! capture of the hold (the full amount or less, once) or its release (a void, at any time),
+//! through the acquirer.
 //!
 //! The amount is reserved on the payment before the bank is asked, so two concurrent refunds
 //! can never together exceed what was authorised, and a void cannot race a refund. What the
@@ -8,7 +10,7 @@
 
 use super::{
     Status,
-    payment::{Payment, Transition},
+    payment::{AfterSaleOp, Payment, Transition},
     service::Checkout,
 };
 use crate::{
@@ -78,7 +80,8 @@ impl Checkout {
         }
     }
 
-    /// Voids an approved payment with nothing refunded, before its business day's cut-off.
+    /// Voids an approved payment with nothing refunded, before its business day's cut-off, or
+    /// releases the hold of an authorised pre-authorisation (at any time before its capture).
     /// `key`: the Idempotency-Key it was asked under, linked to it with its reservation.
     pub async fn void(
         &self,
@@ -103,7 +106,20 @@ impl Checkout {
         Ok(after)
     }
 
-    /// Refunds `amount_minor` (all that is left when `None`) of an approved payment.
+    /// Captures `amount_minor` (the whole hold when `None`) of an authorised
+    /// pre-authorisation: once, never more than was held.
+    pub async fn capture(
+        &self,
+        payment: &Payment,
+        amount_minor: Option<i64>,
+        key: Option<&IdempotencyLink>,
+    ) -> Result<(RefundRecord, Payment), AfterSaleError> {
+        self.run_after_sale(payment, RefundKind::Capture, amount_minor, key)
+            .await
+    }
+
+    /// Refunds `amount_minor` (all that is left when `None`) of an approved payment or a
+    /// captured pre-authorisation.
     pub async fn refund(
         &self,
         payment: &Payment,
@@ -126,29 +142,51 @@ impl Checkout {
         let mut payment = payment.clone();
         let mut tries = 0;
         let record = loop {
-            if payment.status != Status::Approved {
+            let allowed = match kind {
+                RefundKind::Void => {
+                    matches!(payment.status, Status::Approved | Status::Authorised)
+                }
+                RefundKind::Refund => payment.status.charged(),
+                RefundKind::Capture => payment.status == Status::Authorised,
+            };
+            if !allowed {
                 return Err(AfterSaleError::NotAllowed(
                     payment.status.as_str().to_owned(),
                 ));
             }
-            let refundable = payment.refundable_minor();
+            let most = match kind {
+                RefundKind::Capture => payment.capturable_minor(),
+                _ => payment.refundable_minor(),
+            };
             let amount = match kind {
                 RefundKind::Void if payment.refund_reserved_minor > 0 => {
-                    return Err(AfterSaleError::NotAllowed("partly refunded".to_owned()));
+                    let what = if payment.status == Status::Authorised {
+                        "being captured"
+                    } else {
+                        "partly refunded"
+                    };
+                    return Err(AfterSaleError::NotAllowed(what.to_owned()));
+                }
+                RefundKind::Capture if payment.refund_reserved_minor > 0 => {
+                    return Err(AfterSaleError::NotAllowed("being captured".to_owned()));
                 }
                 RefundKind::Void => payment.charged_minor(),
-                RefundKind::Refund => amount_minor.unwrap_or(refundable),
+                RefundKind::Refund | RefundKind::Capture => amount_minor.unwrap_or(most),
             };
-            if amount <= 0 || amount > refundable {
+            if amount <= 0 || (kind != RefundKind::Void && amount > most) {
                 return Err(AfterSaleError::Exceeds {
-                    refundable_minor: refundable,
+                    refundable_minor: most,
                 });
             }
             let now = self.now_ms();
             let record = RefundRecord {
                 id: format!(
                     "{}_{}",
-                    if kind == RefundKind::Void { "vd" } else { "rf" },
+                    match kind {
+                        RefundKind::Void => "vd",
+                        RefundKind::Refund => "rf",
+                        RefundKind::Capture => "cp",
+                    },
                     random_token(12)
                 ),
                 payment_id: payment.id.to_string(),
@@ -205,6 +243,7 @@ impl Checkout {
         let answer = match record.kind {
             RefundKind::Void => self.acquirer.void(&req).await,
             RefundKind::Refund => self.acquirer.refund(&req).await,
+            RefundKind::Capture => self.acquirer.capture(&req).await,
         };
         let AuthResponse {
             proc_return_code,
@@ -253,8 +292,12 @@ impl Checkout {
         let attempts = self.storage.payments.attempts(&record.payment_id).await?;
         for _ in 0..RETRIES {
             let before = self.reload(&record.payment_id).await?;
-            let t = Transition::SettleRefund {
-                void: record.kind == RefundKind::Void,
+            let t = Transition::SettleAfterSale {
+                op: match record.kind {
+                    RefundKind::Void => AfterSaleOp::Void,
+                    RefundKind::Refund => AfterSaleOp::Refund,
+                    RefundKind::Capture => AfterSaleOp::Capture,
+                },
                 amount_minor: record.amount_minor,
                 succeeded,
             };
@@ -265,6 +308,7 @@ impl Checkout {
                 let kind = match record.kind {
                     RefundKind::Void => "payment.voided",
                     RefundKind::Refund => "payment.refunded",
+                    RefundKind::Capture => "payment.captured",
                 };
                 let view = RefundView::new(record, after.currency());
                 events::new_event(

@@ -13,7 +13,7 @@ use super::{
     documents::{RenderedDocument, TEMPLATE_VERSION},
     gateway::{Gateway, NestpayOrder},
     payment::{
-        AcsIds, Authentication, BankAnswer, CardSummary, FailureDetail, Payment, Transition,
+        AcsIds, Authentication, BankAnswer, CardSummary, FailureDetail, Intent, Payment, Transition,
     },
     service::Checkout,
 };
@@ -192,7 +192,7 @@ impl Checkout {
         // already is not another card.
         let declined = after.status == Status::Declined
             || after.error_code == Some(ErrorCode::AuthenticationFailed);
-        if attempt.is_some() && (declined || after.status == Status::Approved) {
+        if attempt.is_some() && (declined || after.status.was_authorised()) {
             self.watch_for_card_testing(&after, declined).await;
         }
         if let Some(url) = &after.callback_url {
@@ -820,6 +820,17 @@ impl Checkout {
     /// Charges an authenticated payment once. The compare-and-set to `authorising` is the
     /// lock: only its winner talks to the bank, under a reference of its own for this attempt.
     pub async fn authorise(&self, payment_id: &str, locale: Locale) -> Result<(), CheckoutError> {
+        self.authorise_as(payment_id, locale, None).await
+    }
+
+    /// As `authorise`; `intent`, when given, is what the merchant asked for now (NestPay's
+    /// `3d` model: an XML `Auth` or `PreAuth`), else the payment's own.
+    pub(super) async fn authorise_as(
+        &self,
+        payment_id: &str,
+        locale: Locale,
+        intent: Option<Intent>,
+    ) -> Result<(), CheckoutError> {
         let payment = self
             .payment(payment_id)
             .await
@@ -836,6 +847,7 @@ impl Checkout {
         let claim = Transition::Claim {
             terminal_id: self.acquirer.terminal_id().to_owned(),
             attempt_ref: format!("au_{}", random_token(16)),
+            intent: intent.unwrap_or(payment.intent),
         };
         let payment = match self.step(&payment, claim, Effects::default()).await? {
             (Cas::Done, claimed) => claimed,
@@ -885,6 +897,7 @@ impl Checkout {
                 .and_then(|t| t.md_status)
                 .map(|m| m.to_string())
                 .unwrap_or_default(),
+            preauth: payment.intent == Intent::PreAuth,
         };
         let outcome = self.acquirer.authorise(&request).await;
         // The request held the only plaintext copy of the card; the vault row goes with the

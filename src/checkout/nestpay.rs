@@ -12,7 +12,7 @@ use super::{
     card::{self, CardInput, ValidCard, VaultedCard},
     flow::{ClientInfo, Next, Submission},
     gateway::{Gateway, HeldCard, NestpayOrder, StoreType},
-    payment::{Payment, Source},
+    payment::{Intent, Payment, Source},
     service::Checkout,
     start::{OrderInput, parse_order},
 };
@@ -522,12 +522,17 @@ impl Checkout {
             "" => f("islemtipi"),
             t => t,
         };
-        if !tran_type.is_empty() && !tran_type.eq_ignore_ascii_case("Auth") {
+        // `Auth` (a sale) or `PreAuth` (a hold captured later by the XML API's `PostAuth`).
+        let intent = if tran_type.is_empty() || tran_type.eq_ignore_ascii_case("Auth") {
+            Intent::Sale
+        } else if tran_type.eq_ignore_ascii_case("PreAuth") {
+            Intent::PreAuth
+        } else {
             return Err(CheckoutError::field(
                 ErrorCode::UnsupportedStoreType,
                 "TranType",
             ));
-        }
+        };
         if store_type == StoreType::PayHosting
             && let Some((name, _)) = raw
                 .iter()
@@ -566,6 +571,7 @@ impl Checkout {
             customer_email: f("email"),
             customer_phone: "",
             card_attempts: None,
+            intent: "",
         };
         let field_name = |name: &'static str| match name {
             "order_id" => "oid",
@@ -579,6 +585,7 @@ impl Checkout {
         };
         let mut draft = parse_order(&input, &gate.merchant)
             .map_err(|(code, field)| CheckoutError::field(code, field_name(field)))?;
+        draft.intent = intent;
         let card = match store_type {
             StoreType::Pay | StoreType::ThreeD => Some(self.posted_card(raw)?),
             StoreType::PayHosting => None,

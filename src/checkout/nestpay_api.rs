@@ -1,6 +1,7 @@
 //! NestPay's XML API (`POST /fim/api`) over Kapı's payments: status and history queries, void
-//! and refund (`Credit`), answered as a NestPay bank answers — a `CC5Response` in the
-//! request's encoding, errors included (docs/NESTPAY.md). Voids and refunds follow Kapı's own
+//! and refund (`Credit`), the `3d` model's `Auth`/`PreAuth`, and the capture of a hold
+//! (`PostAuth`), answered as a NestPay bank answers — a `CC5Response` in the request's
+//! encoding, errors included (docs/NESTPAY.md). Voids, refunds and captures follow Kapı's own
 //! rules and produce its events.
 
 use secrecy::ExposeSecret;
@@ -11,7 +12,7 @@ use super::{
     after_sale::AfterSaleError,
     gateway::Gateway,
     nestpay::{masked_credit_card, trx_date},
-    payment::Payment,
+    payment::{Intent, Payment},
     service::Checkout,
 };
 use crate::{
@@ -85,11 +86,12 @@ fn percent_decode(value: &[u8]) -> Vec<u8> {
 mod text {
     pub const MALFORMED: &str = "İstek okunamadı: CC5Request XML belgesi bekleniyor.";
     pub const CREDENTIALS: &str = "Kullanıcı adı, şifre veya üye işyeri numarası hatalı.";
-    pub const UNSUPPORTED: &str =
-        "Bu işlem tipi desteklenmiyor (Void, Credit, ORDERSTATUS, ORDERHISTORY).";
-    pub const NEXT_ISSUE: &str = "PreAuth ve PostAuth bu ağ geçidinde henüz desteklenmiyor.";
+    pub const UNSUPPORTED: &str = "Bu işlem tipi desteklenmiyor (Auth, PreAuth, PostAuth, Void, \
+         Credit, ORDERSTATUS, ORDERHISTORY).";
     pub const AUTH_NOT_3D: &str =
-        "Auth yalnızca 3d modelinde, 3-D Secure doğrulamasının değerleriyle yapılır.";
+        "Auth ve PreAuth yalnızca 3d modelinde, 3-D Secure doğrulamasının değerleriyle yapılır.";
+    pub const NOT_CAPTURABLE: &str =
+        "Sipariş için kapatılacak bir ön provizyon yok (PostAuth yalnızca bir kez yapılır).";
     pub const MD_USED: &str = "Bu 3-D Secure doğrulaması (md) zaten kullanıldı.";
     pub const MD_EXPIRED: &str = "Bu 3-D Secure doğrulamasının (md) süresi doldu.";
     pub const MD_NOT_READY: &str = "Sipariş için geçerli bir 3-D Secure doğrulaması yok.";
@@ -126,9 +128,13 @@ fn error(order_id: &str, code: ErrorCode, message: &str, now_ms: i64) -> Cc5Resp
     }
 }
 
-/// `TRANS_STAT` of a payment: `S` sale, `V` voided, `PN` under way, `D` not paid.
-fn trans_stat(status: Status) -> &'static str {
+/// `TRANS_STAT` of a payment: `S` sale, `A` pre-authorisation held, `C` pre-authorisation
+/// closed (captured), `V` voided, `PN` under way, `D` not paid.
+fn trans_stat(status: Status, intent: Intent) -> &'static str {
     match status {
+        Status::Authorised => "A",
+        Status::Captured => "C",
+        Status::Refunded if intent == Intent::PreAuth => "C",
         Status::Approved | Status::Refunded => "S",
         Status::Voided => "V",
         Status::Declined | Status::Failed | Status::Cancelled | Status::Expired => "D",
@@ -227,19 +233,8 @@ impl Checkout {
                 now,
             );
         }
-        if ["PreAuth", "PostAuth"]
-            .iter()
-            .any(|k| k.eq_ignore_ascii_case(kind))
-        {
-            return error(
-                order_id,
-                ErrorCode::UnsupportedStoreType,
-                text::NEXT_ISSUE,
-                now,
-            );
-        }
         if !kind.is_empty()
-            && !["Void", "Credit", "Auth"]
+            && !["Void", "Credit", "Auth", "PreAuth", "PostAuth"]
                 .iter()
                 .any(|k| k.eq_ignore_ascii_case(kind))
         {
@@ -263,7 +258,11 @@ impl Checkout {
             Err(()) => return error(order_id, ErrorCode::Internal, text::INTERNAL, now),
         };
         if kind.eq_ignore_ascii_case("Auth") {
-            self.nestpay_auth(&payment, req).await
+            self.nestpay_auth(&payment, req, Intent::Sale).await
+        } else if kind.eq_ignore_ascii_case("PreAuth") {
+            self.nestpay_auth(&payment, req, Intent::PreAuth).await
+        } else if kind.eq_ignore_ascii_case("PostAuth") {
+            self.nestpay_post_auth(&payment, req).await
         } else if kind.eq_ignore_ascii_case("Void") {
             self.nestpay_void(&payment).await
         } else if kind.eq_ignore_ascii_case("Credit") {
@@ -344,11 +343,7 @@ impl Checkout {
         let mut answer = self.answer_of(payment);
         let a = payment.authorisation.as_ref();
         let charged = payment.charged_minor();
-        let captured = if payment.status.was_authorised() && payment.status != Status::Voided {
-            charged
-        } else {
-            0
-        };
+        let captured = payment.settled_minor();
         answer.extra = vec![
             ("SETTLEID".to_owned(), String::new()),
             ("TRXDATE".to_owned(), trx_date(payment.updated_at)),
@@ -388,7 +383,7 @@ impl Checkout {
             ("CHARGE_TYPE_CD".to_owned(), "S".to_owned()),
             (
                 "TRANS_STAT".to_owned(),
-                trans_stat(payment.status).to_owned(),
+                trans_stat(payment.status, payment.intent).to_owned(),
             ),
             ("ORDERSTATUS".to_owned(), payment.status.as_str().to_owned()),
         ];
@@ -409,9 +404,13 @@ impl Checkout {
             }
         };
         let a = payment.authorisation.as_ref();
+        let first = match payment.intent {
+            Intent::Sale => "S",
+            Intent::PreAuth => "PA",
+        };
         let mut lines = vec![format!(
-            "S\t{}\t{}\t{}\t{}\t{}",
-            trans_stat(payment.status),
+            "{first}\t{}\t{}\t{}\t{}\t{}",
+            trans_stat(payment.status, payment.intent),
             payment.charged_minor(),
             trx_date(
                 a.and_then(|a| a.authorised_at)
@@ -427,6 +426,7 @@ impl Checkout {
             let kind = match r.kind {
                 RefundKind::Void => "V",
                 RefundKind::Refund => "C",
+                RefundKind::Capture => "PoA",
             };
             let stat = match r.status {
                 RefundStatus::Succeeded => "A",
@@ -468,22 +468,65 @@ impl Checkout {
         }
     }
 
-    async fn nestpay_credit(&self, payment: &Payment, req: &Cc5Request) -> Cc5Response {
-        let now = self.now_ms();
-        let order_id = payment.order_id.as_str();
+    /// The amount a `Credit` or `PostAuth` names in the payment's currency; `None` for an
+    /// empty `Total` when `optional`. A refusal is its code and text.
+    fn amount_of(
+        payment: &Payment,
+        req: &Cc5Request,
+        optional: bool,
+    ) -> Result<Option<i64>, (ErrorCode, &'static str)> {
         let currency = payment.amount.currency();
         if !req.currency.is_empty() && Currency::parse(&req.currency).ok() != Some(currency) {
-            return error(
-                order_id,
-                ErrorCode::UnsupportedCurrency,
-                text::CURRENCY,
-                now,
-            );
+            return Err((ErrorCode::UnsupportedCurrency, text::CURRENCY));
         }
-        let Ok(amount) = Money::parse(req.total.trim(), currency) else {
-            return error(order_id, ErrorCode::InvalidAmount, text::AMOUNT, now);
+        if optional && req.total.trim().is_empty() {
+            return Ok(None);
+        }
+        match Money::parse(req.total.trim(), currency) {
+            Ok(amount) => Ok(Some(amount.minor())),
+            Err(_) => Err((ErrorCode::InvalidAmount, text::AMOUNT)),
+        }
+    }
+
+    /// `PostAuth`: captures the hold of a pre-authorisation, the amount `Total` names (the
+    /// whole hold when empty), once.
+    async fn nestpay_post_auth(&self, payment: &Payment, req: &Cc5Request) -> Cc5Response {
+        let amount = match Self::amount_of(payment, req, true) {
+            Ok(a) => a,
+            Err((code, text)) => {
+                return error(payment.order_id.as_str(), code, text, self.now_ms());
+            }
         };
-        match self.refund(payment, Some(amount.minor()), None).await {
+        match self.capture(payment, amount, None).await {
+            Ok((capture, after)) => self.after_sale_answer(&after, Some(&capture)),
+            Err(AfterSaleError::Exceeds { refundable_minor }) => {
+                let left = Money::from_minor(refundable_minor, payment.amount.currency())
+                    .map(|m| format!("{} {}", m.to_decimal_string(), m.currency().code()))
+                    .unwrap_or_else(|_| "0".to_owned());
+                let message = format!("Tutar ön provizyonu aşıyor (en fazla {left}).");
+                error(
+                    payment.order_id.as_str(),
+                    ErrorCode::CaptureExceeds,
+                    &message,
+                    self.now_ms(),
+                )
+            }
+            Err(e) => self.after_sale_error(
+                payment,
+                e,
+                (ErrorCode::CaptureNotAllowed, text::NOT_CAPTURABLE),
+            ),
+        }
+    }
+
+    async fn nestpay_credit(&self, payment: &Payment, req: &Cc5Request) -> Cc5Response {
+        let amount = match Self::amount_of(payment, req, false) {
+            Ok(a) => a,
+            Err((code, text)) => {
+                return error(payment.order_id.as_str(), code, text, self.now_ms());
+            }
+        };
+        match self.refund(payment, amount, None).await {
             Ok((refund, after)) => self.after_sale_answer(&after, Some(&refund)),
             Err(e) => self.after_sale_error(
                 payment,
@@ -493,10 +536,15 @@ impl Checkout {
         }
     }
 
-    /// `Auth` in NestPay's `3d` model: the merchant's server authorises a payment that 3-D
-    /// Secure authenticated, with the values its result carried; they must be that
-    /// authentication's, unused and in time.
-    async fn nestpay_auth(&self, payment: &Payment, req: &Cc5Request) -> Cc5Response {
+    /// `Auth` (a sale) or `PreAuth` (a hold) in NestPay's `3d` model: the merchant's server
+    /// authorises a payment that 3-D Secure authenticated, with the values its result carried;
+    /// they must be that authentication's, unused and in time.
+    async fn nestpay_auth(
+        &self,
+        payment: &Payment,
+        req: &Cc5Request,
+        intent: Intent,
+    ) -> Cc5Response {
         let now = self.now_ms();
         let order_id = payment.order_id.as_str();
         let three_d = payment
@@ -582,7 +630,10 @@ impl Checkout {
                 now,
             );
         }
-        if let Err(e) = self.authorise(payment.id.as_str(), payment.locale).await {
+        if let Err(e) = self
+            .authorise_as(payment.id.as_str(), payment.locale, Some(intent))
+            .await
+        {
             tracing::error!(payment_id = %payment.id, code = e.code.code(), "NestPay API: authorisation failed");
         }
         match self.payment(payment.id.as_str()).await {
@@ -609,7 +660,7 @@ impl Checkout {
             ]
         };
         match payment.status {
-            Status::Approved => {
+            Status::Approved | Status::Authorised => {
                 answer.extra = extra("00", "");
                 answer
             }
@@ -740,9 +791,16 @@ mod tests {
 
     #[test]
     fn statuses_map_to_nestpay_trans_stat() {
-        assert_eq!(trans_stat(Status::Approved), "S");
-        assert_eq!(trans_stat(Status::Voided), "V");
-        assert_eq!(trans_stat(Status::Declined), "D");
-        assert_eq!(trans_stat(Status::Challenge), "PN");
+        let sale = Intent::Sale;
+        assert_eq!(trans_stat(Status::Approved, sale), "S");
+        assert_eq!(trans_stat(Status::Refunded, sale), "S");
+        assert_eq!(trans_stat(Status::Voided, sale), "V");
+        assert_eq!(trans_stat(Status::Declined, sale), "D");
+        assert_eq!(trans_stat(Status::Challenge, sale), "PN");
+        let hold = Intent::PreAuth;
+        assert_eq!(trans_stat(Status::Authorised, hold), "A");
+        assert_eq!(trans_stat(Status::Captured, hold), "C");
+        assert_eq!(trans_stat(Status::Refunded, hold), "C");
+        assert_eq!(trans_stat(Status::Voided, hold), "V");
     }
 }

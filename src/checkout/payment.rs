@@ -50,6 +50,32 @@ impl Source {
     }
 }
 
+/// What the shopper's authorisation is for: a sale, charged at once, or a pre-authorisation
+/// that holds the amount until the merchant captures it (hotels, rentals, marketplaces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Intent {
+    #[default]
+    Sale,
+    PreAuth,
+}
+
+impl Intent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sale => "sale",
+            Self::PreAuth => "preauth",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, crate::domain::Invalid> {
+        match s {
+            "sale" => Ok(Self::Sale),
+            "preauth" => Ok(Self::PreAuth),
+            _ => Err(crate::domain::Invalid::new("intent", "sale or preauth")),
+        }
+    }
+}
+
 /// What is kept of the card: never more than brand, first six and last four digits, the name
 /// on it, and what the BIN table says.
 #[derive(Clone, PartialEq, Eq)]
@@ -202,9 +228,13 @@ pub struct Payment {
     pub error_code: Option<ErrorCode>,
     /// The signed result posted to the merchant, once final.
     pub result: Option<Vec<(String, String)>>,
+    /// Sale, or pre-authorisation.
+    pub intent: Intent,
+    /// What was captured of a pre-authorisation (0 until then; 0 for a sale).
+    pub captured_minor: i64,
     /// Refunds the bank confirmed.
     pub refunded_minor: i64,
-    /// Refunds confirmed or still being asked, and a void in progress.
+    /// Refunds confirmed or still being asked, and a void or capture in progress.
     pub refund_reserved_minor: i64,
     /// The card attempt under way or last made: 1 for the first card.
     pub attempt: u8,
@@ -291,12 +321,13 @@ pub enum Transition {
     /// authorises through the XML API.
     AwaitMerchant,
     /// `authenticated` (or `awaiting_authorisation`, the merchant asked) → `authorising`: this
-    /// attempt is the only one talking to the bank.
+    /// attempt is the only one talking to the bank, for a sale or a pre-authorisation.
     Claim {
         terminal_id: String,
         attempt_ref: String,
+        intent: Intent,
     },
-    /// `authorising` → `approved`.
+    /// `authorising` → `approved` (a sale) or `authorised` (a pre-authorisation: held).
     Approve { answer: BankAnswer, at: i64 },
     /// `authorising` → `declined`.
     Decline { answer: BankAnswer },
@@ -313,15 +344,28 @@ pub enum Transition {
     /// `awaiting_retry` → `declined` or `failed`: the shopper gave up after a decline (or the
     /// deadline passed); the payment ends with the last attempt's outcome.
     GiveUp,
-    /// `approved` → `approved`: an amount reserved for a refund or void being asked.
+    /// `approved` or `captured` → itself: an amount reserved for a refund or void being
+    /// asked; `authorised` → `authorised`: the amount of the one capture or void of the hold.
     Reserve { amount_minor: i64 },
-    /// `approved` → `approved`, `voided` or `refunded`: the bank's answer to a refund or void
-    /// reserved before. A success counts it; a refusal releases the reservation.
-    SettleRefund {
-        void: bool,
+    /// The bank's answer to a refund, void or capture reserved before. A success counts it
+    /// (`approved`/`captured` → `refunded` when all is refunded, `approved`/`authorised` →
+    /// `voided`, `authorised` → `captured`); a refusal releases the reservation.
+    SettleAfterSale {
+        op: AfterSaleOp,
         amount_minor: i64,
         succeeded: bool,
     },
+}
+
+/// What is asked of the bank after the authorisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterSaleOp {
+    /// Iptal: an approved sale the same business day, or a hold released.
+    Void,
+    /// Iade: of what was charged (a sale, or a captured pre-authorisation).
+    Refund,
+    /// The capture of a hold (PostAuth): the full amount or less, once.
+    Capture,
 }
 
 /// A move the machine does not allow from the payment's status (or state).
@@ -366,6 +410,8 @@ impl Payment {
             authorisation: None,
             error_code: None,
             result: None,
+            intent: order.intent,
+            captured_minor: 0,
             refunded_minor: 0,
             refund_reserved_minor: 0,
             attempt: 1,
@@ -390,11 +436,31 @@ impl Payment {
         self.amount.currency()
     }
 
-    /// What can still be refunded (or voided).
+    /// What the card was charged for good: a sale's charge once approved, what was captured
+    /// of a pre-authorisation; refunds never exceed it.
+    pub fn settled_minor(&self) -> i64 {
+        match self.status {
+            Status::Captured => self.captured_minor,
+            Status::Refunded if self.intent == Intent::PreAuth => self.captured_minor,
+            s if s.charged() || s == Status::Refunded => self.charged_minor(),
+            _ => 0,
+        }
+    }
+
+    /// What can still be refunded (or voided, for a sale).
     pub fn refundable_minor(&self) -> i64 {
-        if self.status == Status::Approved {
-            self.charged_minor()
+        if self.status.charged() {
+            self.settled_minor()
                 .saturating_sub(self.refund_reserved_minor)
+        } else {
+            0
+        }
+    }
+
+    /// What a capture may take: the held amount, while nothing else is asked of the hold.
+    pub fn capturable_minor(&self) -> i64 {
+        if self.status == Status::Authorised && self.refund_reserved_minor == 0 {
+            self.charged_minor()
         } else {
             0
         }
@@ -584,9 +650,11 @@ impl Payment {
             Transition::Claim {
                 terminal_id,
                 attempt_ref,
+                intent,
             } => {
                 expect(&[Authenticated, AwaitingAuthorisation])?;
                 p.status = Authorising;
+                p.intent = intent;
                 p.authorisation = Some(Authorisation {
                     terminal_id,
                     attempt_ref: Some(attempt_ref),
@@ -608,7 +676,10 @@ impl Payment {
                     .ok_or(illegal("no authorisation was claimed"))?;
                 record_answer(a, answer);
                 a.authorised_at = Some(at);
-                p.status = Approved;
+                p.status = match self.intent {
+                    Intent::Sale => Approved,
+                    Intent::PreAuth => Authorised,
+                };
             }
             Transition::Decline { answer } => {
                 expect(&[Authorising])?;
@@ -673,27 +744,45 @@ impl Payment {
                 };
             }
             Transition::Reserve { amount_minor } => {
-                expect(&[Approved])?;
-                if amount_minor <= 0 || amount_minor > self.refundable_minor() {
-                    return Err(illegal("more than can be refunded"));
+                expect(&[Approved, Captured, Authorised])?;
+                let most = if self.status == Authorised {
+                    self.capturable_minor()
+                } else {
+                    self.refundable_minor()
+                };
+                if amount_minor <= 0 || amount_minor > most {
+                    return Err(illegal("more than can be refunded or captured"));
                 }
                 p.refund_reserved_minor = p.refund_reserved_minor.saturating_add(amount_minor);
             }
-            Transition::SettleRefund {
-                void,
+            Transition::SettleAfterSale {
+                op,
                 amount_minor,
                 succeeded,
             } => {
-                expect(&[Approved])?;
+                match op {
+                    AfterSaleOp::Void => expect(&[Approved, Authorised])?,
+                    AfterSaleOp::Refund => expect(&[Approved, Captured])?,
+                    AfterSaleOp::Capture => expect(&[Authorised])?,
+                }
                 if !succeeded {
                     p.refund_reserved_minor =
                         p.refund_reserved_minor.saturating_sub(amount_minor).max(0);
-                } else if void {
-                    p.status = Voided;
                 } else {
-                    p.refunded_minor = p.refunded_minor.saturating_add(amount_minor);
-                    if p.refunded_minor >= p.charged_minor() {
-                        p.status = Refunded;
+                    match op {
+                        AfterSaleOp::Void => p.status = Voided,
+                        AfterSaleOp::Capture => {
+                            p.status = Captured;
+                            p.captured_minor = amount_minor;
+                            p.refund_reserved_minor = 0;
+                        }
+                        AfterSaleOp::Refund => {
+                            let settled = self.settled_minor();
+                            p.refunded_minor = p.refunded_minor.saturating_add(amount_minor);
+                            if p.refunded_minor >= settled {
+                                p.status = Refunded;
+                            }
+                        }
                     }
                 }
             }
@@ -730,6 +819,7 @@ mod tests {
             fail_url: crate::domain::ReturnUrl::parse("https://shop.example/fail").unwrap(),
             callback_url: None,
             card_attempts: CardAttempts::ONE,
+            intent: Intent::Sale,
         };
         let merchant = MerchantId::parse("mrc_test").unwrap();
         Payment::new(merchant, order, Source::Form, 0, 900_000)
@@ -805,6 +895,7 @@ mod tests {
                 Transition::Claim {
                     terminal_id: "T1".into(),
                     attempt_ref: "au_1".into(),
+                    intent: Intent::Sale,
                 },
                 3,
             )
@@ -894,6 +985,7 @@ mod tests {
                     Transition::Claim {
                         terminal_id: "T1".into(),
                         attempt_ref: "au_1".into(),
+                        intent: Intent::Sale,
                     },
                     3,
                 )
@@ -927,8 +1019,8 @@ mod tests {
         );
         let refused = r
             .apply(
-                Transition::SettleRefund {
-                    void: false,
+                Transition::SettleAfterSale {
+                    op: AfterSaleOp::Refund,
                     amount_minor: 10_000,
                     succeeded: false,
                 },
@@ -945,8 +1037,8 @@ mod tests {
             )
             .and_then(|p| {
                 p.apply(
-                    Transition::SettleRefund {
-                        void: false,
+                    Transition::SettleAfterSale {
+                        op: AfterSaleOp::Refund,
                         amount_minor: 10_000,
                         succeeded: true,
                     },
@@ -955,8 +1047,8 @@ mod tests {
             })
             .and_then(|p| {
                 p.apply(
-                    Transition::SettleRefund {
-                        void: false,
+                    Transition::SettleAfterSale {
+                        op: AfterSaleOp::Refund,
                         amount_minor: 5_000,
                         succeeded: true,
                     },
@@ -965,5 +1057,135 @@ mod tests {
             })
             .unwrap();
         assert_eq!(all.status, Status::Refunded);
+    }
+
+    fn held(intent: Intent) -> Payment {
+        submitted()
+            .apply(
+                Transition::Frictionless {
+                    acs: ids(),
+                    authentication: auth(TransStatus::Y),
+                },
+                2,
+            )
+            .and_then(|p| {
+                p.apply(
+                    Transition::Claim {
+                        terminal_id: "T1".into(),
+                        attempt_ref: "au_1".into(),
+                        intent,
+                    },
+                    3,
+                )
+            })
+            .and_then(|p| {
+                p.apply(
+                    Transition::Approve {
+                        answer: answer("00"),
+                        at: 4,
+                    },
+                    4,
+                )
+            })
+            .unwrap()
+    }
+
+    fn settle(p: &Payment, op: AfterSaleOp, amount_minor: i64, succeeded: bool) -> Payment {
+        p.apply(Transition::Reserve { amount_minor }, 5)
+            .and_then(|r| {
+                r.apply(
+                    Transition::SettleAfterSale {
+                        op,
+                        amount_minor,
+                        succeeded,
+                    },
+                    6,
+                )
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_pre_authorisation_holds_then_captures_once_and_refunds_only_the_capture() {
+        let sale = held(Intent::Sale);
+        assert_eq!(sale.status, Status::Approved);
+        assert_eq!(sale.capturable_minor(), 0, "a sale is not captured");
+        let hold = held(Intent::PreAuth);
+        assert_eq!(hold.status, Status::Authorised);
+        assert_eq!(
+            (hold.refundable_minor(), hold.capturable_minor()),
+            (0, 15_000)
+        );
+        assert!(
+            hold.apply(
+                Transition::Reserve {
+                    amount_minor: 15_001
+                },
+                5
+            )
+            .is_err()
+        );
+        // A refused capture releases the hold's reservation; a capture for less is final.
+        let refused = settle(&hold, AfterSaleOp::Capture, 12_000, false);
+        assert_eq!(
+            (refused.status, refused.capturable_minor()),
+            (Status::Authorised, 15_000)
+        );
+        let captured = settle(&hold, AfterSaleOp::Capture, 12_000, true);
+        assert_eq!(
+            (
+                captured.status,
+                captured.captured_minor,
+                captured.refundable_minor()
+            ),
+            (Status::Captured, 12_000, 12_000)
+        );
+        assert_eq!(captured.capturable_minor(), 0, "captured once");
+        assert!(
+            captured
+                .apply(
+                    Transition::SettleAfterSale {
+                        op: AfterSaleOp::Capture,
+                        amount_minor: 1_000,
+                        succeeded: true
+                    },
+                    7
+                )
+                .is_err()
+        );
+        assert!(
+            captured
+                .apply(
+                    Transition::Reserve {
+                        amount_minor: 12_001
+                    },
+                    7
+                )
+                .is_err()
+        );
+        let part = settle(&captured, AfterSaleOp::Refund, 2_000, true);
+        assert_eq!(
+            (part.status, part.refundable_minor()),
+            (Status::Captured, 10_000)
+        );
+        let all = settle(&part, AfterSaleOp::Refund, 10_000, true);
+        assert_eq!(
+            (all.status, all.settled_minor()),
+            (Status::Refunded, 12_000)
+        );
+        // A hold is released by a void of the full amount; it cannot be refunded.
+        let released = settle(&hold, AfterSaleOp::Void, 15_000, true);
+        assert_eq!(released.status, Status::Voided);
+        assert!(
+            hold.apply(
+                Transition::SettleAfterSale {
+                    op: AfterSaleOp::Refund,
+                    amount_minor: 1,
+                    succeeded: true
+                },
+                5
+            )
+            .is_err()
+        );
     }
 }

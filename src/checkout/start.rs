@@ -2,7 +2,7 @@
 
 use super::{
     CheckoutError,
-    payment::{Payment, Source},
+    payment::{Intent, Payment, Source},
     service::Checkout,
 };
 use crate::{
@@ -31,6 +31,7 @@ pub const FIELDS: &[&str] = &[
     "customer_email",
     "customer_name",
     "customer_phone",
+    "intent",
     "timestamp",
     "nonce",
     "signature",
@@ -112,6 +113,8 @@ pub struct OrderInput<'a> {
     pub customer_phone: &'a str,
     /// How many cards the shopper may try (API only); `None`: the merchant's setting.
     pub card_attempts: Option<i64>,
+    /// `sale` (also when empty) or `preauth`.
+    pub intent: &'a str,
 }
 
 /// A checked order, ready to become a payment.
@@ -126,6 +129,7 @@ pub struct OrderDraft {
     pub fail_url: ReturnUrl,
     pub callback_url: Option<ReturnUrl>,
     pub card_attempts: CardAttempts,
+    pub intent: Intent,
 }
 
 /// A refusal: the stable code and the field it is about.
@@ -177,7 +181,12 @@ pub fn parse_order(
         }
         None => merchant.card_attempts(),
     };
+    let intent = match input.intent {
+        "" => Intent::Sale,
+        value => Intent::parse(value).map_err(|_| (ErrorCode::InvalidField, "intent"))?,
+    };
     Ok(OrderDraft {
+        intent,
         order_id,
         money,
         locale,
@@ -323,6 +332,7 @@ impl Checkout {
             customer_phone: f("customer_phone"),
             // The signed form keeps the bank pages' way: the merchant's setting decides.
             card_attempts: None,
+            intent: f("intent"),
         };
         let draft = parse_order(&input, &merchant)
             .map_err(|(code, field)| CheckoutError::field(code, field))?;

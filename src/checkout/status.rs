@@ -14,6 +14,10 @@
 //!
 //! approved ──► voided (same business day) / refunded (in full; partial refunds stay approved)
 //!
+//! Pre-authorisation (intent `preauth`): authorising ──► authorised (the amount held)
+//!     authorised ──► captured (the full amount or less, once) / voided (the hold released)
+//!     captured ──► refunded (in full; partial refunds stay captured)
+//!
 //! NestPay's `3d` model: authenticated ──► awaiting_authorisation (the merchant authorises
 //!     through the XML API) ──► authorising / expired / failed
 //! ```
@@ -41,11 +45,17 @@ pub enum Status {
     /// Authenticated through NestPay's `3d` model: the merchant's server authorises with the
     /// 3-D Secure values through the XML API, until the payment's deadline.
     AwaitingAuthorisation,
+    /// A pre-authorisation the bank approved: the amount is held on the card until the
+    /// merchant captures it (or releases it by a void).
+    Authorised,
+    /// A pre-authorisation captured (the full amount or less, once): refunds work on what was
+    /// captured.
+    Captured,
 }
 
 impl Status {
     /// Every status, in the order of the machine.
-    pub const ALL: [Status; 14] = [
+    pub const ALL: [Status; 16] = [
         Self::Created,
         Self::CardSubmitted,
         Self::Challenge,
@@ -60,6 +70,8 @@ impl Status {
         Self::Voided,
         Self::Refunded,
         Self::AwaitingAuthorisation,
+        Self::Authorised,
+        Self::Captured,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +90,8 @@ impl Status {
             Self::Voided => "voided",
             Self::Refunded => "refunded",
             Self::AwaitingAuthorisation => "awaiting_authorisation",
+            Self::Authorised => "authorised",
+            Self::Captured => "captured",
         }
     }
 
@@ -86,11 +100,13 @@ impl Status {
     }
 
     /// Final statuses carry a result for the merchant; after them only the after-sale moves
-    /// of an approved payment (void, refund) remain.
+    /// of an approved payment (void, refund) or of a hold (capture, void) remain.
     pub fn is_final(self) -> bool {
         matches!(
             self,
             Self::Approved
+                | Self::Authorised
+                | Self::Captured
                 | Self::Declined
                 | Self::Failed
                 | Self::Cancelled
@@ -103,7 +119,16 @@ impl Status {
     /// The bank authorised the payment at checkout; a later void or refund does not change
     /// what the checkout's result was.
     pub fn was_authorised(self) -> bool {
-        matches!(self, Self::Approved | Self::Voided | Self::Refunded)
+        matches!(
+            self,
+            Self::Approved | Self::Authorised | Self::Captured | Self::Voided | Self::Refunded
+        )
+    }
+
+    /// The card was charged: a sale approved, or a pre-authorisation captured. Refunds work
+    /// on these.
+    pub fn charged(self) -> bool {
+        matches!(self, Self::Approved | Self::Captured)
     }
 
     /// The statuses in which the encrypted card is kept: from its submit until the bank's
@@ -143,9 +168,14 @@ impl Status {
                     Authorising | Failed | AwaitingRetry | AwaitingAuthorisation
                 )
                 | (AwaitingAuthorisation, Authorising | Expired | Failed)
-                | (Authorising, Approved | Declined | Failed | AwaitingRetry)
+                | (
+                    Authorising,
+                    Approved | Authorised | Declined | Failed | AwaitingRetry
+                )
                 | (AwaitingRetry, CardSubmitted | Declined | Failed)
                 | (Approved, Voided | Refunded)
+                | (Authorised, Captured | Voided)
+                | (Captured, Refunded)
         )
     }
 }
@@ -155,7 +185,7 @@ mod tests {
     use super::Status::*;
     use super::*;
 
-    const ALL: [Status; 14] = Status::ALL;
+    const ALL: [Status; 16] = Status::ALL;
 
     #[test]
     fn names_round_trip() {
@@ -168,13 +198,21 @@ mod tests {
 
     #[test]
     fn final_statuses_are_dead_ends() {
-        for from in ALL.into_iter().filter(|s| s.is_final() && *s != Approved) {
+        let after_sale = [Approved, Authorised, Captured];
+        for from in ALL
+            .into_iter()
+            .filter(|s| s.is_final() && !after_sale.contains(s))
+        {
             assert!(ALL.iter().all(|to| !from.can_move_to(*to)), "{from:?}");
         }
         assert!(!Created.can_move_to(Approved));
         assert!(!Challenge.can_move_to(Approved));
         assert!(Approved.can_move_to(Voided) && Approved.can_move_to(Refunded));
         assert!(!Voided.can_move_to(Refunded));
+        // A hold is captured once, or released; only what was captured is refunded.
+        assert!(Authorised.can_move_to(Captured) && Authorised.can_move_to(Voided));
+        assert!(!Authorised.can_move_to(Refunded) && !Captured.can_move_to(Captured));
+        assert!(!Captured.can_move_to(Voided) && !Approved.can_move_to(Captured));
         // Between attempts: the next card, or the end; never approved without a card.
         assert!(Authorising.can_move_to(AwaitingRetry) && AwaitingRetry.can_move_to(CardSubmitted));
         assert!(!AwaitingRetry.can_move_to(Approved) && !AwaitingRetry.is_final());

@@ -22,8 +22,10 @@ pub const EVENT_ID_HEADER: &str = "Kapi-Event-Id";
 pub const NESTPAY_CALLBACK: &str = "nestpay.callback";
 
 /// Every event type.
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 10] = [
     "payment.approved",
+    "payment.authorised",
+    "payment.captured",
     "payment.declined",
     "payment.failed",
     "payment.cancelled",
@@ -37,6 +39,7 @@ pub const KINDS: [&str; 8] = [
 pub fn kind_for(to: Status) -> Option<&'static str> {
     Some(match to {
         Status::Approved => "payment.approved",
+        Status::Authorised => "payment.authorised",
         Status::Declined => "payment.declined",
         Status::Failed => "payment.failed",
         Status::Cancelled => "payment.cancelled",

@@ -14,7 +14,7 @@ use utoipa::{
 use crate::{
     checkout::{
         Status,
-        payment::{Attempt, Payment},
+        payment::{Attempt, Intent, Payment},
     },
     clock::rfc3339,
     domain::{Currency, Money},
@@ -38,6 +38,21 @@ impl PartialSchema for PaymentStatusSchema {
 }
 
 impl ToSchema for PaymentStatusSchema {}
+
+/// What an authorisation is for: `sale` or `preauth`.
+pub struct IntentSchema;
+
+impl PartialSchema for IntentSchema {
+    fn schema() -> RefOr<Schema> {
+        string_enum(
+            [Intent::Sale, Intent::PreAuth]
+                .into_iter()
+                .map(Intent::as_str),
+        )
+    }
+}
+
+impl ToSchema for IntentSchema {}
 
 /// An event's delivery status.
 pub struct EventStatusSchema;
@@ -116,7 +131,8 @@ pub struct ErrorView {
 pub struct RefundView {
     pub id: String,
     pub payment_id: String,
-    /// `refund` (iade) or `void` (iptal).
+    /// `refund` (iade), `void` (iptal, or the release of a pre-authorisation's hold) or
+    /// `capture` (of a pre-authorisation).
     pub kind: String,
     /// Decimal string, e.g. `50.00`.
     pub amount: String,
@@ -201,8 +217,9 @@ pub struct PaymentView {
     pub merchant_id: String,
     pub order_id: String,
     /// `created`, `card_submitted`, `challenge`, `authenticated`, `authorising`,
-    /// `awaiting_retry`, `approved`, `declined`, `failed`, `cancelled`, `expired`, `voided`,
-    /// `refunded`.
+    /// `awaiting_retry`, `awaiting_authorisation`, `approved`, `authorised` (a
+    /// pre-authorisation held), `captured`, `declined`, `failed`, `cancelled`, `expired`,
+    /// `voided`, `refunded`.
     #[schema(value_type = PaymentStatusSchema)]
     pub status: String,
     /// Decimal string with the currency's minor digits, e.g. `150.00`.
@@ -221,6 +238,14 @@ pub struct PaymentView {
     pub pending_refund_amount: String,
     /// What can still be refunded.
     pub refundable_amount: String,
+    /// `sale` (charged at once) or `preauth` (held until captured).
+    #[schema(value_type = IntentSchema)]
+    pub intent: String,
+    /// What the card was charged for good: a sale's charged amount once approved; what was
+    /// captured of a pre-authorisation (`0.00` while it is only held).
+    pub captured_amount: String,
+    /// What a capture may still take: the held amount of an `authorised` pre-authorisation.
+    pub capturable_amount: String,
     pub installment: i64,
     pub lang: String,
     pub description: String,
@@ -256,7 +281,7 @@ impl PaymentView {
         } else {
             0
         };
-        let pending = if p.status == Status::Approved {
+        let pending = if p.status.charged() {
             p.refund_reserved_minor - p.refunded_minor
         } else {
             0
@@ -307,6 +332,9 @@ impl PaymentView {
             refunded_amount: decimal(p.refunded_minor, currency),
             pending_refund_amount: decimal(pending, currency),
             refundable_amount: decimal(p.refundable_minor(), currency),
+            intent: p.intent.as_str().to_owned(),
+            captured_amount: decimal(p.settled_minor(), currency),
+            capturable_amount: decimal(p.capturable_minor(), currency),
             installment: i64::from(p.installment.count()),
             lang: p.locale.as_str().to_owned(),
             description: p.description.as_str().to_owned(),

@@ -1,6 +1,8 @@
 //! The simulated acquiring bank, served under `/sim/bank`: it answers by test card with a
 //! response code, an auth code, a 12-digit host reference and a transaction id, and takes
-//! voids, refunds and reversals of what it authorised. Its books are stored.
+//! voids, refunds and reversals of what it authorised, and captures of what it pre-authorised
+//! (held): a hold is captured once (its amount or less) or released by a void, and only what
+//! was captured can be refunded. Its books are stored.
 //!
 //! Voids and refunds of an amount whose minor part is `13` (e.g. `10.13`) are refused with
 //! `58`; `77` takes three seconds (to exercise in-flight requests); `91` is done but the
@@ -65,6 +67,9 @@ pub struct SimTransaction {
     /// When the bank booked it (unix ms).
     #[serde(default)]
     pub at: i64,
+    /// An authorisation that only holds the amount (pre-authorisation) until it is captured.
+    #[serde(default)]
+    pub preauth: bool,
 }
 
 impl SimTransaction {
@@ -181,6 +186,7 @@ impl BankSim {
             .route("/v1/authorisations", post(authorise))
             .route("/v1/voids", post(void))
             .route("/v1/refunds", post(refund))
+            .route("/v1/captures", post(capture))
             .route("/v1/reversals", post(reverse))
             .route("/v1/inquiries", post(inquire))
             .route("/v1/transactions", get(transactions))
@@ -303,6 +309,7 @@ fn new_authorisation(sim: &BankSim, req: &AuthRequest, pan: &Pan, code: &str) ->
         host_ref: random_digits(12),
         transaction_id: new_transaction_id(),
         at: sim.now_ms(),
+        preauth: req.preauth,
     }
 }
 
@@ -365,13 +372,27 @@ async fn after_sale_code(
             .collect::<Vec<_>>()
     };
     let refunded: i64 = done_of("refund").iter().sum();
+    let captured = done_of("capture");
+    // What a refund may give back: a sale's amount, or what was captured of a hold.
+    let charged = if o.preauth {
+        captured.iter().sum()
+    } else {
+        o.amount_minor
+    };
     let too_much = match kind {
         "void" => req.amount_minor != o.amount_minor || refunded > 0,
-        _ => refunded + req.amount_minor > o.amount_minor,
+        "capture" => req.amount_minor > o.amount_minor,
+        _ => refunded + req.amount_minor > charged,
+    };
+    // A hold is captured once or released, and only what was captured is refunded.
+    let wrong_kind = match kind {
+        "capture" => !o.preauth || !captured.is_empty(),
+        "void" => o.preauth && !captured.is_empty(),
+        _ => o.preauth && captured.is_empty(),
     };
     let code = if req.amount_minor % 100 == 13 {
         "58"
-    } else if !done_of("void").is_empty() || !done_of("reversal").is_empty() {
+    } else if !done_of("void").is_empty() || !done_of("reversal").is_empty() || wrong_kind {
         "12"
     } else if too_much {
         "13"
@@ -414,6 +435,7 @@ fn new_operation(
             new_transaction_id()
         },
         at: sim.now_ms(),
+        preauth: false,
     }
 }
 
@@ -545,11 +567,16 @@ async fn reverse(
     }
 }
 
-async fn void(State(sim): State<BankSim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    match sim.parse(&headers, &body, |r: &AfterSaleRequest| &r.terminal_id) {
-        Ok(req) => after_sale(sim, req, "void").await,
+/// A void, refund or capture request of this terminal, answered.
+async fn after_sale_of(sim: BankSim, headers: &HeaderMap, body: &[u8], kind: &str) -> Response {
+    match sim.parse(headers, body, |r: &AfterSaleRequest| &r.terminal_id) {
+        Ok(req) => after_sale(sim, req, kind).await,
         Err(refused) => refused.into_response(),
     }
+}
+
+async fn void(State(sim): State<BankSim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    after_sale_of(sim, &headers, &body, "void").await
 }
 
 async fn refund(
@@ -557,10 +584,16 @@ async fn refund(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    match sim.parse(&headers, &body, |r: &AfterSaleRequest| &r.terminal_id) {
-        Ok(req) => after_sale(sim, req, "refund").await,
-        Err(refused) => refused.into_response(),
-    }
+    after_sale_of(sim, &headers, &body, "refund").await
+}
+
+/// Captures a pre-authorisation: the held amount or less, once.
+async fn capture(
+    State(sim): State<BankSim>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    after_sale_of(sim, &headers, &body, "capture").await
 }
 
 #[derive(Deserialize, Default)]

@@ -39,8 +39,9 @@ macro_rules! stored_enum {
 }
 
 stored_enum!(
-    /// Refund (iade) or void (iptal).
-    RefundKind { Refund = "refund", Void = "void" }
+    /// What is asked of the bank after the authorisation: refund (iade), void (iptal, or the
+    /// release of a hold), or the capture of a pre-authorisation.
+    RefundKind { Refund = "refund", Void = "void", Capture = "capture" }
 );
 
 stored_enum!(

@@ -5,7 +5,7 @@
 use crate::{
     checkout::{
         Status,
-        payment::{Attempt, Authorisation, CardSummary, Payment, Source, ThreeDs},
+        payment::{Attempt, Authorisation, CardSummary, Intent, Payment, Source, ThreeDs},
     },
     domain::{
         CardAttempts, CardBrand, Currency, Customer, Description, Installment, Invalid, Locale,
@@ -138,6 +138,8 @@ payment_row! {
         card_program: Option<String>,
         card_kind: Option<String>,
         attempt: i64,
+        intent: String,
+        captured_minor: i64,
         version: i64,
     }
 }
@@ -248,6 +250,8 @@ impl PaymentRow {
             authorisation,
             error_code: opt(&self.error_code, error_code)?,
             result,
+            intent: Intent::parse(&self.intent)?,
+            captured_minor: self.captured_minor,
             refunded_minor: self.refunded_minor,
             refund_reserved_minor: self.refund_reserved_minor,
             attempt: u8::try_from(self.attempt)
@@ -333,6 +337,8 @@ impl From<&Payment> for PaymentRow {
                 .result
                 .as_ref()
                 .and_then(|r| serde_json::to_string(r).ok()),
+            intent: p.intent.as_str().to_owned(),
+            captured_minor: p.captured_minor,
             refunded_minor: p.refunded_minor,
             refund_reserved_minor: p.refund_reserved_minor,
             source: p.source.as_str().to_owned(),

@@ -728,6 +728,13 @@ pub fn result_page(payment: &Payment, merchant: &MerchantRecord) -> Response {
             tr.t("result-authenticated-text"),
             false,
         ),
+        // A hold: the shopper's card was not charged yet.
+        Status::Authorised => (
+            "ok",
+            tr.t("result-held-title"),
+            tr.t("result-held-text"),
+            false,
+        ),
         s if s.was_authorised() => (
             "ok",
             tr.t("result-approved-title"),

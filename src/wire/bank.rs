@@ -26,6 +26,10 @@ pub struct AuthRequest {
     pub cavv: Option<String>,
     pub ds_trans_id: Option<String>,
     pub md_status: String,
+    /// A pre-authorisation: the bank holds the amount until it is captured
+    /// (`/v1/captures`) or released (`/v1/voids`).
+    #[serde(default)]
+    pub preauth: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +50,8 @@ impl AuthResponse {
     }
 }
 
-/// A void (iptal, same day, full amount) or a refund (iade, full or partial) of an
+/// A void (iptal, same day, full amount; or the release of a hold), a refund (iade, full or
+/// partial), or the capture of a pre-authorisation (the full amount or less, once) of an
 /// authorisation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AfterSaleRequest {

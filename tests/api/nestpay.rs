@@ -1576,7 +1576,8 @@ async fn xml_api_refuses_unknown_orders_bad_credentials_and_card_data() {
         .await;
     assert_eq!(p["data"][0]["status"], "approved", "{p}");
 
-    // An authorisation with raw card data is never accepted (nor, yet, the others).
+    // An authorisation with raw card data is never accepted; a PreAuth of an order that was
+    // not authenticated by the `3d` model, and a PostAuth of a sale, are refused too.
     let auth_oid = random_id("NP");
     let auth = format!(
         "<Type>Auth</Type>\n  <OrderId>{auth_oid}</OrderId>\n  <Total>10.00</Total>\n  \
@@ -2334,5 +2335,176 @@ async fn three_d_model_auth_after_the_deadline_is_refused_at_once() {
     assert_eq!(
         app.app_state.payment(id).await.unwrap().status.as_str(),
         "expired"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pre-authorisation (`PreAuth`) and its capture (`PostAuth`)
+
+fn post_auth(oid: &str, total: &str) -> String {
+    format!(
+        "<Type>PostAuth</Type>\n  <OrderId>{}</OrderId>\n  <Total>{total}</Total>\n  \
+         <Currency>949</Currency>",
+        xml_text(oid)
+    )
+}
+
+/// The payment of an order, as Kapı's API shows it.
+async fn payment_of(app: &TestApp, oid: &str) -> serde_json::Value {
+    let (_, list) = app
+        .get_json(&format!("/api/v1/payments?order_id={oid}"))
+        .await;
+    list["data"][0].clone()
+}
+
+#[tokio::test]
+async fn pre_auth_holds_then_post_auth_captures_less_once_and_credits_work_on_the_capture() {
+    let app = nestpay_app().await;
+    let oid = random_id("NP");
+    let posted = signed(gate_form(
+        &app,
+        "3d_pay_hosting",
+        &oid,
+        "100",
+        &[("TranType", "PreAuth")],
+    ));
+    let (id, result) = pay_hosting(&app, &posted, MC_FRICTIONLESS).await;
+    let got = app.return_to_merchant(&result).await;
+    // The result of a hold reads as an approval, as a NestPay bank's does.
+    assert_eq!(got.path, "/ok");
+    assert_eq!(got.get("Response"), "Approved", "{:?}", got.fields);
+    assert_eq!(got.get("ProcReturnCode"), "00");
+    assert_eq!(got.get("TranType"), "PreAuth");
+    assert!(result_hash_ok(&got.fields));
+    let books = app.bank_transactions(&oid).await;
+    assert_eq!(books.len(), 1, "{books:?}");
+    assert_eq!(books[0]["preauth"], true, "{books:?}");
+    let p = payment_of(&app, &oid).await;
+    assert_eq!(
+        (&p["status"], &p["intent"]),
+        (&"authorised".into(), &"preauth".into())
+    );
+    assert!(
+        events_of(&app, &id)
+            .await
+            .contains(&"payment.authorised".to_owned())
+    );
+    let status = cc5(&app, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_approved(&status, &oid, "status of a hold");
+    assert_eq!(status.extra("TRANS_STAT"), "A", "{}", status.xml);
+    assert_eq!(status.extra("ORIG_TRANS_AMT"), "10000");
+    assert_eq!(status.extra("CAPTURE_AMT"), "0");
+
+    // Nothing to refund yet; no capture beyond the hold.
+    let a = cc5(&app, Shape::TextXml, Enc::Utf8, &credit(&oid, "10.00")).await;
+    assert_error(&a, "credit of a hold");
+    assert_eq!(a.extra("ERRORCODE"), "KP-6033");
+    let a = cc5(&app, Shape::TextXml, Enc::Utf8, &post_auth(&oid, "100.01")).await;
+    assert_error(&a, "over-capture");
+    assert_eq!(a.extra("ERRORCODE"), "KP-6036");
+
+    // Captured for less, once.
+    let a = cc5(&app, Shape::TextXml, Enc::Iso8859_9, &post_auth(&oid, "80")).await;
+    assert_approved(&a, &oid, "PostAuth");
+    assert!(!a.get("TransId").is_empty(), "{}", a.xml);
+    let again = cc5(&app, Shape::TextXml, Enc::Utf8, &post_auth(&oid, "20.00")).await;
+    assert_error(&again, "second PostAuth");
+    assert_eq!(again.extra("ERRORCODE"), "KP-6035");
+    assert_eq!(bank_count(&app, &oid, "capture").await, 1);
+    let status = cc5(&app, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(status.extra("TRANS_STAT"), "C", "{}", status.xml);
+    assert_eq!(status.extra("CAPTURE_AMT"), "8000");
+    let p = payment_of(&app, &oid).await;
+    assert_eq!(
+        (&p["status"], &p["captured_amount"]),
+        (&"captured".into(), &"80.00".into())
+    );
+    assert!(
+        events_of(&app, &id)
+            .await
+            .contains(&"payment.captured".to_owned())
+    );
+
+    // Credits work on what was captured.
+    let a = cc5(&app, Shape::TextXml, Enc::Utf8, &credit(&oid, "80.01")).await;
+    assert_eq!(a.extra("ERRORCODE"), "KP-6032", "{}", a.xml);
+    let a = cc5(&app, Shape::TextXml, Enc::Utf8, &credit(&oid, "30")).await;
+    assert_approved(&a, &oid, "credit 30");
+    let a = cc5(&app, Shape::TextXml, Enc::Utf8, &credit(&oid, "50.00")).await;
+    assert_approved(&a, &oid, "credit 50");
+    let status = cc5(&app, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(status.extra("TRANS_STAT"), "C", "{}", status.xml);
+    assert_eq!(status.extra("REFUND_AMT"), "8000");
+    assert_eq!(payment_of(&app, &oid).await["status"], "refunded");
+    // The history: the hold, its capture, the two refunds.
+    let h = cc5(&app, Shape::TextXml, Enc::Utf8, &history_query(&oid)).await;
+    assert_eq!(h.extra("TRXCOUNT"), "4", "{}", h.xml);
+    assert!(h.extra("TRX1").starts_with("PA\t"), "{}", h.xml);
+    assert!(h.extra("TRX2").starts_with("PoA\tA\t8000\t"), "{}", h.xml);
+    assert!(h.extra("TRX3").starts_with("C\tA\t3000\t"), "{}", h.xml);
+}
+
+#[tokio::test]
+async fn a_held_amount_is_released_by_void_even_days_later_and_is_then_not_captured() {
+    let app = nestpay_app().await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+    app.clock_to_istanbul_noon();
+    let oid = random_id("NP");
+    // `3d_pay`: the shop's own card form, a hold.
+    let posted = signed(with_card(
+        gate_form(&app, "3d_pay", &oid, "64.90", &[("TranType", "PreAuth")]),
+        MC_FRICTIONLESS,
+        "12",
+        "30",
+    ));
+    let result = app.complete_3ds(post_gate(&app, &posted).await).await;
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.get("Response"), "Approved", "{:?}", got.fields);
+    // A hold has no end-of-day cut-off.
+    app.clock.advance(3 * 86_400);
+    let a = cc5(&app, Shape::TextXml, Enc::Utf8, &void(&oid)).await;
+    assert_approved(&a, &oid, "void of a hold");
+    let status = cc5(&app, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(status.extra("TRANS_STAT"), "V", "{}", status.xml);
+    assert_eq!(status.extra("CAPTURE_AMT"), "0");
+    let a = cc5(&app, Shape::TextXml, Enc::Utf8, &post_auth(&oid, "")).await;
+    assert_error(&a, "PostAuth of a released hold");
+    assert_eq!(a.extra("ERRORCODE"), "KP-6035");
+    assert_eq!(bank_count(&app, &oid, "void").await, 1);
+    assert_eq!(bank_count(&app, &oid, "capture").await, 0);
+    let id = payment_of(&app, &oid).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kinds = events_of(&app, &id).await;
+    assert!(kinds.contains(&"payment.voided".to_owned()), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn three_d_model_pre_auth_by_xml_then_post_auth_of_the_whole_hold() {
+    let app = nestpay_app().await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+    let oid = random_id("NP");
+    let got = authenticate_3d(&app, &oid, MC_FRICTIONLESS).await;
+    assert_eq!(got.get("mdStatus"), "1");
+    let pre_auth = auth_with(&oid, &got.fields, "120.50").replace("<Type>Auth<", "<Type>PreAuth<");
+    let a = cc5(&app, Shape::TextXml, Enc::Utf8, &pre_auth).await;
+    assert_eq!(a.get("Response"), "Approved", "{}", a.xml);
+    assert!(!a.get("AuthCode").is_empty());
+    let status = cc5(&app, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(status.extra("TRANS_STAT"), "A", "{}", status.xml);
+    assert_eq!(app.bank_transactions(&oid).await[0]["preauth"], true);
+    // The same authentication cannot hold twice.
+    let again = cc5(&app, Shape::TextXml, Enc::Utf8, &pre_auth).await;
+    assert_eq!(again.extra("ERRORCODE"), "KP-3004", "{}", again.xml);
+    // An empty Total captures the whole hold.
+    let a = cc5(&app, Shape::DataField, Enc::Utf8, &post_auth(&oid, "")).await;
+    assert_approved(&a, &oid, "PostAuth of all");
+    let status = cc5(&app, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(
+        (status.extra("TRANS_STAT"), status.extra("CAPTURE_AMT")),
+        ("C".to_owned(), "12050".to_owned()),
+        "{}",
+        status.xml
     );
 }

@@ -1031,3 +1031,166 @@ async fn the_simulated_bank_lists_transactions_only_to_its_terminal() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// A pre-authorisation through a checkout session: its id, once the shopper paid.
+async fn held_payment(app: &TestApp, amount: &str) -> String {
+    let (status, session) = app
+        .create_session(app.session_body(json!({"intent": "preauth", "amount": amount})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let got = app
+        .pay_session(session["url"].as_str().unwrap(), MC_FRICTIONLESS)
+        .await;
+    // The signed result says the amount is held, not charged; the shopper was sent to ok_url.
+    assert_eq!(got.path, "/ok");
+    assert_eq!(got.get("status"), "authorised");
+    assert_eq!(got.get("proc_return_code"), "00");
+    session["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_pre_authorisation_is_held_then_captured_once_for_less_and_refunded_from_the_capture() {
+    let app = spawn_app().await;
+    let id = held_payment(&app, "150.00").await;
+    let held = app.receiver.wait_event(&id, "payment.authorised").await;
+    assert_eq!(held.json()["data"]["payment"]["intent"], "preauth");
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "authorised", "{p}");
+    assert_eq!(
+        (
+            &p["authorised_amount"],
+            &p["capturable_amount"],
+            &p["captured_amount"]
+        ),
+        (&json!("150.00"), &json!("150.00"), &json!("0.00"))
+    );
+    assert_eq!(p["refundable_amount"], "0.00", "a hold is not refunded");
+    let order_id = p["order_id"].as_str().unwrap().to_owned();
+    let books = app.bank_transactions(&order_id).await;
+    assert_eq!(books.len(), 1, "{books:?}");
+    assert_eq!(books[0]["preauth"], true, "the bank was asked for a hold");
+
+    // Nothing to refund before the capture; no capture beyond the hold.
+    let refunds = format!("/api/v1/payments/{id}/refunds");
+    let (status, body) = app.post_json(&refunds, None, None).await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6033");
+    let capture = format!("/api/v1/payments/{id}/capture");
+    let (status, body) = app
+        .post_json(&capture, Some(json!({"amount": "150.01"})), None)
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "KP-6036");
+    assert_eq!(body["capturable_amount"], "150.00");
+
+    // Captured for less, once: a retry with its key answers the same and the bank captured once.
+    let (status, captured) = app
+        .post_json(&capture, Some(json!({"amount": "120.00"})), Some("cap-1"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{captured}");
+    assert_eq!(captured["status"], "captured");
+    assert_eq!(captured["captured_amount"], "120.00");
+    assert_eq!(captured["refundable_amount"], "120.00");
+    assert_eq!(captured["capturable_amount"], "0.00");
+    let (status, again) = app
+        .post_json(&capture, Some(json!({"amount": "120.00"})), Some("cap-1"))
+        .await;
+    assert_eq!((status, &again), (StatusCode::OK, &captured));
+    let (status, body) = app.post_json(&capture, None, None).await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6035");
+    let books = app.bank_transactions(&order_id).await;
+    let captures: Vec<_> = books.iter().filter(|t| t["kind"] == "capture").collect();
+    assert_eq!(captures.len(), 1, "{books:?}");
+    assert_eq!(captures[0]["amount_minor"], 12_000);
+    let told = app.receiver.wait_event(&id, "payment.captured").await;
+    assert_eq!(told.json()["data"]["refund"]["kind"], "capture");
+    assert_eq!(told.json()["data"]["payment"]["captured_amount"], "120.00");
+
+    // Refunds work on what was captured, never beyond it.
+    let (status, body) = app
+        .post_json(&refunds, Some(json!({"amount": "120.01"})), None)
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "KP-6032");
+    assert_eq!(body["refundable_amount"], "120.00");
+    let (status, body) = app
+        .post_json(&refunds, Some(json!({"amount": "20.00"})), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app.post_json(&refunds, None, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["amount"], "100.00");
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "refunded", "{p}");
+    assert_eq!(p["refunded_amount"], "120.00");
+    let kinds: Vec<&str> = p["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "succeeded")
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["capture", "refund", "refund"], "{p}");
+}
+
+#[tokio::test]
+async fn a_hold_is_released_by_a_void_on_any_day_and_a_sale_has_nothing_to_capture() {
+    let app = spawn_app().await;
+    app.clock_to_istanbul_noon();
+    let id = held_payment(&app, "80.00").await;
+    // A hold has no business-day cut-off: released two days later.
+    app.clock.advance(2 * 86_400);
+    let (status, voided) = app
+        .post_json(&format!("/api/v1/payments/{id}/void"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{voided}");
+    assert_eq!(voided["status"], "voided");
+    app.receiver.wait_event(&id, "payment.voided").await;
+    let (status, body) = app
+        .post_json(&format!("/api/v1/payments/{id}/capture"), None, None)
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6035");
+    let order_id = voided["order_id"].as_str().unwrap();
+    let books = app.bank_transactions(order_id).await;
+    assert_eq!(books.iter().filter(|t| t["kind"] == "void").count(), 1);
+    assert_eq!(books.iter().filter(|t| t["kind"] == "capture").count(), 0);
+
+    // A sale is charged at once: nothing to capture, and its result says `approved` as ever.
+    let sale = app.approved_payment().await;
+    let (status, body) = app
+        .post_json(&format!("/api/v1/payments/{sale}/capture"), None, None)
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "KP-6035");
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{sale}")).await;
+    assert_eq!(
+        (&p["intent"], &p["captured_amount"]),
+        (&json!("sale"), &json!("150.00"))
+    );
+    // An intent Kapı does not know is refused with its field.
+    let (status, body) = app
+        .create_session(app.session_body(json!({"intent": "hold"})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        (&body["code"], &body["field"]),
+        (&json!("KP-1004"), &json!("intent"))
+    );
+}
+
+#[tokio::test]
+async fn the_signed_form_can_ask_for_a_pre_authorisation() {
+    let app = spawn_app().await;
+    let got = app
+        .pay_with(
+            MC_FRICTIONLESS,
+            &[("intent", "preauth"), ("amount", "42.00")],
+        )
+        .await;
+    assert_eq!(got.get("status"), "authorised", "{:?}", got.fields);
+    let id = got.get("payment_id").to_owned();
+    let (status, p) = app
+        .post_json(&format!("/api/v1/payments/{id}/capture"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(
+        (&p["status"], &p["captured_amount"]),
+        (&json!("captured"), &json!("42.00"))
+    );
+}

@@ -8,7 +8,7 @@
 use kapi::{
     checkout::{
         Status,
-        payment::{Payment, Transition},
+        payment::{AfterSaleOp, Intent, Payment, Transition},
     },
     error::ErrorCode,
     simstore::SimRecord,
@@ -30,6 +30,7 @@ macro_rules! suite {
             a_move_is_a_compare_and_set_on_the_version,
             of_racing_moves_exactly_one_wins,
             an_order_is_charged_by_one_payment_at_a_time,
+            a_hold_reads_back_and_keeps_its_order_paid,
             effects_are_written_with_their_move_or_not_at_all,
             a_final_status_deletes_the_card,
             payments_are_found_by_their_3ds_id_deadline_and_stall,
@@ -291,6 +292,63 @@ pub async fn an_order_is_charged_by_one_payment_at_a_time(s: &Storage) {
             .unwrap(),
         Cas::OrderAlreadyPaid
     );
+}
+
+pub async fn a_hold_reads_back_and_keeps_its_order_paid(s: &Storage) {
+    with_merchants(s).await;
+    let mut p = created("mrc_a", "ORD-H", T0);
+    p.intent = Intent::PreAuth;
+    let held = stored(s, p.clone(), &[submit, frictionless, claim, approve]).await;
+    let read = |id: String| async move { s.payments.get_payment(&id).await.unwrap().unwrap() };
+    let got = read(p.id.to_string()).await;
+    assert_eq!(
+        (got.status, got.intent, got.captured_minor),
+        (Status::Authorised, Intent::PreAuth, 0)
+    );
+    // A held order is paid: no second payment of it reaches the bank.
+    assert!(s.payments.order_is_paid("mrc_a", "ORD-H").await.unwrap());
+    let other = stored(
+        s,
+        created("mrc_a", "ORD-H", T0 + 1),
+        &[submit, frictionless],
+    )
+    .await;
+    assert_eq!(
+        s.payments
+            .save(&other, &claim(&other, T0 + 2), Effects::default())
+            .await
+            .unwrap(),
+        Cas::OrderAlreadyPaid
+    );
+    // Captured for less: the amount reads back, and the order stays paid.
+    let reserved = held
+        .apply(
+            Transition::Reserve {
+                amount_minor: 12_000,
+            },
+            T0 + 3,
+        )
+        .unwrap();
+    let captured = reserved
+        .apply(
+            Transition::SettleAfterSale {
+                op: AfterSaleOp::Capture,
+                amount_minor: 12_000,
+                succeeded: true,
+            },
+            T0 + 4,
+        )
+        .unwrap();
+    for (before, after) in [(&held, &reserved), (&reserved, &captured)] {
+        let saved = s.payments.save(before, after, Effects::default()).await;
+        assert_eq!(saved.unwrap(), Cas::Done);
+    }
+    let got = read(p.id.to_string()).await;
+    assert_eq!(
+        (got.status, got.captured_minor, got.refundable_minor()),
+        (Status::Captured, 12_000, 12_000)
+    );
+    assert!(s.payments.order_is_paid("mrc_a", "ORD-H").await.unwrap());
 }
 
 pub async fn effects_are_written_with_their_move_or_not_at_all(s: &Storage) {
@@ -1233,8 +1291,8 @@ pub async fn a_refund_is_settled_once_and_with_its_payment(s: &Storage) {
     answered.updated_at = T0 + 20;
     let settled = reserved
         .apply(
-            Transition::SettleRefund {
-                void: false,
+            Transition::SettleAfterSale {
+                op: AfterSaleOp::Refund,
                 amount_minor: 15_000,
                 succeeded: true,
             },

@@ -3,7 +3,7 @@
 
 use kapi::{
     checkout::payment::{
-        AcsIds, Authentication, BankAnswer, CardSummary, Payment, Source, Transition,
+        AcsIds, Authentication, BankAnswer, CardSummary, Intent, Payment, Source, Transition,
     },
     checkout::start::OrderDraft,
     domain::{
@@ -60,6 +60,7 @@ pub fn order(order: &str) -> OrderDraft {
         fail_url: ReturnUrl::parse("https://ornek.example/fail").unwrap(),
         callback_url: Some(ReturnUrl::parse("https://ornek.example/callback").unwrap()),
         card_attempts: kapi::domain::CardAttempts::ONE,
+        intent: Intent::Sale,
     }
 }
 
@@ -133,6 +134,7 @@ pub fn claim(p: &Payment, at: i64) -> Payment {
         Transition::Claim {
             terminal_id: "T1".into(),
             attempt_ref: format!("au_{}", p.id),
+            intent: p.intent,
         },
         at,
     )

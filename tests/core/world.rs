@@ -207,6 +207,10 @@ impl Acquirer for FakeBank {
             .push((req.reference.clone(), req.amount_minor));
         Ok(approval())
     }
+
+    async fn capture(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
+        self.refund(req).await
+    }
 }
 
 /// A signed result posted to a callback URL: payment id, URL, fields.

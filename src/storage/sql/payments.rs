@@ -685,12 +685,14 @@ impl PaymentStore for SqlStore {
     async fn order_is_paid(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM payments WHERE merchant_id = $1 AND order_id = $2 \
-             AND status IN ($3, $4)",
+             AND status IN ($3, $4, $5, $6)",
         )
         .bind(merchant_id)
         .bind(order_id)
         .bind(Status::Authorising.as_str())
         .bind(Status::Approved.as_str())
+        .bind(Status::Authorised.as_str())
+        .bind(Status::Captured.as_str())
         .fetch_one(&self.pool)
         .await?;
         Ok(n > 0)
