@@ -901,7 +901,7 @@ async fn ensure_demo_nestpay(
     store: &dyn MerchantStore,
     vault: &Vault,
     now_ms: i64,
-) -> anyhow::Result<Option<(String, SecretString)>> {
+) -> anyhow::Result<Option<crate::demo::DemoNestpay>> {
     let record = match store.nestpay_of(DEMO_MERCHANT_ID).await? {
         Some(record) => record,
         None => {
@@ -926,8 +926,14 @@ async fn ensure_demo_nestpay(
             }
         }
     };
-    let key = merchants::nestpay_store_key(vault, &record)?;
-    Ok(Some((record.client_id, key)))
+    let store_key = merchants::nestpay_store_key(vault, &record)?;
+    let api_password = merchants::nestpay_api_password(vault, &record)?;
+    Ok(Some(crate::demo::DemoNestpay {
+        client_id: record.client_id,
+        store_key,
+        api_user: record.api_user,
+        api_password,
+    }))
 }
 
 const DEMO_INSTALLMENT_PLAN: &str = include_str!("../docs/examples/installment-plan.json");

@@ -87,8 +87,17 @@ struct Inner {
     notifications: Mutex<Vec<Notification>>,
     /// The language each recent order was placed in, for its result page.
     orders: Mutex<VecDeque<(String, Locale)>>,
-    /// The shop's NestPay client id and store key, when Kapı's NestPay gate is set up for it.
-    nestpay: Option<(String, SecretString)>,
+    /// The shop's NestPay credentials, when Kapı's NestPay gate is set up for it.
+    nestpay: Option<DemoNestpay>,
+}
+
+/// The demo shop's NestPay credentials: the gate's client id and store key, and the XML API's
+/// user (for `PostAuth`, the capture of a pre-authorisation).
+pub struct DemoNestpay {
+    pub client_id: String,
+    pub store_key: SecretString,
+    pub api_user: String,
+    pub api_password: SecretString,
 }
 
 #[derive(Clone)]
@@ -109,7 +118,7 @@ impl DemoShop {
         secret: SecretString,
         clock: Arc<dyn Clock>,
         http: reqwest::Client,
-        nestpay: Option<(String, SecretString)>,
+        nestpay: Option<DemoNestpay>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -135,6 +144,7 @@ impl DemoShop {
             .route("/nestpay/ok", post(nestpay::back))
             .route("/nestpay/fail", post(nestpay::back))
             .route("/nestpay/callback", post(nestpay::callback))
+            .route("/nestpay/capture", post(nestpay::capture))
             .route("/webhook", post(webhook))
             .route("/ok", post(back))
             .route("/fail", post(back))
@@ -330,8 +340,12 @@ struct ResultPage {
     tr: Tr,
     order_id: String,
     ok: bool,
-    signature_ok: bool,
+    title: String,
+    /// Whether the result's signature verified; `None` for the shop's own pages (a capture).
+    signature_ok: Option<bool>,
     fields: Vec<(String, String)>,
+    /// A NestPay pre-authorisation held this amount: the shop may capture it (`PostAuth`).
+    capture_amount: Option<String>,
 }
 
 /// The browser brings the signed result back to ok_url / fail_url.
@@ -348,6 +362,7 @@ async fn back(
         signature_ok,
         order_field: "order_id",
         signature_field: "signature",
+        held: None,
     };
     result_page(&shop, &headers, fields, &outcome)
 }
@@ -359,6 +374,8 @@ struct Outcome {
     signature_ok: bool,
     order_field: &'static str,
     signature_field: &'static str,
+    /// An approved NestPay pre-authorisation: the held amount, which the shop may capture.
+    held: Option<String>,
 }
 
 /// The shop's page for a result brought back by the browser, in the language the order was
@@ -373,15 +390,23 @@ fn result_page(
     let locale = shop
         .order_locale(&order_id)
         .unwrap_or_else(|| preferred(headers));
+    let tr = Tr::new(locale);
+    let title = match (outcome.ok, &outcome.held) {
+        (true, Some(_)) => tr.t("demo-held-title"),
+        (true, None) => tr.t("demo-ok-title"),
+        (false, _) => tr.t("demo-fail-title"),
+    };
     let page = ResultPage {
-        tr: Tr::new(locale),
+        tr,
         order_id,
         ok: outcome.ok,
-        signature_ok: outcome.signature_ok,
+        title,
+        signature_ok: Some(outcome.signature_ok),
         fields: fields
             .into_iter()
             .filter(|(k, _)| k != outcome.signature_field)
             .collect(),
+        capture_amount: outcome.held.clone().filter(|_| outcome.ok),
     };
     render(&page, StatusCode::OK)
 }

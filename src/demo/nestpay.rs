@@ -1,7 +1,8 @@
-//! The demo shop's NestPay button: the shop's side of a NestPay `3d_pay_hosting` integration,
+//! The demo shop's NestPay buttons: the shop's side of a NestPay `3d_pay_hosting` integration,
 //! written as a merchant's existing NestPay code does it — a ver3-hashed form auto-posted to
-//! the gate, the result's `HASH` checked when the browser brings it back, and the callback
-//! acknowledged with `Approved`. Only the gate's URL is Kapı's.
+//! the gate (a sale, or a pre-authorisation), the result's `HASH` checked when the browser
+//! brings it back, the callback acknowledged with `Approved`, and a held amount captured with
+//! the XML API's `PostAuth`. Only the gate's and the API's URLs are Kapı's.
 
 use axum::{
     body::Bytes,
@@ -29,14 +30,19 @@ pub(super) async fn buy(State(shop): State<DemoShop>, RawForm(form): RawForm) ->
         return refuse(StatusCode::BAD_REQUEST, tr.t("demo-error-unknown-product"));
     };
     let s = &shop.inner;
-    let Some((client_id, store_key)) = &s.nestpay else {
+    let Some(np) = &s.nestpay else {
         return refuse(StatusCode::NOT_FOUND, tr.t("demo-error-unknown-product"));
+    };
+    let tran_type = if get("tran_type") == "PreAuth" {
+        "PreAuth"
+    } else {
+        "Auth"
     };
     let oid = format!("NP-{}-{}", s.clock.now_secs(), random_token(3));
     let mut fields: Vec<(String, String)> = [
-        ("clientid", client_id.clone()),
+        ("clientid", np.client_id.clone()),
         ("storetype", "3d_pay_hosting".to_owned()),
-        ("TranType", "Auth".to_owned()),
+        ("TranType", tran_type.to_owned()),
         ("amount", product.price.to_owned()),
         ("currency", "949".to_owned()),
         ("oid", oid.clone()),
@@ -56,7 +62,7 @@ pub(super) async fn buy(State(shop): State<DemoShop>, RawForm(form): RawForm) ->
     let signed = hash::ver3(
         fields.iter().map(|(n, v)| (n.as_str(), v.as_str())),
         hash::REQUEST_EXCLUDED,
-        store_key.expose_secret(),
+        np.store_key.expose_secret(),
     );
     fields.push(("hash".to_owned(), signed));
     shop.remember_order(&oid, locale);
@@ -74,14 +80,14 @@ pub(super) async fn buy(State(shop): State<DemoShop>, RawForm(form): RawForm) ->
 
 /// Whether a NestPay result's `HASH` is the store key's ver3 hash of its fields.
 fn verified(shop: &DemoShop, fields: &[(String, String)]) -> bool {
-    let Some((_, store_key)) = &shop.inner.nestpay else {
+    let Some(np) = &shop.inner.nestpay else {
         return false;
     };
     let posted = crate::form::value(fields, "HASH");
     let expected = hash::ver3(
         fields.iter().map(|(n, v)| (n.as_str(), v.as_str())),
         hash::RESULT_EXCLUDED,
-        store_key.expose_secret(),
+        np.store_key.expose_secret(),
     );
     !posted.is_empty() && bool::from(expected.as_bytes().ct_eq(posted.as_bytes()))
 }
@@ -95,13 +101,93 @@ pub(super) async fn back(
     let signature_ok = verified(&shop, &fields);
     let get = |n: &str| crate::form::value(&fields, n);
     let ok = signature_ok && get("Response") == "Approved" && get("ProcReturnCode") == "00";
+    // A pre-authorisation: the amount is held until the shop captures it.
+    let held = (get("TranType") == "PreAuth").then(|| get("amount").to_owned());
     let outcome = Outcome {
         ok,
         signature_ok,
         order_field: "oid",
         signature_field: "HASH",
+        held,
     };
     result_page(&shop, &headers, fields, &outcome)
+}
+
+/// The shop ships the order and captures the held amount: an XML `PostAuth` to Kapı's
+/// NestPay API, with the shop's API user, as its NestPay code would send it to a bank.
+pub(super) async fn capture(State(shop): State<DemoShop>, RawForm(form): RawForm) -> Response {
+    let get = |n: &str| crate::form::value(&form, n).to_owned();
+    let tr = Tr::new(Locale::parse_lenient(&get("lang")));
+    let (oid, amount) = (get("oid"), get("amount"));
+    let Some(xml) = post_auth_request(&shop, &oid, &amount) else {
+        return refuse(StatusCode::BAD_REQUEST, tr.t("demo-error-unknown-product"));
+    };
+    let url = format!("{}/fim/api", shop.inner.kapi_url);
+    let sent = shop.inner.http.post(url).body(xml).send().await;
+    let answer = match sent {
+        Ok(resp) => resp.text().await.unwrap_or_default(),
+        Err(e) => e.without_url().to_string(),
+    };
+    let value = |name: &str| element(&answer, name).unwrap_or_default();
+    let ok = value("Response") == "Approved";
+    let fields: Vec<(String, String)> = ["Response", "ProcReturnCode", "TransId", "ErrMsg"]
+        .iter()
+        .map(|n| ((*n).to_owned(), value(n)))
+        .chain([("Total".to_owned(), amount)])
+        .collect();
+    let title = tr.t(if ok {
+        "demo-captured-title"
+    } else {
+        "demo-capture-failed-title"
+    });
+    let page = super::ResultPage {
+        tr,
+        order_id: oid,
+        ok,
+        title,
+        signature_ok: None,
+        fields,
+        capture_amount: None,
+    };
+    super::render(&page, StatusCode::OK)
+}
+
+/// The `PostAuth` of `oid` for `amount`, as UTF-8 XML; `None` for values no order of this
+/// shop has (they are written into the XML as they are).
+fn post_auth_request(shop: &DemoShop, oid: &str, amount: &str) -> Option<String> {
+    let np = shop.inner.nestpay.as_ref()?;
+    let safe = |v: &str, extra: &[char]| {
+        !v.is_empty()
+            && v.len() <= 64
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+    };
+    if !safe(oid, &['-', '_']) || !safe(amount, &['.']) {
+        return None;
+    }
+    let password = quick_xml_text(np.api_password.expose_secret());
+    Some(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CC5Request><Name>{}</Name>\
+         <Password>{password}</Password><ClientId>{}</ClientId><Type>PostAuth</Type>\
+         <OrderId>{oid}</OrderId><Total>{amount}</Total><Currency>949</Currency></CC5Request>",
+        quick_xml_text(&np.api_user),
+        np.client_id,
+    ))
+}
+
+/// Text escaped for an XML element.
+fn quick_xml_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The text of the first `<name>` element of a `CC5Response` (enough for the demo's page).
+fn element(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml.get(start..)?.find(&format!("</{name}>"))? + start;
+    xml.get(start..end).map(str::to_owned)
 }
 
 /// NestPay's server-to-server callback: taken by answering `Approved`.

@@ -365,6 +365,12 @@ async fn after_sale_code(
         return Ok(("12", None));
     };
     let done = sim.operations_on(&o).await?;
+    Ok((code_for(&o, &done, req.amount_minor, kind), Some(o)))
+}
+
+/// What the bank answers a void, refund or capture of `amount` of the approved `o`, given
+/// what was done to it already.
+fn code_for(o: &SimTransaction, done: &[SimTransaction], amount: i64, kind: &str) -> &'static str {
     let done_of = |k: &str| {
         done.iter()
             .filter(|t| t.kind == k && t.approved())
@@ -380,9 +386,9 @@ async fn after_sale_code(
         o.amount_minor
     };
     let too_much = match kind {
-        "void" => req.amount_minor != o.amount_minor || refunded > 0,
-        "capture" => req.amount_minor > o.amount_minor,
-        _ => refunded + req.amount_minor > charged,
+        "void" => amount != o.amount_minor || refunded > 0,
+        "capture" => amount > o.amount_minor,
+        _ => refunded + amount > charged,
     };
     // A hold is captured once or released, and only what was captured is refunded.
     let wrong_kind = match kind {
@@ -390,7 +396,7 @@ async fn after_sale_code(
         "void" => o.preauth && !captured.is_empty(),
         _ => o.preauth && captured.is_empty(),
     };
-    let code = if req.amount_minor % 100 == 13 {
+    if amount % 100 == 13 {
         "58"
     } else if !done_of("void").is_empty() || !done_of("reversal").is_empty() || wrong_kind {
         "12"
@@ -398,8 +404,7 @@ async fn after_sale_code(
         "13"
     } else {
         "00"
-    };
-    Ok((code, Some(o)))
+    }
 }
 
 /// A void, refund or reversal of `original`, as booked.

@@ -115,6 +115,71 @@ async fn demo_shop_sells_through_the_nestpay_gate_and_checks_the_hash() {
     wait_for_notification(&app, &shop, &order_id, "nestpay").await;
 }
 
+#[tokio::test]
+async fn demo_shop_pre_authorises_through_nestpay_then_captures_with_post_auth() {
+    let app = spawn_app_with(|s| s.server.demo = true).await;
+    let shop = app.demo_url.clone().expect("demo shop runs");
+    let front = app.get(&format!("{shop}/")).await;
+    assert!(
+        front.body.contains("Ön provizyon (NestPay PreAuth)"),
+        "{}",
+        front.body
+    );
+    let mut buy = forms(&front.body).into_iter().next().unwrap().fields;
+    // The button's own name and value, as a browser sends them.
+    buy.push(("tran_type".to_owned(), "PreAuth".to_owned()));
+    let signed = app.post_form(&format!("{shop}/buy-nestpay"), &buy).await;
+    let to_kapi = forms(&signed.body).into_iter().next().unwrap();
+    assert_eq!(field(&to_kapi.fields, "TranType"), "PreAuth");
+    let started = app.post_form(&to_kapi.action, &to_kapi.fields).await;
+    let id = started
+        .location
+        .unwrap()
+        .trim_start_matches("/checkout/")
+        .to_owned();
+    let result = app
+        .complete_3ds(app.submit_card(&id, MC_FRICTIONLESS).await)
+        .await;
+    assert!(
+        result.body.contains("Tutar kartınızda ayrıldı"),
+        "the shopper is told the amount is held: {}",
+        result.body
+    );
+    let back = form_by_id(&result.body, "merchant-return").unwrap();
+    let held = app.post_form(&back.action, &back.fields).await;
+    assert!(held.body.contains("ön provizyon"), "{}", held.body);
+    assert!(held.body.contains("İmza doğrulandı"));
+    assert_eq!(app.wait_final(&id).await.status.as_str(), "authorised");
+
+    // The shop ships and captures less than was held, through the XML API.
+    let mut capture = form_by_id(&held.body, "capture").expect("a capture form");
+    for (name, value) in capture.fields.iter_mut() {
+        if name == "amount" {
+            *value = "10.00".to_owned();
+        }
+    }
+    let done = app
+        .post_form(&format!("{shop}{}", capture.action), &capture.fields)
+        .await;
+    assert!(
+        done.body.contains("Tutar çekildi (PostAuth)"),
+        "{}",
+        done.body
+    );
+    let p = app.wait_final(&id).await;
+    assert_eq!((p.status.as_str(), p.captured_minor), ("captured", 1000));
+    // A second capture is refused, and the shop's page says so.
+    let again = app
+        .post_form(&format!("{shop}{}", capture.action), &capture.fields)
+        .await;
+    assert!(again.body.contains("Tutar çekilemedi"), "{}", again.body);
+    assert!(
+        again.body.contains("KP-6035") || again.body.contains("ön provizyon yok"),
+        "{}",
+        again.body
+    );
+}
+
 /// Waits until the shop's front page lists a verified notification for the order.
 async fn wait_for_notification(app: &TestApp, shop: &str, order_id: &str, via: &str) {
     for _ in 0..100 {
