@@ -1194,3 +1194,34 @@ async fn the_signed_form_can_ask_for_a_pre_authorisation() {
         (&json!("captured"), &json!("42.00"))
     );
 }
+
+#[tokio::test]
+async fn a_pre_authorisation_whose_answer_was_lost_is_found_by_inquiry_and_held_once() {
+    let app = spawn_app().await;
+    // `.91`: the simulated bank books the hold but its answer never arrives.
+    let id = held_payment(&app, "75.91").await;
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(
+        (&p["status"], &p["intent"]),
+        (&json!("authorised"), &json!("preauth"))
+    );
+    let order_id = p["order_id"].as_str().unwrap();
+    let books = app.bank_transactions(order_id).await;
+    let holds: Vec<_> = books
+        .iter()
+        .filter(|t| t["kind"] == "authorisation")
+        .collect();
+    assert_eq!(holds.len(), 1, "asked once, found by inquiry: {books:?}");
+    assert_eq!(holds[0]["preauth"], true);
+    assert_eq!(books.iter().filter(|t| t["kind"] == "reversal").count(), 0);
+    // (Not `.91` again: the simulator would lose that answer too.)
+    let (status, captured) = app
+        .post_json(
+            &format!("/api/v1/payments/{id}/capture"),
+            Some(json!({"amount": "75.00"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{captured}");
+    assert_eq!(captured["captured_amount"], "75.00");
+}
