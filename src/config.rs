@@ -240,6 +240,11 @@ pub struct AcquirerSettings {
     #[serde(skip_serializing)]
     pub api_key: Option<SecretString>,
     pub timeout_secs: u64,
+    /// The default terminal's bank, as the BIN table names banks (on-us routing); empty: none.
+    pub bank: String,
+    /// The default terminal's commission, percent (`"2.50"`), compared by routing with the
+    /// merchant's terminals; unset: it is chosen only when no terminal of the merchant can be.
+    pub commission: Option<String>,
 }
 
 /// Rate limits and the card-testing guard. Windows are fixed, per client address (or per
@@ -443,6 +448,8 @@ impl Default for AcquirerSettings {
             terminal_id: "KAPI-SIM-0001".into(),
             api_key: None,
             timeout_secs: 30,
+            bank: String::new(),
+            commission: None,
         }
     }
 }
@@ -615,6 +622,13 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "acquirer.terminal_id must not be empty".into(),
             ));
+        }
+        if let Some(c) = &self.acquirer.commission
+            && crate::installments::plan::Rate::parse(c).is_none()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "acquirer.commission `{c}` must be a percent with at most two decimals, e.g. 2.50"
+            )));
         }
         Ok(())
     }

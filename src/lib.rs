@@ -34,6 +34,7 @@ pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod terminals;
 pub mod threeds;
 pub mod tls;
 pub mod web;

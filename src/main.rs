@@ -44,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: MerchantCommand,
     },
+    /// Manage merchants' bank terminals (virtual POS agreements) that payments are routed to.
+    Terminal {
+        #[command(subcommand)]
+        command: TerminalCommand,
+    },
     /// Manage event deliveries.
     Events {
         #[command(subcommand)]
@@ -284,6 +289,134 @@ enum MerchantCommand {
     RotateKey(RotateArgs),
     /// Set the webhook URL, the API's IP allow-list, framing, installments and branding.
     Configure(Box<ConfigureArgs>),
+}
+
+#[derive(Subcommand)]
+enum TerminalCommand {
+    /// Add a bank terminal to a merchant; prints its id.
+    Add(Box<TerminalAddArgs>),
+    /// A merchant's terminals, the default one (the `[acquirer]` settings) included; never a
+    /// secret.
+    List {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        merchant_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a terminal's credentials, addresses or rates.
+    Configure(Box<TerminalConfigureArgs>),
+    /// Stop routing payments to a terminal (voids, refunds and queries of its payments still
+    /// go to it).
+    Disable {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        terminal_id: String,
+    },
+    /// Route payments to a terminal again.
+    Enable {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        terminal_id: String,
+    },
+}
+
+#[derive(Args)]
+struct TerminalAddArgs {
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    merchant_id: String,
+    /// The bank, as the BIN table names it (on-us routing compares them), e.g. "Akbank".
+    #[arg(long)]
+    bank: String,
+    #[arg(long, value_parser = ["nestpay", "garanti", "payfor", "simulator"])]
+    platform: String,
+    /// The bank's merchant (client) id.
+    #[arg(long)]
+    client_id: String,
+    /// The API user.
+    #[arg(long)]
+    user: String,
+    /// The API user's password (or KAPI_TERMINAL_PASSWORD).
+    #[arg(long, env = "KAPI_TERMINAL_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// The terminal number, for banks that give one (Garanti BBVA).
+    #[arg(long)]
+    terminal_no: Option<String>,
+    /// The 3-D Secure store key (or KAPI_TERMINAL_STORE_KEY).
+    #[arg(long, env = "KAPI_TERMINAL_STORE_KEY", hide_env_values = true)]
+    store_key: String,
+    /// The bank's 3-D Secure gate.
+    #[arg(long)]
+    gate_url: String,
+    /// The bank's API.
+    #[arg(long)]
+    api_url: String,
+    /// The outgoing address the bank expects (its IP allow-list).
+    #[arg(long)]
+    static_ip: Option<String>,
+    /// Commission of a single payment, percent, e.g. 2.50.
+    #[arg(long)]
+    commission: Option<String>,
+    /// Commission of an installment count, COUNT=RATE, e.g. 3=3.10 (repeatable).
+    #[arg(long = "installment-commission")]
+    installment_commissions: Vec<String>,
+    /// Accept half 3-D Secure and attempts (mdStatus 2, 3, 4), not only full authentication.
+    #[arg(long)]
+    accept_half_3d: bool,
+    /// Print only {"terminal_id": "…"}.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct TerminalConfigureArgs {
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    terminal_id: String,
+    #[arg(long)]
+    bank: Option<String>,
+    #[arg(long)]
+    client_id: Option<String>,
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long, env = "KAPI_TERMINAL_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    #[arg(long, conflicts_with = "no_terminal_no")]
+    terminal_no: Option<String>,
+    #[arg(long)]
+    no_terminal_no: bool,
+    #[arg(long, env = "KAPI_TERMINAL_STORE_KEY", hide_env_values = true)]
+    store_key: Option<String>,
+    #[arg(long)]
+    gate_url: Option<String>,
+    #[arg(long)]
+    api_url: Option<String>,
+    #[arg(long, conflicts_with = "no_static_ip")]
+    static_ip: Option<String>,
+    #[arg(long)]
+    no_static_ip: bool,
+    #[arg(long, conflicts_with = "no_commission")]
+    commission: Option<String>,
+    #[arg(long)]
+    no_commission: bool,
+    /// Replaces every installment rate, COUNT=RATE (repeatable).
+    #[arg(
+        long = "installment-commission",
+        conflicts_with = "no_installment_commissions"
+    )]
+    installment_commissions: Vec<String>,
+    #[arg(long)]
+    no_installment_commissions: bool,
+    #[arg(long, conflicts_with = "no_accept_half_3d")]
+    accept_half_3d: bool,
+    #[arg(long)]
+    no_accept_half_3d: bool,
 }
 
 #[derive(Args)]
@@ -791,6 +924,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => keys(&g, command).await,
+        Command::Terminal { command } => terminal(&g, command).await,
         Command::SecurityEvents {
             command: Some(command),
             ..
@@ -988,6 +1122,164 @@ async fn migrate(g: &Global, data_dir: Option<PathBuf>, check: bool) -> anyhow::
         "{}",
         serde_json::json!({ "applied": applied, "pending": left.len() })
     );
+    Ok(())
+}
+
+async fn terminal(g: &Global, command: TerminalCommand) -> anyhow::Result<()> {
+    use kapi::terminals::{self, NewTerminal, Platform, TerminalChange};
+    let known_bank = |bank: &str, settings: &Settings| {
+        let table =
+            kapi::installments::bins::BinTable::load(settings.installments.bin_table.as_deref())
+                .ok();
+        let known = table.is_some_and(|t| t.banks().any(|b| terminals::same_bank(b, bank)));
+        if !known {
+            eprintln!(
+                "note: no card of the BIN table is issued by `{bank}`: on-us routing will not match this terminal"
+            );
+        }
+    };
+    match command {
+        TerminalCommand::Add(a) => {
+            let settings = g.settings(CliOverrides {
+                data_dir: a.data_dir.clone(),
+                ..Default::default()
+            })?;
+            let (vault, store) = startup::open_data(&settings).await?;
+            known_bank(&a.bank, &settings);
+            let new = NewTerminal {
+                merchant_id: a.merchant_id,
+                bank: a.bank,
+                platform: Platform::parse(&a.platform)
+                    .context("--platform: nestpay, garanti, payfor or simulator")?,
+                client_id: a.client_id,
+                user: a.user,
+                password: SecretString::from(a.password),
+                terminal_no: a.terminal_no,
+                store_key: SecretString::from(a.store_key),
+                gate_url: a.gate_url,
+                api_url: a.api_url,
+                static_ip: a.static_ip,
+                commission: a.commission,
+                installment_commissions: a.installment_commissions,
+                accept_half_3d: a.accept_half_3d,
+            };
+            let id =
+                terminals::add(&*store.terminals, &*store.merchants, &vault, new, now_ms()).await?;
+            if a.json {
+                println!("{}", serde_json::json!({ "terminal_id": id }));
+            } else {
+                println!("terminal_id: {id}");
+            }
+            Ok(())
+        }
+        TerminalCommand::List {
+            data_dir,
+            merchant_id,
+            json,
+        } => {
+            let settings = g.settings(CliOverrides {
+                data_dir,
+                ..Default::default()
+            })?;
+            let store = startup::open_data_read_only(&settings).await?.1;
+            if store.merchants.get_merchant(&merchant_id).await?.is_none() {
+                anyhow::bail!("merchant `{merchant_id}` does not exist");
+            }
+            let mut list = terminals::of_merchant(&*store.terminals, &merchant_id).await?;
+            list.push(terminals::default_terminal(&settings.acquirer));
+            if json {
+                let out: Vec<_> = list.iter().map(|t| t.to_json()).collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for t in &list {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        t.id,
+                        t.bank,
+                        t.platform.as_str(),
+                        if t.enabled { "enabled" } else { "disabled" },
+                        t.commission
+                            .map(|r| r.to_decimal_string())
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+            Ok(())
+        }
+        TerminalCommand::Configure(a) => {
+            let settings = g.settings(CliOverrides {
+                data_dir: a.data_dir.clone(),
+                ..Default::default()
+            })?;
+            let (vault, store) = startup::open_data(&settings).await?;
+            if let Some(bank) = &a.bank {
+                known_bank(bank, &settings);
+            }
+            let clearable = |value: Option<String>, clear: bool| {
+                if clear { Some(None) } else { value.map(Some) }
+            };
+            let change = TerminalChange {
+                bank: a.bank,
+                client_id: a.client_id,
+                user: a.user,
+                password: a.password.map(SecretString::from),
+                terminal_no: clearable(a.terminal_no, a.no_terminal_no),
+                store_key: a.store_key.map(SecretString::from),
+                gate_url: a.gate_url,
+                api_url: a.api_url,
+                static_ip: clearable(a.static_ip, a.no_static_ip),
+                commission: clearable(a.commission, a.no_commission),
+                installment_commissions: (a.no_installment_commissions
+                    || !a.installment_commissions.is_empty())
+                .then_some(a.installment_commissions),
+                accept_half_3d: match (a.accept_half_3d, a.no_accept_half_3d) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+            };
+            terminals::configure(
+                &*store.terminals,
+                &vault,
+                &a.terminal_id,
+                change,
+                None,
+                now_ms(),
+            )
+            .await?;
+            println!("terminal {} updated", a.terminal_id);
+            Ok(())
+        }
+        TerminalCommand::Disable {
+            data_dir,
+            terminal_id,
+        } => set_terminal_enabled(g, data_dir, &terminal_id, false).await,
+        TerminalCommand::Enable {
+            data_dir,
+            terminal_id,
+        } => set_terminal_enabled(g, data_dir, &terminal_id, true).await,
+    }
+}
+
+async fn set_terminal_enabled(
+    g: &Global,
+    data_dir: Option<PathBuf>,
+    terminal_id: &str,
+    enabled: bool,
+) -> anyhow::Result<()> {
+    let (vault, store) = open(g, data_dir).await?;
+    let change = kapi::terminals::TerminalChange::default();
+    kapi::terminals::configure(
+        &*store.terminals,
+        &vault,
+        terminal_id,
+        change,
+        Some(enabled),
+        now_ms(),
+    )
+    .await?;
+    let state = if enabled { "enabled" } else { "disabled" };
+    println!("terminal {terminal_id} {state}");
     Ok(())
 }
 

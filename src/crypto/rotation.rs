@@ -45,6 +45,17 @@ pub async fn reencrypt_batch(
             done += 1;
         }
     }
+    for t in store.terminals_not_under(&prefix, batch).await? {
+        let aad = |what| crate::terminals::sealed_aad(&t.id, what);
+        let password = vault.reencrypt(&t.password_enc, &aad("password"))?;
+        let store_key = vault.reencrypt(&t.store_key_enc, &aad("store-key"))?;
+        if store
+            .replace_terminal_secrets(&t.id, &t.password_enc, &password, &store_key)
+            .await?
+        {
+            done += 1;
+        }
+    }
     for (payment_id, blob) in store.cards_not_under(&prefix, batch).await? {
         let sealed = vault.reencrypt(&blob, &payment_id)?;
         // Gone meanwhile (authorised): nothing to do.

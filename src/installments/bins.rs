@@ -197,6 +197,11 @@ impl BinTable {
             .find_map(|prefix| self.by_prefix.get(prefix))
     }
 
+    /// Every issuer the table names (repeats included).
+    pub fn banks(&self) -> impl Iterator<Item = &str> {
+        self.by_prefix.values().map(|b| b.bank.as_str())
+    }
+
     pub fn len(&self) -> usize {
         self.by_prefix.len()
     }

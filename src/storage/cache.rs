@@ -21,7 +21,7 @@ use async_trait::async_trait;
 
 use super::{
     KeyRotation, MerchantLogo, MerchantRecord, MerchantStore, NestpayRecord, SealedStore,
-    SellerDetails, StoreError,
+    SellerDetails, StoreError, TerminalRecord,
 };
 
 /// How long a cached merchant is used before it is read again.
@@ -206,6 +206,26 @@ impl SealedStore for CachedMerchants {
                 store_key_enc,
                 api_password_enc,
             )
+            .await
+    }
+
+    async fn terminals_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<TerminalRecord>, StoreError> {
+        self.sealed.terminals_not_under(prefix, limit).await
+    }
+
+    async fn replace_terminal_secrets(
+        &self,
+        id: &str,
+        old_password_enc: &[u8],
+        password_enc: &[u8],
+        store_key_enc: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.sealed
+            .replace_terminal_secrets(id, old_password_enc, password_enc, store_key_enc)
             .await
     }
 

@@ -328,8 +328,39 @@ pub trait SealedStore: Send + Sync + 'static {
         store_key_enc: &[u8],
         api_password_enc: &[u8],
     ) -> Result<bool, StoreError>;
+    /// Terminals with a secret not encrypted with the key `prefix` marks.
+    async fn terminals_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<TerminalRecord>, StoreError>;
+    /// Replaces a terminal's sealed password and store key, if `old_password_enc` is still the
+    /// current one.
+    async fn replace_terminal_secrets(
+        &self,
+        id: &str,
+        old_password_enc: &[u8],
+        password_enc: &[u8],
+        store_key_enc: &[u8],
+    ) -> Result<bool, StoreError>;
     /// How many stored secrets and cards are encrypted with the key `prefix` marks.
     async fn blobs_under(&self, prefix: &[u8]) -> Result<i64, StoreError>;
+}
+
+/// Merchants' bank terminals.
+#[async_trait]
+pub trait TerminalStore: Send + Sync + 'static {
+    async fn insert_terminal(&self, t: &TerminalRecord) -> Result<(), StoreError>;
+    /// Writes every column of the terminal `t.id`, if its `updated_at` is still
+    /// `previous_updated_at` (a compare-and-set: two operators' changes never mix).
+    async fn update_terminal(
+        &self,
+        t: &TerminalRecord,
+        previous_updated_at: i64,
+    ) -> Result<bool, StoreError>;
+    async fn terminal(&self, id: &str) -> Result<Option<TerminalRecord>, StoreError>;
+    /// A merchant's terminals, oldest first.
+    async fn terminals_of(&self, merchant_id: &str) -> Result<Vec<TerminalRecord>, StoreError>;
 }
 
 /// The outbox: events the merchants must hear about, leased to delivery workers.
@@ -471,6 +502,7 @@ pub trait SecurityStore: Send + Sync + 'static {
 pub trait Store:
     PaymentStore
     + MerchantStore
+    + TerminalStore
     + SealedStore
     + OutboxStore
     + RequestStore
@@ -483,6 +515,7 @@ pub trait Store:
 impl<T> Store for T where
     T: PaymentStore
         + MerchantStore
+        + TerminalStore
         + SealedStore
         + OutboxStore
         + RequestStore
@@ -500,6 +533,7 @@ pub const SQLITE_FILE: &str = "kapi.db";
 pub struct Storage {
     pub payments: Arc<dyn PaymentStore>,
     pub merchants: Arc<dyn MerchantStore>,
+    pub terminals: Arc<dyn TerminalStore>,
     pub sealed: Arc<dyn SealedStore>,
     pub outbox: Arc<dyn OutboxStore>,
     pub requests: Arc<dyn RequestStore>,
@@ -519,6 +553,7 @@ impl Storage {
         Self {
             payments: backend.clone(),
             merchants: backend.clone(),
+            terminals: backend.clone(),
             sealed: backend.clone(),
             outbox: backend.clone(),
             requests: backend.clone(),

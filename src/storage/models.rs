@@ -74,6 +74,45 @@ stored_enum!(
     }
 );
 
+/// A merchant's bank terminal as stored: the password and the store key sealed under the
+/// master key (`crate::terminals` reads them), the rates as the operator wrote them.
+#[derive(Clone, sqlx::FromRow)]
+pub struct TerminalRecord {
+    pub id: String,
+    pub merchant_id: String,
+    pub bank: String,
+    /// `nestpay`, `garanti`, `payfor` or `simulator`.
+    pub platform: String,
+    pub client_id: String,
+    pub user_name: String,
+    pub password_enc: Vec<u8>,
+    pub terminal_no: Option<String>,
+    pub store_key_enc: Vec<u8>,
+    pub gate_url: String,
+    pub api_url: String,
+    pub static_ip: Option<String>,
+    /// Percent, e.g. `2.50`.
+    pub commission: Option<String>,
+    /// JSON object: installment count → percent, e.g. `{"3":"3.10"}`.
+    pub installment_commissions: String,
+    pub accept_half_3d: i64,
+    pub enabled: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl fmt::Debug for TerminalRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TerminalRecord")
+            .field("id", &self.id)
+            .field("merchant_id", &self.merchant_id)
+            .field("bank", &self.bank)
+            .field("platform", &self.platform)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A merchant's NestPay set-up (the NestPay-compatible gateway): its client id, the store key
 /// that signs the gate's requests and results, and the XML API's user. The store key and the
 /// API password are sealed under the master key like the merchant's secret.

@@ -459,3 +459,191 @@ async fn nestpay_credentials_are_set_listed_without_secrets_and_removed() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
     assert_eq!(error_code(&refused.body).as_deref(), Some("KP-1010"));
 }
+
+#[tokio::test]
+async fn terminals_are_added_listed_without_secrets_changed_and_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let db = fresh_database_url().await;
+    let run = async |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kapi"));
+        if let Some(url) = &db {
+            command.env("KAPI__DATABASE__URL", url);
+            command.env("KAPI__SECURITY__MASTER_KEY", shared_key().expose_secret());
+        }
+        command.env_remove("KAPI_TERMINAL_PASSWORD");
+        command.env_remove("KAPI_TERMINAL_STORE_KEY");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", data_dir]);
+        command.args(&all).output().await.expect("kapi runs")
+    };
+    let ok = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let merchant = ok(&run(
+        &[
+            "merchant",
+            "add",
+            "--name",
+            "Otel",
+            "--return-origin",
+            "https://otel.example",
+            "--json",
+        ],
+        &[],
+    )
+    .await);
+    let merchant: serde_json::Value = serde_json::from_str(&merchant).unwrap();
+    let merchant = merchant["merchant_id"].as_str().unwrap().to_owned();
+    let (password, store_key) = ("Şifre-Banka-1", "MaGaZa|AnahTar\\9");
+    let add = [
+        "terminal",
+        "add",
+        "--merchant-id",
+        &merchant,
+        "--bank",
+        "akbank",
+        "--platform",
+        "nestpay",
+        "--client-id",
+        "100200300",
+        "--user",
+        "kapiapi",
+        "--gate-url",
+        "https://entegrasyon.asseco-see.com.tr/fim/est3Dgate",
+        "--api-url",
+        "https://entegrasyon.asseco-see.com.tr/fim/api",
+        "--static-ip",
+        "203.0.113.7",
+        "--commission",
+        "1.79",
+        "--installment-commission",
+        "3=2.45",
+        "--installment-commission",
+        "6=3.10",
+        "--json",
+    ];
+    // The secrets from the environment, as an operator keeps them out of the shell history.
+    let secrets = [
+        ("KAPI_TERMINAL_PASSWORD", password),
+        ("KAPI_TERMINAL_STORE_KEY", store_key),
+    ];
+    let out = ok(&run(&add, &secrets).await);
+    let added: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = added["terminal_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("trm_"), "{out}");
+    assert_eq!(added.as_object().unwrap().len(), 1, "only the id: {out}");
+
+    let list = async || {
+        let out = ok(&run(
+            &["terminal", "list", "--merchant-id", &merchant, "--json"],
+            &[],
+        )
+        .await);
+        assert!(!out.contains(password) && !out.contains("AnahTar"), "{out}");
+        serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap()
+    };
+    let terminals = list().await;
+    assert_eq!(
+        terminals.len(),
+        2,
+        "the merchant's and the default: {terminals:?}"
+    );
+    let t = terminals.iter().find(|t| t["id"] == id.as_str()).unwrap();
+    assert_eq!(
+        (&t["bank"], &t["platform"], &t["enabled"], &t["commission"]),
+        (
+            &"akbank".into(),
+            &"nestpay".into(),
+            &true.into(),
+            &"1.79".into()
+        )
+    );
+    assert_eq!(
+        t["installment_commissions"],
+        serde_json::json!({"3": "2.45", "6": "3.10"})
+    );
+    assert_eq!(t["static_ip"], "203.0.113.7");
+    let default = terminals.iter().find(|t| t["default"] == true).unwrap();
+    assert_eq!(default["id"], "KAPI-SIM-0001");
+    assert_eq!(default["platform"], "simulator");
+
+    // Refused with a message that names the problem; nothing is added.
+    for (flag, value, says) in [
+        ("--gate-url", "http://bank.example/gate", "https://"),
+        ("--commission", "2,5", "not a rate"),
+        ("--static-ip", "bank.example", "not an IP address"),
+        ("--merchant-id", "mrc_nobody", "does not exist"),
+    ] {
+        let mut bad = add.to_vec();
+        let at = bad.iter().position(|a| *a == flag).unwrap();
+        bad[at + 1] = value;
+        let out = run(&bad, &secrets).await;
+        assert!(!out.status.success(), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{flag}: {stderr}");
+    }
+    let out = run(&add, &[]).await;
+    assert!(!out.status.success(), "a password is required");
+    assert_eq!(list().await.len(), 2);
+
+    // Changed, then disabled and enabled again.
+    ok(&run(
+        &[
+            "terminal",
+            "configure",
+            "--terminal-id",
+            &id,
+            "--commission",
+            "1.65",
+            "--no-static-ip",
+        ],
+        &[],
+    )
+    .await);
+    let t = list()
+        .await
+        .into_iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(
+        (&t["commission"], &t["static_ip"]),
+        (&"1.65".into(), &serde_json::Value::Null)
+    );
+    ok(&run(&["terminal", "disable", "--terminal-id", &id], &[]).await);
+    let t = list()
+        .await
+        .into_iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(t["enabled"], false);
+    ok(&run(&["terminal", "enable", "--terminal-id", &id], &[]).await);
+    let t = list()
+        .await
+        .into_iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(t["enabled"], true);
+    let out = run(&["terminal", "disable", "--terminal-id", "trm_nope"], &[]).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+
+    // The secrets are sealed: the database holds neither.
+    let raw = raw_db(dir.path(), db.as_deref()).await;
+    let rows: Vec<(Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT password_enc, store_key_enc FROM terminals")
+            .fetch_all(&raw)
+            .await
+            .unwrap();
+    for (p, k) in rows {
+        let text = String::from_utf8_lossy(&p).into_owned() + &String::from_utf8_lossy(&k);
+        assert!(!text.contains("Banka") && !text.contains("AnahTar"));
+    }
+}

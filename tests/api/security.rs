@@ -1005,6 +1005,31 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
     )
     .await
     .unwrap();
+    // A bank terminal's password and store key too.
+    let terminal = kapi::terminals::add(
+        &*app.app_state.storage.terminals,
+        &*app.app_state.storage.merchants,
+        &app.app_state.vault,
+        kapi::terminals::NewTerminal {
+            merchant_id: app.merchant_id.clone(),
+            bank: "Akbank".into(),
+            platform: kapi::terminals::Platform::Nestpay,
+            client_id: "100200300".into(),
+            user: "api".into(),
+            password: secrecy::SecretString::from("Banka-Parola-1".to_owned()),
+            terminal_no: None,
+            store_key: secrecy::SecretString::from("BANKASTOREKEY".to_owned()),
+            gate_url: "https://bank.example/fim/est3Dgate".into(),
+            api_url: "https://bank.example/fim/api".into(),
+            static_ip: None,
+            commission: None,
+            installment_commissions: vec![],
+            accept_half_3d: false,
+        },
+        kapi::clock::Clock::now_ms(&*app.clock),
+    )
+    .await
+    .unwrap();
     // A challenge left open: its card waits in the vault, sealed with key 1.
     let id = app.start_payment(&[]).await;
     let submit = app.submit_card(&id, VISA_CHALLENGE).await;
@@ -1021,7 +1046,7 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
     for _ in 0..100 {
         status = kapi_keyring(&app, &["keys", "status"]).await.1;
         if status["keys"][0]["sealed_items"] == 0
-            && status["keys"][1]["sealed_items"].as_i64() >= Some(3)
+            && status["keys"][1]["sealed_items"].as_i64() >= Some(4)
         {
             break;
         }
@@ -1050,6 +1075,19 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
     let again = app.pay_with(MC_FRICTIONLESS, &[]).await;
     assert_eq!(again.get("status"), "approved");
     assert!(again.signature_ok);
+    // The terminal's secrets, re-sealed, read back as they were.
+    let record = app
+        .app_state
+        .storage
+        .terminals
+        .terminal(&terminal)
+        .await
+        .unwrap()
+        .unwrap();
+    let (password, store_key) = kapi::terminals::secrets(&app.app_state.vault, &record).unwrap();
+    use secrecy::ExposeSecret;
+    assert_eq!(password.expose_secret(), "Banka-Parola-1");
+    assert_eq!(store_key.expose_secret(), "BANKASTOREKEY");
     // The NestPay API password, re-sealed, still logs in (an unknown order, not a refusal).
     let status = app
         .client

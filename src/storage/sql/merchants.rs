@@ -406,6 +406,44 @@ impl SealedStore for SqlStore {
             == 1)
     }
 
+    async fn terminals_not_under(
+        &self,
+        prefix: &[u8],
+        limit: i64,
+    ) -> Result<Vec<TerminalRecord>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM terminals WHERE substr(password_enc, 1, 5) != $1 \
+             OR substr(store_key_enc, 1, 5) != $2 LIMIT $3",
+            columns::TERMINAL
+        ))
+        .bind(prefix)
+        .bind(prefix)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn replace_terminal_secrets(
+        &self,
+        id: &str,
+        old_password_enc: &[u8],
+        password_enc: &[u8],
+        store_key_enc: &[u8],
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE terminals SET password_enc = $1, store_key_enc = $2 \
+             WHERE id = $3 AND password_enc = $4",
+        )
+        .bind(password_enc)
+        .bind(store_key_enc)
+        .bind(id)
+        .bind(old_password_enc)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
     async fn blobs_under(&self, prefix: &[u8]) -> Result<i64, StoreError> {
         let merchants: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM merchants WHERE substr(secret_key_enc, 1, 5) = $1 \
@@ -428,6 +466,101 @@ impl SealedStore for SqlStore {
         .bind(prefix)
         .fetch_one(&self.pool)
         .await?;
-        Ok(merchants + cards + nestpay)
+        let terminals: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM terminals WHERE substr(password_enc, 1, 5) = $1 \
+             OR substr(store_key_enc, 1, 5) = $2",
+        )
+        .bind(prefix)
+        .bind(prefix)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(merchants + cards + nestpay + terminals)
+    }
+}
+
+#[async_trait]
+impl TerminalStore for SqlStore {
+    async fn insert_terminal(&self, t: &TerminalRecord) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO terminals ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13, $14, $15, $16, $17, $18)",
+            columns::TERMINAL
+        ))
+        .bind(&t.id)
+        .bind(&t.merchant_id)
+        .bind(&t.bank)
+        .bind(&t.platform)
+        .bind(&t.client_id)
+        .bind(&t.user_name)
+        .bind(&t.password_enc)
+        .bind(&t.terminal_no)
+        .bind(&t.store_key_enc)
+        .bind(&t.gate_url)
+        .bind(&t.api_url)
+        .bind(&t.static_ip)
+        .bind(&t.commission)
+        .bind(&t.installment_commissions)
+        .bind(t.accept_half_3d)
+        .bind(t.enabled)
+        .bind(t.created_at)
+        .bind(t.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_terminal(
+        &self,
+        t: &TerminalRecord,
+        previous_updated_at: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE terminals SET bank = $1, platform = $2, client_id = $3, user_name = $4, \
+             password_enc = $5, terminal_no = $6, store_key_enc = $7, gate_url = $8, \
+             api_url = $9, static_ip = $10, commission = $11, installment_commissions = $12, \
+             accept_half_3d = $13, enabled = $14, updated_at = $15 \
+             WHERE id = $16 AND updated_at = $17",
+        )
+        .bind(&t.bank)
+        .bind(&t.platform)
+        .bind(&t.client_id)
+        .bind(&t.user_name)
+        .bind(&t.password_enc)
+        .bind(&t.terminal_no)
+        .bind(&t.store_key_enc)
+        .bind(&t.gate_url)
+        .bind(&t.api_url)
+        .bind(&t.static_ip)
+        .bind(&t.commission)
+        .bind(&t.installment_commissions)
+        .bind(t.accept_half_3d)
+        .bind(t.enabled)
+        .bind(t.updated_at)
+        .bind(&t.id)
+        .bind(previous_updated_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn terminal(&self, id: &str) -> Result<Option<TerminalRecord>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM terminals WHERE id = $1",
+            columns::TERMINAL
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn terminals_of(&self, merchant_id: &str) -> Result<Vec<TerminalRecord>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM terminals WHERE merchant_id = $1 ORDER BY created_at, id",
+            columns::TERMINAL
+        ))
+        .bind(merchant_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
