@@ -254,8 +254,9 @@ fn after_sale_problem(e: AfterSaleError, currency: Currency) -> Problem {
 
 /// Void a payment (iptal)
 ///
-/// Only on the business day of the authorisation, before the cut-off (Europe/Istanbul), for
-/// the full amount, and only when nothing was refunded.
+/// An approved sale: only on the business day of the authorisation, before the cut-off
+/// (Europe/Istanbul), for the full amount, and only when nothing was refunded. An authorised
+/// pre-authorisation: its hold released, on any day, unless a capture of it is under way.
 #[utoipa::path(
     post, path = "/api/v1/payments/{id}/void", tag = "payments", operation_id = "voidPayment",
     params(

@@ -151,7 +151,11 @@ impl CreateSessionRequest {
             customer_email: &customer.email,
             customer_phone: &customer.phone,
             card_attempts: self.card_attempts.map(i64::from),
-            intent: self.intent.as_deref().unwrap_or(""),
+            // An empty string is not a value here (the signed form's empty field is).
+            intent: match self.intent.as_deref() {
+                Some("") => "-",
+                other => other.unwrap_or(""),
+            },
         };
         parse_order(&input, merchant)
             .map_err(|(code, field)| Problem::of(code).with_field(api_field(field)))

@@ -161,14 +161,16 @@ impl Checkout {
             let amount = match kind {
                 RefundKind::Void if payment.refund_reserved_minor > 0 => {
                     let what = if payment.status == Status::Authorised {
-                        "being captured"
+                        "held, with a capture or void of it under way"
                     } else {
                         "partly refunded"
                     };
                     return Err(AfterSaleError::NotAllowed(what.to_owned()));
                 }
                 RefundKind::Capture if payment.refund_reserved_minor > 0 => {
-                    return Err(AfterSaleError::NotAllowed("being captured".to_owned()));
+                    return Err(AfterSaleError::NotAllowed(
+                        "held, with a capture or void of it under way".to_owned(),
+                    ));
                 }
                 RefundKind::Void => payment.charged_minor(),
                 RefundKind::Refund | RefundKind::Capture => amount_minor.unwrap_or(most),

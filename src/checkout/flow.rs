@@ -820,17 +820,20 @@ impl Checkout {
     /// Charges an authenticated payment once. The compare-and-set to `authorising` is the
     /// lock: only its winner talks to the bank, under a reference of its own for this attempt.
     pub async fn authorise(&self, payment_id: &str, locale: Locale) -> Result<(), CheckoutError> {
-        self.authorise_as(payment_id, locale, None).await
+        self.authorise_as(payment_id, locale, None)
+            .await
+            .map(|_| ())
     }
 
     /// As `authorise`; `intent`, when given, is what the merchant asked for now (NestPay's
-    /// `3d` model: an XML `Auth` or `PreAuth`), else the payment's own.
+    /// `3d` model: an XML `Auth` or `PreAuth`), else the payment's own. Whether this call
+    /// decided the payment (false: another call claimed it, or it was not waiting for one).
     pub(super) async fn authorise_as(
         &self,
         payment_id: &str,
         locale: Locale,
         intent: Option<Intent>,
-    ) -> Result<(), CheckoutError> {
+    ) -> Result<bool, CheckoutError> {
         let payment = self
             .payment(payment_id)
             .await
@@ -842,7 +845,14 @@ impl Checkout {
                 .as_ref()
                 .is_some_and(Gateway::merchant_authorises)
         {
-            return self.await_merchant(&payment).await;
+            return self.await_merchant(&payment).await.map(|_| false);
+        }
+        if !matches!(
+            payment.status,
+            Status::Authenticated | Status::AwaitingAuthorisation
+        ) {
+            // Claimed (or ended) by another call already.
+            return Ok(false);
         }
         let claim = Transition::Claim {
             terminal_id: self.acquirer.terminal_id().to_owned(),
@@ -851,11 +861,12 @@ impl Checkout {
         };
         let payment = match self.step(&payment, claim, Effects::default()).await? {
             (Cas::Done, claimed) => claimed,
-            (Cas::Lost, _) => return Ok(()),
+            (Cas::Lost, _) => return Ok(false),
             (Cas::OrderAlreadyPaid, _) => {
+                // This call ended the payment (failed): its answer is that.
                 let t = fail(ErrorCode::OrderAlreadyPaid, FailureDetail::default());
                 self.finish(&payment, t).await?;
-                return Ok(());
+                return Ok(true);
             }
         };
         let Some(card) = self.vaulted_card(payment_id).await? else {
@@ -865,7 +876,7 @@ impl Checkout {
                 fail(ErrorCode::Internal, FailureDetail::default()),
             )
             .await?;
-            return Ok(());
+            return Ok(true);
         };
         let money = payment.charged();
         let request = AuthRequest {
@@ -913,7 +924,7 @@ impl Checkout {
                 self.settle_unknown(&payment).await?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The move for the bank's answer to an authorisation.

@@ -630,11 +630,19 @@ impl Checkout {
                 now,
             );
         }
-        if let Err(e) = self
+        match self
             .authorise_as(payment.id.as_str(), payment.locale, Some(intent))
             .await
         {
-            tracing::error!(payment_id = %payment.id, code = e.code.code(), "NestPay API: authorisation failed");
+            Ok(true) => {}
+            // Another Auth or PreAuth of this authentication got there first: this one is a
+            // reuse, whatever the other's outcome.
+            Ok(false) => {
+                return error(order_id, ErrorCode::ChallengeReplayed, text::MD_USED, now);
+            }
+            Err(e) => {
+                tracing::error!(payment_id = %payment.id, code = e.code.code(), "NestPay API: authorisation failed");
+            }
         }
         match self.payment(payment.id.as_str()).await {
             Ok(after) => self.auth_answer(&after),

@@ -346,6 +346,8 @@ struct ResultPage {
     fields: Vec<(String, String)>,
     /// A NestPay pre-authorisation held this amount: the shop may capture it (`PostAuth`).
     capture_amount: Option<String>,
+    /// The shop's token for that capture form: only a page the shop showed can capture.
+    capture_token: String,
 }
 
 /// The browser brings the signed result back to ok_url / fail_url.
@@ -390,6 +392,7 @@ fn result_page(
     let locale = shop
         .order_locale(&order_id)
         .unwrap_or_else(|| preferred(headers));
+    let capture_token = nestpay::capture_token(shop, &order_id);
     let tr = Tr::new(locale);
     let title = match (outcome.ok, &outcome.held) {
         (true, Some(_)) => tr.t("demo-held-title"),
@@ -407,6 +410,7 @@ fn result_page(
             .filter(|(k, _)| k != outcome.signature_field)
             .collect(),
         capture_amount: outcome.held.clone().filter(|_| outcome.ok),
+        capture_token,
     };
     render(&page, StatusCode::OK)
 }

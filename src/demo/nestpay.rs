@@ -119,6 +119,12 @@ pub(super) async fn capture(State(shop): State<DemoShop>, RawForm(form): RawForm
     let get = |n: &str| crate::form::value(&form, n).to_owned();
     let tr = Tr::new(Locale::parse_lenient(&get("lang")));
     let (oid, amount) = (get("oid"), get("amount"));
+    // Only the capture form the shop showed for this order: no other page can make a
+    // visitor's browser capture someone's hold.
+    let expected = capture_token(&shop, &oid);
+    if !bool::from(expected.as_bytes().ct_eq(get("token").as_bytes())) {
+        return refuse(StatusCode::FORBIDDEN, tr.t("demo-error-unknown-product"));
+    }
     let Some(xml) = post_auth_request(&shop, &oid, &amount) else {
         return refuse(StatusCode::BAD_REQUEST, tr.t("demo-error-unknown-product"));
     };
@@ -148,8 +154,15 @@ pub(super) async fn capture(State(shop): State<DemoShop>, RawForm(form): RawForm
         signature_ok: None,
         fields,
         capture_amount: None,
+        capture_token: String::new(),
     };
     super::render(&page, StatusCode::OK)
+}
+
+/// The token of an order's capture form: the shop's secret's HMAC of the order id.
+pub(super) fn capture_token(shop: &DemoShop, oid: &str) -> String {
+    let key = shop.inner.secret.expose_secret().as_bytes();
+    crate::crypto::hmac_hex(key, format!("demo-capture:{oid}").as_bytes())
 }
 
 /// The `PostAuth` of `oid` for `amount`, as UTF-8 XML; `None` for values no order of this

@@ -392,8 +392,9 @@ impl PaymentView {
 pub struct EventBody {
     /// Unique; receivers deduplicate on it.
     pub id: String,
-    /// `payment.approved`, `payment.declined`, `payment.failed`, `payment.cancelled`,
-    /// `payment.expired`, `payment.voided`, `payment.refunded`.
+    /// `payment.approved`, `payment.authorised`, `payment.declined`, `payment.failed`,
+    /// `payment.cancelled`, `payment.expired`, `payment.captured`, `payment.voided`,
+    /// `payment.refunded`.
     #[serde(rename = "type")]
     pub kind: String,
     pub created_at: String,

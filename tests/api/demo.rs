@@ -153,6 +153,18 @@ async fn demo_shop_pre_authorises_through_nestpay_then_captures_with_post_auth()
 
     // The shop ships and captures less than was held, through the XML API.
     let mut capture = form_by_id(&held.body, "capture").expect("a capture form");
+    // A form the shop did not show (another site's, a forged token) captures nothing.
+    let mut forged = capture.fields.clone();
+    for (name, value) in forged.iter_mut() {
+        if name == "token" {
+            *value = "0".repeat(64);
+        }
+    }
+    let refused = app
+        .post_form(&format!("{shop}{}", capture.action), &forged)
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.wait_final(&id).await.status.as_str(), "authorised");
     for (name, value) in capture.fields.iter_mut() {
         if name == "amount" {
             *value = "10.00".to_owned();

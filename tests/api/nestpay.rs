@@ -2508,3 +2508,37 @@ async fn three_d_model_pre_auth_by_xml_then_post_auth_of_the_whole_hold() {
         status.xml
     );
 }
+
+#[tokio::test]
+async fn an_auth_and_a_pre_auth_of_one_authentication_at_once_reach_the_bank_once() {
+    let app = nestpay_app().await;
+    configure(&app, NestpayChange::ShowsConsents(true)).await;
+    let oid = random_id("NP");
+    let got = authenticate_3d(&app, &oid, MC_FRICTIONLESS).await;
+    let auth = auth_with(&oid, &got.fields, "120.50");
+    let pre_auth = auth.replace("<Type>Auth<", "<Type>PreAuth<");
+    let (a, b) = tokio::join!(
+        cc5(&app, Shape::TextXml, Enc::Utf8, &auth),
+        cc5(&app, Shape::TextXml, Enc::Utf8, &pre_auth),
+    );
+    let approved: Vec<&Cc5> = [&a, &b]
+        .into_iter()
+        .filter(|r| r.get("Response") == "Approved")
+        .collect();
+    assert_eq!(approved.len(), 1, "{}\n{}", a.xml, b.xml);
+    let other = if a.get("Response") == "Approved" {
+        &b
+    } else {
+        &a
+    };
+    assert_eq!(other.extra("ERRORCODE"), "KP-3004", "{}", other.xml);
+    assert_eq!(app.bank_transactions(&oid).await.len(), 1);
+    // What the winner asked for is what the order is.
+    let status = cc5(&app, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    let expected = if a.get("Response") == "Approved" {
+        "S"
+    } else {
+        "A"
+    };
+    assert_eq!(status.extra("TRANS_STAT"), expected, "{}", status.xml);
+}

@@ -1163,15 +1163,17 @@ async fn a_hold_is_released_by_a_void_on_any_day_and_a_sale_has_nothing_to_captu
         (&p["intent"], &p["captured_amount"]),
         (&json!("sale"), &json!("150.00"))
     );
-    // An intent Kapı does not know is refused with its field.
-    let (status, body) = app
-        .create_session(app.session_body(json!({"intent": "hold"})))
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(
-        (&body["code"], &body["field"]),
-        (&json!("KP-1004"), &json!("intent"))
-    );
+    // An intent Kapı does not know (or an empty one) is refused with its field.
+    for intent in ["hold", "", "PREAUTH"] {
+        let (status, body) = app
+            .create_session(app.session_body(json!({ "intent": intent })))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{intent:?}: {body}");
+        assert_eq!(
+            (&body["code"], &body["field"]),
+            (&json!("KP-1004"), &json!("intent"))
+        );
+    }
 }
 
 #[tokio::test]
