@@ -337,7 +337,8 @@ mod tests {
         let none: Vec<String> = vec![];
         let tried = vec!["trm_akbank".to_owned()];
         // (card, installments, prefer on-us, excluded, expected terminal, rule)
-        let cases: Vec<(CardFacts, u8, bool, &Vec<String>, &str, Rule)> = vec![
+        type Case<'a> = (CardFacts, u8, bool, &'a Vec<String>, &'a str, Rule);
+        let cases: Vec<Case> = vec![
             // A single payment goes to the cheapest, whatever the card.
             (
                 card("Garanti BBVA", Some("bonus")),
@@ -437,7 +438,7 @@ mod tests {
         for (card, count, on_us, exclude, want, rule) in cases {
             let req = RouteRequest {
                 card: &card,
-                amount_minor: 150_00,
+                amount_minor: 15_000,
                 installment: count,
                 prefer_on_us: on_us,
                 exclude,
