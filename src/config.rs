@@ -33,6 +33,9 @@ pub struct Settings {
 pub struct InstallmentSettings {
     /// The BIN table (CSV, as `src/installments/bins.csv`); the copy built into Kapı when unset.
     pub bin_table: Option<PathBuf>,
+    /// The card program table (CSV, as `src/routing/programs.csv`: each program's member
+    /// banks, for routing installments); the copy built into Kapı when unset.
+    pub program_table: Option<PathBuf>,
     /// The longest term of any card purchase, and of categories not listed (BDDK: 12).
     pub general_limit: u8,
     /// The longest term for commercial (company) cards, to which the category limits do not
@@ -74,6 +77,7 @@ impl Default for InstallmentSettings {
         ];
         Self {
             bin_table: None,
+            program_table: None,
             general_limit: 12,
             commercial_limit: 12,
             category_limits: categories

@@ -461,6 +461,12 @@ struct ConfigureArgs {
     /// (1 to 5; 1, the default, sends the shopper back to you at the first decline).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
     card_attempts: Option<u8>,
+    /// Routing prefers a terminal of the card's own bank (on-us) to the cheapest one.
+    #[arg(long, conflicts_with = "no_prefer_on_us")]
+    prefer_on_us: bool,
+    /// Routing chooses the cheapest terminal (the default).
+    #[arg(long)]
+    no_prefer_on_us: bool,
     /// Where events go for payments without a callback_url (on a return origin).
     #[arg(long, conflicts_with = "no_webhook_url")]
     webhook_url: Option<String>,
@@ -861,6 +867,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .transpose()?;
             let change = merchants::Settings {
                 card_attempts,
+                prefer_on_us: match (args.prefer_on_us, args.no_prefer_on_us) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
                 seller: merchants::SellerChange {
                     legal_title: args.title,
                     address: args.address,

@@ -169,6 +169,7 @@ pub async fn register(
         accent_colour: None,
         logo_sha256: None,
         card_attempts: 1,
+        prefer_on_us: 0,
     };
     store.insert_merchant(&record).await?;
     Ok((id, secret))
@@ -316,6 +317,8 @@ impl SellerChange {
 pub struct Settings {
     /// How many cards a shopper may try on one payment.
     pub card_attempts: Option<crate::domain::CardAttempts>,
+    /// Routing prefers a terminal of the card's own bank.
+    pub prefer_on_us: Option<bool>,
     /// The seller's details for the legal documents.
     pub seller: SellerChange,
     /// `Some(None)` removes the webhook URL.
@@ -379,6 +382,9 @@ pub async fn configure(
         store
             .set_merchant_card_attempts(merchant_id, n.count())
             .await?;
+    }
+    if let Some(on_us) = change.prefer_on_us {
+        store.set_merchant_prefer_on_us(merchant_id, on_us).await?;
     }
     if !change.seller.is_empty() {
         let c = change.seller;

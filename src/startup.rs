@@ -512,9 +512,13 @@ impl Application {
             installments: Arc::new(crate::installments::Installments {
                 bins,
                 caps: settings.installments.caps(),
+                programs: crate::routing::ProgramTable::load(
+                    settings.installments.program_table.as_deref(),
+                )?,
             }),
             keys: Arc::new(keys),
             public_url: PublicUrl::new(&public),
+            bank_http: reach.client(Duration::from_secs(settings.acquirer.timeout_secs))?,
         });
         let state = AppState { checkout };
         let (sims, simulators) = if settings.simulators.enabled {

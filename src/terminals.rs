@@ -16,6 +16,9 @@ use crate::{
     storage::{MerchantStore, StoreError, TerminalRecord, TerminalStore},
 };
 
+/// How a merchant's own terminal's id begins (the default terminal's is the `[acquirer]` one).
+pub const ID_PREFIX: &str = "trm_";
+
 /// The protocol a terminal's connector speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Platform {
@@ -285,7 +288,7 @@ pub async fn add(
     if merchants.get_merchant(&new.merchant_id).await?.is_none() {
         return Err(TerminalError::NoMerchant(new.merchant_id));
     }
-    let id = format!("trm_{}", random_token(12));
+    let id = format!("{ID_PREFIX}{}", random_token(12));
     let bank = new.bank.trim().to_owned();
     if !text_ok(&bank, 64) {
         return Err(TerminalError::Bank);

@@ -60,13 +60,16 @@ pub fn void_deadline(authorised_at: i64, cutoff_minutes: u32) -> i64 {
 }
 
 impl Checkout {
-    fn after_sale_request(&self, p: &Payment, r: &RefundRecord) -> AfterSaleRequest {
+    /// The request for the bank of `terminal_id` (the terminal's id at its bank).
+    fn after_sale_request(
+        &self,
+        p: &Payment,
+        r: &RefundRecord,
+        terminal_id: &str,
+    ) -> AfterSaleRequest {
         let a = p.authorisation.as_ref();
         AfterSaleRequest {
-            terminal_id: a
-                .map(|a| a.terminal_id.clone())
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| self.acquirer.terminal_id().to_owned()),
+            terminal_id: terminal_id.to_owned(),
             merchant_id: p.merchant_id.to_string(),
             order_id: p.order_id.to_string(),
             payment_id: p.id.to_string(),
@@ -241,11 +244,26 @@ impl Checkout {
         mut record: RefundRecord,
     ) -> Result<(RefundRecord, Payment), AfterSaleError> {
         let payment = self.reload(&record.payment_id).await?;
-        let req = self.after_sale_request(&payment, &record);
+        // The terminal that authorised the payment, whatever routing would choose today.
+        let terminal = payment
+            .authorisation
+            .as_ref()
+            .map(|a| a.terminal_id.clone())
+            .unwrap_or_default();
+        let (acquirer, bank_terminal_id) = match self.acquirer_for(&terminal).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(payment_id = %record.payment_id, terminal_id = %terminal, code = e.code.code(), "no connector for the payment's terminal; kept pending");
+                return Err(AfterSaleError::Pending {
+                    refund: Box::new(record),
+                });
+            }
+        };
+        let req = self.after_sale_request(&payment, &record, &bank_terminal_id);
         let answer = match record.kind {
-            RefundKind::Void => self.acquirer.void(&req).await,
-            RefundKind::Refund => self.acquirer.refund(&req).await,
-            RefundKind::Capture => self.acquirer.capture(&req).await,
+            RefundKind::Void => acquirer.void(&req).await,
+            RefundKind::Refund => acquirer.refund(&req).await,
+            RefundKind::Capture => acquirer.capture(&req).await,
         };
         let AuthResponse {
             proc_return_code,

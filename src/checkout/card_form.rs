@@ -68,15 +68,24 @@ pub fn offers_installments(payment: &Payment, plan: Option<&InstallmentPlan>) ->
 }
 
 impl Checkout {
-    /// The installment choices for a card number (or its first digits) on this payment.
+    /// The installment choices for a card number (or its first digits) on this payment: only
+    /// the counts one of the merchant's `terminals` can give (a program card's installments
+    /// need a member bank's terminal).
     pub fn choices_for(
         &self,
         payment: &Payment,
         plan: Option<&InstallmentPlan>,
         digits: &str,
+        terminals: &[crate::terminals::Terminal],
     ) -> Choices {
-        self.installments
-            .choices(plan, payment.amount, payment.installment.count(), digits)
+        let mut choices =
+            self.installments
+                .choices(plan, payment.amount, payment.installment.count(), digits);
+        let card = choices.card.clone();
+        choices
+            .offers
+            .retain(|o| o.count <= 1 || self.can_route(terminals, card.as_ref(), o.count));
+        choices
     }
 
     /// The legal documents as the card page shows them, and whether the page offers
@@ -167,11 +176,12 @@ impl Checkout {
         self.guard(&merchant.id, &client.ip, None).await?;
         let input = CardInput::from_fields(fields);
         let plan = merchant.installment_plan();
+        let terminals = self.routable_terminals(&merchant.id).await?;
         let requested = form::value(fields, "installment").parse::<u8>().ok();
         let typed_choices = || {
             Pan::parse(input.card_number.expose())
                 .ok()
-                .map(|pan| self.choices_for(payment, plan.as_ref(), pan.expose()))
+                .map(|pan| self.choices_for(payment, plan.as_ref(), pan.expose(), &terminals))
         };
         let again = |payment: &Payment, errors, choices, notice, error| CardStep::Again {
             payment: Box::new(payment.clone()),
@@ -226,7 +236,7 @@ impl Checkout {
         // …and so does a BIN range that was being tested at this merchant.
         self.guard(&merchant.id, &client.ip, valid.pan.expose().get(..6))
             .await?;
-        let choices = self.choices_for(payment, plan.as_ref(), valid.pan.expose());
+        let choices = self.choices_for(payment, plan.as_ref(), valid.pan.expose(), &terminals);
         let unavailable = Some("installment-error-unavailable");
         let offer = if choices.fixed {
             // The merchant fixed the count: the card must allow it.
@@ -327,8 +337,9 @@ impl Checkout {
         if !waiting || !offers_installments(payment, plan.as_ref()) {
             return Err(CheckoutError::new(ErrorCode::PaymentNotFound).in_locale(locale));
         }
+        let terminals = self.routable_terminals(&merchant.id).await?;
         Ok(InstallmentPart {
-            choices: Some(self.choices_for(payment, plan.as_ref(), bin)),
+            choices: Some(self.choices_for(payment, plan.as_ref(), bin, &terminals)),
             selected,
             notice: None,
             error: None,

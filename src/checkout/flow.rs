@@ -389,6 +389,7 @@ impl Checkout {
             installment: Installment::from_count(i64::from(offer.count))
                 .map_err(|e| internal(locale)(e.into()))?,
             installment_fee_minor: offer.fee_minor,
+            routing: Some(self.route_card(payment, card_info, offer.count).await?),
         };
         let effects = Effects {
             card: Some(&sealed),
@@ -854,8 +855,25 @@ impl Checkout {
             // Claimed (or ended) by another call already.
             return Ok(false);
         }
+        // The terminal routing chose at the card's submit (the default one for a payment
+        // submitted before terminals existed).
+        let terminal_id = payment
+            .routing
+            .as_ref()
+            .map(|r| r.terminal_id.clone())
+            .unwrap_or_else(|| self.settings.acquirer.terminal_id.clone());
+        let (acquirer, bank_terminal_id) = match self.acquirer_for(&terminal_id).await {
+            Ok(a) => a,
+            Err(e) => {
+                let error = e.source.as_ref().map(|s| format!("{s:#}"));
+                tracing::error!(%payment_id, %terminal_id, error = error.as_deref().unwrap_or(""), "no connector for the routed terminal");
+                let t = fail(ErrorCode::Internal, FailureDetail::default());
+                self.finish(&payment, t).await?;
+                return Ok(true);
+            }
+        };
         let claim = Transition::Claim {
-            terminal_id: self.acquirer.terminal_id().to_owned(),
+            terminal_id,
             attempt_ref: format!("au_{}", random_token(16)),
             intent: intent.unwrap_or(payment.intent),
         };
@@ -880,7 +898,7 @@ impl Checkout {
         };
         let money = payment.charged();
         let request = AuthRequest {
-            terminal_id: self.acquirer.terminal_id().to_owned(),
+            terminal_id: bank_terminal_id,
             reference: payment.attempt_ref().unwrap_or_default().to_owned(),
             merchant_id: payment.merchant_id.to_string(),
             order_id: payment.order_id.to_string(),
@@ -910,7 +928,7 @@ impl Checkout {
                 .unwrap_or_default(),
             preauth: payment.intent == Intent::PreAuth,
         };
-        let outcome = self.acquirer.authorise(&request).await;
+        let outcome = acquirer.authorise(&request).await;
         // The request held the only plaintext copy of the card; the vault row goes with the
         // final move below.
         drop(request);
@@ -972,14 +990,21 @@ impl Checkout {
             .as_ref()
             .map(|a| a.terminal_id.clone())
             .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| self.acquirer.terminal_id().to_owned());
-        let inquiry = self
-            .acquirer
-            .inquire(&InquiryRequest {
-                terminal_id: terminal.clone(),
-                reference: reference.clone(),
-            })
-            .await;
+            .unwrap_or_else(|| self.settings.acquirer.terminal_id.clone());
+        let inquiry = match self.acquirer_for(&terminal).await {
+            Ok((acquirer, bank_terminal_id)) => {
+                acquirer
+                    .inquire(&InquiryRequest {
+                        terminal_id: bank_terminal_id,
+                        reference: reference.clone(),
+                    })
+                    .await
+            }
+            Err(e) => Err(crate::acquirer::AcquirerError::Unreachable(format!(
+                "no connector for terminal {terminal}: {}",
+                e.code.code()
+            ))),
+        };
         match inquiry {
             Ok(Inquiry::Found {
                 response,

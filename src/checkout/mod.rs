@@ -17,6 +17,7 @@ pub mod recovery;
 pub mod service;
 pub mod start;
 pub mod status;
+pub mod terminal;
 
 pub use error::CheckoutError;
 pub use service::{Backlog, Checkout, Readiness};

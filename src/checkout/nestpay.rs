@@ -737,13 +737,12 @@ impl Checkout {
     ) -> Result<Next, CheckoutError> {
         let offer =
             self.offer_for_given_card(merchant, payment.amount, payment.installment, card)?;
-        let plan = merchant.installment_plan();
-        let choices = self.choices_for(payment, plan.as_ref(), card.pan.expose());
+        let card_info = self.installments.bins.lookup(card.pan.expose());
         let submission = Submission {
             client,
             documents,
             offer,
-            card_info: choices.card.as_ref(),
+            card_info,
         };
         self.submit_card(payment, &merchant.name, card, submission)
             .await

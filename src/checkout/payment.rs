@@ -109,6 +109,19 @@ impl CardSummary {
     }
 }
 
+/// The terminal routing chose for the card attempt, and why (`crate::routing`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Routing {
+    pub terminal_id: String,
+    pub bank: String,
+    /// `nestpay`, `garanti`, `payfor` or `simulator`.
+    pub platform: String,
+    /// `program`, `on_us`, `lowest_commission` or `fallback`.
+    pub rule: String,
+    /// What the decision was made from.
+    pub inputs: serde_json::Value,
+}
+
 /// The ids the issuer's ACS and the Directory Server gave the 3-D Secure transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcsIds {
@@ -242,6 +255,8 @@ pub struct Payment {
     pub card_attempts: CardAttempts,
     /// The bank-compatible gate the payment came through, if not Kapı's own protocol.
     pub gateway: Option<super::gateway::Gateway>,
+    /// The terminal routing chose for the card attempt under way or last made.
+    pub routing: Option<Routing>,
 }
 
 /// One card tried on a payment, and how it ended: kept when the attempt ends.
@@ -300,6 +315,8 @@ pub enum Transition {
         client_ip: Option<String>,
         installment: Installment,
         installment_fee_minor: i64,
+        /// The terminal this card attempt goes to.
+        routing: Option<Routing>,
     },
     /// `card_submitted` → `challenge`: the ACS wants the shopper.
     Challenge { acs: AcsIds, acs_url: String },
@@ -417,6 +434,7 @@ impl Payment {
             attempt: 1,
             card_attempts: order.card_attempts,
             gateway: None,
+            routing: None,
         }
     }
 
@@ -570,6 +588,7 @@ impl Payment {
                 client_ip,
                 installment,
                 installment_fee_minor,
+                routing,
             } => {
                 expect(&[Created, AwaitingRetry])?;
                 if self.status == AwaitingRetry {
@@ -584,6 +603,7 @@ impl Payment {
                 p.client_ip = client_ip;
                 p.installment = installment;
                 p.installment_fee_minor = installment_fee_minor;
+                p.routing = routing;
             }
             Transition::Challenge { acs, acs_url } => {
                 expect(&[CardSubmitted])?;
@@ -845,6 +865,7 @@ mod tests {
                     client_ip: Some("203.0.113.9".into()),
                     installment: Installment::SINGLE,
                     installment_fee_minor: 0,
+                    routing: None,
                 },
                 1,
             )

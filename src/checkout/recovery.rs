@@ -115,8 +115,16 @@ async fn reverse(cx: &Checkout, r: ReversalRecord) {
         Ok(Some(p)) => p,
         Ok(None) | Err(_) => return,
     };
+    // The terminal that authorised it; unknown now (removed, unreadable): tried again later.
+    let (acquirer, bank_terminal_id) = match cx.acquirer_for(&r.terminal_id).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(reversal_id = %r.id, terminal_id = %r.terminal_id, code = e.code.code(), "no connector for the reversal's terminal");
+            return;
+        }
+    };
     let req = AfterSaleRequest {
-        terminal_id: r.terminal_id.clone(),
+        terminal_id: bank_terminal_id,
         merchant_id: payment.merchant_id.to_string(),
         order_id: payment.order_id.to_string(),
         payment_id: payment.id.to_string(),
@@ -139,7 +147,7 @@ async fn reverse(cx: &Checkout, r: ReversalRecord) {
         at: now.saturating_add(backoff),
         error,
     };
-    let outcome = match cx.acquirer.reverse(&req).await {
+    let outcome = match acquirer.reverse(&req).await {
         Ok(resp) if resp.proc_return_code == "00" => ReversalOutcome::Settled {
             status: ReversalStatus::Reversed,
             proc_return_code: resp.proc_return_code,

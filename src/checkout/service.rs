@@ -71,6 +71,9 @@ pub struct Parts {
     pub installments: Arc<Installments>,
     pub keys: Arc<Keys>,
     pub public_url: PublicUrl,
+    /// The HTTP client of the merchants' own terminals' bank calls (the bank timeout, no
+    /// redirects).
+    pub bank_http: reqwest::Client,
 }
 
 /// The checkout service. Cheap to clone: everything in it is shared.

@@ -17,6 +17,8 @@ use crate::domain::Money;
 pub struct Installments {
     pub bins: BinTable,
     pub caps: Caps,
+    /// Each card program's member banks: where routing may send a program card's installments.
+    pub programs: crate::routing::ProgramTable,
 }
 
 /// The ways one card may pay one payment.

@@ -120,6 +120,30 @@ pub struct AuthorisationView {
     pub authorised_at: Option<String>,
 }
 
+/// The terminal a card attempt went to.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TerminalView {
+    /// Kapı's terminal id: `trm_…` for a merchant's own, the `[acquirer]` terminal id for the
+    /// default one.
+    pub id: String,
+    /// Its bank, as the BIN table names banks; `null` when unknown (payments from before
+    /// terminals).
+    pub bank: Option<String>,
+    /// `nestpay`, `garanti`, `payfor` or `simulator`; `null` when unknown.
+    pub platform: Option<String>,
+}
+
+/// Why routing chose the terminal.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoutingView {
+    /// `program`, `on_us`, `lowest_commission` or `fallback`.
+    pub rule: String,
+    /// What it was decided from: `card_bank`, `card_program`, `installment`, `amount_minor`,
+    /// `prefer_on_us`, `candidates` (terminal ids), `excluded`, `commission`.
+    #[schema(value_type = Object)]
+    pub inputs: serde_json::Value,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorView {
     pub code: String,
@@ -262,6 +286,11 @@ pub struct PaymentView {
     pub card: Option<CardView>,
     pub three_d_secure: Option<ThreeDsView>,
     pub authorisation: Option<AuthorisationView>,
+    /// The terminal the card attempt went to; `null` before a card was submitted.
+    pub terminal: Option<TerminalView>,
+    /// Why routing chose that terminal; `null` before a card was submitted (and for payments
+    /// from before routing).
+    pub routing: Option<RoutingView>,
     pub error: Option<ErrorView>,
     /// Every card attempt that ended, first first (with `refunds` and `history`, and in events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -270,6 +299,25 @@ pub struct PaymentView {
     pub refunds: Option<Vec<RefundView>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryView>>,
+}
+
+/// The routed terminal, or for a payment from before routing the one that authorised it.
+fn terminal_view(p: &Payment) -> Option<TerminalView> {
+    if let Some(r) = &p.routing {
+        return Some(TerminalView {
+            id: r.terminal_id.clone(),
+            bank: Some(r.bank.clone()).filter(|b| !b.is_empty()),
+            platform: Some(r.platform.clone()),
+        });
+    }
+    p.authorisation
+        .as_ref()
+        .filter(|a| !a.terminal_id.is_empty())
+        .map(|a| TerminalView {
+            id: a.terminal_id.clone(),
+            bank: None,
+            platform: None,
+        })
 }
 
 impl PaymentView {
@@ -346,6 +394,11 @@ impl PaymentView {
             attempt: i64::from(p.attempt),
             card,
             three_d_secure,
+            terminal: terminal_view(p),
+            routing: p.routing.as_ref().map(|r| RoutingView {
+                rule: r.rule.clone(),
+                inputs: r.inputs.clone(),
+            }),
             authorisation,
             error,
             attempts: None,

@@ -335,6 +335,11 @@ impl MerchantStore for CachedMerchants {
             .await
     }
 
+    async fn set_merchant_prefer_on_us(&self, id: &str, on_us: bool) -> Result<(), StoreError> {
+        self.change(self.inner.set_merchant_prefer_on_us(id, on_us))
+            .await
+    }
+
     async fn set_merchant_seller(
         &self,
         id: &str,
@@ -406,6 +411,7 @@ mod tests {
             accent_colour: None,
             logo_sha256: None,
             card_attempts: 1,
+            prefer_on_us: 0,
         };
         store.insert_merchant(&m).await.unwrap();
     }

@@ -236,6 +236,8 @@ pub trait MerchantStore: Send + Sync + 'static {
     async fn set_merchant_origins(&self, id: &str, origins: &[String]) -> Result<(), StoreError>;
     /// How many cards its shoppers may try on one payment (1 to 5).
     async fn set_merchant_card_attempts(&self, id: &str, n: u8) -> Result<(), StoreError>;
+    /// Whether routing prefers a terminal of the card's own bank.
+    async fn set_merchant_prefer_on_us(&self, id: &str, on_us: bool) -> Result<(), StoreError>;
     /// Replaces the seller's details the legal documents print.
     async fn set_merchant_seller(&self, id: &str, seller: &SellerDetails)
     -> Result<(), StoreError>;

@@ -180,6 +180,8 @@ pub struct MerchantRecord {
     pub logo_sha256: Option<String>,
     /// How many cards a shopper may try on one payment (1: no second chance).
     pub card_attempts: i64,
+    /// 1: routing prefers a terminal of the card's own bank (on-us).
+    pub prefer_on_us: i64,
 }
 
 impl MerchantRecord {

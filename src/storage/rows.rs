@@ -140,6 +140,7 @@ payment_row! {
         attempt: i64,
         intent: String,
         captured_minor: i64,
+        routing: Option<String>,
         version: i64,
     }
 }
@@ -251,6 +252,12 @@ impl PaymentRow {
             error_code: opt(&self.error_code, error_code)?,
             result,
             intent: Intent::parse(&self.intent)?,
+            routing: self
+                .routing
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|_| Invalid::new("routing", "a routing record"))?,
             captured_minor: self.captured_minor,
             refunded_minor: self.refunded_minor,
             refund_reserved_minor: self.refund_reserved_minor,
@@ -338,6 +345,10 @@ impl From<&Payment> for PaymentRow {
                 .as_ref()
                 .and_then(|r| serde_json::to_string(r).ok()),
             intent: p.intent.as_str().to_owned(),
+            routing: p
+                .routing
+                .as_ref()
+                .and_then(|r| serde_json::to_string(r).ok()),
             captured_minor: p.captured_minor,
             refunded_minor: p.refunded_minor,
             refund_reserved_minor: p.refund_reserved_minor,

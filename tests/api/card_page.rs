@@ -463,6 +463,7 @@ async fn a_payment_interrupted_before_the_bank_fails_and_drops_its_card() {
         client_ip: None,
         installment: kapi::domain::Installment::SINGLE,
         installment_fee_minor: 0,
+        routing: None,
     };
     let after = before.apply(submit, now).unwrap();
     let effects = kapi::storage::Effects {

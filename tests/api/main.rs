@@ -33,6 +33,7 @@ mod proxy;
 mod real;
 mod recovery;
 mod retry;
+mod routing;
 mod security;
 mod server_api;
 mod start;

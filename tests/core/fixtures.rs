@@ -44,6 +44,7 @@ pub fn merchant(id: &str) -> MerchantRecord {
         accent_colour: None,
         logo_sha256: None,
         card_attempts: 1,
+        prefer_on_us: 0,
     }
 }
 
@@ -84,6 +85,7 @@ pub fn card() -> CardSummary {
 pub fn submit(p: &Payment, at: i64) -> Payment {
     p.apply(
         Transition::SubmitCard {
+            routing: None,
             card: card(),
             threeds_server_trans_id: format!("3ds-{}", p.id),
             client_ip: Some("203.0.113.9".into()),

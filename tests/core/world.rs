@@ -303,6 +303,7 @@ impl World {
         let installments = Installments {
             bins: BinTable::load(None).unwrap(),
             caps: settings.installments.caps(),
+            programs: kapi::routing::ProgramTable::built_in(),
         };
         let checkout = Checkout::new(Parts {
             settings: Arc::new(settings),
@@ -323,6 +324,7 @@ impl World {
             installments: Arc::new(installments),
             keys: keys.clone(),
             public_url: PublicUrl::new("https://kapi.example"),
+            bank_http: reqwest::Client::new(),
         });
         Self {
             checkout,

@@ -182,6 +182,15 @@ impl MerchantStore for SqlStore {
         .await?)
     }
 
+    async fn set_merchant_prefer_on_us(&self, id: &str, on_us: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE merchants SET prefer_on_us = $1 WHERE id = $2")
+            .bind(i64::from(on_us))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn set_merchant_card_attempts(&self, id: &str, n: u8) -> Result<(), StoreError> {
         sqlx::query("UPDATE merchants SET card_attempts = $1 WHERE id = $2")
             .bind(i64::from(n))

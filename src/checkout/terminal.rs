@@ -1,0 +1,148 @@
+//! Which terminal a card attempt goes to, and the connector of a terminal: routing runs when
+//! the card is submitted (its BIN and the installment count are known then) and is recorded on
+//! the payment; the authorisation, and every void, refund, capture, inquiry and reversal of it,
+//! go to that terminal's connector, whatever routing would choose later.
+
+use std::sync::Arc;
+
+use super::{
+    CheckoutError,
+    payment::{Payment, Routing},
+    service::Checkout,
+};
+use crate::{
+    acquirer::{Acquirer, HttpAcquirer},
+    error::ErrorCode,
+    installments::BinInfo,
+    observe::MeteredAcquirer,
+    routing::{self, CardFacts, RouteError, RouteRequest},
+    terminals::{self, Platform, Terminal},
+};
+
+/// What routing reads of a card.
+fn card_facts(card: Option<&BinInfo>) -> CardFacts {
+    CardFacts {
+        bank: card.map(|c| c.bank.clone()),
+        program: card.and_then(|c| c.program.as_ref().map(|p| p.id.clone())),
+    }
+}
+
+/// The platforms Kapı has a connector for: routing chooses only their terminals.
+fn has_connector(platform: Platform) -> bool {
+    matches!(platform, Platform::Simulator)
+}
+
+impl Checkout {
+    /// The merchant's terminals routing may choose, oldest first, then the default terminal.
+    pub(crate) async fn routable_terminals(
+        &self,
+        merchant_id: &str,
+    ) -> Result<Vec<Terminal>, CheckoutError> {
+        let mut list = terminals::of_merchant(&*self.storage.terminals, merchant_id)
+            .await
+            .map_err(|e| CheckoutError::internal(anyhow::anyhow!("{e}")))?;
+        list.retain(|t| has_connector(t.platform));
+        list.push(terminals::default_terminal(&self.settings.acquirer));
+        Ok(list)
+    }
+
+    /// Whether one of `terminals` can take `count` installments of this card: a program card's
+    /// installments need a member bank's terminal (routing's first rule).
+    pub(crate) fn can_route(
+        &self,
+        terminals: &[Terminal],
+        card: Option<&BinInfo>,
+        count: u8,
+    ) -> bool {
+        let facts = card_facts(card);
+        let req = RouteRequest {
+            card: &facts,
+            amount_minor: 0,
+            installment: count,
+            prefer_on_us: false,
+            exclude: &[],
+        };
+        routing::route(&req, terminals, &self.installments.programs).is_ok()
+    }
+
+    /// Routes a card attempt of `payment` in `count` installments (`crate::routing`). An
+    /// installment payment on a program card without a member bank's terminal is refused
+    /// (`KP-1019`): no terminal could give those installments.
+    pub(crate) async fn route_card(
+        &self,
+        payment: &Payment,
+        card: Option<&BinInfo>,
+        count: u8,
+    ) -> Result<Routing, CheckoutError> {
+        let merchant = self.merchant_of(payment).await?;
+        let terminals = self.routable_terminals(&merchant.id).await?;
+        let facts = card_facts(card);
+        let req = RouteRequest {
+            card: &facts,
+            amount_minor: payment.amount.minor(),
+            installment: count,
+            prefer_on_us: merchant.prefer_on_us != 0,
+            exclude: &[],
+        };
+        let route = routing::route(&req, &terminals, &self.installments.programs).map_err(|e| {
+            match e {
+                RouteError::NoProgramTerminal(_) => {
+                    CheckoutError::field(ErrorCode::InvalidInstallment, "installment")
+                }
+                RouteError::NoTerminal => CheckoutError::internal(anyhow::anyhow!("{e}")),
+            }
+            .in_locale(payment.locale)
+        })?;
+        Ok(Routing {
+            terminal_id: route.terminal.id.clone(),
+            bank: route.terminal.bank.clone(),
+            platform: route.terminal.platform.as_str().to_owned(),
+            rule: route.rule.as_str().to_owned(),
+            inputs: serde_json::to_value(&route.inputs).unwrap_or_default(),
+        })
+    }
+
+    /// The connector of a Kapı terminal id, and the terminal's id at its bank: a merchant's
+    /// own terminal (`trm_…`) by its stored settings; any other id is the configured acquirer's
+    /// (the default terminal, also under an id it had before a configuration change, and an
+    /// empty id: payments from before terminals).
+    pub(crate) async fn acquirer_for(
+        &self,
+        terminal_id: &str,
+    ) -> Result<(Arc<dyn Acquirer>, String), CheckoutError> {
+        if !terminal_id.starts_with(terminals::ID_PREFIX) {
+            let bank_id =
+                if terminal_id.is_empty() || terminal_id == self.settings.acquirer.terminal_id {
+                    self.acquirer.terminal_id().to_owned()
+                } else {
+                    terminal_id.to_owned()
+                };
+            return Ok((self.acquirer.clone(), bank_id));
+        }
+        let internal = |what: String| CheckoutError::internal(anyhow::anyhow!(what));
+        let record = self
+            .storage
+            .terminals
+            .terminal(terminal_id)
+            .await?
+            .ok_or_else(|| internal(format!("terminal {terminal_id} is not stored")))?;
+        let terminal = terminals::parse(&record).map_err(|e| internal(e.to_string()))?;
+        let (password, _) = terminals::secrets(&self.vault, &record)
+            .map_err(|e| internal(format!("terminal {terminal_id}: {e}")))?;
+        match terminal.platform {
+            Platform::Simulator => Ok((
+                Arc::new(MeteredAcquirer(Arc::new(HttpAcquirer::new(
+                    &terminal.api_url,
+                    terminal.client_id.clone(),
+                    password,
+                    self.bank_http.clone(),
+                )))),
+                terminal.client_id,
+            )),
+            other => Err(internal(format!(
+                "no connector for the {} platform yet",
+                other.as_str()
+            ))),
+        }
+    }
+}

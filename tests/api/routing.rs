@@ -1,0 +1,229 @@
+//! Terminals and routing, end to end: a merchant with a terminal at a second bank (another
+//! Kapı's simulated bank, over HTTP) and today's default terminal; which bank each payment
+//! reaches, what the payment records, and where its refunds go.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// A second bank: another Kapı whose simulated bank serves the terminal `terminal_no`.
+async fn second_bank(terminal_no: &str) -> TestApp {
+    let terminal_no = terminal_no.to_owned();
+    spawn_app_with(move |s| s.acquirer.terminal_id = terminal_no).await
+}
+
+/// Adds a simulator terminal at `bank` (its simulated bank) to `app`'s merchant.
+async fn add_terminal(app: &TestApp, bank: &TestApp, name: &str, commission: &str) -> String {
+    let terminal_no = bank.app_state.settings.acquirer.terminal_id.clone();
+    kapi::terminals::add(
+        &*app.app_state.storage.terminals,
+        &*app.app_state.storage.merchants,
+        &app.app_state.vault,
+        kapi::terminals::NewTerminal {
+            merchant_id: app.merchant_id.clone(),
+            bank: name.into(),
+            platform: kapi::terminals::Platform::Simulator,
+            client_id: terminal_no,
+            user: "kapi".into(),
+            password: secrecy::SecretString::from(BANK_KEY.to_owned()),
+            terminal_no: None,
+            store_key: secrecy::SecretString::from("unused".to_owned()),
+            gate_url: bank.url("/sim/bank"),
+            api_url: bank.url("/sim/bank"),
+            static_ip: None,
+            commission: Some(commission.into()),
+            installment_commissions: vec![],
+            accept_half_3d: false,
+        },
+        kapi::clock::Clock::now_ms(&*app.clock),
+    )
+    .await
+    .unwrap()
+}
+
+/// A frictionless payment of the test merchant: its id and order id.
+async fn pay(app: &TestApp, card: &str) -> (String, String) {
+    let got = app.pay_with(card, &[]).await;
+    assert_eq!(got.get("status"), "approved", "{:?}", got.fields);
+    (
+        got.get("payment_id").to_owned(),
+        got.get("order_id").to_owned(),
+    )
+}
+
+fn authorisations(books: &[Value]) -> usize {
+    books
+        .iter()
+        .filter(|t| t["kind"] == "authorisation")
+        .count()
+}
+
+#[tokio::test]
+async fn a_payment_goes_to_the_cheaper_terminal_and_its_refunds_and_status_follow_it() {
+    // The default terminal costs 2.00 %; the merchant's terminal at a second bank 1.50 %.
+    let app = spawn_app_with(|s| s.acquirer.commission = Some("2.00".into())).await;
+    let bank = second_bank("GARANTI-0042").await;
+    let terminal = add_terminal(&app, &bank, "Garanti BBVA", "1.50").await;
+
+    let (id, order) = pay(&app, MC_FRICTIONLESS).await;
+    assert_eq!(authorisations(&bank.bank_transactions(&order).await), 1);
+    assert!(
+        app.bank_transactions(&order).await.is_empty(),
+        "not the default bank"
+    );
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(
+        p["terminal"],
+        json!({"id": terminal, "bank": "Garanti BBVA", "platform": "simulator"})
+    );
+    assert_eq!(p["routing"]["rule"], "lowest_commission", "{p}");
+    let inputs = &p["routing"]["inputs"];
+    assert_eq!(inputs["commission"], "1.50");
+    assert_eq!(inputs["installment"], 1);
+    assert_eq!(inputs["card_bank"], "Yapı Kredi");
+    assert_eq!(inputs["candidates"], json!([terminal, "KAPI-SIM-0001"]));
+    assert_eq!(p["authorisation"]["terminal_id"], terminal.as_str());
+    // The event carries the same.
+    let approved = app.receiver.wait_event(&id, "payment.approved").await;
+    assert_eq!(
+        approved.json()["data"]["payment"]["terminal"]["id"],
+        terminal.as_str()
+    );
+
+    // The terminal is disabled: new payments go elsewhere, but this one's refund still goes
+    // to the bank that authorised it.
+    kapi::terminals::configure(
+        &*app.app_state.storage.terminals,
+        &app.app_state.vault,
+        &terminal,
+        kapi::terminals::TerminalChange::default(),
+        Some(false),
+        kapi::clock::Clock::now_ms(&*app.clock),
+    )
+    .await
+    .unwrap();
+    let (status, refund) = app
+        .post_json(
+            &format!("/api/v1/payments/{id}/refunds"),
+            Some(json!({"amount": "20.00"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{refund}");
+    let books = bank.bank_transactions(&order).await;
+    assert_eq!(books.iter().filter(|t| t["kind"] == "refund").count(), 1);
+    let (second, second_order) = pay(&app, MC_FRICTIONLESS).await;
+    assert_eq!(
+        authorisations(&app.bank_transactions(&second_order).await),
+        1
+    );
+    assert!(bank.bank_transactions(&second_order).await.is_empty());
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{second}")).await;
+    assert_eq!(p["terminal"]["id"], "KAPI-SIM-0001", "{p}");
+    assert_eq!(
+        p["routing"]["inputs"]["candidates"],
+        json!(["KAPI-SIM-0001"])
+    );
+}
+
+#[tokio::test]
+async fn a_merchant_preferring_on_us_pays_a_card_at_its_own_bank() {
+    let app = spawn_app_with(|s| s.acquirer.commission = Some("1.00".into())).await;
+    let bank = second_bank("YKB-0007").await;
+    // Dearer than the default terminal, but the card's own bank.
+    let terminal = add_terminal(&app, &bank, "yapı kredi", "2.40").await;
+
+    // Without the preference: the cheapest.
+    let (id, order) = pay(&app, MC_FRICTIONLESS).await;
+    assert!(bank.bank_transactions(&order).await.is_empty());
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["routing"]["rule"], "lowest_commission");
+
+    let change = kapi::merchants::Settings {
+        prefer_on_us: Some(true),
+        ..Default::default()
+    };
+    kapi::merchants::configure(&*app.app_state.storage.merchants, &app.merchant_id, change)
+        .await
+        .unwrap();
+    // A Yapı Kredi card goes to Yapı Kredi's terminal; a Garanti BBVA card (no terminal of
+    // its bank) to the cheapest.
+    let (id, order) = pay(&app, MC_FRICTIONLESS).await;
+    assert_eq!(authorisations(&bank.bank_transactions(&order).await), 1);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(
+        (&p["terminal"]["id"], &p["routing"]["rule"]),
+        (&json!(terminal), &json!("on_us"))
+    );
+    assert_eq!(p["routing"]["inputs"]["prefer_on_us"], true);
+    let (id, order) = pay(&app, VISA_CHALLENGE).await;
+    assert!(bank.bank_transactions(&order).await.is_empty());
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["routing"]["rule"], "lowest_commission", "{p}");
+}
+
+#[tokio::test]
+async fn installments_on_a_program_card_go_only_to_a_member_banks_terminal() {
+    // The default terminal is Akbank's (Axess), the cheapest; the merchant's Denizbank terminal
+    // (a Bonus bank) is dearer.
+    let app = spawn_app_with(|s| {
+        s.acquirer.bank = "Akbank".into();
+        s.acquirer.commission = Some("1.00".into());
+    })
+    .await;
+    let bank = second_bank("DENIZ-0003").await;
+    let terminal = add_terminal(&app, &bank, "Denizbank", "3.00").await;
+
+    // A Bonus card in 3 installments: the Bonus bank's terminal.
+    let order = random_id("TAKSIT");
+    let id = app
+        .start_payment(&[("installment", "3"), ("order_id", &order)])
+        .await;
+    let result = app
+        .complete_3ds(app.submit_card(&id, VISA_CHALLENGE).await)
+        .await;
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.get("status"), "approved", "{:?}", got.fields);
+    let books = bank.bank_transactions(&order).await;
+    assert_eq!(authorisations(&books), 1);
+    assert_eq!(books[0]["installment"], 3);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(
+        (&p["terminal"]["id"], &p["routing"]["rule"]),
+        (&json!(terminal), &json!("program"))
+    );
+    assert_eq!(p["routing"]["inputs"]["card_program"], "bonus");
+    assert_eq!(p["routing"]["inputs"]["candidates"], json!([terminal]));
+
+    // The same card in a single payment: the cheapest, the default terminal.
+    let (single, order) = pay(&app, VISA_CHALLENGE).await;
+    assert_eq!(authorisations(&app.bank_transactions(&order).await), 1);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{single}")).await;
+    assert_eq!(p["routing"]["rule"], "lowest_commission");
+
+    // A World card in installments: no World bank's terminal here, and the default terminal
+    // is not one either. The shopper is told at once, nothing reaches a bank, and a single
+    // payment still works.
+    let order = random_id("WORLD");
+    let id = app
+        .start_payment(&[("installment", "3"), ("order_id", &order)])
+        .await;
+    let refused = app.submit_card(&id, MC_FRICTIONLESS).await;
+    // The card page again, saying so (as for a card that takes no installments).
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("taksit yapılabilen bir kredi kartı"),
+        "{}",
+        refused.body
+    );
+    assert!(app.bank_transactions(&order).await.is_empty());
+    assert!(bank.bank_transactions(&order).await.is_empty());
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "created", "the shopper may still pay: {p}");
+}
