@@ -28,6 +28,7 @@ pub mod notify;
 pub mod observe;
 pub mod operator;
 pub mod outbound;
+pub mod reports;
 pub mod routing;
 pub mod sim;
 pub mod simstore;

@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: TerminalCommand,
     },
+    /// Reports (read only).
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Manage event deliveries.
     Events {
         #[command(subcommand)]
@@ -289,6 +294,24 @@ enum MerchantCommand {
     RotateKey(RotateArgs),
     /// Set the webhook URL, the API's IP allow-list, framing, installments and branding.
     Configure(Box<ConfigureArgs>),
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// A day's report (Europe/Istanbul): per merchant, currency and terminal, as JSON (or CSV).
+    Daily {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// Only this merchant's rows.
+        #[arg(long)]
+        merchant_id: Option<String>,
+        /// CSV instead of JSON.
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -936,6 +959,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { command } => keys(&g, command).await,
         Command::Terminal { command } => terminal(&g, command).await,
+        Command::Report {
+            command:
+                ReportCommand::Daily {
+                    data_dir,
+                    date,
+                    merchant_id,
+                    csv,
+                },
+        } => {
+            let day = kapi::reports::parse_date(&date).context("--date must be YYYY-MM-DD")?;
+            let store = open_read_only(&g, data_dir).await?;
+            let report =
+                kapi::reports::daily_of(&*store.payments, merchant_id.as_deref(), day).await?;
+            if csv {
+                print!("{}", kapi::reports::to_csv(&report));
+            } else {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Ok(())
+        }
         Command::SecurityEvents {
             command: Some(command),
             ..

@@ -11,6 +11,7 @@ pub mod openapi;
 use openapi::CommonResponses;
 pub mod payments;
 pub mod problem;
+pub mod reports;
 pub mod sessions;
 
 use axum::{
@@ -52,6 +53,7 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             "/api/v1/payments/{id}/capture",
             post(payments::capture),
         ),
+        ("get", "/api/v1/reports/daily", get(reports::daily)),
         ("get", "/api/v1/events", get(events::list)),
         ("get", "/api/v1/events/{id}", get(events::get)),
         ("post", "/api/v1/events/{id}/resend", post(events::resend)),
@@ -100,6 +102,7 @@ impl Modify for BearerAuth {
         payments::void,
         payments::refund,
         payments::capture,
+        reports::daily,
         events::list,
         events::get,
         events::resend,

@@ -162,6 +162,21 @@ pub trait PaymentStore: Send + Sync + 'static {
     ) -> Result<Settle, StoreError>;
     async fn get_refund(&self, id: &str) -> Result<Option<RefundRecord>, StoreError>;
     async fn refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError>;
+    /// Payments (of one merchant, or all) that moved or were authorised in `[from, to)`: what
+    /// a day's report counts.
+    async fn payments_of_period(
+        &self,
+        merchant_id: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Payment>, StoreError>;
+    /// Voids, refunds and captures settled (answered) in `[from, to)`, with their payments.
+    async fn after_sales_of_period(
+        &self,
+        merchant_id: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(RefundRecord, Payment)>, StoreError>;
     /// Refunds and voids still waiting for an answer, last touched before `before`.
     async fn pending_refunds(
         &self,

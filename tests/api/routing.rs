@@ -227,3 +227,138 @@ async fn installments_on_a_program_card_go_only_to_a_member_banks_terminal() {
     let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
     assert_eq!(p["status"], "created", "the shopper may still pay: {p}");
 }
+
+#[tokio::test]
+async fn the_daily_report_counts_by_terminal_in_json_csv_and_on_the_command_line() {
+    let app = spawn_app_with(|s| s.acquirer.commission = Some("2.00".into())).await;
+    app.clock_to_istanbul_noon();
+    let bank = second_bank("GARANTI-0099").await;
+    let terminal = add_terminal(&app, &bank, "Garanti BBVA", "1.50").await;
+
+    // At the merchant's terminal: a sale, a decline, a partial refund of the sale.
+    let (sale, _) = pay(&app, MC_FRICTIONLESS).await;
+    let declined = app.pay_with("4000 0000 0000 9995", &[]).await;
+    assert_eq!(declined.get("status"), "declined");
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/payments/{sale}/refunds"),
+            Some(json!({"amount": "20.00"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // At the default terminal (the other disabled): a sale, voided the same day.
+    kapi::terminals::configure(
+        &*app.app_state.storage.terminals,
+        &app.app_state.vault,
+        &terminal,
+        kapi::terminals::TerminalChange::default(),
+        Some(false),
+        kapi::clock::Clock::now_ms(&*app.clock),
+    )
+    .await
+    .unwrap();
+    let (other, _) = pay(&app, MC_FRICTIONLESS).await;
+    let (status, body) = app
+        .post_json(&format!("/api/v1/payments/{other}/void"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let day = kapi::clock::istanbul_day(kapi::clock::Clock::now_ms(&*app.clock)).to_string();
+    let (status, report) = app
+        .get_json(&format!("/api/v1/reports/daily?date={day}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        (&report["date"], &report["timezone"]),
+        (&json!(day), &json!("Europe/Istanbul"))
+    );
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{report}");
+    let row = |id: &str| {
+        rows.iter()
+            .find(|r| r["terminal_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let at_terminal = row(&terminal);
+    assert_eq!(at_terminal["terminal_bank"], "Garanti BBVA");
+    assert_eq!(
+        at_terminal["approved"],
+        json!({"count": 1, "amount": "150.00"})
+    );
+    assert_eq!(
+        at_terminal["declined"],
+        json!({"count": 1, "amount": "150.00"})
+    );
+    assert_eq!(
+        at_terminal["refunded"],
+        json!({"count": 1, "amount": "20.00"})
+    );
+    assert_eq!(at_terminal["net"], "130.00");
+    let at_default = row("KAPI-SIM-0001");
+    assert_eq!(
+        at_default["approved"],
+        json!({"count": 1, "amount": "150.00"})
+    );
+    assert_eq!(
+        at_default["voided"],
+        json!({"count": 1, "amount": "150.00"})
+    );
+    assert_eq!(
+        (&at_default["net"], &at_default["currency"]),
+        (&json!("0.00"), &json!("TRY"))
+    );
+
+    // The same as CSV.
+    let csv = app
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/reports/daily?date={day}"),
+        )
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("date,merchant_id,currency,terminal_id,"),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&terminal) && l.ends_with(",130.00")),
+        "{text}"
+    );
+
+    // Another day has nothing; a date that is not one is refused.
+    let (_, empty) = app.get_json("/api/v1/reports/daily?date=2020-01-01").await;
+    assert_eq!(empty["rows"], json!([]));
+    for bad in ["2026-13-01", "2026-1-01", "yesterday", ""] {
+        let (status, body) = app
+            .get_json(&format!("/api/v1/reports/daily?date={bad}"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["code"], "KP-6041");
+    }
+
+    // The operator's command gives the same rows.
+    let out = app.kapi(&["report", "daily", "--date", &day]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["rows"], report["rows"]);
+}

@@ -566,6 +566,62 @@ impl PaymentStore for SqlStore {
         .await?)
     }
 
+    async fn payments_of_period(
+        &self,
+        merchant_id: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM payments WHERE ($1 IS NULL OR merchant_id = $2) \
+              AND ((updated_at >= $3 AND updated_at < $4) \
+                OR (authorised_at >= $5 AND authorised_at < $6)) \
+              ORDER BY created_at, id",
+            columns::payment()
+        ))
+        .bind(merchant_id)
+        .bind(merchant_id)
+        .bind(from)
+        .bind(to)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Payment::try_from).collect()
+    }
+
+    async fn after_sales_of_period(
+        &self,
+        merchant_id: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(RefundRecord, Payment)>, StoreError> {
+        let records: Vec<RefundRecord> = sqlx::query_as(&format!(
+            "SELECT {} FROM refunds r WHERE r.status = $1 AND r.updated_at >= $2 \
+              AND r.updated_at < $3 AND ($4 IS NULL OR EXISTS (SELECT 1 FROM payments p \
+              WHERE p.id = r.payment_id AND p.merchant_id = $5)) ORDER BY r.updated_at, r.id",
+            columns::REFUND
+                .split(", ")
+                .map(|c| format!("r.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(RefundStatus::Succeeded.as_str())
+        .bind(from)
+        .bind(to)
+        .bind(merchant_id)
+        .bind(merchant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            if let Some(p) = self.get_payment(&r.payment_id).await? {
+                out.push((r, p));
+            }
+        }
+        Ok(out)
+    }
+
     async fn refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id",
