@@ -1,6 +1,8 @@
 //! Authorisation with the acquiring bank, behind the `Acquirer` trait. Each acquirer
 //! connection is a terminal; a payment records the terminal that authorised it.
 
+pub mod nestpay;
+
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;

@@ -927,6 +927,8 @@ impl Checkout {
                 .map(|m| m.to_string())
                 .unwrap_or_default(),
             preauth: payment.intent == Intent::PreAuth,
+            md: None,
+            xid: None,
         };
         let outcome = acquirer.authorise(&request).await;
         // The request held the only plaintext copy of the card; the vault row goes with the

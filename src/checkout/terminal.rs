@@ -11,7 +11,7 @@ use super::{
     service::Checkout,
 };
 use crate::{
-    acquirer::{Acquirer, HttpAcquirer},
+    acquirer::{Acquirer, HttpAcquirer, nestpay::NestpayAcquirer},
     error::ErrorCode,
     installments::BinInfo,
     observe::MeteredAcquirer,
@@ -134,6 +134,16 @@ impl Checkout {
                 Arc::new(MeteredAcquirer(Arc::new(HttpAcquirer::new(
                     &terminal.api_url,
                     terminal.client_id.clone(),
+                    password,
+                    self.bank_http.clone(),
+                )))),
+                terminal.client_id,
+            )),
+            Platform::Nestpay => Ok((
+                Arc::new(MeteredAcquirer(Arc::new(NestpayAcquirer::new(
+                    &terminal.api_url,
+                    terminal.client_id.clone(),
+                    terminal.user,
                     password,
                     self.bank_http.clone(),
                 )))),

@@ -30,6 +30,13 @@ pub struct AuthRequest {
     /// (`/v1/captures`) or released (`/v1/voids`).
     #[serde(default)]
     pub preauth: bool,
+    /// A bank that ran 3-D Secure itself (NestPay's `3d` model): its reference to the
+    /// authenticated card (`md`) and its transaction id (`xid`), sent back with the
+    /// authorisation instead of the card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md: Option<Sensitive>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -178,7 +178,8 @@ impl Cc5Request {
             return Err(XmlError::TooLarge);
         }
         let mut reader = quick_xml::Reader::from_str(xml);
-        reader.config_mut().trim_text(true);
+        // Not trimmed per text event: "a &amp; b" keeps its spaces (each value is trimmed whole).
+        reader.config_mut().trim_text(false);
         let mut req = Self::default();
         // The open elements, root first.
         let mut path: Vec<String> = Vec::new();
@@ -294,6 +295,45 @@ impl Cc5Request {
     }
 }
 
+impl Cc5Request {
+    /// The document as a client sends it (UTF-8, with its declaration): the elements that are
+    /// set, then `Extra`'s. The one place the `Number` (`md`) is written out.
+    pub fn render(&self) -> String {
+        let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CC5Request>\n");
+        for (name, value) in [
+            ("Name", self.name.as_str()),
+            ("Password", self.password.expose()),
+            ("ClientId", self.client_id.as_str()),
+            ("Type", self.kind.as_str()),
+            ("OrderId", self.order_id.as_str()),
+            ("Total", self.total.as_str()),
+            ("Currency", self.currency.as_str()),
+            ("Number", self.number.expose()),
+            ("PayerTxnId", self.payer_txn_id.as_str()),
+            ("PayerSecurityLevel", self.payer_security_level.as_str()),
+            (
+                "PayerAuthenticationCode",
+                self.payer_authentication_code.as_str(),
+            ),
+            ("Taksit", self.taksit.as_str()),
+        ] {
+            if !value.is_empty() {
+                out.push_str(&format!("  <{name}>{}</{name}>\n", esc(value)));
+            }
+        }
+        if !self.extra.is_empty() {
+            out.push_str("  <Extra>");
+            for (name, value) in &self.extra {
+                out.push_str(&format!("<{name}>{}</{name}>", esc(value)));
+            }
+            out.push_str("</Extra>\n");
+        }
+        out.push_str("</CC5Request>\n");
+        out
+    }
+}
+
 /// A `CC5Response`: its elements in order, then `Extra`'s.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cc5Response {
@@ -309,6 +349,91 @@ pub struct Cc5Response {
 }
 
 impl Cc5Response {
+    /// The `Extra` element `name`, if the answer has it.
+    pub fn extra(&self, name: &str) -> Option<&str> {
+        self.extra
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Parses a bank's answer (already decoded from its declared encoding): the root's simple
+    /// elements and `Extra`'s; anything deeper is read past.
+    pub fn parse(xml: &str) -> Result<Self, XmlError> {
+        if xml.len() > MAX_REQUEST_BYTES {
+            return Err(XmlError::TooLarge);
+        }
+        let mut reader = quick_xml::Reader::from_str(xml);
+        // Not trimmed per text event: "a &amp; b" keeps its spaces (each value is trimmed whole).
+        reader.config_mut().trim_text(false);
+        let mut resp = Self::default();
+        let mut path: Vec<String> = Vec::new();
+        let mut text = String::new();
+        let mut root_seen = false;
+        let malformed = |e: &dyn std::fmt::Display| XmlError::Malformed(e.to_string());
+        loop {
+            match reader.read_event().map_err(|e| malformed(&e))? {
+                Event::Start(e) => {
+                    let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                    if path.is_empty() {
+                        if name != "CC5Response" || root_seen {
+                            return Err(XmlError::NotCc5);
+                        }
+                        root_seen = true;
+                    }
+                    if path.len() >= MAX_DEPTH {
+                        return Err(XmlError::Malformed("nested too deeply".to_owned()));
+                    }
+                    path.push(name);
+                    text.clear();
+                }
+                Event::Empty(_) => {}
+                Event::Text(t) => {
+                    let t = t.decode().map_err(|e| malformed(&e))?;
+                    let t = quick_xml::escape::unescape(&t).map_err(|e| malformed(&e))?;
+                    text.push_str(&t);
+                }
+                Event::CData(t) => text.push_str(&String::from_utf8_lossy(&t)),
+                Event::GeneralRef(r) => {
+                    let name = r.decode().map_err(|e| malformed(&e))?;
+                    let entity = format!("&{name};");
+                    let t = quick_xml::escape::unescape(&entity).map_err(|e| malformed(&e))?;
+                    text.push_str(&t);
+                }
+                Event::End(_) => {
+                    let Some(name) = path.pop() else {
+                        return Err(XmlError::Malformed("unbalanced".to_owned()));
+                    };
+                    let value = std::mem::take(&mut text).trim().to_owned();
+                    match path.as_slice() {
+                        [_root] => match name.as_str() {
+                            "OrderId" => resp.order_id = value,
+                            "GroupId" => resp.group_id = value,
+                            "Response" => resp.response = value,
+                            "AuthCode" => resp.auth_code = value,
+                            "HostRefNum" => resp.host_ref_num = value,
+                            "ProcReturnCode" => resp.proc_return_code = value,
+                            "TransId" => resp.trans_id = value,
+                            "ErrMsg" => resp.err_msg = value,
+                            _ => {}
+                        },
+                        [_root, extra] if extra == "Extra" => resp.extra.push((name, value)),
+                        _ => {}
+                    }
+                }
+                Event::Eof => break,
+                Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+                Event::DocType(_) => {
+                    return Err(XmlError::Malformed("a DOCTYPE is not accepted".to_owned()));
+                }
+            }
+        }
+        if !root_seen || !path.is_empty() {
+            return Err(XmlError::NotCc5);
+        }
+        Ok(resp)
+    }
+
     /// The document in `encoding`, with its declaration.
     pub fn render(&self, encoding: XmlEncoding) -> Vec<u8> {
         let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
@@ -347,6 +472,8 @@ mod tests {
         #[test]
         fn noise_never_panics(text in "[<>/a-zA-Z&;#0-9 \"'=?!\\[\\]-]{0,300}", bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let _ = Cc5Request::parse(&text);
+            let _ = Cc5Response::parse(&text);
+            let _ = Cc5Response::parse(&format!("<CC5Response>{text}</CC5Response>"));
             let _ = Cc5Request::parse(&format!("<CC5Request>{text}</CC5Request>"));
             if let Ok(encoding) = XmlEncoding::declared(&bytes)
                 && let Ok(decoded) = encoding.decode(&bytes)
@@ -356,6 +483,49 @@ mod tests {
             let encoded = XmlEncoding::Latin5.encode(&text);
             proptest::prop_assert_eq!(XmlEncoding::Latin5.decode(&encoded).unwrap(), text);
         }
+    }
+
+    #[test]
+    fn a_rendered_request_and_response_read_back() {
+        let req = Cc5Request {
+            name: "api".into(),
+            password: Sensitive::new("p<&>".to_owned()),
+            client_id: "100200300".into(),
+            kind: "Auth".into(),
+            order_id: "au_1".into(),
+            total: "150.00".into(),
+            currency: "949".into(),
+            number: Sensitive::new("md-ref".to_owned()),
+            extra: vec![("ORDERSTATUS".into(), "QUERY".into())],
+            ..Cc5Request::default()
+        };
+        let back = Cc5Request::parse(&req.render()).unwrap();
+        assert_eq!(
+            (back.name.as_str(), back.password.expose()),
+            ("api", "p<&>")
+        );
+        assert_eq!(
+            (back.kind.as_str(), back.total.as_str()),
+            ("Auth", "150.00")
+        );
+        assert_eq!(back.number.expose(), "md-ref");
+        assert_eq!(back.extra("ORDERSTATUS"), Some("QUERY"));
+        let resp = Cc5Response {
+            order_id: "au_1".into(),
+            response: "Approved".into(),
+            proc_return_code: "00".into(),
+            err_msg: "a < b".into(),
+            extra: vec![("TRANS_STAT".into(), "S".into())],
+            ..Cc5Response::default()
+        };
+        let text = XmlEncoding::Utf8
+            .decode(&resp.render(XmlEncoding::Utf8))
+            .unwrap();
+        assert_eq!(Cc5Response::parse(&text).unwrap(), resp);
+        assert!(Cc5Response::parse("<CC5Request/>").is_err());
+        // Spaces around a character reference stay.
+        let req = Cc5Request::parse("<CC5Request><Name> a &amp; b </Name></CC5Request>").unwrap();
+        assert_eq!(req.name, "a & b");
     }
 
     #[test]

@@ -2542,3 +2542,164 @@ async fn an_auth_and_a_pre_auth_of_one_authentication_at_once_reach_the_bank_onc
     };
     assert_eq!(status.extra("TRANS_STAT"), expected, "{}", status.xml);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Kapı's NestPay connector (issue 17) against a NestPay bank: this Kapı in gateway mode
+
+fn connector(bank: &TestApp) -> kapi::acquirer::nestpay::NestpayAcquirer {
+    kapi::acquirer::nestpay::NestpayAcquirer::new(
+        &bank.url("/fim/api"),
+        CLIENT_ID.into(),
+        API_USER.into(),
+        SecretString::from(API_PASSWORD.to_owned()),
+        reqwest::Client::new(),
+    )
+}
+
+/// The authorisation request of an order the bank authenticated (`got`: its 3-D Secure
+/// result), as the connector gets it.
+fn auth_request(oid: &str, got: &Received, preauth: bool) -> kapi::acquirer::AuthRequest {
+    kapi::acquirer::AuthRequest {
+        terminal_id: CLIENT_ID.into(),
+        reference: oid.into(),
+        merchant_id: "m".into(),
+        order_id: oid.into(),
+        payment_id: "pay_x".into(),
+        amount_minor: 12_050,
+        currency: "949".into(),
+        installment: 1,
+        pan: kapi::domain::Sensitive::default(),
+        expiry: kapi::domain::Sensitive::default(),
+        cvv: kapi::domain::Sensitive::default(),
+        eci: got.get("eci").into(),
+        cavv: Some(got.get("cavv").into()),
+        ds_trans_id: None,
+        md_status: got.get("mdStatus").into(),
+        preauth,
+        md: Some(kapi::domain::Sensitive::new(got.get("md").to_owned())),
+        xid: Some(got.get("xid").into()),
+    }
+}
+
+fn after_sale(oid: &str, reference: &str, amount_minor: i64) -> kapi::acquirer::AfterSaleRequest {
+    kapi::acquirer::AfterSaleRequest {
+        terminal_id: CLIENT_ID.into(),
+        merchant_id: "m".into(),
+        order_id: oid.into(),
+        payment_id: "pay_x".into(),
+        reference: reference.into(),
+        original_transaction_id: String::new(),
+        original_host_ref: String::new(),
+        original_reference: oid.into(),
+        amount_minor,
+        currency: "949".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_nestpay_connector_authorises_queries_refunds_captures_and_reverses_at_a_nestpay_bank()
+{
+    use kapi::acquirer::{Acquirer, Inquiry, InquiryRequest};
+    let bank = nestpay_app().await;
+    configure(&bank, NestpayChange::ShowsConsents(true)).await;
+    bank.clock_to_istanbul_noon();
+    let nestpay = connector(&bank);
+    let inquire = async |oid: &str| {
+        nestpay
+            .inquire(&InquiryRequest {
+                terminal_id: CLIENT_ID.into(),
+                reference: oid.into(),
+            })
+            .await
+            .unwrap()
+    };
+
+    // A sale: authorised with the bank's own 3-D Secure values, found by inquiry, refunded.
+    let oid = random_id("NPC");
+    let got = authenticate_3d(&bank, &oid, MC_FRICTIONLESS).await;
+    let approved = nestpay
+        .authorise(&auth_request(&oid, &got, false))
+        .await
+        .unwrap();
+    assert_eq!(approved.proc_return_code, "00", "{approved:?}");
+    assert!(!approved.auth_code.is_empty() && !approved.transaction_id.is_empty());
+    match inquire(&oid).await {
+        Inquiry::Found { response, reversed } => {
+            assert!(!reversed);
+            assert_eq!(response.proc_return_code, "00");
+            assert_eq!(response.auth_code, approved.auth_code);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(inquire("NPC-unknown-1").await, Inquiry::NotFound);
+    // The same authentication cannot pay twice: the bank refuses before anything is done.
+    let again = nestpay
+        .authorise(&auth_request(&oid, &got, false))
+        .await
+        .unwrap();
+    assert_eq!(again.proc_return_code, "99", "{again:?}");
+    let refund = nestpay
+        .refund(&after_sale(&oid, "rf_1", 2_000))
+        .await
+        .unwrap();
+    assert_eq!(refund.proc_return_code, "00", "{refund:?}");
+    let status = cc5(&bank, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(status.extra("REFUND_AMT"), "2000", "{}", status.xml);
+
+    // A hold: held, then captured for less.
+    let held = random_id("NPC");
+    let got = authenticate_3d(&bank, &held, MC_FRICTIONLESS).await;
+    let a = nestpay
+        .authorise(&auth_request(&held, &got, true))
+        .await
+        .unwrap();
+    assert_eq!(a.proc_return_code, "00");
+    let status = cc5(&bank, Shape::TextXml, Enc::Utf8, &status_query(&held)).await;
+    assert_eq!(status.extra("TRANS_STAT"), "A");
+    let capture = nestpay
+        .capture(&after_sale(&held, "cp_1", 10_000))
+        .await
+        .unwrap();
+    assert_eq!(capture.proc_return_code, "00", "{capture:?}");
+    let status = cc5(&bank, Shape::TextXml, Enc::Utf8, &status_query(&held)).await;
+    assert_eq!(
+        (status.extra("TRANS_STAT"), status.extra("CAPTURE_AMT")),
+        ("C".into(), "10000".into())
+    );
+
+    // A lost answer's reversal: the bank voids what it booked; then nothing is left to undo.
+    let lost = random_id("NPC");
+    let got = authenticate_3d(&bank, &lost, MC_FRICTIONLESS).await;
+    assert_eq!(
+        nestpay
+            .authorise(&auth_request(&lost, &got, false))
+            .await
+            .unwrap()
+            .proc_return_code,
+        "00"
+    );
+    let reversed = nestpay
+        .reverse(&after_sale(&lost, "rev_1", 12_050))
+        .await
+        .unwrap();
+    assert_eq!(reversed.proc_return_code, "00", "{reversed:?}");
+    match inquire(&lost).await {
+        Inquiry::Found { reversed, .. } => assert!(reversed),
+        other => panic!("{other:?}"),
+    }
+    let nothing = nestpay
+        .reverse(&after_sale("NPC-never-1", "rev_2", 100))
+        .await
+        .unwrap();
+    assert_eq!(nothing.proc_return_code, "25");
+    // Wrong credentials: the bank answers an error, which is no approval.
+    let wrong = kapi::acquirer::nestpay::NestpayAcquirer::new(
+        &bank.url("/fim/api"),
+        CLIENT_ID.into(),
+        API_USER.into(),
+        SecretString::from("wrong".to_owned()),
+        reqwest::Client::new(),
+    );
+    let refused = wrong.refund(&after_sale(&oid, "rf_2", 100)).await.unwrap();
+    assert_eq!(refused.proc_return_code, "99");
+}

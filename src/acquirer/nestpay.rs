@@ -1,0 +1,252 @@
+//! The NestPay connector's API side (`bank-protocols.md` §1.9): a terminal's calls to a NestPay
+//! bank's XML API (`CC5Request` over HTTP POST) behind the `Acquirer` trait — the `3d` model's
+//! `Auth`/`PreAuth` with the bank's own 3-D Secure values (`md`, `xid`, `eci`, `cavv`),
+//! `PostAuth`, `Void`, `Credit`, and `ORDERSTATUS` for the recovery of a lost answer. The
+//! order id at the bank is the attempt's reference, the same one the bank's 3-D Secure gate
+//! was given, so an inquiry or a reversal finds it.
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{
+    Acquirer, AcquirerError, AfterSaleRequest, AuthRequest, AuthResponse, Inquiry, InquiryRequest,
+};
+use crate::{
+    domain::Sensitive,
+    wire::cc5::{Cc5Request, Cc5Response, XmlEncoding},
+};
+
+/// One NestPay terminal's API.
+pub struct NestpayAcquirer {
+    client: reqwest::Client,
+    api_url: String,
+    client_id: String,
+    user: String,
+    password: SecretString,
+}
+
+impl NestpayAcquirer {
+    /// `client` should have the bank timeout and follow no redirects.
+    pub fn new(
+        api_url: &str,
+        client_id: String,
+        user: String,
+        password: SecretString,
+        client: reqwest::Client,
+    ) -> Self {
+        Self {
+            client,
+            api_url: api_url.to_owned(),
+            client_id,
+            user,
+            password,
+        }
+    }
+
+    fn request(&self, kind: &str, order_id: &str) -> Cc5Request {
+        Cc5Request {
+            name: self.user.clone(),
+            password: Sensitive::new(self.password.expose_secret().to_owned()),
+            client_id: self.client_id.clone(),
+            kind: kind.to_owned(),
+            order_id: order_id.to_owned(),
+            ..Cc5Request::default()
+        }
+    }
+
+    /// Posts the request; the bank's answer, parsed in the encoding it declares.
+    async fn send(&self, req: &Cc5Request) -> Result<Cc5Response, AcquirerError> {
+        let resp = self
+            .client
+            .post(&self.api_url)
+            .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
+            .body(req.render())
+            .send()
+            .await
+            .map_err(|e| AcquirerError::Unreachable(crate::outbound::describe(e)))?;
+        if !resp.status().is_success() {
+            return Err(AcquirerError::Unreachable(format!(
+                "HTTP {}",
+                resp.status()
+            )));
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| AcquirerError::Unreachable(crate::outbound::describe(e)))?;
+        let encoding = XmlEncoding::declared(&bytes).unwrap_or(XmlEncoding::Utf8);
+        let text = encoding
+            .decode(&bytes)
+            .map_err(|e| AcquirerError::Invalid(e.to_string()))?;
+        Cc5Response::parse(&text).map_err(|e| AcquirerError::Invalid(e.to_string()))
+    }
+
+    async fn after_sale(
+        &self,
+        kind: &str,
+        req: &AfterSaleRequest,
+        with_total: bool,
+    ) -> Result<AuthResponse, AcquirerError> {
+        let mut r = self.request(kind, &req.original_reference);
+        if with_total {
+            r.total = decimal(req.amount_minor);
+            r.currency = req.currency.clone();
+        }
+        answer(&self.send(&r).await?)
+    }
+}
+
+/// Minor units as NestPay's decimal `Total` (two decimals: TRY, USD, EUR).
+fn decimal(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, (minor % 100).abs())
+}
+
+/// A NestPay answer as Kapı's bank answer: `Approved` is `00`; a decline keeps the bank's
+/// code; an `Error` (refused before anything was done) is `99` unless it names a code.
+fn answer(r: &Cc5Response) -> Result<AuthResponse, AcquirerError> {
+    let code = if r.response.eq_ignore_ascii_case("Approved") {
+        "00".to_owned()
+    } else {
+        let c = r.proc_return_code.trim();
+        if c.len() == 2 && c.bytes().all(|b| b.is_ascii_digit()) && c != "00" {
+            c.to_owned()
+        } else {
+            "99".to_owned()
+        }
+    };
+    if r.response.is_empty() {
+        return Err(AcquirerError::Invalid("no Response in the answer".into()));
+    }
+    Ok(AuthResponse {
+        proc_return_code: code,
+        auth_code: r.auth_code.clone(),
+        host_ref: r.host_ref_num.clone(),
+        transaction_id: r.trans_id.clone(),
+    })
+}
+
+#[async_trait]
+impl Acquirer for NestpayAcquirer {
+    fn terminal_id(&self) -> &str {
+        &self.client_id
+    }
+
+    async fn authorise(&self, req: &AuthRequest) -> Result<AuthResponse, AcquirerError> {
+        let (Some(md), Some(xid)) = (&req.md, &req.xid) else {
+            return Err(AcquirerError::Invalid(
+                "a NestPay authorisation needs the bank's 3-D Secure md and xid".into(),
+            ));
+        };
+        let kind = if req.preauth { "PreAuth" } else { "Auth" };
+        let mut r = self.request(kind, &req.reference);
+        r.total = decimal(req.amount_minor);
+        r.currency = req.currency.clone();
+        r.number = md.clone();
+        r.payer_txn_id = xid.clone();
+        r.payer_security_level = req.eci.clone();
+        r.payer_authentication_code = req.cavv.clone().unwrap_or_default();
+        if req.installment > 1 {
+            r.taksit = req.installment.to_string();
+        }
+        answer(&self.send(&r).await?)
+    }
+
+    async fn void(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
+        self.after_sale("Void", req, false).await
+    }
+
+    /// NestPay undoes a same-day authorisation with `Void`; an order it does not know is `25`.
+    async fn reverse(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
+        match self
+            .inquire(&InquiryRequest {
+                terminal_id: req.terminal_id.clone(),
+                reference: req.original_reference.clone(),
+            })
+            .await?
+        {
+            Inquiry::NotFound => Ok(AuthResponse {
+                proc_return_code: "25".into(),
+                auth_code: String::new(),
+                host_ref: String::new(),
+                transaction_id: String::new(),
+            }),
+            Inquiry::Found { reversed: true, .. } => Ok(AuthResponse {
+                proc_return_code: "00".into(),
+                auth_code: String::new(),
+                host_ref: String::new(),
+                transaction_id: String::new(),
+            }),
+            Inquiry::Found { .. } => self.after_sale("Void", req, false).await,
+        }
+    }
+
+    async fn inquire(&self, req: &InquiryRequest) -> Result<Inquiry, AcquirerError> {
+        let mut r = self.request("", &req.reference);
+        r.extra = vec![("ORDERSTATUS".into(), "QUERY".into())];
+        let resp = self.send(&r).await?;
+        // An order the bank does not know: no authorisation under that reference.
+        if !resp.response.eq_ignore_ascii_case("Approved") {
+            return Ok(Inquiry::NotFound);
+        }
+        let stat = resp.extra("TRANS_STAT").unwrap_or_default().to_owned();
+        let numcode = resp.extra("NUMCODE").unwrap_or_default().to_owned();
+        let response = AuthResponse {
+            proc_return_code: match stat.as_str() {
+                "S" | "A" | "C" | "V" | "CNCL" => "00".to_owned(),
+                // Under way at the bank: nothing booked that Kapı could report yet.
+                "PN" | "" => return Ok(Inquiry::NotFound),
+                _ if numcode.len() == 2 && numcode != "00" => numcode,
+                _ => "05".to_owned(),
+            },
+            auth_code: resp
+                .extra("AUTH_CODE")
+                .unwrap_or(&resp.auth_code)
+                .to_owned(),
+            host_ref: resp
+                .extra("HOST_REF_NUM")
+                .unwrap_or(&resp.host_ref_num)
+                .to_owned(),
+            transaction_id: resp.trans_id.clone(),
+        };
+        Ok(Inquiry::Found {
+            reversed: matches!(stat.as_str(), "V" | "CNCL"),
+            response,
+        })
+    }
+
+    async fn refund(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
+        self.after_sale("Credit", req, true).await
+    }
+
+    async fn capture(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
+        self.after_sale("PostAuth", req, true).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_written_with_two_decimals() {
+        assert_eq!(decimal(15_050), "150.50");
+        assert_eq!(decimal(5), "0.05");
+    }
+
+    #[test]
+    fn answers_map_to_kapis_codes() {
+        let r = |response: &str, code: &str| Cc5Response {
+            response: response.into(),
+            proc_return_code: code.into(),
+            ..Cc5Response::default()
+        };
+        assert_eq!(answer(&r("Approved", "00")).unwrap().proc_return_code, "00");
+        assert_eq!(answer(&r("Declined", "51")).unwrap().proc_return_code, "51");
+        assert_eq!(answer(&r("Error", "99")).unwrap().proc_return_code, "99");
+        assert_eq!(
+            answer(&r("Error", "CORE-2012")).unwrap().proc_return_code,
+            "99"
+        );
+        assert!(answer(&r("", "")).is_err());
+    }
+}
