@@ -51,6 +51,8 @@ pub enum Next {
         creq: String,
         session_data: String,
     },
+    /// Auto-post the card to the routed bank's own 3-D Secure gate (NestPay's `3d` model).
+    BankGate(super::bank_gate::GateForm),
 }
 
 /// What the shopper submitted with the card form, besides the card.
@@ -412,7 +414,10 @@ impl Checkout {
     /// Waits for a detached step of the journey at most `checkout.outcome_wait_ms`: past it,
     /// or when the step failed, the shopper sees the result page, which keeps waiting (or
     /// sends the browser on to the ACS) while the step carries on or recovery settles it.
-    async fn wait_for(&self, task: tokio::task::JoinHandle<Result<Next, CheckoutError>>) -> Next {
+    pub(super) async fn wait_for(
+        &self,
+        task: tokio::task::JoinHandle<Result<Next, CheckoutError>>,
+    ) -> Next {
         match tokio::time::timeout(self.settings.checkout.outcome_wait(), task).await {
             Ok(Ok(Ok(next))) => next,
             Ok(Ok(Err(e))) => {
@@ -433,7 +438,10 @@ impl Checkout {
     }
 
     /// The card as the vault holds it, for the AReq and the authorisation.
-    async fn vaulted_card(&self, payment_id: &str) -> Result<Option<VaultedCard>, CheckoutError> {
+    pub(super) async fn vaulted_card(
+        &self,
+        payment_id: &str,
+    ) -> Result<Option<VaultedCard>, CheckoutError> {
         Ok(match self.storage.payments.load_card(payment_id).await? {
             Some(blob) => self
                 .vault
@@ -514,6 +522,10 @@ impl Checkout {
         merchant_name: String,
         client: ClientInfo,
     ) -> Result<Next, CheckoutError> {
+        // The routed bank runs 3-D Secure itself: the shopper goes to its gate.
+        if super::bank_gate::bank_runs_3ds(&payment) {
+            return self.to_bank_gate(payment).await;
+        }
         let Some(card) = self.vaulted_card(payment.id.as_str()).await? else {
             tracing::error!(payment_id = %payment.id, "card data missing at authentication");
             self.finish(&payment, failed_md(ErrorCode::Internal, MdStatus::ERROR))
@@ -872,9 +884,15 @@ impl Checkout {
                 return Ok(true);
             }
         };
+        // A bank that ran 3-D Secure itself knows the order by the id its gate was given.
+        let bank_3ds = super::bank_gate::bank_runs_3ds(&payment);
+        let attempt_ref = match payment.threeds.as_ref() {
+            Some(t) if bank_3ds => t.server_trans_id.clone(),
+            _ => format!("au_{}", random_token(16)),
+        };
         let claim = Transition::Claim {
             terminal_id,
-            attempt_ref: format!("au_{}", random_token(16)),
+            attempt_ref,
             intent: intent.unwrap_or(payment.intent),
         };
         let payment = match self.step(&payment, claim, Effects::default()).await? {
@@ -927,8 +945,17 @@ impl Checkout {
                 .map(|m| m.to_string())
                 .unwrap_or_default(),
             preauth: payment.intent == Intent::PreAuth,
-            md: None,
-            xid: None,
+            md: payment
+                .threeds
+                .as_ref()
+                .and_then(|t| t.acs_trans_id.clone())
+                .filter(|_| bank_3ds)
+                .map(Sensitive::new),
+            xid: payment
+                .threeds
+                .as_ref()
+                .and_then(|t| t.ds_trans_id.clone())
+                .filter(|_| bank_3ds),
         };
         let outcome = acquirer.authorise(&request).await;
         // The request held the only plaintext copy of the card; the vault row goes with the

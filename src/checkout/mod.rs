@@ -4,6 +4,7 @@
 //! and refunds, and the recovery of whatever was interrupted.
 
 pub mod after_sale;
+pub mod bank_gate;
 pub mod card;
 pub mod card_form;
 pub mod documents;

@@ -320,6 +320,18 @@ pub enum Transition {
     },
     /// `card_submitted` → `challenge`: the ACS wants the shopper.
     Challenge { acs: AcsIds, acs_url: String },
+    /// `card_submitted` → `challenge`: the terminal's bank runs 3-D Secure at its own gate
+    /// (NestPay's `3d` model), where the shopper's browser goes.
+    ToBankGate { gate_url: String },
+    /// `challenge` → `authenticated`: the bank's gate returned a signed result that
+    /// authenticated (its `md` and `xid` kept for the authorisation).
+    BankAuthenticated {
+        md: String,
+        xid: String,
+        authentication: Authentication,
+        md_status: MdStatus,
+        received_at: i64,
+    },
     /// `card_submitted` → `authenticated`: frictionless.
     Frictionless {
         acs: AcsIds,
@@ -615,6 +627,42 @@ impl Payment {
                 t.acs_url = Some(acs_url);
                 t.trans_status = Some(TransStatus::C);
                 p.status = Challenge;
+            }
+            Transition::ToBankGate { gate_url } => {
+                expect(&[CardSubmitted])?;
+                let t = p
+                    .threeds
+                    .as_mut()
+                    .ok_or(illegal("3-D Secure was not started"))?;
+                t.acs_url = Some(gate_url);
+                t.trans_status = Some(TransStatus::C);
+                p.status = Challenge;
+            }
+            Transition::BankAuthenticated {
+                md,
+                xid,
+                authentication,
+                md_status,
+                received_at,
+            } => {
+                expect(&[Challenge])?;
+                if !authentication.trans_status.authenticated() {
+                    return Err(illegal("not authenticated"));
+                }
+                let t = p
+                    .threeds
+                    .as_mut()
+                    .ok_or(illegal("3-D Secure was not started"))?;
+                if t.rreq_received_at.is_some() || t.acs_trans_id.is_some() {
+                    return Err(illegal("the bank's result arrived already"));
+                }
+                t.record(authentication);
+                t.md_status = Some(md_status);
+                // The bank's reference to the authenticated card and its transaction id.
+                t.acs_trans_id = Some(md);
+                t.ds_trans_id = Some(xid);
+                t.rreq_received_at = Some(received_at);
+                p.status = Authenticated;
             }
             Transition::Frictionless {
                 acs,

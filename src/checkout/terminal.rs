@@ -29,7 +29,7 @@ fn card_facts(card: Option<&BinInfo>) -> CardFacts {
 
 /// The platforms Kapı has a connector for: routing chooses only their terminals.
 fn has_connector(platform: Platform) -> bool {
-    matches!(platform, Platform::Simulator)
+    matches!(platform, Platform::Simulator | Platform::Nestpay)
 }
 
 impl Checkout {

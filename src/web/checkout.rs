@@ -106,6 +106,14 @@ fn next_page(payment: &Payment, merchant: &MerchantRecord, next: Next) -> Respon
             super::security::allow(&mut resp, &[], &merchant.frame_origins());
             resp
         }
+        // The card goes to the bank's gate in this one auto-submitting page: no-store, and
+        // its CSP lets the form go to that gate only.
+        Next::BankGate(form) => {
+            let mut resp =
+                pages::to_bank_gate(payment.locale, form.action, form.fields).into_response();
+            super::security::allow(&mut resp, &[], &merchant.frame_origins());
+            resp
+        }
     }
 }
 

@@ -135,6 +135,7 @@ pub fn router(state: AppState, sessions: SessionStore, simulators: Option<Router
         // cross-site POST that carries no cookie anyway), the ACS's RReq, static files,
         // branding and the operator's probes.
         .route("/3ds/notify", post(threeds::notify))
+        .route("/bank/return", post(threeds::bank_return))
         .route("/3ds/rreq", post(threeds::rreq))
         .route("/fim/api", post(nestpay::api))
         .route("/static/{file}", get(assets::serve))

@@ -148,6 +148,20 @@ pub fn to_acs(locale: Locale, acs_url: String, creq: String, session_data: Strin
     }
 }
 
+/// The auto-submitting form to a bank's own 3-D Secure gate (it carries the card).
+pub fn to_bank_gate(locale: Locale, action: String, fields: Vec<(String, String)>) -> PostRedirect {
+    let tr = Tr::new(locale);
+    PostRedirect {
+        title: tr.t("to-acs-title"),
+        message: tr.t("to-acs-text"),
+        button: tr.t("continue"),
+        action,
+        fields,
+        delay_ms: 0,
+        tr,
+    }
+}
+
 /// A refused NestPay gate post, answered as NestPay answers it: the signed error result,
 /// auto-posted to the merchant's registered `failUrl`.
 pub fn to_merchant(locale: Locale, action: String, fields: Vec<(String, String)>) -> PostRedirect {

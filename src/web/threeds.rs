@@ -1,14 +1,17 @@
-//! The 3-D Secure endpoints of the 3DS Server: the browser's return with `cres`, and the
-//! ACS's RReq. Neither relies on the session cookie.
+//! The 3-D Secure endpoints of the 3DS Server: the browser's return with `cres`, a bank's own
+//! gate's result, and the ACS's RReq. None relies on the session cookie.
 
 use axum::{
     Json,
-    extract::State,
+    extract::{RawQuery, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
 
-use super::{error::PageError, extract::RawForm};
+use super::{
+    error::PageError,
+    extract::{GateForm, RawForm},
+};
 use crate::{
     api::problem::Problem, checkout::flow::RreqError, error::ErrorCode, state::AppState,
     threeds::ACS_SIGNATURE_HEADER,
@@ -23,6 +26,22 @@ pub async fn notify(
     let id = state
         .complete_challenge(get("cres"), get("threeDSSessionData"))
         .await?;
+    Ok(Redirect::to(&format!("/checkout/{id}/result")).into_response())
+}
+
+/// A bank's own 3-D Secure gate (NestPay's `3d` model) posts its result here, the gate
+/// form's `okUrl` and `failUrl`: bound to the payment by the MAC in `?s=`, and read with room
+/// for a bank's full post-back (real ones carry 100 fields and more).
+pub async fn bank_return(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    GateForm(fields): GateForm,
+) -> Result<Response, PageError> {
+    let token = query
+        .as_deref()
+        .and_then(|q| q.strip_prefix("s="))
+        .unwrap_or("");
+    let id = state.bank_return(token, &fields).await?;
     Ok(Redirect::to(&format!("/checkout/{id}/result")).into_response())
 }
 

@@ -515,6 +515,7 @@ pub fn text_of(html: &str, selector: &str) -> Vec<String> {
 pub struct Page {
     pub status: StatusCode,
     pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
     pub body: String,
 }
 
@@ -525,12 +526,21 @@ impl Page {
             .headers()
             .get(reqwest::header::LOCATION)
             .map(|v| v.to_str().unwrap().to_owned());
+        let headers = resp.headers().clone();
         let body = resp.text().await.unwrap();
         Self {
             status,
             location,
+            headers,
             body,
         }
+    }
+
+    /// A response header's value.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
     }
 }
 

@@ -2703,3 +2703,226 @@ async fn the_nestpay_connector_authorises_queries_refunds_captures_and_reverses_
     let refused = wrong.refund(&after_sale(&oid, "rf_2", 100)).await.unwrap();
     assert_eq!(refused.proc_return_code, "99");
 }
+
+/// A merchant's Kapı with a NestPay terminal at `bank` (a Kapı in NestPay gateway mode whose
+/// merchant lets this Kapı's return address in): the merchant's Kapı and the terminal's id.
+async fn merchant_at_nestpay_bank(bank: &TestApp) -> (TestApp, String) {
+    let app = spawn_app().await;
+    let merchants = &bank.app_state.storage.merchants;
+    let mut origins = merchants
+        .get_merchant(&bank.merchant_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .origins();
+    origins.push(app.address.clone());
+    merchants
+        .set_merchant_origins(&bank.merchant_id, &origins)
+        .await
+        .unwrap();
+    let terminal = kapi::terminals::add(
+        &*app.app_state.storage.terminals,
+        &*app.app_state.storage.merchants,
+        &app.app_state.vault,
+        kapi::terminals::NewTerminal {
+            merchant_id: app.merchant_id.clone(),
+            bank: "Akbank".into(),
+            platform: kapi::terminals::Platform::Nestpay,
+            client_id: CLIENT_ID.into(),
+            user: API_USER.into(),
+            password: SecretString::from(API_PASSWORD.to_owned()),
+            terminal_no: None,
+            store_key: SecretString::from(STORE_KEY.to_owned()),
+            gate_url: bank.url("/fim/est3Dgate"),
+            api_url: bank.url("/fim/api"),
+            static_ip: None,
+            commission: Some("1.20".into()),
+            installment_commissions: vec![],
+            accept_half_3d: false,
+        },
+        kapi::clock::Clock::now_ms(&*app.clock),
+    )
+    .await
+    .unwrap();
+    (app, terminal)
+}
+
+#[tokio::test]
+async fn a_payment_through_the_nestpay_connector_runs_3ds_at_the_bank_and_authorises_there() {
+    let bank = nestpay_app().await;
+    configure(&bank, NestpayChange::ShowsConsents(true)).await;
+    bank.clock_to_istanbul_noon();
+    let (app, terminal) = merchant_at_nestpay_bank(&bank).await;
+    let order = random_id("NPT");
+    let id = app.start_payment(&[("order_id", &order)]).await;
+
+    // The card page's submit sends the browser to the bank's gate, with the card, once.
+    let to_gate = app.submit_card(&id, MC_FRICTIONLESS).await;
+    assert_eq!(to_gate.status, StatusCode::OK, "{}", to_gate.body);
+    assert_eq!(to_gate.header("cache-control").as_deref(), Some("no-store"));
+    let csp = to_gate
+        .header("content-security-policy")
+        .unwrap_or_default();
+    assert!(
+        csp.contains(&format!("form-action 'self' {}", bank.address)),
+        "{csp}"
+    );
+    let gate = forms(&to_gate.body).into_iter().next().unwrap();
+    assert_eq!(gate.action, bank.url("/fim/est3Dgate"));
+    assert_eq!(field(&gate.fields, "storetype"), "3d");
+    assert_eq!(field(&gate.fields, "clientid"), CLIENT_ID);
+    assert_eq!(field(&gate.fields, "amount"), "150.00");
+    assert_eq!(digits(field(&gate.fields, "pan")), digits(MC_FRICTIONLESS));
+    // Signed with the terminal's store key, as a shop's NestPay code signs its form.
+    assert_eq!(
+        ver3(&gate.fields, REQUEST_EXCLUDED, STORE_KEY),
+        field(&gate.fields, "hash")
+    );
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "challenge", "at the bank's 3-D Secure: {p}");
+    assert_eq!(p["terminal"]["platform"], "nestpay");
+    assert!(
+        !serde_json::to_string(&p)
+            .unwrap()
+            .contains("5555555555554444")
+    );
+
+    // The bank runs 3-D Secure and the browser brings its signed result back.
+    let at_bank = bank.post_form(&gate.action, &gate.fields).await;
+    let bank_result = bank.complete_3ds(at_bank).await;
+    let back = form_by_id(&bank_result.body, "merchant-return").expect("the bank posts back");
+    assert!(
+        back.action.starts_with(&app.url("/bank/return?s=")),
+        "{}",
+        back.action
+    );
+    let bank_oid = field(&back.fields, "oid").to_owned();
+    // A changed result is refused and changes nothing.
+    let mut forged = back.fields.clone();
+    set(&mut forged, "mdStatus", "1");
+    set(&mut forged, "amount", "1.00");
+    let refused = app
+        .client
+        .post(&back.action)
+        .form(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "challenge");
+    let returned = app
+        .client
+        .post(&back.action)
+        .form(&back.fields)
+        .send()
+        .await
+        .unwrap();
+    let returned = Page::from(returned).await;
+    assert_eq!(returned.status, StatusCode::SEE_OTHER, "{}", returned.body);
+    let result = app.get(&returned.location.unwrap()).await;
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.get("status"), "approved", "{:?}", got.fields);
+
+    // Authorised at the bank, under the order id its gate was given; recorded with its
+    // terminal; refunded there.
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["terminal"]["id"], terminal.as_str());
+    assert_eq!(p["three_d_secure"]["md_status"], "1");
+    let status = cc5(&bank, Shape::TextXml, Enc::Utf8, &status_query(&bank_oid)).await;
+    assert_eq!(status.extra("TRANS_STAT"), "S", "{}", status.xml);
+    assert_eq!(status.extra("AUTH_CODE"), got.get("auth_code"));
+    let (code, refund) = app
+        .post_json(
+            &format!("/api/v1/payments/{id}/refunds"),
+            Some(serde_json::json!({"amount": "50.00"})),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{refund}");
+    let status = cc5(&bank, Shape::TextXml, Enc::Utf8, &status_query(&bank_oid)).await;
+    assert_eq!(status.extra("REFUND_AMT"), "5000", "{}", status.xml);
+    // The same post again (a reload): nothing is authorised twice.
+    let again = app
+        .client
+        .post(&back.action)
+        .form(&back.fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        bank.bank_transactions(&bank_oid)
+            .await
+            .iter()
+            .filter(|t| t["kind"] == "authorisation")
+            .count(),
+        1
+    );
+}
+
+/// A payment of `app`'s merchant with `card`, through its NestPay terminal at `bank`: the
+/// payment id and what the merchant's browser brought back.
+async fn pay_at_bank(app: &TestApp, bank: &TestApp, card: &str) -> (String, Received) {
+    let id = app.start_payment(&[]).await;
+    let to_gate = app.submit_card(&id, card).await;
+    let gate = forms(&to_gate.body).into_iter().next().unwrap();
+    let bank_result = bank
+        .complete_3ds(bank.post_form(&gate.action, &gate.fields).await)
+        .await;
+    let back = form_by_id(&bank_result.body, "merchant-return").expect("the bank posts back");
+    let returned = app
+        .client
+        .post(&back.action)
+        .form(&back.fields)
+        .send()
+        .await
+        .unwrap();
+    let returned = Page::from(returned).await;
+    assert_eq!(returned.status, StatusCode::SEE_OTHER, "{}", returned.body);
+    let result = app.get(&returned.location.unwrap()).await;
+    (id.clone(), app.return_to_merchant(&result).await)
+}
+
+#[tokio::test]
+async fn the_banks_md_status_decides_and_half_3ds_needs_the_terminals_consent() {
+    let bank = nestpay_app().await;
+    configure(&bank, NestpayChange::ShowsConsents(true)).await;
+    let (app, terminal) = merchant_at_nestpay_bank(&bank).await;
+    // Authentication failed at the bank (mdStatus 0): failed, nothing authorised.
+    let (_, got) = pay_at_bank(&app, &bank, "4000 0000 0000 3006").await;
+    assert_eq!((got.path.as_str(), got.get("status")), ("/fail", "failed"));
+    assert_eq!(got.get("error_code"), "KP-3001");
+    assert_eq!(got.get("md_status"), "0");
+    // An attempt (mdStatus 4) on a terminal that takes full authentication only: refused.
+    let (_, got) = pay_at_bank(&app, &bank, "4000 0000 0000 3014").await;
+    assert_eq!(
+        (got.get("status"), got.get("error_code")),
+        ("failed", "KP-3002")
+    );
+    assert_eq!(got.get("md_status"), "4");
+    // The terminal accepts half 3-D Secure: the same card pays.
+    kapi::terminals::configure(
+        &*app.app_state.storage.terminals,
+        &app.app_state.vault,
+        &terminal,
+        kapi::terminals::TerminalChange {
+            accept_half_3d: Some(true),
+            ..Default::default()
+        },
+        None,
+        kapi::clock::Clock::now_ms(&*app.clock),
+    )
+    .await
+    .unwrap();
+    let (id, got) = pay_at_bank(&app, &bank, "4000 0000 0000 3014").await;
+    assert_eq!(got.get("status"), "approved", "{:?}", got.fields);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["three_d_secure"]["md_status"], "4");
+    // A decline at the bank is the shopper's decline, with the bank's code.
+    let (_, got) = pay_at_bank(&app, &bank, "4000 0000 0000 9995").await;
+    assert_eq!(
+        (got.get("status"), got.get("proc_return_code")),
+        ("declined", "51")
+    );
+}

@@ -1,0 +1,310 @@
+//! A terminal whose bank runs 3-D Secure itself (NestPay's `3d` model): the shopper's browser
+//! goes to the bank's gate with an auto-submitting form that carries the card (served
+//! `no-store`, under the page's CSP that allows only that gate), the bank runs the issuer's
+//! challenge and posts its result back to Kapı — a cross-site POST bound to the payment by a
+//! MAC in its address, not by the session cookie — and Kapı checks the bank's ver3 `HASH` and
+//! `mdStatus` before it authorises through the bank's API with the `md` and `xid` it returned.
+
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+
+use super::{
+    CheckoutError, Status,
+    flow::Next,
+    payment::{Authentication, FailureDetail, Intent, Payment, Transition},
+    service::Checkout,
+};
+use crate::{
+    domain::{
+        Locale, PaymentId,
+        ids::random_token,
+        threeds::{Eci, MdStatus, TransStatus},
+    },
+    error::ErrorCode,
+    storage::{Cas, Effects},
+    terminals::{self, Terminal},
+    threeds,
+    wire::nestpay as hash,
+};
+
+/// The auto-submitting form to a bank's 3-D Secure gate. It carries the card: its `Debug`
+/// names the fields only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GateForm {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for GateForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.fields.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("GateForm")
+            .field("action", &self.action)
+            .field("fields", &names)
+            .finish()
+    }
+}
+
+/// The order id at the bank: the 3-D Secure transaction's id, also the attempt's reference.
+fn gate_oid(payment: &Payment) -> Option<String> {
+    payment.threeds.as_ref().map(|t| t.server_trans_id.clone())
+}
+
+/// Minor units as the gate's decimal `amount`.
+fn decimal(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, (minor % 100).abs())
+}
+
+/// The payment's routed terminal speaks a platform whose bank runs 3-D Secure itself.
+pub fn bank_runs_3ds(payment: &Payment) -> bool {
+    payment
+        .routing
+        .as_ref()
+        .is_some_and(|r| r.platform == terminals::Platform::Nestpay.as_str())
+}
+
+impl Checkout {
+    /// The routed terminal's settings and its store key.
+    async fn routed_terminal(
+        &self,
+        payment: &Payment,
+    ) -> Result<(Terminal, secrecy::SecretString), CheckoutError> {
+        let internal =
+            |what: String| CheckoutError::internal(anyhow::anyhow!(what)).in_locale(payment.locale);
+        let id = payment
+            .routing
+            .as_ref()
+            .map(|r| r.terminal_id.clone())
+            .unwrap_or_default();
+        let record = self
+            .storage
+            .terminals
+            .terminal(&id)
+            .await?
+            .ok_or_else(|| internal(format!("terminal {id} is not stored")))?;
+        let terminal = terminals::parse(&record).map_err(|e| internal(e.to_string()))?;
+        let (_, store_key) =
+            terminals::secrets(&self.vault, &record).map_err(|e| internal(e.to_string()))?;
+        Ok((terminal, store_key))
+    }
+
+    /// Sends the shopper to the routed bank's 3-D Secure gate: the payment waits in
+    /// `challenge` (its deadline applies) for the bank's signed return.
+    pub(super) async fn to_bank_gate(&self, payment: Payment) -> Result<Next, CheckoutError> {
+        let fail_internal = |e: &str| {
+            tracing::error!(payment_id = %payment.id, error = e, "cannot send the shopper to the bank's gate");
+        };
+        let (terminal, store_key) = match self.routed_terminal(&payment).await {
+            Ok(t) => t,
+            Err(e) => {
+                fail_internal(&e.to_string());
+                let t = Transition::Fail {
+                    code: ErrorCode::Internal,
+                    detail: FailureDetail::default(),
+                };
+                self.finish(&payment, t).await?;
+                return Ok(Next::Result);
+            }
+        };
+        let (Some(card), Some(oid)) = (
+            self.vaulted_card(payment.id.as_str()).await?,
+            gate_oid(&payment),
+        ) else {
+            fail_internal("card data missing");
+            let t = Transition::Fail {
+                code: ErrorCode::Internal,
+                detail: FailureDetail::default(),
+            };
+            self.finish(&payment, t).await?;
+            return Ok(Next::Result);
+        };
+        let token = threeds::session_data(
+            &self.keys.threeds_session,
+            payment.id.as_str(),
+            &format!("bank:{oid}"),
+        );
+        let back = self.public_url.join(&format!("/bank/return?s={token}"));
+        let expiry = card.expiry.expose();
+        let count = payment.installment.count();
+        let mut fields: Vec<(String, String)> = [
+            ("clientid", terminal.client_id.clone()),
+            ("storetype", "3d".to_owned()),
+            (
+                "TranType",
+                match payment.intent {
+                    Intent::Sale => "Auth",
+                    Intent::PreAuth => "PreAuth",
+                }
+                .to_owned(),
+            ),
+            ("amount", decimal(payment.charged_minor())),
+            ("currency", payment.currency().numeric().to_owned()),
+            ("oid", oid),
+            ("okUrl", back.clone()),
+            ("failUrl", back),
+            ("rnd", random_token(10)),
+            ("lang", payment.locale.as_str().to_owned()),
+            (
+                "taksit",
+                if count > 1 {
+                    count.to_string()
+                } else {
+                    String::new()
+                },
+            ),
+            ("hashAlgorithm", "ver3".to_owned()),
+            ("pan", card.pan.expose().to_owned()),
+            (
+                "Ecom_Payment_Card_ExpDate_Month",
+                expiry.get(2..4).unwrap_or_default().to_owned(),
+            ),
+            (
+                "Ecom_Payment_Card_ExpDate_Year",
+                expiry.get(..2).unwrap_or_default().to_owned(),
+            ),
+            ("cv2", card.cvv.expose().to_owned()),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), v))
+        .collect();
+        drop(card);
+        let signed = hash::ver3(
+            fields.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            hash::REQUEST_EXCLUDED,
+            store_key.expose_secret(),
+        );
+        fields.push(("hash".to_owned(), signed));
+        let t = Transition::ToBankGate {
+            gate_url: terminal.gate_url.clone(),
+        };
+        let (cas, _) = self.step(&payment, t, Effects::default()).await?;
+        if cas != Cas::Done {
+            return Ok(Next::Result);
+        }
+        Ok(Next::BankGate(GateForm {
+            action: terminal.gate_url,
+            fields,
+        }))
+    }
+
+    /// The bank's 3-D Secure result, posted back by the shopper's browser: checked (the MAC
+    /// of the address, the bank's `HASH`, the order), then authorised or failed. Returns the
+    /// payment's id for its result page. A post that does not check out changes nothing.
+    pub async fn bank_return(
+        &self,
+        token: &str,
+        fields: &[(String, String)],
+    ) -> Result<PaymentId, CheckoutError> {
+        let bad = |locale| CheckoutError::new(ErrorCode::ChallengeInvalid).in_locale(locale);
+        let claimed = token.split_once('.').map(|(id, _)| id).unwrap_or("");
+        let payment_id = PaymentId::parse(claimed).map_err(|_| bad(Locale::Tr))?;
+        let payment = self
+            .payment(payment_id.as_str())
+            .await
+            .map_err(|e| e.in_locale(Locale::Tr))?;
+        let locale = payment.locale;
+        let oid = gate_oid(&payment).ok_or_else(|| bad(locale))?;
+        let bound =
+            threeds::verify_session_data(&self.keys.threeds_session, token, &format!("bank:{oid}"))
+                .is_some();
+        if !bound || !bank_runs_3ds(&payment) {
+            return Err(bad(locale));
+        }
+        if payment.status != Status::Challenge {
+            // A second post of the same result (a reload): the first one decided.
+            return Ok(payment_id);
+        }
+        let get = |n: &str| crate::form::value(fields, n);
+        let (terminal, store_key) = self.routed_terminal(&payment).await?;
+        let expected = hash::ver3(
+            fields.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            hash::RESULT_EXCLUDED,
+            store_key.expose_secret(),
+        );
+        let signed = !get("HASH").is_empty()
+            && bool::from(expected.as_bytes().ct_eq(get("HASH").as_bytes()));
+        if !signed || get("oid") != oid {
+            tracing::warn!(payment_id = %payment.id, "bank's 3-D Secure result refused: HASH or order");
+            return Err(bad(locale));
+        }
+        let t = self.bank_outcome(&terminal, fields);
+        match t {
+            Transition::BankAuthenticated { .. } => {
+                let (cas, after) = self.step(&payment, t, Effects::default()).await?;
+                if cas == Cas::Done {
+                    let task = self.clone();
+                    let handle = self.tasks.spawn(async move {
+                        task.authorise(after.id.as_str(), after.locale)
+                            .await
+                            .map(|_| Next::Result)
+                    });
+                    self.wait_for(handle).await;
+                }
+            }
+            other => {
+                self.finish(&payment, other).await?;
+            }
+        }
+        Ok(payment_id)
+    }
+
+    /// What the bank's `mdStatus` means on this terminal: `1` authenticated; `2`, `3` (half
+    /// 3-D Secure) and `4` (an attempt) only where the terminal accepts them; anything else a
+    /// failure the shopper is told about.
+    fn bank_outcome(&self, terminal: &Terminal, fields: &[(String, String)]) -> Transition {
+        let get = |n: &str| crate::form::value(fields, n);
+        let md_status = MdStatus::parse(get("mdStatus")).unwrap_or(MdStatus::ERROR);
+        let trans_status = match md_status.digit() {
+            1 => Some(TransStatus::Y),
+            2..=4 if terminal.accept_half_3d => Some(TransStatus::A),
+            _ => None,
+        };
+        let eci = Eci::parse(get("eci")).ok();
+        let cavv = Some(get("cavv").to_owned()).filter(|c| !c.is_empty());
+        match (trans_status, get("md"), get("xid")) {
+            (Some(status), md, xid) if !md.is_empty() && !xid.is_empty() => {
+                Transition::BankAuthenticated {
+                    md: md.to_owned(),
+                    xid: xid.to_owned(),
+                    authentication: Authentication {
+                        trans_status: status,
+                        trans_status_reason: None,
+                        eci,
+                        authentication_value: cavv,
+                    },
+                    md_status,
+                    received_at: self.now_ms(),
+                }
+            }
+            _ => {
+                let code = match md_status.digit() {
+                    0 => ErrorCode::AuthenticationFailed,
+                    2..=4 => ErrorCode::AuthenticationRejected,
+                    _ => ErrorCode::AuthenticationUnavailable,
+                };
+                Transition::Fail {
+                    code,
+                    detail: FailureDetail {
+                        md_status: Some(md_status),
+                        ..FailureDetail::default()
+                    },
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_form_never_prints_its_values() {
+        let form = GateForm {
+            action: "https://bank.example/fim/est3Dgate".into(),
+            fields: vec![("pan".into(), "4111111111111111".into())],
+        };
+        let shown = format!("{form:?}");
+        assert!(shown.contains("pan") && !shown.contains("4111"), "{shown}");
+    }
+}
