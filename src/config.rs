@@ -622,10 +622,16 @@ impl Settings {
                 "limits.decline_percent must be 1 to 100".into(),
             ));
         }
-        if self.acquirer.terminal_id.is_empty() {
-            return Err(ConfigError::Invalid(
-                "acquirer.terminal_id must not be empty".into(),
-            ));
+        if self.acquirer.terminal_id.is_empty()
+            || self
+                .acquirer
+                .terminal_id
+                .starts_with(crate::terminals::ID_PREFIX)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "acquirer.terminal_id must not be empty nor begin with `{}` (merchants' terminals' ids do)",
+                crate::terminals::ID_PREFIX
+            )));
         }
         if let Some(c) = &self.acquirer.commission
             && crate::installments::plan::Rate::parse(c).is_none()

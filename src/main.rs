@@ -408,13 +408,15 @@ struct TerminalConfigureArgs {
     client_id: Option<String>,
     #[arg(long)]
     user: Option<String>,
-    #[arg(long, env = "KAPI_TERMINAL_PASSWORD", hide_env_values = true)]
+    /// A new password; `-` reads it from KAPI_TERMINAL_PASSWORD (kept out of `ps`).
+    #[arg(long)]
     password: Option<String>,
     #[arg(long, conflicts_with = "no_terminal_no")]
     terminal_no: Option<String>,
     #[arg(long)]
     no_terminal_no: bool,
-    #[arg(long, env = "KAPI_TERMINAL_STORE_KEY", hide_env_values = true)]
+    /// A new store key; `-` reads it from KAPI_TERMINAL_STORE_KEY.
+    #[arg(long)]
     store_key: Option<String>,
     #[arg(long)]
     gate_url: Option<String>,
@@ -1276,9 +1278,9 @@ async fn terminal(g: &Global, command: TerminalCommand) -> anyhow::Result<()> {
                 bank: a.bank,
                 client_id: a.client_id,
                 user: a.user,
-                password: a.password.map(SecretString::from),
+                password: from_env_if_dash(a.password, "KAPI_TERMINAL_PASSWORD")?,
                 terminal_no: clearable(a.terminal_no, a.no_terminal_no),
-                store_key: a.store_key.map(SecretString::from),
+                store_key: from_env_if_dash(a.store_key, "KAPI_TERMINAL_STORE_KEY")?,
                 gate_url: a.gate_url,
                 api_url: a.api_url,
                 static_ip: clearable(a.static_ip, a.no_static_ip),
@@ -1313,6 +1315,18 @@ async fn terminal(g: &Global, command: TerminalCommand) -> anyhow::Result<()> {
             terminal_id,
         } => set_terminal_enabled(g, data_dir, &terminal_id, true).await,
     }
+}
+
+/// A secret flag's value: `-` takes it from the environment variable `var` (kept out of
+/// `ps` and the shell history); only a flag given changes a secret.
+fn from_env_if_dash(value: Option<String>, var: &str) -> anyhow::Result<Option<SecretString>> {
+    Ok(match value.as_deref() {
+        Some("-") => Some(SecretString::from(
+            std::env::var(var).with_context(|| format!("`-` reads {var}, which is not set"))?,
+        )),
+        Some(v) => Some(SecretString::from(v.to_owned())),
+        None => None,
+    })
 }
 
 async fn set_terminal_enabled(

@@ -1,6 +1,6 @@
 //! The daily report (mutabakat): per merchant, currency and terminal, the counts and sums of a
 //! calendar day in Europe/Istanbul (the day the void cut-off uses), built by a pure function
-//! from the payments and the after-sale operations of that day (docs/PROTOCOL.md §8.8).
+//! from the payments and the after-sale operations of that day (docs/PROTOCOL.md §8.9).
 //!
 //! What counts on a day: a sale when it was authorised (`approved_at` in the day, whatever
 //! happened to it later), a pre-authorisation's hold likewise (`authorised`, not money), a
@@ -63,8 +63,10 @@ pub struct ReportRow {
     pub expired: Tally,
     /// Captures of holds the bank confirmed this day.
     pub captured: Tally,
-    /// Voids the bank confirmed this day.
+    /// Voids of sales the bank confirmed this day.
     pub voided: Tally,
+    /// Holds released (voids of pre-authorisations) the bank confirmed this day: no money.
+    pub released: Tally,
     /// Refunds the bank confirmed this day.
     pub refunded: Tally,
     /// The installment interest (vade farkı) within `approved`.
@@ -93,6 +95,7 @@ struct Acc {
     expired: Sum,
     captured: Sum,
     voided: Sum,
+    released: Sum,
     refunded: Sum,
     fees: i64,
     bank: Option<String>,
@@ -126,12 +129,13 @@ pub fn day_bounds(date: Date) -> (i64, i64) {
     (ms(start), ms(start + time::Duration::days(1)))
 }
 
-/// `YYYY-MM-DD`, strictly.
+/// `YYYY-MM-DD`, strictly, from 2000 to 9998 (a day whose end is a day too).
 pub fn parse_date(s: &str) -> Option<Date> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     (s.len() == 10)
         .then(|| Date::parse(s, &format).ok())
         .flatten()
+        .filter(|d| (2000..=9998).contains(&d.year()))
 }
 
 fn in_day(at: Option<i64>, (from, to): (i64, i64)) -> bool {
@@ -212,6 +216,7 @@ pub fn daily(
     for (r, p) in after_sales {
         let a = row(&mut rows, p);
         match r.kind {
+            RefundKind::Void if p.intent == Intent::PreAuth => a.released.add(r.amount_minor),
             RefundKind::Void => a.voided.add(r.amount_minor),
             RefundKind::Refund => a.refunded.add(r.amount_minor),
             RefundKind::Capture => a.captured.add(r.amount_minor),
@@ -219,6 +224,23 @@ pub fn daily(
     }
     let rows = rows
         .into_iter()
+        // A payment that moved without counting (still open) makes no row.
+        .filter(|(_, a)| {
+            [
+                a.approved,
+                a.authorised,
+                a.declined,
+                a.failed,
+                a.cancelled,
+                a.expired,
+                a.captured,
+                a.voided,
+                a.released,
+                a.refunded,
+            ]
+            .iter()
+            .any(|s| s.count > 0)
+        })
         .map(|((merchant_id, code, terminal_id), a)| {
             let currency = a.currency.unwrap_or(Currency::Try);
             let money = |minor: i64| decimal(minor, currency);
@@ -246,6 +268,7 @@ pub fn daily(
                 expired: tally(a.expired),
                 captured: tally(a.captured),
                 voided: tally(a.voided),
+                released: tally(a.released),
                 refunded: tally(a.refunded),
                 installment_fees: money(a.fees),
                 net: money(net),
@@ -270,6 +293,7 @@ pub fn to_csv(report: &DailyReport) -> String {
         "expired",
         "captured",
         "voided",
+        "released",
         "refunded",
     ];
     let mut header = vec![
@@ -312,6 +336,7 @@ pub fn to_csv(report: &DailyReport) -> String {
             &r.expired,
             &r.captured,
             &r.voided,
+            &r.released,
             &r.refunded,
         ] {
             line.push(t.count.to_string());
@@ -358,7 +383,14 @@ mod tests {
         assert_eq!(to - from, 86_400_000);
         assert_eq!(crate::clock::istanbul_day(from), date);
         assert_eq!(crate::clock::istanbul_day(to - 1), date);
-        for bad in ["2026-11-31", "2026-1-30", "30.11.2026", "2026-11-30T00:00"] {
+        for bad in [
+            "2026-11-31",
+            "2026-1-30",
+            "30.11.2026",
+            "2026-11-30T00:00",
+            "9999-12-31",
+            "0001-01-01",
+        ] {
             assert!(parse_date(bad).is_none(), "{bad}");
         }
     }

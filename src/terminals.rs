@@ -213,10 +213,24 @@ fn credential(name: &'static str, value: &str) -> Result<String, TerminalError> 
     }
 }
 
+/// A secret as given (not trimmed: a space may be part of it).
+fn secret(name: &'static str, value: &str) -> Result<String, TerminalError> {
+    if text_ok(value, 128) && !value.trim().is_empty() {
+        Ok(value.to_owned())
+    } else {
+        Err(TerminalError::Credential(name))
+    }
+}
+
 /// A bank's gate or API address: `https://`, or `http://` on a loopback address. Bank calls go
 /// to addresses the operator configured, so the merchant-callback SSRF guard is not theirs.
 pub fn bank_url(name: &'static str, value: &str) -> Result<String, TerminalError> {
-    let bad = || TerminalError::Url(name, value.to_owned());
+    // Never echo a password written into the URL.
+    let shown = match value.rsplit_once('@') {
+        Some((_, host)) => format!("…@{host}"),
+        None => value.to_owned(),
+    };
+    let bad = || TerminalError::Url(name, shown.clone());
     let url = url::Url::parse(value.trim()).map_err(|_| bad())?;
     if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
         return Err(bad());
@@ -293,8 +307,8 @@ pub async fn add(
     if !text_ok(&bank, 64) {
         return Err(TerminalError::Bank);
     }
-    let password = credential("password", new.password.expose_secret())?;
-    let store_key = credential("store-key", new.store_key.expose_secret())?;
+    let password = secret("password", new.password.expose_secret())?;
+    let store_key = secret("store-key", new.store_key.expose_secret())?;
     let record = TerminalRecord {
         id: id.clone(),
         merchant_id: new.merchant_id,
@@ -354,11 +368,11 @@ pub async fn configure(
         t.user_name = credential("user", &v)?;
     }
     if let Some(v) = change.password {
-        let password = credential("password", v.expose_secret())?;
+        let password = secret("password", v.expose_secret())?;
         t.password_enc = vault.encrypt(password.as_bytes(), &aad(id, "password"))?;
     }
     if let Some(v) = change.store_key {
-        let key = credential("store-key", v.expose_secret())?;
+        let key = secret("store-key", v.expose_secret())?;
         t.store_key_enc = vault.encrypt(key.as_bytes(), &aad(id, "store-key"))?;
     }
     if let Some(v) = change.terminal_no {
@@ -435,6 +449,26 @@ pub fn parse(r: &TerminalRecord) -> Result<Terminal, TerminalError> {
         enabled: r.enabled != 0,
         is_default: false,
     })
+}
+
+/// A merchant's own terminals that can be read, oldest first; a row that cannot (written by a
+/// newer Kapı, damaged) is left out and logged, so one bad row never stops the checkout.
+pub async fn readable_of_merchant(
+    terminals: &dyn TerminalStore,
+    merchant_id: &str,
+) -> Result<Vec<Terminal>, TerminalError> {
+    Ok(terminals
+        .terminals_of(merchant_id)
+        .await?
+        .iter()
+        .filter_map(|r| match parse(r) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(terminal_id = %r.id, error = %e, "terminal left out of routing");
+                None
+            }
+        })
+        .collect())
 }
 
 /// A merchant's own terminals, parsed, oldest first.

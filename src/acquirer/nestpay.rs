@@ -87,6 +87,11 @@ impl NestpayAcquirer {
         req: &AfterSaleRequest,
         with_total: bool,
     ) -> Result<AuthResponse, AcquirerError> {
+        // NestPay does not recognise a repeated request: asked again after a lost answer, Kapı
+        // first asks what the bank did, and never sends it twice.
+        if req.repeat && self.done_already(kind, req).await? {
+            return Ok(ok_answer());
+        }
         let mut r = self.request(kind, &req.original_reference);
         if with_total {
             r.total = decimal(req.amount_minor);
@@ -94,6 +99,66 @@ impl NestpayAcquirer {
         }
         answer(&self.send(&r).await?)
     }
+
+    /// The order's status at the bank; `Err` when the bank cannot say (its own error, an
+    /// answer Kapı cannot read): only a clear "no such order" is `None`.
+    async fn order_status(&self, order_id: &str) -> Result<Option<Cc5Response>, AcquirerError> {
+        let mut r = self.request("", order_id);
+        r.extra = vec![("ORDERSTATUS".into(), "QUERY".into())];
+        let resp = self.send(&r).await?;
+        if resp.response.eq_ignore_ascii_case("Approved") {
+            return Ok(Some(resp));
+        }
+        if is_not_found(&resp) {
+            return Ok(None);
+        }
+        Err(AcquirerError::Unreachable(format!(
+            "the bank could not say: {} {}",
+            resp.response,
+            resp.extra("ERRORCODE").unwrap_or_default()
+        )))
+    }
+
+    /// Whether the bank already did this void, refund or capture (its answer was lost).
+    async fn done_already(
+        &self,
+        kind: &str,
+        req: &AfterSaleRequest,
+    ) -> Result<bool, AcquirerError> {
+        let Some(status) = self.order_status(&req.original_reference).await? else {
+            return Ok(false);
+        };
+        let amount = |name: &str| {
+            status
+                .extra(name)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let stat = status.extra("TRANS_STAT").unwrap_or_default();
+        Ok(match kind {
+            "Void" => matches!(stat, "V" | "CNCL"),
+            "PostAuth" => stat == "C" || amount("CAPTURE_AMT") > 0 && stat != "A",
+            _ => amount("REFUND_AMT") >= req.refunded_before_minor.saturating_add(req.amount_minor),
+        })
+    }
+}
+
+fn ok_answer() -> AuthResponse {
+    AuthResponse {
+        proc_return_code: "00".into(),
+        auth_code: String::new(),
+        host_ref: String::new(),
+        transaction_id: String::new(),
+    }
+}
+
+/// A bank's "no such order": Kapı's gateway says `KP-2001`; NestPay banks say so in words.
+fn is_not_found(r: &Cc5Response) -> bool {
+    let msg = r.err_msg.to_lowercase();
+    r.extra("ERRORCODE") == Some("KP-2001")
+        || msg.contains("bulunamad")
+        || msg.contains("not found")
+        || msg.contains("no record")
 }
 
 /// Minor units as NestPay's decimal `Total` (two decimals: TRY, USD, EUR).
@@ -155,8 +220,13 @@ impl Acquirer for NestpayAcquirer {
         self.after_sale("Void", req, false).await
     }
 
-    /// NestPay undoes a same-day authorisation with `Void`; an order it does not know is `25`.
+    /// NestPay undoes an authorisation with `Void` the same day, with `Credit` of the whole
+    /// amount after the bank's day closed; an order it does not know (or declined) is `25`.
     async fn reverse(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
+        let nothing = || AuthResponse {
+            proc_return_code: "25".into(),
+            ..ok_answer()
+        };
         match self
             .inquire(&InquiryRequest {
                 terminal_id: req.terminal_id.clone(),
@@ -164,37 +234,39 @@ impl Acquirer for NestpayAcquirer {
             })
             .await?
         {
-            Inquiry::NotFound => Ok(AuthResponse {
-                proc_return_code: "25".into(),
-                auth_code: String::new(),
-                host_ref: String::new(),
-                transaction_id: String::new(),
-            }),
-            Inquiry::Found { reversed: true, .. } => Ok(AuthResponse {
-                proc_return_code: "00".into(),
-                auth_code: String::new(),
-                host_ref: String::new(),
-                transaction_id: String::new(),
-            }),
-            Inquiry::Found { .. } => self.after_sale("Void", req, false).await,
+            Inquiry::NotFound => Ok(nothing()),
+            Inquiry::Found { reversed: true, .. } => Ok(ok_answer()),
+            Inquiry::Found { response, .. } if response.proc_return_code != "00" => Ok(nothing()),
+            Inquiry::Found { .. } => {
+                let voided = self.after_sale("Void", req, false).await?;
+                if voided.proc_return_code == "00" {
+                    return Ok(voided);
+                }
+                let refund = AfterSaleRequest {
+                    repeat: true,
+                    refunded_before_minor: 0,
+                    ..req.clone()
+                };
+                self.after_sale("Credit", &refund, true).await
+            }
         }
     }
 
     async fn inquire(&self, req: &InquiryRequest) -> Result<Inquiry, AcquirerError> {
-        let mut r = self.request("", &req.reference);
-        r.extra = vec![("ORDERSTATUS".into(), "QUERY".into())];
-        let resp = self.send(&r).await?;
-        // An order the bank does not know: no authorisation under that reference.
-        if !resp.response.eq_ignore_ascii_case("Approved") {
+        let Some(resp) = self.order_status(&req.reference).await? else {
             return Ok(Inquiry::NotFound);
-        }
+        };
         let stat = resp.extra("TRANS_STAT").unwrap_or_default().to_owned();
         let numcode = resp.extra("NUMCODE").unwrap_or_default().to_owned();
         let response = AuthResponse {
             proc_return_code: match stat.as_str() {
                 "S" | "A" | "C" | "V" | "CNCL" => "00".to_owned(),
-                // Under way at the bank: nothing booked that Kapı could report yet.
-                "PN" | "" => return Ok(Inquiry::NotFound),
+                // Under way at the bank: it cannot say yet.
+                "PN" | "" => {
+                    return Err(AcquirerError::Unreachable(
+                        "the order is still under way at the bank".into(),
+                    ));
+                }
                 _ if numcode.len() == 2 && numcode != "00" => numcode,
                 _ => "05".to_owned(),
             },

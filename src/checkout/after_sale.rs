@@ -80,6 +80,8 @@ impl Checkout {
             original_reference: p.attempt_ref().unwrap_or_default().to_owned(),
             amount_minor: r.amount_minor,
             currency: p.currency().numeric().to_owned(),
+            repeat: false,
+            refunded_before_minor: p.refunded_minor,
         }
     }
 
@@ -233,7 +235,7 @@ impl Checkout {
         };
         let task = self.clone();
         self.tasks
-            .spawn(async move { task.ask_bank(record).await })
+            .spawn(async move { task.ask_bank(record, false).await })
             .await
             .map_err(|e| AfterSaleError::Internal(format!("after-sale task failed: {e}")))?
     }
@@ -242,6 +244,7 @@ impl Checkout {
     async fn ask_bank(
         &self,
         mut record: RefundRecord,
+        repeat: bool,
     ) -> Result<(RefundRecord, Payment), AfterSaleError> {
         let payment = self.reload(&record.payment_id).await?;
         // The terminal that authorised the payment, whatever routing would choose today.
@@ -259,7 +262,8 @@ impl Checkout {
                 });
             }
         };
-        let req = self.after_sale_request(&payment, &record, &bank_terminal_id);
+        let mut req = self.after_sale_request(&payment, &record, &bank_terminal_id);
+        req.repeat = repeat;
         let answer = match record.kind {
             RefundKind::Void => acquirer.void(&req).await,
             RefundKind::Refund => acquirer.refund(&req).await,
@@ -373,7 +377,7 @@ impl Checkout {
         let pending = self.storage.payments.pending_refunds(before, 50).await?;
         let mut settled = 0;
         for record in pending {
-            match self.ask_bank(record).await {
+            match self.ask_bank(record, true).await {
                 Ok(_) | Err(AfterSaleError::BankRefused { .. }) => settled += 1,
                 Err(AfterSaleError::Pending { .. }) => {}
                 Err(e) => tracing::warn!(error = %e, "could not recover a pending refund"),

@@ -134,6 +134,8 @@ async fn reverse(cx: &Checkout, r: ReversalRecord) {
         original_reference: r.attempt_ref.clone(),
         amount_minor: r.amount_minor,
         currency: r.currency.clone(),
+        repeat: r.attempts > 0,
+        refunded_before_minor: 0,
     };
     let now = cx.now_ms();
     let backoff = 1000_i64

@@ -38,7 +38,7 @@ impl Checkout {
         &self,
         merchant_id: &str,
     ) -> Result<Vec<Terminal>, CheckoutError> {
-        let mut list = terminals::of_merchant(&*self.storage.terminals, merchant_id)
+        let mut list = terminals::readable_of_merchant(&*self.storage.terminals, merchant_id)
             .await
             .map_err(|e| CheckoutError::internal(anyhow::anyhow!("{e}")))?;
         list.retain(|t| has_connector(t.platform));

@@ -50,7 +50,13 @@ pub async fn reencrypt_batch(
         let password = vault.reencrypt(&t.password_enc, &aad("password"))?;
         let store_key = vault.reencrypt(&t.store_key_enc, &aad("store-key"))?;
         if store
-            .replace_terminal_secrets(&t.id, &t.password_enc, &password, &store_key)
+            .replace_terminal_secrets(
+                &t.id,
+                &t.password_enc,
+                &t.store_key_enc,
+                &password,
+                &store_key,
+            )
             .await?
         {
             done += 1;

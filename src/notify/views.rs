@@ -348,7 +348,12 @@ impl PaymentView {
             eci: t.eci.as_ref().map(|e| e.as_str().to_owned()),
             challenge_cancel: t.challenge_cancel.clone(),
             threeds_server_trans_id: Some(t.server_trans_id.clone()),
-            acs_trans_id: t.acs_trans_id.clone(),
+            // A bank that ran 3-D Secure itself keeps its `md` (its reference to the card)
+            // here: it is the bank's, not the merchant's.
+            acs_trans_id: t
+                .acs_trans_id
+                .clone()
+                .filter(|_| !crate::checkout::bank_gate::bank_runs_3ds(p)),
             ds_trans_id: t.ds_trans_id.clone(),
         });
         let authorisation = p

@@ -221,11 +221,18 @@ impl SealedStore for CachedMerchants {
         &self,
         id: &str,
         old_password_enc: &[u8],
+        old_store_key_enc: &[u8],
         password_enc: &[u8],
         store_key_enc: &[u8],
     ) -> Result<bool, StoreError> {
         self.sealed
-            .replace_terminal_secrets(id, old_password_enc, password_enc, store_key_enc)
+            .replace_terminal_secrets(
+                id,
+                old_password_enc,
+                old_store_key_enc,
+                password_enc,
+                store_key_enc,
+            )
             .await
     }
 

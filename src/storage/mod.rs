@@ -351,12 +351,12 @@ pub trait SealedStore: Send + Sync + 'static {
         prefix: &[u8],
         limit: i64,
     ) -> Result<Vec<TerminalRecord>, StoreError>;
-    /// Replaces a terminal's sealed password and store key, if `old_password_enc` is still the
-    /// current one.
+    /// Replaces a terminal's sealed password and store key, if both are still the ones read.
     async fn replace_terminal_secrets(
         &self,
         id: &str,
         old_password_enc: &[u8],
+        old_store_key_enc: &[u8],
         password_enc: &[u8],
         store_key_enc: &[u8],
     ) -> Result<bool, StoreError>;

@@ -79,6 +79,13 @@ pub struct AfterSaleRequest {
     pub amount_minor: i64,
     /// ISO 4217 numeric.
     pub currency: String,
+    /// Asked again: the first request's answer was lost (a bank that does not recognise a
+    /// repeated reference is asked what it did before it is asked again).
+    #[serde(default)]
+    pub repeat: bool,
+    /// Refunds of the authorisation the bank confirmed before this request.
+    #[serde(default)]
+    pub refunded_before_minor: i64,
 }
 
 /// What the bank knows of an authorisation attempt, asked by its reference.

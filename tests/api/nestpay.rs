@@ -2593,6 +2593,8 @@ fn after_sale(oid: &str, reference: &str, amount_minor: i64) -> kapi::acquirer::
         original_reference: oid.into(),
         amount_minor,
         currency: "949".into(),
+        repeat: false,
+        refunded_before_minor: 0,
     }
 }
 
@@ -2645,6 +2647,27 @@ async fn the_nestpay_connector_authorises_queries_refunds_captures_and_reverses_
     assert_eq!(refund.proc_return_code, "00", "{refund:?}");
     let status = cc5(&bank, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
     assert_eq!(status.extra("REFUND_AMT"), "2000", "{}", status.xml);
+    // Asked again after a lost answer: the bank did it already, so it is not sent twice.
+    let mut repeat = after_sale(&oid, "rf_1", 2_000);
+    repeat.repeat = true;
+    assert_eq!(
+        nestpay.refund(&repeat).await.unwrap().proc_return_code,
+        "00"
+    );
+    let status = cc5(&bank, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(
+        status.extra("REFUND_AMT"),
+        "2000",
+        "refunded once: {}",
+        status.xml
+    );
+    // A repeat of one that never reached the bank is sent.
+    let mut lost = after_sale(&oid, "rf_3", 1_000);
+    lost.repeat = true;
+    lost.refunded_before_minor = 2_000;
+    assert_eq!(nestpay.refund(&lost).await.unwrap().proc_return_code, "00");
+    let status = cc5(&bank, Shape::TextXml, Enc::Utf8, &status_query(&oid)).await;
+    assert_eq!(status.extra("REFUND_AMT"), "3000", "{}", status.xml);
 
     // A hold: held, then captured for less.
     let held = random_id("NPC");
@@ -2665,6 +2688,12 @@ async fn the_nestpay_connector_authorises_queries_refunds_captures_and_reverses_
     assert_eq!(
         (status.extra("TRANS_STAT"), status.extra("CAPTURE_AMT")),
         ("C".into(), "10000".into())
+    );
+    let mut repeat = after_sale(&held, "cp_1", 10_000);
+    repeat.repeat = true;
+    assert_eq!(
+        nestpay.capture(&repeat).await.unwrap().proc_return_code,
+        "00"
     );
 
     // A lost answer's reversal: the bank voids what it booked; then nothing is left to undo.

@@ -436,17 +436,19 @@ impl SealedStore for SqlStore {
         &self,
         id: &str,
         old_password_enc: &[u8],
+        old_store_key_enc: &[u8],
         password_enc: &[u8],
         store_key_enc: &[u8],
     ) -> Result<bool, StoreError> {
         Ok(sqlx::query(
             "UPDATE terminals SET password_enc = $1, store_key_enc = $2 \
-             WHERE id = $3 AND password_enc = $4",
+             WHERE id = $3 AND password_enc = $4 AND store_key_enc = $5",
         )
         .bind(password_enc)
         .bind(store_key_enc)
         .bind(id)
         .bind(old_password_enc)
+        .bind(old_store_key_enc)
         .execute(&self.pool)
         .await?
         .rows_affected()
