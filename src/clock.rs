@@ -45,6 +45,23 @@ impl Clock for OffsetClock {
     }
 }
 
+/// The Istanbul calendar day `date` as `[from, to)` in unix milliseconds.
+pub fn istanbul_day_bounds(date: Date) -> (i64, i64) {
+    let offset = time::UtcOffset::from_hms(3, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    let start = date.midnight().assume_offset(offset);
+    let ms = |t: OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    (ms(start), ms(start + time::Duration::days(1)))
+}
+
+/// `YYYY-MM-DD`, strictly, from 2000 to 9998 (a day whose end is a day too).
+pub fn parse_day(s: &str) -> Option<Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    (s.len() == 10)
+        .then(|| Date::parse(s, &format).ok())
+        .flatten()
+        .filter(|d| (2000..=9998).contains(&d.year()))
+}
+
 /// Istanbul has been UTC+3 all year since 2016; contracts show its local date.
 /// RFC 3339 UTC time of a unix-milliseconds timestamp (`2026-11-30T10:48:26.512Z`).
 pub fn rfc3339(ms: i64) -> String {

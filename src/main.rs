@@ -54,6 +54,21 @@ enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// Compare a bank's settlement file with Kapı's books for a day and a terminal, and keep
+    /// what differs; without --file, list what was kept (JSON).
+    Reconcile {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The settlement file (CSV: transaction_id,host_ref,auth_code,amount,currency,type).
+        #[arg(long, requires = "date")]
+        file: Option<PathBuf>,
+        /// The file's day, YYYY-MM-DD (Europe/Istanbul).
+        #[arg(long)]
+        date: Option<String>,
+        /// The terminal the file is of; the default terminal when left out.
+        #[arg(long)]
+        terminal_id: Option<String>,
+    },
     /// Manage event deliveries.
     Events {
         #[command(subcommand)]
@@ -961,6 +976,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { command } => keys(&g, command).await,
         Command::Terminal { command } => terminal(&g, command).await,
+        Command::Reconcile {
+            data_dir,
+            file: None,
+            ..
+        } => {
+            let store = open_read_only(&g, data_dir).await?;
+            let issues = store.terminals.reconciliation_issues(500).await?;
+            println!("{}", serde_json::to_string_pretty(&issues)?);
+            Ok(())
+        }
+        Command::Reconcile {
+            data_dir,
+            file: Some(file),
+            date,
+            terminal_id,
+        } => reconcile(&g, data_dir, &file, date.as_deref(), terminal_id).await,
         Command::Report {
             command:
                 ReportCommand::Daily {
@@ -1348,6 +1379,48 @@ async fn set_terminal_enabled(
     .await?;
     let state = if enabled { "enabled" } else { "disabled" };
     println!("terminal {terminal_id} {state}");
+    Ok(())
+}
+
+/// `kapi reconcile --file`: the day's differences, kept (replacing the day's earlier run for
+/// that terminal) and printed.
+async fn reconcile(
+    g: &Global,
+    data_dir: Option<PathBuf>,
+    file: &std::path::Path,
+    date: Option<&str>,
+    terminal_id: Option<String>,
+) -> anyhow::Result<()> {
+    use kapi::reports;
+    let day = date
+        .and_then(reports::parse_date)
+        .context("--date must be YYYY-MM-DD")?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let lines =
+        reports::parse_settlement(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let settings = g.settings(CliOverrides {
+        data_dir,
+        ..Default::default()
+    })?;
+    let (_, store) = startup::open_data(&settings).await?;
+    let terminal = terminal_id.unwrap_or_else(|| settings.acquirer.terminal_id.clone());
+    let (from, to) = reports::day_bounds(day);
+    let payments = store.payments.payments_of_period(None, from, to).await?;
+    let after_sales = store.payments.after_sales_of_period(None, from, to).await?;
+    let books = reports::books_of_day(day, &terminal, &payments, &after_sales);
+    let (matched, issues) = reports::reconcile(day, &terminal, &lines, &books, now_ms());
+    store
+        .terminals
+        .replace_reconciliation(&day.to_string(), &terminal, &issues)
+        .await?;
+    let out = serde_json::json!({
+        "date": day.to_string(),
+        "terminal_id": terminal,
+        "matched": matched,
+        "issues": issues,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 

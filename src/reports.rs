@@ -10,7 +10,10 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::Date;
+
+pub use crate::clock::{istanbul_day_bounds as day_bounds, parse_day as parse_date};
+pub use crate::wire::settlement::{SETTLEMENT_HEADER, SettlementLine, parse_settlement};
 
 use crate::{
     checkout::{
@@ -119,23 +122,6 @@ fn decimal(minor: i64, currency: Currency) -> String {
         abs % unit_abs,
         width = exponent as usize
     )
-}
-
-/// The Istanbul calendar day `date` as `[from, to)` in unix milliseconds.
-pub fn day_bounds(date: Date) -> (i64, i64) {
-    let offset = UtcOffset::from_hms(3, 0, 0).unwrap_or(UtcOffset::UTC);
-    let start = date.midnight().assume_offset(offset);
-    let ms = |t: OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-    (ms(start), ms(start + time::Duration::days(1)))
-}
-
-/// `YYYY-MM-DD`, strictly, from 2000 to 9998 (a day whose end is a day too).
-pub fn parse_date(s: &str) -> Option<Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    (s.len() == 10)
-        .then(|| Date::parse(s, &format).ok())
-        .flatten()
-        .filter(|d| (2000..=9998).contains(&d.year()))
 }
 
 fn in_day(at: Option<i64>, (from, to): (i64, i64)) -> bool {
@@ -393,5 +379,120 @@ mod tests {
         ] {
             assert!(parse_date(bad).is_none(), "{bad}");
         }
+    }
+}
+
+/// What Kapı booked at a terminal on a day, by bank transaction id: sales and holds authorised,
+/// and the voids, refunds and captures the bank confirmed.
+pub fn books_of_day(
+    date: Date,
+    terminal_id: &str,
+    payments: &[Payment],
+    after_sales: &[(RefundRecord, Payment)],
+) -> BTreeMap<String, (i64, String)> {
+    let bounds = day_bounds(date);
+    let at_terminal = |p: &Payment| terminal_of(p).0.as_deref() == Some(terminal_id);
+    let mut books = BTreeMap::new();
+    for p in payments.iter().filter(|p| at_terminal(p)) {
+        let a = p.authorisation.as_ref();
+        if p.status.was_authorised() && in_day(a.and_then(|a| a.authorised_at), bounds) {
+            if let Some(txn) = a.and_then(|a| a.transaction_id.clone()) {
+                books.insert(txn, (p.charged_minor(), p.currency().code().to_owned()));
+            }
+        }
+    }
+    for (r, p) in after_sales.iter().filter(|(_, p)| at_terminal(p)) {
+        if let Some(txn) = r.transaction_id.clone() {
+            books.insert(txn, (r.amount_minor, p.currency().code().to_owned()));
+        }
+    }
+    books
+}
+
+/// A settlement file against Kapı's books: how many matched, and what differs.
+pub fn reconcile(
+    date: Date,
+    terminal_id: &str,
+    file: &[SettlementLine],
+    books: &BTreeMap<String, (i64, String)>,
+    now_ms: i64,
+) -> (usize, Vec<crate::storage::ReconciliationIssue>) {
+    let issue = |kind: &str, txn: &str, bank: Option<i64>, kapi: Option<i64>, currency: &str| {
+        crate::storage::ReconciliationIssue {
+            id: format!("rec_{}", crate::domain::ids::random_token(12)),
+            day: date.to_string(),
+            terminal_id: terminal_id.to_owned(),
+            kind: kind.to_owned(),
+            transaction_id: txn.to_owned(),
+            bank_amount_minor: bank,
+            kapi_amount_minor: kapi,
+            currency: currency.to_owned(),
+            created_at: now_ms,
+        }
+    };
+    let mut matched = 0;
+    let mut issues = Vec::new();
+    for line in file {
+        match books.get(&line.transaction_id) {
+            None => issues.push(issue(
+                "missing_in_kapi",
+                &line.transaction_id,
+                Some(line.amount_minor),
+                None,
+                &line.currency,
+            )),
+            Some((kapi, _)) if *kapi != line.amount_minor => issues.push(issue(
+                "amount_differs",
+                &line.transaction_id,
+                Some(line.amount_minor),
+                Some(*kapi),
+                &line.currency,
+            )),
+            Some(_) => matched += 1,
+        }
+    }
+    for (txn, (kapi, currency)) in books {
+        if !file.iter().any(|l| &l.transaction_id == txn) {
+            issues.push(issue("missing_at_bank", txn, None, Some(*kapi), currency));
+        }
+    }
+    (matched, issues)
+}
+
+#[cfg(test)]
+mod reconcile_tests {
+    use super::*;
+
+    #[test]
+    fn a_settlement_file_is_read_strictly_and_compared_both_ways() {
+        let text = format!(
+            "{SETTLEMENT_HEADER}\n26001,612345678901,ABC123,150.00,TRY,sale\n\
+             26002,612345678902,,20.00,TRY,refund\n26009,612345678909,,5.00,TRY,sale\n"
+        );
+        let file = parse_settlement(&text).unwrap();
+        assert_eq!(file.len(), 3);
+        assert_eq!(file[0].amount_minor, 15_000);
+        let mut books = BTreeMap::new();
+        books.insert("26001".to_owned(), (15_000, "TRY".to_owned()));
+        books.insert("26002".to_owned(), (2_500, "TRY".to_owned()));
+        books.insert("26003".to_owned(), (7_000, "TRY".to_owned()));
+        let date = parse_date("2026-11-30").unwrap();
+        let (matched, issues) = reconcile(date, "T1", &file, &books, 0);
+        assert_eq!(matched, 1);
+        let kinds: Vec<(&str, &str)> = issues
+            .iter()
+            .map(|i| (i.kind.as_str(), i.transaction_id.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("amount_differs", "26002"),
+                ("missing_in_kapi", "26009"),
+                ("missing_at_bank", "26003")
+            ]
+        );
+        assert!(parse_settlement("id,amount\n").is_err());
+        assert!(parse_settlement(&format!("{SETTLEMENT_HEADER}\n1,2,3,1.0.0,TRY,sale\n")).is_err());
+        assert!(parse_settlement(&format!("{SETTLEMENT_HEADER}\n1,2,3,1.00,XXX,sale\n")).is_err());
     }
 }

@@ -190,6 +190,7 @@ impl BankSim {
             .route("/v1/reversals", post(reverse))
             .route("/v1/inquiries", post(inquire))
             .route("/v1/transactions", get(transactions))
+            .route("/v1/settlement", get(settlement))
             .with_state(self)
     }
 
@@ -625,6 +626,64 @@ async fn books(sim: &BankSim, q: &TxnQuery) -> Result<Vec<SimTransaction>, SimSt
     all.retain(|t| q.payment_id.as_ref().is_none_or(|p| &t.payment_id == p));
     all.retain(|t| q.kind.as_ref().is_none_or(|k| &t.kind == k));
     Ok(all)
+}
+
+/// The bank's settlement file of a day (Europe/Istanbul): every approved authorisation,
+/// capture, refund and void booked that day, as `transaction_id,host_ref,auth_code,amount,
+/// currency,type` (docs/BANKS.md), for `kapi reconcile`.
+async fn settlement(
+    State(sim): State<BankSim>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Err(refused) = sim.check_key(&headers) {
+        return refused.into_response();
+    }
+    let date = query
+        .as_deref()
+        .and_then(|q| q.strip_prefix("date="))
+        .and_then(crate::clock::parse_day);
+    let Some(date) = date else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "BANK-400",
+            "date=YYYY-MM-DD is required",
+        );
+    };
+    let (from, to) = crate::clock::istanbul_day_bounds(date);
+    let all = match books(&sim, &TxnQuery::default()).await {
+        Ok(all) => all,
+        Err(e) => return unavailable(e),
+    };
+    let mut out = format!("{}\n", crate::wire::settlement::SETTLEMENT_HEADER);
+    for t in all
+        .iter()
+        .rev()
+        .filter(|t| t.approved() && t.at >= from && t.at < to)
+    {
+        let kind = match t.kind.as_str() {
+            "authorisation" if t.preauth => "preauth",
+            "authorisation" => "sale",
+            "reversal" => continue,
+            other => other,
+        };
+        let currency = crate::domain::Currency::parse(&t.currency)
+            .map(|c| c.code())
+            .unwrap_or("TRY");
+        out.push_str(&crate::wire::settlement::line(
+            &t.transaction_id,
+            &t.host_ref,
+            &t.auth_code,
+            t.amount_minor,
+            currency,
+            kind,
+        ));
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        out,
+    )
+        .into_response()
 }
 
 /// Simulator only: what the bank saw, newest first, so a test or an operator can check that

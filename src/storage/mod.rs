@@ -378,6 +378,18 @@ pub trait TerminalStore: Send + Sync + 'static {
     async fn terminal(&self, id: &str) -> Result<Option<TerminalRecord>, StoreError>;
     /// A merchant's terminals, oldest first.
     async fn terminals_of(&self, merchant_id: &str) -> Result<Vec<TerminalRecord>, StoreError>;
+    /// Replaces the reconciliation issues of a day and terminal with `issues`.
+    async fn replace_reconciliation(
+        &self,
+        day: &str,
+        terminal_id: &str,
+        issues: &[ReconciliationIssue],
+    ) -> Result<(), StoreError>;
+    /// The reconciliation issues, newest day first.
+    async fn reconciliation_issues(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<ReconciliationIssue>, StoreError>;
 }
 
 /// The outbox: events the merchants must hear about, leased to delivery workers.

@@ -74,6 +74,23 @@ stored_enum!(
     }
 );
 
+/// A difference between a bank's settlement file and Kapı's books.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct ReconciliationIssue {
+    pub id: String,
+    /// `YYYY-MM-DD`, Europe/Istanbul.
+    pub day: String,
+    pub terminal_id: String,
+    /// `missing_in_kapi`, `missing_at_bank` or `amount_differs`.
+    pub kind: String,
+    pub transaction_id: String,
+    pub bank_amount_minor: Option<i64>,
+    pub kapi_amount_minor: Option<i64>,
+    /// ISO 4217 alphabetic.
+    pub currency: String,
+    pub created_at: i64,
+}
+
 /// A merchant's bank terminal as stored: the password and the store key sealed under the
 /// master key (`crate::terminals` reads them), the rates as the operator wrote them.
 #[derive(Clone, sqlx::FromRow)]

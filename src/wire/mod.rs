@@ -5,4 +5,5 @@
 pub mod bank;
 pub mod cc5;
 pub mod nestpay;
+pub mod settlement;
 pub mod threeds;

@@ -362,3 +362,140 @@ async fn the_daily_report_counts_by_terminal_in_json_csv_and_on_the_command_line
     let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cli["rows"], report["rows"]);
 }
+
+#[tokio::test]
+async fn a_banks_settlement_file_is_reconciled_with_kapis_books_and_the_differences_kept() {
+    let app = spawn_app().await;
+    app.clock_to_istanbul_noon();
+    let (first, _) = pay(&app, MC_FRICTIONLESS).await;
+    let (second, _) = pay(&app, MC_FRICTIONLESS).await;
+    let (status, refund) = app
+        .post_json(
+            &format!("/api/v1/payments/{first}/refunds"),
+            Some(json!({"amount": "20.00"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{refund}");
+    let day = kapi::clock::istanbul_day(kapi::clock::Clock::now_ms(&*app.clock)).to_string();
+
+    // The simulated bank's file of the day: the two sales and the refund.
+    let file = app
+        .client
+        .get(app.url(&format!("/sim/bank/v1/settlement?date={day}")))
+        .bearer_auth(BANK_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = file.lines().collect();
+    assert_eq!(
+        lines[0],
+        "transaction_id,host_ref,auth_code,amount,currency,type"
+    );
+    assert_eq!(lines.len(), 4, "{file}");
+    let txn = async |id: &str| {
+        let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+        p["authorisation"]["transaction_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (first_txn, second_txn) = (txn(&first).await, txn(&second).await);
+    let refund_txn = refund["transaction_id"].as_str().unwrap().to_owned();
+    assert!(file.contains(&format!("{first_txn},")) && file.contains(&format!("{refund_txn},")));
+    let reconcile = async |text: &str| {
+        let path = app.data_dir.path().join("settlement.csv");
+        std::fs::write(&path, text).unwrap();
+        let out = app
+            .kapi(&[
+                "reconcile",
+                "--file",
+                path.to_str().unwrap(),
+                "--date",
+                &day,
+            ])
+            .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let clean = reconcile(&file).await;
+    assert_eq!(
+        (&clean["matched"], &clean["issues"]),
+        (&json!(3), &json!([])),
+        "{clean}"
+    );
+
+    // The bank lost the refund, booked the second sale for less, and has one Kapı never saw.
+    let changed: String = file
+        .lines()
+        .filter(|l| !l.starts_with(&refund_txn))
+        .map(|l| {
+            if l.starts_with(&second_txn) {
+                l.replace(",150.00,", ",149.00,")
+            } else {
+                l.to_owned()
+            }
+        })
+        .chain(["99999999,612345000000,,5.00,TRY,sale".to_owned()])
+        .collect::<Vec<_>>()
+        .join("\n");
+    let found = reconcile(&changed).await;
+    assert_eq!(found["matched"], 1, "{found}");
+    let kinds: Vec<(String, String)> = found["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap().into(),
+                i["transaction_id"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&("amount_differs".into(), second_txn.clone())),
+        "{found}"
+    );
+    assert!(
+        kinds.contains(&("missing_in_kapi".into(), "99999999".into())),
+        "{found}"
+    );
+    assert!(
+        kinds.contains(&("missing_at_bank".into(), refund_txn.clone())),
+        "{found}"
+    );
+    let differs = found["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "amount_differs")
+        .unwrap();
+    assert_eq!(
+        (&differs["bank_amount_minor"], &differs["kapi_amount_minor"]),
+        (&json!(14_900), &json!(15_000))
+    );
+    // The operator lists them; a bad file is refused with its line.
+    let out = app.kapi(&["reconcile"]).await;
+    let kept: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(kept.as_array().unwrap().len(), 3, "{kept}");
+    let path = app.data_dir.path().join("bad.csv");
+    std::fs::write(&path, "transaction_id,amount\n1,2\n").unwrap();
+    let out = app
+        .kapi(&[
+            "reconcile",
+            "--file",
+            path.to_str().unwrap(),
+            "--date",
+            &day,
+        ])
+        .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("header"));
+}

@@ -565,6 +565,54 @@ impl TerminalStore for SqlStore {
         .await?)
     }
 
+    async fn replace_reconciliation(
+        &self,
+        day: &str,
+        terminal_id: &str,
+        issues: &[ReconciliationIssue],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM reconciliation_issues WHERE day = $1 AND terminal_id = $2")
+            .bind(day)
+            .bind(terminal_id)
+            .execute(&mut *tx)
+            .await?;
+        for i in issues {
+            sqlx::query(
+                "INSERT INTO reconciliation_issues (id, day, terminal_id, kind, transaction_id, \
+                 bank_amount_minor, kapi_amount_minor, currency, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&i.id)
+            .bind(&i.day)
+            .bind(&i.terminal_id)
+            .bind(&i.kind)
+            .bind(&i.transaction_id)
+            .bind(i.bank_amount_minor)
+            .bind(i.kapi_amount_minor)
+            .bind(&i.currency)
+            .bind(i.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reconciliation_issues(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<ReconciliationIssue>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, day, terminal_id, kind, transaction_id, bank_amount_minor, \
+             kapi_amount_minor, currency, created_at FROM reconciliation_issues \
+             ORDER BY day DESC, created_at DESC, id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn terminals_of(&self, merchant_id: &str) -> Result<Vec<TerminalRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {} FROM terminals WHERE merchant_id = $1 ORDER BY created_at, id",
