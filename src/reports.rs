@@ -395,10 +395,11 @@ pub fn books_of_day(
     let mut books = BTreeMap::new();
     for p in payments.iter().filter(|p| at_terminal(p)) {
         let a = p.authorisation.as_ref();
-        if p.status.was_authorised() && in_day(a.and_then(|a| a.authorised_at), bounds) {
-            if let Some(txn) = a.and_then(|a| a.transaction_id.clone()) {
-                books.insert(txn, (p.charged_minor(), p.currency().code().to_owned()));
-            }
+        if p.status.was_authorised()
+            && in_day(a.and_then(|a| a.authorised_at), bounds)
+            && let Some(txn) = a.and_then(|a| a.transaction_id.clone())
+        {
+            books.insert(txn, (p.charged_minor(), p.currency().code().to_owned()));
         }
     }
     for (r, p) in after_sales.iter().filter(|(_, p)| at_terminal(p)) {
