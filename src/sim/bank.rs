@@ -650,11 +650,20 @@ async fn settlement(
             "date=YYYY-MM-DD is required",
         );
     };
+    match settlement_file(&sim, date).await {
+        Ok(out) => (
+            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            out,
+        )
+            .into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// The approved bookings of a day, oldest first, as the settlement file writes them.
+async fn settlement_file(sim: &BankSim, date: time::Date) -> Result<String, SimStoreError> {
     let (from, to) = crate::clock::istanbul_day_bounds(date);
-    let all = match books(&sim, &TxnQuery::default()).await {
-        Ok(all) => all,
-        Err(e) => return unavailable(e),
-    };
+    let all = books(sim, &TxnQuery::default()).await?;
     let mut out = format!("{}\n", crate::wire::settlement::SETTLEMENT_HEADER);
     for t in all
         .iter()
@@ -679,11 +688,7 @@ async fn settlement(
             kind,
         ));
     }
-    (
-        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-        out,
-    )
-        .into_response()
+    Ok(out)
 }
 
 /// Simulator only: what the bank saw, newest first, so a test or an operator can check that
