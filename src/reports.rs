@@ -20,7 +20,7 @@ use crate::{
         Status,
         payment::{Intent, Payment},
     },
-    domain::Currency,
+    domain::{Currency, money::decimal_minor},
     storage::{RefundKind, RefundRecord},
 };
 
@@ -104,24 +104,6 @@ struct Acc {
     bank: Option<String>,
     platform: Option<String>,
     currency: Option<Currency>,
-}
-
-/// `minor` in the currency's decimals, `-` before a negative amount (a net can be one).
-fn decimal(minor: i64, currency: Currency) -> String {
-    let exponent = currency.exponent();
-    let unit = 10_i64.pow(exponent).max(1);
-    let abs = minor.unsigned_abs();
-    let unit_abs = unit.unsigned_abs();
-    let sign = if minor < 0 { "-" } else { "" };
-    if exponent == 0 {
-        return format!("{sign}{abs}");
-    }
-    format!(
-        "{sign}{}.{:0width$}",
-        abs / unit_abs,
-        abs % unit_abs,
-        width = exponent as usize
-    )
 }
 
 fn in_day(at: Option<i64>, (from, to): (i64, i64)) -> bool {
@@ -229,7 +211,7 @@ pub fn daily(
         })
         .map(|((merchant_id, code, terminal_id), a)| {
             let currency = a.currency.unwrap_or(Currency::Try);
-            let money = |minor: i64| decimal(minor, currency);
+            let money = |minor: i64| decimal_minor(minor, currency);
             let tally = |s: Sum| Tally {
                 count: s.count,
                 amount: money(s.minor),
@@ -354,10 +336,10 @@ mod tests {
 
     #[test]
     fn amounts_keep_their_decimals_and_sign() {
-        assert_eq!(decimal(0, Currency::Try), "0.00");
-        assert_eq!(decimal(13_000, Currency::Try), "130.00");
-        assert_eq!(decimal(5, Currency::Eur), "0.05");
-        assert_eq!(decimal(-2_050, Currency::Usd), "-20.50");
+        assert_eq!(decimal_minor(0, Currency::Try), "0.00");
+        assert_eq!(decimal_minor(13_000, Currency::Try), "130.00");
+        assert_eq!(decimal_minor(5, Currency::Eur), "0.05");
+        assert_eq!(decimal_minor(-2_050, Currency::Usd), "-20.50");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::{
     Acquirer, AcquirerError, AfterSaleRequest, AuthRequest, AuthResponse, Inquiry, InquiryRequest,
 };
 use crate::{
-    domain::Sensitive,
+    domain::{Currency, Sensitive, money::decimal_minor},
     wire::cc5::{Cc5Request, Cc5Response, XmlEncoding},
 };
 
@@ -94,7 +94,7 @@ impl NestpayAcquirer {
         }
         let mut r = self.request(kind, &req.original_reference);
         if with_total {
-            r.total = decimal(req.amount_minor);
+            r.total = total(req.amount_minor, &req.currency);
             r.currency = req.currency.clone();
         }
         answer(&self.send(&r).await?)
@@ -161,9 +161,9 @@ fn is_not_found(r: &Cc5Response) -> bool {
         || msg.contains("no record")
 }
 
-/// Minor units as NestPay's decimal `Total` (two decimals: TRY, USD, EUR).
-fn decimal(minor: i64) -> String {
-    format!("{}.{:02}", minor / 100, (minor % 100).abs())
+/// Minor units as NestPay's decimal `Total`, in the currency the request names (numeric).
+fn total(minor: i64, currency: &str) -> String {
+    decimal_minor(minor, Currency::parse(currency).unwrap_or(Currency::Try))
 }
 
 /// A NestPay answer as Kapı's bank answer: `Approved` is `00`; a decline keeps the bank's
@@ -204,7 +204,7 @@ impl Acquirer for NestpayAcquirer {
         };
         let kind = if req.preauth { "PreAuth" } else { "Auth" };
         let mut r = self.request(kind, &req.reference);
-        r.total = decimal(req.amount_minor);
+        r.total = total(req.amount_minor, &req.currency);
         r.currency = req.currency.clone();
         r.number = md.clone();
         r.payer_txn_id = xid.clone();
@@ -301,8 +301,8 @@ mod tests {
 
     #[test]
     fn amounts_are_written_with_two_decimals() {
-        assert_eq!(decimal(15_050), "150.50");
-        assert_eq!(decimal(5), "0.05");
+        assert_eq!(total(15_050, "949"), "150.50");
+        assert_eq!(total(5, "978"), "0.05");
     }
 
     #[test]

@@ -50,11 +50,6 @@ fn gate_oid(payment: &Payment) -> Option<String> {
     payment.threeds.as_ref().map(|t| t.server_trans_id.clone())
 }
 
-/// Minor units as the gate's decimal `amount`.
-fn decimal(minor: i64) -> String {
-    format!("{}.{:02}", minor / 100, (minor % 100).abs())
-}
-
 /// The payment's routed terminal speaks a platform whose bank runs 3-D Secure itself.
 pub fn bank_runs_3ds(payment: &Payment) -> bool {
     payment
@@ -137,7 +132,7 @@ impl Checkout {
                 }
                 .to_owned(),
             ),
-            ("amount", decimal(payment.charged_minor())),
+            ("amount", payment.charged().to_decimal_string()),
             ("currency", payment.currency().numeric().to_owned()),
             ("oid", oid),
             ("okUrl", back.clone()),

@@ -58,6 +58,25 @@ impl Currency {
     }
 }
 
+/// `minor` units of `currency` as a decimal string with the currency's minor digits (`0.00`,
+/// `130.00`), `-` before a negative amount: for totals and nets, which unlike `Money` may be
+/// zero or negative.
+pub fn decimal_minor(minor: i64, currency: Currency) -> String {
+    let exponent = currency.exponent();
+    let unit = 10_u64.pow(exponent);
+    let abs = minor.unsigned_abs();
+    let sign = if minor < 0 { "-" } else { "" };
+    if exponent == 0 {
+        return format!("{sign}{abs}");
+    }
+    format!(
+        "{sign}{}.{:0width$}",
+        abs / unit,
+        abs % unit,
+        width = exponent as usize
+    )
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())

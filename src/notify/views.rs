@@ -17,7 +17,7 @@ use crate::{
         payment::{Attempt, Intent, Payment},
     },
     clock::rfc3339,
-    domain::{Currency, Money},
+    domain::Currency,
     storage::{HistoryRecord, RefundRecord},
 };
 
@@ -77,9 +77,7 @@ impl PartialSchema for EventTypeSchema {
 impl ToSchema for EventTypeSchema {}
 
 fn decimal(minor: i64, currency: Currency) -> String {
-    Money::from_minor(minor, currency)
-        .map(|m| m.to_decimal_string())
-        .unwrap_or_else(|_| "0.00".to_owned())
+    crate::domain::money::decimal_minor(minor.max(0), currency)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -676,9 +676,8 @@ async fn settlement_file(sim: &BankSim, date: time::Date) -> Result<String, SimS
             "reversal" => continue,
             other => other,
         };
-        let currency = crate::domain::Currency::parse(&t.currency)
-            .map(|c| c.code())
-            .unwrap_or("TRY");
+        let currency =
+            crate::domain::Currency::parse(&t.currency).unwrap_or(crate::domain::Currency::Try);
         out.push_str(&crate::wire::settlement::line(
             &t.transaction_id,
             &t.host_ref,

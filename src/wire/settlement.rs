@@ -57,12 +57,12 @@ pub fn line(
     host_ref: &str,
     auth_code: &str,
     amount_minor: i64,
-    currency: &str,
+    currency: Currency,
     kind: &str,
 ) -> String {
     format!(
-        "{transaction_id},{host_ref},{auth_code},{}.{:02},{currency},{kind}\n",
-        amount_minor / 100,
-        amount_minor % 100
+        "{transaction_id},{host_ref},{auth_code},{},{},{kind}\n",
+        crate::domain::money::decimal_minor(amount_minor, currency),
+        currency.code()
     )
 }
