@@ -200,6 +200,7 @@ fn bank<T>(
         Ok(_) => "declined",
         Err(AcquirerError::Unreachable(_)) => "unreachable",
         Err(AcquirerError::Invalid(_)) => "invalid",
+        Err(AcquirerError::NotSent(_)) => "not_sent",
     };
     metrics::histogram!(BANK_DURATION, "operation" => operation)
         .record(started.elapsed().as_secs_f64());

@@ -16,3 +16,91 @@ pub fn describe(e: reqwest::Error) -> String {
     }
     text
 }
+
+/// The HTTP clients of bank calls: one shared, and one per address of this host that a
+/// terminal names as its static IP (`kapi terminal add --static-ip`), bound to it so that
+/// its bank sees the calls come from the address it expects. A static IP that is not this
+/// host's (a NAT's or an egress proxy's) is only recorded, for the operator: those calls go out
+/// as the host routes them.
+#[derive(Clone)]
+pub struct BankClients {
+    shared: reqwest::Client,
+    /// A new client's settings (TLS roots, redirects, timeout), before its local address.
+    builder: std::sync::Arc<dyn Fn() -> reqwest::ClientBuilder + Send + Sync>,
+    bound: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, reqwest::Client>>,
+    >,
+}
+
+impl BankClients {
+    /// Clients built by `builder`, which should set a timeout and follow no redirects.
+    pub fn new(
+        builder: impl Fn() -> reqwest::ClientBuilder + Send + Sync + 'static,
+    ) -> reqwest::Result<Self> {
+        Ok(Self {
+            shared: builder().build()?,
+            builder: std::sync::Arc::new(builder),
+            bound: std::sync::Arc::default(),
+        })
+    }
+
+    /// Shared clients around `client` (tests).
+    pub fn with(client: reqwest::Client) -> Self {
+        Self {
+            shared: client,
+            builder: std::sync::Arc::new(reqwest::Client::builder),
+            bound: std::sync::Arc::default(),
+        }
+    }
+
+    /// The client for a terminal whose bank expects its calls from `static_ip`.
+    pub fn for_terminal(&self, static_ip: Option<std::net::IpAddr>) -> reqwest::Client {
+        let Some(ip) = static_ip else {
+            return self.shared.clone();
+        };
+        let Ok(mut bound) = self.bound.lock() else {
+            return self.shared.clone();
+        };
+        if let Some(client) = bound.get(&ip) {
+            return client.clone();
+        }
+        if !is_this_hosts(ip) {
+            return self.shared.clone();
+        }
+        let built = (self.builder)().local_address(ip).build();
+        match built {
+            Ok(client) => {
+                bound.insert(ip, client.clone());
+                client
+            }
+            Err(e) => {
+                tracing::warn!(%ip, error = %e, "cannot bind bank calls to the terminal's static IP");
+                self.shared.clone()
+            }
+        }
+    }
+}
+
+/// Whether `ip` is an address of this host: a socket can be bound to it.
+fn is_this_hosts(ip: std::net::IpAddr) -> bool {
+    std::net::UdpSocket::bind((ip, 0)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_hosts_addresses_bind_bank_calls() {
+        assert!(is_this_hosts("127.0.0.1".parse().unwrap()));
+        // TEST-NET-3 (RFC 5737) is nobody's address.
+        assert!(!is_this_hosts("203.0.113.7".parse().unwrap()));
+        let clients = BankClients::with(reqwest::Client::new());
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        clients.for_terminal(Some(local));
+        clients.for_terminal(Some("203.0.113.7".parse().unwrap()));
+        clients.for_terminal(None);
+        let bound = clients.bound.lock().unwrap();
+        assert_eq!(bound.keys().collect::<Vec<_>>(), vec![&local]);
+    }
+}

@@ -345,10 +345,14 @@ impl Application {
         if settings.server.demo {
             settings.simulators.enabled = true;
             // Shoppers try the declined test cards on purpose: the guard is looser for the shop.
-            settings
-                .limits
-                .relaxed_merchants
-                .push(crate::demo::DEMO_MERCHANT_ID.to_owned());
+            settings.limits.relaxed_merchants.extend([
+                crate::demo::DEMO_MERCHANT_ID.to_owned(),
+                crate::demo::DEMO_BANK_ID.to_owned(),
+            ]);
+            // Single payments go to the default terminal, cheaper than the demo bank's.
+            if settings.acquirer.commission.is_none() {
+                settings.acquirer.commission = Some(DEMO_DEFAULT_COMMISSION.to_owned());
+            }
         }
         check_simulators(&settings)?;
         check_shared_key(&settings)?;
@@ -518,7 +522,13 @@ impl Application {
             }),
             keys: Arc::new(keys),
             public_url: PublicUrl::new(&public),
-            bank_http: reach.client(Duration::from_secs(settings.acquirer.timeout_secs))?,
+            bank_http: {
+                let extra_root = reach.extra_root.clone();
+                let timeout = Duration::from_secs(settings.acquirer.timeout_secs);
+                crate::outbound::BankClients::new(move || {
+                    crate::tls::client_builder(extra_root.as_deref()).timeout(timeout)
+                })?
+            },
         });
         let state = AppState { checkout };
         let (sims, simulators) = if settings.simulators.enabled {
@@ -658,6 +668,9 @@ async fn demo_shop(
     let secret =
         ensure_demo_merchant(&*state.storage.merchants, vault, &shop_url, state.now_ms()).await?;
     let nestpay = ensure_demo_nestpay(&*state.storage.merchants, vault, state.now_ms()).await?;
+    if let Err(e) = ensure_demo_bank_terminal(&state.storage, vault, public, state.now_ms()).await {
+        tracing::warn!(error = %format!("{e:#}"), "the demo's NestPay bank terminal is not set up");
+    }
     let shop = DemoShop::new(
         public.to_owned(),
         shop_url.clone(),
@@ -939,6 +952,120 @@ async fn ensure_demo_nestpay(
         api_password,
     }))
 }
+
+/// The demo's NestPay bank terminal (docs/BANKS.md, "The demo's terminals"): a second demo
+/// merchant, "the bank", answers on Kapı's own NestPay gate and XML API, and the demo shop
+/// holds a terminal there — Akbank's, a member of the Axess program, dearer than the default
+/// terminal — so an installment payment on an Axess card goes to the bank's gate and a single
+/// payment to the cheaper default terminal. Made once; its addresses follow the public URL.
+async fn ensure_demo_bank_terminal(
+    storage: &Storage,
+    vault: &Vault,
+    public: &str,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    use crate::{demo::DEMO_BANK_ID, terminals};
+    let store = &*storage.merchants;
+    let origin = crate::domain::Origin::parse(public).context("public URL")?;
+    if store.get_merchant(DEMO_BANK_ID).await?.is_none() {
+        merchants::register(
+            store,
+            vault,
+            NewMerchant {
+                id: Some(DEMO_BANK_ID.to_owned()),
+                name: "Demo Akbank (NestPay simülatörü)".into(),
+                legal_title: "Kapı Demo Banka A.Ş.".into(),
+                address: "Örnek Mah. Banka Cad. No: 2, 34000 Kadıköy / İstanbul".into(),
+                phone: "+90 212 000 00 01".into(),
+                email: "pos@demo-bank.kapi.example".into(),
+                mersis: "0000000000000002".into(),
+                website: public.to_owned(),
+                return_origins: vec![origin.as_str().to_owned()],
+                webhook_url: None,
+                allowed_ips: Vec::new(),
+            },
+            now_ms,
+        )
+        .await?;
+        let plan = crate::installments::InstallmentPlan::from_json(DEMO_INSTALLMENT_PLAN)?;
+        let settings = merchants::Settings {
+            installment_plan: Some(Some(plan)),
+            ..Default::default()
+        };
+        merchants::configure(store, DEMO_BANK_ID, settings).await?;
+    }
+    store
+        .set_merchant_origins(DEMO_BANK_ID, &[origin.as_str().to_owned()])
+        .await?;
+    let record = match store.nestpay_of(DEMO_BANK_ID).await? {
+        Some(record) => record,
+        None => {
+            let credentials = merchants::NestpayCredentials {
+                client_id: crate::demo::DEMO_BANK_CLIENT_ID.to_owned(),
+                store_key: SecretString::from(crate::domain::ids::random_token(16)),
+                api_user: "demopos".to_owned(),
+                api_password: SecretString::from(crate::domain::ids::random_token(16)),
+            };
+            for change in [
+                merchants::NestpayChange::Set(credentials),
+                // The shop (Kapı's card page) showed the consents: the bank's gate goes
+                // straight to 3-D Secure.
+                merchants::NestpayChange::ShowsConsents(true),
+            ] {
+                merchants::configure_nestpay(store, vault, DEMO_BANK_ID, change, now_ms).await?;
+            }
+            store
+                .nestpay_of(DEMO_BANK_ID)
+                .await?
+                .context("the demo bank's NestPay set-up")?
+        }
+    };
+    let store_key = merchants::nestpay_store_key(vault, &record)?;
+    let password = merchants::nestpay_api_password(vault, &record)?;
+    let gate_url = format!("{}/fim/est3Dgate", public.trim_end_matches('/'));
+    let api_url = format!("{}/fim/api", public.trim_end_matches('/'));
+    let existing = terminals::of_merchant(&*storage.terminals, DEMO_MERCHANT_ID)
+        .await?
+        .into_iter()
+        .find(|t| t.platform == terminals::Platform::Nestpay && t.client_id == record.client_id);
+    match existing {
+        Some(t) => {
+            let change = terminals::TerminalChange {
+                password: Some(password),
+                store_key: Some(store_key),
+                gate_url: Some(gate_url),
+                api_url: Some(api_url),
+                ..Default::default()
+            };
+            terminals::configure(&*storage.terminals, vault, &t.id, change, None, now_ms).await?;
+        }
+        None => {
+            let new = terminals::NewTerminal {
+                merchant_id: DEMO_MERCHANT_ID.to_owned(),
+                bank: "Akbank".into(),
+                platform: terminals::Platform::Nestpay,
+                client_id: record.client_id.clone(),
+                user: record.api_user.clone(),
+                password,
+                terminal_no: None,
+                store_key,
+                gate_url,
+                api_url,
+                static_ip: None,
+                commission: Some(DEMO_BANK_COMMISSION.into()),
+                installment_commissions: Vec::new(),
+                accept_half_3d: false,
+            };
+            terminals::add(&*storage.terminals, store, vault, new, now_ms).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The demo bank terminal's commission, and the default terminal's in the demo (when the
+/// configuration gives none): the default is the cheaper one for single payments.
+const DEMO_BANK_COMMISSION: &str = "2.49";
+const DEMO_DEFAULT_COMMISSION: &str = "1.79";
 
 const DEMO_INSTALLMENT_PLAN: &str = include_str!("../docs/examples/installment-plan.json");
 

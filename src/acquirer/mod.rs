@@ -18,6 +18,21 @@ pub enum AcquirerError {
     Unreachable(String),
     #[error("bank answered with an invalid message: {0}")]
     Invalid(String),
+    /// The request never left Kapı (the connection was refused, or its TLS failed): the bank
+    /// cannot have acted on it.
+    #[error("bank refused the connection: {0}")]
+    NotSent(String),
+}
+
+impl AcquirerError {
+    /// The error of a request that failed on its way: not sent when no connection was made.
+    pub fn of_request(e: reqwest::Error) -> Self {
+        if e.is_connect() {
+            Self::NotSent(crate::outbound::describe(e))
+        } else {
+            Self::Unreachable(crate::outbound::describe(e))
+        }
+    }
 }
 
 #[async_trait]
@@ -138,7 +153,7 @@ impl HttpAcquirer {
             .json(req)
             .send()
             .await
-            .map_err(|e| AcquirerError::Unreachable(crate::outbound::describe(e)))?;
+            .map_err(AcquirerError::of_request)?;
         if !resp.status().is_success() {
             return Err(AcquirerError::Unreachable(format!(
                 "HTTP {}",

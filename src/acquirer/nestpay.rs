@@ -63,7 +63,7 @@ impl NestpayAcquirer {
             .body(req.render())
             .send()
             .await
-            .map_err(|e| AcquirerError::Unreachable(crate::outbound::describe(e)))?;
+            .map_err(AcquirerError::of_request)?;
         if !resp.status().is_success() {
             return Err(AcquirerError::Unreachable(format!(
                 "HTTP {}",

@@ -86,32 +86,64 @@ impl Checkout {
     /// Sends the shopper to the routed bank's 3-D Secure gate: the payment waits in
     /// `challenge` (its deadline applies) for the bank's signed return.
     pub(super) async fn to_bank_gate(&self, payment: Payment) -> Result<Next, CheckoutError> {
-        let fail_internal = |e: &str| {
-            tracing::error!(payment_id = %payment.id, error = e, "cannot send the shopper to the bank's gate");
-        };
-        let (terminal, store_key) = match self.routed_terminal(&payment).await {
-            Ok(t) => t,
+        let form = match self.routed_terminal(&payment).await {
+            Ok((terminal, store_key)) => self.gate_form(&payment, &terminal, &store_key).await?,
             Err(e) => {
-                fail_internal(&e.to_string());
-                let t = Transition::Fail {
-                    code: ErrorCode::Internal,
-                    detail: FailureDetail::default(),
-                };
-                self.finish(&payment, t).await?;
-                return Ok(Next::Result);
+                tracing::error!(payment_id = %payment.id, error = %e, "terminal of the bank's gate unreadable");
+                None
             }
         };
-        let (Some(card), Some(oid)) = (
-            self.vaulted_card(payment.id.as_str()).await?,
-            gate_oid(&payment),
-        ) else {
-            fail_internal("card data missing");
+        let Some(form) = form else {
+            tracing::error!(payment_id = %payment.id, "cannot send the shopper to the bank's gate");
             let t = Transition::Fail {
                 code: ErrorCode::Internal,
                 detail: FailureDetail::default(),
             };
             self.finish(&payment, t).await?;
             return Ok(Next::Result);
+        };
+        let t = Transition::ToBankGate {
+            gate_url: form.action.clone(),
+        };
+        let (cas, _) = self.step(&payment, t, Effects::default()).await?;
+        if cas != Cas::Done {
+            return Ok(Next::Result);
+        }
+        Ok(Next::BankGate(form))
+    }
+
+    /// The way (back) to the 3-D Secure step of a payment in `challenge` that has no outcome
+    /// yet: the ACS's challenge, or the bank's gate (its form built again from the vaulted
+    /// card, the same order).
+    pub async fn resume_3ds(&self, payment: &Payment) -> Option<Next> {
+        if !bank_runs_3ds(payment) {
+            return self.resume_challenge(payment);
+        }
+        let t = payment.threeds.as_ref()?;
+        if payment.status != Status::Challenge || t.rreq_received_at.is_some() {
+            return None;
+        }
+        let (terminal, store_key) = self.routed_terminal(payment).await.ok()?;
+        let form = self
+            .gate_form(payment, &terminal, &store_key)
+            .await
+            .ok()??;
+        Some(Next::BankGate(form))
+    }
+
+    /// The signed auto-submitting form to the terminal's gate, with the card; `None` when the
+    /// vault no longer holds it.
+    async fn gate_form(
+        &self,
+        payment: &Payment,
+        terminal: &Terminal,
+        store_key: &secrecy::SecretString,
+    ) -> Result<Option<GateForm>, CheckoutError> {
+        let (Some(card), Some(oid)) = (
+            self.vaulted_card(payment.id.as_str()).await?,
+            gate_oid(payment),
+        ) else {
+            return Ok(None);
         };
         let token = threeds::session_data(
             &self.keys.threeds_session,
@@ -169,15 +201,8 @@ impl Checkout {
             store_key.expose_secret(),
         );
         fields.push(("hash".to_owned(), signed));
-        let t = Transition::ToBankGate {
-            gate_url: terminal.gate_url.clone(),
-        };
-        let (cas, _) = self.step(&payment, t, Effects::default()).await?;
-        if cas != Cas::Done {
-            return Ok(Next::Result);
-        }
-        Ok(Next::BankGate(GateForm {
-            action: terminal.gate_url,
+        Ok(Some(GateForm {
+            action: terminal.gate_url.clone(),
             fields,
         }))
     }

@@ -18,7 +18,7 @@ use super::{
     service::Checkout,
 };
 use crate::{
-    acquirer::{AuthRequest, AuthResponse, Inquiry, InquiryRequest},
+    acquirer::{AcquirerError, AuthRequest, AuthResponse, Inquiry, InquiryRequest},
     domain::{
         Installment, Locale, PaymentId, Sensitive,
         ids::random_token,
@@ -55,6 +55,21 @@ pub enum Next {
     BankGate(super::bank_gate::GateForm),
 }
 
+impl Next {
+    /// The 3-D Secure step this sends the browser to — its 3-D Secure server transaction id,
+    /// which is also the bank's order id at a gate — so that a browser coming back without
+    /// an outcome is recognised (a fallback or the next card starts a new step).
+    pub fn threeds_step(&self) -> Option<String> {
+        match self {
+            Next::Result => None,
+            Next::Challenge { creq, .. } => {
+                messages::decode_b64url::<CReq>(creq).map(|c| c.three_ds_server_trans_id)
+            }
+            Next::BankGate(form) => crate::form::value(&form.fields, "oid").to_owned().into(),
+        }
+    }
+}
+
 /// What the shopper submitted with the card form, besides the card.
 pub struct Submission<'a> {
     pub client: &'a ClientInfo,
@@ -89,6 +104,31 @@ fn internal(locale: Locale) -> impl Fn(anyhow::Error) -> CheckoutError {
 
 fn fail(code: ErrorCode, detail: FailureDetail) -> Transition {
     Transition::Fail { code, detail }
+}
+
+/// The failure of an authorisation whose answer Kapı does not have (its own `91`).
+fn bank_unreachable() -> Transition {
+    fail(
+        ErrorCode::BankUnreachable,
+        FailureDetail {
+            proc_return_code: Some(ResponseCode::unreachable()),
+            ..FailureDetail::default()
+        },
+    )
+}
+
+/// What a terminal said when it refused an authorisation before anything could have been
+/// authorised — `96` (system malfunction), `99` (the gateway's own error) or a refused
+/// connection — so that routing's third rule may try the next terminal; `None` for anything
+/// that might have authorised (an approval, an issuer's decline, a lost answer, `91`).
+fn refused_before_authorising(outcome: &Result<AuthResponse, AcquirerError>) -> Option<String> {
+    match outcome {
+        Ok(r) if matches!(r.proc_return_code.as_str(), "96" | "99") => {
+            Some(r.proc_return_code.clone())
+        }
+        Err(AcquirerError::NotSent(_)) => Some("connection_refused".to_owned()),
+        _ => None,
+    }
 }
 
 fn failed_md(code: ErrorCode, md: MdStatus) -> Transition {
@@ -961,10 +1001,20 @@ impl Checkout {
         // The request held the only plaintext copy of the card; the vault row goes with the
         // final move below.
         drop(request);
+        if let Some(refusal) = refused_before_authorising(&outcome)
+            && self.reroute(&payment, &refusal).await?
+        {
+            return Ok(true);
+        }
         match outcome {
             Ok(resp) => {
                 let t = self.answered(resp)?;
                 self.finish(&payment, t).await?;
+            }
+            Err(AcquirerError::NotSent(e)) => {
+                // Nothing reached the bank: nothing to ask or reverse.
+                tracing::warn!(%payment_id, error = %e, "bank refused the connection");
+                self.finish(&payment, bank_unreachable()).await?;
             }
             Err(e) => {
                 tracing::warn!(%payment_id, error = %e, "authorisation answer lost; asking the bank");
@@ -972,6 +1022,62 @@ impl Checkout {
             }
         }
         Ok(true)
+    }
+
+    /// Routing's third rule: a single payment its terminal refused before anything could
+    /// have been authorised goes once to the merchant's next terminal, with a new 3-D Secure
+    /// step there (run now; the shopper's result page sends the browser to its challenge or
+    /// its bank's gate). Whether it went on. Never for installments, never a second time,
+    /// never where the merchant's server authorises (NestPay's `3d` model: no shopper here).
+    async fn reroute(&self, payment: &Payment, refusal: &str) -> Result<bool, CheckoutError> {
+        let Some(routing) = self.fallback_route(payment, refusal).await? else {
+            return Ok(false);
+        };
+        let from = payment.routing.as_ref().map(|r| r.terminal_id.as_str());
+        tracing::warn!(payment_id = %payment.id, from = from.unwrap_or(""), to = %routing.terminal_id, refusal, "terminal refused before authorising; trying the next one");
+        let t = Transition::Reroute {
+            routing,
+            threeds_server_trans_id: uuid::Uuid::new_v4().to_string(),
+        };
+        let (cas, after) = self.step(payment, t, Effects::default()).await?;
+        if cas != Cas::Done {
+            // Moved by someone else (recovery): theirs is the outcome.
+            return Ok(true);
+        }
+        let merchant = self.merchant_of(&after).await?;
+        let client = self.client_of(&after).await?;
+        let task = self
+            .tasks
+            .spawn(self.clone().authenticate_task(after, merchant.name, client));
+        // The shopper's request (a card submit, an ACS's or a bank's return) waits for the new
+        // step as it did for the first, so the result page can send the browser on.
+        self.wait_for(task).await;
+        Ok(true)
+    }
+
+    /// `authenticate` as a task of its own (a fallback starts one from inside an
+    /// authorisation, which `authenticate` itself may have started).
+    fn authenticate_task(
+        self,
+        payment: Payment,
+        merchant_name: String,
+        client: ClientInfo,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Next, CheckoutError>> + Send>> {
+        Box::pin(self.authenticate(payment, merchant_name, client))
+    }
+
+    /// The shopper's browser as the card submit recorded it (address, and the user agent of
+    /// the consent evidence), for a 3-D Secure step that starts without a request of theirs.
+    async fn client_of(&self, payment: &Payment) -> Result<ClientInfo, CheckoutError> {
+        let consents = self.storage.payments.consents(payment.id.as_str()).await?;
+        Ok(ClientInfo {
+            ip: payment.client_ip.clone().unwrap_or_default(),
+            user_agent: consents
+                .first()
+                .map(|c| c.user_agent.clone())
+                .unwrap_or_default(),
+            accept: "text/html".to_owned(),
+        })
     }
 
     /// The move for the bank's answer to an authorisation.
@@ -1000,15 +1106,7 @@ impl Checkout {
     /// payment reported as failed. Safe to run from several places at once: the final move is
     /// a compare-and-set.
     pub async fn settle_unknown(&self, payment: &Payment) -> Result<(), CheckoutError> {
-        let unreachable = || {
-            fail(
-                ErrorCode::BankUnreachable,
-                FailureDetail {
-                    proc_return_code: Some(ResponseCode::unreachable()),
-                    ..FailureDetail::default()
-                },
-            )
-        };
+        let unreachable = bank_unreachable;
         let Some(reference) = payment.attempt_ref().map(str::to_owned) else {
             // Claimed before attempts had references: nothing can be asked.
             self.finish(payment, unreachable()).await?;

@@ -356,6 +356,13 @@ pub enum Transition {
         attempt_ref: String,
         intent: Intent,
     },
+    /// `authorising` → `card_submitted`: the terminal refused the attempt before anything
+    /// could have been authorised (routing's third rule); the card goes to the next terminal
+    /// with a new 3-D Secure step, since one bank's authentication is not valid at another.
+    Reroute {
+        routing: Routing,
+        threeds_server_trans_id: String,
+    },
     /// `authorising` → `approved` (a sale) or `authorised` (a pre-authorisation: held).
     Approve { answer: BankAnswer, at: i64 },
     /// `authorising` → `declined`.
@@ -733,6 +740,23 @@ impl Payment {
                     authorised_at: None,
                 });
             }
+            Transition::Reroute {
+                routing,
+                threeds_server_trans_id,
+            } => {
+                expect(&[Authorising])?;
+                let refused = p
+                    .authorisation
+                    .as_ref()
+                    .is_some_and(|a| a.proc_return_code.is_none() && a.authorised_at.is_none());
+                if !refused || p.card.is_none() {
+                    return Err(illegal("nothing to send to another terminal"));
+                }
+                p.status = CardSubmitted;
+                p.authorisation = None;
+                p.threeds = Some(ThreeDs::started(threeds_server_trans_id));
+                p.routing = Some(routing);
+            }
             Transition::Approve { answer, at } => {
                 expect(&[Authorising])?;
                 if !answer.proc_return_code.approved() {
@@ -943,6 +967,58 @@ mod tests {
             host_ref: Some("123456789012".into()),
             transaction_id: Some("26000001".into()),
         }
+    }
+
+    #[test]
+    fn a_refused_attempt_goes_to_the_next_terminal_with_a_new_3ds_step() {
+        let claimed = submitted()
+            .apply(
+                Transition::Frictionless {
+                    acs: ids(),
+                    authentication: auth(TransStatus::Y),
+                },
+                2,
+            )
+            .unwrap()
+            .apply(
+                Transition::Claim {
+                    terminal_id: "trm_1".into(),
+                    attempt_ref: "au_1".into(),
+                    intent: Intent::Sale,
+                },
+                3,
+            )
+            .unwrap();
+        let next = Routing {
+            terminal_id: "T2".into(),
+            bank: String::new(),
+            platform: "simulator".into(),
+            rule: "fallback".into(),
+            inputs: serde_json::json!({"excluded": ["trm_1"]}),
+        };
+        let reroute = || Transition::Reroute {
+            routing: next.clone(),
+            threeds_server_trans_id: "t2".into(),
+        };
+        let p = claimed.apply(reroute(), 4).unwrap();
+        assert_eq!(p.status, Status::CardSubmitted);
+        assert!(p.authorisation.is_none());
+        let t = p.threeds.as_ref().unwrap();
+        assert_eq!(t.server_trans_id, "t2");
+        assert!(t.acs_trans_id.is_none() && t.eci.is_none() && t.md_status.is_none());
+        assert_eq!(p.routing.as_ref(), Some(&next));
+        assert!(p.card.is_some(), "the same card goes on");
+        // Not from another status, and never after the bank answered.
+        assert!(submitted().apply(reroute(), 4).is_err());
+        let answered = claimed
+            .apply(
+                Transition::Decline {
+                    answer: answer("51"),
+                },
+                4,
+            )
+            .unwrap();
+        assert!(answered.apply(reroute(), 5).is_err());
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub struct Parts {
     pub public_url: PublicUrl,
     /// The HTTP client of the merchants' own terminals' bank calls (the bank timeout, no
     /// redirects).
-    pub bank_http: reqwest::Client,
+    pub bank_http: crate::outbound::BankClients,
 }
 
 /// The checkout service. Cheap to clone: everything in it is shared.

@@ -11,6 +11,8 @@
 //!     (a decline another card may fix, with attempts left: the shopper may try another card)
 //! awaiting_retry ──► card_submitted (the next card) / declined or failed (gave up, or the
 //!     deadline passed: the last attempt's outcome)
+//! authorising ──► card_submitted (the terminal refused before anything could be authorised:
+//!     the same card goes once to the next terminal, with a new 3-D Secure step)
 //!
 //! approved ──► voided (same business day) / refunded (in full; partial refunds stay approved)
 //!
@@ -170,7 +172,7 @@ impl Status {
                 | (AwaitingAuthorisation, Authorising | Expired | Failed)
                 | (
                     Authorising,
-                    Approved | Authorised | Declined | Failed | AwaitingRetry
+                    Approved | Authorised | Declined | Failed | AwaitingRetry | CardSubmitted
                 )
                 | (AwaitingRetry, CardSubmitted | Declined | Failed)
                 | (Approved, Voided | Refunded)

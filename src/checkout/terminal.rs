@@ -74,32 +74,84 @@ impl Checkout {
         card: Option<&BinInfo>,
         count: u8,
     ) -> Result<Routing, CheckoutError> {
+        self.route_with(payment, &card_facts(card), count, &[])
+            .await?
+            .ok_or_else(|| {
+                CheckoutError::field(ErrorCode::InvalidInstallment, "installment")
+                    .in_locale(payment.locale)
+            })
+    }
+
+    /// Routing's third rule: the next terminal for a single payment whose terminal refused it
+    /// before anything could have been authorised (`refusal`: what it said), once, when the
+    /// merchant has another one. `None`: no fallback for this payment.
+    pub(crate) async fn fallback_route(
+        &self,
+        payment: &Payment,
+        refusal: &str,
+    ) -> Result<Option<Routing>, CheckoutError> {
+        let Some(tried) = payment.routing.as_ref() else {
+            return Ok(None);
+        };
+        let merchant_authorises = payment
+            .gateway
+            .as_ref()
+            .is_some_and(super::gateway::Gateway::merchant_authorises);
+        if payment.installment.count() > 1
+            || tried.rule == routing::Rule::Fallback.as_str()
+            || merchant_authorises
+        {
+            return Ok(None);
+        }
+        let facts = CardFacts {
+            bank: payment.card.as_ref().and_then(|c| c.bank.clone()),
+            program: payment.card.as_ref().and_then(|c| c.program.clone()),
+        };
+        let exclude = [tried.terminal_id.clone()];
+        let Some(mut next) = self.route_with(payment, &facts, 1, &exclude).await? else {
+            return Ok(None);
+        };
+        if let Some(inputs) = next.inputs.as_object_mut() {
+            inputs.insert("refusal".into(), refusal.into());
+        }
+        Ok(Some(next))
+    }
+
+    /// `routing::route` over the merchant's routable terminals; `None` when no terminal of a
+    /// program's member bank can give the installments.
+    async fn route_with(
+        &self,
+        payment: &Payment,
+        facts: &CardFacts,
+        count: u8,
+        exclude: &[String],
+    ) -> Result<Option<Routing>, CheckoutError> {
         let merchant = self.merchant_of(payment).await?;
         let terminals = self.routable_terminals(&merchant.id).await?;
-        let facts = card_facts(card);
         let req = RouteRequest {
-            card: &facts,
+            card: facts,
             amount_minor: payment.amount.minor(),
             installment: count,
             prefer_on_us: merchant.prefer_on_us != 0,
-            exclude: &[],
+            exclude,
         };
-        let route = routing::route(&req, &terminals, &self.installments.programs).map_err(|e| {
-            match e {
-                RouteError::NoProgramTerminal(_) => {
-                    CheckoutError::field(ErrorCode::InvalidInstallment, "installment")
-                }
-                RouteError::NoTerminal => CheckoutError::internal(anyhow::anyhow!("{e}")),
+        let route = match routing::route(&req, &terminals, &self.installments.programs) {
+            Ok(route) => route,
+            Err(RouteError::NoProgramTerminal(_)) => return Ok(None),
+            Err(RouteError::NoTerminal) if !exclude.is_empty() => return Ok(None),
+            Err(e @ RouteError::NoTerminal) => {
+                return Err(
+                    CheckoutError::internal(anyhow::anyhow!("{e}")).in_locale(payment.locale)
+                );
             }
-            .in_locale(payment.locale)
-        })?;
-        Ok(Routing {
+        };
+        Ok(Some(Routing {
             terminal_id: route.terminal.id.clone(),
             bank: route.terminal.bank.clone(),
             platform: route.terminal.platform.as_str().to_owned(),
             rule: route.rule.as_str().to_owned(),
             inputs: serde_json::to_value(&route.inputs).unwrap_or_default(),
-        })
+        }))
     }
 
     /// The connector of a Kapı terminal id, and the terminal's id at its bank: a merchant's
@@ -135,7 +187,7 @@ impl Checkout {
                     &terminal.api_url,
                     terminal.client_id.clone(),
                     password,
-                    self.bank_http.clone(),
+                    self.bank_http.for_terminal(terminal.static_ip),
                 )))),
                 terminal.client_id,
             )),
@@ -145,7 +197,7 @@ impl Checkout {
                     terminal.client_id.clone(),
                     terminal.user,
                     password,
-                    self.bank_http.clone(),
+                    self.bank_http.for_terminal(terminal.static_ip),
                 )))),
                 terminal.client_id,
             )),

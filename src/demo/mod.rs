@@ -35,6 +35,10 @@ mod nestpay;
 pub const DEMO_MERCHANT_ID: &str = "demo-shop";
 /// The demo shop's NestPay client id (Payten's test client id style).
 pub const DEMO_NESTPAY_CLIENT_ID: &str = "700655000200";
+/// The demo's "bank": a merchant of Kapı's own NestPay gate that the demo shop's NestPay
+/// terminal (Akbank) authorises at, and its client id there.
+pub const DEMO_BANK_ID: &str = "demo-bank";
+pub const DEMO_BANK_CLIENT_ID: &str = "700655000300";
 
 struct Product {
     id: &'static str,

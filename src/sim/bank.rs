@@ -115,6 +115,8 @@ pub fn decide(pan: &str) -> Decision {
         "4000000000000416" => Decision::Respond("41"),
         "4000000000000432" => Decision::Respond("43"),
         "4000000000000911" => Decision::Unreachable,
+        // The bank's system malfunction: refused before anything was authorised.
+        "4000000000000960" => Decision::Respond("96"),
         _ => Decision::Respond("00"),
     }
 }

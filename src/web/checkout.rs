@@ -86,10 +86,16 @@ pub(super) async fn next_step(
     merchant: &MerchantRecord,
     next: Next,
 ) -> Result<Response, PageError> {
-    if matches!(next, Next::Challenge { .. }) {
-        session::sent_to_acs(session, payment.id.as_str(), payment.locale).await?;
+    if let Some(step) = next.threeds_step() {
+        session::sent_to_acs(session, &acs_key(payment, &step), payment.locale).await?;
     }
     Ok(next_page(payment, merchant, next))
+}
+
+/// What the session remembers of a 3-D Secure step the browser was sent to: the payment and
+/// the step (a fallback to another terminal, or the next card, starts a new one).
+fn acs_key(payment: &Payment, step: &str) -> String {
+    format!("{}/{step}", payment.id)
 }
 
 fn next_page(payment: &Payment, merchant: &MerchantRecord, next: Next) -> Response {
@@ -254,10 +260,11 @@ async fn challenge_unfinished(
     if state.finish_challenge(&payment).await? {
         return Ok(to_result(&payment.id));
     }
-    let Some(next) = state.resume_challenge(&payment) else {
+    let Some(next) = state.resume_3ds(&payment).await else {
         return Ok(pages::result_page(&payment, &merchant));
     };
-    if session::sent_to_acs(session, payment.id.as_str(), payment.locale).await? {
+    let step = next.threeds_step().unwrap_or_default();
+    if session::sent_to_acs(session, &acs_key(&payment, &step), payment.locale).await? {
         let csrf =
             session::csrf_token(&state.keys, session, payment.id.as_str(), payment.locale).await?;
         return Ok(pages::challenge_unfinished(&payment, &merchant, &csrf));
@@ -275,7 +282,7 @@ pub async fn resume(
 ) -> Result<Response, PageError> {
     let csrf = form::value(&fields, "csrf_token");
     let (payment, merchant) = owned(&state, &session, &id, Some(csrf), preferred).await?;
-    match state.resume_challenge(&payment) {
+    match state.resume_3ds(&payment).await {
         Some(next) => Ok(next_page(&payment, &merchant, next)),
         None => Ok(to_result(&payment.id)),
     }

@@ -291,3 +291,97 @@ async fn the_demo_shop_shows_its_orders_through_the_api_and_few_notifications() 
     // Not paid yet: the API knows no payment of the order until the form reaches Kapı.
     assert!(view.body.contains("&#34;data&#34;: []"), "{}", view.body);
 }
+
+/// A demo shop payment started through the shop's signed form: its id.
+async fn demo_payment(app: &TestApp, shop: &str) -> String {
+    let front = app.get(&format!("{shop}/")).await;
+    let buy = forms(&front.body).into_iter().next().unwrap();
+    let signed = app
+        .post_form(&format!("{shop}{}", buy.action), &buy.fields)
+        .await;
+    let to_kapi = forms(&signed.body).into_iter().next().unwrap();
+    let started = app.post_form(&to_kapi.action, &to_kapi.fields).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    started
+        .location
+        .unwrap()
+        .trim_start_matches("/checkout/")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_demo_sends_axess_installments_to_its_nestpay_bank_and_single_payments_to_the_default()
+{
+    let app = spawn_app_with(|s| s.server.demo = true).await;
+    let shop = app.demo_url.clone().unwrap();
+    let terminals = kapi::terminals::of_merchant(&*app.app_state.storage.terminals, "demo-shop")
+        .await
+        .unwrap();
+    assert_eq!(
+        terminals.len(),
+        1,
+        "the demo bank's terminal, beside the default"
+    );
+    let nestpay = &terminals[0];
+    assert_eq!(nestpay.platform, kapi::terminals::Platform::Nestpay);
+    assert_eq!(nestpay.bank, "Akbank");
+    assert_eq!(nestpay.gate_url, app.url("/fim/est3Dgate"));
+
+    // An Axess card in 3 installments: Akbank's terminal, so the shopper's browser goes to
+    // the bank's gate (Kapı's own NestPay gate, for the demo bank) and back.
+    let id = demo_payment(&app, &shop).await;
+    let fields = app
+        .card_fields(&id, "5218 0700 0000 0000", &[("installment", "3")])
+        .await;
+    let to_gate = app.post_form(&format!("/checkout/{id}"), &fields).await;
+    assert_eq!(to_gate.status, StatusCode::OK, "{}", to_gate.body);
+    assert_eq!(to_gate.header("cache-control").as_deref(), Some("no-store"));
+    let gate = forms(&to_gate.body).into_iter().next().unwrap();
+    assert_eq!(gate.action, nestpay.gate_url);
+    assert_eq!(field(&gate.fields, "taksit"), "3");
+    let at_bank = app
+        .complete_3ds(app.post_form(&gate.action, &gate.fields).await)
+        .await;
+    let back = form_by_id(&at_bank.body, "merchant-return").expect("the bank posts back");
+    assert!(back.action.starts_with(&app.url("/bank/return?s=")));
+    let returned = app.post_form(&back.action, &back.fields).await;
+    assert_eq!(returned.status, StatusCode::SEE_OTHER, "{}", returned.body);
+    let result = app.get(&returned.location.unwrap()).await;
+    let result = app.through_to_result(&id, result).await;
+    let to_shop = form_by_id(&result.body, "merchant-return").unwrap();
+    assert_eq!(to_shop.action, format!("{shop}/ok"));
+    assert_eq!(field(&to_shop.fields, "status"), "approved");
+    assert_eq!(field(&to_shop.fields, "installment"), "3");
+    let paid = app
+        .app_state
+        .storage
+        .payments
+        .get_payment(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    let routing = paid.routing.clone().unwrap();
+    assert_eq!(
+        (routing.terminal_id.as_str(), routing.rule.as_str()),
+        (nestpay.id.as_str(), "program")
+    );
+
+    // A single payment: the default terminal, the cheaper one.
+    let id = demo_payment(&app, &shop).await;
+    let result = app
+        .complete_3ds(app.submit_card(&id, VISA_CHALLENGE).await)
+        .await;
+    let to_shop = form_by_id(&result.body, "merchant-return").unwrap();
+    assert_eq!(field(&to_shop.fields, "status"), "approved");
+    let paid = app
+        .app_state
+        .storage
+        .payments
+        .get_payment(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    let routing = paid.routing.clone().unwrap();
+    assert_eq!(routing.platform, "simulator");
+    assert_eq!(routing.rule, "lowest_commission");
+}

@@ -753,6 +753,28 @@ impl Shop {
         self.get(&after_acs.location.unwrap()).await
     }
 
+    /// The rest of a journey from `page` (of payment `id`) to its result page, as a browser
+    /// goes: a result page that refreshes itself is asked again, and a page that sends the
+    /// browser to an ACS (a new 3-D Secure step after a fallback to another terminal) is
+    /// followed through its challenge.
+    pub async fn through_to_result(&self, id: &str, mut page: Page) -> Page {
+        for _ in 0..300 {
+            if form_by_id(&page.body, "merchant-return").is_some() {
+                return page;
+            }
+            page = if page.body.contains("http-equiv=\"refresh\"") {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                self.get(&format!("/checkout/{id}/result")).await
+            } else {
+                self.complete_3ds(page).await
+            };
+        }
+        panic!(
+            "payment {id} never reached its result: {} {}",
+            page.status, page.body
+        );
+    }
+
     /// The result page's signed form, posted by the browser to the merchant; returns what the
     /// merchant received.
     pub async fn return_to_merchant(&self, result_page: &Page) -> Received {
@@ -1006,4 +1028,12 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// An address nobody listens on: a connection to it is refused.
+pub fn refused_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
 }

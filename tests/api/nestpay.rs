@@ -2736,6 +2736,15 @@ async fn the_nestpay_connector_authorises_queries_refunds_captures_and_reverses_
 /// A merchant's Kapı with a NestPay terminal at `bank` (a Kapı in NestPay gateway mode whose
 /// merchant lets this Kapı's return address in): the merchant's Kapı and the terminal's id.
 async fn merchant_at_nestpay_bank(bank: &TestApp) -> (TestApp, String) {
+    merchant_at_nestpay_bank_with(bank, &bank.url("/fim/api"), None).await
+}
+
+/// As `merchant_at_nestpay_bank`, the bank's XML API at `api_url` and the terminal's static IP.
+async fn merchant_at_nestpay_bank_with(
+    bank: &TestApp,
+    api_url: &str,
+    static_ip: Option<&str>,
+) -> (TestApp, String) {
     let app = spawn_app().await;
     let merchants = &bank.app_state.storage.merchants;
     let mut origins = merchants
@@ -2763,8 +2772,8 @@ async fn merchant_at_nestpay_bank(bank: &TestApp) -> (TestApp, String) {
             terminal_no: None,
             store_key: SecretString::from(STORE_KEY.to_owned()),
             gate_url: bank.url("/fim/est3Dgate"),
-            api_url: bank.url("/fim/api"),
-            static_ip: None,
+            api_url: api_url.to_owned(),
+            static_ip: static_ip.map(str::to_owned),
             commission: Some("1.20".into()),
             installment_commissions: vec![],
             accept_half_3d: false,
@@ -2954,4 +2963,255 @@ async fn the_banks_md_status_decides_and_half_3ds_needs_the_terminals_consent() 
         (got.get("status"), got.get("proc_return_code")),
         ("declined", "51")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A NestPay bank's XML API that misbehaves, in front of the second Kapı's
+
+/// What the API in front of the bank does with the first `Auth` it is sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FirstAuth {
+    /// Answers `96` (system malfunction) without passing it on.
+    SystemError,
+    /// Passes it on, then loses the bank's answer (HTTP 502).
+    LoseAnswer,
+}
+
+struct FrontApi {
+    url: String,
+    /// The address each call came from.
+    peers: std::sync::Arc<std::sync::Mutex<Vec<std::net::IpAddr>>>,
+}
+
+#[derive(Clone)]
+struct Front {
+    bank_api: String,
+    first_auth: FirstAuth,
+    auths: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    peers: std::sync::Arc<std::sync::Mutex<Vec<std::net::IpAddr>>>,
+}
+
+async fn front_api(bank: &TestApp, first_auth: FirstAuth) -> FrontApi {
+    use axum::{
+        extract::{ConnectInfo, State},
+        response::IntoResponse,
+    };
+    async fn handle(
+        State(front): State<Front>,
+        ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+        body: String,
+    ) -> axum::response::Response {
+        front.peers.lock().unwrap().push(peer.ip());
+        let first = body.contains("<Type>Auth</Type>")
+            && front
+                .auths
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                == 0;
+        if first && front.first_auth == FirstAuth::SystemError {
+            let answer = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CC5Response>\
+                <Response>Declined</Response><ProcReturnCode>96</ProcReturnCode>\
+                <ErrMsg>Sistem hatasi</ErrMsg></CC5Response>";
+            return ([(CONTENT_TYPE, "text/xml; charset=UTF-8")], answer).into_response();
+        }
+        let resp = reqwest::Client::new()
+            .post(&front.bank_api)
+            .header(CONTENT_TYPE, "text/xml; charset=UTF-8")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let answer = resp.bytes().await.unwrap();
+        if first && front.first_auth == FirstAuth::LoseAnswer {
+            return StatusCode::BAD_GATEWAY.into_response();
+        }
+        ([(CONTENT_TYPE, "text/xml; charset=UTF-8")], answer).into_response()
+    }
+    let peers = std::sync::Arc::default();
+    let front = Front {
+        bank_api: bank.url("/fim/api"),
+        first_auth,
+        auths: std::sync::Arc::default(),
+        peers: std::sync::Arc::clone(&peers),
+    };
+    let router = axum::Router::new()
+        .route("/fim/api", axum::routing::post(handle))
+        .with_state(front);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/fim/api", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    FrontApi { url, peers }
+}
+
+/// A payment of `app`'s merchant with `card` through its NestPay terminal: the bank's gate
+/// and 3-D Secure, the signed return, and whatever follows (a new 3-D Secure step at the next
+/// terminal after a fallback) to the result page. The payment id, the bank's order id and what
+/// the merchant received.
+async fn through_the_bank(app: &TestApp, bank: &TestApp, card: &str) -> (String, String, Received) {
+    let id = app.start_payment(&[]).await;
+    let to_gate = app.submit_card(&id, card).await;
+    let gate = forms(&to_gate.body).into_iter().next().unwrap();
+    let bank_oid = field(&gate.fields, "oid").to_owned();
+    let bank_result = bank
+        .complete_3ds(bank.post_form(&gate.action, &gate.fields).await)
+        .await;
+    let back = form_by_id(&bank_result.body, "merchant-return").expect("the bank posts back");
+    let returned = Page::from(
+        app.client
+            .post(&back.action)
+            .form(&back.fields)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(returned.status, StatusCode::SEE_OTHER, "{}", returned.body);
+    let result = app.get(&returned.location.unwrap()).await;
+    let result = app.through_to_result(&id, result).await;
+    (id, bank_oid, app.return_to_merchant(&result).await)
+}
+
+#[tokio::test]
+async fn a_nestpay_bank_refusing_the_connection_sends_the_payment_to_the_next_terminal() {
+    let bank = nestpay_app().await;
+    configure(&bank, NestpayChange::ShowsConsents(true)).await;
+    let (app, terminal) = merchant_at_nestpay_bank_with(&bank, &refused_url(), None).await;
+    let default_terminal = app.app_state.settings.acquirer.terminal_id.clone();
+
+    // The bank's gate authenticated the card, but its API refuses connections: the card goes
+    // through Kapı's own 3-D Secure to the default terminal, which approves it.
+    let (id, bank_oid, got) = through_the_bank(&app, &bank, VISA_CHALLENGE).await;
+    assert_eq!(got.get("status"), "approved", "{:?}", got.fields);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["terminal"]["id"], default_terminal.as_str(), "{p}");
+    assert_eq!(p["terminal"]["platform"], "simulator");
+    assert_eq!(p["routing"]["rule"], "fallback");
+    assert_eq!(
+        p["routing"]["inputs"]["excluded"],
+        serde_json::json!([terminal])
+    );
+    assert_eq!(p["routing"]["inputs"]["refusal"], "connection_refused");
+    assert!(bank.bank_transactions(&bank_oid).await.is_empty());
+    let order = got.get("order_id");
+    assert_eq!(
+        app.bank_transactions(order)
+            .await
+            .iter()
+            .filter(|t| t["kind"] == "authorisation")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_system_error_at_the_nestpay_bank_goes_on_and_calls_leave_from_the_static_ip() {
+    let bank = nestpay_app().await;
+    configure(&bank, NestpayChange::ShowsConsents(true)).await;
+    let front = front_api(&bank, FirstAuth::SystemError).await;
+    // 127.0.0.9 is this host's (all of 127/8 is): the bank's calls leave from it.
+    let (app, terminal) = merchant_at_nestpay_bank_with(&bank, &front.url, Some("127.0.0.9")).await;
+    let (id, _, got) = through_the_bank(&app, &bank, MC_FRICTIONLESS).await;
+    assert_eq!(got.get("status"), "approved", "{:?}", got.fields);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["routing"]["rule"], "fallback", "{p}");
+    assert_eq!(p["routing"]["inputs"]["refusal"], "96");
+    assert_ne!(p["terminal"]["id"], terminal.as_str());
+    let peers = front.peers.lock().unwrap().clone();
+    assert!(!peers.is_empty());
+    assert!(
+        peers.iter().all(|ip| ip.to_string() == "127.0.0.9"),
+        "{peers:?}"
+    );
+
+    // A static IP that is not this host's (a NAT's) is recorded only: calls still go out.
+    kapi::terminals::configure(
+        &*app.app_state.storage.terminals,
+        &app.app_state.vault,
+        &terminal,
+        kapi::terminals::TerminalChange {
+            static_ip: Some(Some("203.0.113.7".into())),
+            ..Default::default()
+        },
+        None,
+        app.clock.now_ms(),
+    )
+    .await
+    .unwrap();
+    let (id, _, got) = through_the_bank(&app, &bank, MC_FRICTIONLESS).await;
+    assert_eq!(got.get("status"), "approved", "{:?}", got.fields);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["terminal"]["id"], terminal.as_str(), "{p}");
+    let last = *front.peers.lock().unwrap().last().unwrap();
+    assert_eq!(last.to_string(), "127.0.0.1");
+}
+
+#[tokio::test]
+async fn a_lost_answer_of_the_nestpay_bank_is_found_by_its_order_status() {
+    let bank = nestpay_app().await;
+    configure(&bank, NestpayChange::ShowsConsents(true)).await;
+    let front = front_api(&bank, FirstAuth::LoseAnswer).await;
+    let (app, terminal) = merchant_at_nestpay_bank_with(&bank, &front.url, None).await;
+    // The bank authorised, its answer was lost: Kapı asks (ORDERSTATUS) and reports what the
+    // bank booked. A lost answer may have authorised: no other terminal is tried.
+    let (id, bank_oid, got) = through_the_bank(&app, &bank, MC_FRICTIONLESS).await;
+    assert_eq!(got.get("status"), "approved", "{:?}", got.fields);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["terminal"]["id"], terminal.as_str(), "{p}");
+    assert_ne!(p["routing"]["rule"], "fallback");
+    let status = cc5(&bank, Shape::TextXml, Enc::Utf8, &status_query(&bank_oid)).await;
+    assert_eq!(status.extra("TRANS_STAT"), "S", "{}", status.xml);
+    assert_eq!(status.extra("AUTH_CODE"), got.get("auth_code"));
+    assert!(app.bank_transactions(got.get("order_id")).await.is_empty());
+    // A void goes to the bank that authorised.
+    let (code, void) = app
+        .post_json(&format!("/api/v1/payments/{id}/void"), None, None)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{void}");
+    let status = cc5(&bank, Shape::TextXml, Enc::Utf8, &status_query(&bank_oid)).await;
+    assert_eq!(status.extra("TRANS_STAT"), "V", "{}", status.xml);
+}
+
+#[tokio::test]
+async fn a_shopper_back_from_the_banks_gate_without_its_result_can_go_there_again() {
+    let bank = nestpay_app().await;
+    configure(&bank, NestpayChange::ShowsConsents(true)).await;
+    let (app, _) = merchant_at_nestpay_bank(&bank).await;
+    let id = app.start_payment(&[]).await;
+    let to_gate = app.submit_card(&id, VISA_CHALLENGE).await;
+    let gate = forms(&to_gate.body).into_iter().next().unwrap();
+
+    // The shopper came back (the back button) without the bank's result: the result page
+    // offers the way back to the bank, or to give up.
+    let page = app.get(&format!("/checkout/{id}/result")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let choices = forms(&page.body);
+    assert_eq!(choices.len(), 2, "{}", page.body);
+    assert!(!page.body.contains("4111"), "no card on the choice page");
+    // Back to the bank: the same order, signed again, the card in a no-store page.
+    let again = app.post_form(&choices[0].action, &choices[0].fields).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.header("cache-control").as_deref(), Some("no-store"));
+    let resumed = forms(&again.body).into_iter().next().unwrap();
+    assert_eq!(resumed.action, gate.action);
+    assert_eq!(field(&resumed.fields, "oid"), field(&gate.fields, "oid"));
+    assert_eq!(
+        ver3(&resumed.fields, REQUEST_EXCLUDED, STORE_KEY),
+        field(&resumed.fields, "hash")
+    );
+    // And it pays there.
+    let bank_result = bank
+        .complete_3ds(bank.post_form(&resumed.action, &resumed.fields).await)
+        .await;
+    let back = form_by_id(&bank_result.body, "merchant-return").expect("the bank posts back");
+    let returned = app.post_form(&back.action, &back.fields).await;
+    assert_eq!(returned.status, StatusCode::SEE_OTHER, "{}", returned.body);
+    let result = app.get(&returned.location.unwrap()).await;
+    let got = app.return_to_merchant(&result).await;
+    assert_eq!(got.get("status"), "approved", "{:?}", got.fields);
 }

@@ -16,6 +16,17 @@ async fn second_bank(terminal_no: &str) -> TestApp {
 /// Adds a simulator terminal at `bank` (its simulated bank) to `app`'s merchant.
 async fn add_terminal(app: &TestApp, bank: &TestApp, name: &str, commission: &str) -> String {
     let terminal_no = bank.app_state.settings.acquirer.terminal_id.clone();
+    add_terminal_at(app, &bank.url("/sim/bank"), &terminal_no, name, commission).await
+}
+
+/// Adds a simulator terminal `terminal_no` of the bank `name` whose API is at `url`.
+async fn add_terminal_at(
+    app: &TestApp,
+    url: &str,
+    terminal_no: &str,
+    name: &str,
+    commission: &str,
+) -> String {
     kapi::terminals::add(
         &*app.app_state.storage.terminals,
         &*app.app_state.storage.merchants,
@@ -24,13 +35,13 @@ async fn add_terminal(app: &TestApp, bank: &TestApp, name: &str, commission: &st
             merchant_id: app.merchant_id.clone(),
             bank: name.into(),
             platform: kapi::terminals::Platform::Simulator,
-            client_id: terminal_no,
+            client_id: terminal_no.into(),
             user: "kapi".into(),
             password: secrecy::SecretString::from(BANK_KEY.to_owned()),
             terminal_no: None,
             store_key: secrecy::SecretString::from("unused".to_owned()),
-            gate_url: bank.url("/sim/bank"),
-            api_url: bank.url("/sim/bank"),
+            gate_url: url.into(),
+            api_url: url.into(),
             static_ip: None,
             commission: Some(commission.into()),
             installment_commissions: vec![],
@@ -498,4 +509,105 @@ async fn a_banks_settlement_file_is_reconciled_with_kapis_books_and_the_differen
         .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("header"));
+}
+
+/// A card attempt of the test merchant through a challenge (two, after a fallback), on to the
+/// merchant: its payment id, order id, and what the merchant received.
+async fn pay_through_fallback(
+    app: &TestApp,
+    card: &str,
+    installments: &str,
+) -> (String, String, Received) {
+    let order = random_id("FALLBACK");
+    let id = app
+        .start_payment(&[("order_id", &order), ("installment", installments)])
+        .await;
+    let page = app.complete_3ds(app.submit_card(&id, card).await).await;
+    // After a fallback the result page sends the browser to the next terminal's 3-D Secure.
+    let page = app.through_to_result(&id, page).await;
+    let got = app.return_to_merchant(&page).await;
+    (id, order, got)
+}
+
+#[tokio::test]
+async fn a_single_payment_a_terminal_refuses_before_authorising_goes_once_to_the_next() {
+    // The merchant's own terminal is the cheaper, but its bank refuses connections.
+    let app = spawn_app_with(|s| s.acquirer.commission = Some("2.00".into())).await;
+    let default_terminal = app.app_state.settings.acquirer.terminal_id.clone();
+    let down = add_terminal_at(&app, &refused_url(), "DOWN-0001", "Denizbank", "1.00").await;
+
+    // A new 3-D Secure step at the next terminal (the default), where it is approved.
+    let sms_before = app.sms_count().await;
+    let (id, order, got) = pay_through_fallback(&app, VISA_CHALLENGE, "1").await;
+    assert_eq!(got.get("status"), "approved", "{:?}", got.fields);
+    assert_eq!(
+        app.sms_count().await,
+        sms_before + 2,
+        "two challenges: one per bank"
+    );
+    assert_eq!(authorisations(&app.bank_transactions(&order).await), 1);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["terminal"]["id"], default_terminal.as_str(), "{p}");
+    assert_eq!(p["routing"]["rule"], "fallback");
+    assert_eq!(p["routing"]["inputs"]["excluded"], json!([down]));
+    assert_eq!(p["routing"]["inputs"]["refusal"], "connection_refused");
+    // Its refund goes to the terminal that authorised it.
+    let (code, refund) = app
+        .post_json(
+            &format!("/api/v1/payments/{id}/refunds"),
+            Some(json!({"amount": "10.00"})),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{refund}");
+
+    // Installments never go on to another terminal: the refused connection fails the payment
+    // (nothing reached a bank), and the default terminal never saw it.
+    let (id, order, got) = pay_through_fallback(&app, VISA_CHALLENGE, "3").await;
+    assert_eq!(
+        (got.get("status"), got.get("error_code")),
+        ("failed", "KP-4091"),
+        "{:?}",
+        got.fields
+    );
+    assert!(app.bank_transactions(&order).await.is_empty());
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["terminal"]["id"], down.as_str());
+    assert_eq!(p["routing"]["rule"], "program");
+}
+
+#[tokio::test]
+async fn a_system_error_goes_on_once_and_an_answer_that_may_have_authorised_never_does() {
+    let app = spawn_app_with(|s| s.acquirer.commission = Some("2.00".into())).await;
+    let bank = second_bank("DENIZ-0096").await;
+    let terminal = add_terminal(&app, &bank, "Denizbank", "1.00").await;
+
+    // `96` (system malfunction) at the cheaper bank: on to the default terminal, whose bank
+    // says `96` for this card too; there it ends: one fallback, not a loop.
+    let (id, order, got) = pay_through_fallback(&app, "4000 0000 0000 0960", "1").await;
+    assert_eq!(
+        (got.get("status"), got.get("proc_return_code")),
+        ("declined", "96"),
+        "{:?}",
+        got.fields
+    );
+    assert_eq!(authorisations(&bank.bank_transactions(&order).await), 1);
+    assert_eq!(authorisations(&app.bank_transactions(&order).await), 1);
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["routing"]["rule"], "fallback");
+    assert_eq!(p["routing"]["inputs"]["refusal"], "96");
+
+    // A lost answer (Kapı's own `91`) might have authorised: never another terminal. The
+    // payment fails after the inquiry and the attempt is reversed where it was sent.
+    let (id, order, got) = pay_through_fallback(&app, "4000 0000 0000 0911", "1").await;
+    assert_eq!(
+        (got.get("status"), got.get("proc_return_code")),
+        ("failed", "91"),
+        "{:?}",
+        got.fields
+    );
+    assert!(app.bank_transactions(&order).await.is_empty());
+    let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(p["terminal"]["id"], terminal.as_str());
+    assert_eq!(p["routing"]["rule"], "lowest_commission");
 }

@@ -324,7 +324,7 @@ impl World {
             installments: Arc::new(installments),
             keys: keys.clone(),
             public_url: PublicUrl::new("https://kapi.example"),
-            bank_http: reqwest::Client::new(),
+            bank_http: kapi::outbound::BankClients::with(reqwest::Client::new()),
         });
         Self {
             checkout,
