@@ -382,12 +382,23 @@ struct TerminalAddArgs {
     /// The API user's password (or KAPI_TERMINAL_PASSWORD).
     #[arg(long, env = "KAPI_TERMINAL_PASSWORD", hide_env_values = true)]
     password: String,
-    /// The terminal number, for banks that give one (Garanti BBVA).
+    /// The terminal number, for banks that give one (Garanti BBVA: required, 1–9 digits).
     #[arg(long)]
     terminal_no: Option<String>,
     /// The 3-D Secure store key (or KAPI_TERMINAL_STORE_KEY).
     #[arg(long, env = "KAPI_TERMINAL_STORE_KEY", hide_env_values = true)]
     store_key: String,
+    /// Garanti BBVA: the refund user (PROVRFN) for voids and refunds, with --refund-password.
+    #[arg(long)]
+    refund_user: Option<String>,
+    /// Garanti BBVA: the refund user's password (or KAPI_TERMINAL_REFUND_PASSWORD; `-` reads it
+    /// from there).
+    #[arg(long, env = "KAPI_TERMINAL_REFUND_PASSWORD", hide_env_values = true)]
+    refund_password: Option<String>,
+    /// PayFor: the member id (MbrId), 1–3 digits: 5 QNB Finansbank (the default), 12 Ziraat
+    /// Katılım.
+    #[arg(long)]
+    mbr_id: Option<String>,
     /// The bank's 3-D Secure gate.
     #[arg(long)]
     gate_url: String,
@@ -433,6 +444,19 @@ struct TerminalConfigureArgs {
     /// A new store key; `-` reads it from KAPI_TERMINAL_STORE_KEY.
     #[arg(long)]
     store_key: Option<String>,
+    /// Garanti BBVA: the refund user (PROVRFN); a terminal without one needs --refund-password
+    /// too.
+    #[arg(long, conflicts_with = "no_refund_user")]
+    refund_user: Option<String>,
+    /// Garanti BBVA: a new refund password; `-` reads it from KAPI_TERMINAL_REFUND_PASSWORD.
+    #[arg(long, conflicts_with = "no_refund_user")]
+    refund_password: Option<String>,
+    /// Removes the refund user and its password.
+    #[arg(long)]
+    no_refund_user: bool,
+    /// PayFor: the member id (MbrId), 1–3 digits.
+    #[arg(long)]
+    mbr_id: Option<String>,
     #[arg(long)]
     gate_url: Option<String>,
     #[arg(long)]
@@ -1249,6 +1273,12 @@ async fn terminal(g: &Global, command: TerminalCommand) -> anyhow::Result<()> {
                 commission: a.commission,
                 installment_commissions: a.installment_commissions,
                 accept_half_3d: a.accept_half_3d,
+                refund_user: a.refund_user,
+                refund_password: from_env_if_dash(
+                    a.refund_password,
+                    "KAPI_TERMINAL_REFUND_PASSWORD",
+                )?,
+                mbr_id: a.mbr_id,
             };
             let id =
                 terminals::add(&*store.terminals, &*store.merchants, &vault, new, now_ms()).await?;
@@ -1324,6 +1354,12 @@ async fn terminal(g: &Global, command: TerminalCommand) -> anyhow::Result<()> {
                     (_, true) => Some(false),
                     _ => None,
                 },
+                refund_user: clearable(a.refund_user, a.no_refund_user),
+                refund_password: from_env_if_dash(
+                    a.refund_password,
+                    "KAPI_TERMINAL_REFUND_PASSWORD",
+                )?,
+                mbr_id: a.mbr_id,
             };
             terminals::configure(
                 &*store.terminals,

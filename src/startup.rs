@@ -671,6 +671,9 @@ async fn demo_shop(
     if let Err(e) = ensure_demo_bank_terminal(&state.storage, vault, public, state.now_ms()).await {
         tracing::warn!(error = %format!("{e:#}"), "the demo's NestPay bank terminal is not set up");
     }
+    if let Err(e) = ensure_demo_sim_terminals(&state.storage, vault, public, state.now_ms()).await {
+        tracing::warn!(error = %format!("{e:#}"), "the demo's Garanti and PayFor terminals are not set up");
+    }
     let shop = DemoShop::new(
         public.to_owned(),
         shop_url.clone(),
@@ -1055,12 +1058,98 @@ async fn ensure_demo_bank_terminal(
                 commission: Some(DEMO_BANK_COMMISSION.into()),
                 installment_commissions: Vec::new(),
                 accept_half_3d: false,
+                refund_user: None,
+                refund_password: None,
+                mbr_id: None,
             };
             terminals::add(&*storage.terminals, store, vault, new, now_ms).await?;
         }
     }
     Ok(())
 }
+
+/// The demo's Garanti BBVA and QNB PayFor terminals, at those platforms' bank simulators
+/// (`/sim/garanti`, `/sim/payfor`, with their published test credentials): Garanti is a
+/// member of the Bonus program, so a Bonus card's installments go through Garanti's gate;
+/// both are dearer than the default terminal. Made once; their addresses follow the public URL.
+async fn ensure_demo_sim_terminals(
+    storage: &Storage,
+    vault: &Vault,
+    public: &str,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    use crate::{
+        sim::{garanti, payfor},
+        terminals::{self, NewTerminal, Platform},
+    };
+    let base = public.trim_end_matches('/');
+    let secret = |s: &str| SecretString::from(s.to_owned());
+    let existing = terminals::of_merchant(&*storage.terminals, DEMO_MERCHANT_ID).await?;
+    let wanted = [
+        NewTerminal {
+            merchant_id: DEMO_MERCHANT_ID.to_owned(),
+            bank: "Garanti BBVA".into(),
+            platform: Platform::Garanti,
+            client_id: garanti::MERCHANT_ID.into(),
+            user: garanti::PROV_USER.into(),
+            password: secret(garanti::PASSWORD),
+            terminal_no: Some(garanti::TERMINAL_ID.into()),
+            store_key: secret(garanti::STORE_KEY),
+            gate_url: format!("{base}/sim/garanti/servlet/gt3dengine"),
+            api_url: format!("{base}/sim/garanti/VPServlet"),
+            static_ip: None,
+            commission: Some(DEMO_GARANTI_COMMISSION.into()),
+            installment_commissions: Vec::new(),
+            accept_half_3d: false,
+            refund_user: Some(garanti::REFUND_USER.into()),
+            refund_password: Some(secret(garanti::PASSWORD)),
+            mbr_id: None,
+        },
+        NewTerminal {
+            merchant_id: DEMO_MERCHANT_ID.to_owned(),
+            bank: "QNB".into(),
+            platform: Platform::Payfor,
+            client_id: payfor::MERCHANT_ID.into(),
+            user: payfor::USER_CODE.into(),
+            password: secret(payfor::USER_PASS),
+            terminal_no: None,
+            store_key: secret(payfor::STORE_KEY),
+            gate_url: format!("{base}/sim/payfor/Gateway/Default.aspx"),
+            api_url: format!("{base}/sim/payfor/Gateway/XMLGate.aspx"),
+            static_ip: None,
+            commission: Some(DEMO_PAYFOR_COMMISSION.into()),
+            installment_commissions: Vec::new(),
+            accept_half_3d: false,
+            refund_user: None,
+            refund_password: None,
+            mbr_id: Some(payfor::MBR_ID.into()),
+        },
+    ];
+    for new in wanted {
+        let found = existing
+            .iter()
+            .find(|t| t.platform == new.platform && t.client_id == new.client_id);
+        match found {
+            Some(t) => {
+                let change = terminals::TerminalChange {
+                    gate_url: Some(new.gate_url),
+                    api_url: Some(new.api_url),
+                    ..Default::default()
+                };
+                terminals::configure(&*storage.terminals, vault, &t.id, change, None, now_ms)
+                    .await?;
+            }
+            None => {
+                terminals::add(&*storage.terminals, &*storage.merchants, vault, new, now_ms)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+const DEMO_GARANTI_COMMISSION: &str = "2.29";
+const DEMO_PAYFOR_COMMISSION: &str = "2.19";
 
 /// The demo bank terminal's commission, and the default terminal's in the demo (when the
 /// configuration gives none): the default is the cheaper one for single payments.

@@ -1,8 +1,10 @@
 //! A merchant's bank terminals (virtual POS agreements): which bank, which platform its
-//! connector speaks, the bank's credentials (sealed under the master key, never printed), the
-//! addresses of its 3-D Secure gate and API, the static IP the bank expects, and the commission
-//! rates routing compares. Today's `[acquirer]` settings are every merchant's default terminal
-//! (`default_terminal`), so a merchant without terminals pays as before.
+//! connector speaks, the bank's credentials (secrets sealed under the master key, never
+//! printed) and what a platform needs besides (Garanti BBVA's terminal number and refund user,
+//! PayFor's member id), the addresses of its 3-D Secure gate and API, the static IP the bank
+//! expects, and the commission rates routing compares. Today's `[acquirer]` settings are every
+//! merchant's default terminal (`default_terminal`), so a merchant without terminals pays as
+//! before.
 
 use std::{collections::BTreeMap, net::IpAddr};
 
@@ -18,6 +20,9 @@ use crate::{
 
 /// How a merchant's own terminal's id begins (the default terminal's is the `[acquirer]` one).
 pub const ID_PREFIX: &str = "trm_";
+
+/// PayFor's member id of QNB Finansbank, a PayFor terminal's when none was given.
+pub const DEFAULT_MBR_ID: &str = "5";
 
 /// The protocol a terminal's connector speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,7 +63,14 @@ pub struct Terminal {
     pub platform: Platform,
     pub client_id: String,
     pub user: String,
+    /// Garanti BBVA's terminal number (1–9 digits; required there).
     pub terminal_no: Option<String>,
+    /// Garanti BBVA's refund user (`PROVRFN`), for voids and refunds; its password is read with
+    /// `refund_password`.
+    pub refund_user: Option<String>,
+    /// PayFor's member id (`MbrId`): `5` QNB Finansbank (`DEFAULT_MBR_ID`), `12` Ziraat
+    /// Katılım, …; `None` on other platforms.
+    pub mbr_id: Option<String>,
     pub gate_url: String,
     pub api_url: String,
     pub static_ip: Option<IpAddr>,
@@ -100,6 +112,8 @@ impl Terminal {
             "client_id": self.client_id,
             "user": self.user,
             "terminal_no": self.terminal_no,
+            "refund_user": self.refund_user,
+            "mbr_id": self.mbr_id,
             "gate_url": self.gate_url,
             "api_url": self.api_url,
             "static_ip": self.static_ip.map(|ip| ip.to_string()),
@@ -121,6 +135,8 @@ pub fn default_terminal(settings: &AcquirerSettings) -> Terminal {
         client_id: settings.terminal_id.clone(),
         user: String::new(),
         terminal_no: None,
+        refund_user: None,
+        mbr_id: None,
         gate_url: String::new(),
         api_url: settings.base_url.clone().unwrap_or_default(),
         static_ip: None,
@@ -142,6 +158,24 @@ pub enum TerminalError {
     Bank,
     #[error("--{0} must be 1–128 characters without control characters")]
     Credential(&'static str),
+    #[error("a Garanti BBVA terminal needs --terminal-no, its terminal number (1–9 digits)")]
+    TerminalNoRequired,
+    #[error("--terminal-no `{0}` is not a Garanti BBVA terminal number: 1–9 digits")]
+    GarantiTerminalNo(String),
+    #[error(
+        "--refund-user and --refund-password (Garanti BBVA's PROVRFN user and its password) go together: give both"
+    )]
+    RefundPair,
+    #[error(
+        "--mbr-id `{0}` is not a PayFor member id: 1–3 digits (5 QNB Finansbank, 12 Ziraat Katılım)"
+    )]
+    MbrId(String),
+    #[error("--{flag} is for `--platform {wanted}` terminals only; this one is `{platform}`")]
+    WrongPlatform {
+        flag: &'static str,
+        wanted: &'static str,
+        platform: String,
+    },
     #[error(
         "--{0} `{1}` must be an https:// URL, or http:// on a loopback address (tests, simulators)"
     )]
@@ -170,6 +204,7 @@ pub struct NewTerminal {
     pub client_id: String,
     pub user: String,
     pub password: SecretString,
+    /// Required on `garanti`.
     pub terminal_no: Option<String>,
     pub store_key: SecretString,
     pub gate_url: String,
@@ -179,6 +214,11 @@ pub struct NewTerminal {
     /// `COUNT=RATE`, e.g. `3=3.10`.
     pub installment_commissions: Vec<String>,
     pub accept_half_3d: bool,
+    /// `garanti` only, with `refund_password`.
+    pub refund_user: Option<String>,
+    pub refund_password: Option<SecretString>,
+    /// `payfor` only; `DEFAULT_MBR_ID` when left out.
+    pub mbr_id: Option<String>,
 }
 
 /// What `kapi terminal configure` changes: `None` leaves a value as it is.
@@ -198,6 +238,10 @@ pub struct TerminalChange {
     /// Replaces every installment rate.
     pub installment_commissions: Option<Vec<String>>,
     pub accept_half_3d: Option<bool>,
+    /// `Some(None)` removes the refund user and its password.
+    pub refund_user: Option<Option<String>>,
+    pub refund_password: Option<SecretString>,
+    pub mbr_id: Option<String>,
 }
 
 fn text_ok(value: &str, max: usize) -> bool {
@@ -245,6 +289,45 @@ pub fn bank_url(name: &'static str, value: &str) -> Result<String, TerminalError
         "https" => Ok(url.to_string()),
         "http" if loopback => Ok(url.to_string()),
         _ => Err(bad()),
+    }
+}
+
+fn digits(value: &str, max: usize) -> bool {
+    (1..=max).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A terminal number: Garanti BBVA's is 1–9 digits (its hash pads it to nine); others' as given.
+fn terminal_no(platform: Option<Platform>, value: &str) -> Result<String, TerminalError> {
+    if platform != Some(Platform::Garanti) {
+        return credential("terminal-no", value);
+    }
+    let value = value.trim();
+    if digits(value, 9) {
+        Ok(value.to_owned())
+    } else {
+        Err(TerminalError::GarantiTerminalNo(value.to_owned()))
+    }
+}
+
+fn mbr_id(value: &str) -> Result<String, TerminalError> {
+    let value = value.trim();
+    if digits(value, 3) {
+        Ok(value.to_owned())
+    } else {
+        Err(TerminalError::MbrId(value.to_owned()))
+    }
+}
+
+/// Refuses `--flag` on a terminal whose platform (`platform`, as stored) is not `wanted`.
+fn only_for(flag: &'static str, wanted: Platform, platform: &str) -> Result<(), TerminalError> {
+    if Platform::parse(platform) == Some(wanted) {
+        Ok(())
+    } else {
+        Err(TerminalError::WrongPlatform {
+            flag,
+            wanted: wanted.as_str(),
+            platform: platform.to_owned(),
+        })
     }
 }
 
@@ -307,21 +390,54 @@ pub async fn add(
     if !text_ok(&bank, 64) {
         return Err(TerminalError::Bank);
     }
+    let platform = new.platform.as_str();
     let password = secret("password", new.password.expose_secret())?;
     let store_key = secret("store-key", new.store_key.expose_secret())?;
+    let terminal_no = new
+        .terminal_no
+        .as_deref()
+        .map(|t| terminal_no(Some(new.platform), t))
+        .transpose()?;
+    if new.platform == Platform::Garanti && terminal_no.is_none() {
+        return Err(TerminalError::TerminalNoRequired);
+    }
+    let (refund_user, refund_password_enc) = match (new.refund_user, new.refund_password) {
+        (None, None) => (None, None),
+        (Some(user), Some(refund_password)) => {
+            only_for("refund-user", Platform::Garanti, platform)?;
+            let refund_password = secret("refund-password", refund_password.expose_secret())?;
+            (
+                Some(credential("refund-user", &user)?),
+                Some(vault.encrypt(refund_password.as_bytes(), &aad(&id, "refund-password"))?),
+            )
+        }
+        (user, _) => {
+            let flag = if user.is_some() {
+                "refund-user"
+            } else {
+                "refund-password"
+            };
+            only_for(flag, Platform::Garanti, platform)?;
+            return Err(TerminalError::RefundPair);
+        }
+    };
+    let mbr_id = new
+        .mbr_id
+        .as_deref()
+        .map(|m| {
+            only_for("mbr-id", Platform::Payfor, platform)?;
+            mbr_id(m)
+        })
+        .transpose()?;
     let record = TerminalRecord {
         id: id.clone(),
         merchant_id: new.merchant_id,
         bank,
-        platform: new.platform.as_str().to_owned(),
+        platform: platform.to_owned(),
         client_id: credential("client-id", &new.client_id)?,
         user_name: credential("user", &new.user)?,
         password_enc: vault.encrypt(password.as_bytes(), &aad(&id, "password"))?,
-        terminal_no: new
-            .terminal_no
-            .as_deref()
-            .map(|t| credential("terminal-no", t))
-            .transpose()?,
+        terminal_no,
         store_key_enc: vault.encrypt(store_key.as_bytes(), &aad(&id, "store-key"))?,
         gate_url: bank_url("gate-url", &new.gate_url)?,
         api_url: bank_url("api-url", &new.api_url)?,
@@ -336,6 +452,9 @@ pub async fn add(
         enabled: 1,
         created_at: now_ms,
         updated_at: now_ms,
+        refund_user,
+        refund_password_enc,
+        mbr_id,
     };
     terminals.insert_terminal(&record).await?;
     Ok(id)
@@ -376,10 +495,35 @@ pub async fn configure(
         t.store_key_enc = vault.encrypt(key.as_bytes(), &aad(id, "store-key"))?;
     }
     if let Some(v) = change.terminal_no {
-        t.terminal_no = v
-            .as_deref()
-            .map(|n| credential("terminal-no", n))
-            .transpose()?;
+        let platform = Platform::parse(&t.platform);
+        t.terminal_no = v.as_deref().map(|n| terminal_no(platform, n)).transpose()?;
+        if platform == Some(Platform::Garanti) && t.terminal_no.is_none() {
+            return Err(TerminalError::TerminalNoRequired);
+        }
+    }
+    match change.refund_user {
+        Some(None) => {
+            t.refund_user = None;
+            t.refund_password_enc = None;
+        }
+        Some(Some(v)) => {
+            only_for("refund-user", Platform::Garanti, &t.platform)?;
+            t.refund_user = Some(credential("refund-user", &v)?);
+        }
+        None => {}
+    }
+    if let Some(v) = change.refund_password {
+        only_for("refund-password", Platform::Garanti, &t.platform)?;
+        let password = secret("refund-password", v.expose_secret())?;
+        t.refund_password_enc =
+            Some(vault.encrypt(password.as_bytes(), &aad(id, "refund-password"))?);
+    }
+    if t.refund_user.is_some() != t.refund_password_enc.is_some() {
+        return Err(TerminalError::RefundPair);
+    }
+    if let Some(v) = change.mbr_id {
+        only_for("mbr-id", Platform::Payfor, &t.platform)?;
+        t.mbr_id = Some(mbr_id(&v)?);
     }
     if let Some(v) = change.gate_url {
         t.gate_url = bank_url("gate-url", &v)?;
@@ -423,14 +567,20 @@ pub fn parse(r: &TerminalRecord) -> Result<Terminal, TerminalError> {
         .map(|(n, v)| Some((n.parse::<u8>().ok()?, Rate::parse(v)?)))
         .collect::<Option<BTreeMap<u8, Rate>>>()
         .ok_or_else(|| corrupt("rates"))?;
+    let platform = Platform::parse(&r.platform).ok_or_else(|| corrupt("platform"))?;
     Ok(Terminal {
         id: r.id.clone(),
         merchant_id: Some(r.merchant_id.clone()),
         bank: r.bank.clone(),
-        platform: Platform::parse(&r.platform).ok_or_else(|| corrupt("platform"))?,
+        platform,
         client_id: r.client_id.clone(),
         user: r.user_name.clone(),
         terminal_no: r.terminal_no.clone(),
+        refund_user: r.refund_user.clone(),
+        mbr_id: r
+            .mbr_id
+            .clone()
+            .or_else(|| (platform == Platform::Payfor).then(|| DEFAULT_MBR_ID.to_owned())),
         gate_url: r.gate_url.clone(),
         api_url: r.api_url.clone(),
         static_ip: r
@@ -484,24 +634,42 @@ pub async fn of_merchant(
         .collect()
 }
 
+fn open(
+    vault: &Vault,
+    terminal_id: &str,
+    enc: &[u8],
+    what: &str,
+) -> Result<SecretString, VaultError> {
+    let plain = vault.decrypt(enc, &aad(terminal_id, what))?;
+    Ok(SecretString::from(
+        String::from_utf8(plain.to_vec()).map_err(|_| VaultError::Malformed)?,
+    ))
+}
+
 /// A terminal's password and store key.
 pub fn secrets(
     vault: &Vault,
     r: &TerminalRecord,
 ) -> Result<(SecretString, SecretString), VaultError> {
-    let open = |enc: &[u8], what| -> Result<SecretString, VaultError> {
-        let plain = vault.decrypt(enc, &aad(&r.id, what))?;
-        Ok(SecretString::from(
-            String::from_utf8(plain.to_vec()).map_err(|_| VaultError::Malformed)?,
-        ))
-    };
     Ok((
-        open(&r.password_enc, "password")?,
-        open(&r.store_key_enc, "store-key")?,
+        open(vault, &r.id, &r.password_enc, "password")?,
+        open(vault, &r.id, &r.store_key_enc, "store-key")?,
     ))
 }
 
-/// The AAD of a terminal's sealed `what` (`password`, `store-key`), for re-encryption.
+/// The password of a Garanti BBVA terminal's refund user, if it has one.
+pub fn refund_password(
+    vault: &Vault,
+    r: &TerminalRecord,
+) -> Result<Option<SecretString>, TerminalError> {
+    Ok(r.refund_password_enc
+        .as_deref()
+        .map(|enc| open(vault, &r.id, enc, "refund-password"))
+        .transpose()?)
+}
+
+/// The AAD of a terminal's sealed `what` (`password`, `store-key`, `refund-password`), for
+/// re-encryption.
 pub fn sealed_aad(terminal_id: &str, what: &str) -> String {
     aad(terminal_id, what)
 }
@@ -566,5 +734,64 @@ mod tests {
         for bad in ["1=2.00", "13=2.00", "3:2.00", "3=2,50", "3=101"] {
             assert!(installment_rates(&[bad.into()]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn platform_settings_are_checked_for_their_platform() {
+        let garanti = Some(Platform::Garanti);
+        assert_eq!(terminal_no(garanti, " 30691297 ").unwrap(), "30691297");
+        for bad in ["", "1234567890", "3069129A", "-1"] {
+            assert!(terminal_no(garanti, bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            terminal_no(Some(Platform::Nestpay), "T-01").unwrap(),
+            "T-01"
+        );
+        assert_eq!(mbr_id("12").unwrap(), "12");
+        for bad in ["", "1234", "5a", "+5"] {
+            assert!(mbr_id(bad).is_err(), "{bad}");
+        }
+        assert!(only_for("mbr-id", Platform::Payfor, "payfor").is_ok());
+        let refused = only_for("mbr-id", Platform::Payfor, "nestpay")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("--mbr-id") && refused.contains("payfor"),
+            "{refused}"
+        );
+    }
+
+    fn record(platform: &str, mbr_id: Option<&str>) -> TerminalRecord {
+        TerminalRecord {
+            id: "trm_1".into(),
+            merchant_id: "mrc_1".into(),
+            bank: "QNB".into(),
+            platform: platform.into(),
+            client_id: "1".into(),
+            user_name: "u".into(),
+            password_enc: vec![],
+            terminal_no: None,
+            store_key_enc: vec![],
+            gate_url: String::new(),
+            api_url: String::new(),
+            static_ip: None,
+            commission: None,
+            installment_commissions: "{}".into(),
+            accept_half_3d: 0,
+            enabled: 1,
+            created_at: 0,
+            updated_at: 0,
+            refund_user: None,
+            refund_password_enc: None,
+            mbr_id: mbr_id.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_payfor_terminal_without_a_member_id_is_qnb_finansbank() {
+        let mbr = |platform, stored| parse(&record(platform, stored)).unwrap().mbr_id;
+        assert_eq!(mbr("payfor", None).as_deref(), Some(DEFAULT_MBR_ID));
+        assert_eq!(mbr("payfor", Some("12")).as_deref(), Some("12"));
+        assert_eq!(mbr("nestpay", None), None);
     }
 }

@@ -1,7 +1,9 @@
 //! Authorisation with the acquiring bank, behind the `Acquirer` trait. Each acquirer
 //! connection is a terminal; a payment records the terminal that authorised it.
 
+pub mod garanti;
 pub mod nestpay;
+pub mod payfor;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -50,6 +52,31 @@ pub trait Acquirer: Send + Sync + 'static {
     /// Captures a pre-authorisation (`AuthRequest::preauth`): the full held amount or less,
     /// once. `00`: captured.
     async fn capture(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError>;
+}
+
+/// Posts an XML message to a bank's API and reads its answer as UTF-8 text: a non-2xx status
+/// is an answer lost (the bank may have acted), a refused connection one never sent.
+pub(crate) async fn post_xml(
+    client: &reqwest::Client,
+    url: &str,
+    body: String,
+) -> Result<String, AcquirerError> {
+    let resp = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
+        .body(body)
+        .send()
+        .await
+        .map_err(AcquirerError::of_request)?;
+    if !resp.status().is_success() {
+        return Err(AcquirerError::Unreachable(format!(
+            "HTTP {}",
+            resp.status()
+        )));
+    }
+    resp.text()
+        .await
+        .map_err(|e| AcquirerError::Unreachable(crate::outbound::describe(e)))
 }
 
 /// JSON over HTTP to `{base}/v1/authorisations`, authenticated by the terminal's API key.

@@ -1,30 +1,24 @@
-//! A terminal whose bank runs 3-D Secure itself (NestPay's `3d` model): the shopper's browser
-//! goes to the bank's gate with an auto-submitting form that carries the card (served
-//! `no-store`, under the page's CSP that allows only that gate), the bank runs the issuer's
-//! challenge and posts its result back to Kapı — a cross-site POST bound to the payment by a
-//! MAC in its address, not by the session cookie — and Kapı checks the bank's ver3 `HASH` and
-//! `mdStatus` before it authorises through the bank's API with the `md` and `xid` it returned.
-
-use secrecy::ExposeSecret;
-use subtle::ConstantTimeEq;
+//! A terminal whose bank runs 3-D Secure itself (NestPay's `3d` model, Garanti's `3D`,
+//! PayFor's `3DModel`): the shopper's browser goes to the bank's gate with an auto-submitting
+//! form that carries the card (served `no-store`, under the page's CSP that allows only that
+//! gate), the bank runs the issuer's challenge and posts its result back to Kapı — a cross-site
+//! POST bound to the payment by a MAC in its address, not by the session cookie — and Kapı
+//! checks the bank's signature and 3-D Secure status (`gates`) before it authorises through
+//! the bank's API with the values it returned.
 
 use super::{
     CheckoutError, Status,
     flow::Next,
-    payment::{Authentication, FailureDetail, Intent, Payment, Transition},
+    gates::{self, GateKeys, GateReturn, GateTrip},
+    payment::{Authentication, FailureDetail, Payment, Transition},
     service::Checkout,
 };
 use crate::{
-    domain::{
-        Locale, PaymentId,
-        ids::random_token,
-        threeds::{Eci, MdStatus, TransStatus},
-    },
+    domain::{Locale, PaymentId, ids::random_token, threeds::TransStatus},
     error::ErrorCode,
     storage::{Cas, Effects},
     terminals::{self, Terminal},
     threeds,
-    wire::nestpay as hash,
 };
 
 /// The auto-submitting form to a bank's 3-D Secure gate. It carries the card: its `Debug`
@@ -55,15 +49,12 @@ pub fn bank_runs_3ds(payment: &Payment) -> bool {
     payment
         .routing
         .as_ref()
-        .is_some_and(|r| r.platform == terminals::Platform::Nestpay.as_str())
+        .is_some_and(|r| gates::runs_3ds(&r.platform))
 }
 
 impl Checkout {
-    /// The routed terminal's settings and its store key.
-    async fn routed_terminal(
-        &self,
-        payment: &Payment,
-    ) -> Result<(Terminal, secrecy::SecretString), CheckoutError> {
+    /// The routed terminal's settings and the secrets its gate signs with.
+    async fn routed_terminal(&self, payment: &Payment) -> Result<GateKeys, CheckoutError> {
         let internal =
             |what: String| CheckoutError::internal(anyhow::anyhow!(what)).in_locale(payment.locale);
         let id = payment
@@ -78,16 +69,20 @@ impl Checkout {
             .await?
             .ok_or_else(|| internal(format!("terminal {id} is not stored")))?;
         let terminal = terminals::parse(&record).map_err(|e| internal(e.to_string()))?;
-        let (_, store_key) =
+        let (password, store_key) =
             terminals::secrets(&self.vault, &record).map_err(|e| internal(e.to_string()))?;
-        Ok((terminal, store_key))
+        Ok(GateKeys {
+            terminal,
+            password,
+            store_key,
+        })
     }
 
     /// Sends the shopper to the routed bank's 3-D Secure gate: the payment waits in
     /// `challenge` (its deadline applies) for the bank's signed return.
     pub(super) async fn to_bank_gate(&self, payment: Payment) -> Result<Next, CheckoutError> {
         let form = match self.routed_terminal(&payment).await {
-            Ok((terminal, store_key)) => self.gate_form(&payment, &terminal, &store_key).await?,
+            Ok(keys) => self.gate_form(&payment, &keys).await?,
             Err(e) => {
                 tracing::error!(payment_id = %payment.id, error = %e, "terminal of the bank's gate unreadable");
                 None
@@ -123,11 +118,8 @@ impl Checkout {
         if payment.status != Status::Challenge || t.rreq_received_at.is_some() {
             return None;
         }
-        let (terminal, store_key) = self.routed_terminal(payment).await.ok()?;
-        let form = self
-            .gate_form(payment, &terminal, &store_key)
-            .await
-            .ok()??;
+        let keys = self.routed_terminal(payment).await.ok()?;
+        let form = self.gate_form(payment, &keys).await.ok()??;
         Some(Next::BankGate(form))
     }
 
@@ -136,8 +128,7 @@ impl Checkout {
     async fn gate_form(
         &self,
         payment: &Payment,
-        terminal: &Terminal,
-        store_key: &secrecy::SecretString,
+        keys: &GateKeys,
     ) -> Result<Option<GateForm>, CheckoutError> {
         let (Some(card), Some(oid)) = (
             self.vaulted_card(payment.id.as_str()).await?,
@@ -151,58 +142,26 @@ impl Checkout {
             &format!("bank:{oid}"),
         );
         let back = self.public_url.join(&format!("/bank/return?s={token}"));
-        let expiry = card.expiry.expose();
-        let count = payment.installment.count();
-        let mut fields: Vec<(String, String)> = [
-            ("clientid", terminal.client_id.clone()),
-            ("storetype", "3d".to_owned()),
-            (
-                "TranType",
-                match payment.intent {
-                    Intent::Sale => "Auth",
-                    Intent::PreAuth => "PreAuth",
-                }
-                .to_owned(),
-            ),
-            ("amount", payment.charged().to_decimal_string()),
-            ("currency", payment.currency().numeric().to_owned()),
-            ("oid", oid),
-            ("okUrl", back.clone()),
-            ("failUrl", back),
-            ("rnd", random_token(10)),
-            ("lang", payment.locale.as_str().to_owned()),
-            (
-                "taksit",
-                if count > 1 {
-                    count.to_string()
-                } else {
-                    String::new()
-                },
-            ),
-            ("hashAlgorithm", "ver3".to_owned()),
-            ("pan", card.pan.expose().to_owned()),
-            (
-                "Ecom_Payment_Card_ExpDate_Month",
-                expiry.get(2..4).unwrap_or_default().to_owned(),
-            ),
-            (
-                "Ecom_Payment_Card_ExpDate_Year",
-                expiry.get(..2).unwrap_or_default().to_owned(),
-            ),
-            ("cv2", card.cvv.expose().to_owned()),
-        ]
-        .into_iter()
-        .map(|(n, v)| (n.to_owned(), v))
-        .collect();
+        let trip = GateTrip {
+            money: payment.charged(),
+            intent: payment.intent,
+            installment: payment.installment.count(),
+            locale: payment.locale,
+            oid: &oid,
+            back: &back,
+            client_ip: payment.client_ip.as_deref().unwrap_or_default(),
+            rnd: &random_token(20),
+            card: &card,
+            holder: payment
+                .card
+                .as_ref()
+                .map(|c| c.holder.as_str())
+                .unwrap_or_default(),
+        };
+        let fields = gates::form_fields(keys, &trip);
         drop(card);
-        let signed = hash::ver3(
-            fields.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-            hash::REQUEST_EXCLUDED,
-            store_key.expose_secret(),
-        );
-        fields.push(("hash".to_owned(), signed));
         Ok(Some(GateForm {
-            action: terminal.gate_url.clone(),
+            action: keys.terminal.gate_url.clone(),
             fields,
         }))
     }
@@ -234,20 +193,12 @@ impl Checkout {
             // A second post of the same result (a reload): the first one decided.
             return Ok(payment_id);
         }
-        let get = |n: &str| crate::form::value(fields, n);
-        let (terminal, store_key) = self.routed_terminal(&payment).await?;
-        let expected = hash::ver3(
-            fields.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-            hash::RESULT_EXCLUDED,
-            store_key.expose_secret(),
-        );
-        let signed = !get("HASH").is_empty()
-            && bool::from(expected.as_bytes().ct_eq(get("HASH").as_bytes()));
-        if !signed || get("oid") != oid {
-            tracing::warn!(payment_id = %payment.id, "bank's 3-D Secure result refused: HASH or order");
+        let keys = self.routed_terminal(&payment).await?;
+        let Some(back) = gates::read_return(&keys, fields, &oid) else {
+            tracing::warn!(payment_id = %payment.id, "bank's 3-D Secure result refused: signature or order");
             return Err(bad(locale));
-        }
-        let t = self.bank_outcome(&terminal, fields);
+        };
+        let t = self.bank_outcome(&keys.terminal, back);
         match t {
             Transition::BankAuthenticated { .. } => {
                 let (cas, after) = self.step(&payment, t, Effects::default()).await?;
@@ -271,17 +222,15 @@ impl Checkout {
     /// What the bank's `mdStatus` means on this terminal: `1` authenticated; `2`, `3` (half
     /// 3-D Secure) and `4` (an attempt) only where the terminal accepts them; anything else a
     /// failure the shopper is told about.
-    fn bank_outcome(&self, terminal: &Terminal, fields: &[(String, String)]) -> Transition {
-        let get = |n: &str| crate::form::value(fields, n);
-        let md_status = MdStatus::parse(get("mdStatus")).unwrap_or(MdStatus::ERROR);
+    fn bank_outcome(&self, terminal: &Terminal, back: GateReturn) -> Transition {
+        let md_status = back.md_status;
         let trans_status = match md_status.digit() {
             1 => Some(TransStatus::Y),
             2..=4 if terminal.accept_half_3d => Some(TransStatus::A),
             _ => None,
         };
-        let eci = Eci::parse(get("eci")).ok();
-        let cavv = Some(get("cavv").to_owned()).filter(|c| !c.is_empty());
-        match (trans_status, get("md"), get("xid")) {
+        let (eci, cavv) = (back.eci, back.cavv);
+        match (trans_status, back.md.as_str(), back.xid.as_str()) {
             (Some(status), md, xid) if !md.is_empty() && !xid.is_empty() => {
                 Transition::BankAuthenticated {
                     md: md.to_owned(),

@@ -118,12 +118,17 @@ fn bank_unreachable() -> Transition {
 }
 
 /// What a terminal said when it refused an authorisation before anything could have been
-/// authorised — `96` (system malfunction), `99` (the gateway's own error) or a refused
-/// connection — so that routing's third rule may try the next terminal; `None` for anything
-/// that might have authorised (an approval, an issuer's decline, a lost answer, `91`).
+/// authorised — `96` (system malfunction), `99` (the gateway's own error), a platform's own
+/// gateway code (PayFor's `M0xx`, `V0xx`: letters first) or a refused connection — so that
+/// routing's third rule may try the next terminal; `None` for anything that might have
+/// authorised (an approval, an issuer's decline, a lost answer, `91`).
 fn refused_before_authorising(outcome: &Result<AuthResponse, AcquirerError>) -> Option<String> {
+    let gateways_own = |code: &str| code.starts_with(|c: char| c.is_ascii_alphabetic());
     match outcome {
-        Ok(r) if matches!(r.proc_return_code.as_str(), "96" | "99") => {
+        Ok(r)
+            if matches!(r.proc_return_code.as_str(), "96" | "99")
+                || gateways_own(&r.proc_return_code) =>
+        {
             Some(r.proc_return_code.clone())
         }
         Err(AcquirerError::NotSent(_)) => Some("connection_refused".to_owned()),

@@ -10,6 +10,7 @@ pub mod card_form;
 pub mod documents;
 mod error;
 pub mod flow;
+pub mod gates;
 pub mod gateway;
 pub mod nestpay;
 pub mod nestpay_api;

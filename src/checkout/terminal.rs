@@ -11,7 +11,12 @@ use super::{
     service::Checkout,
 };
 use crate::{
-    acquirer::{Acquirer, HttpAcquirer, nestpay::NestpayAcquirer},
+    acquirer::{
+        Acquirer, HttpAcquirer,
+        garanti::{GarantiAcquirer, GarantiUser},
+        nestpay::NestpayAcquirer,
+        payfor::PayforAcquirer,
+    },
     error::ErrorCode,
     installments::BinInfo,
     observe::MeteredAcquirer,
@@ -29,7 +34,10 @@ fn card_facts(card: Option<&BinInfo>) -> CardFacts {
 
 /// The platforms Kapı has a connector for: routing chooses only their terminals.
 fn has_connector(platform: Platform) -> bool {
-    matches!(platform, Platform::Simulator | Platform::Nestpay)
+    matches!(
+        platform,
+        Platform::Simulator | Platform::Nestpay | Platform::Garanti | Platform::Payfor
+    )
 }
 
 impl Checkout {
@@ -201,10 +209,45 @@ impl Checkout {
                 )))),
                 terminal.client_id,
             )),
-            other => Err(internal(format!(
-                "no connector for the {} platform yet",
-                other.as_str()
-            ))),
+            Platform::Garanti => {
+                let refund = match (
+                    terminal.refund_user.clone(),
+                    terminals::refund_password(&self.vault, &record)
+                        .map_err(|e| internal(format!("terminal {terminal_id}: {e}")))?,
+                ) {
+                    (Some(name), Some(password)) => Some(GarantiUser { name, password }),
+                    _ => None,
+                };
+                let terminal_no = terminal.terminal_no.clone().unwrap_or_default();
+                Ok((
+                    Arc::new(MeteredAcquirer(Arc::new(GarantiAcquirer {
+                        client: self.bank_http.for_terminal(terminal.static_ip),
+                        mode: crate::acquirer::garanti::mode_for(&terminal.api_url).to_owned(),
+                        api_url: terminal.api_url,
+                        merchant_id: terminal.client_id,
+                        terminal_id: terminal_no.clone(),
+                        provision: GarantiUser {
+                            name: terminal.user,
+                            password,
+                        },
+                        refund,
+                    }))),
+                    terminal_no,
+                ))
+            }
+            Platform::Payfor => Ok((
+                Arc::new(MeteredAcquirer(Arc::new(PayforAcquirer {
+                    client: self.bank_http.for_terminal(terminal.static_ip),
+                    api_url: terminal.api_url,
+                    mbr_id: terminal
+                        .mbr_id
+                        .unwrap_or_else(|| crate::wire::payfor::DEFAULT_MBR_ID.to_owned()),
+                    merchant_id: terminal.client_id.clone(),
+                    user_code: terminal.user,
+                    user_pass: password,
+                }))),
+                terminal.client_id,
+            )),
         }
     }
 }

@@ -49,13 +49,19 @@ pub async fn reencrypt_batch(
         let aad = |what| crate::terminals::sealed_aad(&t.id, what);
         let password = vault.reencrypt(&t.password_enc, &aad("password"))?;
         let store_key = vault.reencrypt(&t.store_key_enc, &aad("store-key"))?;
+        let refund_password = match &t.refund_password_enc {
+            Some(enc) => Some(vault.reencrypt(enc, &aad("refund-password"))?),
+            None => None,
+        };
         if store
             .replace_terminal_secrets(
                 &t.id,
                 &t.password_enc,
                 &t.store_key_enc,
+                t.refund_password_enc.as_deref(),
                 &password,
                 &store_key,
+                refund_password.as_deref(),
             )
             .await?
         {

@@ -283,6 +283,8 @@ mod tests {
             client_id: "1".into(),
             user: "u".into(),
             terminal_no: None,
+            refund_user: None,
+            mbr_id: None,
             gate_url: String::new(),
             api_url: String::new(),
             static_ip: None,

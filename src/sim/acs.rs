@@ -179,7 +179,7 @@ pub(crate) fn browser(headers: &HeaderMap) -> Locale {
 // ---------------------------------------------------------------------------------------
 // AReq
 
-async fn areq(State(sim): State<AcsSim>, body: axum::body::Bytes) -> Response {
+pub(crate) async fn areq(State(sim): State<AcsSim>, body: axum::body::Bytes) -> Response {
     let Ok(areq) = serde_json::from_slice::<AReq>(&body) else {
         return problem(StatusCode::BAD_REQUEST, "ACS-101", "malformed AReq");
     };

@@ -9,6 +9,9 @@
 
 pub mod acs;
 pub mod bank;
+pub mod garanti;
+mod gate;
+pub mod payfor;
 pub mod sms;
 
 use std::{sync::Arc, time::Duration};
@@ -77,7 +80,10 @@ pub fn router(config: SimConfig) -> (Router, tokio::task::JoinHandle<()>) {
         config.bank_terminal_id.clone(),
         config.bank_api_key.clone(),
     );
+    let gate = gate::GateSim::new(&config, acs.clone());
     let router = Router::new()
+        .nest("/garanti", garanti::router(gate.clone()))
+        .nest("/payfor", payfor::router(gate))
         .nest("/acs", acs.router())
         .nest("/bank", bank.router())
         .nest("/sms", sms.router());
@@ -94,6 +100,9 @@ async fn forget_old(store: &dyn SimStore, now: i64) {
     for (kind, keep) in [
         (acs::KIND, KEEP_CHALLENGES_MS),
         (sms::KIND, KEEP_CHALLENGES_MS),
+        (gate::SESSION, KEEP_CHALLENGES_MS),
+        (gate::RREQ, KEEP_CHALLENGES_MS),
+        (gate::BOOK, KEEP_BOOKS_MS),
         (bank::AUTH, KEEP_BOOKS_MS),
         (bank::OP, KEEP_BOOKS_MS),
         (bank::BY_TXN, KEEP_BOOKS_MS),

@@ -222,16 +222,20 @@ impl SealedStore for CachedMerchants {
         id: &str,
         old_password_enc: &[u8],
         old_store_key_enc: &[u8],
+        old_refund_password_enc: Option<&[u8]>,
         password_enc: &[u8],
         store_key_enc: &[u8],
+        refund_password_enc: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
         self.sealed
             .replace_terminal_secrets(
                 id,
                 old_password_enc,
                 old_store_key_enc,
+                old_refund_password_enc,
                 password_enc,
                 store_key_enc,
+                refund_password_enc,
             )
             .await
     }

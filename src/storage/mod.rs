@@ -351,14 +351,18 @@ pub trait SealedStore: Send + Sync + 'static {
         prefix: &[u8],
         limit: i64,
     ) -> Result<Vec<TerminalRecord>, StoreError>;
-    /// Replaces a terminal's sealed password and store key, if both are still the ones read.
+    /// Replaces a terminal's sealed password, store key and refund password, if all are still
+    /// the ones read.
+    #[allow(clippy::too_many_arguments)]
     async fn replace_terminal_secrets(
         &self,
         id: &str,
         old_password_enc: &[u8],
         old_store_key_enc: &[u8],
+        old_refund_password_enc: Option<&[u8]>,
         password_enc: &[u8],
         store_key_enc: &[u8],
+        refund_password_enc: Option<&[u8]>,
     ) -> Result<bool, StoreError>;
     /// How many stored secrets and cards are encrypted with the key `prefix` marks.
     async fn blobs_under(&self, prefix: &[u8]) -> Result<i64, StoreError>;

@@ -91,8 +91,9 @@ pub struct ReconciliationIssue {
     pub created_at: i64,
 }
 
-/// A merchant's bank terminal as stored: the password and the store key sealed under the
-/// master key (`crate::terminals` reads them), the rates as the operator wrote them.
+/// A merchant's bank terminal as stored: the password, the store key and the refund password
+/// sealed under the master key (`crate::terminals` reads them), the rates as the operator wrote
+/// them.
 #[derive(Clone, sqlx::FromRow)]
 pub struct TerminalRecord {
     pub id: String,
@@ -116,6 +117,12 @@ pub struct TerminalRecord {
     pub enabled: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Garanti BBVA's refund user (`PROVRFN`), for voids and refunds.
+    pub refund_user: Option<String>,
+    /// Its password, sealed; set exactly when `refund_user` is.
+    pub refund_password_enc: Option<Vec<u8>>,
+    /// PayFor's member id (`MbrId`); `None` on a PayFor terminal means QNB Finansbank's `5`.
+    pub mbr_id: Option<String>,
 }
 
 impl fmt::Debug for TerminalRecord {

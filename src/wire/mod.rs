@@ -4,6 +4,9 @@
 
 pub mod bank;
 pub mod cc5;
+pub mod garanti;
 pub mod nestpay;
+pub mod payfor;
 pub mod settlement;
 pub mod threeds;
+pub mod xml;

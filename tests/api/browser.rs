@@ -477,10 +477,17 @@ async fn browser_journey_without_javascript() {
     b.type_into("#cvv", "123").await;
     b.click("label[for='installment-3']").await;
     b.click("#pay-button").await;
+    // A Bonus card's installments go to the demo's Garanti BBVA terminal: each step of the
+    // way waits for a click — to the bank's gate, from the gate to the issuer's page, back
+    // from the issuer to the gate, and from the gate to Kapı.
+    b.click("#redirect-form button").await;
+    b.wait_for_url("/sim/garanti/servlet/gt3dengine").await;
     b.click("#redirect-form button").await;
     b.wait_for_url("/sim/acs/challenge").await;
     b.type_into("#otp", &otp(&app).await).await;
     b.click("button[value=verify]").await;
+    b.click("#redirect-form button").await;
+    b.wait_for_url("/sim/garanti/notify").await;
     b.click("#redirect-form button").await;
     b.wait_for_url("/result").await;
     b.shot("08-no-js-result").await;

@@ -473,6 +473,7 @@ async fn terminals_are_added_listed_without_secrets_changed_and_disabled() {
         }
         command.env_remove("KAPI_TERMINAL_PASSWORD");
         command.env_remove("KAPI_TERMINAL_STORE_KEY");
+        command.env_remove("KAPI_TERMINAL_REFUND_PASSWORD");
         for (k, v) in env {
             command.env(k, v);
         }
@@ -635,8 +636,173 @@ async fn terminals_are_added_listed_without_secrets_changed_and_disabled() {
     let out = run(&["terminal", "disable", "--terminal-id", "trm_nope"], &[]).await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 
-    // The secrets are sealed: the database holds neither.
+    // What a platform needs besides: Garanti BBVA's terminal number and refund user, PayFor's
+    // member id; each refused on the other platforms.
+    let on = |platform: &'static str, bank: &'static str, extra: &[&'static str]| {
+        let mut args = add.to_vec();
+        for (flag, value) in [("--platform", platform), ("--bank", bank)] {
+            let at = args.iter().position(|a| *a == flag).unwrap();
+            args[at + 1] = value;
+        }
+        args.extend(extra);
+        args
+    };
+    let refused = async |args: &[&str], env: &[(&str, &str)], says: &[&str]| {
+        let out = run(args, env).await;
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for s in says {
+            assert!(stderr.contains(s), "{args:?}: {stderr}");
+        }
+    };
+    let new_id = |out: String| {
+        let added: serde_json::Value = serde_json::from_str(&out).unwrap();
+        added["terminal_id"].as_str().unwrap().to_owned()
+    };
+    let listed = async |id: &str| {
+        let out = ok(&run(
+            &["terminal", "list", "--merchant-id", &merchant, "--json"],
+            &[],
+        )
+        .await);
+        let all: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        let t = all.into_iter().find(|t| t["id"] == id).unwrap();
+        (out, t)
+    };
+    let refund_password = "İade-Şifre-7";
+    let with_refund = [
+        secrets[0],
+        secrets[1],
+        ("KAPI_TERMINAL_REFUND_PASSWORD", refund_password),
+    ];
+    let garanti = on("garanti", "Garanti BBVA", &["--refund-user", "PROVRFN"]);
+    refused(&garanti, &with_refund, &["--terminal-no", "Garanti BBVA"]).await;
+    let mut bad_no = garanti.clone();
+    bad_no.extend(["--terminal-no", "3069-1297"]);
+    refused(&bad_no, &with_refund, &["3069-1297", "1–9 digits"]).await;
+    let mut garanti = garanti;
+    garanti.extend(["--terminal-no", "30691297"]);
+    refused(&garanti, &secrets, &["--refund-password"]).await;
+    let added = ok(&run(&garanti, &with_refund).await);
+    assert!(!added.contains(refund_password), "{added}");
+    let garanti_id = new_id(added);
+    let (out, t) = listed(&garanti_id).await;
+    assert!(
+        !out.contains(refund_password) && !out.contains("Şifre"),
+        "{out}"
+    );
+    assert_eq!(
+        (
+            &t["platform"],
+            &t["terminal_no"],
+            &t["refund_user"],
+            &t["mbr_id"]
+        ),
+        (
+            &"garanti".into(),
+            &"30691297".into(),
+            &"PROVRFN".into(),
+            &serde_json::Value::Null
+        )
+    );
+    assert!(t.get("refund_password").is_none(), "{t}");
+
+    refused(
+        &on("nestpay", "akbank", &["--mbr-id", "5"]),
+        &secrets,
+        &["--mbr-id", "payfor", "nestpay"],
+    )
+    .await;
+    refused(
+        &on("payfor", "QNB", &["--refund-user", "PROVRFN"]),
+        &with_refund,
+        &["--refund-user", "garanti"],
+    )
+    .await;
+    refused(
+        &on("payfor", "QNB", &["--mbr-id", "1234"]),
+        &secrets,
+        &["--mbr-id", "1–3 digits"],
+    )
+    .await;
+    let qnb = new_id(ok(&run(&on("payfor", "QNB", &[]), &secrets).await));
+    assert_eq!(listed(&qnb).await.1["mbr_id"], "5", "QNB Finansbank's");
+    let ziraat = on("payfor", "Ziraat Katılım", &["--mbr-id", "12"]);
+    let ziraat = new_id(ok(&run(&ziraat, &secrets).await));
+    assert_eq!(listed(&ziraat).await.1["mbr_id"], "12");
+    assert_eq!(listed(&id).await.1["mbr_id"], serde_json::Value::Null);
+
+    // Configured: refused on the wrong platform, changed, and the refund user removed.
+    for (terminal, flags, says) in [
+        (&id, &["--mbr-id", "12"][..], &["--mbr-id", "payfor"][..]),
+        (
+            &qnb,
+            &["--refund-user", "PROVRFN", "--refund-password", "x"][..],
+            &["--refund-user", "garanti"][..],
+        ),
+        (
+            &garanti_id,
+            &["--no-terminal-no"][..],
+            &["--terminal-no", "Garanti BBVA"][..],
+        ),
+    ] {
+        let mut args = vec!["terminal", "configure", "--terminal-id", terminal.as_str()];
+        args.extend(flags);
+        refused(&args, &[], says).await;
+    }
+    ok(&run(
+        &[
+            "terminal",
+            "configure",
+            "--terminal-id",
+            &qnb,
+            "--mbr-id",
+            "12",
+        ],
+        &[],
+    )
+    .await);
+    assert_eq!(listed(&qnb).await.1["mbr_id"], "12");
+    let new_refund = [("KAPI_TERMINAL_REFUND_PASSWORD", "Yeni-İade-8")];
+    ok(&run(
+        &[
+            "terminal",
+            "configure",
+            "--terminal-id",
+            &garanti_id,
+            "--refund-password",
+            "-",
+        ],
+        &new_refund,
+    )
+    .await);
     let raw = raw_db(dir.path(), db.as_deref()).await;
+    let sealed = async || -> Option<Vec<u8>> {
+        sqlx::query_scalar("SELECT refund_password_enc FROM terminals WHERE id = $1")
+            .bind(&garanti_id)
+            .fetch_one(&raw)
+            .await
+            .unwrap()
+    };
+    let enc = sealed().await.expect("sealed");
+    let text = String::from_utf8_lossy(&enc);
+    assert!(!text.contains("İade") && !text.contains("Yeni"), "{text}");
+    ok(&run(
+        &[
+            "terminal",
+            "configure",
+            "--terminal-id",
+            &garanti_id,
+            "--no-refund-user",
+        ],
+        &[],
+    )
+    .await);
+    let (_, t) = listed(&garanti_id).await;
+    assert_eq!(t["refund_user"], serde_json::Value::Null, "{t}");
+    assert_eq!(sealed().await, None, "the password goes with its user");
+
+    // The secrets are sealed: the database holds neither.
     let rows: Vec<(Vec<u8>, Vec<u8>)> =
         sqlx::query_as("SELECT password_enc, store_key_enc FROM terminals")
             .fetch_all(&raw)

@@ -310,20 +310,19 @@ async fn demo_payment(app: &TestApp, shop: &str) -> String {
 }
 
 #[tokio::test]
-async fn the_demo_sends_axess_installments_to_its_nestpay_bank_and_single_payments_to_the_default()
-{
+async fn the_demo_sends_program_installments_to_their_banks_and_single_payments_to_the_default() {
     let app = spawn_app_with(|s| s.server.demo = true).await;
     let shop = app.demo_url.clone().unwrap();
     let terminals = kapi::terminals::of_merchant(&*app.app_state.storage.terminals, "demo-shop")
         .await
         .unwrap();
-    assert_eq!(
-        terminals.len(),
-        1,
-        "the demo bank's terminal, beside the default"
-    );
-    let nestpay = &terminals[0];
-    assert_eq!(nestpay.platform, kapi::terminals::Platform::Nestpay);
+    // Three bank terminals beside the default: NestPay (Akbank), Garanti BBVA and QNB PayFor.
+    let of = |p: kapi::terminals::Platform| terminals.iter().find(|t| t.platform == p).unwrap();
+    assert_eq!(terminals.len(), 3);
+    let nestpay = of(kapi::terminals::Platform::Nestpay);
+    let garanti = of(kapi::terminals::Platform::Garanti);
+    assert_eq!(garanti.bank, "Garanti BBVA");
+    assert_eq!(of(kapi::terminals::Platform::Payfor).bank, "QNB");
     assert_eq!(nestpay.bank, "Akbank");
     assert_eq!(nestpay.gate_url, app.url("/fim/est3Dgate"));
 
@@ -364,6 +363,50 @@ async fn the_demo_sends_axess_installments_to_its_nestpay_bank_and_single_paymen
     assert_eq!(
         (routing.terminal_id.as_str(), routing.rule.as_str()),
         (nestpay.id.as_str(), "program")
+    );
+
+    // A Bonus card in 6 installments: Garanti BBVA's terminal, through Garanti's gate (its
+    // simulator) and its own 3-D Secure.
+    let id = demo_payment(&app, &shop).await;
+    let fields = app
+        .card_fields(&id, VISA_CHALLENGE, &[("installment", "6")])
+        .await;
+    let to_gate = app.post_form(&format!("/checkout/{id}"), &fields).await;
+    let gate = forms(&to_gate.body).into_iter().next().unwrap();
+    assert_eq!(gate.action, garanti.gate_url);
+    assert_eq!(field(&gate.fields, "txninstallmentcount"), "6");
+    let mut page = app.post_form(&gate.action, &gate.fields).await;
+    let challenge_form = forms(&page.body).into_iter().next().unwrap();
+    assert!(challenge_form.action.ends_with("/sim/acs/challenge"));
+    let challenge = app
+        .post_form(&challenge_form.action, &challenge_form.fields)
+        .await;
+    let otp = app.latest_otp().await;
+    page = app.acs_action(&challenge.body, "verify", &otp).await;
+    // The ACS to Garanti's gate, the gate back to Kapı.
+    let to_gate_back = forms(&page.body).into_iter().next().unwrap();
+    page = app
+        .post_form(&to_gate_back.action, &to_gate_back.fields)
+        .await;
+    let back = forms(&page.body).into_iter().next().unwrap();
+    assert!(back.action.starts_with(&app.url("/bank/return?s=")));
+    let returned = app.post_form(&back.action, &back.fields).await;
+    let result = app.get(&returned.location.unwrap()).await;
+    let result = app.through_to_result(&id, result).await;
+    let to_shop = form_by_id(&result.body, "merchant-return").unwrap();
+    assert_eq!(field(&to_shop.fields, "status"), "approved");
+    let paid = app
+        .app_state
+        .storage
+        .payments
+        .get_payment(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    let routing = paid.routing.clone().unwrap();
+    assert_eq!(
+        (routing.terminal_id.as_str(), routing.rule.as_str()),
+        (garanti.id.as_str(), "program")
     );
 
     // A single payment: the default terminal, the cheaper one.

@@ -11,6 +11,7 @@
 
 mod architecture;
 mod bank;
+mod banks;
 mod bench;
 mod helpers;
 

@@ -2777,6 +2777,9 @@ async fn merchant_at_nestpay_bank_with(
             commission: Some("1.20".into()),
             installment_commissions: vec![],
             accept_half_3d: false,
+            refund_user: None,
+            refund_password: None,
+            mbr_id: None,
         },
         kapi::clock::Clock::now_ms(&*app.clock),
     )

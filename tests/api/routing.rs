@@ -46,6 +46,9 @@ async fn add_terminal_at(
             commission: Some(commission.into()),
             installment_commissions: vec![],
             accept_half_3d: false,
+            refund_user: None,
+            refund_password: None,
+            mbr_id: None,
         },
         kapi::clock::Clock::now_ms(&*app.clock),
     )

@@ -1005,8 +1005,9 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
     )
     .await
     .unwrap();
-    // A bank terminal's password and store key too (of a platform routing does not choose
-    // yet, so this test's payments stay on the default terminal).
+    // A bank terminal's password, store key and refund password too (disabled, so this test's
+    // payments stay on the default terminal: a disabled terminal's secrets are re-sealed all
+    // the same).
     let terminal = kapi::terminals::add(
         &*app.app_state.storage.terminals,
         &*app.app_state.storage.merchants,
@@ -1018,7 +1019,7 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
             client_id: "100200300".into(),
             user: "api".into(),
             password: secrecy::SecretString::from("Banka-Parola-1".to_owned()),
-            terminal_no: None,
+            terminal_no: Some("30691297".into()),
             store_key: secrecy::SecretString::from("BANKASTOREKEY".to_owned()),
             gate_url: "https://bank.example/fim/est3Dgate".into(),
             api_url: "https://bank.example/fim/api".into(),
@@ -1026,7 +1027,20 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
             commission: None,
             installment_commissions: vec![],
             accept_half_3d: false,
+            refund_user: Some("PROVRFN".into()),
+            refund_password: Some(secrecy::SecretString::from("Iade-Parola-1".to_owned())),
+            mbr_id: None,
         },
+        kapi::clock::Clock::now_ms(&*app.clock),
+    )
+    .await
+    .unwrap();
+    kapi::terminals::configure(
+        &*app.app_state.storage.terminals,
+        &app.app_state.vault,
+        &terminal,
+        kapi::terminals::TerminalChange::default(),
+        Some(false),
         kapi::clock::Clock::now_ms(&*app.clock),
     )
     .await
@@ -1089,6 +1103,10 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
     use secrecy::ExposeSecret;
     assert_eq!(password.expose_secret(), "Banka-Parola-1");
     assert_eq!(store_key.expose_secret(), "BANKASTOREKEY");
+    let refund = kapi::terminals::refund_password(&app.app_state.vault, &record)
+        .unwrap()
+        .unwrap();
+    assert_eq!(refund.expose_secret(), "Iade-Parola-1");
     // The NestPay API password, re-sealed, still logs in (an unknown order, not a refusal).
     let status = app
         .client

@@ -422,9 +422,11 @@ impl SealedStore for SqlStore {
     ) -> Result<Vec<TerminalRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {} FROM terminals WHERE substr(password_enc, 1, 5) != $1 \
-             OR substr(store_key_enc, 1, 5) != $2 LIMIT $3",
+             OR substr(store_key_enc, 1, 5) != $2 OR substr(refund_password_enc, 1, 5) != $3 \
+             LIMIT $4",
             columns::TERMINAL
         ))
+        .bind(prefix)
         .bind(prefix)
         .bind(prefix)
         .bind(limit)
@@ -437,18 +439,23 @@ impl SealedStore for SqlStore {
         id: &str,
         old_password_enc: &[u8],
         old_store_key_enc: &[u8],
+        old_refund_password_enc: Option<&[u8]>,
         password_enc: &[u8],
         store_key_enc: &[u8],
+        refund_password_enc: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
         Ok(sqlx::query(
-            "UPDATE terminals SET password_enc = $1, store_key_enc = $2 \
-             WHERE id = $3 AND password_enc = $4 AND store_key_enc = $5",
+            "UPDATE terminals SET password_enc = $1, store_key_enc = $2, refund_password_enc = $3 \
+             WHERE id = $4 AND password_enc = $5 AND store_key_enc = $6 \
+             AND refund_password_enc IS NOT DISTINCT FROM $7",
         )
         .bind(password_enc)
         .bind(store_key_enc)
+        .bind(refund_password_enc)
         .bind(id)
         .bind(old_password_enc)
         .bind(old_store_key_enc)
+        .bind(old_refund_password_enc)
         .execute(&self.pool)
         .await?
         .rows_affected()
@@ -479,8 +486,9 @@ impl SealedStore for SqlStore {
         .await?;
         let terminals: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM terminals WHERE substr(password_enc, 1, 5) = $1 \
-             OR substr(store_key_enc, 1, 5) = $2",
+             OR substr(store_key_enc, 1, 5) = $2 OR substr(refund_password_enc, 1, 5) = $3",
         )
+        .bind(prefix)
         .bind(prefix)
         .bind(prefix)
         .fetch_one(&self.pool)
@@ -494,7 +502,7 @@ impl TerminalStore for SqlStore {
     async fn insert_terminal(&self, t: &TerminalRecord) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO terminals ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             $12, $13, $14, $15, $16, $17, $18)",
+             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
             columns::TERMINAL
         ))
         .bind(&t.id)
@@ -515,6 +523,9 @@ impl TerminalStore for SqlStore {
         .bind(t.enabled)
         .bind(t.created_at)
         .bind(t.updated_at)
+        .bind(&t.refund_user)
+        .bind(&t.refund_password_enc)
+        .bind(&t.mbr_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -529,8 +540,8 @@ impl TerminalStore for SqlStore {
             "UPDATE terminals SET bank = $1, platform = $2, client_id = $3, user_name = $4, \
              password_enc = $5, terminal_no = $6, store_key_enc = $7, gate_url = $8, \
              api_url = $9, static_ip = $10, commission = $11, installment_commissions = $12, \
-             accept_half_3d = $13, enabled = $14, updated_at = $15 \
-             WHERE id = $16 AND updated_at = $17",
+             accept_half_3d = $13, enabled = $14, updated_at = $15, refund_user = $16, \
+             refund_password_enc = $17, mbr_id = $18 WHERE id = $19 AND updated_at = $20",
         )
         .bind(&t.bank)
         .bind(&t.platform)
@@ -547,6 +558,9 @@ impl TerminalStore for SqlStore {
         .bind(t.accept_half_3d)
         .bind(t.enabled)
         .bind(t.updated_at)
+        .bind(&t.refund_user)
+        .bind(&t.refund_password_enc)
+        .bind(&t.mbr_id)
         .bind(&t.id)
         .bind(previous_updated_at)
         .execute(&self.pool)
