@@ -101,7 +101,7 @@ impl GarantiAcquirer {
             txn_type != "postauth",
         );
         r.original_retref = req.original_host_ref.clone();
-        Ok(answer(&self.send(&r).await?))
+        answer(&self.send(&r).await?)
     }
 
     async fn order(&self, order_id: &str) -> Result<GvpsResponse, AcquirerError> {
@@ -115,11 +115,24 @@ impl GarantiAcquirer {
         req: &AfterSaleRequest,
     ) -> Result<bool, AcquirerError> {
         let o = self.order(&req.original_reference).await?;
-        let refunded: i64 = o.inq_refunded.trim().parse().unwrap_or(0);
+        if !o.approved() {
+            return Err(AcquirerError::Unreachable(format!(
+                "the bank could not say what it did: {} {}",
+                o.code, o.reason_code
+            )));
+        }
         Ok(match txn_type {
-            "void" => o.inq_status == "VOIDED",
-            "postauth" => o.inq_status == "CAPTURED",
-            _ => refunded >= req.refunded_before_minor.saturating_add(req.amount_minor),
+            "void" => matches!(o.inq_status.as_str(), "VOID" | "VOIDED" | "CANCELLED"),
+            // A hold captured is an approved order again.
+            "postauth" => o.inq_status == "APPROVED",
+            _ => {
+                let Ok(refunded) = o.inq_refunded.trim().parse::<i64>() else {
+                    return Err(AcquirerError::Unreachable(
+                        "the bank's order inquiry does not say what was refunded".into(),
+                    ));
+                };
+                refunded >= req.refunded_before_minor.saturating_add(req.amount_minor)
+            }
         })
     }
 }
@@ -133,21 +146,28 @@ fn answer_ok() -> AuthResponse {
     }
 }
 
-/// Garanti's answer as Kapı's: its two-digit code (`00` approved); anything else the
-/// gateway's own error, `99`.
-fn answer(r: &GvpsResponse) -> AuthResponse {
+/// Garanti's answer as Kapı's: its two-digit code (`00` approved; the issuer's, or the
+/// gateway's own `92`/`99`). An answer without one Kapı can read is not an answer: the outcome
+/// stays unknown (and is asked for), never taken for a refusal.
+fn answer(r: &GvpsResponse) -> Result<AuthResponse, AcquirerError> {
     let c = r.code.trim();
-    let code = if c.len() == 2 && c.bytes().all(|b| b.is_ascii_digit()) {
-        c.to_owned()
-    } else {
-        "99".to_owned()
-    };
-    AuthResponse {
-        proc_return_code: code,
+    if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AcquirerError::Invalid(format!(
+            "Garanti answered without a response code ({:?})",
+            c.chars().take(8).collect::<String>()
+        )));
+    }
+    Ok(AuthResponse {
+        proc_return_code: c.to_owned(),
         auth_code: r.auth_code.clone(),
         host_ref: r.retref.clone(),
         transaction_id: r.retref.clone(),
-    }
+    })
+}
+
+/// Garanti's "no such transaction": code `92` with reason `0110`.
+fn not_found(r: &GvpsResponse) -> bool {
+    r.code == "92" && r.reason_code == "0110"
 }
 
 #[async_trait]
@@ -181,7 +201,7 @@ impl Acquirer for GarantiAcquirer {
             txn_id: xid.clone(),
             md: Sensitive::new(md.expose()),
         });
-        Ok(answer(&self.send(&r).await?))
+        answer(&self.send(&r).await?)
     }
 
     async fn void(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
@@ -191,68 +211,42 @@ impl Acquirer for GarantiAcquirer {
     /// Undone by `void` (the same day) or else a `refund` of the whole; an order the bank does
     /// not know, or declined, is `25`.
     async fn reverse(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
-        let inquiry = self
-            .inquire(&InquiryRequest {
-                terminal_id: req.terminal_id.clone(),
-                reference: req.original_reference.clone(),
-            })
-            .await?;
-        let (host_ref, approved) = match inquiry {
-            Inquiry::NotFound => {
-                return Ok(AuthResponse {
-                    proc_return_code: "25".into(),
-                    ..answer_ok()
-                });
-            }
-            Inquiry::Found { reversed: true, .. } => return Ok(answer_ok()),
-            Inquiry::Found { response, .. } => {
-                (response.host_ref, response.proc_return_code == "00")
-            }
-        };
-        if !approved {
-            return Ok(AuthResponse {
-                proc_return_code: "25".into(),
-                ..answer_ok()
-            });
-        }
-        let undo = AfterSaleRequest {
-            original_host_ref: host_ref,
-            repeat: true,
-            refunded_before_minor: 0,
-            ..req.clone()
-        };
-        let voided = self.after_sale("void", &undo).await?;
-        if voided.proc_return_code == "00" {
-            return Ok(voided);
-        }
-        self.after_sale("refund", &undo).await
+        super::reverse_by_void_or_refund(self, req).await
     }
 
     async fn inquire(&self, req: &InquiryRequest) -> Result<Inquiry, AcquirerError> {
         let o = self.order(&req.reference).await?;
-        if !o.approved() && o.inq_status.is_empty() {
-            // The bank's answer to an order it does not know.
-            if o.code == "92" || o.error_msg.to_lowercase().contains("bulunamad") {
-                return Ok(Inquiry::NotFound);
-            }
-            return Err(AcquirerError::Unreachable(format!(
-                "the bank could not say: {}",
-                o.code
-            )));
+        if not_found(&o) {
+            return Ok(Inquiry::NotFound);
         }
-        let code = match o.inq_status.as_str() {
-            "APPROVED" | "VOIDED" | "REFUNDED" | "CAPTURED" | "PREAUTH" => "00".to_owned(),
-            "NOTFOUND" => return Ok(Inquiry::NotFound),
-            "PENDING" | "" => {
-                return Err(AcquirerError::Unreachable(
-                    "the order is still under way at the bank".into(),
-                ));
+        let cannot_say = |why: &str| {
+            Err(AcquirerError::Unreachable(format!(
+                "the bank could not say: {why} ({} {} {})",
+                o.code, o.reason_code, o.inq_status
+            )))
+        };
+        if !o.approved() {
+            return cannot_say("its inquiry failed");
+        }
+        let (code, reversed) = match o.inq_status.as_str() {
+            "APPROVED" | "WAITINGPOSTAUTH" | "REFUNDED" => ("00".to_owned(), false),
+            "VOID" | "VOIDED" | "CANCELLED" => ("00".to_owned(), true),
+            "DECLINED" | "ERROR" => {
+                let c = o.inq_code.trim();
+                let declined = c.len() == 2 && c != "00" && c.bytes().all(|b| b.is_ascii_digit());
+                (
+                    if declined {
+                        c.to_owned()
+                    } else {
+                        "05".to_owned()
+                    },
+                    false,
+                )
             }
-            _ if o.inq_code.len() == 2 && o.inq_code != "00" => o.inq_code.clone(),
-            _ => "05".to_owned(),
+            _ => return cannot_say("an order status Kapı does not know"),
         };
         Ok(Inquiry::Found {
-            reversed: o.inq_status == "VOIDED",
+            reversed,
             response: AuthResponse {
                 proc_return_code: code,
                 auth_code: o.inq_auth_code.clone(),
@@ -281,9 +275,10 @@ mod tests {
             code: code.into(),
             ..GvpsResponse::default()
         };
-        assert_eq!(answer(&r("00")).proc_return_code, "00");
-        assert_eq!(answer(&r("51")).proc_return_code, "51");
-        assert_eq!(answer(&r("0651")).proc_return_code, "99");
+        assert_eq!(answer(&r("00")).unwrap().proc_return_code, "00");
+        assert_eq!(answer(&r("51")).unwrap().proc_return_code, "51");
+        assert!(answer(&r("0651")).is_err());
+        assert!(answer(&r("")).is_err(), "no code: the outcome is unknown");
         assert_eq!(
             mode_for("https://sanalposprovtest.garantibbva.com.tr/VPServlet"),
             "TEST"

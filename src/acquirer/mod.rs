@@ -54,6 +54,61 @@ pub trait Acquirer: Send + Sync + 'static {
     async fn capture(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError>;
 }
 
+/// How a bank without a reversal message undoes an authorisation whose answer was lost, found
+/// by its order: asks the bank what it booked, voids it, or else (the bank's day closed) refunds
+/// the whole. `25` when there is nothing to undo (never booked, or declined); `00` when it was
+/// undone already.
+pub(crate) async fn reverse_by_void_or_refund<A: Acquirer + ?Sized>(
+    bank: &A,
+    req: &AfterSaleRequest,
+) -> Result<AuthResponse, AcquirerError> {
+    let nothing = AuthResponse {
+        proc_return_code: "25".into(),
+        auth_code: String::new(),
+        host_ref: String::new(),
+        transaction_id: String::new(),
+    };
+    let inquiry = InquiryRequest {
+        terminal_id: req.terminal_id.clone(),
+        reference: req.original_reference.clone(),
+    };
+    // When the bank cannot say what it booked, the void is still tried: it undoes the attempt
+    // if it was booked, and is refused if not (the reversal is then tried again later).
+    let booked = match bank.inquire(&inquiry).await {
+        Ok(Inquiry::NotFound) => return Ok(nothing),
+        Ok(Inquiry::Found { reversed: true, .. }) => {
+            return Ok(AuthResponse {
+                proc_return_code: "00".into(),
+                ..nothing
+            });
+        }
+        Ok(Inquiry::Found { response, .. }) if response.proc_return_code != "00" => {
+            return Ok(nothing);
+        }
+        Ok(Inquiry::Found { response, .. }) => Ok(response),
+        Err(e) => Err(e),
+    };
+    let undo = AfterSaleRequest {
+        original_host_ref: match (&booked, req.original_host_ref.is_empty()) {
+            (Ok(r), true) => r.host_ref.clone(),
+            _ => req.original_host_ref.clone(),
+        },
+        ..req.clone()
+    };
+    let voided = bank.void(&undo).await?;
+    if voided.proc_return_code == "00" {
+        return Ok(voided);
+    }
+    // Unknown to the bank's inquiry and not voidable: ask again later.
+    booked?;
+    let refund = AfterSaleRequest {
+        repeat: true,
+        refunded_before_minor: 0,
+        ..undo
+    };
+    bank.refund(&refund).await
+}
+
 /// Posts an XML message to a bank's API and reads its answer as UTF-8 text: a non-2xx status
 /// is an answer lost (the bank may have acted), a refused connection one never sent.
 pub(crate) async fn post_xml(

@@ -167,21 +167,24 @@ fn total(minor: i64, currency: &str) -> String {
 }
 
 /// A NestPay answer as Kapı's bank answer: `Approved` is `00`; a decline keeps the bank's
-/// code; an `Error` (refused before anything was done) is `99` unless it names a code.
+/// two-digit code; an `Error` (refused before anything was done) is `99` unless it names a
+/// code. A decline without a code Kapı can read, or an answer without a `Response` it knows,
+/// is not an answer: the outcome stays unknown (and is asked for).
 fn answer(r: &Cc5Response) -> Result<AuthResponse, AcquirerError> {
-    let code = if r.response.eq_ignore_ascii_case("Approved") {
-        "00".to_owned()
-    } else {
-        let c = r.proc_return_code.trim();
-        if c.len() == 2 && c.bytes().all(|b| b.is_ascii_digit()) && c != "00" {
-            c.to_owned()
-        } else {
-            "99".to_owned()
+    let c = r.proc_return_code.trim();
+    let two_digits = c.len() == 2 && c.bytes().all(|b| b.is_ascii_digit()) && c != "00";
+    let code = match r.response.to_ascii_lowercase().as_str() {
+        "approved" => "00".to_owned(),
+        "error" if two_digits => c.to_owned(),
+        "error" => "99".to_owned(),
+        "declined" if two_digits => c.to_owned(),
+        other => {
+            return Err(AcquirerError::Invalid(format!(
+                "NestPay answered {:?} without a code Kapı can read",
+                other.chars().take(16).collect::<String>()
+            )));
         }
     };
-    if r.response.is_empty() {
-        return Err(AcquirerError::Invalid("no Response in the answer".into()));
-    }
     Ok(AuthResponse {
         proc_return_code: code,
         auth_code: r.auth_code.clone(),
@@ -223,33 +226,7 @@ impl Acquirer for NestpayAcquirer {
     /// NestPay undoes an authorisation with `Void` the same day, with `Credit` of the whole
     /// amount after the bank's day closed; an order it does not know (or declined) is `25`.
     async fn reverse(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
-        let nothing = || AuthResponse {
-            proc_return_code: "25".into(),
-            ..ok_answer()
-        };
-        match self
-            .inquire(&InquiryRequest {
-                terminal_id: req.terminal_id.clone(),
-                reference: req.original_reference.clone(),
-            })
-            .await?
-        {
-            Inquiry::NotFound => Ok(nothing()),
-            Inquiry::Found { reversed: true, .. } => Ok(ok_answer()),
-            Inquiry::Found { response, .. } if response.proc_return_code != "00" => Ok(nothing()),
-            Inquiry::Found { .. } => {
-                let voided = self.after_sale("Void", req, false).await?;
-                if voided.proc_return_code == "00" {
-                    return Ok(voided);
-                }
-                let refund = AfterSaleRequest {
-                    repeat: true,
-                    refunded_before_minor: 0,
-                    ..req.clone()
-                };
-                self.after_sale("Credit", &refund, true).await
-            }
-        }
+        super::reverse_by_void_or_refund(self, req).await
     }
 
     async fn inquire(&self, req: &InquiryRequest) -> Result<Inquiry, AcquirerError> {
@@ -320,5 +297,9 @@ mod tests {
             "99"
         );
         assert!(answer(&r("", "")).is_err());
+        assert!(
+            answer(&r("Declined", "")).is_err(),
+            "a decline without a code"
+        );
     }
 }

@@ -40,21 +40,29 @@ fn answer_ok() -> AuthResponse {
     }
 }
 
-/// PayFor's answer as Kapı's: its code as written (`00` approved; two digits from the issuer;
-/// PayFor's own letters and digits from its gateway), `99` when it gave none Kapı can keep.
-fn answer(r: &PayforResponse) -> AuthResponse {
+/// PayFor's answer as Kapı's: its code as written (`00` approved; the issuer's two digits;
+/// PayFor's own letters and digits from its gateway). An answer without a code Kapı can keep
+/// is not an answer: the outcome stays unknown (and is asked for).
+fn answer(r: &PayforResponse) -> Result<AuthResponse, AcquirerError> {
     let c = r.proc_return_code.trim();
-    let code = if (1..=8).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        c.to_owned()
-    } else {
-        "99".to_owned()
-    };
-    AuthResponse {
-        proc_return_code: code,
+    if !(2..=8).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(AcquirerError::Invalid(
+            "PayFor answered without a response code".into(),
+        ));
+    }
+    Ok(AuthResponse {
+        proc_return_code: c.to_owned(),
         auth_code: r.auth_code.clone(),
         host_ref: r.host_ref_num.clone(),
         transaction_id: r.trans_id.clone(),
-    }
+    })
+}
+
+/// PayFor's "no such transaction" (`V013`, "Seçili İşlem Bulunamadı").
+const NOT_FOUND: &str = "V013";
+
+fn yes(flag: &str) -> bool {
+    flag.trim().eq_ignore_ascii_case("true")
 }
 
 impl PayforAcquirer {
@@ -90,7 +98,7 @@ impl PayforAcquirer {
             r.amount = amount(req.amount_minor, &req.currency);
             r.currency = req.currency.clone();
         }
-        Ok(answer(&self.send(&r).await?))
+        answer(&self.send(&r).await?)
     }
 
     async fn order(&self, order_id: &str) -> Result<PayforResponse, AcquirerError> {
@@ -105,14 +113,24 @@ impl PayforAcquirer {
         req: &AfterSaleRequest,
     ) -> Result<bool, AcquirerError> {
         let o = self.order(&req.original_reference).await?;
+        if o.proc_return_code != "00" {
+            return Err(AcquirerError::Unreachable(format!(
+                "the bank could not say what it did: {}",
+                o.proc_return_code
+            )));
+        }
         let currency = Currency::parse(&req.currency).unwrap_or(Currency::Try);
-        let refunded = crate::domain::Money::parse(&o.refunded_amount, currency)
-            .map(|m| m.minor())
-            .unwrap_or(0);
         Ok(match txn_type {
-            "Void" => o.status == "VOIDED",
-            "PostAuth" => o.status == "CAPTURED",
-            _ => refunded >= req.refunded_before_minor.saturating_add(req.amount_minor),
+            "Void" => yes(&o.is_voided),
+            "PostAuth" => o.txn_type == "PostAuth",
+            _ => {
+                let Ok(refunded) = crate::domain::Money::parse(&o.refunded_amount, currency) else {
+                    return Err(AcquirerError::Unreachable(
+                        "the bank's order inquiry does not say what was refunded".into(),
+                    ));
+                };
+                refunded.minor() >= req.refunded_before_minor.saturating_add(req.amount_minor)
+            }
         })
     }
 }
@@ -142,7 +160,7 @@ impl Acquirer for PayforAcquirer {
         } else {
             "0".to_owned()
         };
-        Ok(answer(&self.send(&r).await?))
+        answer(&self.send(&r).await?)
     }
 
     async fn void(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
@@ -152,53 +170,26 @@ impl Acquirer for PayforAcquirer {
     /// Undone by `Void`, or else a `Refund` of the whole; an order the bank does not know, or
     /// declined, is `25`.
     async fn reverse(&self, req: &AfterSaleRequest) -> Result<AuthResponse, AcquirerError> {
-        let nothing = || AuthResponse {
-            proc_return_code: "25".into(),
-            ..answer_ok()
-        };
-        match self
-            .inquire(&InquiryRequest {
-                terminal_id: req.terminal_id.clone(),
-                reference: req.original_reference.clone(),
-            })
-            .await?
-        {
-            Inquiry::NotFound => Ok(nothing()),
-            Inquiry::Found { reversed: true, .. } => Ok(answer_ok()),
-            Inquiry::Found { response, .. } if response.proc_return_code != "00" => Ok(nothing()),
-            Inquiry::Found { .. } => {
-                let undo = AfterSaleRequest {
-                    repeat: true,
-                    refunded_before_minor: 0,
-                    ..req.clone()
-                };
-                let voided = self.after_sale("Void", &undo).await?;
-                if voided.proc_return_code == "00" {
-                    return Ok(voided);
-                }
-                self.after_sale("Refund", &undo).await
-            }
-        }
+        super::reverse_by_void_or_refund(self, req).await
     }
 
     async fn inquire(&self, req: &InquiryRequest) -> Result<Inquiry, AcquirerError> {
         let o = self.order(&req.reference).await?;
-        let code = match o.status.as_str() {
-            "NOTFOUND" => return Ok(Inquiry::NotFound),
-            "APPROVED" | "PREAUTH" | "VOIDED" | "REFUNDED" | "CAPTURED" => "00".to_owned(),
-            "DECLINED" if o.proc_return_code != "00" => o.proc_return_code.clone(),
-            "PENDING" | "" => {
-                return Err(AcquirerError::Unreachable(format!(
-                    "the bank could not say: {}",
-                    o.proc_return_code
-                )));
-            }
-            _ => "05".to_owned(),
-        };
+        let c = o.proc_return_code.trim();
+        if c == NOT_FOUND {
+            return Ok(Inquiry::NotFound);
+        }
+        let issuers = c.len() == 2 && c.bytes().all(|b| b.is_ascii_digit());
+        if !issuers {
+            return Err(AcquirerError::Unreachable(format!(
+                "the bank could not say: {}",
+                c.chars().take(8).collect::<String>()
+            )));
+        }
         Ok(Inquiry::Found {
-            reversed: o.status == "VOIDED",
+            reversed: c == "00" && yes(&o.is_voided),
             response: AuthResponse {
-                proc_return_code: code,
+                proc_return_code: c.to_owned(),
                 auth_code: o.auth_code.clone(),
                 host_ref: o.host_ref_num.clone(),
                 transaction_id: o.trans_id.clone(),
@@ -225,10 +216,10 @@ mod tests {
             proc_return_code: code.into(),
             ..PayforResponse::default()
         };
-        assert_eq!(answer(&r("00")).proc_return_code, "00");
-        assert_eq!(answer(&r("51")).proc_return_code, "51");
-        assert_eq!(answer(&r("M041")).proc_return_code, "M041");
-        assert_eq!(answer(&r("")).proc_return_code, "99");
+        assert_eq!(answer(&r("00")).unwrap().proc_return_code, "00");
+        assert_eq!(answer(&r("51")).unwrap().proc_return_code, "51");
+        assert_eq!(answer(&r("M041")).unwrap().proc_return_code, "M041");
+        assert!(answer(&r("")).is_err(), "no code: the outcome is unknown");
         assert_eq!(amount(15_050, "949"), "150.50");
     }
 }

@@ -27,6 +27,8 @@ use crate::{
 pub struct GateForm {
     pub action: String,
     pub fields: Vec<(String, String)>,
+    /// The 3-D Secure step it starts: the order id at the bank.
+    pub step: String,
 }
 
 impl std::fmt::Debug for GateForm {
@@ -163,6 +165,7 @@ impl Checkout {
         Ok(Some(GateForm {
             action: keys.terminal.gate_url.clone(),
             fields,
+            step: oid,
         }))
     }
 
@@ -272,6 +275,7 @@ mod tests {
         let form = GateForm {
             action: "https://bank.example/fim/est3Dgate".into(),
             fields: vec![("pan".into(), "4111111111111111".into())],
+            step: "o1".into(),
         };
         let shown = format!("{form:?}");
         assert!(shown.contains("pan") && !shown.contains("4111"), "{shown}");

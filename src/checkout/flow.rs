@@ -65,7 +65,7 @@ impl Next {
             Next::Challenge { creq, .. } => {
                 messages::decode_b64url::<CReq>(creq).map(|c| c.three_ds_server_trans_id)
             }
-            Next::BankGate(form) => crate::form::value(&form.fields, "oid").to_owned().into(),
+            Next::BankGate(form) => Some(form.step.clone()),
         }
     }
 }
@@ -118,12 +118,18 @@ fn bank_unreachable() -> Transition {
 }
 
 /// What a terminal said when it refused an authorisation before anything could have been
-/// authorised — `96` (system malfunction), `99` (the gateway's own error), a platform's own
-/// gateway code (PayFor's `M0xx`, `V0xx`: letters first) or a refused connection — so that
+/// authorised — `96` (system malfunction), `99` (the gateway's own error), PayFor's own
+/// gateway codes (`M0xx`, `V0xx`) or a refused connection — so that
 /// routing's third rule may try the next terminal; `None` for anything that might have
 /// authorised (an approval, an issuer's decline, a lost answer, `91`).
-fn refused_before_authorising(outcome: &Result<AuthResponse, AcquirerError>) -> Option<String> {
-    let gateways_own = |code: &str| code.starts_with(|c: char| c.is_ascii_alphabetic());
+fn refused_before_authorising(
+    outcome: &Result<AuthResponse, AcquirerError>,
+    platform: &str,
+) -> Option<String> {
+    let gateways_own = |code: &str| {
+        platform == crate::terminals::Platform::Payfor.as_str()
+            && (code.starts_with('M') || code.starts_with('V'))
+    };
     match outcome {
         Ok(r)
             if matches!(r.proc_return_code.as_str(), "96" | "99")
@@ -1006,7 +1012,8 @@ impl Checkout {
         // The request held the only plaintext copy of the card; the vault row goes with the
         // final move below.
         drop(request);
-        if let Some(refusal) = refused_before_authorising(&outcome)
+        let platform = payment.routing.as_ref().map(|r| r.platform.as_str());
+        if let Some(refusal) = refused_before_authorising(&outcome, platform.unwrap_or_default())
             && self.reroute(&payment, &refusal).await?
         {
             return Ok(true);

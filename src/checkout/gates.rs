@@ -226,13 +226,20 @@ fn garanti_return(keys: &GateKeys, fields: &[(String, String)], oid: &str) -> Op
     let get = |n: &str| crate::form::value(fields, n);
     // Rebuilt from the posted fields `hashparams` names; a posted `hashparamsval` is never read.
     let expected = garanti::result_hash(fields, keys.store_key.expose_secret())?;
-    let signed_names: Vec<&str> = get("hashparams").split(':').collect();
-    let covers = ["oid", "mdstatus", "md"]
-        .iter()
-        .all(|n| signed_names.contains(n));
-    if !covers || !same(get("hash"), &expected) || get("oid") != oid {
+    // The values are joined without separators and `hashparams` is not signed: only the
+    // bank's own list is accepted, and the fields around `mdstatus` are pinned (the terminal,
+    // the order, and the provision's fields that a `3D` return leaves empty), so that no
+    // character can move across a boundary into or out of `mdstatus`.
+    let pinned = get("hashparams") == garanti::RESULT_HASH_PARAMS
+        && get("clientid") == garanti_terminal_no(&keys.terminal)
+        && ["authcode", "procreturncode", "response"]
+            .iter()
+            .all(|n| get(n).is_empty())
+        && get("mdstatus").len() == 1;
+    if !pinned || !same(get("hash"), &expected) || get("oid") != oid {
         return None;
     }
+
     Some(GateReturn {
         md_status: MdStatus::parse(get("mdstatus")).unwrap_or(MdStatus::ERROR),
         md: get("md").to_owned(),
@@ -313,16 +320,20 @@ fn payfor_return(keys: &GateKeys, fields: &[(String, String)], oid: &str) -> Opt
         &t.user,
         keys.store_key.expose_secret(),
     );
-    if !same(get("ResponseHash"), &expected) || get("OrderId") != oid {
+    if !same(get("ResponseHash"), &expected) || get("OrderId") != oid || !get("AuthCode").is_empty()
+    {
         return None;
     }
-    // `3DStatus` reads as NestPay's `mdStatus` (1 authenticated; 2–4 half; 0 failed).
+    // `3DStatus` reads as NestPay's `mdStatus` (1 authenticated; 2–4 half; 0, -1 failed), and
+    // counts only with `ProcReturnCode` `V033` (authenticated, not provisioned): the hashed
+    // values around it are pinned so none can move into it.
     let md_status = MdStatus::parse(get("3DStatus")).unwrap_or(MdStatus::ERROR);
-    let md_status = if md_status.digit() == 1 && get("ProcReturnCode") != payfor::AUTHENTICATED {
-        MdStatus::ERROR
-    } else {
-        md_status
-    };
+    let md_status =
+        if (1..=4).contains(&md_status.digit()) && get("ProcReturnCode") != payfor::AUTHENTICATED {
+            MdStatus::ERROR
+        } else {
+            md_status
+        };
     Some(GateReturn {
         md_status,
         md: get("RequestGuid").to_owned(),

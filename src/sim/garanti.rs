@@ -51,10 +51,15 @@ fn same(a: &str, b: &str) -> bool {
     bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-fn password_of(user: &str) -> Option<SecretString> {
-    [PROV_USER, REFUND_USER]
-        .contains(&user)
-        .then(|| SecretString::from(PASSWORD.to_owned()))
+/// The password of the user a request of `txn_type` must come from: voids and refunds
+/// from the refund user, everything else from the provision user.
+fn password_of(user: &str, txn_type: &str) -> Option<SecretString> {
+    let wanted = if matches!(txn_type, "void" | "refund") {
+        REFUND_USER
+    } else {
+        PROV_USER
+    };
+    (user == wanted).then(|| SecretString::from(PASSWORD.to_owned()))
 }
 
 async fn gate_post(State(gate): State<GateSim>, SimForm(form): SimForm) -> Response {
@@ -219,7 +224,7 @@ async fn api(State(gate): State<GateSim>, body: Bytes) -> Response {
     let Ok(req) = GvpsRequest::parse(&text) else {
         return refused("", "99", "Gecersiz XML");
     };
-    let Some(password) = password_of(&req.prov_user_id) else {
+    let Some(password) = password_of(&req.prov_user_id, &req.txn_type) else {
         return refused(&req.order_id, "99", "Kullanici bulunamadi");
     };
     let sd = wire::security_data(password.expose_secret(), TERMINAL_ID);
@@ -259,11 +264,14 @@ async fn provision(gate: &GateSim, req: &GvpsRequest) -> Response {
     let Ok(amount) = req.amount.parse::<i64>() else {
         return refused(&req.order_id, "99", "Gecersiz tutar");
     };
-    let session = match gate.claim(s3d.md.expose(), &req.order_id, amount).await {
+    let preauth = req.txn_type == "preauth";
+    let session = match gate
+        .claim(s3d.md.expose(), &req.order_id, amount, preauth)
+        .await
+    {
         Ok(s) => s,
         Err(why) => return refused(&req.order_id, "99", why),
     };
-    let preauth = req.txn_type == "preauth";
     let booked = gate.provision(&session, &req.order_id, &req.currency, preauth);
     let book = match booked.await {
         Ok(Provision::Booked(book)) => book,
@@ -312,7 +320,7 @@ async fn operation(gate: &GateSim, req: &GvpsRequest, op: &'static str) -> Respo
             auth_code: book.auth_code,
             ..GvpsResponse::default()
         }),
-        Ok(None) => refused(&req.order_id, "92", "Kayit bulunamadi"),
+        Ok(None) => not_found(&req.order_id),
         Err(e) => super::unavailable(e),
     }
 }
@@ -323,19 +331,36 @@ async fn inquiry(gate: &GateSim, order_id: &str) -> Response {
         Ok(Some(b)) => xml(&GvpsResponse {
             order_id: order_id.to_owned(),
             code: "00".into(),
+            reason_code: "00".into(),
             message: "Approved".into(),
-            inq_status: if b.refunded_minor > 0 && b.status != "VOIDED" {
-                "REFUNDED".into()
-            } else {
-                b.status.clone()
-            },
+            // Garanti's order statuses: a hold waits for its capture, a capture is approved.
+            inq_status: match b.status.as_str() {
+                "PREAUTH" => "WAITINGPOSTAUTH",
+                "CAPTURED" => "APPROVED",
+                "VOIDED" => "VOID",
+                "APPROVED" if b.refunded_minor > 0 => "REFUNDED",
+                other => other,
+            }
+            .to_owned(),
             inq_code: b.code,
             inq_auth_code: b.auth_code,
             inq_retref: b.host_ref,
             inq_refunded: b.refunded_minor.to_string(),
             ..GvpsResponse::default()
         }),
-        Ok(None) => refused(order_id, "92", "Kayit bulunamadi"),
+        Ok(None) => not_found(order_id),
         Err(e) => super::unavailable(e),
     }
+}
+
+/// Garanti's "no such transaction": `92`, reason `0110`.
+fn not_found(order_id: &str) -> Response {
+    xml(&GvpsResponse {
+        order_id: order_id.to_owned(),
+        code: "92".into(),
+        reason_code: "0110".into(),
+        message: "Declined".into(),
+        error_msg: "İşlem bulunamadı".into(),
+        ..GvpsResponse::default()
+    })
 }

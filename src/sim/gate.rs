@@ -393,19 +393,23 @@ impl GateSim {
         self.finish(session, back).await
     }
 
-    /// The trip a provision quotes, once: it must be the same order and amount, and
-    /// authenticated. `Err` says why not, in the bank's words.
+    /// The trip a provision quotes, once: it must be the same order, amount and kind (sale or
+    /// hold), and authenticated. `Err` says why not, in the bank's words.
     pub(crate) async fn claim(
         &self,
         id: &str,
         order_id: &str,
         amount_minor: i64,
+        preauth: bool,
     ) -> Result<Session, &'static str> {
         let now = self.now();
         let taken = self
             .sessions
             .update(id, now, |s: &mut Session| {
-                if s.used || s.order_id != order_id || s.amount_minor != amount_minor {
+                let same = s.order_id == order_id
+                    && s.amount_minor == amount_minor
+                    && s.preauth == preauth;
+                if s.used || !same {
                     return None;
                 }
                 if !s.authenticated() {

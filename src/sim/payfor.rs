@@ -233,7 +233,11 @@ async fn provision(gate: &GateSim, req: &PayforRequest) -> Response {
     let Some(amount) = minor_of(&req.amount, &req.currency) else {
         return refused(&req.order_id, "M039", "Gecersiz tutar");
     };
-    let session = match gate.claim(&req.request_guid, &req.order_id, amount).await {
+    let preauth = req.txn_type == "PreAuth";
+    let session = match gate
+        .claim(&req.request_guid, &req.order_id, amount, preauth)
+        .await
+    {
         Ok(s) => s,
         Err(why) => return refused(&req.order_id, "M041", why),
     };
@@ -286,7 +290,7 @@ async fn operation(gate: &GateSim, req: &PayforRequest, op: &'static str) -> Res
             txn_result: if code == "00" { "Success" } else { "Failed" }.into(),
             ..PayforResponse::default()
         }),
-        Ok(None) => refused(&req.org_order_id, "M050", "Siparis bulunamadi"),
+        Ok(None) => refused(&req.org_order_id, "V013", "Seçili İşlem Bulunamadı!"),
         Err(e) => super::unavailable(e),
     }
 }
@@ -302,23 +306,20 @@ async fn inquiry(gate: &GateSim, order_id: &str) -> Response {
                 proc_return_code: b.code.clone(),
                 trans_id: b.host_ref.clone(),
                 host_ref_num: b.host_ref.clone(),
-                txn_result: "Success".into(),
-                status: if b.refunded_minor > 0 && b.status != "VOIDED" {
-                    "REFUNDED".into()
-                } else {
-                    b.status.clone()
-                },
+                txn_result: if b.code == "00" { "Success" } else { "Failed" }.into(),
+                txn_type: match b.status.as_str() {
+                    "PREAUTH" => "PreAuth",
+                    "CAPTURED" => "PostAuth",
+                    _ => "Auth",
+                }
+                .into(),
+                is_voided: (b.status == "VOIDED").to_string(),
+                is_refunded: (b.refunded_minor > 0).to_string(),
                 refunded_amount: decimal_minor(b.refunded_minor, currency),
                 ..PayforResponse::default()
             })
         }
-        Ok(None) => xml(&PayforResponse {
-            order_id: order_id.to_owned(),
-            proc_return_code: "00".into(),
-            txn_result: "Success".into(),
-            status: "NOTFOUND".into(),
-            ..PayforResponse::default()
-        }),
+        Ok(None) => refused(order_id, "V013", "Seçili İşlem Bulunamadı!"),
         Err(e) => super::unavailable(e),
     }
 }

@@ -251,12 +251,16 @@ impl GvpsRequest {
 pub struct GvpsResponse {
     pub order_id: String,
     pub code: String,
+    /// `Transaction/Response/ReasonCode` (`0110` with code `92`: no such transaction).
+    pub reason_code: String,
     pub message: String,
     pub error_msg: String,
     pub retref: String,
     pub auth_code: String,
-    /// `orderinq`: the order's status (`APPROVED`, `VOIDED`, `REFUNDED`, `DECLINED`, …), its
-    /// original response code, its auth code and its `RetrefNum`, and the amount refunded.
+    /// `orderinq`'s `Order/OrderInqResult`: the order's `Status` (`APPROVED`,
+    /// `WAITINGPOSTAUTH` — a hold —, `VOID`, `REFUNDED`, `DECLINED`, …), its `Code`,
+    /// `AuthCode` and `RetrefNum`; and `RefundedAmount` (kuruş), which Kapı's simulator adds
+    /// (a real bank's answer may not carry it).
     pub inq_status: String,
     pub inq_code: String,
     pub inq_auth_code: String,
@@ -275,7 +279,7 @@ impl GvpsResponse {
             String::new()
         } else {
             format!(
-                "<OrderInqResult><Status>{}</Status><ResponseCode>{}</ResponseCode><AuthCode>{}</AuthCode><RetrefNum>{}</RetrefNum><RefundedAmount>{}</RefundedAmount></OrderInqResult>",
+                "<OrderInqResult><Status>{}</Status><Code>{}</Code><AuthCode>{}</AuthCode><RetrefNum>{}</RetrefNum><RefundedAmount>{}</RefundedAmount></OrderInqResult>",
                 e(&self.inq_status),
                 e(&self.inq_code),
                 e(&self.inq_auth_code),
@@ -289,7 +293,7 @@ impl GvpsResponse {
              <RetrefNum>{}</RetrefNum><AuthCode>{}</AuthCode></Transaction></GVPSResponse>",
             e(&self.order_id),
             e(&self.code),
-            e(&self.code),
+            e(&self.reason_code),
             e(&self.message),
             e(&self.error_msg),
             e(&self.retref),
@@ -308,12 +312,13 @@ impl GvpsResponse {
                     seen = true;
                     r.code = value;
                 }
+                "GVPSResponse/Transaction/Response/ReasonCode" => r.reason_code = value,
                 "GVPSResponse/Transaction/Response/Message" => r.message = value,
                 "GVPSResponse/Transaction/Response/ErrorMsg" => r.error_msg = value,
                 "GVPSResponse/Transaction/RetrefNum" => r.retref = value,
                 "GVPSResponse/Transaction/AuthCode" => r.auth_code = value,
                 "GVPSResponse/Order/OrderInqResult/Status" => r.inq_status = value,
-                "GVPSResponse/Order/OrderInqResult/ResponseCode" => r.inq_code = value,
+                "GVPSResponse/Order/OrderInqResult/Code" => r.inq_code = value,
                 "GVPSResponse/Order/OrderInqResult/AuthCode" => r.inq_auth_code = value,
                 "GVPSResponse/Order/OrderInqResult/RetrefNum" => r.inq_retref = value,
                 "GVPSResponse/Order/OrderInqResult/RefundedAmount" => r.inq_refunded = value,

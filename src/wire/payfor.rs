@@ -174,8 +174,9 @@ impl PayforRequest {
     }
 }
 
-/// The XML gate's answer; for an `OrderInquiry`, the order's `Status` (`APPROVED`, `VOIDED`,
-/// `DECLINED`) and the amount refunded of it.
+/// The XML gate's answer; for an `OrderInquiry`, the order's last `TxnType`, its
+/// `ProcReturnCode`, `IsVoided`, `IsRefunded` and `RefundedAmount` (decimal), as PayFor's
+/// recorded answers carry them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PayforResponse {
     pub order_id: String,
@@ -186,7 +187,10 @@ pub struct PayforResponse {
     pub host_ref_num: String,
     /// `Success` or `Failed`.
     pub txn_result: String,
-    pub status: String,
+    pub txn_type: String,
+    /// `true` or `false`.
+    pub is_voided: String,
+    pub is_refunded: String,
     pub refunded_amount: String,
 }
 
@@ -200,7 +204,9 @@ impl PayforResponse {
             ("ErrMsg", &self.err_msg),
             ("HostRefNum", &self.host_ref_num),
             ("TxnResult", &self.txn_result),
-            ("Status", &self.status),
+            ("TxnType", &self.txn_type),
+            ("IsVoided", &self.is_voided),
+            ("IsRefunded", &self.is_refunded),
             ("RefundedAmount", &self.refunded_amount),
         ]
         .iter()
@@ -221,7 +227,9 @@ impl PayforResponse {
                 "PayforResponse/ErrMsg" => r.err_msg = value,
                 "PayforResponse/HostRefNum" => r.host_ref_num = value,
                 "PayforResponse/TxnResult" => r.txn_result = value,
-                "PayforResponse/Status" => r.status = value,
+                "PayforResponse/TxnType" => r.txn_type = value,
+                "PayforResponse/IsVoided" => r.is_voided = value,
+                "PayforResponse/IsRefunded" => r.is_refunded = value,
                 "PayforResponse/RefundedAmount" => r.refunded_amount = value,
                 _ => {}
             }

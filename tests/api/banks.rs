@@ -236,7 +236,8 @@ async fn a_forged_or_foreign_gate_return_changes_nothing() {
     let gate = forms(&to_gate.body).into_iter().next().unwrap();
     let page = app.post_form(&gate.action, &gate.fields).await;
     let back = forms(&page.body).into_iter().next().unwrap();
-    // A changed status, or a posted `hashparamsval` naming other fields, is refused.
+    // A changed status, a list of signed fields of the shopper's own, or another order is
+    // refused.
     for (name, value) in [
         ("mdstatus", "4"),
         ("hashparams", "clientid:oid:"),
@@ -262,4 +263,41 @@ async fn a_forged_or_foreign_gate_return_changes_nothing() {
     }
     let page = app.post_form(&gate.action, &tampered).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_garanti_return_re_split_across_its_unseparated_hash_is_refused() {
+    // The return's hash joins the values without separators: a failed return whose
+    // characters are moved across field boundaries hashes the same. Kapı pins the fields
+    // around `mdstatus`, so the forgery is refused and the payment stays failed at 3-D Secure.
+    let app = spawn_app_with(|s| s.acquirer.commission = Some("2.00".into())).await;
+    add_bank_terminal(&app, Bank::Garanti, None).await;
+    let id = app.start_payment(&[]).await;
+    let to_gate = app.submit_card(&id, "4000 0000 0000 3006").await;
+    let gate = forms(&to_gate.body).into_iter().next().unwrap();
+    let page = app.post_form(&gate.action, &gate.fields).await;
+    let back = forms(&page.body).into_iter().next().unwrap();
+    assert_eq!(field(&back.fields, "mdstatus"), "0");
+    let rnd = field(&back.fields, "rnd").to_owned();
+    let mut forged = back.fields.clone();
+    let set = |fields: &mut Fields, name: &str, value: String| {
+        for f in fields.iter_mut().filter(|(n, _)| n == name) {
+            f.1 = value.clone();
+        }
+    };
+    // response+mdstatus+cavv+eci+md+rnd stays the same string: "0" + rnd.
+    set(&mut forged, "response", "0".to_owned());
+    set(&mut forged, "mdstatus", rnd[..1].to_owned());
+    set(&mut forged, "md", rnd[1..4].to_owned());
+    set(&mut forged, "rnd", rnd[4..].to_owned());
+    let refused = app.post_form(&back.action, &forged).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(payment(&app, &id).await["status"], "challenge");
+    // The genuine return fails the payment, as 3-D Secure did.
+    let returned = app.post_form(&back.action, &back.fields).await;
+    assert_eq!(returned.status, StatusCode::SEE_OTHER, "{}", returned.body);
+    let p = payment(&app, &id).await;
+    assert_eq!(p["status"], "failed", "{p}");
+    assert_eq!(p["error"]["code"], "KP-3001");
+    assert_eq!(p["three_d_secure"]["md_status"], "0");
 }

@@ -690,7 +690,11 @@ async fn browser_card_page_helps_as_the_shopper_types() {
     // …and a debit card, which pays at once, goes back to the order amount.
     number.clear().await.unwrap();
     number.send_keys("4355080000000005").await.unwrap();
-    let note = b.find("#installment-note").await.text().await.unwrap();
+    // The table is fetched again for the new card: wait for it, then read it whole.
+    b.wait_for_text("yalnızca tek çekim").await;
+    let note = b
+        .js("return document.querySelector('#installment-note').textContent")
+        .await;
     assert!(note.contains("yalnızca tek çekim"), "{note}");
     assert_eq!(b.find("#pay-button").await.text().await.unwrap(), single);
     assert_eq!(

@@ -292,6 +292,18 @@ async fn the_demo_shop_shows_its_orders_through_the_api_and_few_notifications() 
     assert!(view.body.contains("&#34;data&#34;: []"), "{}", view.body);
 }
 
+/// Where routing sent a payment of the demo shop, and why.
+async fn routing_of(app: &TestApp, id: &str) -> kapi::checkout::payment::Routing {
+    let paid = app
+        .app_state
+        .storage
+        .payments
+        .get_payment(id)
+        .await
+        .unwrap();
+    paid.unwrap().routing.unwrap()
+}
+
 /// A demo shop payment started through the shop's signed form: its id.
 async fn demo_payment(app: &TestApp, shop: &str) -> String {
     let front = app.get(&format!("{shop}/")).await;
@@ -351,15 +363,7 @@ async fn the_demo_sends_program_installments_to_their_banks_and_single_payments_
     assert_eq!(to_shop.action, format!("{shop}/ok"));
     assert_eq!(field(&to_shop.fields, "status"), "approved");
     assert_eq!(field(&to_shop.fields, "installment"), "3");
-    let paid = app
-        .app_state
-        .storage
-        .payments
-        .get_payment(&id)
-        .await
-        .unwrap()
-        .unwrap();
-    let routing = paid.routing.clone().unwrap();
+    let routing = routing_of(&app, &id).await;
     assert_eq!(
         (routing.terminal_id.as_str(), routing.rule.as_str()),
         (nestpay.id.as_str(), "program")
@@ -395,15 +399,7 @@ async fn the_demo_sends_program_installments_to_their_banks_and_single_payments_
     let result = app.through_to_result(&id, result).await;
     let to_shop = form_by_id(&result.body, "merchant-return").unwrap();
     assert_eq!(field(&to_shop.fields, "status"), "approved");
-    let paid = app
-        .app_state
-        .storage
-        .payments
-        .get_payment(&id)
-        .await
-        .unwrap()
-        .unwrap();
-    let routing = paid.routing.clone().unwrap();
+    let routing = routing_of(&app, &id).await;
     assert_eq!(
         (routing.terminal_id.as_str(), routing.rule.as_str()),
         (garanti.id.as_str(), "program")
@@ -416,15 +412,7 @@ async fn the_demo_sends_program_installments_to_their_banks_and_single_payments_
         .await;
     let to_shop = form_by_id(&result.body, "merchant-return").unwrap();
     assert_eq!(field(&to_shop.fields, "status"), "approved");
-    let paid = app
-        .app_state
-        .storage
-        .payments
-        .get_payment(&id)
-        .await
-        .unwrap()
-        .unwrap();
-    let routing = paid.routing.clone().unwrap();
+    let routing = routing_of(&app, &id).await;
     assert_eq!(routing.platform, "simulator");
     assert_eq!(routing.rule, "lowest_commission");
 }
