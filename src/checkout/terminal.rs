@@ -121,6 +121,9 @@ impl Checkout {
         };
         if let Some(inputs) = next.inputs.as_object_mut() {
             inputs.insert("refusal".into(), refusal.into());
+            // The refused attempt's reference at the first bank, for the books.
+            let tried_ref = payment.attempt_ref().unwrap_or_default();
+            inputs.insert("refused_attempt".into(), tried_ref.into());
         }
         Ok(Some(next))
     }

@@ -554,6 +554,13 @@ async fn a_single_payment_a_terminal_refuses_before_authorising_goes_once_to_the
     assert_eq!(p["routing"]["rule"], "fallback");
     assert_eq!(p["routing"]["inputs"]["excluded"], json!([down]));
     assert_eq!(p["routing"]["inputs"]["refusal"], "connection_refused");
+    let tried = p["routing"]["inputs"]["refused_attempt"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        tried.starts_with("au_"),
+        "the refused attempt's reference: {p}"
+    );
     // Its refund goes to the terminal that authorised it.
     let (code, refund) = app
         .post_json(
