@@ -195,6 +195,7 @@ impl Acquirer for GarantiAcquirer {
         } else {
             String::new()
         };
+        r.customer_ip = req.client_ip.clone();
         r.secure3d = Some(Secure3d {
             authentication_code: req.cavv.clone().unwrap_or_default(),
             security_level: req.eci.clone(),

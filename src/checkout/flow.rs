@@ -1007,6 +1007,7 @@ impl Checkout {
                 .as_ref()
                 .and_then(|t| t.ds_trans_id.clone())
                 .filter(|_| bank_3ds),
+            client_ip: payment.client_ip.clone().unwrap_or_default(),
         };
         let outcome = acquirer.authorise(&request).await;
         // The request held the only plaintext copy of the card; the vault row goes with the

@@ -137,7 +137,8 @@ pub struct RoutingView {
     /// `program`, `on_us`, `lowest_commission` or `fallback`.
     pub rule: String,
     /// What it was decided from: `card_bank`, `card_program`, `installment`, `amount_minor`,
-    /// `prefer_on_us`, `candidates` (terminal ids), `excluded`, `commission`.
+    /// `prefer_on_us`, `candidates` (terminal ids), `excluded`, `commission`; after a fallback
+    /// also `refusal` (what the first terminal said) and `refused_attempt` (its reference there).
     #[schema(value_type = Object)]
     pub inputs: serde_json::Value,
 }

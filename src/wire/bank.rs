@@ -37,6 +37,10 @@ pub struct AuthRequest {
     pub md: Option<Sensitive>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xid: Option<String>,
+    /// The shopper's address, for banks whose provision names it (Garanti's
+    /// `Customer/IPAddress`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub client_ip: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

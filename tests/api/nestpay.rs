@@ -2578,6 +2578,7 @@ fn auth_request(oid: &str, got: &Received, preauth: bool) -> kapi::acquirer::Aut
         preauth,
         md: Some(kapi::domain::Sensitive::new(got.get("md").to_owned())),
         xid: Some(got.get("xid").into()),
+        client_ip: String::new(),
     }
 }
 
