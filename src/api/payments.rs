@@ -379,22 +379,59 @@ pub async fn refund(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Response {
-    let mut fingerprint = format!("POST /api/v1/payments/{id}/refunds\n").into_bytes();
-    fingerprint.extend_from_slice(&body);
-    let (task_state, merchant_id) = (state.clone(), merchant.id.clone());
+    let request = AmountRequest::new(merchant.id, id, body);
+    amount_request(state, &headers, request, AmountOp::Refund).await
+}
+
+/// An after-sale operation whose body may name an amount.
+#[derive(Clone, Copy)]
+enum AmountOp {
+    Refund,
+    Capture,
+}
+
+/// A refund or capture request: whose, of which payment, and its body.
+struct AmountRequest {
+    merchant_id: String,
+    id: String,
+    body: axum::body::Bytes,
+}
+
+impl AmountRequest {
+    fn new(merchant_id: String, id: String, body: axum::body::Bytes) -> Self {
+        Self {
+            merchant_id,
+            id,
+            body,
+        }
+    }
+}
+
+/// A refund or capture under the idempotency rules: its fingerprint is the route and the
+/// body, and the retry of a request that ended before it stored its answer answers with what
+/// that request did.
+async fn amount_request(
+    state: AppState,
+    headers: &HeaderMap,
+    req: AmountRequest,
+    op: AmountOp,
+) -> Response {
+    let route = match op {
+        AmountOp::Refund => "refunds",
+        AmountOp::Capture => "capture",
+    };
+    let mut fingerprint = format!("POST /api/v1/payments/{}/{route}\n", req.id).into_bytes();
+    fingerprint.extend_from_slice(&req.body);
+    let (task_state, merchant_id) = (state.clone(), req.merchant_id.clone());
     let handler = move |key: Option<IdempotencyLink>| async move {
-        refund_payment(&task_state, &merchant_id, &id, &body, key).await
+        let (m, id, body) = (&req.merchant_id, &req.id, &req.body);
+        match op {
+            AmountOp::Refund => refund_payment(&task_state, m, id, body, key).await,
+            AmountOp::Capture => capture_payment(&task_state, m, id, body, key).await,
+        }
     };
     let answer = Some(refund_answer as idempotency::RefundAnswer);
-    idempotency::run(
-        &state,
-        &merchant.id,
-        &headers,
-        &fingerprint,
-        answer,
-        handler,
-    )
-    .await
+    idempotency::run(&state, &merchant_id, headers, &fingerprint, answer, handler).await
 }
 
 /// The amount an optional body names: `None` for an empty body, `null`, or no `amount`.
@@ -467,22 +504,8 @@ pub async fn capture(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Response {
-    let mut fingerprint = format!("POST /api/v1/payments/{id}/capture\n").into_bytes();
-    fingerprint.extend_from_slice(&body);
-    let (task_state, merchant_id) = (state.clone(), merchant.id.clone());
-    let handler = move |key: Option<IdempotencyLink>| async move {
-        capture_payment(&task_state, &merchant_id, &id, &body, key).await
-    };
-    let answer = Some(refund_answer as idempotency::RefundAnswer);
-    idempotency::run(
-        &state,
-        &merchant.id,
-        &headers,
-        &fingerprint,
-        answer,
-        handler,
-    )
-    .await
+    let request = AmountRequest::new(merchant.id, id, body);
+    amount_request(state, &headers, request, AmountOp::Capture).await
 }
 
 /// The capture a request asks for (the whole hold when it names no amount).
