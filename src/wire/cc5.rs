@@ -363,72 +363,34 @@ impl Cc5Response {
         if xml.len() > MAX_REQUEST_BYTES {
             return Err(XmlError::TooLarge);
         }
-        let mut reader = quick_xml::Reader::from_str(xml);
-        // Not trimmed per text event: "a &amp; b" keeps its spaces (each value is trimmed whole).
-        reader.config_mut().trim_text(false);
         let mut resp = Self::default();
-        let mut path: Vec<String> = Vec::new();
-        let mut text = String::new();
-        let mut root_seen = false;
-        let malformed = |e: &dyn std::fmt::Display| XmlError::Malformed(e.to_string());
-        loop {
-            match reader.read_event().map_err(|e| malformed(&e))? {
-                Event::Start(e) => {
-                    let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                    if path.is_empty() {
-                        if name != "CC5Response" || root_seen {
-                            return Err(XmlError::NotCc5);
-                        }
-                        root_seen = true;
-                    }
-                    if path.len() >= MAX_DEPTH {
-                        return Err(XmlError::Malformed("nested too deeply".to_owned()));
-                    }
-                    path.push(name);
-                    text.clear();
+        let (mut roots, mut foreign) = (0, false);
+        super::xml::for_each_element(xml, |path, value| {
+            let parts: Vec<&str> = path.split('/').collect();
+            let value = value.to_owned();
+            match parts.as_slice() {
+                ["CC5Response"] => roots += 1,
+                [_] => foreign = true,
+                [_, name] => match *name {
+                    "OrderId" => resp.order_id = value,
+                    "GroupId" => resp.group_id = value,
+                    "Response" => resp.response = value,
+                    "AuthCode" => resp.auth_code = value,
+                    "HostRefNum" => resp.host_ref_num = value,
+                    "ProcReturnCode" => resp.proc_return_code = value,
+                    "TransId" => resp.trans_id = value,
+                    "ErrMsg" => resp.err_msg = value,
+                    _ => {}
+                },
+                // An empty one says nothing (an element written `<X/>` or `<X></X>`).
+                [_, "Extra", name] if !value.is_empty() => {
+                    resp.extra.push(((*name).to_owned(), value));
                 }
-                Event::Empty(_) => {}
-                Event::Text(t) => {
-                    let t = t.decode().map_err(|e| malformed(&e))?;
-                    let t = quick_xml::escape::unescape(&t).map_err(|e| malformed(&e))?;
-                    text.push_str(&t);
-                }
-                Event::CData(t) => text.push_str(&String::from_utf8_lossy(&t)),
-                Event::GeneralRef(r) => {
-                    let name = r.decode().map_err(|e| malformed(&e))?;
-                    let entity = format!("&{name};");
-                    let t = quick_xml::escape::unescape(&entity).map_err(|e| malformed(&e))?;
-                    text.push_str(&t);
-                }
-                Event::End(_) => {
-                    let Some(name) = path.pop() else {
-                        return Err(XmlError::Malformed("unbalanced".to_owned()));
-                    };
-                    let value = std::mem::take(&mut text).trim().to_owned();
-                    match path.as_slice() {
-                        [_root] => match name.as_str() {
-                            "OrderId" => resp.order_id = value,
-                            "GroupId" => resp.group_id = value,
-                            "Response" => resp.response = value,
-                            "AuthCode" => resp.auth_code = value,
-                            "HostRefNum" => resp.host_ref_num = value,
-                            "ProcReturnCode" => resp.proc_return_code = value,
-                            "TransId" => resp.trans_id = value,
-                            "ErrMsg" => resp.err_msg = value,
-                            _ => {}
-                        },
-                        [_root, extra] if extra == "Extra" => resp.extra.push((name, value)),
-                        _ => {}
-                    }
-                }
-                Event::Eof => break,
-                Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
-                Event::DocType(_) => {
-                    return Err(XmlError::Malformed("a DOCTYPE is not accepted".to_owned()));
-                }
+                _ => {}
             }
-        }
-        if !root_seen || !path.is_empty() {
+        })
+        .map_err(|e| XmlError::Malformed(e.0))?;
+        if roots != 1 || foreign {
             return Err(XmlError::NotCc5);
         }
         Ok(resp)
