@@ -543,15 +543,7 @@ impl Checkout {
             purchase_amount: money.minor().to_string(),
             purchase_currency: money.currency().numeric().into(),
             purchase_exponent: money.currency().exponent().to_string(),
-            purchase_date: format!(
-                "{:04}{:02}{:02}{:02}{:02}{:02}",
-                now.year(),
-                u8::from(now.month()),
-                now.day(),
-                now.hour(),
-                now.minute(),
-                now.second()
-            ),
+            purchase_date: messages::purchase_date(now),
             purchase_instal_data: (payment.installment.count() > 1)
                 .then(|| payment.installment.count().to_string()),
             merchant_name: merchant_name.chars().take(40).collect(),

@@ -266,15 +266,7 @@ impl GateSim {
             purchase_amount: start.amount_minor.to_string(),
             purchase_currency: start.currency.clone(),
             purchase_exponent: "2".into(),
-            purchase_date: format!(
-                "{:04}{:02}{:02}{:02}{:02}{:02}",
-                now.year(),
-                u8::from(now.month()),
-                now.day(),
-                now.hour(),
-                now.minute(),
-                now.second()
-            ),
+            purchase_date: crate::wire::threeds::purchase_date(now),
             purchase_instal_data: (start.installment > 1).then(|| start.installment.to_string()),
             merchant_name: start.merchant_name.clone(),
             acquirer_merchant_id: start.merchant_name.clone(),

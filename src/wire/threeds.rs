@@ -146,6 +146,20 @@ pub struct RRes {
     pub results_status: String,
 }
 
+/// An AReq's `purchaseDate`: `YYYYMMDDHHMMSS` of `at` (UTC).
+pub fn purchase_date(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
 /// base64url (no padding) of the JSON, as `creq`/`cres` travel.
 pub fn encode_b64url<T: Serialize>(msg: &T) -> String {
     use base64::Engine;
