@@ -27,8 +27,9 @@ pub struct BankClients {
     shared: reqwest::Client,
     /// A new client's settings (TLS roots, redirects, timeout), before its local address.
     builder: std::sync::Arc<dyn Fn() -> reqwest::ClientBuilder + Send + Sync>,
+    /// Per static IP: its bound client, or `None` when it is not this host's (asked once).
     bound: std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, reqwest::Client>>,
+        std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Option<reqwest::Client>>>,
     >,
 }
 
@@ -61,23 +62,22 @@ impl BankClients {
         let Ok(mut bound) = self.bound.lock() else {
             return self.shared.clone();
         };
-        if let Some(client) = bound.get(&ip) {
-            return client.clone();
-        }
-        if !is_this_hosts(ip) {
-            return self.shared.clone();
-        }
-        let built = (self.builder)().local_address(ip).build();
-        match built {
-            Ok(client) => {
-                bound.insert(ip, client.clone());
-                client
-            }
-            Err(e) => {
-                tracing::warn!(%ip, error = %e, "cannot bind bank calls to the terminal's static IP");
-                self.shared.clone()
-            }
-        }
+        let client = bound
+            .entry(ip)
+            .or_insert_with(|| {
+                if !is_this_hosts(ip) {
+                    return None;
+                }
+                (self.builder)()
+                    .local_address(ip)
+                    .build()
+                    .inspect_err(|e| {
+                        tracing::warn!(%ip, error = %e, "cannot bind bank calls to the terminal's static IP");
+                    })
+                    .ok()
+            })
+            .clone();
+        client.unwrap_or_else(|| self.shared.clone())
     }
 }
 
@@ -101,6 +101,11 @@ mod tests {
         clients.for_terminal(Some("203.0.113.7".parse().unwrap()));
         clients.for_terminal(None);
         let bound = clients.bound.lock().unwrap();
-        assert_eq!(bound.keys().collect::<Vec<_>>(), vec![&local]);
+        let bound_ips: Vec<_> = bound
+            .iter()
+            .filter(|(_, c)| c.is_some())
+            .map(|(ip, _)| ip)
+            .collect();
+        assert_eq!(bound_ips, vec![&local]);
     }
 }

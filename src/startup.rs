@@ -1027,42 +1027,54 @@ async fn ensure_demo_bank_terminal(
     let password = merchants::nestpay_api_password(vault, &record)?;
     let gate_url = format!("{}/fim/est3Dgate", public.trim_end_matches('/'));
     let api_url = format!("{}/fim/api", public.trim_end_matches('/'));
-    let existing = terminals::of_merchant(&*storage.terminals, DEMO_MERCHANT_ID)
+    let new = terminals::NewTerminal {
+        merchant_id: DEMO_MERCHANT_ID.to_owned(),
+        bank: "Akbank".into(),
+        platform: terminals::Platform::Nestpay,
+        client_id: record.client_id.clone(),
+        user: record.api_user.clone(),
+        password,
+        terminal_no: None,
+        store_key,
+        gate_url,
+        api_url,
+        static_ip: None,
+        commission: Some(DEMO_BANK_COMMISSION.into()),
+        installment_commissions: Vec::new(),
+        accept_half_3d: false,
+        refund_user: None,
+        refund_password: None,
+        mbr_id: None,
+    };
+    upsert_demo_terminal(storage, vault, new, now_ms).await
+}
+
+/// Adds a demo shop terminal, or, when it has one of that platform and client id, brings its
+/// addresses (they follow the public URL) and secrets up to date.
+async fn upsert_demo_terminal(
+    storage: &Storage,
+    vault: &Vault,
+    new: crate::terminals::NewTerminal,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    use crate::terminals;
+    let found = terminals::of_merchant(&*storage.terminals, DEMO_MERCHANT_ID)
         .await?
         .into_iter()
-        .find(|t| t.platform == terminals::Platform::Nestpay && t.client_id == record.client_id);
-    match existing {
+        .find(|t| t.platform == new.platform && t.client_id == new.client_id);
+    match found {
         Some(t) => {
             let change = terminals::TerminalChange {
-                password: Some(password),
-                store_key: Some(store_key),
-                gate_url: Some(gate_url),
-                api_url: Some(api_url),
+                password: Some(new.password),
+                store_key: Some(new.store_key),
+                gate_url: Some(new.gate_url),
+                api_url: Some(new.api_url),
                 ..Default::default()
             };
             terminals::configure(&*storage.terminals, vault, &t.id, change, None, now_ms).await?;
         }
         None => {
-            let new = terminals::NewTerminal {
-                merchant_id: DEMO_MERCHANT_ID.to_owned(),
-                bank: "Akbank".into(),
-                platform: terminals::Platform::Nestpay,
-                client_id: record.client_id.clone(),
-                user: record.api_user.clone(),
-                password,
-                terminal_no: None,
-                store_key,
-                gate_url,
-                api_url,
-                static_ip: None,
-                commission: Some(DEMO_BANK_COMMISSION.into()),
-                installment_commissions: Vec::new(),
-                accept_half_3d: false,
-                refund_user: None,
-                refund_password: None,
-                mbr_id: None,
-            };
-            terminals::add(&*storage.terminals, store, vault, new, now_ms).await?;
+            terminals::add(&*storage.terminals, &*storage.merchants, vault, new, now_ms).await?;
         }
     }
     Ok(())
@@ -1080,11 +1092,10 @@ async fn ensure_demo_sim_terminals(
 ) -> anyhow::Result<()> {
     use crate::{
         sim::{garanti, payfor},
-        terminals::{self, NewTerminal, Platform},
+        terminals::{NewTerminal, Platform},
     };
     let base = public.trim_end_matches('/');
     let secret = |s: &str| SecretString::from(s.to_owned());
-    let existing = terminals::of_merchant(&*storage.terminals, DEMO_MERCHANT_ID).await?;
     let wanted = [
         NewTerminal {
             merchant_id: DEMO_MERCHANT_ID.to_owned(),
@@ -1126,24 +1137,7 @@ async fn ensure_demo_sim_terminals(
         },
     ];
     for new in wanted {
-        let found = existing
-            .iter()
-            .find(|t| t.platform == new.platform && t.client_id == new.client_id);
-        match found {
-            Some(t) => {
-                let change = terminals::TerminalChange {
-                    gate_url: Some(new.gate_url),
-                    api_url: Some(new.api_url),
-                    ..Default::default()
-                };
-                terminals::configure(&*storage.terminals, vault, &t.id, change, None, now_ms)
-                    .await?;
-            }
-            None => {
-                terminals::add(&*storage.terminals, &*storage.merchants, vault, new, now_ms)
-                    .await?;
-            }
-        }
+        upsert_demo_terminal(storage, vault, new, now_ms).await?;
     }
     Ok(())
 }

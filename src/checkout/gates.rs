@@ -4,7 +4,6 @@
 //! §3 PayFor `3DModel`). `bank_gate.rs` drives the journey; this is the wire of each gate.
 
 use secrecy::{ExposeSecret, SecretString};
-use subtle::ConstantTimeEq;
 
 use super::{card::VaultedCard, payment::Intent};
 use crate::{
@@ -81,10 +80,6 @@ pub fn read_return(keys: &GateKeys, fields: &[(String, String)], oid: &str) -> O
     }
 }
 
-fn same(a: &str, b: &str) -> bool {
-    !a.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-}
-
 fn nonempty(s: &str) -> Option<String> {
     Some(s.to_owned()).filter(|s| !s.is_empty())
 }
@@ -146,7 +141,7 @@ fn nestpay_return(keys: &GateKeys, fields: &[(String, String)], oid: &str) -> Op
         nestpay::RESULT_EXCLUDED,
         keys.store_key.expose_secret(),
     );
-    if !same(get("HASH"), &expected) || get("oid") != oid {
+    if !crate::wire::same_secret(get("HASH"), &expected) || get("oid") != oid {
         return None;
     }
     Some(GateReturn {
@@ -236,7 +231,7 @@ fn garanti_return(keys: &GateKeys, fields: &[(String, String)], oid: &str) -> Op
             .iter()
             .all(|n| get(n).is_empty())
         && get("mdstatus").len() == 1;
-    if !pinned || !same(get("hash"), &expected) || get("oid") != oid {
+    if !pinned || !crate::wire::same_secret(get("hash"), &expected) || get("oid") != oid {
         return None;
     }
 
@@ -320,7 +315,9 @@ fn payfor_return(keys: &GateKeys, fields: &[(String, String)], oid: &str) -> Opt
         &t.user,
         keys.store_key.expose_secret(),
     );
-    if !same(get("ResponseHash"), &expected) || get("OrderId") != oid || !get("AuthCode").is_empty()
+    if !crate::wire::same_secret(get("ResponseHash"), &expected)
+        || get("OrderId") != oid
+        || !get("AuthCode").is_empty()
     {
         return None;
     }

@@ -16,7 +16,6 @@ use axum::{
     routing::post,
 };
 use secrecy::{ExposeSecret, SecretString};
-use subtle::ConstantTimeEq;
 
 use super::{
     SimForm,
@@ -45,10 +44,6 @@ pub(crate) fn router(gate: GateSim) -> Router {
         .route("/rreq", post(rreq))
         .route("/notify", post(notify))
         .with_state(gate)
-}
-
-fn same(a: &str, b: &str) -> bool {
-    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// The password of the user a request of `txn_type` must come from: voids and refunds
@@ -97,7 +92,7 @@ fn read_gate(form: &[(String, String)]) -> Result<Start, &'static str> {
         STORE_KEY,
         &sd,
     );
-    if !same(get("secure3dhash"), &expected) {
+    if !crate::wire::same_secret(get("secure3dhash"), &expected) {
         return Err("secure3dhash does not match");
     }
     let amount_minor = get("txnamount").parse::<i64>().map_err(|_| "txnamount")?;
@@ -238,7 +233,7 @@ async fn api(State(gate): State<GateSim>, body: Bytes) -> Response {
     );
     if req.terminal_id != TERMINAL_ID
         || req.merchant_id != MERCHANT_ID
-        || !same(&req.hash_data, &expected)
+        || !crate::wire::same_secret(&req.hash_data, &expected)
     {
         return refused(&req.order_id, "99", "Guvenlik dogrulamasi basarisiz");
     }

@@ -326,10 +326,7 @@ impl GateSim {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let expected = super::hmac_hex(&self.channel_key, body);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            mac.as_bytes(),
-            expected.as_bytes(),
-        )) {
+        if !crate::wire::same_secret(mac, &expected) {
             return problem(StatusCode::UNAUTHORIZED, "GATE-401", "RReq signature");
         }
         let Ok(rreq) = serde_json::from_slice::<RReq>(body) else {

@@ -16,7 +16,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use subtle::ConstantTimeEq;
 
 use super::{
     SimForm,
@@ -44,10 +43,6 @@ pub(crate) fn router(gate: GateSim) -> Router {
         .route("/rreq", post(rreq))
         .route("/notify", post(notify))
         .with_state(gate)
-}
-
-fn same(a: &str, b: &str) -> bool {
-    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 fn minor_of(amount: &str, currency: &str) -> Option<i64> {
@@ -84,7 +79,7 @@ fn read_gate(form: &[(String, String)]) -> Result<Start, &'static str> {
         },
         STORE_KEY,
     );
-    if !same(get("Hash"), &expected) {
+    if !crate::wire::same_secret(get("Hash"), &expected) {
         return Err("Hash does not match");
     }
     let amount_minor = minor_of(get("PurchAmount"), get("Currency")).ok_or("PurchAmount")?;
@@ -215,7 +210,7 @@ async fn api(State(gate): State<GateSim>, body: Bytes) -> Response {
     if req.mbr_id != MBR_ID
         || req.merchant_id != MERCHANT_ID
         || req.user_code != USER_CODE
-        || !same(req.user_pass.expose(), USER_PASS)
+        || !crate::wire::same_secret(req.user_pass.expose(), USER_PASS)
     {
         return refused(&req.order_id, "V013", "Uye isyeri bilgileri hatali");
     }

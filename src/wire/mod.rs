@@ -10,3 +10,23 @@ pub mod payfor;
 pub mod settlement;
 pub mod threeds;
 pub mod xml;
+
+/// Whether a signature, hash or password a message carries is the one expected: compared in
+/// constant time, and an empty one never matches.
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    !given.is_empty()
+        && bool::from(subtle::ConstantTimeEq::ct_eq(
+            given.as_bytes(),
+            expected.as_bytes(),
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_match_only_whole_and_never_empty() {
+        assert!(super::same_secret("AB12", "AB12"));
+        assert!(!super::same_secret("AB1", "AB12"));
+        assert!(!super::same_secret("", ""));
+    }
+}

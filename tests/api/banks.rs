@@ -66,15 +66,7 @@ async fn add_bank_terminal(app: &TestApp, bank: Bank, api_url: Option<&str>) -> 
             mbr_id: Some(payfor::MBR_ID.into()),
         },
     };
-    kapi::terminals::add(
-        &*app.app_state.storage.terminals,
-        &*app.app_state.storage.merchants,
-        &app.app_state.vault,
-        new,
-        kapi::clock::Clock::now_ms(&*app.clock),
-    )
-    .await
-    .unwrap()
+    app.add_terminal(new).await
 }
 
 /// A payment of `card` (amount `amount`) the browser takes through the routed bank's gate,

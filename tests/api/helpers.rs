@@ -941,6 +941,35 @@ impl Shop {
 }
 
 impl TestApp {
+    /// Adds a terminal (`kapi terminal add`): its id.
+    pub async fn add_terminal(&self, new: kapi::terminals::NewTerminal) -> String {
+        let s = &self.app_state;
+        let now = self.clock.now_ms();
+        kapi::terminals::add(
+            &*s.storage.terminals,
+            &*s.storage.merchants,
+            &s.vault,
+            new,
+            now,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Changes a terminal (`kapi terminal configure`), enabling or disabling it too.
+    pub async fn configure_terminal(
+        &self,
+        id: &str,
+        change: kapi::terminals::TerminalChange,
+        enabled: Option<bool>,
+    ) {
+        let s = &self.app_state;
+        let now = self.clock.now_ms();
+        kapi::terminals::configure(&*s.storage.terminals, &s.vault, id, change, enabled, now)
+            .await
+            .unwrap();
+    }
+
     /// Waits until the payment reaches a final status (the sweeper and detached tasks move it
     /// in the background) and returns it.
     pub async fn wait_final(&self, payment_id: &str) -> kapi::checkout::payment::Payment {

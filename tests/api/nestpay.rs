@@ -2759,11 +2759,8 @@ async fn merchant_at_nestpay_bank_with(
         .set_merchant_origins(&bank.merchant_id, &origins)
         .await
         .unwrap();
-    let terminal = kapi::terminals::add(
-        &*app.app_state.storage.terminals,
-        &*app.app_state.storage.merchants,
-        &app.app_state.vault,
-        kapi::terminals::NewTerminal {
+    let terminal = app
+        .add_terminal(kapi::terminals::NewTerminal {
             merchant_id: app.merchant_id.clone(),
             bank: "Akbank".into(),
             platform: kapi::terminals::Platform::Nestpay,
@@ -2781,11 +2778,8 @@ async fn merchant_at_nestpay_bank_with(
             refund_user: None,
             refund_password: None,
             mbr_id: None,
-        },
-        kapi::clock::Clock::now_ms(&*app.clock),
-    )
-    .await
-    .unwrap();
+        })
+        .await;
     (app, terminal)
 }
 
@@ -2903,66 +2897,39 @@ async fn a_payment_through_the_nestpay_connector_runs_3ds_at_the_bank_and_author
     );
 }
 
-/// A payment of `app`'s merchant with `card`, through its NestPay terminal at `bank`: the
-/// payment id and what the merchant's browser brought back.
-async fn pay_at_bank(app: &TestApp, bank: &TestApp, card: &str) -> (String, Received) {
-    let id = app.start_payment(&[]).await;
-    let to_gate = app.submit_card(&id, card).await;
-    let gate = forms(&to_gate.body).into_iter().next().unwrap();
-    let bank_result = bank
-        .complete_3ds(bank.post_form(&gate.action, &gate.fields).await)
-        .await;
-    let back = form_by_id(&bank_result.body, "merchant-return").expect("the bank posts back");
-    let returned = app
-        .client
-        .post(&back.action)
-        .form(&back.fields)
-        .send()
-        .await
-        .unwrap();
-    let returned = Page::from(returned).await;
-    assert_eq!(returned.status, StatusCode::SEE_OTHER, "{}", returned.body);
-    let result = app.get(&returned.location.unwrap()).await;
-    (id.clone(), app.return_to_merchant(&result).await)
-}
-
 #[tokio::test]
 async fn the_banks_md_status_decides_and_half_3ds_needs_the_terminals_consent() {
     let bank = nestpay_app().await;
     configure(&bank, NestpayChange::ShowsConsents(true)).await;
     let (app, terminal) = merchant_at_nestpay_bank(&bank).await;
     // Authentication failed at the bank (mdStatus 0): failed, nothing authorised.
-    let (_, got) = pay_at_bank(&app, &bank, "4000 0000 0000 3006").await;
+    let (_, _, got) = through_the_bank(&app, &bank, "4000 0000 0000 3006").await;
     assert_eq!((got.path.as_str(), got.get("status")), ("/fail", "failed"));
     assert_eq!(got.get("error_code"), "KP-3001");
     assert_eq!(got.get("md_status"), "0");
     // An attempt (mdStatus 4) on a terminal that takes full authentication only: refused.
-    let (_, got) = pay_at_bank(&app, &bank, "4000 0000 0000 3014").await;
+    let (_, _, got) = through_the_bank(&app, &bank, "4000 0000 0000 3014").await;
     assert_eq!(
         (got.get("status"), got.get("error_code")),
         ("failed", "KP-3002")
     );
     assert_eq!(got.get("md_status"), "4");
     // The terminal accepts half 3-D Secure: the same card pays.
-    kapi::terminals::configure(
-        &*app.app_state.storage.terminals,
-        &app.app_state.vault,
+    app.configure_terminal(
         &terminal,
         kapi::terminals::TerminalChange {
             accept_half_3d: Some(true),
             ..Default::default()
         },
         None,
-        kapi::clock::Clock::now_ms(&*app.clock),
     )
-    .await
-    .unwrap();
-    let (id, got) = pay_at_bank(&app, &bank, "4000 0000 0000 3014").await;
+    .await;
+    let (id, _, got) = through_the_bank(&app, &bank, "4000 0000 0000 3014").await;
     assert_eq!(got.get("status"), "approved", "{:?}", got.fields);
     let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;
     assert_eq!(p["three_d_secure"]["md_status"], "4");
     // A decline at the bank is the shopper's decline, with the bank's code.
-    let (_, got) = pay_at_bank(&app, &bank, "4000 0000 0000 9995").await;
+    let (_, _, got) = through_the_bank(&app, &bank, "4000 0000 0000 9995").await;
     assert_eq!(
         (got.get("status"), got.get("proc_return_code")),
         ("declined", "51")
@@ -3066,15 +3033,7 @@ async fn through_the_bank(app: &TestApp, bank: &TestApp, card: &str) -> (String,
         .complete_3ds(bank.post_form(&gate.action, &gate.fields).await)
         .await;
     let back = form_by_id(&bank_result.body, "merchant-return").expect("the bank posts back");
-    let returned = Page::from(
-        app.client
-            .post(&back.action)
-            .form(&back.fields)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let returned = app.post_form(&back.action, &back.fields).await;
     assert_eq!(returned.status, StatusCode::SEE_OTHER, "{}", returned.body);
     let result = app.get(&returned.location.unwrap()).await;
     let result = app.through_to_result(&id, result).await;
@@ -3134,19 +3093,15 @@ async fn a_system_error_at_the_nestpay_bank_goes_on_and_calls_leave_from_the_sta
     );
 
     // A static IP that is not this host's (a NAT's) is recorded only: calls still go out.
-    kapi::terminals::configure(
-        &*app.app_state.storage.terminals,
-        &app.app_state.vault,
+    app.configure_terminal(
         &terminal,
         kapi::terminals::TerminalChange {
             static_ip: Some(Some("203.0.113.7".into())),
             ..Default::default()
         },
         None,
-        app.clock.now_ms(),
     )
-    .await
-    .unwrap();
+    .await;
     let (id, _, got) = through_the_bank(&app, &bank, MC_FRICTIONLESS).await;
     assert_eq!(got.get("status"), "approved", "{:?}", got.fields);
     let (_, p) = app.get_json(&format!("/api/v1/payments/{id}")).await;

@@ -27,33 +27,26 @@ async fn add_terminal_at(
     name: &str,
     commission: &str,
 ) -> String {
-    kapi::terminals::add(
-        &*app.app_state.storage.terminals,
-        &*app.app_state.storage.merchants,
-        &app.app_state.vault,
-        kapi::terminals::NewTerminal {
-            merchant_id: app.merchant_id.clone(),
-            bank: name.into(),
-            platform: kapi::terminals::Platform::Simulator,
-            client_id: terminal_no.into(),
-            user: "kapi".into(),
-            password: secrecy::SecretString::from(BANK_KEY.to_owned()),
-            terminal_no: None,
-            store_key: secrecy::SecretString::from("unused".to_owned()),
-            gate_url: url.into(),
-            api_url: url.into(),
-            static_ip: None,
-            commission: Some(commission.into()),
-            installment_commissions: vec![],
-            accept_half_3d: false,
-            refund_user: None,
-            refund_password: None,
-            mbr_id: None,
-        },
-        kapi::clock::Clock::now_ms(&*app.clock),
-    )
+    app.add_terminal(kapi::terminals::NewTerminal {
+        merchant_id: app.merchant_id.clone(),
+        bank: name.into(),
+        platform: kapi::terminals::Platform::Simulator,
+        client_id: terminal_no.into(),
+        user: "kapi".into(),
+        password: secrecy::SecretString::from(BANK_KEY.to_owned()),
+        terminal_no: None,
+        store_key: secrecy::SecretString::from("unused".to_owned()),
+        gate_url: url.into(),
+        api_url: url.into(),
+        static_ip: None,
+        commission: Some(commission.into()),
+        installment_commissions: vec![],
+        accept_half_3d: false,
+        refund_user: None,
+        refund_password: None,
+        mbr_id: None,
+    })
     .await
-    .unwrap()
 }
 
 /// A frictionless payment of the test merchant: its id and order id.
@@ -107,16 +100,12 @@ async fn a_payment_goes_to_the_cheaper_terminal_and_its_refunds_and_status_follo
 
     // The terminal is disabled: new payments go elsewhere, but this one's refund still goes
     // to the bank that authorised it.
-    kapi::terminals::configure(
-        &*app.app_state.storage.terminals,
-        &app.app_state.vault,
+    app.configure_terminal(
         &terminal,
         kapi::terminals::TerminalChange::default(),
         Some(false),
-        kapi::clock::Clock::now_ms(&*app.clock),
     )
-    .await
-    .unwrap();
+    .await;
     let (status, refund) = app
         .post_json(
             &format!("/api/v1/payments/{id}/refunds"),
@@ -262,16 +251,12 @@ async fn the_daily_report_counts_by_terminal_in_json_csv_and_on_the_command_line
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // At the default terminal (the other disabled): a sale, voided the same day.
-    kapi::terminals::configure(
-        &*app.app_state.storage.terminals,
-        &app.app_state.vault,
+    app.configure_terminal(
         &terminal,
         kapi::terminals::TerminalChange::default(),
         Some(false),
-        kapi::clock::Clock::now_ms(&*app.clock),
     )
-    .await
-    .unwrap();
+    .await;
     let (other, _) = pay(&app, MC_FRICTIONLESS).await;
     let (status, body) = app
         .post_json(&format!("/api/v1/payments/{other}/void"), None, None)

@@ -1008,11 +1008,8 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
     // A bank terminal's password, store key and refund password too (disabled, so this test's
     // payments stay on the default terminal: a disabled terminal's secrets are re-sealed all
     // the same).
-    let terminal = kapi::terminals::add(
-        &*app.app_state.storage.terminals,
-        &*app.app_state.storage.merchants,
-        &app.app_state.vault,
-        kapi::terminals::NewTerminal {
+    let terminal = app
+        .add_terminal(kapi::terminals::NewTerminal {
             merchant_id: app.merchant_id.clone(),
             bank: "Garanti BBVA".into(),
             platform: kapi::terminals::Platform::Garanti,
@@ -1030,21 +1027,14 @@ async fn master_key_rotation_reencrypts_while_serving_and_retires_the_old_key() 
             refund_user: Some("PROVRFN".into()),
             refund_password: Some(secrecy::SecretString::from("Iade-Parola-1".to_owned())),
             mbr_id: None,
-        },
-        kapi::clock::Clock::now_ms(&*app.clock),
-    )
-    .await
-    .unwrap();
-    kapi::terminals::configure(
-        &*app.app_state.storage.terminals,
-        &app.app_state.vault,
+        })
+        .await;
+    app.configure_terminal(
         &terminal,
         kapi::terminals::TerminalChange::default(),
         Some(false),
-        kapi::clock::Clock::now_ms(&*app.clock),
     )
-    .await
-    .unwrap();
+    .await;
     // A challenge left open: its card waits in the vault, sealed with key 1.
     let id = app.start_payment(&[]).await;
     let submit = app.submit_card(&id, VISA_CHALLENGE).await;
