@@ -292,31 +292,17 @@ impl GateSim {
         serde_json::from_slice(&bytes).map_err(|e| e.to_string())
     }
 
-    /// The trip ended: kept (for the provision), and the browser posts the signed return.
+    /// A trip that ended at once (no challenge): kept (for the provision), and the browser
+    /// posts the signed return.
     async fn finish(&self, session: Session, back: ReturnOf) -> Response {
-        let locale = Locale::parse_lenient(&session.locale);
-        let saved = match self.sessions.get::<Session>(&session.id).await {
-            Ok(Some(_)) => {
-                let s = session.clone();
-                self.sessions
-                    .update(&session.id, self.now(), move |kept: &mut Session| {
-                        *kept = s.clone();
-                    })
-                    .await
-                    .map(|_| ())
-            }
-            Ok(None) => self
-                .sessions
-                .insert(&session.id, None, &session, self.now())
-                .await
-                .map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = saved {
+        if let Err(e) = self
+            .sessions
+            .insert(&session.id, None, &session, self.now())
+            .await
+        {
             return super::unavailable(e);
         }
-        let (action, fields) = back(&session);
-        post_page(locale, action, fields)
+        returned(&session, back)
     }
 
     /// The ACS's RReq: the challenge's outcome, server to server, signed by the ACS.
@@ -363,23 +349,37 @@ impl GateSim {
             Err(e) => return super::unavailable(e),
         };
         if session.trans_status.is_some() {
-            let (action, fields) = back(&session);
-            return post_page(Locale::parse_lenient(&session.locale), action, fields);
+            // A reload: the outcome stands.
+            return returned(&session, back);
         }
         let rreq = match self.rreqs.get::<RReq>(&session.threeds_id).await {
             Ok(r) => r,
             Err(e) => return super::unavailable(e),
         };
-        let mut session = session;
-        match rreq {
-            Some(r) => {
-                session.trans_status = Some(r.trans_status);
-                session.eci = r.eci;
-                session.cavv = r.authentication_value;
-            }
-            None => session.trans_status = Some("U".into()),
+        let ended = self
+            .sessions
+            .update(&session.id, self.now(), |kept: &mut Session| {
+                if kept.trans_status.is_none() {
+                    kept.trans_status = Some(
+                        rreq.as_ref()
+                            .map_or("U", |r| r.trans_status.as_str())
+                            .to_owned(),
+                    );
+                    kept.eci = rreq.as_ref().and_then(|r| r.eci.clone());
+                    kept.cavv = rreq.as_ref().and_then(|r| r.authentication_value.clone());
+                }
+                kept.clone()
+            })
+            .await;
+        match ended {
+            Ok(Some(session)) => returned(&session, back),
+            Ok(None) => problem(
+                StatusCode::BAD_REQUEST,
+                "GATE-104",
+                "unknown 3-D Secure trip",
+            ),
+            Err(e) => super::unavailable(e),
         }
-        self.finish(session, back).await
     }
 
     /// The trip a provision quotes, once: it must be the same order, amount and kind (sale or
@@ -473,6 +473,12 @@ impl GateSim {
         }
         Ok(Provision::Booked(book))
     }
+}
+
+/// The page that posts a finished trip's signed return to the merchant.
+fn returned(session: &Session, back: ReturnOf) -> Response {
+    let (action, fields) = back(session);
+    post_page(Locale::parse_lenient(&session.locale), action, fields)
 }
 
 /// Random digits.
